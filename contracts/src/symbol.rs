@@ -1,0 +1,143 @@
+//! Trading-pair symbols: one canonical form inside hoox, whatever the sender wrote.
+//!
+//! Senders write `BTCUSDT`, `BTC/USDT`, `BTC-USDT`, `btc_usdt` or TradingView's
+//! `BINANCE:BTCUSDT.P`; all become base `BTC`, quote `USDT`, canonical `BTCUSDT`. Exchange
+//! adapters derive their own form (`BTC_USDT` on MEXC) from the parts.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Quote assets recognised when the sender wrote no separator, longest first so `USDT` wins
+/// over `USD`.
+const QUOTES: &[&str] = &["FDUSD", "USDT", "USDC", "BUSD", "USD", "EUR", "BTC", "ETH"];
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Symbol {
+    pub base: String,
+    pub quote: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SymbolError {
+    #[error("symbol is empty")]
+    Empty,
+    #[error("symbol may hold only letters and digits around one separator (/, -, _)")]
+    BadCharacters,
+    #[error("symbol has no recognised quote asset (e.g. USDT); write it as BASE/QUOTE")]
+    UnknownQuote,
+}
+
+impl Symbol {
+    /// Parses any accepted sender spelling into a canonical symbol.
+    pub fn parse(raw: &str) -> Result<Self, SymbolError> {
+        let mut s = raw.trim();
+        // TradingView prefixes the venue: `BINANCE:BTCUSDT.P`.
+        if let Some((_, rest)) = s.rsplit_once(':') {
+            s = rest;
+        }
+        let upper = s.to_ascii_uppercase();
+        let mut s = upper.as_str();
+        for suffix in [".PERP", ".P", "PERP"] {
+            if let Some(stripped) = s.strip_suffix(suffix) {
+                if !stripped.is_empty() {
+                    s = stripped;
+                    break;
+                }
+            }
+        }
+        if s.is_empty() {
+            return Err(SymbolError::Empty);
+        }
+        let parts: Vec<&str> = s.split(['/', '-', '_']).collect();
+        let valid = |p: &str| !p.is_empty() && p.len() <= 20 && p.bytes().all(|b| b.is_ascii_alphanumeric());
+        match parts.as_slice() {
+            [base, quote] if valid(base) && valid(quote) => Ok(Self {
+                base: (*base).to_owned(),
+                quote: (*quote).to_owned(),
+            }),
+            [joined] if valid(joined) => QUOTES
+                .iter()
+                .find_map(|q| {
+                    joined
+                        .strip_suffix(q)
+                        .filter(|base| !base.is_empty())
+                        .map(|base| Self {
+                            base: base.to_owned(),
+                            quote: (*q).to_owned(),
+                        })
+                })
+                .ok_or(SymbolError::UnknownQuote),
+            _ => Err(SymbolError::BadCharacters),
+        }
+    }
+
+    /// `BTCUSDT`: the form Bybit and Binance use, and the one stored and logged.
+    pub fn canonical(&self) -> String {
+        format!("{}{}", self.base, self.quote)
+    }
+
+    /// `BTC_USDT`: MEXC futures.
+    pub fn underscored(&self) -> String {
+        format!("{}_{}", self.base, self.quote)
+    }
+}
+
+impl fmt::Display for Symbol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{}", self.base, self.quote)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn sender_spellings_are_canonical() {
+        for raw in [
+            "BTCUSDT",
+            "btcusdt",
+            "BTC/USDT",
+            "BTC-USDT",
+            "btc_usdt",
+            "BINANCE:BTCUSDT.P",
+            "BYBIT:BTCUSDT.P",
+            " BTCUSDTPERP ",
+        ] {
+            let s = Symbol::parse(raw).unwrap_or_else(|e| panic!("{raw}: {e}"));
+            assert_eq!(s.canonical(), "BTCUSDT", "{raw}");
+            assert_eq!(s.underscored(), "BTC_USDT", "{raw}");
+        }
+        assert_eq!(Symbol::parse("ETHBTC").map(|s| s.base), Ok("ETH".into()));
+        assert_eq!(Symbol::parse("1000PEPEUSDT").map(|s| s.base), Ok("1000PEPE".into()));
+    }
+
+    #[test]
+    fn bad_symbols_are_refused() {
+        assert_eq!(Symbol::parse(""), Err(SymbolError::Empty));
+        assert_eq!(Symbol::parse("BINANCE:"), Err(SymbolError::Empty));
+        assert_eq!(Symbol::parse("BTC/US DT"), Err(SymbolError::BadCharacters));
+        assert_eq!(Symbol::parse("BTC//USDT"), Err(SymbolError::BadCharacters));
+        assert_eq!(Symbol::parse("FOOBAR"), Err(SymbolError::UnknownQuote));
+        assert_eq!(Symbol::parse("USDT"), Err(SymbolError::UnknownQuote));
+    }
+
+    proptest! {
+        #[test]
+        fn separators_and_case_do_not_matter(base in "[A-Z0-9]{1,10}", quote in prop::sample::select(QUOTES), sep in prop::sample::select(vec!["", "/", "-", "_"]), lower in any::<bool>()) {
+            let raw = format!("{base}{sep}{quote}");
+            let raw = if lower { raw.to_ascii_lowercase() } else { raw };
+            let s = Symbol::parse(&raw).unwrap();
+            // Without a separator the longest matching quote wins, which can move letters
+            // between base and quote (e.g. `XUSDT`+`USD`), but the canonical form is stable.
+            prop_assert_eq!(s.canonical(), format!("{base}{quote}"));
+            prop_assert_eq!(Symbol::parse(&s.canonical()).unwrap().canonical(), s.canonical());
+        }
+
+        #[test]
+        fn parse_never_panics(raw in ".{0,64}") {
+            let _ = Symbol::parse(&raw);
+        }
+    }
+}

