@@ -31,8 +31,14 @@ pub const DLQ_BINDING: &str = "TRADE_DLQ";
 #[derive(Debug)]
 enum Disposition {
     Ack,
-    Retry { delay_seconds: u32, error: String },
-    Dead { reason: DeadLetterReason, detail: String },
+    Retry {
+        delay_seconds: u32,
+        error: String,
+    },
+    Dead {
+        reason: DeadLetterReason,
+        detail: String,
+    },
 }
 
 pub async fn run(deliveries: Vec<Delivery>, env: &Env) {
@@ -159,7 +165,10 @@ async fn process(job: &TradeJob, d: &Delivery, cfg: &RuntimeConfig, env: &Env) -
             event,
             event_published,
         }) => {
-            tracing::info!(outcome = outcome.as_str(), "already done; acked without side effects");
+            tracing::info!(
+                outcome = outcome.as_str(),
+                "already done; acked without side effects"
+            );
             if !event_published {
                 if let Some(event) = event {
                     return publish(env, &store, &job.idempotency_key, &event, cfg, d).await;

@@ -93,9 +93,10 @@ pub async fn run(deliveries: Vec<Delivery>, env: &Env) {
     let mut batch = Vec::new();
     let mut written = Vec::new();
     for d in deliveries {
-        match TradeEvent::decode(&d.body).map_err(|e| e.to_string()).and_then(|e| {
-            statements(&db, &e).map_err(|err| err.to_string())
-        }) {
+        match TradeEvent::decode(&d.body)
+            .map_err(|e| e.to_string())
+            .and_then(|e| statements(&db, &e).map_err(|err| err.to_string()))
+        {
             Ok(stmts) => {
                 batch.extend(stmts);
                 written.push(d);

@@ -102,7 +102,11 @@ impl FromStr for Quota {
         let count: u32 = count.trim().parse().map_err(|_| ())?;
         let per = per.trim();
         let (n, unit) = per.split_at(per.find(|c: char| c.is_ascii_alphabetic()).ok_or(())?);
-        let n: u32 = if n.is_empty() { 1 } else { n.parse().map_err(|_| ())? };
+        let n: u32 = if n.is_empty() {
+            1
+        } else {
+            n.parse().map_err(|_| ())?
+        };
         let unit = match unit {
             "s" => 1,
             "m" => 60,
@@ -201,11 +205,16 @@ impl RuntimeConfig {
         })
         .unwrap_or(Mode::Paper);
         let default_leverage = parsed(w, DEFAULT_LEVERAGE, &value(DEFAULT_LEVERAGE), |v| {
-            v.trim().parse::<u8>().ok().filter(|l| (1..=125).contains(l))
+            v.trim()
+                .parse::<u8>()
+                .ok()
+                .filter(|l| (1..=125).contains(l))
         })
         .unwrap_or(default_cfg.default_leverage);
         let max_order_notional = parsed(w, MAX_ORDER_NOTIONAL, &value(MAX_ORDER_NOTIONAL), |v| {
-            Decimal::from_str(v.trim()).ok().filter(|d| *d > Decimal::ZERO)
+            Decimal::from_str(v.trim())
+                .ok()
+                .filter(|d| *d > Decimal::ZERO)
         })
         .unwrap_or(default_cfg.max_order_notional);
         let allowed_symbols = parsed(w, ALLOWED_SYMBOLS, &value(ALLOWED_SYMBOLS), |v| {
@@ -229,11 +238,13 @@ impl RuntimeConfig {
                 .collect()
         })
         .unwrap_or_default();
-        let max_signal_age_seconds =
-            parsed(w, MAX_SIGNAL_AGE_SECONDS, &value(MAX_SIGNAL_AGE_SECONDS), |v| {
-                v.trim().parse::<u64>().ok()
-            })
-            .unwrap_or(default_cfg.max_signal_age_seconds);
+        let max_signal_age_seconds = parsed(
+            w,
+            MAX_SIGNAL_AGE_SECONDS,
+            &value(MAX_SIGNAL_AGE_SECONDS),
+            |v| v.trim().parse::<u64>().ok(),
+        )
+        .unwrap_or(default_cfg.max_signal_age_seconds);
         let mut exchange_enabled = BTreeMap::new();
         for (ex, key) in [
             (Exchange::Bybit, BYBIT_ENABLED),
@@ -262,8 +273,8 @@ impl RuntimeConfig {
             })
         })
         .unwrap_or_default();
-        let ip_check_enabled = parsed(w, IP_CHECK_ENABLED, &value(IP_CHECK_ENABLED), parse_bool)
-            .unwrap_or(false);
+        let ip_check_enabled =
+            parsed(w, IP_CHECK_ENABLED, &value(IP_CHECK_ENABLED), parse_bool).unwrap_or(false);
         let allowed_ips = parsed(w, ALLOWED_IPS, &value(ALLOWED_IPS), |v| {
             serde_json::from_str::<Vec<String>>(v).ok()
         })
@@ -284,11 +295,13 @@ impl RuntimeConfig {
             },
         )
         .unwrap_or_default();
-        let idempotency_ttl_seconds =
-            parsed(w, IDEMPOTENCY_TTL_SECONDS, &value(IDEMPOTENCY_TTL_SECONDS), |v| {
-                v.trim().parse::<u32>().ok().filter(|t| *t >= 60)
-            })
-            .unwrap_or(default_cfg.idempotency_ttl_seconds);
+        let idempotency_ttl_seconds = parsed(
+            w,
+            IDEMPOTENCY_TTL_SECONDS,
+            &value(IDEMPOTENCY_TTL_SECONDS),
+            |v| v.trim().parse::<u32>().ok().filter(|t| *t >= 60),
+        )
+        .unwrap_or(default_cfg.idempotency_ttl_seconds);
         (
             Self {
                 kill_switch,
@@ -399,8 +412,20 @@ mod tests {
         assert_eq!(cfg.mode, Mode::Live);
         assert_eq!(cfg.routing.get("BTCUSDT"), Some(&Exchange::Bybit));
         assert_eq!(cfg.allowed_symbols, vec!["ETHUSDT".to_string()]);
-        assert_eq!(cfg.rate_limits[&Exchange::Bybit], Quota { count: 600, per_seconds: 60 });
-        assert_eq!(cfg.rate_limits[&Exchange::Paper], Quota { count: 100, per_seconds: 1 });
+        assert_eq!(
+            cfg.rate_limits[&Exchange::Bybit],
+            Quota {
+                count: 600,
+                per_seconds: 60
+            }
+        );
+        assert_eq!(
+            cfg.rate_limits[&Exchange::Paper],
+            Quota {
+                count: 100,
+                per_seconds: 1
+            }
+        );
         assert_eq!(cfg.telegram_allowed_chat_ids, vec![123, -456]);
         assert_eq!(cfg.default_leverage, 1);
         assert_eq!(warnings.len(), 1);
@@ -410,15 +435,29 @@ mod tests {
     #[test]
     fn applying_writes_only_missing_keys() {
         let present = [KILL_SWITCH, MODE];
-        let missing: Vec<_> = missing_keys(|k| present.contains(&k)).map(|(k, _)| k).collect();
+        let missing: Vec<_> = missing_keys(|k| present.contains(&k))
+            .map(|(k, _)| k)
+            .collect();
         assert_eq!(missing.len(), 14);
         assert!(!missing.contains(&KILL_SWITCH));
     }
 
     #[test]
     fn quotas_parse() {
-        assert_eq!("10/s".parse(), Ok(Quota { count: 10, per_seconds: 1 }));
-        assert_eq!("5/2s".parse(), Ok(Quota { count: 5, per_seconds: 2 }));
+        assert_eq!(
+            "10/s".parse(),
+            Ok(Quota {
+                count: 10,
+                per_seconds: 1
+            })
+        );
+        assert_eq!(
+            "5/2s".parse(),
+            Ok(Quota {
+                count: 5,
+                per_seconds: 2
+            })
+        );
         assert!("0/s".parse::<Quota>().is_err());
         assert!("10/fortnight".parse::<Quota>().is_err());
     }
@@ -428,7 +467,9 @@ impl RetryPolicy {
     /// Delay before retry number `attempt` (1 = the first retry): `initial × multiplier^(n-1)`,
     /// capped, then spread by ±`jitter` using `unit` (a uniform draw from [0, 1)).
     pub fn delay_seconds(&self, attempt: u32, unit: f64) -> u32 {
-        let exp = self.multiplier.powi(attempt.saturating_sub(1).min(64) as i32);
+        let exp = self
+            .multiplier
+            .powi(attempt.saturating_sub(1).min(64) as i32);
         let base = (self.initial_seconds * exp).min(self.max_delay_seconds);
         let spread = 1.0 + self.jitter * (2.0 * unit.clamp(0.0, 1.0) - 1.0);
         (base * spread).min(self.max_delay_seconds).round().max(1.0) as u32

@@ -52,7 +52,10 @@ pub fn resolve_key(
         .map(|t| format!("t{t}"))
         .unwrap_or_else(|| format!("w{}", received_at_ms.div_euclid(FINGERPRINT_WINDOW_MS)));
     let digest = Sha256::digest(format!("{}|{when}", payload_hash(signal)));
-    (format!("fp_{}", &hex::encode(digest)[..32]), KeySource::Fingerprint)
+    (
+        format!("fp_{}", &hex::encode(digest)[..32]),
+        KeySource::Fingerprint,
+    )
 }
 
 /// Name of the store object that owns `key`.
@@ -214,23 +217,42 @@ mod tests {
 
     #[test]
     fn equal_payloads_hash_equal_whatever_the_spelling() {
-        let a = signal(r#"{"apiKey":"a","exchange":"paper","action":"buy","symbol":"btc/usdt","quantity":"0.0010"}"#);
-        let b = signal(r#"{"apiKey":"b","exchange":"PAPER","action":"LONG","symbol":"BTCUSDT","quantity":0.001}"#);
+        let a = signal(
+            r#"{"apiKey":"a","exchange":"paper","action":"buy","symbol":"btc/usdt","quantity":"0.0010"}"#,
+        );
+        let b = signal(
+            r#"{"apiKey":"b","exchange":"PAPER","action":"LONG","symbol":"BTCUSDT","quantity":0.001}"#,
+        );
         assert_eq!(payload_hash(&a), payload_hash(&b));
-        let c = signal(r#"{"exchange":"paper","action":"LONG","symbol":"BTCUSDT","quantity":0.002}"#);
+        let c =
+            signal(r#"{"exchange":"paper","action":"LONG","symbol":"BTCUSDT","quantity":0.002}"#);
         assert_ne!(payload_hash(&a), payload_hash(&c));
     }
 
     #[test]
     fn key_precedence_body_header_fingerprint() {
         let s = signal(r#"{"exchange":"paper","action":"LONG","symbol":"BTCUSDT","quantity":1}"#);
-        assert_eq!(resolve_key(Some("b"), Some("h"), &s, 0), ("b".into(), KeySource::Body));
-        assert_eq!(resolve_key(None, Some("h"), &s, 0), ("h".into(), KeySource::Header));
+        assert_eq!(
+            resolve_key(Some("b"), Some("h"), &s, 0),
+            ("b".into(), KeySource::Body)
+        );
+        assert_eq!(
+            resolve_key(None, Some("h"), &s, 0),
+            ("h".into(), KeySource::Header)
+        );
         let (k1, src) = resolve_key(None, None, &s, 1_000);
         assert_eq!(src, KeySource::Fingerprint);
         assert!(k1.starts_with("fp_"));
-        assert_eq!(resolve_key(None, None, &s, 59_000).0, k1, "same minute, same key");
-        assert_ne!(resolve_key(None, None, &s, 61_000).0, k1, "next minute, new key");
+        assert_eq!(
+            resolve_key(None, None, &s, 59_000).0,
+            k1,
+            "same minute, same key"
+        );
+        assert_ne!(
+            resolve_key(None, None, &s, 61_000).0,
+            k1,
+            "next minute, new key"
+        );
     }
 
     #[test]

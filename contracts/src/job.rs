@@ -52,7 +52,10 @@ pub(crate) fn encode_tagged<T: Serialize>(tag: u8, value: &T) -> Vec<u8> {
     }
 }
 
-pub(crate) fn decode_tagged<'a, T: Deserialize<'a>>(tag: u8, bytes: &'a [u8]) -> Result<T, CodecError> {
+pub(crate) fn decode_tagged<'a, T: Deserialize<'a>>(
+    tag: u8,
+    bytes: &'a [u8],
+) -> Result<T, CodecError> {
     let (&first, rest) = bytes.split_first().ok_or(CodecError::Empty)?;
     if first != tag {
         return Err(CodecError::UnknownVersion(first));
@@ -204,7 +207,10 @@ pub(crate) mod tests {
         assert_eq!(TradeJob::decode(&[]), Err(CodecError::Empty));
         let e = TradeJob::decode(&[TRADE_JOB_V1, 0xff]).unwrap_err();
         assert_eq!(e.reason(), DeadLetterReason::Undecodable);
-        assert!(matches!(DlqBody::decode(b"{\"json\":1}"), DlqBody::Unreadable { .. }));
+        assert!(matches!(
+            DlqBody::decode(b"{\"json\":1}"),
+            DlqBody::Unreadable { .. }
+        ));
     }
 
     #[test]

@@ -206,12 +206,14 @@ pub fn validate(obj: &Map<String, Value>) -> Result<WebhookBody, SignalError> {
     let exchange = required_string(obj, "exchange")?
         .parse::<Exchange>()
         .map_err(|_| invalid("exchange", "expected one of bybit, binance, mexc, paper"))?;
-    let action = required_string(obj, "action")?.parse::<Action>().map_err(|_| {
-        invalid(
-            "action",
-            "expected one of LONG, SHORT, CLOSE_LONG, CLOSE_SHORT (or buy/sell)",
-        )
-    })?;
+    let action = required_string(obj, "action")?
+        .parse::<Action>()
+        .map_err(|_| {
+            invalid(
+                "action",
+                "expected one of LONG, SHORT, CLOSE_LONG, CLOSE_SHORT (or buy/sell)",
+            )
+        })?;
     let symbol = Symbol::parse(required_string(obj, "symbol")?)
         .map_err(|e| invalid("symbol", e.to_string()))?;
     let quantity = decimal_field(obj, "quantity")?.ok_or(SignalError::MissingField("quantity"))?;
@@ -417,18 +419,66 @@ mod tests {
     #[test]
     fn refusals_name_the_field() {
         let cases = [
-            (r#"{"action":"LONG","symbol":"BTCUSDT","quantity":1}"#, "missing_field", Some("exchange")),
-            (r#"{"exchange":"kraken","action":"LONG","symbol":"BTCUSDT","quantity":1}"#, "invalid_field", Some("exchange")),
-            (r#"{"exchange":"paper","action":"HOLD","symbol":"BTCUSDT","quantity":1}"#, "invalid_field", Some("action")),
-            (r#"{"exchange":"paper","action":"LONG","quantity":1}"#, "missing_field", Some("symbol")),
-            (r#"{"exchange":"paper","action":"LONG","symbol":"BTCUSDT"}"#, "missing_field", Some("quantity")),
-            (r#"{"exchange":"paper","action":"LONG","symbol":"BTCUSDT","quantity":0}"#, "invalid_field", Some("quantity")),
-            (r#"{"exchange":"paper","action":"LONG","symbol":"BTCUSDT","quantity":"-1"}"#, "invalid_field", Some("quantity")),
-            (r#"{"exchange":"paper","action":"LONG","symbol":"BTCUSDT","quantity":"abc"}"#, "invalid_field", Some("quantity")),
-            (r#"{"exchange":"paper","action":"LONG","symbol":"BTCUSDT","quantity":1,"leverage":200}"#, "invalid_field", Some("leverage")),
-            (r#"{"exchange":"paper","action":"LONG","symbol":"BTCUSDT","quantity":1,"timestamp":"yesterday"}"#, "invalid_field", Some("timestamp")),
-            (r#"{"exchange":"paper","action":"LONG","symbol":"BTCUSDT","quantity":1,"apiKey":5}"#, "invalid_field", Some("apiKey")),
-            (r#"{"exchange":"paper","action":"LONG","symbol":"BTCUSDT","quantity":1,"idempotencyKey":""}"#, "invalid_field", Some("idempotencyKey")),
+            (
+                r#"{"action":"LONG","symbol":"BTCUSDT","quantity":1}"#,
+                "missing_field",
+                Some("exchange"),
+            ),
+            (
+                r#"{"exchange":"kraken","action":"LONG","symbol":"BTCUSDT","quantity":1}"#,
+                "invalid_field",
+                Some("exchange"),
+            ),
+            (
+                r#"{"exchange":"paper","action":"HOLD","symbol":"BTCUSDT","quantity":1}"#,
+                "invalid_field",
+                Some("action"),
+            ),
+            (
+                r#"{"exchange":"paper","action":"LONG","quantity":1}"#,
+                "missing_field",
+                Some("symbol"),
+            ),
+            (
+                r#"{"exchange":"paper","action":"LONG","symbol":"BTCUSDT"}"#,
+                "missing_field",
+                Some("quantity"),
+            ),
+            (
+                r#"{"exchange":"paper","action":"LONG","symbol":"BTCUSDT","quantity":0}"#,
+                "invalid_field",
+                Some("quantity"),
+            ),
+            (
+                r#"{"exchange":"paper","action":"LONG","symbol":"BTCUSDT","quantity":"-1"}"#,
+                "invalid_field",
+                Some("quantity"),
+            ),
+            (
+                r#"{"exchange":"paper","action":"LONG","symbol":"BTCUSDT","quantity":"abc"}"#,
+                "invalid_field",
+                Some("quantity"),
+            ),
+            (
+                r#"{"exchange":"paper","action":"LONG","symbol":"BTCUSDT","quantity":1,"leverage":200}"#,
+                "invalid_field",
+                Some("leverage"),
+            ),
+            (
+                r#"{"exchange":"paper","action":"LONG","symbol":"BTCUSDT","quantity":1,"timestamp":"yesterday"}"#,
+                "invalid_field",
+                Some("timestamp"),
+            ),
+            (
+                r#"{"exchange":"paper","action":"LONG","symbol":"BTCUSDT","quantity":1,"apiKey":5}"#,
+                "invalid_field",
+                Some("apiKey"),
+            ),
+            (
+                r#"{"exchange":"paper","action":"LONG","symbol":"BTCUSDT","quantity":1,"idempotencyKey":""}"#,
+                "invalid_field",
+                Some("idempotencyKey"),
+            ),
             (r#"[1,2]"#, "malformed_json", None),
             (r#"{"exchange":"#, "malformed_json", None),
         ];

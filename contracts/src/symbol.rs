@@ -49,7 +49,9 @@ impl Symbol {
             return Err(SymbolError::Empty);
         }
         let parts: Vec<&str> = s.split(['/', '-', '_']).collect();
-        let valid = |p: &str| !p.is_empty() && p.len() <= 20 && p.bytes().all(|b| b.is_ascii_alphanumeric());
+        let valid = |p: &str| {
+            !p.is_empty() && p.len() <= 20 && p.bytes().all(|b| b.is_ascii_alphanumeric())
+        };
         match parts.as_slice() {
             [base, quote] if valid(base) && valid(quote) => Ok(Self {
                 base: (*base).to_owned(),
@@ -110,7 +112,10 @@ mod tests {
             assert_eq!(s.underscored(), "BTC_USDT", "{raw}");
         }
         assert_eq!(Symbol::parse("ETHBTC").map(|s| s.base), Ok("ETH".into()));
-        assert_eq!(Symbol::parse("1000PEPEUSDT").map(|s| s.base), Ok("1000PEPE".into()));
+        assert_eq!(
+            Symbol::parse("1000PEPEUSDT").map(|s| s.base),
+            Ok("1000PEPE".into())
+        );
     }
 
     #[test]

@@ -33,7 +33,10 @@ fn record_of(queue: &str, d: &Delivery) -> Record {
             Ok(e) => Record {
                 key: Some(e.idempotency_key.clone()),
                 reason: "event_undelivered".into(),
-                detail: format!("trade event ({}) could not be written to the ledger", e.outcome.as_str()),
+                detail: format!(
+                    "trade event ({}) could not be written to the ledger",
+                    e.outcome.as_str()
+                ),
                 attempts: d.attempts,
                 job: None,
                 raw: d.body.clone(),
@@ -80,7 +83,13 @@ fn opt(v: Option<String>) -> JsValue {
     v.map(JsValue::from).unwrap_or(JsValue::NULL)
 }
 
-fn insert(db: &worker::D1Database, queue: &str, d: &Delivery, r: &Record, last_error: Option<String>) -> worker::Result<D1PreparedStatement> {
+fn insert(
+    db: &worker::D1Database,
+    queue: &str,
+    d: &Delivery,
+    r: &Record,
+    last_error: Option<String>,
+) -> worker::Result<D1PreparedStatement> {
     let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
     let s = r.job.as_ref().map(|j| &j.signal);
     db.prepare(

@@ -74,7 +74,11 @@ impl OrderRequest {
             exchange,
             client_order_id: client_order_id(&job.idempotency_key),
             symbol: s.symbol.clone(),
-            side: if s.action.is_buy() { Side::Buy } else { Side::Sell },
+            side: if s.action.is_buy() {
+                Side::Buy
+            } else {
+                Side::Sell
+            },
             order_type: s.order_type,
             quantity: s.quantity,
             price: s.price,
@@ -118,9 +122,16 @@ mod tests {
     fn routing_allow_list_and_notional() {
         let mut cfg = RuntimeConfig::defaults();
         cfg.routing.insert("BTCUSDT".into(), Exchange::Binance);
-        let j = job(r#"{"exchange":"bybit","action":"LONG","symbol":"BTC/USDT","quantity":"0.01","price":"60000"}"#);
-        assert_eq!(OrderRequest::for_job(&j, &cfg).unwrap().exchange, Exchange::Binance);
-        let big = job(r#"{"exchange":"bybit","action":"LONG","symbol":"BTCUSDT","quantity":"1","price":"60000"}"#);
+        let j = job(
+            r#"{"exchange":"bybit","action":"LONG","symbol":"BTC/USDT","quantity":"0.01","price":"60000"}"#,
+        );
+        assert_eq!(
+            OrderRequest::for_job(&j, &cfg).unwrap().exchange,
+            Exchange::Binance
+        );
+        let big = job(
+            r#"{"exchange":"bybit","action":"LONG","symbol":"BTCUSDT","quantity":"1","price":"60000"}"#,
+        );
         assert!(matches!(
             OrderRequest::for_job(&big, &cfg),
             Err(PreTradeError::NotionalTooLarge { .. })

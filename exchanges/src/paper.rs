@@ -46,13 +46,17 @@ mod tests {
     fn fills_at_signal_price() {
         let ack = fill(&order(r#"{"exchange":"paper","action":"LONG","symbol":"BTCUSDT","quantity":"0.001","price":"65000"}"#)).unwrap();
         assert_eq!(ack.status, "Filled");
-        assert_eq!(ack.average_price.map(|p| p.to_string()), Some("65000".into()));
+        assert_eq!(
+            ack.average_price.map(|p| p.to_string()),
+            Some("65000".into())
+        );
         assert_eq!(ack.filled_quantity.to_string(), "0.001");
     }
 
     #[test]
     fn market_without_price_is_rejected() {
-        let o = order(r#"{"exchange":"paper","action":"LONG","symbol":"BTCUSDT","quantity":"0.001"}"#);
+        let o =
+            order(r#"{"exchange":"paper","action":"LONG","symbol":"BTCUSDT","quantity":"0.001"}"#);
         assert_eq!(fill(&o), Err(PaperRejection::NoPrice));
     }
 }

@@ -9,11 +9,25 @@ use worker::{Env, Method, Request, Response, Result};
 pub async fn handle(mut req: Request, env: Env) -> Result<Response> {
     let request_id = runtime::random_id();
     if !internal_authorized(&req, &env) {
-        return error(401, "unauthorized", "missing or invalid X-Internal-Auth-Key", None, &request_id);
+        return error(
+            401,
+            "unauthorized",
+            "missing or invalid X-Internal-Auth-Key",
+            None,
+            &request_id,
+        );
     }
     let kv = match env.kv(CONFIG_KV) {
         Ok(kv) => kv,
-        Err(e) => return error(503, "unavailable", &format!("CONFIG_KV: {e}"), None, &request_id),
+        Err(e) => {
+            return error(
+                503,
+                "unavailable",
+                &format!("CONFIG_KV: {e}"),
+                None,
+                &request_id,
+            )
+        }
     };
     let path = req.path();
     let rest = path.trim_start_matches("/admin/config");
@@ -24,7 +38,10 @@ pub async fn handle(mut req: Request, env: Env) -> Result<Response> {
                 Err(e) => return error(503, "unavailable", &e, None, &request_id),
             };
             let (effective, warnings) = RuntimeConfig::read(|k| {
-                values.iter().find(|(key, _)| *key == k).and_then(|(_, v)| v.clone())
+                values
+                    .iter()
+                    .find(|(key, _)| *key == k)
+                    .and_then(|(_, v)| v.clone())
             });
             let keys: Vec<_> = values
                 .iter()
@@ -32,7 +49,10 @@ pub async fn handle(mut req: Request, env: Env) -> Result<Response> {
                     serde_json::json!({"key": k, "value": v, "default": config::default_of(k)})
                 })
                 .collect();
-            json(200, &serde_json::json!({"keys": keys, "effective": effective, "warnings": warnings}))
+            json(
+                200,
+                &serde_json::json!({"keys": keys, "effective": effective, "warnings": warnings}),
+            )
         }
         (Method::Post, "/apply-manifest") => {
             let values = match read_all(&kv).await {
@@ -52,13 +72,25 @@ pub async fn handle(mut req: Request, env: Env) -> Result<Response> {
         (Method::Put, key) if key.starts_with('/') => {
             let key = key.trim_start_matches('/');
             if !config::is_manifest_key(key) {
-                return error(404, "unknown_key", &format!("{key} is not a manifest key"), Some("key"), &request_id);
+                return error(
+                    404,
+                    "unknown_key",
+                    &format!("{key} is not a manifest key"),
+                    Some("key"),
+                    &request_id,
+                );
             }
             let value = req.text().await?;
             let value = value.trim();
             let (_, warnings) = RuntimeConfig::read(|k| (k == key).then(|| value.to_owned()));
             if let Some(w) = warnings.first() {
-                return error(400, "invalid_field", &format!("{key}: {}", w.message), Some("value"), &request_id);
+                return error(
+                    400,
+                    "invalid_field",
+                    &format!("{key}: {}", w.message),
+                    Some("value"),
+                    &request_id,
+                );
             }
             kv.put(key, value)?.execute().await?;
             runtime::config::invalidate();

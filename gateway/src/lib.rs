@@ -18,15 +18,26 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     match (req.method(), path.as_str()) {
         (Method::Post, "/webhook" | "/") => webhook::handle(req, env).await,
         (_, "/webhook" | "/") => {
-            let mut r = error(405, "method_not_allowed", "use POST", None, &runtime::random_id())?;
+            let mut r = error(
+                405,
+                "method_not_allowed",
+                "use POST",
+                None,
+                &runtime::random_id(),
+            )?;
             r.headers_mut().set("Allow", "POST")?;
             Ok(r)
         }
-        (Method::Get, "/health") => runtime::http::json(
-            200,
-            &serde_json::json!({"status": "ok", "worker": "hoox"}),
-        ),
+        (Method::Get, "/health") => {
+            runtime::http::json(200, &serde_json::json!({"status": "ok", "worker": "hoox"}))
+        }
         (_, p) if p.starts_with("/admin/") => admin::handle(req, env).await,
-        _ => error(404, "not_found", "no such route", None, &runtime::random_id()),
+        _ => error(
+            404,
+            "not_found",
+            "no such route",
+            None,
+            &runtime::random_id(),
+        ),
     }
 }

@@ -348,7 +348,11 @@ impl IdempotencyStore {
                         in_doubt = CASE WHEN state = 'submitting' THEN 1 ELSE 0 END,
                         last_error = COALESCE(last_error, ?), updated_at = ?
                      WHERE key = ? AND state IN ('accepted', 'submitting')",
-                    vec![V::from(reason.as_str()), V::from(now), V::from(key.as_str())],
+                    vec![
+                        V::from(reason.as_str()),
+                        V::from(now),
+                        V::from(key.as_str()),
+                    ],
                 )?;
                 key
             }
@@ -362,7 +366,11 @@ impl IdempotencyStore {
                         state = CASE WHEN in_doubt = 1 THEN 'submitting' ELSE 'accepted' END,
                         claimed_at = CASE WHEN in_doubt = 1 THEN 0 ELSE NULL END,
                         expires_at = MAX(expires_at, ?) WHERE key = ? AND state = 'dead'",
-                    vec![V::from(now), V::from(now + 86_400_000), V::from(key.as_str())],
+                    vec![
+                        V::from(now),
+                        V::from(now + 86_400_000),
+                        V::from(key.as_str()),
+                    ],
                 )?;
                 self.sql.exec(
                     "INSERT OR IGNORE INTO keys (key, payload_hash, state, status, body, enqueued, created_at, expires_at, updated_at)

@@ -33,7 +33,12 @@ fn refuse(e: &SignalError, request_id: &str) -> Result<Response> {
 async fn accept(mut req: Request, env: &Env, request_id: &str) -> Result<Response> {
     let headers = req.headers();
     let content_type = headers.get("content-type")?.unwrap_or_default();
-    let media = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let media = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     if !matches!(media.as_str(), "application/json" | "text/plain" | "") {
         return error(
             415,
@@ -72,7 +77,13 @@ async fn accept(mut req: Request, env: &Env, request_id: &str) -> Result<Respons
             .as_deref()
             .is_some_and(|ip| cfg.allowed_ips.iter().any(|a| a == ip.trim()));
         if !allowed {
-            return error(403, "forbidden_ip", "source address is not allowed", None, request_id);
+            return error(
+                403,
+                "forbidden_ip",
+                "source address is not allowed",
+                None,
+                request_id,
+            );
         }
     }
 
@@ -89,7 +100,13 @@ async fn accept(mut req: Request, env: &Env, request_id: &str) -> Result<Respons
         .as_deref()
         .is_some_and(|k| secret_eq(k, configured.as_deref()));
     if !authorized {
-        return error(401, "unauthorized", "missing or invalid API key", None, request_id);
+        return error(
+            401,
+            "unauthorized",
+            "missing or invalid API key",
+            None,
+            request_id,
+        );
     }
     let parsed = match signal::validate(&obj) {
         Ok(p) => p,
@@ -97,7 +114,13 @@ async fn accept(mut req: Request, env: &Env, request_id: &str) -> Result<Respons
     };
     let header_key = match header_key.as_deref().map(signal::validate_idempotency_key) {
         Some(Err(m)) => {
-            return error(400, "invalid_field", &format!("Idempotency-Key {m}"), Some("Idempotency-Key"), request_id)
+            return error(
+                400,
+                "invalid_field",
+                &format!("Idempotency-Key {m}"),
+                Some("Idempotency-Key"),
+                request_id,
+            )
         }
         Some(Ok(k)) => Some(k.to_owned()),
         None => None,

