@@ -51,13 +51,23 @@ pub enum SignatureError {
     NoMatch,
 }
 
+/// The HMAC key of a Standard Webhooks secret: `whsec_<base64>` decodes to bytes; any other
+/// secret (such as a plain `WEBHOOK_API_KEY`) is used as its UTF-8 bytes.
+fn signing_key(secret: &str) -> Vec<u8> {
+    match secret.strip_prefix("whsec_") {
+        Some(b64) => base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap_or_else(|_| b64.as_bytes().to_vec()),
+        None => secret.as_bytes().to_vec(),
+    }
+}
+
 /// Tolerance of Standard Webhooks timestamps, both directions.
 pub const WEBHOOK_TOLERANCE_SECONDS: i64 = 300;
 
 /// Verifies a Standard Webhooks signature (`v1,<base64 HMAC-SHA256 of "id.timestamp.body">`).
 ///
-/// `secret` is `whsec_<base64>` (the prefix is optional; a secret that is not base64 is used as raw
-/// bytes). `header` may hold several space-separated signatures, so senders can rotate keys.
+/// `secret` is `whsec_<base64>` or a plain secret (see [`signing_key`]). `header` may hold several space-separated signatures, so senders can rotate keys.
 pub fn verify_standard_webhook(
     secret: Option<&str>,
     msg_id: &str,
@@ -78,10 +88,7 @@ pub fn verify_standard_webhook(
             tolerance_seconds: WEBHOOK_TOLERANCE_SECONDS,
         });
     }
-    let raw = secret.strip_prefix("whsec_").unwrap_or(secret);
-    let key = base64::engine::general_purpose::STANDARD
-        .decode(raw)
-        .unwrap_or_else(|_| raw.as_bytes().to_vec());
+    let key = signing_key(secret);
     let mut signed = Vec::with_capacity(msg_id.len() + timestamp.len() + body.len() + 2);
     signed.extend_from_slice(msg_id.as_bytes());
     signed.push(b'.');
@@ -108,10 +115,7 @@ pub fn verify_standard_webhook(
 
 /// Produces a `v1,<base64>` Standard Webhooks signature (used by senders, tests and the CLI).
 pub fn sign_standard_webhook(secret: &str, msg_id: &str, timestamp: i64, body: &[u8]) -> String {
-    let raw = secret.strip_prefix("whsec_").unwrap_or(secret);
-    let key = base64::engine::general_purpose::STANDARD
-        .decode(raw)
-        .unwrap_or_else(|_| raw.as_bytes().to_vec());
+    let key = signing_key(secret);
     let mut signed = format!("{msg_id}.{timestamp}.").into_bytes();
     signed.extend_from_slice(body);
     format!(
