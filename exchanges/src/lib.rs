@@ -5,5 +5,6 @@
 
 pub mod order;
 pub mod paper;
+pub mod venue;
 
 pub use order::{OrderRequest, PreTradeError, Side};
