@@ -6,6 +6,7 @@
 //! not yet). Jobs of one (exchange, symbol) pair run in the order the gateway received them;
 //! different pairs run concurrently.
 
+use crate::exchange::{self, LiveOutcome};
 use base64::Engine as _;
 use contracts::config::{Mode, RuntimeConfig};
 use contracts::event::{Outcome, TradeEvent};
@@ -140,17 +141,31 @@ async fn process(job: &TradeJob, d: &Delivery, cfg: &RuntimeConfig, env: &Env) -
             detail: "trade:kill_switch is on (or unreadable); replay once it is off".into(),
         };
     }
+    let order = OrderRequest::for_job(job, cfg);
+    // Paper unless live mode routes a valid order to a real exchange.
+    let venue = match (&order, cfg.mode) {
+        (Ok(o), Mode::Live) => o.exchange,
+        _ => Exchange::Paper,
+    };
+    // Over the exchange's order quota: wait, before claiming anything.
+    if let Some(quota) = cfg.rate_limits.get(&venue) {
+        if let Err(wait) = exchange::take_rate_slot(venue, *quota) {
+            return Disposition::Retry {
+                delay_seconds: wait,
+                error: format!("ratelimit:orders for {venue} reached"),
+            };
+        }
+    }
     let store = Store::new(env);
     let store_down = |e: runtime::idempotency::StoreError| Disposition::Retry {
         delay_seconds: retry_delay(cfg, d.attempts),
         error: e.to_string(),
     };
-    let attempt = match store.claim(&job.idempotency_key).await {
-        Ok(ClaimResponse::Claimed { attempt }) => attempt,
-        // Paper orders leave nothing to reconcile; real adapters query by client order id here.
+    let (attempt, in_doubt) = match store.claim(&job.idempotency_key).await {
+        Ok(ClaimResponse::Claimed { attempt }) => (attempt, false),
         Ok(ClaimResponse::InDoubt { attempt }) => {
-            tracing::warn!(attempt, "earlier attempt ended in doubt");
-            attempt
+            tracing::warn!(attempt, "earlier attempt ended in doubt: reconciling first");
+            (attempt, true)
         }
         Ok(ClaimResponse::Busy {
             retry_after_seconds,
@@ -190,58 +205,87 @@ async fn process(job: &TradeJob, d: &Delivery, cfg: &RuntimeConfig, env: &Env) -
     };
 
     // Checks that need no exchange. A refusal here releases the claim: no order was placed.
+    // A job in doubt skips them: its first attempt passed them and may have placed the order,
+    // which only the exchange can tell.
     let release = |error: String| KeyUpdate::AttemptFailed {
         key: job.idempotency_key.clone(),
         error,
         released: true,
     };
-    let signal_time = job.signal.timestamp_ms.unwrap_or(job.received_at_ms);
-    let age_ms = now_ms() - signal_time;
-    if cfg.max_signal_age_seconds > 0 && age_ms > (cfg.max_signal_age_seconds as i64) * 1000 {
-        let detail = format!(
-            "signal is {} s old, over trade:max_signal_age_seconds = {}",
-            age_ms / 1000,
-            cfg.max_signal_age_seconds
-        );
-        if let Err(e) = store.update(&release(detail.clone())).await {
-            return store_down(e);
+    if !in_doubt {
+        let signal_time = job.signal.timestamp_ms.unwrap_or(job.received_at_ms);
+        let age_ms = now_ms() - signal_time;
+        if cfg.max_signal_age_seconds > 0 && age_ms > (cfg.max_signal_age_seconds as i64) * 1000 {
+            let detail = format!(
+                "signal is {} s old, over trade:max_signal_age_seconds = {}",
+                age_ms / 1000,
+                cfg.max_signal_age_seconds
+            );
+            if let Err(e) = store.update(&release(detail.clone())).await {
+                return store_down(e);
+            }
+            return Disposition::Dead {
+                reason: DeadLetterReason::Stale,
+                detail,
+            };
         }
-        return Disposition::Dead {
-            reason: DeadLetterReason::Stale,
-            detail,
-        };
-    }
-    let order = OrderRequest::for_job(job, cfg);
-    let venue = match (&order, cfg.mode) {
-        (Ok(o), Mode::Live) => o.exchange,
-        _ => Exchange::Paper,
-    };
-    if !cfg.exchange_enabled.get(&venue).copied().unwrap_or(false) {
-        let detail = format!("exchange:{venue}:enabled is off");
-        if let Err(e) = store.update(&release(detail.clone())).await {
-            return store_down(e);
+        if !cfg.exchange_enabled.get(&venue).copied().unwrap_or(false) {
+            let detail = format!("exchange:{venue}:enabled is off");
+            if let Err(e) = store.update(&release(detail.clone())).await {
+                return store_down(e);
+            }
+            return Disposition::Dead {
+                reason: DeadLetterReason::ExchangeDisabled,
+                detail,
+            };
         }
-        return Disposition::Dead {
-            reason: DeadLetterReason::ExchangeDisabled,
-            detail,
-        };
     }
 
     let mut event = TradeEvent::for_job(job, Outcome::Rejected, attempt, now_ms());
     match order {
         Err(e) => event.detail = Some(e.to_string()),
-        Ok(order) => match venue {
-            Exchange::Paper => match paper::fill(&order) {
+        Ok(order) => match exchanges::venue(venue) {
+            // Paper orders leave nothing to reconcile: an in-doubt paper fill is simply redone.
+            None => match paper::fill(&order) {
                 Ok(ack) => {
                     event.outcome = Outcome::Filled;
                     event.order = Some(ack);
                 }
                 Err(e) => event.detail = Some(e.to_string()),
             },
-            live => {
-                event.detail = Some(format!(
-                    "live trading on {live} is not available in this build; set trade:mode to paper"
-                ))
+            Some(v) => {
+                let live = exchange::Attempt {
+                    env,
+                    venue: v,
+                    idempotency_key: &job.idempotency_key,
+                    attempt,
+                };
+                match live.run(&order, in_doubt).await {
+                    LiveOutcome::Filled(ack) => {
+                        event.outcome = Outcome::Filled;
+                        event.order = Some(ack);
+                    }
+                    LiveOutcome::Rejected(detail) => event.detail = Some(detail),
+                    LiveOutcome::Retry {
+                        delay_seconds,
+                        error,
+                        released,
+                    } => {
+                        let failed = KeyUpdate::AttemptFailed {
+                            key: job.idempotency_key.clone(),
+                            error: error.clone(),
+                            released,
+                        };
+                        if let Err(e) = store.update(&failed).await {
+                            tracing::error!(error = %e, "could not record the failed attempt");
+                        }
+                        let backoff = retry_delay(cfg, d.attempts);
+                        return Disposition::Retry {
+                            delay_seconds: delay_seconds.map_or(backoff, |r| r.max(backoff)),
+                            error,
+                        };
+                    }
+                }
             }
         },
     }

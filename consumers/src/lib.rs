@@ -5,6 +5,7 @@
 //! message's `attempts` and to make sure no error escapes: every message is acked, retried or
 //! dead-lettered on its own.
 
+mod exchange;
 mod execution;
 mod ledger;
 

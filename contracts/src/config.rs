@@ -464,13 +464,32 @@ mod tests {
 }
 
 impl RetryPolicy {
+    /// The policy as `backoff`'s exponential schedule (without jitter: [`Self::delay_seconds`]
+    /// applies it from a caller-supplied draw, so the schedule stays deterministic and testable).
+    pub fn schedule(&self) -> backoff::ExponentialBackoff {
+        let mut b = backoff::ExponentialBackoffBuilder::new()
+            .with_initial_interval(std::time::Duration::from_secs_f64(self.initial_seconds))
+            .with_multiplier(self.multiplier)
+            .with_randomization_factor(0.0)
+            .with_max_interval(std::time::Duration::from_secs_f64(self.max_delay_seconds))
+            .with_max_elapsed_time(None)
+            .build();
+        backoff::backoff::Backoff::reset(&mut b);
+        b
+    }
+
     /// Delay before retry number `attempt` (1 = the first retry): `initial × multiplier^(n-1)`,
-    /// capped, then spread by ±`jitter` using `unit` (a uniform draw from [0, 1)).
+    /// capped at `max_delay_seconds`, then spread by ±`jitter` using `unit` (a uniform draw from
+    /// [0, 1)). A `Retry-After` from the exchange wins when it is larger (the caller's job).
     pub fn delay_seconds(&self, attempt: u32, unit: f64) -> u32 {
-        let exp = self
-            .multiplier
-            .powi(attempt.saturating_sub(1).min(64) as i32);
-        let base = (self.initial_seconds * exp).min(self.max_delay_seconds);
+        let mut schedule = self.schedule();
+        let mut base = self.initial_seconds;
+        for _ in 0..attempt.clamp(1, 64) {
+            match backoff::backoff::Backoff::next_backoff(&mut schedule) {
+                Some(d) => base = d.as_secs_f64(),
+                None => break,
+            }
+        }
         let spread = 1.0 + self.jitter * (2.0 * unit.clamp(0.0, 1.0) - 1.0);
         (base * spread).min(self.max_delay_seconds).round().max(1.0) as u32
     }

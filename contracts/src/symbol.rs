@@ -7,9 +7,13 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// Quote assets recognised when the sender wrote no separator, longest first so `USDT` wins
-/// over `USD`.
-const QUOTES: &[&str] = &["FDUSD", "USDT", "USDC", "BUSD", "USD", "EUR", "BTC", "ETH"];
+/// Quote assets hoox trades against, longest first so `USDT` wins over `USD` when the sender
+/// wrote no separator. A separated symbol must use one of them too, so every canonical form
+/// parses back to itself.
+const QUOTES: &[&str] = &[
+    "FDUSD", "USDT", "USDC", "BUSD", "TUSD", "USDE", "USD", "EUR", "TRY", "BRL", "BTC", "ETH",
+    "BNB",
+];
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Symbol {
@@ -53,10 +57,15 @@ impl Symbol {
             !p.is_empty() && p.len() <= 20 && p.bytes().all(|b| b.is_ascii_alphanumeric())
         };
         match parts.as_slice() {
-            [base, quote] if valid(base) && valid(quote) => Ok(Self {
-                base: (*base).to_owned(),
-                quote: (*quote).to_owned(),
-            }),
+            [base, quote] if valid(base) && valid(quote) => {
+                if !QUOTES.contains(quote) {
+                    return Err(SymbolError::UnknownQuote);
+                }
+                Ok(Self {
+                    base: (*base).to_owned(),
+                    quote: (*quote).to_owned(),
+                })
+            }
             [joined] if valid(joined) => QUOTES
                 .iter()
                 .find_map(|q| {
@@ -126,6 +135,9 @@ mod tests {
         assert_eq!(Symbol::parse("BTC//USDT"), Err(SymbolError::BadCharacters));
         assert_eq!(Symbol::parse("FOOBAR"), Err(SymbolError::UnknownQuote));
         assert_eq!(Symbol::parse("USDT"), Err(SymbolError::UnknownQuote));
+        // Found by the queue_envelope fuzz target: a separated symbol with an unknown quote
+        // had a canonical form that did not parse back.
+        assert_eq!(Symbol::parse("7-2\t"), Err(SymbolError::UnknownQuote));
     }
 
     proptest! {
@@ -141,8 +153,10 @@ mod tests {
         }
 
         #[test]
-        fn parse_never_panics(raw in ".{0,64}") {
-            let _ = Symbol::parse(&raw);
+        fn canonical_forms_parse_back(raw in ".{0,64}") {
+            if let Ok(s) = Symbol::parse(&raw) {
+                prop_assert_eq!(Symbol::parse(&s.canonical()).map(|p| p.canonical()), Ok(s.canonical()));
+            }
         }
     }
 }

@@ -80,6 +80,14 @@ pub struct Instrument {
     pub contract_size: Decimal,
 }
 
+impl Instrument {
+    /// Base-asset units of a quantity in the exchange's order unit (contracts on MEXC futures):
+    /// `OrderAck::filled_quantity` from a venue is in that unit.
+    pub fn base_quantity(&self, exchange_quantity: Decimal) -> Decimal {
+        (exchange_quantity * self.contract_size).normalize()
+    }
+}
+
 /// How a failure must be handled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorClass {
@@ -113,6 +121,9 @@ pub enum QueryResult {
 }
 
 /// One exchange's protocol.
+///
+/// Quantities in the `OrderAck`s it parses are in the exchange's order unit (contracts on MEXC
+/// futures); `Instrument::base_quantity` turns them into base-asset units.
 pub trait Venue: Sync {
     fn exchange(&self) -> Exchange;
     /// Default host (`https://…`) for production or testnet; MEXC has no testnet → Terminal.

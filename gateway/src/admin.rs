@@ -80,6 +80,7 @@ pub async fn handle(mut req: Request, env: Env) -> Result<Response> {
                     &request_id,
                 );
             }
+            let actor = runtime::service::actor_of(&req, "operator");
             let value = req.text().await?;
             let value = value.trim();
             let (_, warnings) = RuntimeConfig::read(|k| (k == key).then(|| value.to_owned()));
@@ -94,7 +95,8 @@ pub async fn handle(mut req: Request, env: Env) -> Result<Response> {
             }
             kv.put(key, value)?.execute().await?;
             runtime::config::invalidate();
-            tracing::info!(key, value, "config set");
+            tracing::info!(key, value, actor = %actor, "config set");
+            crate::proxy::audit_config(&env, &actor, key, value, &request_id).await;
             json(200, &serde_json::json!({"key": key, "value": value}))
         }
         _ => error(404, "not_found", "no such admin route", None, &request_id),

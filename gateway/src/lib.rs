@@ -1,8 +1,11 @@
 //! `hoox`, the gateway worker: the only public door. It authenticates, validates, dedupes and
 //! enqueues signals, answering in milliseconds; it never talks to an exchange, D1 or Telegram.
 //! It also hosts the `IdempotencyStore` Durable Object and the operator config API.
+//! Operator and bot routes owned by other workers (`/admin/dlq/*`, `/admin/ledger/*`,
+//! `/telegram/webhook`) are forwarded through service bindings (`proxy`).
 
 mod admin;
+mod proxy;
 mod store;
 mod webhook;
 
@@ -15,6 +18,9 @@ use worker::{event, Context, Env, Method, Request, Response, Result};
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     runtime::logging::init();
     let path = req.path();
+    if let Some(target) = proxy::target(&path) {
+        return proxy::forward(req, &env, target).await;
+    }
     match (req.method(), path.as_str()) {
         (Method::Post, "/webhook" | "/") => webhook::handle(req, env).await,
         (_, "/webhook" | "/") => {

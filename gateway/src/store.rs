@@ -204,17 +204,34 @@ impl IdempotencyStore {
                 V::from(now),
             ],
         )?;
-        let enqueued = self.send(&req.key, &req.job).await;
-        if enqueued {
-            self.ensure_alarm(expires_at).await?;
-        } else {
-            self.ensure_alarm(now + OUTBOX_RETRY_MS).await?;
+        // Test-only fault (var absent in production): the first send of `fault-outbox-*` keys
+        // fails, so the alarm's re-send is exercised end to end.
+        let injected = req.key.starts_with("fault-outbox-")
+            && self
+                .env
+                .var(crate::webhook::FAULTS_VAR)
+                .is_ok_and(|v| v.to_string().contains("outbox_send"));
+        // The row is the outbox: once it is written (the object's output gate holds the answer
+        // until it is durable), the alarm guarantees the send. So the answer does not wait for
+        // the queue; the send runs right after it, and the alarm re-sends whatever it missed.
+        self.ensure_alarm(now + OUTBOX_RETRY_MS).await?;
+        if !injected {
+            let (key, job) = (req.key.clone(), req.job.clone());
+            let (env, sql) = (self.env.clone(), self.sql.clone());
+            self.state.wait_until(async move {
+                Self::send_with(&env, &sql, &key, &job).await;
+            });
         }
-        Ok(IntakeResponse::Recorded { enqueued })
+        Ok(IntakeResponse::Recorded { enqueued: false })
     }
 
     /// Sends a recorded job to the queue; true once the queue has it.
     async fn send(&self, key: &str, job_b64: &str) -> bool {
+        Self::send_with(&self.env, &self.sql, key, job_b64).await
+    }
+
+    /// [`Self::send`] without `&self`, for the send that outlives the request.
+    async fn send_with(env: &Env, sql: &SqlStorage, key: &str, job_b64: &str) -> bool {
         let job = match base64::engine::general_purpose::STANDARD.decode(job_b64) {
             Ok(j) => j,
             Err(e) => {
@@ -222,13 +239,13 @@ impl IdempotencyStore {
                 return false;
             }
         };
-        let sent = match self.env.queue(TRADE_QUEUE) {
+        let sent = match env.queue(TRADE_QUEUE) {
             Ok(q) => q.send_raw(bytes::message(&job)).await,
             Err(e) => Err(e),
         };
         match sent {
             Ok(()) => {
-                let _ = self.sql.exec(
+                let _ = sql.exec(
                     "UPDATE keys SET enqueued = 1, job = NULL, updated_at = ? WHERE key = ?",
                     vec![V::from(now_ms()), V::from(key)],
                 );
@@ -324,11 +341,14 @@ impl IdempotencyStore {
                 error,
                 released,
             } => {
-                // A released claim is one whose attempt certainly placed no order.
+                // A released claim is one whose attempt certainly placed no order. An unreleased
+                // one ended in doubt: its lease is expired at once (claimed_at = 0), so the next
+                // attempt reconciles without waiting.
                 self.sql.exec(
                     "UPDATE keys SET last_error = ?, updated_at = ?,
                         state = CASE WHEN ? = 1 AND state = 'submitting' THEN 'accepted' ELSE state END,
-                        claimed_at = CASE WHEN ? = 1 AND state = 'submitting' THEN NULL ELSE claimed_at END
+                        claimed_at = CASE WHEN state <> 'submitting' THEN claimed_at
+                                          WHEN ? = 1 THEN NULL ELSE 0 END
                      WHERE key = ?",
                     vec![
                         V::from(error.as_str()),

@@ -1,24 +1,50 @@
 //! `POST /webhook`: authenticate, validate, record once, enqueue, answer `202`.
+//!
+//! The order of checks is chosen so an unauthenticated sender learns nothing about the signal
+//! format: media type and size first, then the source-IP allow-list and the per-sender rate
+//! limit, then JSON, then authentication, and only then field validation.
 
 use base64::Engine as _;
-use contracts::auth::secret_eq;
+use contracts::auth::{secret_eq, verify_standard_webhook, SignatureError};
+use contracts::config::{Quota, RuntimeConfig};
 use contracts::idempotency::{payload_hash, resolve_key, IntakeRequest, IntakeResponse};
 use contracts::job::TradeJob;
+use contracts::ratelimit::TokenBuckets;
 use contracts::signal::{self, SignalError, MAX_BODY_BYTES};
+use futures::StreamExt as _;
 use runtime::http::{error, secret};
 use runtime::idempotency::Store;
+use std::cell::RefCell;
 use tracing::Instrument as _;
-use worker::{Env, Request, Response, Result};
+use worker::{Env, Headers, Request, Response, Result};
 
 const WEBHOOK_API_KEY: &str = "WEBHOOK_API_KEY";
+/// Optional Standard Webhooks secret (`whsec_…`); without it, signatures use WEBHOOK_API_KEY.
+const WEBHOOK_SIGNING_SECRET: &str = "WEBHOOK_SIGNING_SECRET";
+/// Per-sender quota, e.g. `60/s` (a var; the default suits one trader's alerts with headroom).
+const RATE_LIMIT_VAR: &str = "WEBHOOK_RATE_LIMIT";
+const DEFAULT_RATE_LIMIT: Quota = Quota {
+    count: 60,
+    per_seconds: 1,
+};
+/// Test-only fault injection (absent in production configs): `store_unavailable` makes keys
+/// starting with `fault-store-` behave as if the idempotency store were down.
+pub const FAULTS_VAR: &str = "HOOX_FAULTS";
+
+thread_local! {
+    static LIMITER: RefCell<Option<(Quota, TokenBuckets)>> = const { RefCell::new(None) };
+}
 
 pub async fn handle(req: Request, env: Env) -> Result<Response> {
     let request_id = runtime::random_id();
     let span = tracing::info_span!("webhook", request_id = %request_id);
     async move {
         let resp = accept(req, &env, &request_id).await;
+        // Accepted and replayed signals log their own line; refusals are logged here.
         if let Ok(r) = &resp {
-            tracing::info!(status = r.status_code(), "answered");
+            if r.status_code() >= 400 {
+                tracing::info!(status = r.status_code(), "refused");
+            }
         }
         resp
     }
@@ -30,9 +56,55 @@ fn refuse(e: &SignalError, request_id: &str) -> Result<Response> {
     error(400, e.code(), &e.to_string(), e.field(), request_id)
 }
 
+fn unauthorized(message: &str, request_id: &str) -> Result<Response> {
+    error(401, "unauthorized", message, None, request_id)
+}
+
+fn header(headers: &Headers, name: &str) -> Result<Option<String>> {
+    headers.get(name)
+}
+
+/// Takes a token for `sender`; `Err(retry_after_seconds)` when over quota.
+fn rate_limit(env: &Env, sender: &str) -> std::result::Result<(), u32> {
+    let quota = env
+        .var(RATE_LIMIT_VAR)
+        .ok()
+        .and_then(|v| v.to_string().parse::<Quota>().ok())
+        .unwrap_or(DEFAULT_RATE_LIMIT);
+    LIMITER.with(|l| {
+        let mut l = l.borrow_mut();
+        if l.as_ref().is_none_or(|(q, _)| *q != quota) {
+            *l = Some((quota, TokenBuckets::new(quota)));
+        }
+        match l.as_mut() {
+            Some((_, buckets)) => buckets.check(sender, runtime::now_ms()),
+            None => Ok(()),
+        }
+    })
+}
+
+/// Reads the body, refusing as soon as it passes the cap (a lying or absent Content-Length
+/// cannot make the gateway buffer more than 64 KiB).
+async fn read_capped(req: &mut Request) -> Result<Option<Vec<u8>>> {
+    let mut body = Vec::new();
+    let mut stream = match req.stream() {
+        Ok(s) => s,
+        // No body at all.
+        Err(_) => return Ok(Some(body)),
+    };
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
+}
+
 async fn accept(mut req: Request, env: &Env, request_id: &str) -> Result<Response> {
-    let headers = req.headers();
-    let content_type = headers.get("content-type")?.unwrap_or_default();
+    let headers = req.headers().clone();
+    let content_type = header(&headers, "content-type")?.unwrap_or_default();
     let media = content_type
         .split(';')
         .next()
@@ -48,32 +120,22 @@ async fn accept(mut req: Request, env: &Env, request_id: &str) -> Result<Respons
             request_id,
         );
     }
-    let declared = headers
-        .get("content-length")?
-        .and_then(|l| l.parse::<usize>().ok());
+    let declared = header(&headers, "content-length")?.and_then(|l| l.parse::<usize>().ok());
     if declared.is_some_and(|l| l > MAX_BODY_BYTES) {
         return too_large(request_id);
     }
-    let bearer = headers
-        .get("authorization")?
-        .and_then(|a| a.strip_prefix("Bearer ").map(|k| k.trim().to_owned()));
-    let header_key = headers.get("idempotency-key")?;
-    let cf_ip = headers.get("cf-connecting-ip")?;
-
-    let body = req.bytes().await?;
-    if body.len() > MAX_BODY_BYTES {
-        return too_large(request_id);
-    }
+    let source_ip = header(&headers, "cf-connecting-ip")?;
 
     let cfg = match runtime::config::load(env).await {
-        Ok(cfg) => Some(cfg),
+        Ok(cfg) => cfg,
         Err(e) => {
-            tracing::warn!(error = %e, "config unreadable; using defaults");
-            None
+            // Availability over strictness here: the consumer fails closed on its own read.
+            tracing::warn!(error = %e, "config unreadable; gateway uses defaults");
+            std::rc::Rc::new(RuntimeConfig::defaults())
         }
     };
-    if let Some(cfg) = cfg.as_ref().filter(|c| c.ip_check_enabled) {
-        let allowed = cf_ip
+    if cfg.ip_check_enabled {
+        let allowed = source_ip
             .as_deref()
             .is_some_and(|ip| cfg.allowed_ips.iter().any(|a| a == ip.trim()));
         if !allowed {
@@ -86,33 +148,76 @@ async fn accept(mut req: Request, env: &Env, request_id: &str) -> Result<Respons
             );
         }
     }
-
-    let configured = secret(env, WEBHOOK_API_KEY);
-    let obj = match signal::parse_json(&body) {
-        Ok(obj) => obj,
-        Err(e) => {
-            // Header-authenticated or not, a body that is not JSON reveals nothing.
-            return refuse(&e, request_id);
-        }
-    };
-    let presented = signal::api_key_of(&obj).map(str::to_owned).or(bearer);
-    let authorized = presented
-        .as_deref()
-        .is_some_and(|k| secret_eq(k, configured.as_deref()));
-    if !authorized {
-        return error(
-            401,
-            "unauthorized",
-            "missing or invalid API key",
+    if let Err(retry_after) = rate_limit(env, source_ip.as_deref().unwrap_or("unknown")) {
+        let mut r = error(
+            429,
+            "rate_limited",
+            "too many requests from this sender",
             None,
             request_id,
-        );
+        )?;
+        r.headers_mut()
+            .set("Retry-After", &retry_after.to_string())?;
+        return Ok(r);
     }
+
+    // With a declared length (checked above, and held to by the runtime) one read suffices;
+    // without one, the body is streamed and cut off at the cap.
+    let body = if declared.is_some() {
+        req.bytes().await?
+    } else {
+        match read_capped(&mut req).await? {
+            Some(body) => body,
+            None => return too_large(request_id),
+        }
+    };
+    if body.len() > MAX_BODY_BYTES {
+        return too_large(request_id);
+    }
+    let obj = match signal::parse_json(&body) {
+        Ok(obj) => obj,
+        Err(e) => return refuse(&e, request_id),
+    };
+
+    // Authentication: a Standard Webhooks signature if the sender signs, else `apiKey` in the
+    // body or a Bearer token. All comparisons are constant-time and fail closed.
+    let api_key = secret(env, WEBHOOK_API_KEY);
+    if let Some(signature) = header(&headers, "webhook-signature")? {
+        let signing = secret(env, WEBHOOK_SIGNING_SECRET).or_else(|| api_key.clone());
+        let id = header(&headers, "webhook-id")?.unwrap_or_default();
+        let ts = header(&headers, "webhook-timestamp")?.unwrap_or_default();
+        let now = runtime::now_ms() / 1000;
+        if let Err(e) =
+            verify_standard_webhook(signing.as_deref(), &id, &ts, &body, &signature, now)
+        {
+            let message = match e {
+                SignatureError::Expired { .. } | SignatureError::BadTimestamp => e.to_string(),
+                _ => "invalid webhook signature".to_owned(),
+            };
+            return unauthorized(&message, request_id);
+        }
+    } else {
+        let bearer = header(&headers, "authorization")?
+            .and_then(|a| a.strip_prefix("Bearer ").map(|k| k.trim().to_owned()));
+        let presented = signal::api_key_of(&obj).map(str::to_owned).or(bearer);
+        let authorized = presented
+            .as_deref()
+            .is_some_and(|k| secret_eq(k, api_key.as_deref()));
+        if !authorized {
+            return unauthorized("missing or invalid API key", request_id);
+        }
+    }
+
     let parsed = match signal::validate(&obj) {
         Ok(p) => p,
         Err(e) => return refuse(&e, request_id),
     };
-    let header_key = match header_key.as_deref().map(signal::validate_idempotency_key) {
+    // The header is only consulted (and so only validated) when the body names no key.
+    let header_key = match header(&headers, "idempotency-key")?
+        .filter(|_| parsed.idempotency_key.is_none())
+        .as_deref()
+        .map(signal::validate_idempotency_key)
+    {
         Some(Err(m)) => {
             return error(
                 400,
@@ -151,11 +256,21 @@ async fn accept(mut req: Request, env: &Env, request_id: &str) -> Result<Respons
         job: base64::engine::general_purpose::STANDARD.encode(job.encode()),
         status: 202,
         body: answer.clone(),
-        ttl_seconds: cfg
-            .map(|c| c.idempotency_ttl_seconds)
-            .unwrap_or(contracts::config::RuntimeConfig::defaults().idempotency_ttl_seconds),
+        ttl_seconds: cfg.idempotency_ttl_seconds,
     };
-    match Store::new(env).intake(&intake).await {
+    let faulted = key.starts_with("fault-store-")
+        && env
+            .var(FAULTS_VAR)
+            .is_ok_and(|v| v.to_string().contains("store_unavailable"));
+    let outcome = if faulted {
+        Err(runtime::idempotency::StoreError {
+            op: "intake",
+            message: "injected fault".into(),
+        })
+    } else {
+        Store::new(env).intake(&intake).await
+    };
+    match outcome {
         Ok(IntakeResponse::Recorded { enqueued }) => {
             tracing::info!(idempotency_key = %key, symbol = %job.signal.symbol, exchange = %job.signal.exchange, action = job.signal.action.as_str(), enqueued, "signal accepted");
             raw_json(202, answer)

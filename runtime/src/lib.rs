@@ -4,10 +4,12 @@
 
 pub mod bytes;
 pub mod config;
+pub mod d1;
 pub mod http;
 pub mod idempotency;
 pub mod logging;
 pub mod queue;
+pub mod service;
 
 /// Milliseconds since the epoch from the Workers clock (advances across I/O only).
 pub fn now_ms() -> i64 {
@@ -23,4 +25,15 @@ pub fn random_id() -> String {
         buf[..8].copy_from_slice(&t);
     }
     hex::encode(buf)
+}
+
+/// `YYYY/MM/DD` (UTC) of an epoch-ms time, for date-partitioned R2 keys.
+pub fn date_path(ms: i64) -> String {
+    let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms as f64));
+    format!(
+        "{:04}/{:02}/{:02}",
+        d.get_utc_full_year(),
+        d.get_utc_month() + 1,
+        d.get_utc_date()
+    )
 }

@@ -6,6 +6,9 @@
 //! forwards every request to the hoox gateway, and serves `/__fixture/*` for ledger queries and
 //! raw queue sends.
 
+pub mod mock_exchange;
+pub mod mock_telegram;
+
 use serde_json::Value;
 use std::future::Future;
 use std::net::TcpListener;
@@ -67,13 +70,129 @@ fn wrangler(args: &[&str]) -> Command {
     cmd
 }
 
+/// Worker configs started by the harness after the fixture (the fixture is the primary).
+pub const WORKER_CONFIGS: &[&str] = &[
+    "tests/fixture/wrangler.jsonc",
+    "tests/fixture/trivial.jsonc",
+    "wrangler.jsonc",
+    "consumers/wrangler.jsonc",
+    "dlq/wrangler.jsonc",
+    "telegram/wrangler.jsonc",
+    "d1-worker/wrangler.jsonc",
+];
+
+/// Removes `//` and `/* */` comments from JSONC, leaving strings intact.
+pub fn strip_jsonc(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    let mut in_string = false;
+    while let Some(c) = chars.next() {
+        if in_string {
+            out.push(c);
+            if c == '\\' {
+                if let Some(n) = chars.next() {
+                    out.push(n);
+                }
+            } else if c == '"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match (c, chars.peek()) {
+            ('"', _) => {
+                in_string = true;
+                out.push(c);
+            }
+            ('/', Some('/')) => {
+                for n in chars.by_ref() {
+                    if n == '\n' {
+                        out.push('\n');
+                        break;
+                    }
+                }
+            }
+            ('/', Some('*')) => {
+                chars.next();
+                let mut prev = ' ';
+                for n in chars.by_ref() {
+                    if prev == '*' && n == '/' {
+                        break;
+                    }
+                    prev = n;
+                }
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// Writes a copy of a worker config into `dir` with absolute paths and `vars` merged in, so a
+/// test run can point a worker at mocks or inject faults without touching the real configs.
+fn test_config(root: &Path, config: &str, dir: &Path, vars: &[(&str, &str)]) -> PathBuf {
+    let src = root.join(config);
+    let base = src.parent().map(Path::to_path_buf).unwrap_or_default();
+    let text = std::fs::read_to_string(&src).unwrap_or_else(|e| panic!("{config}: {e}"));
+    let mut cfg: Value =
+        serde_json::from_str(&strip_jsonc(&text)).unwrap_or_else(|e| panic!("{config}: {e}"));
+    cfg.as_object_mut().map(|o| o.remove("$schema"));
+    if let Some(main) = cfg["main"].as_str() {
+        cfg["main"] = base.join(main).to_string_lossy().into_owned().into();
+    }
+    if let Some(dbs) = cfg.get_mut("d1_databases").and_then(Value::as_array_mut) {
+        for db in dbs {
+            if let Some(m) = db["migrations_dir"].as_str() {
+                db["migrations_dir"] = base.join(m).to_string_lossy().into_owned().into();
+            }
+        }
+    }
+    if !vars.is_empty() {
+        if !cfg["vars"].is_object() {
+            cfg["vars"] = serde_json::json!({});
+        }
+        for (k, v) in vars {
+            cfg["vars"][*k] = (*v).into();
+        }
+    }
+    let name = cfg["name"].as_str().unwrap_or("worker").to_owned();
+    let path = dir.join(format!("{name}.json"));
+    std::fs::write(
+        &path,
+        serde_json::to_string_pretty(&cfg).unwrap_or_default(),
+    )
+    .expect("test config");
+    path
+}
+
 impl Hoox {
     /// Applies migrations to a fresh state directory and starts all workers.
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Like [`Hoox::start`], with extra vars given to every worker (mock base URLs, faults).
+    pub fn start_with(vars: &[(&str, &str)]) -> Self {
         let root = root();
         let state = root.join(format!("target/it-state-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&state);
-        std::fs::create_dir_all(&state).expect("state dir");
+        let configs_dir = state.join("configs");
+        std::fs::create_dir_all(&configs_dir).expect("state dir");
+        // Every worker shares the generated local secrets.
+        std::fs::copy(root.join(".dev.vars"), configs_dir.join(".dev.vars"))
+            .expect(".dev.vars missing: run `cargo xtask test` (it generates local secrets)");
+        // HOOX_IT_CONFIGS (comma-separated) narrows the set for local debugging.
+        let chosen: Vec<String> = match std::env::var("HOOX_IT_CONFIGS") {
+            Ok(list) => list.split(',').map(|c| c.trim().to_owned()).collect(),
+            Err(_) => WORKER_CONFIGS.iter().map(|c| (*c).to_owned()).collect(),
+        };
+        let configs: Vec<String> = chosen
+            .iter()
+            .map(|c| {
+                test_config(&root, c, &configs_dir, vars)
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
         let state_s = state.to_string_lossy().into_owned();
         let status = wrangler(&[
             "d1",
@@ -96,16 +215,11 @@ impl Hoox {
         let log = state.join("wrangler.log");
         let out = std::fs::File::create(&log).expect("log file");
         let err = out.try_clone().expect("log file");
-        let mut cmd = wrangler(&[
-            "dev",
-            "-c",
-            "tests/fixture/wrangler.jsonc",
-            "-c",
-            "wrangler.jsonc",
-            "-c",
-            "consumers/wrangler.jsonc",
-            "-c",
-            "dlq/wrangler.jsonc",
+        let mut args: Vec<&str> = vec!["dev"];
+        for c in &configs {
+            args.extend(["-c", c.as_str()]);
+        }
+        args.extend([
             "--ip",
             "127.0.0.1",
             "--port",
@@ -116,9 +230,10 @@ impl Hoox {
             &state_s,
             "--show-interactive-dev-session=false",
         ]);
+        let mut cmd = wrangler(&args);
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         let child = cmd.stdout(out).stderr(err).spawn().expect("wrangler dev");
-        let hoox = Self {
+        let mut hoox = Self {
             child,
             base: format!("http://127.0.0.1:{port}"),
             state,
@@ -134,7 +249,7 @@ impl Hoox {
         hoox
     }
 
-    fn wait_healthy(&self) {
+    fn wait_healthy(&mut self) {
         let rt = tokio::runtime::Runtime::new().expect("runtime");
         let deadline = Instant::now() + Duration::from_secs(180);
         loop {
@@ -143,6 +258,9 @@ impl Hoox {
             });
             if ok {
                 return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("wrangler dev exited ({status}):\n{}", self.log_tail(60));
             }
             assert!(
                 Instant::now() < deadline,

@@ -8,19 +8,31 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// Worker crates in deploy order's reverse (dependencies first), with their config.
-pub const WORKERS: [(&str, &str); 3] = [
+pub const WORKERS: [(&str, &str); 5] = [
+    ("telegram", "telegram/wrangler.jsonc"),
+    ("d1-worker", "d1-worker/wrangler.jsonc"),
     ("dlq", "dlq/wrangler.jsonc"),
     ("consumers", "consumers/wrangler.jsonc"),
     ("gateway", "wrangler.jsonc"),
 ];
 /// Config files for one local `wrangler dev`; the first is the primary (the public gateway).
-pub const DEV_CONFIGS: [&str; 3] = [
+pub const DEV_CONFIGS: [&str; 5] = [
     "wrangler.jsonc",
     "consumers/wrangler.jsonc",
     "dlq/wrangler.jsonc",
+    "telegram/wrangler.jsonc",
+    "d1-worker/wrangler.jsonc",
 ];
 const DEV_PORT: u16 = 8787;
-const SECRETS: [&str; 2] = ["WEBHOOK_API_KEY", "INTERNAL_KEY_BINDING"];
+const FUZZ_SECONDS_IN_TEST: u32 = 15;
+const SECRETS: [&str; 4] = [
+    "WEBHOOK_API_KEY",
+    "INTERNAL_KEY_BINDING",
+    // The bot token is a local placeholder (alerts go nowhere until a real one is set and
+    // `telegram:allowed_chat_ids` lists a chat); the webhook secret token is random.
+    "TG_BOT_TOKEN_BINDING",
+    "TELEGRAM_SECRET_TOKEN",
+];
 
 pub fn build(tools: &Tools) -> Result<()> {
     for (krate, _) in WORKERS {
@@ -72,7 +84,22 @@ pub fn ensure_dev_vars(root: &Path) -> Result<(Vec<(String, String)>, bool)> {
     let main = root.join(".dev.vars");
     let mut generated = false;
     let text = match std::fs::read_to_string(&main) {
-        Ok(t) => t,
+        // A `.dev.vars` from before a secret was added gets the missing ones appended.
+        Ok(mut t) => {
+            for name in SECRETS {
+                if !t
+                    .lines()
+                    .any(|l| l.trim_start().starts_with(&format!("{name}=")))
+                {
+                    if !t.ends_with('\n') {
+                        t.push('\n');
+                    }
+                    t.push_str(&format!("{name}={}\n", random_hex(24)?));
+                    std::fs::write(&main, &t).map_err(|e| format!(".dev.vars: {e}"))?;
+                }
+            }
+            t
+        }
         Err(_) => {
             generated = true;
             let mut out =
@@ -269,19 +296,33 @@ pub fn test() -> Result<()> {
             "dlq",
             "-p",
             "runtime",
+            "-p",
+            "telegram",
+            "-p",
+            "d1-worker",
             "--",
             "-D",
             "warnings",
         ],
         "cargo clippy (wasm32)",
     )?;
-    cargo(
-        &["test", "--workspace", "--exclude", "integration"],
+    let mut totals = Counts::default();
+    totals += counted(
+        Command::new("cargo")
+            .args(["test", "--workspace", "--exclude", "integration"])
+            .current_dir(root),
         "native tests",
     )?;
+    // Coverage-guided fuzzing of every parser of untrusted input, bounded in time.
+    crate::fuzz::fuzz(FUZZ_SECONDS_IN_TEST)?;
     build(&tools)?;
     ensure_dev_vars(root)?;
-    run(
+    // The operators suite drives the `hoox` CLI binary.
+    cargo(
+        &["build", "-p", "cli", "--bin", "hoox"],
+        "build the hoox CLI",
+    )?;
+    totals += counted(
         Command::new("cargo")
             .args(["test", "-p", "integration", "--", "--test-threads=1"])
             .current_dir(root)
@@ -290,5 +331,127 @@ pub fn test() -> Result<()> {
         "integration tests",
     )?;
     eprintln!("==> all checks passed in {:.0?}", started.elapsed());
+    println!("tests: {} passed, {} failed", totals.passed, totals.failed);
     Ok(())
+}
+
+#[derive(Default)]
+struct Counts {
+    passed: u64,
+    failed: u64,
+}
+
+impl std::ops::AddAssign for Counts {
+    fn add_assign(&mut self, o: Self) {
+        self.passed += o.passed;
+        self.failed += o.failed;
+    }
+}
+
+/// The number before `word` in a `test result:` line (`ok. 31 passed; 0 failed; ...`).
+fn count_of(result_line: &str, word: &str) -> u64 {
+    result_line
+        .split(';')
+        .filter_map(|part| {
+            let part = part.trim();
+            let part = part.rsplit(". ").next().unwrap_or(part);
+            part.strip_suffix(word)
+        })
+        .find_map(|n| n.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Runs a test command, echoing its output and adding up its `test result:` lines.
+fn counted(cmd: &mut Command, what: &str) -> Result<Counts> {
+    use std::io::BufRead;
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("{what}: could not start: {e}"))?;
+    let mut counts = Counts::default();
+    if let Some(out) = child.stdout.take() {
+        for line in std::io::BufReader::new(out)
+            .lines()
+            .map_while(std::result::Result::ok)
+        {
+            println!("{line}");
+            if let Some(rest) = line.strip_prefix("test result: ") {
+                counts.passed += count_of(rest, " passed");
+                counts.failed += count_of(rest, " failed");
+            }
+        }
+    }
+    let status = child.wait().map_err(|e| e.to_string())?;
+    if status.success() {
+        Ok(counts)
+    } else {
+        Err(format!("{what}: {status}"))
+    }
+}
+
+pub fn bench(args: &[String]) -> Result<()> {
+    let tools = bootstrap()?;
+    build(&tools)?;
+    ensure_dev_vars(&tools.root)?;
+    let mut cmd = Command::new("cargo");
+    cmd.args([
+        "run",
+        "--release",
+        "-q",
+        "-p",
+        "integration",
+        "--bin",
+        "bench",
+        "--",
+    ])
+    .args(args)
+    .current_dir(&tools.root)
+    .env("HOOX_NODE", &tools.node)
+    .env("HOOX_WRANGLER_JS", &tools.wrangler_js);
+    run(&mut cmd, "benchmark")
+}
+
+/// The long chaos run: the execution suite's chaos scenario with `signals` signals.
+pub fn chaos(signals: u32) -> Result<()> {
+    let tools = bootstrap()?;
+    build(&tools)?;
+    ensure_dev_vars(&tools.root)?;
+    run(
+        Command::new("cargo")
+            .args([
+                "test",
+                "--release",
+                "-p",
+                "integration",
+                "--test",
+                "execution",
+                "--",
+                "chaos",
+            ])
+            .current_dir(&tools.root)
+            .env("CHAOS_SIGNALS", signals.to_string())
+            .env("HOOX_NODE", &tools.node)
+            .env("HOOX_WRANGLER_JS", &tools.wrangler_js),
+        "chaos run",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::count_of;
+
+    #[test]
+    fn reads_cargo_and_harness_summaries() {
+        let cargo =
+            "ok. 31 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.15s";
+        assert_eq!(
+            (count_of(cargo, " passed"), count_of(cargo, " failed")),
+            (31, 0)
+        );
+        let harness = "FAILED. 5 passed; 3 failed; 0 ignored";
+        assert_eq!(
+            (count_of(harness, " passed"), count_of(harness, " failed")),
+            (5, 3)
+        );
+    }
 }

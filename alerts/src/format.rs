@@ -1,0 +1,447 @@
+//! How alerts and bot replies read. Every value from outside hoox is escaped; the markup is
+//! Telegram's HTML subset (`<b>`, `<i>`, `<code>`), one tag level per line, so messages split
+//! cleanly.
+//!
+//! [`Alert`] is also the wire type of the telegram-worker's `POST /alert`: callers (the fan-out,
+//! the dlq worker) send what happened, and the wording lives here, in one place.
+
+use crate::html::escape;
+use contracts::event::{Outcome, TradeEvent};
+use ops::dead_letters::DeadLetterSummary;
+use ops::ledger::{Stats, TradeRow};
+use ops::positions::{Position, Side};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// A trade that ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TradeAlert {
+    pub outcome: Outcome,
+    pub idempotency_key: String,
+    pub exchange: String,
+    pub symbol: String,
+    pub action: String,
+    pub quantity: String,
+    pub price: Option<String>,
+    pub order_id: Option<String>,
+    pub filled_quantity: Option<String>,
+    pub average_price: Option<String>,
+    pub detail: Option<String>,
+}
+
+impl TradeAlert {
+    pub fn from_event(e: &TradeEvent) -> Self {
+        let s = &e.signal;
+        Self {
+            outcome: e.outcome,
+            idempotency_key: e.idempotency_key.clone(),
+            exchange: s.exchange.as_str().to_owned(),
+            symbol: s.symbol.canonical(),
+            action: s.action.as_str().to_owned(),
+            quantity: s.quantity.to_string(),
+            price: s.price.map(|p| p.to_string()),
+            order_id: e.order.as_ref().map(|o| o.exchange_order_id.clone()),
+            filled_quantity: e.order.as_ref().map(|o| o.filled_quantity.to_string()),
+            average_price: e
+                .order
+                .as_ref()
+                .and_then(|o| o.average_price.map(|p| p.to_string())),
+            detail: e.detail.clone(),
+        }
+    }
+}
+
+/// A dead letter was recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadLetterAlert {
+    pub id: i64,
+    pub queue: String,
+    pub reason: String,
+    pub idempotency_key: Option<String>,
+    pub exchange: Option<String>,
+    pub symbol: Option<String>,
+    pub action: Option<String>,
+    pub detail: Option<String>,
+    pub attempts: i64,
+}
+
+impl From<&DeadLetterSummary> for DeadLetterAlert {
+    fn from(d: &DeadLetterSummary) -> Self {
+        Self {
+            id: d.id,
+            queue: d.queue.clone(),
+            reason: d.reason.clone(),
+            idempotency_key: d.idempotency_key.clone(),
+            exchange: d.exchange.clone(),
+            symbol: d.symbol.clone(),
+            action: d.action.clone(),
+            detail: d.detail.clone(),
+            attempts: d.attempts,
+        }
+    }
+}
+
+/// Something operators must hear about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Alert {
+    Trade(TradeAlert),
+    DeadLetter(DeadLetterAlert),
+    /// Free text from hoox itself (escaped like everything else).
+    Notice {
+        text: String,
+    },
+}
+
+/// The body of the telegram-worker's `POST /alert`: alerts sent together become one message
+/// (split if long), so a burst does not hit Telegram's per-chat limit message by message.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct AlertRequest {
+    pub alerts: Vec<Alert>,
+}
+
+/// The answer of `POST /alert`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct AlertResponse {
+    /// Chats the alerts were meant for.
+    pub chats: u32,
+    /// Messages Telegram accepted.
+    pub sent: u32,
+    /// Why nothing was sent, when nothing was meant to be (no chats allowed, no bot token).
+    pub skipped: Option<String>,
+}
+
+fn e(s: &str) -> String {
+    escape(s)
+}
+
+fn opt(s: &Option<String>) -> String {
+    s.as_deref().map(escape).unwrap_or_else(|| "?".into())
+}
+
+/// `2026-11-28 12:00:00 UTC`.
+pub fn time_of(ms: i64) -> String {
+    let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+fn trade_alert(t: &TradeAlert) -> String {
+    let (icon, title) = match t.outcome {
+        Outcome::Filled => ("✅", "Filled"),
+        Outcome::Rejected => ("❌", "Rejected"),
+        Outcome::Blocked => ("⛔", "Blocked"),
+    };
+    let price = match (&t.average_price, &t.price) {
+        (Some(p), _) | (None, Some(p)) => format!(" @ {}", e(p)),
+        _ => String::new(),
+    };
+    let qty = t.filled_quantity.as_deref().unwrap_or(&t.quantity);
+    let mut out = format!(
+        "{icon} <b>{title}</b> {} {} {}{price} on {}",
+        e(&t.action),
+        e(qty),
+        e(&t.symbol),
+        e(&t.exchange)
+    );
+    if let Some(d) = &t.detail {
+        out.push_str(&format!("\n<i>{}</i>", e(d)));
+    }
+    out.push_str(&format!("\nkey <code>{}</code>", e(&t.idempotency_key)));
+    if let Some(id) = &t.order_id {
+        out.push_str(&format!(" · order <code>{}</code>", e(id)));
+    }
+    out
+}
+
+fn dead_letter_alert(d: &DeadLetterAlert) -> String {
+    let what = match (&d.action, &d.symbol) {
+        (Some(a), Some(s)) => format!(" — {} {} on {}", e(a), e(s), opt(&d.exchange)),
+        _ => String::new(),
+    };
+    let mut out = format!(
+        "☠️ <b>Dead letter #{}</b> <code>{}</code>{what}",
+        d.id,
+        e(&d.reason)
+    );
+    if let Some(detail) = &d.detail {
+        out.push_str(&format!("\n<i>{}</i>", e(detail)));
+    }
+    if let Some(k) = &d.idempotency_key {
+        out.push_str(&format!("\nkey <code>{}</code> · ", e(k)));
+    } else {
+        out.push('\n');
+    }
+    out.push_str(&format!(
+        "attempts {} · <code>hoox dlq show {}</code>",
+        d.attempts, d.id
+    ));
+    out
+}
+
+/// One alert as HTML.
+pub fn alert(a: &Alert) -> String {
+    match a {
+        Alert::Trade(t) => trade_alert(t),
+        Alert::DeadLetter(d) => dead_letter_alert(d),
+        Alert::Notice { text } => format!("ℹ️ {}", e(text)),
+    }
+}
+
+/// Several alerts as one message, a blank line between them.
+pub fn alerts(list: &[Alert]) -> String {
+    list.iter().map(alert).collect::<Vec<_>>().join("\n\n")
+}
+
+fn trade_line(t: &TradeRow) -> String {
+    let price = t
+        .average_price
+        .as_deref()
+        .or(t.price.as_deref())
+        .map(|p| format!(" @ {}", e(p)))
+        .unwrap_or_default();
+    format!(
+        "• {} {} {}{price} on {} — {} <i>{}</i>",
+        e(t.action.as_deref().unwrap_or(&t.side)),
+        e(&t.filled_quantity),
+        e(&t.symbol),
+        e(t.exchange.as_deref().unwrap_or(&t.venue)),
+        e(&t.status),
+        time_of(t.created_at_ms)
+    )
+}
+
+/// What `/status` shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusView {
+    /// `None` when CONFIG_KV could not be read (execution then treats the switch as on).
+    pub kill_switch: Option<bool>,
+    pub mode: Option<String>,
+    pub stats: Option<Stats>,
+}
+
+pub fn status(v: &StatusView) -> String {
+    let kill = match v.kill_switch {
+        Some(true) => "🛑 <b>ON</b> — no orders are submitted".to_owned(),
+        Some(false) => "🟢 off".to_owned(),
+        None => "⚠️ unreadable (treated as ON)".to_owned(),
+    };
+    let mut out = format!(
+        "<b>hoox status</b>\nKill switch: {kill}\nMode: <code>{}</code>",
+        opt(&v.mode)
+    );
+    match &v.stats {
+        Some(s) => {
+            out.push_str(&format!(
+                "\nDead letters pending: <b>{}</b>\nSignals: {} filled · {} rejected · {} blocked",
+                s.pending_dead_letters(),
+                s.signals.get("filled").copied().unwrap_or(0),
+                s.signals.get("rejected").copied().unwrap_or(0),
+                s.signals.get("blocked").copied().unwrap_or(0),
+            ));
+            match &s.last_trade {
+                Some(t) => out.push_str(&format!("\nLast trade:\n{}", trade_line(t))),
+                None => out.push_str("\nLast trade: none yet"),
+            }
+        }
+        None => out.push_str("\n<i>ledger unavailable</i>"),
+    }
+    out
+}
+
+pub fn trades(rows: &[TradeRow]) -> String {
+    if rows.is_empty() {
+        return "<b>Trades</b>\nNo trades yet.".into();
+    }
+    let mut out = format!("<b>Last {} trade(s)</b>", rows.len());
+    for t in rows {
+        out.push('\n');
+        out.push_str(&trade_line(t));
+    }
+    out
+}
+
+pub fn positions(list: &[Position]) -> String {
+    if list.is_empty() {
+        return "<b>Positions</b>\nNo open positions.".into();
+    }
+    let mut out = "<b>Open positions</b> <i>(from filled orders)</i>".to_owned();
+    for p in list {
+        let side = match p.side {
+            Side::Long => "LONG",
+            Side::Short => "SHORT",
+        };
+        let avg = p
+            .average_entry_price
+            .map(|a| format!(" @ {a}"))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "\n• {side} {} {}{avg} on {}",
+            p.quantity,
+            e(&p.symbol),
+            e(&p.exchange)
+        ));
+    }
+    out
+}
+
+pub fn dlq(pending: i64, recent: &[DeadLetterSummary]) -> String {
+    if pending == 0 {
+        return "<b>Dead letters</b>\nNone pending. 👍".into();
+    }
+    let mut out = format!("<b>Dead letters pending: {pending}</b>");
+    for d in recent {
+        out.push_str(&format!(
+            "\n• #{} <code>{}</code> {} {} — {}",
+            d.id,
+            e(&d.reason),
+            opt(&d.action),
+            opt(&d.symbol),
+            time_of(d.created_at_ms)
+        ));
+    }
+    if pending > recent.len() as i64 {
+        out.push_str(&format!("\n… and {} more", pending - recent.len() as i64));
+    }
+    out.push_str(
+        "\nReplay with <code>hoox dlq replay &lt;id&gt;</code> (dry run: <code>--dry-run</code>).",
+    );
+    out
+}
+
+pub fn kill_switch_set(on: bool) -> String {
+    if on {
+        "🛑 Kill switch <b>ON</b>. No new orders will be submitted; signals become <code>kill_switch</code> dead letters you can replay later.".into()
+    } else {
+        "🟢 Kill switch <b>off</b>. Orders are submitted again.".into()
+    }
+}
+
+pub fn help() -> String {
+    [
+        "<b>hoox bot</b>",
+        "/status — kill switch, mode, dead letters, last trade",
+        "/trades [n] — the last n trades (default 5)",
+        "/positions — open positions",
+        "/dlq — pending dead letters",
+        "/kill_on — stop submitting orders",
+        "/kill_off — resume",
+        "/help — this list",
+    ]
+    .join("\n")
+}
+
+pub fn unknown(name: &str) -> String {
+    format!("Unknown command <code>/{}</code>.\n\n{}", e(name), help())
+}
+
+pub fn failure(what: &str) -> String {
+    format!("⚠️ {}", e(what))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use contracts::event::OrderAck;
+    use contracts::job::TradeJob;
+    use contracts::signal::parse_webhook;
+    use rust_decimal::Decimal;
+
+    fn event(outcome: Outcome) -> TradeEvent {
+        let signal = parse_webhook(
+            br#"{"exchange":"paper","action":"LONG","symbol":"BTC/USDT","quantity":"0.001","price":65000}"#,
+        )
+        .unwrap()
+        .signal;
+        let job = TradeJob {
+            idempotency_key: "tv<1>".into(),
+            request_id: "r".into(),
+            received_at_ms: 0,
+            signal,
+        };
+        TradeEvent::for_job(&job, outcome, 1, 0)
+    }
+
+    #[test]
+    fn trade_alerts_say_what_happened_and_escape_outside_text() {
+        let mut filled = event(Outcome::Filled);
+        filled.order = Some(OrderAck {
+            client_order_id: "hx1".into(),
+            exchange_order_id: "paper-1".into(),
+            status: "Filled".into(),
+            filled_quantity: Decimal::new(1, 3),
+            average_price: Some(Decimal::from(65000)),
+        });
+        let text = alert(&Alert::Trade(TradeAlert::from_event(&filled)));
+        assert_eq!(
+            text,
+            "✅ <b>Filled</b> LONG 0.001 BTCUSDT @ 65000 on paper\nkey <code>tv&lt;1&gt;</code> · order <code>paper-1</code>"
+        );
+        let mut rejected = event(Outcome::Rejected);
+        rejected.detail = Some("notional 65 > max <10> & cap".into());
+        let text = alert(&Alert::Trade(TradeAlert::from_event(&rejected)));
+        assert!(text.starts_with("❌ <b>Rejected</b> LONG 0.001 BTCUSDT @ 65000 on paper"));
+        assert!(text.contains("<i>notional 65 &gt; max &lt;10&gt; &amp; cap</i>"));
+        let blocked = alert(&Alert::Trade(TradeAlert::from_event(&event(
+            Outcome::Blocked,
+        ))));
+        assert!(blocked.starts_with("⛔ <b>Blocked</b>"));
+    }
+
+    #[test]
+    fn dead_letter_alerts_point_at_the_cli() {
+        let d = DeadLetterAlert {
+            id: 12,
+            queue: "trade-execution-dlq".into(),
+            reason: "kill_switch".into(),
+            idempotency_key: Some("k1".into()),
+            exchange: Some("paper".into()),
+            symbol: Some("BTCUSDT".into()),
+            action: Some("LONG".into()),
+            detail: Some("trade:kill_switch is on".into()),
+            attempts: 1,
+        };
+        let text = alert(&Alert::DeadLetter(d));
+        assert!(text.starts_with(
+            "☠️ <b>Dead letter #12</b> <code>kill_switch</code> — LONG BTCUSDT on paper"
+        ));
+        assert!(text.ends_with("attempts 1 · <code>hoox dlq show 12</code>"));
+        let many = alerts(&[
+            Alert::Notice { text: "a".into() },
+            Alert::Notice { text: "<b>".into() },
+        ]);
+        assert_eq!(many, "ℹ️ a\n\nℹ️ &lt;b&gt;");
+    }
+
+    #[test]
+    fn replies_cover_empty_and_unreadable_states() {
+        let s = status(&StatusView {
+            kill_switch: None,
+            mode: Some("paper".into()),
+            stats: None,
+        });
+        assert!(s.contains("unreadable (treated as ON)"));
+        assert!(s.contains("ledger unavailable"));
+        let s = status(&StatusView {
+            kill_switch: Some(false),
+            mode: Some("paper".into()),
+            stats: Some(Stats::default()),
+        });
+        assert!(s.contains("Dead letters pending: <b>0</b>"));
+        assert!(s.contains("Last trade: none yet"));
+        assert!(trades(&[]).contains("No trades yet"));
+        assert!(positions(&[]).contains("No open positions"));
+        assert!(dlq(0, &[]).contains("None pending"));
+        assert!(help().contains("/kill_on"));
+        assert!(unknown("<x>").contains("<code>/&lt;x&gt;</code>"));
+        assert_eq!(time_of(0), "1970-01-01 00:00:00 UTC");
+    }
+}

@@ -1,0 +1,213 @@
+//! The command line, as clap derives it.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+pub const DEFAULT_URL: &str = "http://127.0.0.1:8787";
+
+/// Operate hoox: kill switch, runtime config, dead letters, trades, test signals.
+///
+/// Keys come from HOOX_INTERNAL_KEY / HOOX_WEBHOOK_KEY, else from .dev.vars in the current
+/// directory. They are never taken from a flag.
+#[derive(Debug, Parser)]
+#[command(name = "hoox", version, about, long_about = None)]
+pub struct Cli {
+    /// Gateway URL (a local `cargo xtask dev`, or a deployed gateway).
+    #[arg(long, global = true, env = "HOOX_URL", default_value = DEFAULT_URL)]
+    pub url: String,
+    /// Print the API's JSON instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// The kill switch (trade:kill_switch): on stops every order submission.
+    Kill {
+        #[arg(value_enum)]
+        state: KillState,
+    },
+    /// Runtime config in CONFIG_KV.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Dead letters: list, show, replay, discard.
+    #[command(subcommand)]
+    Dlq(DlqCommand),
+    /// Trades in the ledger.
+    #[command(subcommand)]
+    Trades(TradesCommand),
+    /// Test signals.
+    #[command(subcommand)]
+    Signal(SignalCommand),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KillState {
+    On,
+    Off,
+    Status,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Every manifest key with its value and default.
+    List,
+    /// One key's value.
+    Get { key: String },
+    /// Set one key (validated by the gateway).
+    Set { key: String, value: String },
+    /// Write the defaults of missing keys (never overwrites).
+    ApplyManifest,
+}
+
+/// Filters shared by `dlq list` and `dlq replay`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct DlqFilter {
+    /// kill_switch, stale, max_retries, undecodable, ...
+    #[arg(long)]
+    pub reason: Option<String>,
+    #[arg(long)]
+    pub exchange: Option<String>,
+    /// Any spelling: BTCUSDT, BTC/USDT, btc-usdt.
+    #[arg(long)]
+    pub symbol: Option<String>,
+    /// trade-execution-dlq or trade-events-dlq.
+    #[arg(long)]
+    pub queue: Option<String>,
+    /// One idempotency key.
+    #[arg(long)]
+    pub key: Option<String>,
+    /// Recorded at or after: 30m, 2h, 7d, 2026-11-28, RFC 3339, or epoch ms.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Recorded before (same forms as --since).
+    #[arg(long)]
+    pub until: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DlqCommand {
+    /// List dead letters (newest first).
+    List {
+        #[command(flatten)]
+        filter: DlqFilter,
+        /// pending (default), replayed, discarded, or all.
+        #[arg(long, default_value = "pending")]
+        status: String,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// Continue after a previous page.
+        #[arg(long)]
+        cursor: Option<String>,
+    },
+    /// One dead letter: record, decoded job, audit history.
+    Show { id: i64 },
+    /// Replay dead letters by id, or every pending one matching the filters.
+    Replay {
+        /// Dead letter ids; without ids, the filters select.
+        ids: Vec<i64>,
+        #[command(flatten)]
+        filter: DlqFilter,
+        /// Show what would be replayed; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Do not ask before replaying more than one.
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// At most this many (filters only).
+        #[arg(long)]
+        limit: Option<u32>,
+    },
+    /// Close a dead letter without replaying it.
+    Discard {
+        id: i64,
+        /// Why (kept in the record and the audit log).
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TradesCommand {
+    /// The latest trades, oldest first; --follow keeps printing new ones.
+    Tail {
+        #[arg(long, short = 'n', default_value_t = 20)]
+        limit: u32,
+        #[arg(long, short = 'f')]
+        follow: bool,
+        /// Seconds between polls with --follow.
+        #[arg(long, default_value_t = 2)]
+        interval: u64,
+        #[arg(long)]
+        symbol: Option<String>,
+        #[arg(long)]
+        exchange: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SignalCommand {
+    /// Send a test signal to the webhook (paper by default).
+    Send {
+        #[arg(long, default_value = "paper")]
+        exchange: String,
+        #[arg(long, default_value = "BTCUSDT")]
+        symbol: String,
+        /// LONG, SHORT, CLOSE_LONG, CLOSE_SHORT (or buy / sell).
+        #[arg(long, default_value = "LONG")]
+        action: String,
+        #[arg(long, default_value = "0.001")]
+        quantity: String,
+        #[arg(long)]
+        price: Option<String>,
+        /// market or limit.
+        #[arg(long)]
+        order_type: Option<String>,
+        #[arg(long)]
+        leverage: Option<u8>,
+        /// Idempotency key (default: the gateway's fingerprint).
+        #[arg(long)]
+        key: Option<String>,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn replay_takes_ids_or_filters() {
+        let cli = Cli::try_parse_from(["hoox", "dlq", "replay", "3", "4", "--dry-run"]).unwrap();
+        match cli.command {
+            Command::Dlq(DlqCommand::Replay { ids, dry_run, .. }) => {
+                assert_eq!(ids, vec![3, 4]);
+                assert!(dry_run);
+            }
+            other => panic!("{other:?}"),
+        }
+        let cli = Cli::try_parse_from([
+            "hoox",
+            "--url",
+            "https://hoox.example",
+            "dlq",
+            "replay",
+            "--reason",
+            "kill_switch",
+            "--yes",
+        ])
+        .unwrap();
+        assert_eq!(cli.url, "https://hoox.example");
+        assert!(Cli::try_parse_from(["hoox", "kill", "maybe"]).is_err());
+        assert!(
+            Cli::try_parse_from(["hoox", "--key", "secret", "kill", "on"]).is_err(),
+            "no key flag exists"
+        );
+    }
+}

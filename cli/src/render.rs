@@ -1,0 +1,353 @@
+//! What the CLI prints: aligned tables and short summaries. Pure functions of the API's answers,
+//! so the output is tested without a server.
+
+use crate::when::show;
+use ops::dead_letters::{DeadLetterDetail, DeadLetterList, ReplayResponse, ReplayResult};
+use ops::ledger::TradeRow;
+use serde_json::Value;
+
+/// Left-aligned columns separated by two spaces, a header row first.
+pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            if i < widths.len() {
+                widths[i] = widths[i].max(c.chars().count());
+            }
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:<w$}", w = widths.get(i).copied().unwrap_or(0)))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_owned()
+    };
+    let mut out = vec![line(headers.to_vec())];
+    out.extend(
+        rows.iter()
+            .map(|r| line(r.iter().map(String::as_str).collect())),
+    );
+    out.join("\n")
+}
+
+fn or_dash(v: &Option<String>) -> String {
+    v.clone().unwrap_or_else(|| "-".into())
+}
+
+fn cut(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_owned()
+    } else {
+        format!("{}…", s.chars().take(n - 1).collect::<String>())
+    }
+}
+
+/// `GET /admin/config` as key / value / default.
+pub fn config(v: &Value) -> String {
+    let rows: Vec<Vec<String>> = v["keys"]
+        .as_array()
+        .map(|keys| {
+            keys.iter()
+                .map(|k| {
+                    let s = |x: &Value| x.as_str().map(str::to_owned);
+                    vec![
+                        s(&k["key"]).unwrap_or_default(),
+                        s(&k["value"]).unwrap_or_else(|| "(unset)".into()),
+                        s(&k["default"]).unwrap_or_default(),
+                    ]
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut out = table(&["KEY", "VALUE", "DEFAULT"], &rows);
+    if let Some(w) = v["warnings"].as_array().filter(|w| !w.is_empty()) {
+        for warning in w {
+            out.push_str(&format!(
+                "\nwarning: {}: {}",
+                warning["key"].as_str().unwrap_or("?"),
+                warning["message"].as_str().unwrap_or("?")
+            ));
+        }
+    }
+    out
+}
+
+/// The kill switch from `GET /admin/config`.
+pub fn kill_status(v: &Value) -> String {
+    let effective = v["effective"]["kill_switch"].as_bool();
+    let raw = v["keys"]
+        .as_array()
+        .and_then(|keys| keys.iter().find(|k| k["key"] == "trade:kill_switch"))
+        .and_then(|k| k["value"].as_str().map(str::to_owned));
+    let state = match effective {
+        Some(true) => "ON — no orders are submitted",
+        Some(false) => "off",
+        None => "unknown",
+    };
+    format!(
+        "kill switch: {state} (trade:kill_switch = {})",
+        raw.unwrap_or_else(|| "unset".into())
+    )
+}
+
+pub fn dlq_list(l: &DeadLetterList) -> String {
+    let rows: Vec<Vec<String>> = l
+        .page
+        .items
+        .iter()
+        .map(|d| {
+            vec![
+                d.id.to_string(),
+                show(d.created_at_ms),
+                d.reason.clone(),
+                d.status.clone(),
+                or_dash(&d.exchange),
+                or_dash(&d.symbol),
+                or_dash(&d.action),
+                cut(d.idempotency_key.as_deref().unwrap_or("-"), 36),
+            ]
+        })
+        .collect();
+    let mut out = table(
+        &[
+            "ID",
+            "RECORDED (UTC)",
+            "REASON",
+            "STATUS",
+            "EXCHANGE",
+            "SYMBOL",
+            "ACTION",
+            "KEY",
+        ],
+        &rows,
+    );
+    out.push_str(&format!(
+        "\n{} shown, {} matching",
+        l.page.items.len(),
+        l.total
+    ));
+    if let Some(c) = &l.page.next_cursor {
+        out.push_str(&format!(" — next page: --cursor {c}"));
+    }
+    out
+}
+
+pub fn dlq_detail(d: &DeadLetterDetail) -> String {
+    let s = &d.summary;
+    let mut out = vec![
+        format!("dead letter #{} ({})", s.id, s.status),
+        format!("  recorded    {} UTC", show(s.created_at_ms)),
+        format!("  queue       {}", s.queue),
+        format!("  reason      {}", s.reason),
+        format!("  detail      {}", or_dash(&s.detail)),
+        format!("  last error  {}", or_dash(&s.last_error)),
+        format!("  attempts    {}", s.attempts),
+        format!("  key         {}", or_dash(&s.idempotency_key)),
+        format!("  replayable  {}", if d.replayable { "yes" } else { "no" }),
+    ];
+    if let Some(j) = &d.job {
+        let sig = &j.signal;
+        out.push(format!(
+            "  job         {} {} {}{} on {} (request {}, received {} UTC)",
+            sig.action.as_str(),
+            sig.quantity,
+            sig.symbol.canonical(),
+            sig.price.map(|p| format!(" @ {p}")).unwrap_or_default(),
+            sig.exchange,
+            j.request_id,
+            show(j.received_at_ms)
+        ));
+    }
+    if let Some(r) = &s.resolution {
+        out.push(format!(
+            "  resolved    {} by {} at {} UTC",
+            r,
+            or_dash(&s.resolved_by),
+            s.resolved_at_ms.map(show).unwrap_or_default()
+        ));
+    }
+    if d.history.is_empty() {
+        out.push("  history     none".into());
+    } else {
+        out.push("  history".into());
+        for h in &d.history {
+            out.push(format!(
+                "    {} UTC  {}  {}  {}",
+                show(h.at_ms),
+                h.actor,
+                h.action,
+                h.detail
+            ));
+        }
+    }
+    out.join("\n")
+}
+
+/// The result column of one replay item.
+pub fn replay_result(r: &ReplayResult) -> String {
+    match r {
+        ReplayResult::WouldReplay => "would replay".into(),
+        ReplayResult::Replayed { key_state } => format!("replayed (key {key_state})"),
+        ReplayResult::Skipped { reason } => format!(
+            "skipped: {}",
+            serde_json::to_value(reason)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default()
+        ),
+        ReplayResult::Failed { error } => format!("FAILED: {error}"),
+        ReplayResult::NotFound => "not found".into(),
+    }
+}
+
+pub fn replay(r: &ReplayResponse) -> String {
+    let rows: Vec<Vec<String>> = r
+        .items
+        .iter()
+        .map(|i| {
+            vec![
+                i.id.to_string(),
+                or_dash(&i.reason),
+                or_dash(&i.symbol),
+                or_dash(&i.action),
+                cut(i.idempotency_key.as_deref().unwrap_or("-"), 36),
+                replay_result(&i.result),
+            ]
+        })
+        .collect();
+    let c = &r.counts;
+    let summary = if r.dry_run {
+        format!(
+            "dry run: {} would be replayed, {} skipped, {} not found — nothing changed",
+            c.would_replay, c.skipped, c.not_found
+        )
+    } else {
+        format!(
+            "{} replayed, {} skipped, {} failed, {} not found",
+            c.replayed, c.skipped, c.failed, c.not_found
+        )
+    };
+    format!(
+        "{}\n{summary}",
+        table(
+            &["ID", "REASON", "SYMBOL", "ACTION", "KEY", "RESULT"],
+            &rows
+        )
+    )
+}
+
+/// One trade per line, as `trades tail` prints them.
+pub fn trade_line(t: &TradeRow) -> String {
+    format!(
+        "{}  {:<11} {:<10} {:>12} @ {:<12} {:<8} {:<8} {}",
+        show(t.created_at_ms),
+        t.action.as_deref().unwrap_or(&t.side),
+        t.symbol,
+        t.filled_quantity,
+        t.average_price
+            .as_deref()
+            .or(t.price.as_deref())
+            .unwrap_or("-"),
+        t.exchange.as_deref().unwrap_or(&t.venue),
+        t.status,
+        t.idempotency_key
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ops::dead_letters::{DeadLetterSummary, ReplayItem, SkipReason};
+    use ops::query::Page;
+
+    fn summary(id: i64) -> DeadLetterSummary {
+        DeadLetterSummary {
+            id,
+            queue: "trade-execution-dlq".into(),
+            idempotency_key: Some(format!("key-{id}")),
+            reason: "kill_switch".into(),
+            detail: None,
+            attempts: 1,
+            last_error: None,
+            exchange: Some("paper".into()),
+            symbol: Some("BTCUSDT".into()),
+            action: Some("LONG".into()),
+            status: "pending".into(),
+            created_at_ms: 1_795_867_200_000,
+            replays: 0,
+            resolved_at_ms: None,
+            resolved_by: None,
+            resolution: None,
+        }
+    }
+
+    #[test]
+    fn tables_align() {
+        let t = table(
+            &["A", "BB"],
+            &[vec!["xxx".into(), "y".into()], vec!["z".into(), "".into()]],
+        );
+        assert_eq!(t, "A    BB\nxxx  y\nz");
+    }
+
+    #[test]
+    fn dead_letter_lists_say_how_many_match_and_how_to_go_on() {
+        let l = DeadLetterList {
+            page: Page {
+                items: vec![summary(3)],
+                next_cursor: Some("abc".into()),
+            },
+            total: 7,
+        };
+        let out = dlq_list(&l);
+        assert!(out.contains("3   2026-11-28 12:00:00  kill_switch  pending  paper"));
+        assert!(out.ends_with("1 shown, 7 matching — next page: --cursor abc"));
+    }
+
+    #[test]
+    fn replay_summaries_differ_for_dry_runs() {
+        let items = vec![
+            ReplayItem::of(&summary(1), ReplayResult::WouldReplay),
+            ReplayItem::of(
+                &summary(2),
+                ReplayResult::Skipped {
+                    reason: SkipReason::NotPending,
+                },
+            ),
+        ];
+        let dry = replay(&ReplayResponse::new(true, items));
+        assert!(dry.contains("would replay"));
+        assert!(dry.contains("skipped: not_pending"));
+        assert!(
+            dry.ends_with("dry run: 1 would be replayed, 1 skipped, 0 not found — nothing changed")
+        );
+        let real = replay(&ReplayResponse::new(
+            false,
+            vec![ReplayItem::of(
+                &summary(1),
+                ReplayResult::Replayed {
+                    key_state: "filled".into(),
+                },
+            )],
+        ));
+        assert!(real.contains("replayed (key filled)"));
+        assert!(real.ends_with("1 replayed, 0 skipped, 0 failed, 0 not found"));
+    }
+
+    #[test]
+    fn kill_status_reads_the_effective_value() {
+        let v = serde_json::json!({
+            "keys": [{"key": "trade:kill_switch", "value": "true", "default": "false"}],
+            "effective": {"kill_switch": true}
+        });
+        assert_eq!(
+            kill_status(&v),
+            "kill switch: ON — no orders are submitted (trade:kill_switch = true)"
+        );
+        assert!(config(&v).contains("trade:kill_switch  true   false"));
+    }
+}

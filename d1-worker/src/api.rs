@@ -1,0 +1,202 @@
+//! The routes of the read API. Each handler parses typed filters (`ops`), runs the statements
+//! `ops` builds, and answers JSON; failures map to the hoox error shape.
+
+use ops::audit::{self, AuditFilter, NewAudit};
+use ops::dead_letters::{self as dl, DeadLetterDetail, DeadLetterFilter, DeadLetterList};
+use ops::ledger::{self, Count, LedgerFilter, SignalRow, Stats, TradeRow};
+use ops::positions::{self, Fill};
+use ops::query::{FilterError, Page};
+use runtime::d1;
+use runtime::http::{error, internal_authorized, json};
+use worker::{D1Database, Env, Method, Request, Response, Result};
+
+pub const DB_BINDING: &str = "DB";
+
+/// Why a request failed.
+#[derive(Debug, thiserror::Error)]
+enum ApiError {
+    #[error(transparent)]
+    Filter(#[from] FilterError),
+    #[error("invalid body: {0}")]
+    Body(String),
+    #[error("no such {0}")]
+    NotFound(&'static str),
+    #[error("the ledger is unavailable")]
+    Db(#[from] worker::Error),
+}
+
+impl ApiError {
+    fn respond(&self, request_id: &str) -> Result<Response> {
+        match self {
+            Self::Filter(e) => error(
+                400,
+                "invalid_field",
+                &e.to_string(),
+                Some(e.field()),
+                request_id,
+            ),
+            Self::Body(m) => error(400, "invalid_body", m, None, request_id),
+            Self::NotFound(what) => error(
+                404,
+                "not_found",
+                &format!("no such {what}"),
+                None,
+                request_id,
+            ),
+            Self::Db(e) => {
+                tracing::error!(error = %e, "D1 query failed");
+                error(
+                    503,
+                    "unavailable",
+                    "the ledger is unavailable; retry",
+                    None,
+                    request_id,
+                )
+            }
+        }
+    }
+}
+
+fn pairs(req: &Request) -> Result<Vec<(String, String)>> {
+    Ok(req
+        .url()?
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect())
+}
+
+fn borrowed(p: &[(String, String)]) -> impl Iterator<Item = (&str, &str)> {
+    p.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+}
+
+pub async fn handle(mut req: Request, env: Env, request_id: String) -> Result<Response> {
+    let path = req.path();
+    let path = path.trim_end_matches('/');
+    if req.method() == Method::Get && path == "/health" {
+        return json(
+            200,
+            &serde_json::json!({"status": "ok", "worker": "d1-worker"}),
+        );
+    }
+    if !internal_authorized(&req, &env) {
+        return error(
+            401,
+            "unauthorized",
+            "missing or invalid X-Internal-Auth-Key",
+            None,
+            &request_id,
+        );
+    }
+    let db = match env.d1(DB_BINDING) {
+        Ok(db) => db,
+        Err(e) => return ApiError::Db(e).respond(&request_id),
+    };
+    let q = pairs(&req)?;
+    let result = match (req.method(), path) {
+        (Method::Get, "/trades") => trades(&db, &q).await,
+        (Method::Get, "/signals") => signals(&db, &q).await,
+        (Method::Get, "/positions") => positions(&db).await,
+        (Method::Get, "/stats") => stats(&db).await,
+        (Method::Get, "/dead-letters") => dead_letters(&db, &q).await,
+        (Method::Get, p) if p.starts_with("/dead-letters/") => {
+            dead_letter(&db, &p["/dead-letters/".len()..]).await
+        }
+        (Method::Get, "/audit") => audit_list(&db, &q).await,
+        (Method::Post, "/audit") => {
+            let body = req.text().await?;
+            append_audit(&db, &body, &request_id).await
+        }
+        _ => return error(404, "not_found", "no such route", None, &request_id),
+    };
+    match result {
+        Ok(value) => json(200, &value),
+        Err(e) => e.respond(&request_id),
+    }
+}
+
+type Answer = std::result::Result<serde_json::Value, ApiError>;
+
+fn to_json<T: serde::Serialize>(v: &T) -> Answer {
+    serde_json::to_value(v).map_err(|e| ApiError::Body(e.to_string()))
+}
+
+async fn trades(db: &D1Database, q: &[(String, String)]) -> Answer {
+    let (f, paging) = LedgerFilter::from_pairs(borrowed(q))?;
+    let rows: Vec<TradeRow> = d1::all(db, &ledger::trades_query(&f, &paging)).await?;
+    to_json(&Page::from_rows(rows, paging.limit(), ledger::trade_cursor))
+}
+
+async fn signals(db: &D1Database, q: &[(String, String)]) -> Answer {
+    let (f, paging) = LedgerFilter::from_pairs(borrowed(q))?;
+    let rows: Vec<SignalRow> = d1::all(db, &ledger::signals_query(&f, &paging)).await?;
+    to_json(&Page::from_rows(
+        rows,
+        paging.limit(),
+        ledger::signal_cursor,
+    ))
+}
+
+async fn positions(db: &D1Database) -> Answer {
+    let fills: Vec<Fill> = d1::all(db, &positions::fills_query()).await?;
+    to_json(&serde_json::json!({
+        "positions": positions::derive(&fills),
+        "derived_from": "orders",
+    }))
+}
+
+async fn stats(db: &D1Database) -> Answer {
+    let [by_outcome, by_status, orders, last_signal] = ledger::stats_queries();
+    let last_trade = ledger::last_trade_query();
+    let (a, b, c, d, last) = futures::join!(
+        d1::all::<Count>(db, &by_outcome),
+        d1::all::<Count>(db, &by_status),
+        d1::all::<Count>(db, &orders),
+        d1::all::<Count>(db, &last_signal),
+        d1::first::<TradeRow>(db, &last_trade),
+    );
+    to_json(&Stats::from_counts(a?, b?, c?, d?, last?))
+}
+
+async fn dead_letters(db: &D1Database, q: &[(String, String)]) -> Answer {
+    let (f, paging) = DeadLetterFilter::from_pairs(borrowed(q))?;
+    let (list, count) = (dl::list_query(&f, &paging), dl::count_query(&f));
+    let (rows, total) = futures::join!(d1::all(db, &list), d1::first::<Count>(db, &count));
+    to_json(&DeadLetterList {
+        page: Page::from_rows(rows?, paging.limit(), dl::cursor_of),
+        total: total?.map_or(0, |c| c.n),
+    })
+}
+
+async fn dead_letter(db: &D1Database, id: &str) -> Answer {
+    let id: i64 = id.parse().map_err(|_| FilterError::Invalid {
+        field: "id",
+        message: "not a dead letter id".into(),
+    })?;
+    let row = d1::first(db, &dl::get_query(id))
+        .await?
+        .ok_or(ApiError::NotFound("dead letter"))?;
+    let history = d1::all(db, &audit::history_query(&audit::dead_letter_target(id))).await?;
+    to_json(&DeadLetterDetail::new(row, history))
+}
+
+async fn audit_list(db: &D1Database, q: &[(String, String)]) -> Answer {
+    let (f, paging) = AuditFilter::from_pairs(borrowed(q))?;
+    let rows = d1::all(db, &audit::list_query(&f, &paging)).await?;
+    to_json(&Page::from_rows(rows, paging.limit(), audit::cursor_of))
+}
+
+async fn append_audit(db: &D1Database, body: &str, request_id: &str) -> Answer {
+    let mut entry: NewAudit =
+        serde_json::from_str(body).map_err(|e| ApiError::Body(e.to_string()))?;
+    if entry.target.trim().is_empty() || entry.target.len() > 200 || entry.detail.len() > 4_000 {
+        return Err(ApiError::Body(
+            "target (1-200) and detail (≤ 4000) bounds".into(),
+        ));
+    }
+    entry
+        .request_id
+        .get_or_insert_with(|| request_id.to_owned());
+    d1::run(db, &entry.insert(runtime::now_ms())).await?;
+    tracing::info!(actor = %entry.actor, action = entry.action.as_str(), target = %entry.target, "audit entry appended");
+    to_json(&serde_json::json!({"recorded": true}))
+}

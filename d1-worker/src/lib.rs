@@ -1,0 +1,21 @@
+//! `d1-worker`: the one reader of `trade-data-db` for everything that is not the pipeline. The
+//! Telegram bot, the `hoox` CLI (through the gateway's `/admin/ledger/*`) and later the dashboard
+//! ask typed questions — trades, signals, positions, dead letters, stats, the audit log — and
+//! never send SQL: every statement comes from `ops`. It also appends audit entries for workers
+//! that have no D1 binding of their own (the gateway, telegram-worker).
+//!
+//! Every route but `/health` needs `X-Internal-Auth-Key` (constant time, fail-closed).
+
+mod api;
+
+use runtime::service::request_id_of;
+use tracing::Instrument as _;
+use worker::{event, Context, Env, Request, Response, Result};
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    runtime::logging::init();
+    let request_id = request_id_of(&req);
+    let span = tracing::info_span!("request", request_id = %request_id, worker = "d1-worker");
+    api::handle(req, env, request_id).instrument(span).await
+}

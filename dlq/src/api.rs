@@ -1,0 +1,340 @@
+//! The operator API (internal key; the gateway forwards `/admin/dlq/*` here with the prefix
+//! removed):
+//!
+//! - `GET /` — list, filtered by `reason`, `exchange`, `symbol`, `status`, `queue`, `key`,
+//!   `since`, `until` (epoch ms), paged by `limit` and `cursor`;
+//! - `GET /<id>` — one dead letter with its decoded job and audit history;
+//! - `POST /<id>/replay` (`{"dry_run": true}` optional) and `POST /replay` (`{"ids": [...]}` or
+//!   `{"filter": {...}, "limit": n}`, plus `dry_run`) — replay one or many;
+//! - `POST /<id>/discard` (`{"reason": "..."}`) — close one with a reason.
+//!
+//! Every replay and discard is written to `audit_log` in the same D1 batch that ends the row, and
+//! only when it did end it. The actor comes from `X-Hoox-Actor`.
+
+use contracts::idempotency::KeyUpdate;
+use futures::stream::{self, StreamExt as _};
+use ops::audit::{self, Action, NewAudit};
+use ops::dead_letters::{
+    self as dl, DeadLetterDetail, DeadLetterFilter, DeadLetterList, DeadLetterRow,
+    DeadLetterSummary, DiscardRequest, Plan, ReplayItem, ReplayRequest, ReplayResponse,
+    ReplayResult, RequestError, Selection,
+};
+use ops::ledger::Count;
+use ops::query::{FilterError, Page};
+use runtime::http::{error, internal_authorized, json};
+use runtime::idempotency::Store;
+use runtime::service::actor_of;
+use runtime::{bytes, d1};
+use worker::{D1Database, Env, Method, Request, Response, Result};
+
+/// Producer binding of `trade-execution`, for replays.
+pub const TRADE_QUEUE: &str = "TRADE_QUEUE";
+/// Replays carried out at once within one request.
+const REPLAY_CONCURRENCY: usize = 8;
+
+#[derive(Debug, thiserror::Error)]
+enum ApiError {
+    #[error(transparent)]
+    Filter(#[from] FilterError),
+    #[error(transparent)]
+    Request(#[from] RequestError),
+    #[error("invalid body: {0}")]
+    Body(String),
+    #[error("no such dead letter")]
+    NotFound,
+    #[error("dead letter #{0} is {1}, not pending")]
+    NotPending(i64, String),
+    #[error("the ledger is unavailable")]
+    Db(#[from] worker::Error),
+}
+
+impl ApiError {
+    fn respond(&self, request_id: &str) -> Result<Response> {
+        let msg = self.to_string();
+        match self {
+            Self::Filter(e) => error(400, "invalid_field", &msg, Some(e.field()), request_id),
+            Self::Request(RequestError::Filter(e)) => {
+                error(400, "invalid_field", &msg, Some(e.field()), request_id)
+            }
+            Self::Request(_) | Self::Body(_) => error(400, "invalid_body", &msg, None, request_id),
+            Self::NotFound => error(404, "not_found", &msg, None, request_id),
+            Self::NotPending(..) => error(409, "not_pending", &msg, None, request_id),
+            Self::Db(e) => {
+                tracing::error!(error = %e, "D1 failed");
+                error(
+                    503,
+                    "unavailable",
+                    "the ledger is unavailable; retry",
+                    None,
+                    request_id,
+                )
+            }
+        }
+    }
+}
+
+type Answer = std::result::Result<serde_json::Value, ApiError>;
+
+fn to_json<T: serde::Serialize>(v: &T) -> Answer {
+    serde_json::to_value(v).map_err(|e| ApiError::Body(e.to_string()))
+}
+
+fn parse_body<T: serde::de::DeserializeOwned + Default>(
+    text: &str,
+) -> std::result::Result<T, ApiError> {
+    if text.trim().is_empty() {
+        return Ok(T::default());
+    }
+    serde_json::from_str(text).map_err(|e| ApiError::Body(e.to_string()))
+}
+
+fn parse_id(s: &str) -> std::result::Result<i64, ApiError> {
+    s.parse().map_err(|_| {
+        ApiError::Filter(FilterError::Invalid {
+            field: "id",
+            message: "not a dead letter id".into(),
+        })
+    })
+}
+
+pub async fn handle(mut req: Request, env: Env, request_id: String) -> Result<Response> {
+    let path = req.path();
+    let path = path.trim_end_matches('/');
+    if req.method() == Method::Get && path == "/health" {
+        return json(200, &serde_json::json!({"status": "ok", "worker": "dlq"}));
+    }
+    if !internal_authorized(&req, &env) {
+        return error(
+            401,
+            "unauthorized",
+            "missing or invalid X-Internal-Auth-Key",
+            None,
+            &request_id,
+        );
+    }
+    let db = match env.d1("DB") {
+        Ok(db) => db,
+        Err(e) => return ApiError::Db(e).respond(&request_id),
+    };
+    let actor = actor_of(&req, "operator");
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let method = req.method();
+    let result = match (method, segments.as_slice()) {
+        (Method::Get, []) => {
+            let pairs: Vec<(String, String)> = req
+                .url()?
+                .query_pairs()
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+            list(&db, &pairs).await
+        }
+        (Method::Get, [id]) => show(&db, id).await,
+        (Method::Post, ["replay"]) => {
+            let body: ReplayRequest = match parse_body(&req.text().await?) {
+                Ok(b) => b,
+                Err(e) => return e.respond(&request_id),
+            };
+            replay(&db, &env, body, &actor, &request_id).await
+        }
+        (Method::Post, [id, "replay"]) => {
+            #[derive(serde::Deserialize, Default)]
+            #[serde(deny_unknown_fields)]
+            struct One {
+                #[serde(default)]
+                dry_run: bool,
+            }
+            let one: std::result::Result<One, ApiError> = parse_body(&req.text().await?);
+            match (one, parse_id(id)) {
+                (Ok(one), Ok(id)) => {
+                    let body = ReplayRequest {
+                        ids: vec![id],
+                        dry_run: one.dry_run,
+                        ..Default::default()
+                    };
+                    replay(&db, &env, body, &actor, &request_id).await
+                }
+                (Err(e), _) | (_, Err(e)) => Err(e),
+            }
+        }
+        (Method::Post, [id, "discard"]) => {
+            let body: std::result::Result<DiscardRequest, ApiError> =
+                serde_json::from_str(&req.text().await?).map_err(|e| ApiError::Body(e.to_string()));
+            match body {
+                Ok(b) => discard(&db, id, b, &actor, &request_id).await,
+                Err(e) => Err(e),
+            }
+        }
+        _ => return error(404, "not_found", "no such route", None, &request_id),
+    };
+    match result {
+        Ok(v) => json(200, &v),
+        Err(e) => e.respond(&request_id),
+    }
+}
+
+async fn list(db: &D1Database, pairs: &[(String, String)]) -> Answer {
+    let (f, paging) =
+        DeadLetterFilter::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+    let (list, count) = (dl::list_query(&f, &paging), dl::count_query(&f));
+    let (rows, total) = futures::join!(d1::all(db, &list), d1::first::<Count>(db, &count));
+    to_json(&DeadLetterList {
+        page: Page::from_rows(rows?, paging.limit(), dl::cursor_of),
+        total: total?.map_or(0, |c| c.n),
+    })
+}
+
+async fn show(db: &D1Database, id: &str) -> Answer {
+    let id = parse_id(id)?;
+    let row: DeadLetterRow = d1::first(db, &dl::get_query(id))
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let history = d1::all(db, &audit::history_query(&audit::dead_letter_target(id))).await?;
+    to_json(&DeadLetterDetail::new(row, history))
+}
+
+async fn replay(
+    db: &D1Database,
+    env: &Env,
+    body: ReplayRequest,
+    actor: &str,
+    request_id: &str,
+) -> Answer {
+    let selection = body.selection()?;
+    let (rows, missing): (Vec<DeadLetterRow>, Vec<i64>) = match &selection {
+        Selection::Ids(ids) => {
+            let rows: Vec<DeadLetterRow> = d1::all(db, &dl::get_many_query(ids)).await?;
+            let missing = ids
+                .iter()
+                .copied()
+                .filter(|id| !rows.iter().any(|r| r.summary.id == *id))
+                .collect();
+            (rows, missing)
+        }
+        Selection::Matching(f, limit) => {
+            (d1::all(db, &dl::matching_query(f, *limit)).await?, vec![])
+        }
+    };
+    let dry_run = body.dry_run;
+    let mut items: Vec<ReplayItem> = stream::iter(rows)
+        .map(|row| async move {
+            let result = match dl::plan(&row) {
+                Plan::Skip(reason) => ReplayResult::Skipped { reason },
+                Plan::Replay { .. } if dry_run => ReplayResult::WouldReplay,
+                Plan::Replay { key, job } => {
+                    replay_one(db, env, &row.summary, &key, &job, actor, request_id).await
+                }
+            };
+            ReplayItem::of(&row.summary, result)
+        })
+        .buffer_unordered(REPLAY_CONCURRENCY)
+        .collect()
+        .await;
+    items.extend(missing.into_iter().map(ReplayItem::not_found));
+    items.sort_by_key(|i| i.id);
+    let response = ReplayResponse::new(dry_run, items);
+    tracing::info!(dry_run, actor, counts = ?response.counts, "replay");
+    to_json(&response)
+}
+
+/// Reopens the key, re-enqueues the job, then ends the row and audits it in one D1 batch.
+async fn replay_one(
+    db: &D1Database,
+    env: &Env,
+    row: &DeadLetterSummary,
+    key: &str,
+    job: &[u8],
+    actor: &str,
+    request_id: &str,
+) -> ReplayResult {
+    let failed = |error: String| {
+        tracing::error!(id = row.id, idempotency_key = key, error = %error, "replay failed");
+        ReplayResult::Failed { error }
+    };
+    // Only a dead key reopens; a key that had in fact ended stays ended, and the consumer acks
+    // the replayed job without a second order.
+    let status = match Store::new(env)
+        .update(&KeyUpdate::Reopen {
+            key: key.to_owned(),
+        })
+        .await
+    {
+        Ok(s) => s,
+        Err(e) => return failed(format!("idempotency store: {e}")),
+    };
+    let key_state = status.map_or("unknown", |s| s.state.as_str()).to_owned();
+    let sent = match env.queue(TRADE_QUEUE) {
+        Ok(q) => q.send_raw(bytes::message(job)).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = sent {
+        return failed(format!(
+            "trade-execution send: {e}; still pending, replay again"
+        ));
+    }
+    let now = runtime::now_ms();
+    let note = format!("replayed; key was {key_state}");
+    let entry = NewAudit::new(
+        actor,
+        Action::Replay,
+        audit::dead_letter_target(row.id),
+        &serde_json::json!({"idempotency_key": key, "key_state": key_state, "reason": row.reason}),
+        request_id,
+    );
+    if let Err(e) = d1::batch(
+        db,
+        &[
+            dl::mark_replayed(row.id, actor, &note, now),
+            entry.insert_if_changed(now),
+        ],
+    )
+    .await
+    {
+        // The job is on its way; the store guards against a second order if it is replayed again.
+        return failed(format!(
+            "job re-enqueued, but the dead letter was not updated: {e}"
+        ));
+    }
+    tracing::info!(id = row.id, idempotency_key = key, key_state = %key_state, actor, "dead letter replayed");
+    ReplayResult::Replayed { key_state }
+}
+
+async fn discard(
+    db: &D1Database,
+    id: &str,
+    body: DiscardRequest,
+    actor: &str,
+    request_id: &str,
+) -> Answer {
+    let id = parse_id(id)?;
+    let reason = body.reason()?;
+    let row: DeadLetterRow = d1::first(db, &dl::get_query(id))
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    if row.summary.status != "pending" {
+        return Err(ApiError::NotPending(id, row.summary.status));
+    }
+    let now = runtime::now_ms();
+    let entry = NewAudit::new(
+        actor,
+        Action::Discard,
+        audit::dead_letter_target(id),
+        &serde_json::json!({"reason": reason, "idempotency_key": row.summary.idempotency_key}),
+        request_id,
+    );
+    let changed = d1::batch(
+        db,
+        &[
+            dl::mark_discarded(id, actor, reason, now),
+            entry.insert_if_changed(now),
+        ],
+    )
+    .await?;
+    if changed.first().copied().unwrap_or(0) == 0 {
+        return Err(ApiError::NotPending(id, "no longer pending".into()));
+    }
+    tracing::info!(id, actor, "dead letter discarded");
+    let after: DeadLetterRow = d1::first(db, &dl::get_query(id))
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    to_json(&after.summary)
+}

@@ -1,0 +1,19 @@
+//! Operations on hoox's records, as pure Rust: what operators, the Telegram bot and the CLI may
+//! ask of the ledger and the dead letters, and what they get back.
+//!
+//! Callers never send SQL. They send typed filters ([`query`], [`ledger`], [`dead_letters`],
+//! [`audit`]); this crate turns them into parameterised statements whose text holds only
+//! constant column names, and defines the JSON the `d1-worker`, the `dlq` worker and the `hoox`
+//! CLI exchange. Positions are derived from filled orders ([`positions`]), and the fan-out's R2
+//! log layout lives in [`logs`]. Nothing here touches the Workers runtime, so it is tested natively.
+
+pub mod audit;
+pub mod dead_letters;
+pub mod ledger;
+pub mod logs;
+pub mod positions;
+pub mod query;
+
+/// Header carrying who performs an operator action (`cli:alice`, `telegram:12345`); recorded in
+/// the audit log. Authentication is the internal key; this only names the person or tool.
+pub const ACTOR_HEADER: &str = "X-Hoox-Actor";

@@ -1,0 +1,101 @@
+//! The fan-out's R2 log of trade events: one JSON object per event under a date-partitioned key,
+//! `events/YYYY/MM/DD/<key>.json` (UTC date of the event).
+//!
+//! The object key is derived from the idempotency key, so a redelivered event overwrites its own
+//! object instead of adding another. Events hold no secret (the sender's `apiKey` never becomes
+//! part of a `Signal`), so the body is the event as it is.
+
+use contracts::event::TradeEvent;
+use serde::Serialize;
+use time::OffsetDateTime;
+
+/// Prefix of the event log in `SYSTEM_LOGS_BUCKET`.
+pub const EVENTS_PREFIX: &str = "events";
+
+/// `YYYY/MM/DD` of an epoch-ms time, UTC (`1970/01/01` for times out of range).
+pub fn date_path(at_ms: i64) -> String {
+    let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(at_ms) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    format!("{:04}/{:02}/{:02}", t.year(), u8::from(t.month()), t.day())
+}
+
+/// An idempotency key as one safe path segment: `[A-Za-z0-9._-]` kept, every other byte
+/// percent-encoded (so `a/b` cannot climb directories and distinct keys stay distinct).
+pub fn path_segment(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    for b in key.bytes() {
+        if b.is_ascii_alphanumeric() || b"_-".contains(&b) || (b == b'.' && !out.is_empty()) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The R2 key of an event's log object.
+pub fn event_key(e: &TradeEvent) -> String {
+    format!(
+        "{EVENTS_PREFIX}/{}/{}.json",
+        date_path(e.at_ms),
+        path_segment(&e.idempotency_key)
+    )
+}
+
+#[derive(Serialize)]
+struct EventLog<'a> {
+    kind: &'static str,
+    outcome: &'static str,
+    event: &'a TradeEvent,
+}
+
+/// The JSON body of an event's log object.
+pub fn event_body(e: &TradeEvent) -> String {
+    serde_json::to_string(&EventLog {
+        kind: "trade_event",
+        outcome: e.outcome.as_str(),
+        event: e,
+    })
+    .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use contracts::event::Outcome;
+    use proptest::prelude::*;
+
+    fn event(key: &str, at_ms: i64) -> TradeEvent {
+        let job = crate::dead_letters::tests::job(key);
+        TradeEvent::for_job(&job, Outcome::Filled, 1, at_ms)
+    }
+
+    #[test]
+    fn keys_are_date_partitioned() {
+        // 2026-11-28T12:00:00Z
+        let e = event("tv-123", 1_795_867_200_000);
+        assert_eq!(event_key(&e), "events/2026/11/28/tv-123.json");
+        assert_eq!(date_path(0), "1970/01/01");
+    }
+
+    #[test]
+    fn bodies_are_json_without_secrets() {
+        let body = event_body(&event("k", 1));
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["outcome"], "filled");
+        assert_eq!(v["event"]["idempotency_key"], "k");
+        assert!(!body.contains("apiKey"));
+    }
+
+    proptest! {
+        #[test]
+        fn segments_are_safe_and_injective(a in ".{1,40}", b in ".{1,40}") {
+            let sa = path_segment(&a);
+            prop_assert!(sa.bytes().all(|c| c.is_ascii_alphanumeric() || b"%._-".contains(&c)));
+            prop_assert!(!sa.starts_with('.'));
+            if a != b {
+                prop_assert_ne!(sa, path_segment(&b));
+            }
+        }
+    }
+}

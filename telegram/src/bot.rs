@@ -1,0 +1,203 @@
+//! The bot webhook: Telegram posts each update here (through the gateway's `/telegram/webhook`).
+//!
+//! The `X-Telegram-Bot-Api-Secret-Token` header must match `TELEGRAM_SECRET_TOKEN` (constant
+//! time; no secret configured = every update refused). Only chats in `telegram:allowed_chat_ids`
+//! may command; anything else is acknowledged and has no effect, so Telegram does not retry it
+//! and a stranger learns nothing. Commands read the ledger through `D1_SERVICE`; `/kill_on` and
+//! `/kill_off` write CONFIG_KV and are audit-logged.
+
+use crate::sender::{allowed_chats, Sender};
+use alerts::api::{Message, Update, SECRET_TOKEN_HEADER};
+use alerts::command::{self, Command};
+use alerts::format::{self, StatusView};
+use contracts::auth::secret_eq;
+use contracts::config::{RuntimeConfig, KILL_SWITCH};
+use ops::audit::{self, Action, NewAudit};
+use ops::dead_letters::DeadLetterList;
+use ops::ledger::{Stats, TradeRow};
+use ops::positions::Position;
+use ops::query::Page;
+use runtime::http::{error, json, secret};
+use runtime::service::{call, ServiceError};
+use serde::Deserialize;
+use worker::{Env, Method, Request, Response, Result};
+
+pub const SECRET_TOKEN_SECRET: &str = "TELEGRAM_SECRET_TOKEN";
+pub const BOT_USERNAME_VAR: &str = "TELEGRAM_BOT_USERNAME";
+const D1_SERVICE: &str = "D1_SERVICE";
+
+fn ack(note: &str) -> Result<Response> {
+    json(200, &serde_json::json!({"ok": true, "note": note}))
+}
+
+pub async fn webhook(mut req: Request, env: &Env, request_id: &str) -> Result<Response> {
+    let presented = req
+        .headers()
+        .get(SECRET_TOKEN_HEADER)
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    if !secret_eq(&presented, secret(env, SECRET_TOKEN_SECRET).as_deref()) {
+        tracing::warn!("bot webhook: bad or missing secret token");
+        return error(401, "unauthorized", "bad secret token", None, request_id);
+    }
+    let update: Update = match req.json().await {
+        Ok(u) => u,
+        Err(_) => return ack("not an update"),
+    };
+    let Some(message) = update.message else {
+        return ack("ignored: not a message");
+    };
+    let bot = env
+        .var(BOT_USERNAME_VAR)
+        .map(|v| v.to_string())
+        .ok()
+        .filter(|v| !v.is_empty());
+    let Some(cmd) = message
+        .text
+        .as_deref()
+        .and_then(|t| command::parse(t, bot.as_deref()))
+    else {
+        return ack("ignored: not a command");
+    };
+    let chat = message.chat.id;
+    if !allowed_chats(env).await.contains(&chat) {
+        tracing::warn!(
+            chat_id = chat,
+            "command from a chat that is not allow-listed; ignored"
+        );
+        return ack("ignored");
+    }
+    tracing::info!(chat_id = chat, command = ?cmd, update_id = update.update_id, "bot command");
+    let reply = run(&cmd, &message, env, request_id).await;
+    match Sender::from_env(env) {
+        Ok(sender) => {
+            if let Err(e) = sender.deliver(&[chat], &reply).await {
+                tracing::error!(error = %e, chat_id = chat, "reply not delivered");
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "cannot reply"),
+    }
+    ack("handled")
+}
+
+async fn ledger<R: for<'de> Deserialize<'de>>(
+    env: &Env,
+    path: &str,
+    request_id: &str,
+) -> std::result::Result<R, ServiceError> {
+    call::<(), R>(env, D1_SERVICE, Method::Get, path, None, request_id, None).await
+}
+
+async fn run(cmd: &Command, message: &Message, env: &Env, request_id: &str) -> String {
+    let unavailable = |what: &str, e: ServiceError| {
+        tracing::error!(error = %e, what, "ledger read failed");
+        format::failure(&format!("{what} unavailable right now; try again shortly"))
+    };
+    match cmd {
+        Command::Help => format::help(),
+        Command::Unknown(name) => format::unknown(name),
+        Command::Status => {
+            let (kill_switch, mode) = match env.kv(runtime::config::CONFIG_KV) {
+                Ok(kv) => match runtime::config::read_all(&kv).await {
+                    Ok(values) => {
+                        let (cfg, _) = RuntimeConfig::read(|k| {
+                            values
+                                .iter()
+                                .find(|(key, _)| *key == k)
+                                .and_then(|(_, v)| v.clone())
+                        });
+                        let mode = serde_json::to_value(cfg.mode)
+                            .ok()
+                            .and_then(|m| m.as_str().map(str::to_owned));
+                        (Some(cfg.kill_switch), mode)
+                    }
+                    Err(_) => (None, None),
+                },
+                Err(_) => (None, None),
+            };
+            let stats = ledger::<Stats>(env, "/stats", request_id)
+                .await
+                .map_err(|e| tracing::error!(error = %e, "stats unavailable"))
+                .ok();
+            format::status(&StatusView {
+                kill_switch,
+                mode,
+                stats,
+            })
+        }
+        Command::Trades { limit } => {
+            match ledger::<Page<TradeRow>>(env, &format!("/trades?limit={limit}"), request_id).await
+            {
+                Ok(page) => format::trades(&page.items),
+                Err(e) => unavailable("trades", e),
+            }
+        }
+        Command::Positions => {
+            #[derive(Deserialize)]
+            struct Positions {
+                positions: Vec<Position>,
+            }
+            match ledger::<Positions>(env, "/positions", request_id).await {
+                Ok(p) => format::positions(&p.positions),
+                Err(e) => unavailable("positions", e),
+            }
+        }
+        Command::Dlq => {
+            match ledger::<DeadLetterList>(env, "/dead-letters?status=pending&limit=10", request_id)
+                .await
+            {
+                Ok(list) => format::dlq(list.total, &list.page.items),
+                Err(e) => unavailable("dead letters", e),
+            }
+        }
+        Command::KillOn | Command::KillOff => {
+            let on = *cmd == Command::KillOn;
+            kill_switch(env, on, &message.actor(), request_id).await
+        }
+    }
+}
+
+/// Sets the kill switch, then records who did it. The switch is a safety control: it is set even
+/// when the audit log cannot be written, and the reply says so.
+async fn kill_switch(env: &Env, on: bool, actor: &str, request_id: &str) -> String {
+    let value = if on { "true" } else { "false" };
+    let written = match env.kv(runtime::config::CONFIG_KV) {
+        Ok(kv) => match kv.put(KILL_SWITCH, value) {
+            Ok(put) => put.execute().await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        },
+        Err(e) => Err(e.to_string()),
+    };
+    if let Err(e) = written {
+        tracing::error!(error = %e, "kill switch not written");
+        return format::failure(
+            "could not change the kill switch (CONFIG_KV unavailable); use `hoox kill` instead",
+        );
+    }
+    runtime::config::invalidate();
+    tracing::warn!(actor, value, "kill switch set from Telegram");
+    let entry = NewAudit::new(
+        actor,
+        Action::ConfigSet,
+        audit::config_target(KILL_SWITCH),
+        &serde_json::json!({"key": KILL_SWITCH, "value": value, "via": "telegram"}),
+        request_id,
+    );
+    let audited = call::<_, serde_json::Value>(
+        env,
+        D1_SERVICE,
+        Method::Post,
+        "/audit",
+        Some(&entry),
+        request_id,
+        Some(actor),
+    )
+    .await;
+    let mut reply = format::kill_switch_set(on);
+    if let Err(e) = audited {
+        tracing::error!(error = %e, "kill switch change not audit-logged");
+        reply.push_str("\n⚠️ The audit log could not be written.");
+    }
+    reply
+}

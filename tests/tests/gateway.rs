@@ -1,0 +1,474 @@
+//! The gateway's ingress contract on the local Workers runtime: every authentication mode, every
+//! refusal, the outbox, concurrent duplicates, and no secret in logs or stored records.
+
+use base64::Engine as _;
+use contracts::auth::sign_standard_webhook;
+use integration::{run_scenarios, Hoox, Scenario};
+use serde_json::{json, Value};
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(30);
+type Fut<'a> = Pin<Box<dyn Future<Output = ()> + 'a>>;
+
+fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("{prefix}-{}-{nanos}", std::process::id())
+}
+
+fn now_s() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn signal(key: &str) -> Value {
+    json!({
+        "exchange": "paper",
+        "action": "LONG",
+        "symbol": "BTCUSDT",
+        "quantity": "0.001",
+        "price": 65000,
+        "idempotencyKey": key,
+    })
+}
+
+fn with_key(h: &Hoox, key: &str) -> Value {
+    let mut s = signal(key);
+    s["apiKey"] = h.api_key.clone().into();
+    s
+}
+
+async fn post_raw(h: &Hoox, body: String, headers: &[(&str, String)]) -> reqwest::Response {
+    let mut req = h
+        .http
+        .post(h.url("/webhook"))
+        .header("content-type", "application/json")
+        .body(body);
+    for (k, v) in headers {
+        req = req.header(*k, v);
+    }
+    req.send().await.expect("webhook request")
+}
+
+async fn code_of(r: reqwest::Response) -> (u16, String) {
+    let status = r.status().as_u16();
+    let body: Value = r.json().await.unwrap_or(Value::Null);
+    (
+        status,
+        body["error"]["code"].as_str().unwrap_or("").to_owned(),
+    )
+}
+
+/// Standard Webhooks: a valid, a rotated, a wrong and an expired signature.
+fn standard_webhook_signatures(h: &Hoox) -> Fut<'_> {
+    Box::pin(async move {
+        let body = signal(&unique("sw")).to_string();
+        let id = "msg_test_1";
+        let ts = now_s();
+        let good = sign_standard_webhook(&h.api_key, id, ts, body.as_bytes());
+        let headers = |sig: String, ts: i64| {
+            vec![
+                ("webhook-id", id.to_owned()),
+                ("webhook-timestamp", ts.to_string()),
+                ("webhook-signature", sig),
+            ]
+        };
+        let r = post_raw(h, body.clone(), &headers(good.clone(), ts)).await;
+        assert_eq!(r.status(), 202, "valid signature, no apiKey in the body");
+
+        let rotated_body = signal(&unique("sw-rot")).to_string();
+        let old = sign_standard_webhook("whsec_b2xkLXNlY3JldA==", id, ts, rotated_body.as_bytes());
+        let new = sign_standard_webhook(&h.api_key, id, ts, rotated_body.as_bytes());
+        let r = post_raw(h, rotated_body, &headers(format!("{old} {new}"), ts)).await;
+        assert_eq!(
+            r.status(),
+            202,
+            "one of several signatures matches (key rotation)"
+        );
+
+        let wrong = sign_standard_webhook("not-the-secret", id, ts, body.as_bytes());
+        assert_eq!(
+            code_of(post_raw(h, body.clone(), &headers(wrong, ts)).await).await,
+            (401, "unauthorized".into())
+        );
+
+        let tampered = signal(&unique("sw-tamper")).to_string();
+        assert_eq!(
+            code_of(post_raw(h, tampered, &headers(good, ts)).await)
+                .await
+                .0,
+            401,
+            "signature covers the body"
+        );
+
+        let old_ts = ts - 600;
+        let expired = sign_standard_webhook(&h.api_key, id, old_ts, body.as_bytes());
+        let r = post_raw(h, body.clone(), &headers(expired, old_ts)).await;
+        assert_eq!(r.status(), 401);
+        let text = r.text().await.unwrap();
+        assert!(
+            text.contains("tolerance"),
+            "expired signatures say why: {text}"
+        );
+    })
+}
+
+/// Every refusal answers its code with a request id and never echoes the presented key.
+fn refusals(h: &Hoox) -> Fut<'_> {
+    Box::pin(async move {
+        // 413: declared, and streamed without a length.
+        let big = format!("{{\"pad\":\"{}\"}}", "x".repeat(70 * 1024));
+        assert_eq!(
+            code_of(post_raw(h, big.clone(), &[]).await).await,
+            (413, "payload_too_large".into())
+        );
+        let chunks: Vec<Result<Vec<u8>, std::io::Error>> = big
+            .into_bytes()
+            .chunks(8192)
+            .map(|c| Ok(c.to_vec()))
+            .collect();
+        let r = h
+            .http
+            .post(h.url("/webhook"))
+            .header("content-type", "application/json")
+            .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(code_of(r).await, (413, "payload_too_large".into()));
+        // 400 variants.
+        let mut s = with_key(h, &unique("r"));
+        s["leverage"] = json!(500);
+        let r = h.webhook(&s, &[]).await;
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(
+            (
+                body["error"]["code"].as_str(),
+                body["error"]["field"].as_str()
+            ),
+            (Some("invalid_field"), Some("leverage"))
+        );
+        let r = h
+            .webhook(&with_key(h, &unique("r")), &[("Idempotency-Key", "")])
+            .await;
+        assert_eq!(r.status(), 202, "the body key wins over an empty header");
+        // 404 for unknown routes, 401 for admin without the internal key.
+        assert_eq!(
+            h.http.get(h.url("/nope")).send().await.unwrap().status(),
+            404
+        );
+        assert_eq!(
+            h.http
+                .get(h.url("/admin/config"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            401
+        );
+        let r = h
+            .http
+            .get(h.url("/admin/config"))
+            .header("X-Internal-Auth-Key", &h.internal_key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let cfg: Value = r.json().await.unwrap();
+        assert_eq!(cfg["keys"].as_array().map(Vec::len), Some(16));
+        // 503: the store is down (injected): nothing recorded, retry later.
+        let r = h.webhook(&with_key(h, &unique("fault-store")), &[]).await;
+        assert_eq!(
+            r.headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_owned()),
+            Some("1".into())
+        );
+        assert_eq!(code_of(r).await, (503, "unavailable".into()));
+    })
+}
+
+/// Formats senders use: numeric strings, enum case, aliases, symbol spellings, timestamp units.
+fn sender_formats(h: &Hoox) -> Fut<'_> {
+    Box::pin(async move {
+        let now_ms = now_s() * 1000;
+        let variants = [
+            json!({"exchange": "PAPER", "action": "buy", "symbol": "BINANCE:ETHUSDT.P", "quantity": 0.1, "price": "3000.5", "timestamp": now_ms}),
+            json!({"exchange": "paper", "action": "sell", "symbol": "eth-usdt", "quantity": "0.1", "price": 3000, "timestamp": now_ms / 1000}),
+            json!({"exchange": "Paper", "action": "close_long", "symbol": "ETH/USDT", "quantity": "1e-1", "price": 3000, "orderType": "LIMIT", "leverage": "3", "takeProfit": 3300, "stopLoss": "2900", "test": "false"}),
+        ];
+        let mut keys = vec![];
+        for mut v in variants {
+            let key = unique("fmt");
+            v["apiKey"] = h.api_key.clone().into();
+            v["idempotencyKey"] = key.clone().into();
+            let r = h.webhook(&v, &[]).await;
+            assert_eq!(r.status(), 202, "{v}");
+            keys.push(key);
+        }
+        // RFC 3339 timestamp, 10 minutes old: accepted at the door, then dead-lettered as stale.
+        let stale_key = unique("stale");
+        let mut stale = with_key(h, &stale_key);
+        let ten_min_ago = now_s() - 600;
+        stale["timestamp"] = json!(format_rfc3339(ten_min_ago));
+        assert_eq!(h.webhook(&stale, &[]).await.status(), 202);
+        for key in &keys {
+            let rows = h
+                .wait_rows(
+                    "SELECT symbol FROM orders WHERE idempotency_key = ?",
+                    &[json!(key)],
+                    1,
+                    WAIT,
+                )
+                .await;
+            assert_eq!(rows[0]["symbol"], "ETHUSDT");
+        }
+        // Over trade:max_order_notional (1000): rejected with the reason, no order.
+        let big_key = unique("notional");
+        let mut big = with_key(h, &big_key);
+        big["quantity"] = json!("0.5");
+        assert_eq!(h.webhook(&big, &[]).await.status(), 202);
+        let rows = h
+            .wait_rows(
+                "SELECT outcome, detail FROM signals WHERE idempotency_key = ?",
+                &[json!(big_key)],
+                1,
+                WAIT,
+            )
+            .await;
+        assert_eq!(rows[0]["outcome"], "rejected");
+        let detail = rows[0]["detail"].as_str().unwrap_or("");
+        assert!(detail.contains("max_order_notional"), "{detail}");
+        let dead = h
+            .wait_rows(
+                "SELECT reason FROM dead_letters WHERE idempotency_key = ?",
+                &[json!(stale_key)],
+                1,
+                WAIT,
+            )
+            .await;
+        assert_eq!(dead[0]["reason"], "stale");
+    })
+}
+
+fn format_rfc3339(epoch_s: i64) -> String {
+    // Civil-from-days (Howard Hinnant), enough for a test timestamp.
+    let days = epoch_s.div_euclid(86_400);
+    let secs = epoch_s.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+/// A queue failure after the record: the 202 stands and the outbox alarm delivers the job.
+fn outbox_delivers_after_queue_failure(h: &Hoox) -> Fut<'_> {
+    Box::pin(async move {
+        let key = unique("fault-outbox");
+        assert_eq!(h.webhook(&with_key(h, &key), &[]).await.status(), 202);
+        let rows = h
+            .wait_rows(
+                "SELECT * FROM orders WHERE idempotency_key = ?",
+                &[json!(key)],
+                1,
+                WAIT,
+            )
+            .await;
+        assert_eq!(rows.len(), 1);
+        assert!(
+            h.log_tail(2000).contains("outbox re-sent job"),
+            "the alarm re-sent it"
+        );
+    })
+}
+
+/// 200 identical requests at the same instant: one is recorded, 199 replay it, one order.
+fn concurrent_duplicates_make_one_job(h: &Hoox) -> Fut<'_> {
+    Box::pin(async move {
+        let key = unique("storm");
+        let body = with_key(h, &key);
+        let requests = (0..200).map(|i| {
+            let body = body.clone();
+            // Distinct senders, so the per-sender rate limit is not what is tested here.
+            let ip = format!("198.18.{}.{}", i / 200, i % 200 + 1);
+            async move {
+                let r = h.webhook(&body, &[("cf-connecting-ip", ip.as_str())]).await;
+                (
+                    r.status().as_u16(),
+                    r.headers().get("Idempotent-Replayed").is_some(),
+                )
+            }
+        });
+        let answers = futures::future::join_all(requests).await;
+        assert!(
+            answers.iter().all(|(s, _)| *s == 202),
+            "all answered 202: {answers:?}"
+        );
+        let originals = answers.iter().filter(|(_, replayed)| !replayed).count();
+        assert_eq!(originals, 1, "exactly one request recorded the key");
+        h.wait_rows(
+            "SELECT * FROM orders WHERE idempotency_key = ?",
+            &[json!(key)],
+            1,
+            WAIT,
+        )
+        .await;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let n = h
+            .sql(
+                "SELECT COUNT(*) AS n FROM orders WHERE idempotency_key = ?",
+                &[json!(key)],
+            )
+            .await;
+        assert_eq!(n[0]["n"], 1, "one job, one order");
+    })
+}
+
+/// Over the per-sender quota (20/s in this run): 429 with Retry-After.
+fn rate_limited_with_retry_after(h: &Hoox) -> Fut<'_> {
+    Box::pin(async move {
+        let mut limited = None;
+        for _ in 0..60 {
+            let r = post_raw(h, "{}".into(), &[("cf-connecting-ip", "192.0.2.50".into())]).await;
+            if r.status() == 429 {
+                limited = Some(r);
+                break;
+            }
+        }
+        let r = limited.expect("a burst over the quota is limited");
+        let retry_after: u32 = r
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .expect("Retry-After");
+        assert!(retry_after >= 1);
+        assert_eq!(code_of(r).await, (429, "rate_limited".into()));
+        let other = post_raw(h, "{}".into(), &[("cf-connecting-ip", "192.0.2.51".into())]).await;
+        assert_eq!(
+            other.status(),
+            401,
+            "other senders are not limited (this one is merely unauthenticated)"
+        );
+    })
+}
+
+/// The source-IP allow-list, driven by CONFIG_KV.
+fn ip_allow_list(h: &Hoox) -> Fut<'_> {
+    Box::pin(async move {
+        h.set_config("webhook:allowed_ips", r#"["203.0.113.7"]"#)
+            .await;
+        h.set_config("webhook:ip_check_enabled", "true").await;
+        tokio::time::sleep(Duration::from_millis(2_500)).await;
+        let allowed = h
+            .webhook(
+                &with_key(h, &unique("ip")),
+                &[("cf-connecting-ip", "203.0.113.7")],
+            )
+            .await
+            .status();
+        let denied = code_of(
+            h.webhook(
+                &with_key(h, &unique("ip")),
+                &[("cf-connecting-ip", "198.51.100.1")],
+            )
+            .await,
+        )
+        .await;
+        h.set_config("webhook:ip_check_enabled", "false").await;
+        tokio::time::sleep(Duration::from_millis(2_500)).await;
+        assert_eq!(allowed, 202);
+        assert_eq!(denied, (403, "forbidden_ip".into()));
+    })
+}
+
+/// The sender's key and the internal key never reach a log line or a stored record.
+fn no_secret_in_logs_or_records(h: &Hoox) -> Fut<'_> {
+    Box::pin(async move {
+        let key = unique("secret");
+        assert_eq!(h.webhook(&with_key(h, &key), &[]).await.status(), 202);
+        h.wait_rows(
+            "SELECT * FROM signals WHERE idempotency_key = ?",
+            &[json!(key)],
+            1,
+            WAIT,
+        )
+        .await;
+        let log = std::fs::read_to_string(&h.log).unwrap_or_default();
+        assert!(log.contains(&key), "the log does record the signal");
+        assert!(!log.contains(&h.api_key), "WEBHOOK_API_KEY in a log line");
+        assert!(
+            !log.contains(&h.internal_key),
+            "INTERNAL_KEY_BINDING in a log line"
+        );
+        for table in ["signals", "orders", "dead_letters"] {
+            let rows = h.sql(&format!("SELECT * FROM {table}"), &[]).await;
+            let text = serde_json::to_string(&rows).unwrap();
+            assert!(!text.contains(&h.api_key), "secret stored in {table}");
+            for row in &rows {
+                for col in ["job", "raw"] {
+                    if let Some(b64) = row[col].as_str() {
+                        let bytes = base64::engine::general_purpose::STANDARD
+                            .decode(b64)
+                            .unwrap_or_default();
+                        let text = String::from_utf8_lossy(&bytes);
+                        assert!(
+                            !text.contains(&h.api_key),
+                            "secret inside a stored {table}.{col}"
+                        );
+                    }
+                }
+            }
+        }
+    })
+}
+
+fn main() {
+    let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let hoox = Hoox::start_with(&[
+        ("HOOX_FAULTS", "store_unavailable,outbox_send"),
+        ("WEBHOOK_RATE_LIMIT", "20/s"),
+    ]);
+    let scenarios: Vec<(&str, Scenario)> = vec![
+        ("standard_webhook_signatures", standard_webhook_signatures),
+        ("refusals", refusals),
+        ("sender_formats", sender_formats),
+        (
+            "outbox_delivers_after_queue_failure",
+            outbox_delivers_after_queue_failure,
+        ),
+        (
+            "concurrent_duplicates_make_one_job",
+            concurrent_duplicates_make_one_job,
+        ),
+        (
+            "rate_limited_with_retry_after",
+            rate_limited_with_retry_after,
+        ),
+        ("ip_allow_list", ip_allow_list),
+        ("no_secret_in_logs_or_records", no_secret_in_logs_or_records),
+    ];
+    let ok = run_scenarios(&hoox, &scenarios, filter.as_deref());
+    if !ok {
+        eprintln!("--- wrangler log (tail) ---\n{}", hoox.log_tail(80));
+    }
+    drop(hoox);
+    std::process::exit(if ok { 0 } else { 1 });
+}

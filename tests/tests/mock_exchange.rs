@@ -1,0 +1,759 @@
+//! The mock exchanges driven by the real adapters over real HTTP: signed orders are accepted, a
+//! wrong signature, a stale clock or a wrong key are refused with each exchange's own code, the
+//! client-order-id rules of each exchange hold, and every injected fault reaches the adapter as
+//! the error class the worker must act on.
+
+use contracts::event::OrderAck;
+use contracts::signal::{Exchange, OrderType};
+use contracts::symbol::Symbol;
+use exchanges::order::{OrderRequest, Side};
+use exchanges::venue::{
+    Context, Credentials, ErrorClass, ExchangeError, HttpRequest, HttpResponse, Method,
+    QueryResult, Venue,
+};
+use integration::mock_exchange::{Fault, FaultKind, MockExchanges, MockOptions, OrderState};
+use rust_decimal::Decimal;
+use serde_json::{json, Value};
+use std::str::FromStr;
+use std::time::Duration;
+
+const REAL: [Exchange; 3] = [Exchange::Bybit, Exchange::Binance, Exchange::Mexc];
+
+fn d(s: &str) -> Decimal {
+    Decimal::from_str(s).unwrap_or_else(|_| panic!("{s}"))
+}
+
+fn venue(ex: Exchange) -> &'static dyn Venue {
+    exchanges::venue(ex).unwrap_or_else(|| panic!("{ex} has a venue"))
+}
+
+/// How one exchange call ended, as the worker would see it.
+#[derive(Debug)]
+enum Sent<T> {
+    Done(T),
+    Refused(ExchangeError),
+    /// No answer at all: timeout, reset, closed connection.
+    Transport(reqwest::Error),
+}
+
+impl<T: std::fmt::Debug> Sent<T> {
+    fn done(self) -> T {
+        match self {
+            Sent::Done(v) => v,
+            other => panic!("expected success, got {other:?}"),
+        }
+    }
+
+    fn refused(self) -> ExchangeError {
+        match self {
+            Sent::Refused(e) => e,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    fn transport(self) -> reqwest::Error {
+        match self {
+            Sent::Transport(e) => e,
+            other => panic!("expected a transport failure, got {other:?}"),
+        }
+    }
+}
+
+/// A mock plus an HTTP client, with the adapters wired to it as the worker would.
+struct Rig {
+    mock: MockExchanges,
+    http: reqwest::Client,
+}
+
+impl Rig {
+    async fn start() -> Self {
+        Self::with_client(Duration::from_secs(10)).await
+    }
+
+    /// A rig whose client gives up after `timeout` (the worker's exchange timeout).
+    async fn with_client(timeout: Duration) -> Self {
+        let mock = MockExchanges::start_with(MockOptions::default())
+            .await
+            .unwrap_or_else(|e| panic!("mock: {e}"));
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .build()
+            .unwrap_or_else(|e| panic!("client: {e}"));
+        Self { mock, http }
+    }
+
+    fn ctx(&self, ex: Exchange) -> Context {
+        Context {
+            base_url: self.mock.base_url(ex),
+            now_ms: self.mock.now_ms(),
+            recv_window_ms: 5000,
+        }
+    }
+
+    fn creds(&self, ex: Exchange) -> Credentials {
+        self.mock
+            .credentials()
+            .get(ex)
+            .cloned()
+            .unwrap_or_else(|| panic!("{ex} credentials"))
+    }
+
+    async fn send(&self, req: &HttpRequest) -> Result<HttpResponse, reqwest::Error> {
+        let mut b = match req.method {
+            Method::Get => self.http.get(&req.url),
+            Method::Post => self.http.post(&req.url),
+        };
+        for (k, v) in &req.headers {
+            b = b.header(k, v);
+        }
+        if let Some(body) = &req.body {
+            b = b.body(body.clone());
+        }
+        let resp = b.send().await?;
+        let status = resp.status().as_u16();
+        let headers = resp
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_owned()))
+            .collect();
+        let body = resp.text().await?;
+        Ok(HttpResponse {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    async fn instrument(&self, ex: Exchange, symbol: &Symbol) -> exchanges::venue::Instrument {
+        let v = venue(ex);
+        let resp = self
+            .send(&v.instrument_request(&self.ctx(ex), symbol))
+            .await
+            .unwrap_or_else(|e| panic!("{ex} instrument: {e}"));
+        v.parse_instrument(symbol, &resp)
+            .unwrap_or_else(|e| panic!("{ex} instrument: {e}"))
+    }
+
+    /// Builds, signs and sends `order` with `creds` and `ctx`, and reads the answer.
+    async fn submit_with(
+        &self,
+        order: &OrderRequest,
+        ctx: &Context,
+        creds: &Credentials,
+    ) -> Sent<OrderAck> {
+        let v = venue(order.exchange);
+        let instrument = self.instrument(order.exchange, &order.symbol).await;
+        let req = match v.order_request(ctx, creds, order, &instrument) {
+            Ok(r) => r,
+            Err(e) => return Sent::Refused(e),
+        };
+        match self.send(&req).await {
+            Ok(resp) => match v.parse_order(order, &resp) {
+                Ok(ack) => Sent::Done(ack),
+                Err(e) => Sent::Refused(e),
+            },
+            Err(e) => Sent::Transport(e),
+        }
+    }
+
+    async fn submit(&self, order: &OrderRequest) -> Sent<OrderAck> {
+        let ex = order.exchange;
+        self.submit_with(order, &self.ctx(ex), &self.creds(ex))
+            .await
+    }
+
+    async fn query(&self, order: &OrderRequest) -> QueryResult {
+        let ex = order.exchange;
+        let v = venue(ex);
+        let resp = self
+            .send(&v.query_request(&self.ctx(ex), &self.creds(ex), order))
+            .await
+            .unwrap_or_else(|e| panic!("{ex} query: {e}"));
+        v.parse_query(order, &resp)
+            .unwrap_or_else(|e| panic!("{ex} query: {e}"))
+    }
+
+    async fn set_leverage(&self, ex: Exchange, leverage: u8) -> Result<(), ExchangeError> {
+        let v = venue(ex);
+        let sym = btc();
+        let resp = self
+            .send(&v.leverage_request(&self.ctx(ex), &self.creds(ex), &sym, leverage))
+            .await
+            .unwrap_or_else(|e| panic!("{ex} leverage: {e}"));
+        v.parse_leverage(&resp)
+    }
+
+    fn orders_of(&self, ex: Exchange) -> Vec<integration::mock_exchange::AcceptedOrder> {
+        self.mock
+            .orders()
+            .into_iter()
+            .filter(|o| o.exchange == ex)
+            .collect()
+    }
+}
+
+fn btc() -> Symbol {
+    Symbol::parse("BTCUSDT").unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A market buy of `qty` BTC opening a position, under client order id `id`.
+fn market(ex: Exchange, id: &str, qty: &str) -> OrderRequest {
+    OrderRequest {
+        exchange: ex,
+        client_order_id: id.into(),
+        symbol: btc(),
+        side: Side::Buy,
+        order_type: OrderType::Market,
+        quantity: d(qty),
+        price: None,
+        reduce_only: false,
+        leverage: 5,
+        take_profit: None,
+        stop_loss: None,
+        testnet: false,
+    }
+}
+
+fn limit(ex: Exchange, id: &str, qty: &str, price: &str) -> OrderRequest {
+    OrderRequest {
+        order_type: OrderType::Limit,
+        price: Some(d(price)),
+        ..market(ex, id, qty)
+    }
+}
+
+/// A 32-character id of `[a-z0-9]`, as `contracts::idempotency::client_order_id` makes.
+fn id(tag: &str) -> String {
+    contracts::idempotency::client_order_id(tag)
+}
+
+#[tokio::test]
+async fn signed_market_orders_are_accepted_filled_and_found() {
+    let rig = Rig::start().await;
+    for ex in REAL {
+        assert_eq!(rig.set_leverage(ex, 5).await, Ok(()), "{ex}");
+        let o = market(ex, &id(&format!("fill-{ex}")), "0.0123");
+        let ack = rig.submit(&o).await.done();
+        assert_eq!(ack.client_order_id, o.client_order_id, "{ex}");
+        let expected_ack_status = match ex {
+            Exchange::Bybit => "Created",
+            Exchange::Binance => "FILLED",
+            _ => "Pending",
+        };
+        assert_eq!(ack.status, expected_ack_status, "{ex}");
+        let QueryResult::Found(found) = rig.query(&o).await else {
+            panic!("{ex}: the accepted order must be found by its client id");
+        };
+        assert_eq!(found.exchange_order_id, ack.exchange_order_id, "{ex}");
+        assert_eq!(found.average_price, Some(d("65000")), "{ex}");
+        let orders = rig.orders_of(ex);
+        assert_eq!(orders.len(), 1, "{ex}");
+        assert_eq!(orders[0].state, OrderState::Filled);
+        assert_eq!(orders[0].client_order_id, o.client_order_id);
+        // 0.0123 BTC rounds down to the 0.001 step; MEXC counts 123 contracts of 0.0001 BTC.
+        let (qty, base) = match ex {
+            Exchange::Mexc => ("123", "0.0123"),
+            _ => ("0.012", "0.012"),
+        };
+        assert_eq!(
+            (orders[0].quantity, orders[0].base_quantity),
+            (d(qty), d(base)),
+            "{ex}"
+        );
+        assert_eq!(found.filled_quantity, d(qty), "{ex}");
+        let instrument = rig.instrument(ex, &btc()).await;
+        assert_eq!(
+            instrument.base_quantity(found.filled_quantity),
+            d(base),
+            "{ex}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn limit_orders_rest_open_and_are_found() {
+    let rig = Rig::start().await;
+    for ex in REAL {
+        let o = limit(ex, &id(&format!("rest-{ex}")), "0.01", "60000.04");
+        rig.submit(&o).await.done();
+        let QueryResult::Found(found) = rig.query(&o).await else {
+            panic!("{ex}: resting order not found");
+        };
+        let open = match ex {
+            Exchange::Bybit => "New",
+            Exchange::Binance => "NEW",
+            _ => "Unfilled",
+        };
+        assert_eq!(found.status, open, "{ex}");
+        assert_eq!(found.filled_quantity, Decimal::ZERO, "{ex}");
+        let orders = rig.orders_of(ex);
+        assert_eq!(
+            orders[0].price,
+            Some(d("60000")),
+            "{ex}: price on the 0.1 tick"
+        );
+        assert_eq!(orders[0].state, OrderState::Open);
+    }
+}
+
+#[tokio::test]
+async fn a_wrong_signature_is_refused_with_the_exchange_code() {
+    let rig = Rig::start().await;
+    for (ex, code) in [
+        (Exchange::Bybit, "10004"),
+        (Exchange::Binance, "-1022"),
+        (Exchange::Mexc, "602"),
+    ] {
+        let creds = Credentials {
+            api_secret: "not-the-secret".into(),
+            ..rig.creds(ex)
+        };
+        let e = rig
+            .submit_with(&market(ex, &id("badsig"), "0.01"), &rig.ctx(ex), &creds)
+            .await
+            .refused();
+        assert_eq!(e.code.as_deref(), Some(code), "{ex}: {e}");
+        assert_eq!(e.class, ErrorClass::Terminal, "{ex}");
+    }
+    assert!(rig.mock.orders().is_empty());
+}
+
+#[tokio::test]
+async fn a_stale_or_future_timestamp_is_refused_with_the_exchange_code() {
+    let rig = Rig::start().await;
+    for (ex, code) in [
+        (Exchange::Bybit, "10002"),
+        (Exchange::Binance, "-1021"),
+        (Exchange::Mexc, "513"),
+    ] {
+        for skew in [-60_000, 30_000] {
+            let ctx = Context {
+                now_ms: rig.mock.now_ms() + skew,
+                ..rig.ctx(ex)
+            };
+            let e = rig
+                .submit_with(&market(ex, &id("stale"), "0.01"), &ctx, &rig.creds(ex))
+                .await
+                .refused();
+            assert_eq!(e.code.as_deref(), Some(code), "{ex} {skew}: {e}");
+            // Refused before matching: safe to send again with a good clock.
+            assert_eq!(
+                e.class,
+                ErrorClass::Retryable {
+                    retry_after_seconds: None
+                },
+                "{ex}"
+            );
+        }
+    }
+    assert!(rig.mock.orders().is_empty());
+    // The same order with the right clock goes through.
+    rig.submit(&market(Exchange::Binance, &id("stale"), "0.01"))
+        .await
+        .done();
+}
+
+#[tokio::test]
+async fn the_mock_clock_decides_the_window() {
+    let rig = Rig::start().await;
+    let ctx = rig.ctx(Exchange::Bybit);
+    rig.mock.set_clock_offset_ms(10_000);
+    let e = rig
+        .submit_with(
+            &market(Exchange::Bybit, &id("clock"), "0.01"),
+            &ctx,
+            &rig.creds(Exchange::Bybit),
+        )
+        .await
+        .refused();
+    assert_eq!(e.code.as_deref(), Some("10002"));
+}
+
+#[tokio::test]
+async fn a_wrong_key_is_refused_with_the_exchange_code() {
+    let rig = Rig::start().await;
+    for (ex, code) in [
+        (Exchange::Bybit, "10003"),
+        (Exchange::Binance, "-2015"),
+        (Exchange::Mexc, "401"),
+    ] {
+        let creds = Credentials {
+            api_key: "someone-else".into(),
+            ..rig.creds(ex)
+        };
+        let e = rig
+            .submit_with(&market(ex, &id("badkey"), "0.01"), &rig.ctx(ex), &creds)
+            .await
+            .refused();
+        assert_eq!(e.code.as_deref(), Some(code), "{ex}: {e}");
+        assert_eq!(e.class, ErrorClass::Terminal, "{ex}");
+    }
+    assert!(rig.mock.orders().is_empty());
+}
+
+#[tokio::test]
+async fn bybit_refuses_any_reuse_of_an_order_link_id() {
+    let rig = Rig::start().await;
+    let o = market(Exchange::Bybit, &id("bybit-dup"), "0.01");
+    rig.submit(&o).await.done();
+    let e = rig.submit(&o).await.refused();
+    assert_eq!(e.code.as_deref(), Some("110072"));
+    // The order exists: the worker must look it up, not give up.
+    assert_eq!(e.class, ErrorClass::Unknown);
+    assert_eq!(rig.orders_of(Exchange::Bybit).len(), 1);
+    assert!(matches!(rig.query(&o).await, QueryResult::Found(_)));
+}
+
+#[tokio::test]
+async fn binance_accepts_a_reused_id_once_the_first_order_filled_but_not_while_open() {
+    let rig = Rig::start().await;
+    let o = market(Exchange::Binance, &id("binance-reuse"), "0.01");
+    let first = rig.submit(&o).await.done();
+    let second = rig.submit(&o).await.done();
+    assert_ne!(first.exchange_order_id, second.exchange_order_id);
+    // Two real orders under one id: the exchange is no guard, the idempotency claim is.
+    assert_eq!(rig.orders_of(Exchange::Binance).len(), 2);
+    let QueryResult::Found(latest) = rig.query(&o).await else {
+        panic!("reused id not found");
+    };
+    assert_eq!(latest.exchange_order_id, second.exchange_order_id);
+
+    let resting = limit(Exchange::Binance, &id("binance-open"), "0.01", "60000");
+    rig.submit(&resting).await.done();
+    let e = rig.submit(&resting).await.refused();
+    assert_eq!(e.code.as_deref(), Some("-4116"));
+    assert_eq!(e.class, ErrorClass::Unknown);
+    assert_eq!(rig.orders_of(Exchange::Binance).len(), 3);
+}
+
+#[tokio::test]
+async fn mexc_refuses_a_repeated_external_oid() {
+    let rig = Rig::start().await;
+    let o = market(Exchange::Mexc, &id("mexc-dup"), "0.01");
+    rig.submit(&o).await.done();
+    let e = rig.submit(&o).await.refused();
+    assert_eq!(e.code.as_deref(), Some("603"));
+    assert_eq!(e.class, ErrorClass::Unknown);
+    assert_eq!(rig.orders_of(Exchange::Mexc).len(), 1);
+}
+
+#[tokio::test]
+async fn an_unknown_client_id_is_not_found() {
+    let rig = Rig::start().await;
+    for ex in REAL {
+        assert_eq!(
+            rig.query(&market(ex, &id("never-sent"), "0.01")).await,
+            QueryResult::NotFound,
+            "{ex}"
+        );
+        assert_eq!(
+            rig.query(&limit(ex, &id("never-sent"), "0.01", "60000"))
+                .await,
+            QueryResult::NotFound,
+            "{ex}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn closing_without_a_position_is_refused_and_closing_a_position_works() {
+    let rig = Rig::start().await;
+    for (ex, code) in [
+        (Exchange::Bybit, "110017"),
+        (Exchange::Binance, "-2022"),
+        (Exchange::Mexc, "2009"),
+    ] {
+        let close = OrderRequest {
+            side: Side::Sell,
+            reduce_only: true,
+            ..market(ex, &id(&format!("close-{ex}")), "0.01")
+        };
+        let e = rig.submit(&close).await.refused();
+        assert_eq!(e.code.as_deref(), Some(code), "{ex}: {e}");
+        assert_eq!(e.class, ErrorClass::Terminal, "{ex}");
+        rig.submit(&market(ex, &id(&format!("open-{ex}")), "0.01"))
+            .await
+            .done();
+        let close = OrderRequest {
+            client_order_id: id(&format!("close2-{ex}")),
+            ..close
+        };
+        rig.submit(&close).await.done();
+    }
+}
+
+#[tokio::test]
+async fn leverage_is_set_and_not_modified_is_success() {
+    let rig = Rig::start().await;
+    // A fresh Bybit account sits at 10x: 110043 "not modified" is success.
+    assert_eq!(rig.set_leverage(Exchange::Bybit, 10).await, Ok(()));
+    assert_eq!(rig.set_leverage(Exchange::Bybit, 3).await, Ok(()));
+    assert_eq!(rig.set_leverage(Exchange::Bybit, 3).await, Ok(()));
+    assert_eq!(rig.set_leverage(Exchange::Binance, 125).await, Ok(()));
+    assert_eq!(rig.set_leverage(Exchange::Mexc, 7).await, Ok(()));
+}
+
+#[tokio::test]
+async fn below_the_minimum_never_leaves_the_adapter() {
+    let rig = Rig::start().await;
+    for ex in REAL {
+        let e = rig
+            .submit(&market(ex, &id("tiny"), "0.00001"))
+            .await
+            .refused();
+        assert_eq!(e.class, ErrorClass::Terminal, "{ex}");
+        assert!(e.message.contains("below the minimum"), "{ex}: {e}");
+    }
+    assert!(rig.mock.orders().is_empty());
+}
+
+#[tokio::test]
+async fn http_500_refuses_the_submit_and_leaves_its_fate_to_a_lookup() {
+    let rig = Rig::start().await;
+    for ex in REAL {
+        rig.mock.inject(Fault::new(ex, FaultKind::Http500));
+        let o = market(ex, &id(&format!("f500-{ex}")), "0.01");
+        let e = rig.submit(&o).await.refused();
+        assert_eq!(e.status, 500, "{ex}");
+        assert_eq!(
+            e.class,
+            ErrorClass::Unknown,
+            "{ex}: a 5xx on a submit is never blind-retried"
+        );
+        assert!(rig.orders_of(ex).is_empty(), "{ex}");
+        assert_eq!(rig.query(&o).await, QueryResult::NotFound, "{ex}");
+        // The fault served one submit; the next goes through.
+        rig.submit(&o).await.done();
+    }
+}
+
+#[tokio::test]
+async fn http_503_unknown_hides_an_accepted_order_that_a_lookup_finds() {
+    let rig = Rig::start().await;
+    for ex in REAL {
+        rig.mock.inject(Fault::new(ex, FaultKind::Http503Unknown));
+        let o = market(ex, &id(&format!("f503-{ex}")), "0.01");
+        let e = rig.submit(&o).await.refused();
+        assert_eq!((e.status, e.class), (503, ErrorClass::Unknown), "{ex}: {e}");
+        assert_eq!(rig.orders_of(ex).len(), 1, "{ex}");
+        assert!(matches!(rig.query(&o).await, QueryResult::Found(_)), "{ex}");
+    }
+    let binance = rig
+        .mock
+        .orders()
+        .into_iter()
+        .filter(|o| o.exchange == Exchange::Binance)
+        .count();
+    assert_eq!(binance, 1);
+}
+
+#[tokio::test]
+async fn http_429_asks_for_a_retry_in_each_exchange_s_words() {
+    let rig = Rig::start().await;
+    for (ex, expected) in [
+        (Exchange::Bybit, Some(2)),
+        (Exchange::Binance, Some(2)),
+        (Exchange::Mexc, None),
+    ] {
+        rig.mock
+            .inject(Fault::new(ex, FaultKind::Http429).retry_after(2));
+        let e = rig.submit(&market(ex, &id("f429"), "0.01")).await.refused();
+        assert_eq!(
+            e.class,
+            ErrorClass::Retryable {
+                retry_after_seconds: expected
+            },
+            "{ex}: {e}"
+        );
+        assert!(rig.orders_of(ex).is_empty(), "{ex}");
+    }
+}
+
+#[tokio::test]
+async fn http_418_is_a_ban() {
+    let rig = Rig::start().await;
+    for (ex, status, expected) in [
+        (Exchange::Bybit, 403, Some(600)),
+        (Exchange::Binance, 418, Some(30)),
+        (Exchange::Mexc, 403, None),
+    ] {
+        rig.mock
+            .inject(Fault::new(ex, FaultKind::Http418).retry_after(30));
+        let e = rig.submit(&market(ex, &id("f418"), "0.01")).await.refused();
+        assert_eq!(e.status, status, "{ex}");
+        assert_eq!(
+            e.class,
+            ErrorClass::Banned {
+                retry_after_seconds: expected
+            },
+            "{ex}: {e}"
+        );
+    }
+    assert!(rig.mock.orders().is_empty());
+}
+
+#[tokio::test]
+async fn timeout_after_accept_records_the_order_and_outlasts_the_client() {
+    let rig = Rig::with_client(Duration::from_secs(1)).await;
+    for ex in REAL {
+        rig.mock
+            .inject(Fault::new(ex, FaultKind::TimeoutAfterAccept).delay(Duration::from_secs(3)));
+        let o = market(ex, &id(&format!("ftimeout-{ex}")), "0.01");
+        let e = rig.submit(&o).await.transport();
+        assert!(e.is_timeout(), "{ex}: {e}");
+        assert_eq!(
+            rig.orders_of(ex).len(),
+            1,
+            "{ex}: accepted before the silence"
+        );
+        assert!(matches!(rig.query(&o).await, QueryResult::Found(_)), "{ex}");
+    }
+}
+
+/// Whether `e` was caused by a TCP reset (RST), not a clean close or a timeout.
+fn is_connection_reset(e: &reqwest::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            return io.kind() == std::io::ErrorKind::ConnectionReset;
+        }
+        source = err.source();
+    }
+    false
+}
+
+#[tokio::test]
+async fn reset_after_accept_records_the_order_and_drops_the_connection() {
+    let rig = Rig::start().await;
+    for ex in REAL {
+        rig.mock.inject(Fault::new(ex, FaultKind::ResetAfterAccept));
+        let o = market(ex, &id(&format!("freset-{ex}")), "0.01");
+        let e = rig.submit(&o).await.transport();
+        assert!(is_connection_reset(&e), "{ex}: {e:?}");
+        assert_eq!(rig.orders_of(ex).len(), 1, "{ex}");
+        assert!(matches!(rig.query(&o).await, QueryResult::Found(_)), "{ex}");
+    }
+}
+
+#[tokio::test]
+async fn a_fault_with_a_count_serves_that_many_submits() {
+    let rig = Rig::start().await;
+    rig.mock
+        .inject(Fault::new(Exchange::Bybit, FaultKind::Http500).times(2));
+    for n in 0..2 {
+        let e = rig
+            .submit(&market(Exchange::Bybit, &id(&format!("count-{n}")), "0.01"))
+            .await
+            .refused();
+        assert_eq!(e.status, 500);
+    }
+    rig.submit(&market(Exchange::Bybit, &id("count-2"), "0.01"))
+        .await
+        .done();
+    // Faults of one exchange never touch another.
+    rig.mock
+        .inject(Fault::new(Exchange::Mexc, FaultKind::Http500));
+    rig.submit(&market(Exchange::Binance, &id("other"), "0.01"))
+        .await
+        .done();
+}
+
+#[tokio::test]
+async fn control_api_queues_faults_lists_orders_and_resets() {
+    let rig = Rig::start().await;
+    let url = |p: &str| format!("{}/__mock/{p}", rig.mock.url());
+    let r = rig
+        .http
+        .post(url("faults"))
+        .json(&json!({"exchange": "binance", "fault": "http_429", "retry_after": 2, "count": 1}))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.status().as_u16(), 200);
+    let e = rig
+        .submit(&market(Exchange::Binance, &id("ctl-1"), "0.01"))
+        .await
+        .refused();
+    assert_eq!(e.status, 429);
+    rig.submit(&market(Exchange::Binance, &id("ctl-2"), "0.01"))
+        .await
+        .done();
+    rig.submit(&market(Exchange::Mexc, &id("ctl-3"), "0.01"))
+        .await
+        .done();
+
+    let orders: Value = rig
+        .http
+        .get(url("orders"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .json()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let list = orders["orders"].as_array().cloned().unwrap_or_default();
+    assert_eq!(list.len(), 2);
+    assert_eq!(list[0]["exchange"], "binance");
+    assert_eq!(list[0]["client_order_id"], id("ctl-2"));
+    assert_eq!(list[0]["symbol"], "BTCUSDT");
+    assert_eq!(list[0]["side"], "Buy");
+    assert_eq!(list[0]["quantity"], "0.01");
+    assert!(list[0]["accepted_at_ms"].as_i64().is_some());
+    assert_eq!(list[1]["symbol"], "BTC_USDT");
+    assert_eq!(list[1]["quantity"], "100");
+    assert_eq!(list[1]["base_quantity"], "0.01");
+
+    let bad = rig
+        .http
+        .post(url("faults"))
+        .json(&json!({"exchange": "paper", "fault": "http_500"}))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(bad.status().as_u16(), 400);
+
+    let reset = rig
+        .http
+        .post(url("reset"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(reset.status().as_u16(), 200);
+    assert!(rig.mock.orders().is_empty());
+}
+
+#[tokio::test]
+async fn every_fault_name_is_accepted_by_the_control_api() {
+    let rig = Rig::start().await;
+    let faults: Vec<Value> = FaultKind::ALL
+        .iter()
+        .map(|k| json!({"exchange": "mexc", "fault": k.as_str()}))
+        .collect();
+    let r: Value = rig
+        .http
+        .post(format!("{}/__mock/faults", rig.mock.url()))
+        .json(&faults)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .json()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        r["queued"].as_array().map(Vec::len),
+        Some(FaultKind::ALL.len())
+    );
+}
+
+#[tokio::test]
+async fn mexc_test_signals_never_reach_mexc() {
+    let rig = Rig::start().await;
+    assert!(venue(Exchange::Mexc).default_base_url(true).is_err());
+    let o = OrderRequest {
+        testnet: true,
+        ..market(Exchange::Mexc, &id("mexc-test"), "0.01")
+    };
+    let e = rig.submit(&o).await.refused();
+    assert_eq!(e.class, ErrorClass::Terminal);
+    assert!(rig.mock.orders().is_empty());
+}
