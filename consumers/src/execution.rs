@@ -161,11 +161,14 @@ async fn process(job: &TradeJob, d: &Delivery, cfg: &RuntimeConfig, env: &Env) -
         delay_seconds: retry_delay(cfg, d.attempts),
         error: e.to_string(),
     };
-    let (attempt, in_doubt) = match store.claim(&job.idempotency_key).await {
-        Ok(ClaimResponse::Claimed { attempt }) => (attempt, false),
+    let (attempt, in_doubt, replayed_at_ms) = match store.claim(&job.idempotency_key).await {
+        Ok(ClaimResponse::Claimed {
+            attempt,
+            replayed_at_ms,
+        }) => (attempt, false, replayed_at_ms),
         Ok(ClaimResponse::InDoubt { attempt }) => {
             tracing::warn!(attempt, "earlier attempt ended in doubt: reconciling first");
-            (attempt, true)
+            (attempt, true, None)
         }
         Ok(ClaimResponse::Busy {
             retry_after_seconds,
@@ -213,7 +216,10 @@ async fn process(job: &TradeJob, d: &Delivery, cfg: &RuntimeConfig, env: &Env) -
         released: true,
     };
     if !in_doubt {
-        let signal_time = job.signal.timestamp_ms.unwrap_or(job.received_at_ms);
+        // An operator's replay is a fresh decision: its age counts from the replay.
+        let signal_time = replayed_at_ms
+            .or(job.signal.timestamp_ms)
+            .unwrap_or(job.received_at_ms);
         let age_ms = now_ms() - signal_time;
         if cfg.max_signal_age_seconds > 0 && age_ms > (cfg.max_signal_age_seconds as i64) * 1000 {
             let detail = format!(

@@ -147,8 +147,13 @@ pub struct ClaimRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum ClaimResponse {
-    /// First claim: submit.
-    Claimed { attempt: u32 },
+    /// First claim: submit. `replayed_at_ms` is set when an operator replayed the key from the
+    /// dead-letter queue: freshness then counts from that decision, not from the signal.
+    Claimed {
+        attempt: u32,
+        #[serde(default)]
+        replayed_at_ms: Option<i64>,
+    },
     /// An earlier attempt claimed and never completed: its outcome is unknown, so query the
     /// exchange by client order id before submitting anything.
     InDoubt { attempt: u32 },

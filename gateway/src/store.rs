@@ -37,6 +37,7 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS keys (
     attempts INTEGER NOT NULL DEFAULT 0,
     claimed_at INTEGER,
     in_doubt INTEGER NOT NULL DEFAULT 0,
+    reopened_at INTEGER,
     last_error TEXT,
     event TEXT,
     event_published INTEGER NOT NULL DEFAULT 0,
@@ -66,6 +67,7 @@ struct Existing {
 #[derive(Deserialize)]
 struct ClaimRow {
     state: String,
+    reopened_at: Option<i64>,
     attempts: i64,
     claimed_at: Option<i64>,
     event: Option<String>,
@@ -262,7 +264,7 @@ impl IdempotencyStore {
         let rows: Vec<ClaimRow> = self
             .sql
             .exec(
-                "SELECT state, attempts, claimed_at, event, event_published FROM keys WHERE key = ?",
+                "SELECT state, attempts, claimed_at, reopened_at, event, event_published FROM keys WHERE key = ?",
                 vec![V::from(req.key.as_str())],
             )?
             .to_array()?;
@@ -280,6 +282,7 @@ impl IdempotencyStore {
         Ok(match Lifecycle::parse(&row.state) {
             Some(Lifecycle::Accepted) => ClaimResponse::Claimed {
                 attempt: take(self)?,
+                replayed_at_ms: row.reopened_at,
             },
             Some(Lifecycle::Submitting) => {
                 let held_for = now - row.claimed_at.unwrap_or(0);
@@ -382,7 +385,7 @@ impl IdempotencyStore {
                 // mid-submit comes back in doubt (an expired claim), so the replay reconciles with
                 // the exchange before it may submit.
                 self.sql.exec(
-                    "UPDATE keys SET updated_at = ?,
+                    "UPDATE keys SET updated_at = ?, reopened_at = ?1,
                         state = CASE WHEN in_doubt = 1 THEN 'submitting' ELSE 'accepted' END,
                         claimed_at = CASE WHEN in_doubt = 1 THEN 0 ELSE NULL END,
                         expires_at = MAX(expires_at, ?) WHERE key = ? AND state = 'dead'",
@@ -393,8 +396,8 @@ impl IdempotencyStore {
                     ],
                 )?;
                 self.sql.exec(
-                    "INSERT OR IGNORE INTO keys (key, payload_hash, state, status, body, enqueued, created_at, expires_at, updated_at)
-                     VALUES (?, '', 'accepted', 0, '', 1, ?, ?, ?)",
+                    "INSERT OR IGNORE INTO keys (key, payload_hash, state, status, body, enqueued, created_at, expires_at, updated_at, reopened_at)
+                     VALUES (?, '', 'accepted', 0, '', 1, ?, ?, ?, ?2)",
                     vec![V::from(key.as_str()), V::from(now), V::from(now + 86_400_000), V::from(now)],
                 )?;
                 key

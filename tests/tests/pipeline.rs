@@ -302,6 +302,59 @@ fn undecodable_message_is_dead_lettered(
     })
 }
 
+/// A kill-switched signal replayed by an operator after it would have gone stale still executes:
+/// the replay is a fresh decision, so its age counts from the replay, and it fills exactly once.
+fn replay_counts_freshness_from_the_replay(
+    h: &Hoox,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>> {
+    Box::pin(async move {
+        h.set_config("trade:max_signal_age_seconds", "3").await;
+        h.set_config("trade:kill_switch", "true").await;
+        tokio::time::sleep(Duration::from_millis(2_500)).await;
+        let key = unique("replay-old");
+        assert_eq!(h.webhook(&signal(h, &key), &[]).await.status(), 202);
+        let rows = h
+            .wait_rows(
+                "SELECT id FROM dead_letters WHERE idempotency_key = ?",
+                &[json!(key)],
+                1,
+                WAIT,
+            )
+            .await;
+        h.set_config("trade:kill_switch", "false").await;
+        // Older than the 3 s limit by the time it is replayed.
+        tokio::time::sleep(Duration::from_millis(4_000)).await;
+        let id = rows[0]["id"].as_i64().unwrap();
+        let r = h
+            .http
+            .post(h.url(&format!("/admin/dlq/{id}/replay")))
+            .header("X-Internal-Auth-Key", &h.internal_key)
+            .header("content-type", "application/json")
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        let body = r.text().await.unwrap();
+        assert_eq!(status, 200, "{body}");
+        let orders = h
+            .wait_rows(
+                "SELECT * FROM orders WHERE idempotency_key = ?",
+                &[json!(key)],
+                1,
+                WAIT,
+            )
+            .await;
+        h.set_config("trade:max_signal_age_seconds", "300").await;
+        assert_eq!(orders.len(), 1);
+        let stale = h
+            .sql("SELECT COUNT(*) AS n FROM dead_letters WHERE idempotency_key = ? AND reason = 'stale'", &[json!(key)])
+            .await;
+        assert_eq!(stale[0]["n"], 0, "not dead-lettered as stale");
+        tokio::time::sleep(Duration::from_millis(2_500)).await;
+    })
+}
+
 fn main() {
     let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     let hoox = Hoox::start();
@@ -320,6 +373,10 @@ fn main() {
         (
             "undecodable_message_is_dead_lettered",
             undecodable_message_is_dead_lettered,
+        ),
+        (
+            "replay_counts_freshness_from_the_replay",
+            replay_counts_freshness_from_the_replay,
         ),
     ];
     let ok = run_scenarios(&hoox, &scenarios, filter.as_deref());
