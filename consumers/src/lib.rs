@@ -18,7 +18,7 @@ pub const EVENTS_QUEUE: &str = "trade-events";
 
 #[wasm_bindgen]
 pub async fn queue(batch: MessageBatch, env: Env, _ctx: ContextSys) -> Result<JsValue, JsValue> {
-    runtime::logging::init();
+    runtime::logging::init(&env);
     let (queue, deliveries) = runtime::queue::deliveries(&batch);
     match queue.as_str() {
         EXECUTION_QUEUE => execution::run(deliveries, &env).await,

@@ -24,7 +24,7 @@ pub const EVENTS_DLQ: &str = "trade-events-dlq";
 
 #[wasm_bindgen]
 pub async fn queue(batch: MessageBatch, env: Env, _ctx: ContextSys) -> Result<JsValue, JsValue> {
-    runtime::logging::init();
+    runtime::logging::init(&env);
     let (queue, deliveries) = runtime::queue::deliveries(&batch);
     consumer::run(&queue, deliveries, &env).await;
     Ok(JsValue::UNDEFINED)
@@ -32,7 +32,7 @@ pub async fn queue(batch: MessageBatch, env: Env, _ctx: ContextSys) -> Result<Js
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
-    runtime::logging::init();
+    runtime::logging::init(&env);
     let request_id = request_id_of(&req);
     let span = tracing::info_span!("request", request_id = %request_id, worker = "dlq");
     api::handle(req, env, request_id).instrument(span).await

@@ -16,7 +16,7 @@ use worker::{event, Context, Env, Method, Request, Response, Result};
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
-    runtime::logging::init();
+    runtime::logging::init(&env);
     let path = req.path();
     if let Some(target) = proxy::target(&path) {
         return proxy::forward(req, &env, target).await;

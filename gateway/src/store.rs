@@ -23,6 +23,8 @@ use worker::{
 pub const TRADE_QUEUE: &str = "TRADE_QUEUE";
 /// An unsent job is re-sent this long after its first try.
 const OUTBOX_RETRY_MS: i64 = 2_000;
+/// Latest re-send of a job whose object died before its first send finished.
+const OUTBOX_BACKSTOP_MS: i64 = 30_000;
 /// Unfinished keys outlive their TTL by this much, so a slow retry still finds its claim.
 const UNFINISHED_GRACE_MS: i64 = 6 * 86_400_000;
 
@@ -55,6 +57,12 @@ pub struct IdempotencyStore {
     sql: SqlStorage,
     /// The alarm time this object last set (epoch ms), to avoid a storage call per request.
     alarm_at: Cell<Option<i64>>,
+}
+
+#[derive(Deserialize)]
+struct Inserted {
+    #[allow(dead_code)]
+    inserted: i64,
 }
 
 #[derive(Deserialize)]
@@ -171,14 +179,42 @@ impl DurableObject for IdempotencyStore {
 
 impl IdempotencyStore {
     async fn intake(&self, req: IntakeRequest) -> Result<IntakeResponse> {
-        let existing: Vec<Existing> = self
+        let now = now_ms();
+        let expires_at = now + i64::from(req.ttl_seconds) * 1000;
+        // Insert first: the common case (a new key) costs one statement. No await between this
+        // and the read below: the object's input gate makes them atomic, so concurrent
+        // duplicates see the first row.
+        let inserted: Vec<Inserted> = self
             .sql
             .exec(
-                "SELECT payload_hash, status, body FROM keys WHERE key = ?",
-                vec![V::from(req.key.as_str())],
+                "INSERT INTO keys (key, payload_hash, state, status, body, job, created_at, expires_at, updated_at)
+                 VALUES (?, ?, 'accepted', ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (key) DO NOTHING RETURNING 1 AS inserted",
+                vec![
+                    V::from(req.key.as_str()),
+                    V::from(req.payload_hash.as_str()),
+                    V::from(i64::from(req.status)),
+                    V::from(req.body.as_str()),
+                    V::from(req.job.as_str()),
+                    V::from(now),
+                    V::from(expires_at),
+                    V::from(now),
+                ],
             )?
             .to_array()?;
-        if let Some(e) = existing.into_iter().next() {
+        if inserted.is_empty() {
+            let existing: Vec<Existing> = self
+                .sql
+                .exec(
+                    "SELECT payload_hash, status, body FROM keys WHERE key = ?",
+                    vec![V::from(req.key.as_str())],
+                )?
+                .to_array()?;
+            let Some(e) = existing.into_iter().next() else {
+                return Err(worker::Error::RustError(
+                    "key conflicted but is not readable".into(),
+                ));
+            };
             return Ok(if e.payload_hash == req.payload_hash {
                 IntakeResponse::Replay {
                     status: e.status as u16,
@@ -188,24 +224,6 @@ impl IdempotencyStore {
                 IntakeResponse::Conflict
             });
         }
-        let now = now_ms();
-        let expires_at = now + i64::from(req.ttl_seconds) * 1000;
-        // No await between the read above and this write: the object's input gate makes the pair
-        // atomic, so concurrent duplicates see this row.
-        self.sql.exec(
-            "INSERT INTO keys (key, payload_hash, state, status, body, job, created_at, expires_at, updated_at)
-             VALUES (?, ?, 'accepted', ?, ?, ?, ?, ?, ?)",
-            vec![
-                V::from(req.key.as_str()),
-                V::from(req.payload_hash.as_str()),
-                V::from(i64::from(req.status)),
-                V::from(req.body.as_str()),
-                V::from(req.job.as_str()),
-                V::from(now),
-                V::from(expires_at),
-                V::from(now),
-            ],
-        )?;
         // Test-only fault (var absent in production): the first send of `fault-outbox-*` keys
         // fails, so the alarm's re-send is exercised end to end.
         let injected = req.key.starts_with("fault-outbox-")
@@ -214,14 +232,21 @@ impl IdempotencyStore {
                 .var(crate::webhook::FAULTS_VAR)
                 .is_ok_and(|v| v.to_string().contains("outbox_send"));
         // The row is the outbox: once it is written (the object's output gate holds the answer
-        // until it is durable), the alarm guarantees the send. So the answer does not wait for
-        // the queue; the send runs right after it, and the alarm re-sends whatever it missed.
-        self.ensure_alarm(now + OUTBOX_RETRY_MS).await?;
-        if !injected {
+        // until it is durable), delivery is guaranteed. So the answer does not wait for the
+        // queue: the send runs right after it; a failed send brings the alarm forward to re-send
+        // in OUTBOX_RETRY_MS, and a backstop alarm covers an object that dies before sending.
+        if injected {
+            self.ensure_alarm(now + OUTBOX_RETRY_MS).await?;
+        } else {
+            self.ensure_alarm(now + OUTBOX_BACKSTOP_MS).await?;
             let (key, job) = (req.key.clone(), req.job.clone());
-            let (env, sql) = (self.env.clone(), self.sql.clone());
+            let (env, sql, storage) = (self.env.clone(), self.sql.clone(), self.state.storage());
             self.state.wait_until(async move {
-                Self::send_with(&env, &sql, &key, &job).await;
+                if !Self::send_with(&env, &sql, &key, &job).await {
+                    if let Err(e) = storage.set_alarm(OUTBOX_RETRY_MS).await {
+                        tracing::error!(idempotency_key = %key, error = %e, "outbox alarm not set; the backstop will re-send");
+                    }
+                }
             });
         }
         Ok(IntakeResponse::Recorded { enqueued: false })

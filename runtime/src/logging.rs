@@ -6,11 +6,20 @@ use std::io::Write;
 use std::sync::Once;
 use tracing_subscriber::fmt::MakeWriter;
 
-/// Installs the JSON subscriber once per isolate.
-pub fn init() {
+/// Var naming the most verbose level logged (`error`, `warn`, `info`, `debug`); default `info`.
+pub const LOG_LEVEL_VAR: &str = "LOG_LEVEL";
+
+/// Installs the JSON subscriber once per isolate, at the level of the `LOG_LEVEL` var.
+pub fn init(env: &worker::Env) {
     static INIT: Once = Once::new();
     INIT.call_once(|| {
+        let level = env
+            .var(LOG_LEVEL_VAR)
+            .ok()
+            .and_then(|v| v.to_string().parse::<tracing::Level>().ok())
+            .unwrap_or(tracing::Level::INFO);
         let subscriber = tracing_subscriber::fmt()
+            .with_max_level(level)
             .json()
             .with_current_span(true)
             .with_span_list(false)

@@ -16,7 +16,7 @@ use worker::{event, Context, Env, Method, Request, Response, Result};
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
-    runtime::logging::init();
+    runtime::logging::init(&env);
     let request_id = request_id_of(&req);
     let span = tracing::info_span!("request", request_id = %request_id, worker = "telegram-worker");
     route(req, env, request_id).instrument(span).await

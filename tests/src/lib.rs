@@ -17,6 +17,35 @@ use std::pin::Pin;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// A key no earlier run or scenario used: `prefix-<pid>-<nanos>`.
+pub fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("{prefix}-{}-{nanos}", std::process::id())
+}
+
+/// Vars pointing the trade-worker at the mock exchanges, with the mock's credentials.
+pub fn mock_exchange_vars(mock: &mock_exchange::MockExchanges) -> Vec<(String, String)> {
+    use contracts::signal::Exchange;
+    let mut vars = vec![];
+    for (exchange, prefix) in [
+        (Exchange::Bybit, "BYBIT"),
+        (Exchange::Binance, "BINANCE"),
+        (Exchange::Mexc, "MEXC"),
+    ] {
+        let base = mock.base_url(exchange);
+        vars.push((format!("{prefix}_BASE_URL"), base.clone()));
+        vars.push((format!("{prefix}_TESTNET_BASE_URL"), base));
+        if let Some(c) = mock.credentials().get(exchange) {
+            vars.push((format!("{prefix}_API_KEY"), c.api_key.clone()));
+            vars.push((format!("{prefix}_API_SECRET"), c.api_secret.clone()));
+        }
+    }
+    vars
+}
+
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()

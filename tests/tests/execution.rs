@@ -8,7 +8,7 @@
 use contracts::idempotency::client_order_id;
 use contracts::signal::Exchange;
 use integration::mock_exchange::{Fault, FaultKind, MockCredentials, MockExchanges};
-use integration::{run_scenarios, Hoox, Scenario};
+use integration::{run_scenarios, unique, Hoox, Scenario};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
@@ -24,14 +24,6 @@ const SYMBOLS: [&str; 2] = ["BTCUSDT", "ETHUSDT"];
 
 fn mock() -> &'static MockExchanges {
     MOCK.get().expect("mock exchanges started in main")
-}
-
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!("{prefix}-{}-{nanos}", std::process::id())
 }
 
 fn signal(h: &Hoox, key: &str, exchange: Exchange, symbol: &str, action: &str) -> Value {
@@ -328,26 +320,12 @@ fn main() {
     let mock = mock_rt
         .block_on(MockExchanges::start(MockCredentials::default()))
         .expect("mock exchanges");
-    let creds = mock.credentials().clone();
     let mut vars: Vec<(String, String)> = vec![
         ("WEBHOOK_RATE_LIMIT".into(), "100000/s".into()),
         // Bans without a Retry-After pause the exchange for 60 s by default; 3 s here.
         ("EXCHANGE_BAN_SECONDS".into(), "3".into()),
     ];
-    for (exchange, prefix) in [
-        (Exchange::Bybit, "BYBIT"),
-        (Exchange::Binance, "BINANCE"),
-        (Exchange::Mexc, "MEXC"),
-    ] {
-        let c = creds.get(exchange).expect("credentials");
-        vars.push((format!("{prefix}_BASE_URL"), mock.base_url(exchange)));
-        vars.push((
-            format!("{prefix}_TESTNET_BASE_URL"),
-            mock.base_url(exchange),
-        ));
-        vars.push((format!("{prefix}_API_KEY"), c.api_key.clone()));
-        vars.push((format!("{prefix}_API_SECRET"), c.api_secret.clone()));
-    }
+    vars.extend(integration::mock_exchange_vars(&mock));
     let _ = MOCK.set(mock);
     let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let hoox = Hoox::start_with(&vars);

@@ -3,7 +3,7 @@
 
 use base64::Engine as _;
 use contracts::auth::sign_standard_webhook;
-use integration::{run_scenarios, Hoox, Scenario};
+use integration::{run_scenarios, unique, Hoox, Scenario};
 use serde_json::{json, Value};
 use std::future::Future;
 use std::pin::Pin;
@@ -11,14 +11,6 @@ use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(30);
 type Fut<'a> = Pin<Box<dyn Future<Output = ()> + 'a>>;
-
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!("{prefix}-{}-{nanos}", std::process::id())
-}
 
 fn now_s() -> i64 {
     std::time::SystemTime::now()

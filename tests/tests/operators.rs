@@ -4,7 +4,7 @@
 
 use base64::Engine as _;
 use integration::mock_telegram::MockTelegram;
-use integration::{dev_var, root, run_scenarios, Hoox, Scenario};
+use integration::{dev_var, root, run_scenarios, unique, Hoox, Scenario};
 use serde_json::{json, Value};
 use std::future::Future;
 use std::path::PathBuf;
@@ -27,17 +27,6 @@ fn tg() -> &'static MockTelegram {
 }
 
 type Fut<'a> = Pin<Box<dyn Future<Output = ()> + 'a>>;
-
-fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0)
-    )
-}
 
 fn signal(h: &Hoox, key: &str) -> Value {
     json!({

@@ -1,22 +1,11 @@
 //! The whole pipeline on the local Workers runtime: gateway → trade-execution → trade-worker →
 //! trade-events → D1, and dead letters → dlq → D1.
 
-use integration::{run_scenarios, Hoox, Scenario};
+use integration::{run_scenarios, unique, Hoox, Scenario};
 use serde_json::{json, Value};
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(30);
-
-fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0)
-    )
-}
 
 fn signal(h: &Hoox, key: &str) -> Value {
     json!({

@@ -161,7 +161,13 @@ fn main() {
                     "tests/fixture/wrangler.jsonc,tests/fixture/trivial.jsonc,wrangler.jsonc",
                 );
             }
-            let hoox = Hoox::start_with(&[("WEBHOOK_RATE_LIMIT", "1000000/s")]);
+            // LOG_LEVEL in the environment is passed on to the workers (e.g. `warn` to see what
+            // the local runtime's log pipeline costs).
+            let level = std::env::var("LOG_LEVEL").unwrap_or_else(|_| "info".into());
+            let hoox = Hoox::start_with(&[
+                ("WEBHOOK_RATE_LIMIT", "1000000/s"),
+                ("LOG_LEVEL", level.as_str()),
+            ]);
             let rt = tokio::runtime::Runtime::new().expect("runtime");
             let d = Duration::from_secs(seconds);
             println!(
@@ -253,18 +259,8 @@ fn e2e(signals: usize) {
     let mock = rt
         .block_on(MockExchanges::start(MockCredentials::default()))
         .expect("mock exchanges");
-    let creds = mock.credentials().clone();
     let mut vars: Vec<(String, String)> = vec![("WEBHOOK_RATE_LIMIT".into(), "1000000/s".into())];
-    for (exchange, prefix) in [
-        (Exchange::Bybit, "BYBIT"),
-        (Exchange::Binance, "BINANCE"),
-        (Exchange::Mexc, "MEXC"),
-    ] {
-        let c = creds.get(exchange).expect("credentials");
-        vars.push((format!("{prefix}_BASE_URL"), mock.base_url(exchange)));
-        vars.push((format!("{prefix}_API_KEY"), c.api_key.clone()));
-        vars.push((format!("{prefix}_API_SECRET"), c.api_secret.clone()));
-    }
+    vars.extend(integration::mock_exchange_vars(&mock));
     let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let hoox = Hoox::start_with(&vars);
     rt.block_on(async {
