@@ -50,6 +50,8 @@ pub enum PreTradeError {
     SymbolNotAllowed(String),
     #[error("order notional {notional} exceeds trade:max_order_notional {max}")]
     NotionalTooLarge { notional: Decimal, max: Decimal },
+    #[error("no reference `price`: trade:max_order_notional cannot be checked, so the order is refused (send the alert's close price)")]
+    NoReferencePrice,
 }
 
 impl OrderRequest {
@@ -61,14 +63,15 @@ impl OrderRequest {
             return Err(PreTradeError::SymbolNotAllowed(canonical));
         }
         let exchange = cfg.routing.get(&canonical).copied().unwrap_or(s.exchange);
-        if let Some(price) = s.price {
-            let notional = s.quantity * price;
-            if notional > cfg.max_order_notional {
-                return Err(PreTradeError::NotionalTooLarge {
-                    notional,
-                    max: cfg.max_order_notional,
-                });
-            }
+        // Every order's size is bounded: without a reference price there is nothing to bound it
+        // with, so it is refused rather than sent at an unknown notional.
+        let price = s.price.ok_or(PreTradeError::NoReferencePrice)?;
+        let notional = s.quantity * price;
+        if notional > cfg.max_order_notional {
+            return Err(PreTradeError::NotionalTooLarge {
+                notional,
+                max: cfg.max_order_notional,
+            });
         }
         Ok(Self {
             exchange,
@@ -108,7 +111,7 @@ mod tests {
     #[test]
     fn close_short_buys_reduce_only() {
         let o = OrderRequest::for_job(
-            &job(r#"{"exchange":"bybit","action":"CLOSE_SHORT","symbol":"BTCUSDT","quantity":"0.01"}"#),
+            &job(r#"{"exchange":"bybit","action":"CLOSE_SHORT","symbol":"BTCUSDT","quantity":"0.01","price":"60000"}"#),
             &RuntimeConfig::defaults(),
         )
         .unwrap();
@@ -136,6 +139,12 @@ mod tests {
             OrderRequest::for_job(&big, &cfg),
             Err(PreTradeError::NotionalTooLarge { .. })
         ));
+        let unpriced =
+            job(r#"{"exchange":"bybit","action":"LONG","symbol":"BTCUSDT","quantity":"1"}"#);
+        assert_eq!(
+            OrderRequest::for_job(&unpriced, &cfg),
+            Err(PreTradeError::NoReferencePrice)
+        );
         cfg.allowed_symbols = vec!["ETHUSDT".into()];
         assert_eq!(
             OrderRequest::for_job(&j, &cfg),

@@ -55,8 +55,12 @@ mod tests {
 
     #[test]
     fn market_without_price_is_rejected() {
-        let o =
-            order(r#"{"exchange":"paper","action":"LONG","symbol":"BTCUSDT","quantity":"0.001"}"#);
+        // Pre-trade checks already refuse unpriced orders; the paper venue refuses them on its own
+        // too, as a venue with no market data must.
+        let mut o = order(
+            r#"{"exchange":"paper","action":"LONG","symbol":"BTCUSDT","quantity":"0.001","price":"1"}"#,
+        );
+        o.price = None;
         assert_eq!(fill(&o), Err(PaperRejection::NoPrice));
     }
 }
