@@ -15,6 +15,11 @@ const QUOTES: &[&str] = &[
     "BNB",
 ];
 
+/// Longest base asset accepted (`1000000MOG` is 10).
+const MAX_BASE: usize = 20;
+/// Longest quote asset in [`QUOTES`].
+const MAX_QUOTE: usize = 5;
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Symbol {
     pub base: String,
@@ -53,9 +58,11 @@ impl Symbol {
             return Err(SymbolError::Empty);
         }
         let parts: Vec<&str> = s.split(['/', '-', '_']).collect();
-        let valid = |p: &str| {
-            !p.is_empty() && p.len() <= 20 && p.bytes().all(|b| b.is_ascii_alphanumeric())
+        // A base is at most MAX_BASE characters; a joined symbol is a base plus a quote.
+        let alnum = |p: &str, max: usize| {
+            !p.is_empty() && p.len() <= max && p.bytes().all(|b| b.is_ascii_alphanumeric())
         };
+        let valid = |p: &str| alnum(p, MAX_BASE);
         match parts.as_slice() {
             [base, quote] if valid(base) && valid(quote) => {
                 if !QUOTES.contains(quote) {
@@ -66,12 +73,12 @@ impl Symbol {
                     quote: (*quote).to_owned(),
                 })
             }
-            [joined] if valid(joined) => QUOTES
+            [joined] if alnum(joined, MAX_BASE + MAX_QUOTE) => QUOTES
                 .iter()
                 .find_map(|q| {
                     joined
                         .strip_suffix(q)
-                        .filter(|base| !base.is_empty())
+                        .filter(|base| valid(base))
                         .map(|base| Self {
                             base: base.to_owned(),
                             quote: (*q).to_owned(),
@@ -128,6 +135,11 @@ mod tests {
     }
 
     #[test]
+    fn max_quote_covers_every_quote() {
+        assert!(QUOTES.iter().all(|q| q.len() <= MAX_QUOTE));
+    }
+
+    #[test]
     fn bad_symbols_are_refused() {
         assert_eq!(Symbol::parse(""), Err(SymbolError::Empty));
         assert_eq!(Symbol::parse("BINANCE:"), Err(SymbolError::Empty));
@@ -138,6 +150,10 @@ mod tests {
         // Found by the queue_envelope fuzz target: a separated symbol with an unknown quote
         // had a canonical form that did not parse back.
         assert_eq!(Symbol::parse("7-2\t"), Err(SymbolError::UnknownQuote));
+        // Found by the same target: a 19-character base with a separator made a canonical form
+        // longer than a joined symbol could be.
+        let long = Symbol::parse("L000000000000000060/USDT").unwrap();
+        assert_eq!(Symbol::parse(&long.canonical()), Ok(long));
     }
 
     proptest! {
@@ -150,6 +166,12 @@ mod tests {
             // between base and quote (e.g. `XUSDT`+`USD`), but the canonical form is stable.
             prop_assert_eq!(s.canonical(), format!("{base}{quote}"));
             prop_assert_eq!(Symbol::parse(&s.canonical()).unwrap().canonical(), s.canonical());
+        }
+
+        #[test]
+        fn separated_symbols_round_trip(base in "[A-Z0-9]{1,20}", quote in prop::sample::select(QUOTES), sep in prop::sample::select(vec!["/", "-", "_"])) {
+            let s = Symbol::parse(&format!("{base}{sep}{quote}")).unwrap();
+            prop_assert_eq!(Symbol::parse(&s.canonical()).map(|p| p.canonical()), Ok(s.canonical()));
         }
 
         #[test]
