@@ -130,8 +130,9 @@ pub struct IntakeRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum IntakeResponse {
-    /// Newly recorded; `enqueued` is false when the queue send failed and the alarm will retry.
-    Recorded { enqueued: bool },
+    /// Newly recorded. The job goes to the queue right after this answer; the object's outbox
+    /// alarm re-sends it if that send fails.
+    Recorded,
     /// Seen before with the same payload: replay this answer.
     Replay { status: u16, body: String },
     /// Seen before with a different payload.

@@ -249,7 +249,7 @@ impl IdempotencyStore {
                 }
             });
         }
-        Ok(IntakeResponse::Recorded { enqueued: false })
+        Ok(IntakeResponse::Recorded)
     }
 
     /// Sends a recorded job to the queue; true once the queue has it.

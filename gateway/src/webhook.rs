@@ -271,8 +271,8 @@ async fn accept(mut req: Request, env: &Env, request_id: &str) -> Result<Respons
         Store::new(env).intake(&intake).await
     };
     match outcome {
-        Ok(IntakeResponse::Recorded { enqueued }) => {
-            tracing::info!(idempotency_key = %key, symbol = %job.signal.symbol, exchange = %job.signal.exchange, action = job.signal.action.as_str(), enqueued, "signal accepted");
+        Ok(IntakeResponse::Recorded) => {
+            tracing::info!(idempotency_key = %key, symbol = %job.signal.symbol, exchange = %job.signal.exchange, action = job.signal.action.as_str(), "signal accepted");
             raw_json(202, answer)
         }
         Ok(IntakeResponse::Replay { status, body }) => {
