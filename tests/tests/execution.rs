@@ -242,6 +242,25 @@ fn chaos(h: &Hoox) -> Fut<'_> {
                     duplicated += 1;
                 }
             }
+            // Long runs keep the backlog bounded, so the faults stay spread through the run
+            // instead of all queueing ahead of the first submits.
+            if n > 500 {
+                loop {
+                    let ended = h
+                        .sql(
+                            "SELECT (SELECT COUNT(*) FROM signals WHERE idempotency_key LIKE ?1)
+                                  + (SELECT COUNT(*) FROM dead_letters WHERE idempotency_key LIKE ?1) AS n",
+                            &[json!(format!("{run}-%"))],
+                        )
+                        .await[0]["n"]
+                        .as_u64()
+                        .unwrap_or(0) as usize;
+                    if accepted.len() <= ended + 200 {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
         }
         let sent_in = started.elapsed();
         // Every accepted signal must end.
