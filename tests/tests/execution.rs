@@ -325,10 +325,22 @@ fn chaos(h: &Hoox) -> Fut<'_> {
             accepted.len(),
             "every accepted signal is accounted for"
         );
-        assert_eq!(
-            placed, filled,
-            "each filled signal is exactly one exchange order, and no order lacks a filled signal"
-        );
+        // Every filled signal is exactly one order. An order may also belong to a signal that
+        // died in doubt (its retries ran out before a lookup could confirm it): that dead letter
+        // is replayable, and the replay reconciles instead of ordering again. A rejected signal
+        // never has an order.
+        let mut in_doubt_with_order = 0;
+        for (cid, key) in &ours {
+            let outcome = ended.get(*key).map(String::as_str).unwrap_or("");
+            let count = orders.get(cid).copied().unwrap_or(0);
+            match outcome {
+                "filled" => assert_eq!(count, 1, "{key} filled without exactly one order"),
+                o if o.starts_with("dead:") => in_doubt_with_order += count,
+                other => assert_eq!(count, 0, "{key} ended {other} but has an order"),
+            }
+        }
+        println!("    dead letters whose order exists (in doubt; a replay reconciles): {in_doubt_with_order}");
+        assert_eq!(placed, filled + in_doubt_with_order);
     })
 }
 
