@@ -352,6 +352,17 @@ impl Hoox {
         }
     }
 
+    /// Waits for the ledger's order row(s) of one idempotency key.
+    pub async fn wait_orders(&self, key: &str, timeout: Duration) -> Vec<Value> {
+        self.wait_rows(
+            "SELECT * FROM orders WHERE idempotency_key = ?",
+            &[Value::from(key)],
+            1,
+            timeout,
+        )
+        .await
+    }
+
     /// Posts a webhook body with the given extra headers.
     pub async fn webhook(&self, body: &Value, headers: &[(&str, &str)]) -> reqwest::Response {
         let mut req = self

@@ -275,14 +275,7 @@ fn outbox_delivers_after_queue_failure(h: &Hoox) -> Fut<'_> {
     Box::pin(async move {
         let key = unique("fault-outbox");
         assert_eq!(h.webhook(&with_key(h, &key), &[]).await.status(), 202);
-        let rows = h
-            .wait_rows(
-                "SELECT * FROM orders WHERE idempotency_key = ?",
-                &[json!(key)],
-                1,
-                WAIT,
-            )
-            .await;
+        let rows = h.wait_orders(&key, WAIT).await;
         assert_eq!(rows.len(), 1);
         assert!(
             h.log_tail(2000).contains("outbox re-sent job"),
@@ -315,13 +308,7 @@ fn concurrent_duplicates_make_one_job(h: &Hoox) -> Fut<'_> {
         );
         let originals = answers.iter().filter(|(_, replayed)| !replayed).count();
         assert_eq!(originals, 1, "exactly one request recorded the key");
-        h.wait_rows(
-            "SELECT * FROM orders WHERE idempotency_key = ?",
-            &[json!(key)],
-            1,
-            WAIT,
-        )
-        .await;
+        h.wait_orders(&key, WAIT).await;
         tokio::time::sleep(Duration::from_secs(3)).await;
         let n = h
             .sql(

@@ -39,14 +39,7 @@ fn signal_becomes_paper_order(
         assert_eq!(body["status"], "accepted");
         assert_eq!(body["idempotency_key"], key.as_str());
         assert!(body["request_id"].as_str().is_some_and(|id| !id.is_empty()));
-        let rows = h
-            .wait_rows(
-                "SELECT * FROM orders WHERE idempotency_key = ?",
-                &[json!(key)],
-                1,
-                WAIT,
-            )
-            .await;
+        let rows = h.wait_orders(&key, WAIT).await;
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0]["exchange"], "paper");
         assert_eq!(rows[0]["symbol"], "BTCUSDT");
@@ -75,13 +68,7 @@ fn duplicate_is_replayed_not_executed(
         assert_eq!(first.status(), 202);
         assert!(first.headers().get("Idempotent-Replayed").is_none());
         let first_body = first.text().await.unwrap();
-        h.wait_rows(
-            "SELECT * FROM orders WHERE idempotency_key = ?",
-            &[json!(key)],
-            1,
-            WAIT,
-        )
-        .await;
+        h.wait_orders(&key, WAIT).await;
         let again = h.webhook(&signal(h, &key), &[]).await;
         assert_eq!(again.status(), 202);
         assert_eq!(
@@ -281,13 +268,7 @@ fn undecodable_message_is_dead_lettered(
         assert!(last.iter().any(|r| r["reason"] == "unknown_version"));
         let key = unique("after-garbage");
         assert_eq!(h.webhook(&signal(h, &key), &[]).await.status(), 202);
-        h.wait_rows(
-            "SELECT * FROM orders WHERE idempotency_key = ?",
-            &[json!(key)],
-            1,
-            WAIT,
-        )
-        .await;
+        h.wait_orders(&key, WAIT).await;
     })
 }
 
@@ -326,14 +307,7 @@ fn replay_counts_freshness_from_the_replay(
         let status = r.status();
         let body = r.text().await.unwrap();
         assert_eq!(status, 200, "{body}");
-        let orders = h
-            .wait_rows(
-                "SELECT * FROM orders WHERE idempotency_key = ?",
-                &[json!(key)],
-                1,
-                WAIT,
-            )
-            .await;
+        let orders = h.wait_orders(&key, WAIT).await;
         h.set_config("trade:max_signal_age_seconds", "300").await;
         assert_eq!(orders.len(), 1);
         let stale = h
