@@ -365,10 +365,47 @@ impl RuntimeConfig {
     }
 }
 
+/// What a per-isolate config cache does with its entry (see `runtime::config`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheUse {
+    /// Younger than the TTL: use it.
+    Fresh,
+    /// Expired, but another request is refreshing it and it is at most `max_stale_ms` past
+    /// the TTL: use it rather than read KV again (stale-while-revalidate).
+    Stale,
+    /// Read KV (and become the request that refreshes).
+    Refresh,
+}
+
+/// The cache policy: one refresh at a time, bounded staleness. A negative age (a clock that
+/// went backwards) counts as fresh.
+pub fn cache_use(age_ms: i64, ttl_ms: i64, refreshing: bool, max_stale_ms: i64) -> CacheUse {
+    if age_ms < ttl_ms {
+        CacheUse::Fresh
+    } else if refreshing && age_ms < ttl_ms.saturating_add(max_stale_ms) {
+        CacheUse::Stale
+    } else {
+        CacheUse::Refresh
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::collections::HashMap;
+
+    #[test]
+    fn cache_refreshes_once_and_bounds_staleness() {
+        assert_eq!(cache_use(1_999, 2_000, false, 10_000), CacheUse::Fresh);
+        assert_eq!(cache_use(-5, 2_000, false, 10_000), CacheUse::Fresh);
+        // At expiry the first request refreshes; the ones behind it keep the old value...
+        assert_eq!(cache_use(2_000, 2_000, false, 10_000), CacheUse::Refresh);
+        assert_eq!(cache_use(2_000, 2_000, true, 10_000), CacheUse::Stale);
+        // ...but not forever: a refresh that hangs stops being waited out.
+        assert_eq!(cache_use(11_999, 2_000, true, 10_000), CacheUse::Stale);
+        assert_eq!(cache_use(12_000, 2_000, true, 10_000), CacheUse::Refresh);
+        assert_eq!(cache_use(i64::MAX, i64::MAX, true, 1), CacheUse::Refresh);
+    }
 
     fn read(pairs: &[(&str, &str)]) -> (RuntimeConfig, Vec<ConfigWarning>) {
         let map: HashMap<String, String> = pairs

@@ -13,7 +13,8 @@ use contracts::idempotency::{
 };
 use runtime::{bytes, now_ms};
 use serde::Deserialize;
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 use worker::{
     durable_object, DurableObject, Env, Request, Response, Result, SqlStorage,
     SqlStorageValue as V, State,
@@ -27,6 +28,8 @@ const OUTBOX_RETRY_MS: i64 = 2_000;
 const OUTBOX_BACKSTOP_MS: i64 = 30_000;
 /// Unfinished keys outlive their TTL by this much, so a slow retry still finds its claim.
 const UNFINISHED_GRACE_MS: i64 = 6 * 86_400_000;
+/// Sent jobs are marked in the table this many at a time (see [`IdempotencyStore::sent`]).
+const SENT_FLUSH_AT: usize = 16;
 
 const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS keys (
     key TEXT PRIMARY KEY,
@@ -57,12 +60,11 @@ pub struct IdempotencyStore {
     sql: SqlStorage,
     /// The alarm time this object last set (epoch ms), to avoid a storage call per request.
     alarm_at: Cell<Option<i64>>,
-}
-
-#[derive(Deserialize)]
-struct Inserted {
-    #[allow(dead_code)]
-    inserted: i64,
+    /// Keys whose job the queue has, not yet marked in the table. Marking them in batches (at
+    /// the next intake once there are [`SENT_FLUSH_AT`], in every alarm, and by a claim) saves
+    /// a write per signal; if the object is evicted first, the alarm re-sends those jobs and
+    /// the consumer's claim drops the duplicates.
+    sent: Rc<RefCell<Vec<String>>>,
 }
 
 #[derive(Deserialize)]
@@ -116,6 +118,7 @@ impl DurableObject for IdempotencyStore {
             env,
             sql,
             alarm_at: Cell::new(None),
+            sent: Rc::new(RefCell::new(Vec::new())),
         }
     }
 
@@ -148,6 +151,7 @@ impl DurableObject for IdempotencyStore {
     async fn alarm(&self) -> Result<Response> {
         self.alarm_at.set(None);
         let now = now_ms();
+        self.flush_sent()?;
         self.sql.exec(
             "DELETE FROM keys WHERE (expires_at <= ? AND state NOT IN ('accepted','submitting'))
                 OR expires_at <= ?",
@@ -181,15 +185,18 @@ impl IdempotencyStore {
     async fn intake(&self, req: IntakeRequest) -> Result<IntakeResponse> {
         let now = now_ms();
         let expires_at = now + i64::from(req.ttl_seconds) * 1000;
+        if self.sent.borrow().len() >= SENT_FLUSH_AT {
+            self.flush_sent()?;
+        }
         // Insert first: the common case (a new key) costs one statement. No await between this
         // and the read below: the object's input gate makes them atomic, so concurrent
         // duplicates see the first row.
-        let inserted: Vec<Inserted> = self
+        let inserted = self
             .sql
             .exec(
                 "INSERT INTO keys (key, payload_hash, state, status, body, job, created_at, expires_at, updated_at)
                  VALUES (?, ?, 'accepted', ?, ?, ?, ?, ?, ?)
-                 ON CONFLICT (key) DO NOTHING RETURNING 1 AS inserted",
+                 ON CONFLICT (key) DO NOTHING",
                 vec![
                     V::from(req.key.as_str()),
                     V::from(req.payload_hash.as_str()),
@@ -201,8 +208,8 @@ impl IdempotencyStore {
                     V::from(now),
                 ],
             )?
-            .to_array()?;
-        if inserted.is_empty() {
+            .rows_written();
+        if inserted == 0 {
             let existing: Vec<Existing> = self
                 .sql
                 .exec(
@@ -240,9 +247,9 @@ impl IdempotencyStore {
         } else {
             self.ensure_alarm(now + OUTBOX_BACKSTOP_MS).await?;
             let (key, job) = (req.key.clone(), req.job.clone());
-            let (env, sql, storage) = (self.env.clone(), self.sql.clone(), self.state.storage());
+            let (env, sent, storage) = (self.env.clone(), self.sent.clone(), self.state.storage());
             self.state.wait_until(async move {
-                if !Self::send_with(&env, &sql, &key, &job).await {
+                if !Self::send_with(&env, &sent, &key, &job).await {
                     if let Err(e) = storage.set_alarm(OUTBOX_RETRY_MS).await {
                         tracing::error!(idempotency_key = %key, error = %e, "outbox alarm not set; the backstop will re-send");
                     }
@@ -254,11 +261,16 @@ impl IdempotencyStore {
 
     /// Sends a recorded job to the queue; true once the queue has it.
     async fn send(&self, key: &str, job_b64: &str) -> bool {
-        Self::send_with(&self.env, &self.sql, key, job_b64).await
+        Self::send_with(&self.env, &self.sent, key, job_b64).await
     }
 
     /// [`Self::send`] without `&self`, for the send that outlives the request.
-    async fn send_with(env: &Env, sql: &SqlStorage, key: &str, job_b64: &str) -> bool {
+    async fn send_with(
+        env: &Env,
+        sent: &Rc<RefCell<Vec<String>>>,
+        key: &str,
+        job_b64: &str,
+    ) -> bool {
         let job = match base64::engine::general_purpose::STANDARD.decode(job_b64) {
             Ok(j) => j,
             Err(e) => {
@@ -266,16 +278,13 @@ impl IdempotencyStore {
                 return false;
             }
         };
-        let sent = match env.queue(TRADE_QUEUE) {
+        let delivered = match env.queue(TRADE_QUEUE) {
             Ok(q) => q.send_raw(bytes::message(&job)).await,
             Err(e) => Err(e),
         };
-        match sent {
+        match delivered {
             Ok(()) => {
-                let _ = sql.exec(
-                    "UPDATE keys SET enqueued = 1, job = NULL, updated_at = ? WHERE key = ?",
-                    vec![V::from(now_ms()), V::from(key)],
-                );
+                sent.borrow_mut().push(key.to_owned());
                 true
             }
             Err(e) => {
@@ -283,6 +292,25 @@ impl IdempotencyStore {
                 false
             }
         }
+    }
+
+    /// Marks the jobs in [`Self::sent`] as enqueued and drops their stored copy.
+    fn flush_sent(&self) -> Result<()> {
+        let keys = std::mem::take(&mut *self.sent.borrow_mut());
+        let now = now_ms();
+        // SQLite in a Durable Object binds at most 100 parameters per statement.
+        for chunk in keys.chunks(64) {
+            let marks = vec!["?"; chunk.len()].join(",");
+            let mut params = vec![V::from(now)];
+            params.extend(chunk.iter().map(|k| V::from(k.as_str())));
+            self.sql.exec(
+                &format!(
+                    "UPDATE keys SET enqueued = 1, job = NULL, updated_at = ? WHERE key IN ({marks})"
+                ),
+                params,
+            )?;
+        }
+        Ok(())
     }
 
     fn claim(&self, req: ClaimRequest) -> Result<ClaimResponse> {
@@ -299,7 +327,9 @@ impl IdempotencyStore {
         let now = now_ms();
         let take = |this: &Self| -> Result<u32> {
             this.sql.exec(
-                "UPDATE keys SET state = 'submitting', attempts = attempts + 1, claimed_at = ?, updated_at = ? WHERE key = ?",
+                // A claim proves the queue delivered the job: the outbox copy goes too.
+                "UPDATE keys SET state = 'submitting', attempts = attempts + 1, claimed_at = ?, updated_at = ?,
+                    enqueued = 1, job = NULL WHERE key = ?",
                 vec![V::from(now), V::from(now), V::from(req.key.as_str())],
             )?;
             Ok(row.attempts as u32 + 1)

@@ -4,7 +4,7 @@
 //! A failed read never yields a permissive config: [`RuntimeConfig::unreadable`] has the kill
 //! switch on, and it is not cached, so the next call tries again.
 
-use contracts::config::{RuntimeConfig, MANIFEST};
+use contracts::config::{cache_use, CacheUse, RuntimeConfig, MANIFEST};
 use std::cell::RefCell;
 use std::rc::Rc;
 use worker::{kv::KvStore, Env};
@@ -14,8 +14,19 @@ pub const CONFIG_KV: &str = "CONFIG_KV";
 pub const CONFIG_CACHE_TTL_VAR: &str = "CONFIG_CACHE_TTL_MS";
 const DEFAULT_TTL_MS: i64 = 5_000;
 
+/// How long past its TTL a cached config may still be served to requests that arrive while
+/// another request is refreshing it.
+const MAX_STALE_MS: i64 = 10_000;
+
+struct Cached {
+    read_at: i64,
+    cfg: Rc<RuntimeConfig>,
+    /// A request of this isolate is reading CONFIG_KV now.
+    refreshing: bool,
+}
+
 thread_local! {
-    static CACHE: RefCell<Option<(i64, Rc<RuntimeConfig>)>> = const { RefCell::new(None) };
+    static CACHE: RefCell<Option<Cached>> = const { RefCell::new(None) };
 }
 
 fn ttl_ms(env: &Env) -> i64 {
@@ -27,17 +38,51 @@ fn ttl_ms(env: &Env) -> i64 {
 
 /// The current runtime config (cached). `Err` carries why KV could not be read; callers that
 /// must fail closed use [`RuntimeConfig::unreadable`] then.
+///
+/// When the cache expires, one request reads KV while the others keep the previous value
+/// (stale-while-revalidate, at most [`MAX_STALE_MS`] past the TTL): without that, every
+/// request in flight at expiry read all keys at once, a stall the ingest benchmark showed as
+/// its slowest requests.
 pub async fn load(env: &Env) -> Result<Rc<RuntimeConfig>, String> {
     let now = crate::now_ms();
     let ttl = ttl_ms(env);
-    if let Some(cfg) = CACHE.with(|c| {
-        c.borrow()
-            .as_ref()
-            .filter(|(at, _)| now - at < ttl)
-            .map(|(_, cfg)| cfg.clone())
-    }) {
+    let cached = CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        let entry = c.as_mut()?;
+        if cache_use(now - entry.read_at, ttl, entry.refreshing, MAX_STALE_MS) != CacheUse::Refresh
+        {
+            return Some(entry.cfg.clone());
+        }
+        // This request refreshes; the ones behind it are served the cached value meanwhile.
+        entry.refreshing = true;
+        None
+    });
+    if let Some(cfg) = cached {
         return Ok(cfg);
     }
+    let read = read_config(env).await;
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        match &read {
+            Ok(cfg) => {
+                *c = Some(Cached {
+                    read_at: crate::now_ms(),
+                    cfg: cfg.clone(),
+                    refreshing: false,
+                })
+            }
+            // A failed read is not cached: the next request tries again.
+            Err(_) => {
+                if let Some(entry) = c.as_mut() {
+                    entry.refreshing = false;
+                }
+            }
+        }
+    });
+    read
+}
+
+async fn read_config(env: &Env) -> Result<Rc<RuntimeConfig>, String> {
     let kv = env.kv(CONFIG_KV).map_err(|e| e.to_string())?;
     let values = read_all(&kv).await?;
     let (cfg, warnings) = RuntimeConfig::read(|k| {
@@ -49,9 +94,7 @@ pub async fn load(env: &Env) -> Result<Rc<RuntimeConfig>, String> {
     for w in warnings {
         tracing::warn!(key = w.key, message = %w.message, "config value ignored");
     }
-    let cfg = Rc::new(cfg);
-    CACHE.with(|c| *c.borrow_mut() = Some((crate::now_ms(), cfg.clone())));
-    Ok(cfg)
+    Ok(Rc::new(cfg))
 }
 
 /// Drops the cached config (after this isolate changed a key itself).

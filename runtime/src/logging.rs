@@ -33,9 +33,10 @@ pub fn init(env: &worker::Env) {
     });
 }
 
-/// Buffers one formatted event and hands it to `console.log` whole.
-#[derive(Default)]
-pub struct ConsoleLine(Vec<u8>);
+/// Buffers one formatted event and hands it whole to the console method of its level, so the
+/// platform's log view can filter by level (`console.error` for errors, `console.warn` for
+/// warnings, and so on).
+pub struct ConsoleLine(Vec<u8>, tracing::Level);
 
 impl Write for ConsoleLine {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -51,8 +52,14 @@ impl Drop for ConsoleLine {
     fn drop(&mut self) {
         let line = String::from_utf8_lossy(&self.0);
         let line = line.trim_end();
-        if !line.is_empty() {
-            worker::console_log!("{line}");
+        if line.is_empty() {
+            return;
+        }
+        match self.1 {
+            tracing::Level::ERROR => worker::console_error!("{line}"),
+            tracing::Level::WARN => worker::console_warn!("{line}"),
+            tracing::Level::INFO => console::info(line),
+            _ => worker::console_debug!("{line}"),
         }
     }
 }
@@ -63,6 +70,20 @@ pub struct ConsoleWriter;
 impl<'a> MakeWriter<'a> for ConsoleWriter {
     type Writer = ConsoleLine;
     fn make_writer(&'a self) -> Self::Writer {
-        ConsoleLine::default()
+        ConsoleLine(Vec::new(), tracing::Level::INFO)
+    }
+    fn make_writer_for(&'a self, meta: &tracing::Metadata<'_>) -> Self::Writer {
+        ConsoleLine(Vec::new(), *meta.level())
+    }
+}
+
+mod console {
+    use wasm_bindgen::prelude::wasm_bindgen;
+
+    #[wasm_bindgen]
+    extern "C" {
+        /// `console.info` (worker-sys binds log, debug, warn and error only).
+        #[wasm_bindgen(js_namespace = console)]
+        pub fn info(s: &str);
     }
 }

@@ -95,7 +95,16 @@ fn wrangler(args: &[&str]) -> Command {
         .args(args)
         .current_dir(&root)
         .env("WRANGLER_SEND_METRICS", "false")
-        .env("CI", "true");
+        .env("CI", "true")
+        // Local dev tooling nobody uses in a test run, switched off because each costs every
+        // request (measured with `cargo xtask bench ingest`): the local trace collector (a tail
+        // stream per invocation, ~15% of the runtime's CPU), and wrangler's DevTools relay,
+        // which re-sends every console line through a second workerd and node. wrangler skips
+        // that relay when a VS Code debugger owns the inspector, which this variable signals;
+        // console lines still reach the log through workerd's structured stdout.
+        .env("X_LOCAL_OBSERVABILITY", "false")
+        .env("VSCODE_INSPECTOR_OPTIONS", "{}")
+        .env("WRANGLER_CI_DISABLE_CONFIG_WATCHING", "true");
     cmd
 }
 
@@ -276,6 +285,11 @@ impl Hoox {
         };
         hoox.wait_healthy();
         hoox
+    }
+
+    /// The process group of this `wrangler dev` (wrangler, its workerd processes, esbuild).
+    pub fn process_group(&self) -> u32 {
+        self.child.id()
     }
 
     fn wait_healthy(&mut self) {

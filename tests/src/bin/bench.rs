@@ -1,9 +1,11 @@
 //! `cargo xtask bench`: load figures for hoox on the local Workers runtime.
 //!
-//! `ingest`: in one `wrangler dev`, closed-loop load with N connections against a trivial
-//! worker that answers 200 (the runtime's ceiling on this machine), then against the gateway
-//! with unique idempotency keys, then with one repeated key (duplicate replays). Prints
-//! requests/s, the gateway/trivial ratio, and p50/p99 latency of each.
+//! `ingest`: in one `wrangler dev`, closed-loop load with 16 connections against a trivial
+//! worker that answers 200 (the runtime's ceiling on this machine) and against the gateway with
+//! unique idempotency keys, alternating in rounds so both see the machine in the same state (a
+//! shared two-core VM's speed drifts by tens of percent over minutes); then the gateway's
+//! cheaper paths and duplicate replays. Prints requests/s, the gateway/trivial ratio, p50/p99
+//! latency, and the CPU each process spent per request.
 //!
 //! `e2e`: live trading against the mock exchanges (signatures verified): N signals posted with
 //! 16 connections; prints signals/s from the first webhook to the last order acknowledged at the
@@ -15,30 +17,110 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// CPU time used so far by each process of the `wrangler dev` group and by this benchmark,
+/// from /proc. On two cores the client, wrangler's proxy and the runtime share the machine, so
+/// which process pays for a request explains the other figures.
+struct CpuSample(std::collections::BTreeMap<u32, (String, u64)>);
+
+impl CpuSample {
+    fn take(group: u32) -> Self {
+        let me = std::process::id();
+        let mut out = std::collections::BTreeMap::new();
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                continue;
+            };
+            // `pid (comm) state ppid pgrp … utime stime …`: comm may hold spaces.
+            let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+                continue;
+            };
+            let rest: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+            let field = |i: usize| rest.get(i).and_then(|v| v.parse::<u64>().ok());
+            let (Some(pgrp), Some(utime), Some(stime)) = (field(2), field(11), field(12)) else {
+                continue;
+            };
+            if pgrp == u64::from(group) || pid == me {
+                out.insert(pid, (stat[open + 1..close].to_owned(), utime + stime));
+            }
+        }
+        Self(out)
+    }
+
+    /// Each busy process's CPU milliseconds per request since `self` (clock ticks are 10 ms).
+    fn per_request(&self, later: &Self, requests: usize) -> String {
+        let mut used: Vec<(String, f64)> = later
+            .0
+            .iter()
+            .map(|(pid, (comm, t))| {
+                let before = self.0.get(pid).map(|(_, b)| *b).unwrap_or(0);
+                let ms = (t.saturating_sub(before) * 10) as f64 / requests.max(1) as f64;
+                (format!("{comm}[{pid}]"), ms)
+            })
+            .filter(|(_, ms)| *ms >= 0.05)
+            .collect();
+        used.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let total: f64 = used.iter().map(|(_, ms)| ms).sum();
+        let parts: Vec<String> = used.iter().map(|(n, ms)| format!("{n} {ms:.2}")).collect();
+        format!("cpu ms/request {total:.2} = {}", parts.join(" + "))
+    }
+}
+
 struct Figures {
-    name: &'static str,
-    requests: usize,
+    name: String,
+    latencies: Vec<Duration>,
     errors: usize,
     seconds: f64,
-    p50_ms: f64,
-    p99_ms: f64,
+    cpu: String,
 }
 
 impl Figures {
     fn rps(&self) -> f64 {
-        self.requests as f64 / self.seconds
+        self.latencies.len() as f64 / self.seconds
+    }
+    fn pct(&self, p: f64) -> f64 {
+        let n = self.latencies.len();
+        self.latencies
+            .get(((n as f64 * p) as usize).min(n.saturating_sub(1)))
+            .map(|d| d.as_secs_f64() * 1000.0)
+            .unwrap_or(0.0)
+    }
+    /// Several runs of one load as one: requests and time add up, latencies pool.
+    fn merge(name: &str, runs: &[Figures]) -> Figures {
+        let mut latencies: Vec<Duration> = runs
+            .iter()
+            .flat_map(|r| r.latencies.iter().copied())
+            .collect();
+        latencies.sort_unstable();
+        Figures {
+            name: name.to_owned(),
+            latencies,
+            errors: runs.iter().map(|r| r.errors).sum(),
+            seconds: runs.iter().map(|r| r.seconds).sum(),
+            cpu: String::new(),
+        }
     }
     fn print(&self) {
         println!(
-            "{:<22} {:>8.0} req/s   p50 {:>6.1} ms   p99 {:>6.1} ms   ({} requests, {} errors, {:.1} s)",
+            "{:<28} {:>6.0} req/s   p50 {:>6.1} ms   p99 {:>6.1} ms   max {:>6.1} ms   ({} requests, {} errors, {:.1} s)",
             self.name,
             self.rps(),
-            self.p50_ms,
-            self.p99_ms,
-            self.requests,
+            self.pct(0.50),
+            self.pct(0.99),
+            self.pct(1.0),
+            self.latencies.len(),
             self.errors,
             self.seconds
         );
+        if !self.cpu.is_empty() {
+            println!("{:<28} {}", "", self.cpu);
+        }
     }
 }
 
@@ -58,12 +140,13 @@ enum Load {
 
 async fn phase(
     h: &Hoox,
-    name: &'static str,
+    name: &str,
     load: Load,
     connections: usize,
     duration: Duration,
 ) -> Figures {
     let counter = Arc::new(AtomicU64::new(0));
+    let cpu_before = CpuSample::take(h.process_group());
     let started = Instant::now();
     let deadline = started + duration;
     let run = std::process::id();
@@ -125,23 +208,18 @@ async fn phase(
     });
     let results = futures::future::join_all(tasks).await;
     let seconds = started.elapsed().as_secs_f64();
-    let mut all: Vec<Duration> = results
+    let cpu_after = CpuSample::take(h.process_group());
+    let mut latencies: Vec<Duration> = results
         .iter()
         .flat_map(|(l, _)| l.iter().copied())
         .collect();
-    all.sort_unstable();
-    let pct = |p: f64| {
-        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
-            .map(|d| d.as_secs_f64() * 1000.0)
-            .unwrap_or(0.0)
-    };
+    latencies.sort_unstable();
     Figures {
-        name,
-        requests: all.len(),
+        name: name.to_owned(),
+        cpu: cpu_before.per_request(&cpu_after, latencies.len()),
+        latencies,
         errors: results.iter().map(|(_, e)| e).sum(),
         seconds,
-        p50_ms: pct(0.50),
-        p99_ms: pct(0.99),
     }
 }
 
@@ -149,99 +227,151 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let what = args.next().unwrap_or_else(|| "ingest".into());
     let seconds: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(10);
-    let connections = 16;
+    let rounds: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(3);
     match what.as_str() {
-        "ingest" | "ingest-full" => {
-            // `ingest` measures the gateway's own work: the consumers are not started, so jobs
-            // wait in the local queue instead of competing for the same two cores.
-            // `ingest-full` runs every worker, so execution and the ledger share the machine.
-            if what == "ingest" && std::env::var_os("HOOX_IT_CONFIGS").is_none() {
-                std::env::set_var(
-                    "HOOX_IT_CONFIGS",
-                    "tests/fixture/wrangler.jsonc,tests/fixture/trivial.jsonc,wrangler.jsonc",
-                );
-            }
-            // LOG_LEVEL in the environment is passed on to the workers (e.g. `warn` to see what
-            // the local runtime's log pipeline costs).
-            let level = std::env::var("LOG_LEVEL").unwrap_or_else(|_| "info".into());
-            let hoox = Hoox::start_with(&[
-                ("WEBHOOK_RATE_LIMIT", "1000000/s"),
-                ("LOG_LEVEL", level.as_str()),
-            ]);
-            let rt = tokio::runtime::Runtime::new().expect("runtime");
-            let d = Duration::from_secs(seconds);
-            println!(
-                "{what} benchmark: {connections} connections, {seconds} s per phase, one wrangler dev (workerd), 2 cores, workers: {}",
-                std::env::var("HOOX_IT_CONFIGS").unwrap_or_else(|_| "all".into())
-            );
-            // Warm every isolate first.
-            rt.block_on(phase(
-                &hoox,
-                "warm-up",
-                Load::Unique,
-                4,
-                Duration::from_secs(2),
-            ));
-            let direct = rt.block_on(phase(
-                &hoox,
-                "entry worker (200)",
-                Load::Direct,
-                connections,
-                d,
-            ));
-            direct.print();
-            let trivial = rt.block_on(phase(
-                &hoox,
-                "trivial worker (200)",
-                Load::Trivial,
-                connections,
-                d,
-            ));
-            trivial.print();
-            rt.block_on(phase(
-                &hoox,
-                "gateway GET /health",
-                Load::Health,
-                connections,
-                d,
-            ))
-            .print();
-            rt.block_on(phase(
-                &hoox,
-                "gateway, refused (401)",
-                Load::Refused,
-                connections,
-                d,
-            ))
-            .print();
-            let unique = rt.block_on(phase(
-                &hoox,
-                "gateway, unique keys",
-                Load::Unique,
-                connections,
-                d,
-            ));
-            unique.print();
-            let dup = rt.block_on(phase(
-                &hoox,
-                "gateway, duplicates",
-                Load::Duplicate,
-                connections,
-                d,
-            ));
-            dup.print();
-            println!(
-                "gateway / trivial = {:.2}x   (target >= 0.25x, p99 < 100 ms); gateway / entry worker without the hop = {:.2}x",
-                unique.rps() / trivial.rps(),
-                unique.rps() / direct.rps()
-            );
-        }
+        "ingest" | "ingest-full" => ingest(&what, seconds, rounds),
         "e2e" => e2e(seconds as usize * 30),
         other => {
             eprintln!("unknown benchmark {other}; try `ingest` or `e2e`");
             std::process::exit(2);
         }
     }
+}
+
+const CONNECTIONS: usize = 16;
+
+/// The base URL of the runtime's own entry socket: a listening socket of a workerd in this
+/// `wrangler dev` whose `/health` is the gateway's.
+async fn runtime_entry(h: &Hoox) -> Option<String> {
+    let listening: std::collections::HashMap<String, u16> =
+        std::fs::read_to_string("/proc/net/tcp")
+            .ok()?
+            .lines()
+            .skip(1)
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                // local_address is HEX_IP:HEX_PORT; state 0A is LISTEN; field 9 is the inode.
+                let port = u16::from_str_radix(f.get(1)?.split(':').nth(1)?, 16).ok()?;
+                if f.get(3) != Some(&"0A") {
+                    return None;
+                }
+                Some((f.get(9)?.to_string(), port))
+            })
+            .collect();
+    let before = CpuSample::take(h.process_group());
+    for (pid, (comm, _)) in &before.0 {
+        if comm != "workerd" {
+            continue;
+        }
+        for fd in std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.flatten() {
+            let Ok(target) = std::fs::read_link(fd.path()) else {
+                continue;
+            };
+            let target = target.to_string_lossy().into_owned();
+            let Some(inode) = target
+                .strip_prefix("socket:[")
+                .and_then(|t| t.strip_suffix(']'))
+            else {
+                continue;
+            };
+            let Some(port) = listening.get(inode) else {
+                continue;
+            };
+            let base = format!("http://127.0.0.1:{port}");
+            if base == h.base {
+                continue;
+            }
+            let health = h.http.get(format!("{base}/health")).send().await;
+            if let Ok(r) = health {
+                if r.text()
+                    .await
+                    .is_ok_and(|t| t.contains("\"worker\":\"hoox\""))
+                {
+                    return Some(base);
+                }
+            }
+        }
+    }
+    None
+}
+
+fn ingest(what: &str, seconds: u64, rounds: usize) {
+    // `ingest` measures the gateway's own work: trade-execution is drained by a sink that
+    // acknowledges every message (tests/fixture/sink.jsonc) instead of the trade-worker, so
+    // execution does not compete for the two cores. `ingest-full` runs every worker.
+    if what == "ingest" && std::env::var_os("HOOX_IT_CONFIGS").is_none() {
+        std::env::set_var(
+            "HOOX_IT_CONFIGS",
+            "tests/fixture/wrangler.jsonc,tests/fixture/trivial.jsonc,wrangler.jsonc,tests/fixture/sink.jsonc",
+        );
+    }
+    // LOG_LEVEL in the environment is passed on to the workers (`warn` shows what the local
+    // log pipeline costs); the default is production's `info`, one line per signal.
+    let level = std::env::var("LOG_LEVEL").unwrap_or_else(|_| "info".into());
+    let mut hoox = Hoox::start_with(&[
+        ("WEBHOOK_RATE_LIMIT", "1000000/s"),
+        ("LOG_LEVEL", level.as_str()),
+    ]);
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    // HOOX_BENCH_DIRECT=1: skip wrangler's dev proxy (a second workerd that re-sends every
+    // request over HTTP) and load the runtime's own entry socket.
+    let door = if std::env::var_os("HOOX_BENCH_DIRECT").is_some() {
+        match rt.block_on(runtime_entry(&hoox)) {
+            Some(base) => {
+                hoox.base = base;
+                "workerd entry socket, wrangler's dev proxy skipped"
+            }
+            None => "wrangler's dev proxy (workerd entry socket not found)",
+        }
+    } else {
+        "wrangler's dev proxy"
+    };
+    let hoox = hoox;
+    let d = Duration::from_secs(seconds);
+    let run = |name: &str, load: Load, duration: Duration| {
+        rt.block_on(phase(&hoox, name, load, CONNECTIONS, duration))
+    };
+    println!(
+        "{what} benchmark: {CONNECTIONS} connections, {rounds} rounds of {seconds} s per load, one wrangler dev, via {door}, LOG_LEVEL={level}, workers: {}",
+        std::env::var("HOOX_IT_CONFIGS").unwrap_or_else(|_| "all".into())
+    );
+    // Warm every isolate and Durable Object shard first.
+    rt.block_on(phase(
+        &hoox,
+        "warm-up",
+        Load::Unique,
+        4,
+        Duration::from_secs(3),
+    ));
+    run("entry worker (200)", Load::Direct, d).print();
+    let (mut trivial, mut unique) = (Vec::new(), Vec::new());
+    for round in 1..=rounds {
+        let t = run(&format!("trivial worker, round {round}"), Load::Trivial, d);
+        let u = run(&format!("gateway unique, round {round}"), Load::Unique, d);
+        t.print();
+        u.print();
+        trivial.push(t);
+        unique.push(u);
+    }
+    run("gateway GET /health", Load::Health, d).print();
+    run("gateway refused (401)", Load::Refused, d).print();
+    run("gateway duplicates (replay)", Load::Duplicate, d).print();
+    let round_ratios: Vec<String> = unique
+        .iter()
+        .zip(&trivial)
+        .map(|(u, t)| format!("{:.2}", u.rps() / t.rps()))
+        .collect();
+    let trivial = Figures::merge("trivial worker, all rounds", &trivial);
+    let unique_all = Figures::merge("gateway unique, all rounds", &unique);
+    println!();
+    trivial.print();
+    unique_all.print();
+    println!(
+        "gateway / trivial = {:.2}x (rounds: {})   gateway p99 {:.1} ms at {CONNECTIONS} connections   (targets: >= 0.25x, p99 < 100 ms)",
+        unique_all.rps() / trivial.rps(),
+        round_ratios.join(", "),
+        unique_all.pct(0.99),
+    );
 }
 
 fn wall_ms() -> i64 {
