@@ -103,7 +103,8 @@ async fn read_capped(req: &mut Request) -> Result<Option<Vec<u8>>> {
 }
 
 async fn accept(mut req: Request, env: &Env, request_id: &str) -> Result<Response> {
-    let headers = req.headers().clone();
+    // The same JS Headers object, not a copy (`Headers::clone` builds a new one).
+    let headers = Headers(req.headers().0.clone());
     let content_type = header(&headers, "content-type")?.unwrap_or_default();
     let media = content_type
         .split(';')
