@@ -4,7 +4,7 @@
 //! - `build`: builds every worker to wasm with worker-build and prints gzipped sizes.
 //! - `dev`: runs every worker locally in one `wrangler dev` (local KV, D1, R2, Queues, DOs).
 //! - `test`: fmt, clippy, native tests, fuzzing (bounded), wasm builds, integration suites.
-//! - `bench [ingest|e2e] [seconds]`: load figures on the local runtime.
+//! - `bench [ingest|ingest-full|e2e] [seconds] [rounds]`: load figures on the local runtime.
 //! - `chaos [signals]`: the long chaos run (default 10 000 signals) with its figures.
 //! - `fuzz [seconds]`: runs every libFuzzer target for a bounded time.
 
@@ -25,7 +25,7 @@ fn main() -> ExitCode {
         Some("chaos") => local::chaos(args.get(1).and_then(|s| s.parse().ok()).unwrap_or(10_000)),
         Some("fuzz") => fuzz::fuzz(args.get(1).and_then(|s| s.parse().ok()).unwrap_or(30)),
         _ => {
-            eprintln!("usage: cargo xtask <bootstrap|build|dev|test|bench [ingest|e2e] [seconds]|chaos [signals]|fuzz [seconds]>");
+            eprintln!("usage: cargo xtask <bootstrap|build|dev|test|bench [ingest|ingest-full|e2e] [seconds] [rounds]|chaos [signals]|fuzz [seconds]>");
             return ExitCode::from(2);
         }
     };
