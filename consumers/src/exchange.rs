@@ -290,13 +290,20 @@ impl Attempt<'_> {
             Err(outcome) => return outcome,
         };
         if in_doubt {
-            let req = self
+            // Every lookup the venue needs; "not found" only when all of them say so.
+            let mut answer = Ok(QueryResult::NotFound);
+            for req in self
                 .venue
-                .query_request(&self.context(&base), &creds, order);
-            let answer = match self.call("query", &req).await {
-                Ok(resp) => self.venue.parse_query(order, &resp),
-                Err(e) => return retry_unknown(format!("reconcile query failed: {e}")),
-            };
+                .query_requests(&self.context(&base), &creds, order)
+            {
+                answer = match self.call("query", &req).await {
+                    Ok(resp) => self.venue.parse_query(order, &resp),
+                    Err(e) => return retry_unknown(format!("reconcile query failed: {e}")),
+                };
+                if !matches!(answer, Ok(QueryResult::NotFound)) {
+                    break;
+                }
+            }
             match answer {
                 Ok(QueryResult::Found(ack)) if ended_unfilled(&ack.status) => {
                     // The earlier attempt's order exists but died at the exchange (cancelled,

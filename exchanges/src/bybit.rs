@@ -75,6 +75,23 @@ impl Bybit {
             body: None,
         }
     }
+
+    /// `GET /v5/order/realtime` for the order's link id, among closed orders or open ones.
+    fn realtime(
+        &self,
+        ctx: &Context,
+        creds: &Credentials,
+        order: &OrderRequest,
+        closed: bool,
+    ) -> HttpRequest {
+        let query = query_string(&[
+            ("category", "linear".into()),
+            ("symbol", self.symbol(&order.symbol)),
+            ("orderLinkId", order.client_order_id.clone()),
+            ("openOnly", if closed { "1" } else { "0" }.into()),
+        ]);
+        Self::signed_get(ctx, creds, "/v5/order/realtime", query)
+    }
 }
 
 /// Reads Bybit's envelope: `Ok(result)` when `retCode` is 0, else the classified error.
@@ -412,18 +429,25 @@ impl Venue for Bybit {
     ) -> HttpRequest {
         // `/v5/order/realtime` shows open orders by default and the latest 500 closed ones with
         // openOnly=1. A market order is closed (filled or cancelled) within moments, so it is
-        // looked for among closed orders; a limit order is looked for among open ones.
-        let open_only = match order.order_type {
-            OrderType::Market => "1",
-            OrderType::Limit => "0",
-        };
-        let query = query_string(&[
-            ("category", "linear".into()),
-            ("symbol", self.symbol(&order.symbol)),
-            ("orderLinkId", order.client_order_id.clone()),
-            ("openOnly", open_only.into()),
-        ]);
-        Self::signed_get(ctx, creds, "/v5/order/realtime", query)
+        // looked for among closed orders first; a limit order among open ones.
+        self.realtime(ctx, creds, order, order.order_type == OrderType::Market)
+    }
+
+    fn query_requests(
+        &self,
+        ctx: &Context,
+        creds: &Credentials,
+        order: &OrderRequest,
+    ) -> Vec<HttpRequest> {
+        // Both sides: a limit order priced through the market fills at once (closed), and a
+        // market order may still be open for a moment. Looking on one side only would call
+        // an existing order absent, and the retry would be refused as a duplicate id while
+        // the position stands.
+        let closed_first = order.order_type == OrderType::Market;
+        vec![
+            self.realtime(ctx, creds, order, closed_first),
+            self.realtime(ctx, creds, order, !closed_first),
+        ]
     }
 
     fn parse_query(
@@ -521,6 +545,30 @@ mod tests {
                 r#"{"category":"linear","symbol":"BTCUSDT","side":"Sell","orderType":"Limit","qty":"1","price":"65000.1","timeInForce":"GTC","reduceOnly":true,"orderLinkId":"hx0123456789abcdef0123456789abcd"}"#
             )
         );
+    }
+
+    #[test]
+    fn a_reconcile_looks_among_closed_and_open_orders() {
+        let url = |open_only: &str| {
+            format!("https://api.bybit.com/v5/order/realtime?category=linear&symbol=BTCUSDT&orderLinkId=hx0123456789abcdef0123456789abcd&openOnly={open_only}")
+        };
+        let market = order(Exchange::Bybit, "0.01", None);
+        let urls: Vec<String> = BYBIT
+            .query_requests(&ctx(), &creds(), &market)
+            .into_iter()
+            .map(|r| r.url)
+            .collect();
+        assert_eq!(urls, [url("1"), url("0")]);
+        let limit = OrderRequest {
+            order_type: OrderType::Limit,
+            ..order(Exchange::Bybit, "0.01", Some("65000"))
+        };
+        let urls: Vec<String> = BYBIT
+            .query_requests(&ctx(), &creds(), &limit)
+            .into_iter()
+            .map(|r| r.url)
+            .collect();
+        assert_eq!(urls, [url("0"), url("1")]);
     }
 
     #[test]

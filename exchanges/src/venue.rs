@@ -169,6 +169,17 @@ pub trait Venue: Sync {
         creds: &Credentials,
         order: &OrderRequest,
     ) -> HttpRequest;
+    /// Every lookup that together covers where the order can be, in the order to try them:
+    /// the order exists if any finds it, and is absent only if all answer "not found". Most
+    /// exchanges answer one lookup by client order id wherever the order is.
+    fn query_requests(
+        &self,
+        ctx: &Context,
+        creds: &Credentials,
+        order: &OrderRequest,
+    ) -> Vec<HttpRequest> {
+        vec![self.query_request(ctx, creds, order)]
+    }
     fn parse_query(
         &self,
         order: &OrderRequest,

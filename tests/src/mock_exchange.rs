@@ -7,7 +7,8 @@
 //! against its own clock, and refuses with the exchange's own codes; it applies lot steps, ticks
 //! and minimums; and it keeps each exchange's client-order-id rule (Bybit and MEXC refuse any
 //! reuse, Binance only while the earlier order is open, accepting a reused id once it filled).
-//! Market orders fill at once at a fixed mark price, limit orders rest open.
+//! Market orders, and limit orders priced through the market, fill at once at a fixed mark
+//! price; other limit orders rest open.
 //!
 //! A control API that no exchange has, under `/__mock`, queues faults for the next order submits
 //! and lists every accepted order, so tests can count orders and assert there is no duplicate:
@@ -849,9 +850,13 @@ struct NewOrder {
     leg: Leg,
 }
 
-/// Records `o`, filling it at the mark price if it is a market order.
+/// Records `o`, filling it at the mark price if it is a market order or a limit order priced
+/// through the mark (a buy at or above it, a sell at or below it).
 fn accept(shared: &Shared, book: &mut Book, o: NewOrder) -> AcceptedOrder {
     let mark = lit(o.spec.mark);
+    let marketable = o.market
+        || o.price
+            .is_some_and(|p| if o.buy { p >= mark } else { p <= mark });
     let mut order = AcceptedOrder {
         exchange: o.exchange,
         client_order_id: o.client_order_id,
@@ -868,7 +873,7 @@ fn accept(shared: &Shared, book: &mut Book, o: NewOrder) -> AcceptedOrder {
         average_price: None,
         accepted_at_ms: shared.now_ms(),
     };
-    if o.market {
+    if marketable {
         order.state = OrderState::Filled;
         order.filled_quantity = o.quantity;
         order.average_price = Some(mark);

@@ -153,6 +153,39 @@ fn failure_classes_per_exchange(h: &Hoox) -> Fut<'_> {
     })
 }
 
+/// An unknown outcome on a limit order priced through the market: the exchange filled it at
+/// once, so the reconcile must find it among closed orders (Bybit answers open and closed
+/// orders from different lookups). Exactly one order, and the signal ends filled.
+fn in_doubt_marketable_limit_is_reconciled(h: &Hoox) -> Fut<'_> {
+    Box::pin(async move {
+        go_live(h).await;
+        let lanes = LIVE.into_iter().map(|exchange| async move {
+            mock().inject(Fault::new(exchange, FaultKind::Http503Unknown));
+            let key = unique(&format!("cross-{}", exchange.as_str()));
+            let mut body = signal(h, &key, exchange, "BTCUSDT", "LONG");
+            body["orderType"] = json!("limit");
+            body["price"] = json!("66000");
+            assert_eq!(h.webhook(&body, &[]).await.status(), 202);
+            let outcome = outcome_of(h, &key, Duration::from_secs(60)).await;
+            let placed = mock_orders_by_client_id()
+                .get(&client_order_id(&key))
+                .copied()
+                .unwrap_or(0);
+            (exchange, outcome, placed)
+        });
+        for (exchange, outcome, placed) in futures::future::join_all(lanes).await {
+            println!(
+                "    {exchange:<8} marketable limit, 503 unknown -> {outcome}, {placed} order(s)"
+            );
+            assert_eq!(outcome, "filled", "{exchange}");
+            assert_eq!(
+                placed, 1,
+                "{exchange}: exactly one order reached the exchange"
+            );
+        }
+    })
+}
+
 /// A small deterministic generator (xorshift), so a failing chaos run can be replayed.
 struct Rng(u64);
 
@@ -362,6 +395,10 @@ fn main() {
     let hoox = Hoox::start_with(&vars);
     let scenarios: Vec<(&str, Scenario)> = vec![
         ("failure_classes_per_exchange", failure_classes_per_exchange),
+        (
+            "in_doubt_marketable_limit_is_reconciled",
+            in_doubt_marketable_limit_is_reconciled,
+        ),
         ("chaos", chaos),
     ];
     let ok = run_scenarios(&hoox, &scenarios, filter.as_deref());

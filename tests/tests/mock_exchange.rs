@@ -162,15 +162,24 @@ impl Rig {
             .await
     }
 
+    /// Looks the order up as the trade-worker's reconcile does: every lookup of the venue
+    /// until one finds it.
     async fn query(&self, order: &OrderRequest) -> QueryResult {
         let ex = order.exchange;
         let v = venue(ex);
-        let resp = self
-            .send(&v.query_request(&self.ctx(ex), &self.creds(ex), order))
-            .await
-            .unwrap_or_else(|e| panic!("{ex} query: {e}"));
-        v.parse_query(order, &resp)
-            .unwrap_or_else(|e| panic!("{ex} query: {e}"))
+        for req in v.query_requests(&self.ctx(ex), &self.creds(ex), order) {
+            let resp = self
+                .send(&req)
+                .await
+                .unwrap_or_else(|e| panic!("{ex} query: {e}"));
+            let found = v
+                .parse_query(order, &resp)
+                .unwrap_or_else(|e| panic!("{ex} query: {e}"));
+            if found != QueryResult::NotFound {
+                return found;
+            }
+        }
+        QueryResult::NotFound
     }
 
     async fn set_leverage(&self, ex: Exchange, leverage: u8) -> Result<(), ExchangeError> {
@@ -293,6 +302,33 @@ async fn limit_orders_rest_open_and_are_found() {
             "{ex}: price on the 0.1 tick"
         );
         assert_eq!(orders[0].state, OrderState::Open);
+    }
+}
+
+/// A limit order priced through the market fills at once, as on the real exchanges, and a
+/// lookup by client order id still finds it (on Bybit, among closed orders).
+#[tokio::test]
+async fn marketable_limit_orders_fill_at_once_and_are_found() {
+    let rig = Rig::start().await;
+    for ex in REAL {
+        let o = limit(ex, &id(&format!("cross-{ex}")), "0.01", "66000");
+        rig.submit(&o).await.done();
+        let QueryResult::Found(found) = rig.query(&o).await else {
+            panic!("{ex}: filled limit order not found");
+        };
+        let filled = match ex {
+            Exchange::Bybit => "Filled",
+            Exchange::Binance => "FILLED",
+            _ => "Filled",
+        };
+        assert_eq!(found.status, filled, "{ex}");
+        let orders = rig.orders_of(ex);
+        assert_eq!(orders[0].state, OrderState::Filled, "{ex}");
+        assert_eq!(
+            orders[0].average_price,
+            Some(d("65000")),
+            "{ex}: filled at the mark"
+        );
     }
 }
 
