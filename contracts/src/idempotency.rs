@@ -209,7 +209,14 @@ pub struct KeyStatus {
     pub state: Lifecycle,
     pub attempts: u32,
     pub last_error: Option<String>,
+    /// The key died while an attempt's outcome at the exchange was unknown: an order may
+    /// exist. A replay reconciles before it may submit.
+    #[serde(default)]
+    pub in_doubt: bool,
 }
+
+/// What a dead letter's detail adds when its key died in doubt.
+pub const IN_DOUBT_NOTE: &str = "the last attempt's outcome at the exchange is unknown, so an order may exist; a replay looks it up by client order id before it may submit";
 
 #[cfg(test)]
 mod tests {

@@ -10,7 +10,7 @@ use crate::{EVENTS_DLQ, EXECUTION_DLQ};
 use alerts::format::{Alert, AlertRequest, AlertResponse, DeadLetterAlert};
 use base64::Engine as _;
 use contracts::event::TradeEvent;
-use contracts::idempotency::KeyUpdate;
+use contracts::idempotency::{KeyUpdate, IN_DOUBT_NOTE};
 use contracts::job::{DeadLetterReason, DlqBody, TradeJob};
 use ops::dead_letters::{self as dl, DeadLetterSummary};
 use runtime::d1;
@@ -140,7 +140,7 @@ async fn record(
         tracing::info!(message_id = %d.id, id = row.id, "dead letter already recorded (redelivery)");
         return Ok(());
     }
-    let r = record_of(queue, d);
+    let mut r = record_of(queue, d);
     // Mark the key dead (execution DLQ only) and learn its last error for the operator.
     let mut last_error = None;
     if let (EXECUTION_DLQ, Some(key)) = (queue, &r.key) {
@@ -151,7 +151,13 @@ async fn record(
             })
             .await
             .map_err(|e| e.to_string())?;
-        last_error = status.and_then(|s| s.last_error);
+        if let Some(status) = status {
+            if status.in_doubt {
+                r.detail = format!("{}; {IN_DOUBT_NOTE}", r.detail);
+                tracing::warn!(idempotency_key = %key, "dead letter in doubt: an order may exist at the exchange");
+            }
+            last_error = status.last_error;
+        }
     }
     insert(db, queue, d, &r, last_error)
         .map_err(|e| e.to_string())?

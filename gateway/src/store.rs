@@ -89,6 +89,7 @@ struct StatusRow {
     state: String,
     attempts: i64,
     last_error: Option<String>,
+    in_doubt: i64,
 }
 
 #[derive(Deserialize)]
@@ -411,8 +412,10 @@ impl IdempotencyStore {
                     vec![
                         V::from(error.as_str()),
                         V::from(now),
-                        V::from(*released),
-                        V::from(*released),
+                        // As an integer: the runtime binds a JS boolean as the text
+                        // 'true', which is never `= 1`, so no claim was ever released.
+                        V::from(i64::from(*released)),
+                        V::from(i64::from(*released)),
                         V::from(key.as_str()),
                     ],
                 )?;
@@ -465,7 +468,7 @@ impl IdempotencyStore {
         let rows: Vec<StatusRow> = self
             .sql
             .exec(
-                "SELECT state, attempts, last_error FROM keys WHERE key = ?",
+                "SELECT state, attempts, last_error, in_doubt FROM keys WHERE key = ?",
                 vec![V::from(key)],
             )?
             .to_array()?;
@@ -475,6 +478,8 @@ impl IdempotencyStore {
                 state: Lifecycle::parse(&r.state)?,
                 attempts: r.attempts as u32,
                 last_error: r.last_error,
+                // Only a dead key's flag means anything: Reopen keeps it for the reconcile.
+                in_doubt: r.in_doubt != 0 && r.state == Lifecycle::Dead.as_str(),
             })
         }))
     }

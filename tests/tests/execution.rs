@@ -186,6 +186,64 @@ fn in_doubt_marketable_limit_is_reconciled(h: &Hoox) -> Fut<'_> {
     })
 }
 
+/// A signal whose every attempt ended in doubt (5xx on submit: placed or not, nobody knows)
+/// dies with a dead letter that tells the operator an order may exist; one whose attempts were
+/// all refused before anything was placed (429) dies without that warning.
+fn dead_letters_say_when_an_order_may_exist(h: &Hoox) -> Fut<'_> {
+    Box::pin(async move {
+        go_live(h).await;
+        let cases = [
+            (Exchange::Binance, FaultKind::Http500, true),
+            (Exchange::Bybit, FaultKind::Http429, false),
+        ];
+        let lanes = cases
+            .into_iter()
+            .map(|(exchange, kind, in_doubt)| async move {
+                // More faults than the queue's 6 deliveries, so every attempt meets one.
+                for _ in 0..8 {
+                    mock().inject(Fault::new(exchange, kind).retry_after(1));
+                }
+                let key = unique(&format!("doubt-{}", exchange.as_str()));
+                let body = signal(h, &key, exchange, "ETHUSDT", "LONG");
+                assert_eq!(h.webhook(&body, &[]).await.status(), 202);
+                let outcome = outcome_of(h, &key, Duration::from_secs(120)).await;
+                // The detail, with the last error appended for the printed report.
+                let rows = h
+                    .sql(
+                        "SELECT detail || ' | last error: ' || COALESCE(last_error, '-') AS detail FROM dead_letters WHERE idempotency_key = ?",
+                        &[json!(key)],
+                    )
+                    .await;
+                let detail = rows
+                    .first()
+                    .and_then(|r| r["detail"].as_str())
+                    .unwrap_or_default()
+                    .to_owned();
+                let placed = mock_orders_by_client_id()
+                    .get(&client_order_id(&key))
+                    .copied()
+                    .unwrap_or(0);
+                (exchange, kind, in_doubt, outcome, detail, placed)
+            });
+        for (exchange, kind, in_doubt, outcome, detail, placed) in
+            futures::future::join_all(lanes).await
+        {
+            println!(
+                "    {exchange:<8} every attempt {} -> {outcome}: {detail}",
+                kind.as_str()
+            );
+            assert_eq!(outcome, "dead:max_retries", "{exchange}");
+            assert_eq!(
+                detail.contains("an order may exist"),
+                in_doubt,
+                "{exchange}: {detail}"
+            );
+            // Either way nothing was placed: both faults refuse before the order is recorded.
+            assert_eq!(placed, 0, "{exchange}");
+        }
+    })
+}
+
 /// A small deterministic generator (xorshift), so a failing chaos run can be replayed.
 struct Rng(u64);
 
@@ -398,6 +456,10 @@ fn main() {
         (
             "in_doubt_marketable_limit_is_reconciled",
             in_doubt_marketable_limit_is_reconciled,
+        ),
+        (
+            "dead_letters_say_when_an_order_may_exist",
+            dead_letters_say_when_an_order_may_exist,
         ),
         ("chaos", chaos),
     ];
