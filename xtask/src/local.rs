@@ -34,8 +34,95 @@ const SECRETS: [&str; 4] = [
     "TELEGRAM_SECRET_TOKEN",
 ];
 
+/// Directories (and files) a worker build reads: every crate the workers link, the workspace
+/// manifest and lockfile. Tests, the CLI, xtask and fuzz targets are not linked into a worker.
+const BUILD_INPUTS: [&str; 12] = [
+    "Cargo.toml",
+    "Cargo.lock",
+    "contracts",
+    "exchanges",
+    "runtime",
+    "ops",
+    "alerts",
+    "gateway",
+    "consumers",
+    "dlq",
+    "telegram",
+    "d1-worker",
+];
+
+/// A fingerprint of every build input's path and content (`build/` and `target/` excluded)
+/// and of `extra` (tools, compiler, flags): equal fingerprints mean worker-build would
+/// produce the same output.
+fn source_fingerprint(root: &Path, extra: &[String]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    fn walk(path: &Path, out: &mut Vec<std::path::PathBuf>) {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if path.is_dir() {
+            if matches!(name, "build" | "target" | "node_modules") {
+                return;
+            }
+            for entry in std::fs::read_dir(path).into_iter().flatten().flatten() {
+                walk(&entry.path(), out);
+            }
+        } else {
+            out.push(path.to_path_buf());
+        }
+    }
+    let mut files = Vec::new();
+    for input in BUILD_INPUTS {
+        walk(&root.join(input), &mut files);
+    }
+    files.sort();
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    crate::toolchain::WORKER_BUILD_VERSION.hash(&mut h);
+    extra.hash(&mut h);
+    for f in files {
+        f.strip_prefix(root).unwrap_or(&f).hash(&mut h);
+        std::fs::read(&f).unwrap_or_default().hash(&mut h);
+    }
+    h.finish()
+}
+
 pub fn build(tools: &Tools) -> Result<()> {
+    // The compiler and flags count too: a new rustc or RUSTFLAGS rebuilds everything.
+    let rustc = Command::new("rustc")
+        .arg("-vV")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let flags = std::env::var("RUSTFLAGS").unwrap_or_default();
+    let fingerprint = format!(
+        "{:x}",
+        source_fingerprint(
+            &tools.root,
+            &[
+                tools.wasm_bindgen.display().to_string(),
+                tools.esbuild.display().to_string(),
+                tools.wasm_opt.display().to_string(),
+                rustc,
+                flags,
+            ],
+        )
+    );
+    // The stamp also names the wasm it was written for, so a build made outside xtask (by
+    // hand, from other sources) is never taken for an up-to-date one.
+    let output_id = |krate: &str| {
+        find_wasm(&tools.root.join(krate).join("build"))
+            .and_then(|w| std::fs::metadata(w).ok())
+            .and_then(|m| Some(format!("{}-{:?}", m.len(), m.modified().ok()?)))
+    };
     for (krate, _) in WORKERS {
+        let stamp = tools
+            .root
+            .join(krate)
+            .join("build")
+            .join(".source-fingerprint");
+        let current = output_id(krate).map(|id| format!("{fingerprint} {id}"));
+        if current.is_some() && std::fs::read_to_string(&stamp).ok() == current {
+            eprintln!("==> {krate}: up to date (no build input changed since its last build)");
+            continue;
+        }
         eprintln!("==> building {krate} (worker-build --release)");
         let started = Instant::now();
         run(
@@ -60,6 +147,9 @@ pub fn build(tools: &Tools) -> Result<()> {
             gz.len() / 1024,
             started.elapsed()
         );
+        let id = output_id(krate).unwrap_or_default();
+        std::fs::write(&stamp, format!("{fingerprint} {id}"))
+            .map_err(|e| format!("{}: {e}", stamp.display()))?;
     }
     Ok(())
 }
@@ -438,7 +528,34 @@ pub fn chaos(signals: u32) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::count_of;
+    use super::{count_of, source_fingerprint};
+
+    #[test]
+    fn the_fingerprint_follows_every_build_input() {
+        let root = std::env::temp_dir().join(format!("hoox-fp-{}", std::process::id()));
+        let src = root.join("runtime/src");
+        std::fs::create_dir_all(&src).unwrap();
+        std::fs::create_dir_all(root.join("gateway/build")).unwrap();
+        std::fs::write(root.join("Cargo.lock"), "lock").unwrap();
+        std::fs::write(src.join("lib.rs"), "fn a() {}").unwrap();
+        let tools = ["/bin/wasm-opt".to_owned()];
+        let first = source_fingerprint(&root, &tools);
+        assert_eq!(first, source_fingerprint(&root, &tools), "stable");
+        // Build output does not count; a source edit, a lockfile edit and another tool do.
+        std::fs::write(root.join("gateway/build/index.js"), "out").unwrap();
+        assert_eq!(first, source_fingerprint(&root, &tools));
+        std::fs::write(src.join("lib.rs"), "fn b() {}").unwrap();
+        let edited = source_fingerprint(&root, &tools);
+        assert_ne!(first, edited);
+        std::fs::write(root.join("Cargo.lock"), "lock 2").unwrap();
+        assert_ne!(edited, source_fingerprint(&root, &tools));
+        let other = ["/other/wasm-opt".to_owned()];
+        assert_ne!(
+            source_fingerprint(&root, &tools),
+            source_fingerprint(&root, &other)
+        );
+        let _ = std::fs::remove_dir_all(&root);
+    }
 
     #[test]
     fn reads_cargo_and_harness_summaries() {
