@@ -15,7 +15,7 @@ use crate::venue::{
     QueryResult, Venue,
 };
 use crate::wire::{
-    decimal, error, excerpt, parse_json, plain, query_string, retry_after, text, Call,
+    decimal, error, excerpt, not_tradable, parse_json, plain, query_string, retry_after, text, Call,
 };
 use contracts::event::OrderAck;
 use contracts::signal::{Exchange, OrderType};
@@ -213,12 +213,7 @@ impl Venue for Binance {
 
     fn instrument_request(&self, ctx: &Context, _symbol: &Symbol) -> HttpRequest {
         // USDⓈ-M `exchangeInfo` takes no symbol filter: it lists every symbol.
-        HttpRequest {
-            method: Method::Get,
-            url: format!("{}/fapi/v1/exchangeInfo", ctx.base_url),
-            headers: Vec::new(),
-            body: None,
-        }
+        HttpRequest::public_get(format!("{}/fapi/v1/exchangeInfo", ctx.base_url))
     }
 
     fn parse_instrument(
@@ -228,15 +223,7 @@ impl Venue for Binance {
     ) -> Result<Instrument, ExchangeError> {
         let json = answer(Call::Instrument, resp)?;
         let wanted = self.symbol(symbol);
-        let terminal = |message: String| {
-            error(
-                Exchange::Binance,
-                ErrorClass::Terminal,
-                resp.status,
-                None,
-                message,
-            )
-        };
+        let terminal = |message: String| not_tradable(Exchange::Binance, resp.status, message);
         let item = json
             .get("symbols")
             .and_then(Value::as_array)

@@ -13,7 +13,8 @@ use crate::venue::{
     QueryResult, Venue,
 };
 use crate::wire::{
-    decimal, error, excerpt, parse_json, plain, query_string, retry_after, text, Call, JsonObject,
+    decimal, error, excerpt, not_tradable, parse_json, plain, query_string, retry_after, text,
+    Call, JsonObject,
 };
 use contracts::event::OrderAck;
 use contracts::signal::{Exchange, OrderType};
@@ -135,25 +136,15 @@ fn envelope(call: Call, resp: &HttpResponse) -> Result<Value, ExchangeError> {
         _ => {}
     }
     let Some(json) = parse_json(resp) else {
-        let class = if (200..300).contains(&resp.status) {
-            call.unclear()
-        } else {
-            ErrorClass::Terminal
-        };
         return fail(
-            class,
+            call.unreadable(resp.status),
             None,
             format!("unreadable answer: {}", excerpt(&resp.body)),
         );
     };
     let Some(code) = json.get("retCode").and_then(Value::as_i64) else {
-        let class = if (200..300).contains(&resp.status) {
-            call.unclear()
-        } else {
-            ErrorClass::Terminal
-        };
         return fail(
-            class,
+            call.unreadable(resp.status),
             None,
             format!("answer without retCode: {}", excerpt(&resp.body)),
         );
@@ -255,12 +246,10 @@ impl Venue for Bybit {
             ("category", "linear".into()),
             ("symbol", self.symbol(symbol)),
         ]);
-        HttpRequest {
-            method: Method::Get,
-            url: format!("{}/v5/market/instruments-info?{query}", ctx.base_url),
-            headers: Vec::new(),
-            body: None,
-        }
+        HttpRequest::public_get(format!(
+            "{}/v5/market/instruments-info?{query}",
+            ctx.base_url
+        ))
     }
 
     fn parse_instrument(
@@ -279,21 +268,17 @@ impl Venue for Bybit {
                     .find(|i| i.get("symbol").and_then(Value::as_str) == Some(wanted.as_str()))
             })
             .ok_or_else(|| {
-                error(
+                not_tradable(
                     Exchange::Bybit,
-                    ErrorClass::Terminal,
                     resp.status,
-                    None,
                     format!("{wanted} is not a Bybit linear instrument"),
                 )
             })?;
         if let Some(status) = item.get("status").and_then(Value::as_str) {
             if status != "Trading" {
-                return Err(error(
+                return Err(not_tradable(
                     Exchange::Bybit,
-                    ErrorClass::Terminal,
                     resp.status,
-                    None,
                     format!("{wanted} is not trading on Bybit (status {status})"),
                 ));
             }

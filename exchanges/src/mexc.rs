@@ -16,7 +16,8 @@ use crate::venue::{
     QueryResult, Venue,
 };
 use crate::wire::{
-    decimal, error, excerpt, parse_json, query_string, refused, retry_after, text, Call, JsonObject,
+    decimal, error, excerpt, not_tradable, parse_json, query_string, refused, retry_after, text,
+    Call, JsonObject,
 };
 use contracts::event::OrderAck;
 use contracts::signal::{Exchange, OrderType};
@@ -131,13 +132,8 @@ fn answer(call: Call, resp: &HttpResponse) -> Result<Value, ExchangeError> {
         _ => {}
     }
     let Some(json) = parse_json(resp) else {
-        let class = if (200..300).contains(&resp.status) {
-            call.unclear()
-        } else {
-            ErrorClass::Terminal
-        };
         return fail(
-            class,
+            call.unreadable(resp.status),
             None,
             format!("unreadable answer: {}", excerpt(&resp.body)),
         );
@@ -208,16 +204,11 @@ impl Venue for Mexc {
     }
 
     fn instrument_request(&self, ctx: &Context, symbol: &Symbol) -> HttpRequest {
-        HttpRequest {
-            method: Method::Get,
-            url: format!(
-                "{}/api/v1/contract/detail?{}",
-                ctx.base_url,
-                query_string(&[("symbol", self.symbol(symbol))])
-            ),
-            headers: Vec::new(),
-            body: None,
-        }
+        HttpRequest::public_get(format!(
+            "{}/api/v1/contract/detail?{}",
+            ctx.base_url,
+            query_string(&[("symbol", self.symbol(symbol))])
+        ))
     }
 
     fn parse_instrument(
@@ -227,15 +218,7 @@ impl Venue for Mexc {
     ) -> Result<Instrument, ExchangeError> {
         let data = answer(Call::Instrument, resp)?;
         let wanted = self.symbol(symbol);
-        let terminal = |message: String| {
-            error(
-                Exchange::Mexc,
-                ErrorClass::Terminal,
-                resp.status,
-                None,
-                message,
-            )
-        };
+        let terminal = |message: String| not_tradable(Exchange::Mexc, resp.status, message);
         // With `symbol` the detail is one object; without, a list.
         let item = match &data {
             Value::Array(list) => list

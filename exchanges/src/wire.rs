@@ -31,6 +31,16 @@ impl Call {
             },
         }
     }
+
+    /// The class of an answer whose body cannot be read: on a 2xx the call may have taken
+    /// effect ([`Self::unclear`]); any other status is a refusal.
+    pub(crate) fn unreadable(self, status: u16) -> ErrorClass {
+        if (200..300).contains(&status) {
+            self.unclear()
+        } else {
+            ErrorClass::Terminal
+        }
+    }
 }
 
 pub(crate) fn error(
@@ -47,6 +57,12 @@ pub(crate) fn error(
         code,
         message: message.into(),
     }
+}
+
+/// The exchange answered, and the instrument cannot be traded there: unlisted, halted, closed
+/// to the API. Retrying cannot help.
+pub(crate) fn not_tradable(exchange: Exchange, status: u16, message: String) -> ExchangeError {
+    error(exchange, ErrorClass::Terminal, status, None, message)
 }
 
 /// A refusal made before any request: nothing was sent, and sending cannot help.

@@ -32,7 +32,8 @@ const DEFAULT_RATE_LIMIT: Quota = Quota {
 pub const FAULTS_VAR: &str = "HOOX_FAULTS";
 
 thread_local! {
-    static LIMITER: RefCell<Option<(Quota, TokenBuckets)>> = const { RefCell::new(None) };
+    /// Built on the isolate's first request: vars are fixed for an isolate's life.
+    static LIMITER: RefCell<Option<TokenBuckets>> = const { RefCell::new(None) };
 }
 
 pub async fn handle(req: Request, env: Env) -> Result<Response> {
@@ -66,20 +67,17 @@ fn header(headers: &Headers, name: &str) -> Result<Option<String>> {
 
 /// Takes a token for `sender`; `Err(retry_after_seconds)` when over quota.
 fn rate_limit(env: &Env, sender: &str) -> std::result::Result<(), u32> {
-    let quota = env
-        .var(RATE_LIMIT_VAR)
-        .ok()
-        .and_then(|v| v.to_string().parse::<Quota>().ok())
-        .unwrap_or(DEFAULT_RATE_LIMIT);
     LIMITER.with(|l| {
-        let mut l = l.borrow_mut();
-        if l.as_ref().is_none_or(|(q, _)| *q != quota) {
-            *l = Some((quota, TokenBuckets::new(quota)));
-        }
-        match l.as_mut() {
-            Some((_, buckets)) => buckets.check(sender, runtime::now_ms()),
-            None => Ok(()),
-        }
+        l.borrow_mut()
+            .get_or_insert_with(|| {
+                let quota = env
+                    .var(RATE_LIMIT_VAR)
+                    .ok()
+                    .and_then(|v| v.to_string().parse::<Quota>().ok())
+                    .unwrap_or(DEFAULT_RATE_LIMIT);
+                TokenBuckets::new(quota)
+            })
+            .check(sender, runtime::now_ms())
     })
 }
 

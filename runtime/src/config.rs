@@ -27,13 +27,23 @@ struct Cached {
 
 thread_local! {
     static CACHE: RefCell<Option<Cached>> = const { RefCell::new(None) };
+    /// The TTL var, read once: vars are fixed for an isolate's life.
+    static TTL_MS: std::cell::Cell<Option<i64>> = const { std::cell::Cell::new(None) };
 }
 
 fn ttl_ms(env: &Env) -> i64 {
-    env.var(CONFIG_CACHE_TTL_VAR)
-        .ok()
-        .and_then(|v| v.to_string().parse().ok())
-        .unwrap_or(DEFAULT_TTL_MS)
+    TTL_MS.with(|t| {
+        if let Some(ttl) = t.get() {
+            return ttl;
+        }
+        let ttl = env
+            .var(CONFIG_CACHE_TTL_VAR)
+            .ok()
+            .and_then(|v| v.to_string().parse().ok())
+            .unwrap_or(DEFAULT_TTL_MS);
+        t.set(Some(ttl));
+        ttl
+    })
 }
 
 /// The current runtime config (cached). `Err` carries why KV could not be read; callers that

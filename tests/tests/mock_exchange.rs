@@ -332,26 +332,38 @@ async fn marketable_limit_orders_fill_at_once_and_are_found() {
     }
 }
 
-#[tokio::test]
-async fn a_wrong_signature_is_refused_with_the_exchange_code() {
+/// Submits with credentials `wrong` makes from the right ones: each exchange refuses with its
+/// code, terminally, and records no order.
+async fn refused_credentials(
+    tag: &str,
+    codes: [(Exchange, &str); 3],
+    wrong: impl Fn(Credentials) -> Credentials,
+) {
     let rig = Rig::start().await;
-    for (ex, code) in [
-        (Exchange::Bybit, "10004"),
-        (Exchange::Binance, "-1022"),
-        (Exchange::Mexc, "602"),
-    ] {
-        let creds = Credentials {
-            api_secret: "not-the-secret".into(),
-            ..rig.creds(ex)
-        };
+    for (ex, code) in codes {
+        let creds = wrong(rig.creds(ex));
         let e = rig
-            .submit_with(&market(ex, &id("badsig"), "0.01"), &rig.ctx(ex), &creds)
+            .submit_with(&market(ex, &id(tag), "0.01"), &rig.ctx(ex), &creds)
             .await
             .refused();
         assert_eq!(e.code.as_deref(), Some(code), "{ex}: {e}");
         assert_eq!(e.class, ErrorClass::Terminal, "{ex}");
     }
     assert!(rig.mock.orders().is_empty());
+}
+
+#[tokio::test]
+async fn a_wrong_signature_is_refused_with_the_exchange_code() {
+    let codes = [
+        (Exchange::Bybit, "10004"),
+        (Exchange::Binance, "-1022"),
+        (Exchange::Mexc, "602"),
+    ];
+    refused_credentials("badsig", codes, |c| Credentials {
+        api_secret: "not-the-secret".into(),
+        ..c
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -407,24 +419,16 @@ async fn the_mock_clock_decides_the_window() {
 
 #[tokio::test]
 async fn a_wrong_key_is_refused_with_the_exchange_code() {
-    let rig = Rig::start().await;
-    for (ex, code) in [
+    let codes = [
         (Exchange::Bybit, "10003"),
         (Exchange::Binance, "-2015"),
         (Exchange::Mexc, "401"),
-    ] {
-        let creds = Credentials {
-            api_key: "someone-else".into(),
-            ..rig.creds(ex)
-        };
-        let e = rig
-            .submit_with(&market(ex, &id("badkey"), "0.01"), &rig.ctx(ex), &creds)
-            .await
-            .refused();
-        assert_eq!(e.code.as_deref(), Some(code), "{ex}: {e}");
-        assert_eq!(e.class, ErrorClass::Terminal, "{ex}");
-    }
-    assert!(rig.mock.orders().is_empty());
+    ];
+    refused_credentials("badkey", codes, |c| Credentials {
+        api_key: "someone-else".into(),
+        ..c
+    })
+    .await;
 }
 
 #[tokio::test]
