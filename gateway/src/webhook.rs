@@ -16,7 +16,8 @@ use runtime::http::{error, secret};
 use runtime::idempotency::Store;
 use std::cell::RefCell;
 use tracing::Instrument as _;
-use worker::{Env, Headers, Request, Response, Result};
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::{web_sys, Env, Headers, Request, Response, Result};
 
 const WEBHOOK_API_KEY: &str = "WEBHOOK_API_KEY";
 /// Optional Standard Webhooks secret (`whsec_…`); without it, signatures use WEBHOOK_API_KEY.
@@ -36,7 +37,7 @@ thread_local! {
     static LIMITER: RefCell<Option<TokenBuckets>> = const { RefCell::new(None) };
 }
 
-pub async fn handle(req: Request, env: Env) -> Result<Response> {
+pub async fn handle(req: web_sys::Request, env: Env) -> Result<Response> {
     let request_id = runtime::random_id();
     let span = tracing::info_span!("webhook", request_id = %request_id);
     async move {
@@ -100,9 +101,8 @@ async fn read_capped(req: &mut Request) -> Result<Option<Vec<u8>>> {
     Ok(Some(body))
 }
 
-async fn accept(mut req: Request, env: &Env, request_id: &str) -> Result<Response> {
-    // The same JS Headers object, not a copy (`Headers::clone` builds a new one).
-    let headers = Headers(req.headers().0.clone());
+async fn accept(req: web_sys::Request, env: &Env, request_id: &str) -> Result<Response> {
+    let headers = Headers(req.headers());
     let content_type = header(&headers, "content-type")?.unwrap_or_default();
     let media = content_type
         .split(';')
@@ -163,9 +163,10 @@ async fn accept(mut req: Request, env: &Env, request_id: &str) -> Result<Respons
     // With a declared length (checked above, and held to by the runtime) one read suffices;
     // without one, the body is streamed and cut off at the cap.
     let body = if declared.is_some() {
-        req.bytes().await?
+        let buffer = JsFuture::from(req.array_buffer()?).await?;
+        js_sys::Uint8Array::new(&buffer).to_vec()
     } else {
-        match read_capped(&mut req).await? {
+        match read_capped(&mut Request::from(req)).await? {
             Some(body) => body,
             None => return too_large(request_id),
         }

@@ -9,14 +9,15 @@ use contracts::idempotency::{
 use serde::{de::DeserializeOwned, Serialize};
 use wasm_bindgen::{prelude::wasm_bindgen, JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
-use worker::{web_sys, Env};
+use worker::Env;
 
 #[wasm_bindgen]
 extern "C" {
-    /// A Durable Object stub seen as what it is in JS: something with `fetch(Request)`.
-    type StubFetch;
+    /// A stub of the store seen as what it is in JS: an RPC stub whose `operate(op, json)`
+    /// resolves to the answer's JSON (see `IdempotencyStore::operate` in the gateway).
+    type StoreStub;
     #[wasm_bindgen(method, catch)]
-    fn fetch(this: &StubFetch, req: &web_sys::Request) -> Result<js_sys::Promise, JsValue>;
+    fn operate(this: &StoreStub, op: &str, body: &str) -> Result<js_sys::Promise, JsValue>;
 }
 
 pub const BINDING: &str = "IDEMPOTENCY_STORE";
@@ -46,41 +47,29 @@ impl<'a> Store<'a> {
         body: &B,
     ) -> Result<R, StoreError> {
         let err = |message: String| StoreError { op, message };
-        let js_err = |e: JsValue| err(format!("{e:?}"));
+        // A rejection carries the object's reason (or the runtime's, if it was unreachable).
+        let js_err = |e: JsValue| {
+            err(e
+                .dyn_ref::<js_sys::Error>()
+                .map(|e| String::from(e.message()))
+                .unwrap_or_else(|| format!("{e:?}")))
+        };
         let ns = self
             .env
             .durable_object(BINDING)
             .map_err(|e| err(e.to_string()))?;
-        let stub: StubFetch = ns
+        let stub: StoreStub = ns
             .get_by_name(&shard_name(key))
             .map_err(|e| err(e.to_string()))?
             .into_rpc();
         let payload = serde_json::to_string(body).map_err(|e| err(e.to_string()))?;
-        // The stub is called with a plain web Request and its answer read with `text()`:
-        // `worker::Response::text` would pull the body through a Rust stream adapter, which
-        // the benchmark showed as the largest single cost of this call.
-        let init = web_sys::RequestInit::new();
-        init.set_method("POST");
-        init.set_body(&JsValue::from_str(&payload));
-        let req = web_sys::Request::new_with_str_and_init(
-            &format!("https://idempotency-store/{op}"),
-            &init,
-        )
-        .map_err(js_err)?;
-        let resp: web_sys::Response = JsFuture::from(stub.fetch(&req).map_err(js_err)?)
-            .await
-            .map_err(js_err)?
-            .dyn_into()
-            .map_err(js_err)?;
-        let text = JsFuture::from(resp.text().map_err(js_err)?)
+        // RPC, not fetch: no Request, Response, headers or body streams on either side.
+        let answer = JsFuture::from(stub.operate(op, &payload).map_err(js_err)?)
             .await
             .map_err(js_err)?
             .as_string()
-            .unwrap_or_default();
-        if resp.status() != 200 {
-            return Err(err(format!("status {}: {text}", resp.status())));
-        }
-        serde_json::from_str(&text).map_err(|e| err(e.to_string()))
+            .ok_or_else(|| err("the store answered something other than text".into()))?;
+        serde_json::from_str(&answer).map_err(|e| err(e.to_string()))
     }
 
     pub async fn intake(&self, req: &IntakeRequest) -> Result<IntakeResponse, StoreError> {

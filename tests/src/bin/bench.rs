@@ -125,11 +125,19 @@ impl Figures {
     }
 }
 
+/// Miniflare's entry worker sends a request carrying this header straight to the named worker
+/// (and strips it). At the runtime's entry socket the benchmark uses it so the trivial worker
+/// and the gateway are each the first worker a request meets, as the gateway is in production,
+/// rather than one hop behind the test fixture (the harness's primary worker). Through
+/// wrangler's dev port the proxy's own Miniflare would take the header, so there both loads
+/// keep the fixture hop.
+const ROUTE: &str = "MF-Route-Override";
+
 #[derive(Clone, Copy)]
 enum Load {
     /// The fixture itself answers (no hop).
     Direct,
-    /// The trivial worker, behind the same service-binding hop as the gateway.
+    /// The trivial worker (tests/fixture/trivial.js): the runtime's ceiling.
     Trivial,
     /// The gateway's `GET /health`: the Rust worker with no store or queue call.
     Health,
@@ -137,6 +145,8 @@ enum Load {
     Refused,
     Unique,
     Duplicate,
+    /// The same signals as `Unique`, to the hand-written reference (tests/fixture/reference.js).
+    Reference,
 }
 
 async fn phase(
@@ -145,6 +155,7 @@ async fn phase(
     load: Load,
     connections: usize,
     duration: Duration,
+    direct: bool,
 ) -> Figures {
     let counter = Arc::new(AtomicU64::new(0));
     let cpu_before = CpuSample::take(h.process_group());
@@ -157,33 +168,44 @@ async fn phase(
         let base = h.base.clone();
         let api_key = h.api_key.clone();
         async move {
+            let to_hoox = |r: reqwest::RequestBuilder| if direct { r.header(ROUTE, "hoox") } else { r };
             let mut latencies = Vec::new();
+            let mut starts = Vec::new();
             let mut errors = 0usize;
             while Instant::now() < deadline {
                 let n = counter.fetch_add(1, Ordering::Relaxed);
                 let t = Instant::now();
                 let result = match load {
                     Load::Direct => client.get(format!("{base}/__fixture/ok")).send().await,
+                    Load::Trivial if direct => {
+                        client
+                            .get(format!("{base}/"))
+                            .header(ROUTE, "hoox-trivial")
+                            .send()
+                            .await
+                    }
                     Load::Trivial => client.get(format!("{base}/__fixture/trivial")).send().await,
-                    Load::Health => client.get(format!("{base}/health")).send().await,
+                    Load::Health => to_hoox(client.get(format!("{base}/health"))).send().await,
                     Load::Refused => {
                         let body = json!({"apiKey": "wrong", "exchange": "paper", "action": "LONG", "symbol": "BTCUSDT", "quantity": "0.001", "price": 65000});
-                        client
-                            .post(format!("{base}/webhook"))
+                        to_hoox(client.post(format!("{base}/webhook")))
                             .header("content-type", "application/json")
                             .body(body.to_string())
                             .send()
                             .await
 
                     }
-                    Load::Unique | Load::Duplicate => {
+                    Load::Unique | Load::Duplicate | Load::Reference => {
                         let key = match load {
-                            Load::Unique => format!("bench-{run}-{n}"),
-                            _ => format!("bench-{run}-dup"),
+                            Load::Duplicate => format!("bench-{run}-dup"),
+                            _ => format!("bench-{run}-{n}"),
+                        };
+                        let to_hoox = |r: reqwest::RequestBuilder| match load {
+                            Load::Reference => r.header(ROUTE, "hoox-reference"),
+                            _ => to_hoox(r),
                         };
                         let body = json!({"apiKey": api_key, "exchange": "paper", "action": "LONG", "symbol": "BTCUSDT", "quantity": "0.001", "price": 65000, "idempotencyKey": key});
-                        client
-                            .post(format!("{base}/webhook"))
+                        to_hoox(client.post(format!("{base}/webhook")))
                             .header("content-type", "application/json")
                             .body(body.to_string())
                             .send()
@@ -200,26 +222,46 @@ async fn phase(
                 };
                 if ok {
                     latencies.push(t.elapsed());
+                    starts.push(t - started);
                 } else {
                     errors += 1;
                 }
             }
-            (latencies, errors)
+            (latencies, errors, starts)
         }
     });
     let results = futures::future::join_all(tasks).await;
+    if let Ok(dir) = std::env::var("HOOX_BENCH_SAMPLES") {
+        let mut out = String::new();
+        for (l, _, s) in &results {
+            for (l, s) in l.iter().zip(s) {
+                out.push_str(&format!(
+                    "{:.3} {:.3}\n",
+                    s.as_secs_f64() * 1000.0,
+                    l.as_secs_f64() * 1000.0
+                ));
+            }
+        }
+        static SEQ: AtomicU64 = AtomicU64::new(0);
+        let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+        let file = format!(
+            "{dir}/{seq:02}-{}.txt",
+            name.replace([' ', ',', '(', ')', '/', '\''], "_")
+        );
+        let _ = std::fs::write(file, out);
+    }
     let seconds = started.elapsed().as_secs_f64();
     let cpu_after = CpuSample::take(h.process_group());
     let mut latencies: Vec<Duration> = results
         .iter()
-        .flat_map(|(l, _)| l.iter().copied())
+        .flat_map(|(l, _, _)| l.iter().copied())
         .collect();
     latencies.sort_unstable();
     Figures {
         name: name.to_owned(),
         cpu: cpu_before.per_request(&cpu_after, latencies.len()),
         latencies,
-        errors: results.iter().map(|(_, e)| e).sum(),
+        errors: results.iter().map(|(_, e, _)| e).sum(),
         seconds,
     }
 }
@@ -303,7 +345,7 @@ fn ingest(what: &str, seconds: u64, rounds: usize) {
     if what == "ingest" && std::env::var_os("HOOX_IT_CONFIGS").is_none() {
         std::env::set_var(
             "HOOX_IT_CONFIGS",
-            "tests/fixture/wrangler.jsonc,tests/fixture/trivial.jsonc,wrangler.jsonc,tests/fixture/sink.jsonc",
+            "tests/fixture/wrangler.jsonc,tests/fixture/trivial.jsonc,wrangler.jsonc,tests/fixture/sink.jsonc,tests/fixture/reference.jsonc",
         );
     }
     // LOG_LEVEL in the environment is passed on to the workers (`warn` shows what the local
@@ -325,14 +367,48 @@ fn ingest(what: &str, seconds: u64, rounds: usize) {
         Load::Unique,
         4,
         Duration::from_secs(3),
+        false,
     ));
     // Two doors into the same runtime: wrangler's dev port, where a proxy (a second workerd
     // and a Durable Object) re-sends every request over HTTP, and the runtime's own entry
     // socket behind it. The proxy is dev tooling with its own ceiling and pauses; the entry
     // socket shows the runtime's.
+    // A profiling aid: HOOX_BENCH_SOAK=<seconds> runs one long load at the entry socket (the
+    // gateway with unique keys, or the trivial worker with HOOX_BENCH_SOAK_LOAD=trivial) so a
+    // profiler can be attached to the runtime; it prints the load's start (epoch ms) first.
+    if let Some(secs) = std::env::var("HOOX_BENCH_SOAK")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+    {
+        if let Some(base) = rt.block_on(runtime_entry(&hoox)) {
+            hoox.base = base;
+        }
+        println!("soak-start {}", wall_ms());
+        let load = match std::env::var("HOOX_BENCH_SOAK_LOAD").as_deref() {
+            Ok("trivial") => Load::Trivial,
+            _ => Load::Unique,
+        };
+        rt.block_on(phase(
+            &hoox,
+            "soak",
+            load,
+            CONNECTIONS,
+            Duration::from_secs(secs),
+            true,
+        ))
+        .print();
+        return;
+    }
     let mut summary = vec![];
     let proxy_base = hoox.base.clone();
-    summary.push(doors(&rt, &hoox, "wrangler's dev port", seconds, rounds));
+    summary.push(doors(
+        &rt,
+        &hoox,
+        "wrangler's dev port",
+        seconds,
+        rounds,
+        false,
+    ));
     match rt.block_on(runtime_entry(&hoox)) {
         Some(base) => {
             hoox.base = base;
@@ -342,6 +418,7 @@ fn ingest(what: &str, seconds: u64, rounds: usize) {
                 "the runtime's entry socket",
                 seconds,
                 rounds,
+                true,
             ));
             hoox.base = proxy_base;
         }
@@ -365,12 +442,13 @@ fn doors(
     door: &str,
     seconds: u64,
     rounds: usize,
+    direct: bool,
 ) -> String {
     let d = Duration::from_secs(seconds);
-    let run = |name: &str, load: Load| rt.block_on(phase(hoox, name, load, CONNECTIONS, d));
+    let run = |name: &str, load: Load| rt.block_on(phase(hoox, name, load, CONNECTIONS, d, direct));
     println!("\n== through {door} ({})", hoox.base);
     run("entry worker (200)", Load::Direct).print();
-    let (mut trivial, mut unique) = (Vec::new(), Vec::new());
+    let (mut trivial, mut unique, mut reference) = (Vec::new(), Vec::new(), Vec::new());
     for round in 1..=rounds {
         let t = run(&format!("trivial worker, round {round}"), Load::Trivial);
         let u = run(&format!("gateway unique, round {round}"), Load::Unique);
@@ -378,6 +456,12 @@ fn doors(
         u.print();
         trivial.push(t);
         unique.push(u);
+        // The reference is reached by its name, which only the runtime's entry socket takes.
+        if direct {
+            let r = run(&format!("JS reference, round {round}"), Load::Reference);
+            r.print();
+            reference.push(r);
+        }
     }
     run("gateway GET /health", Load::Health).print();
     run("gateway refused (401)", Load::Refused).print();
@@ -391,7 +475,7 @@ fn doors(
     let unique = Figures::merge("gateway unique, all rounds", &unique);
     trivial.print();
     unique.print();
-    format!(
+    let mut line = format!(
         "{door:<28} gateway {:.0} req/s = {:.2}x the trivial worker's {:.0} (rounds: {}); gateway p50 {:.1} ms, p99 {:.1} ms (trivial p99 {:.1} ms)",
         unique.rps(),
         unique.rps() / trivial.rps(),
@@ -400,7 +484,20 @@ fn doors(
         unique.pct(0.50),
         unique.pct(0.99),
         trivial.pct(0.99),
-    )
+    );
+    if !reference.is_empty() {
+        let reference = Figures::merge("JS reference, all rounds", &reference);
+        reference.print();
+        line.push_str(&format!(
+            "\n{:<28} JS reference (one DO insert + one queue send) {:.0} req/s = {:.2}x the trivial worker; the gateway does {:.2}x the reference's requests/s (reference p99 {:.1} ms)",
+            "",
+            reference.rps(),
+            reference.rps() / trivial.rps(),
+            unique.rps() / reference.rps(),
+            reference.pct(0.99),
+        ));
+    }
+    line
 }
 
 fn wall_ms() -> i64 {
