@@ -9,8 +9,8 @@ Object.setPrototypeOf(IdempotencyStore.prototype, DurableObject.prototype);
 Object.setPrototypeOf(IdempotencyStore, DurableObject);
 
 // Rust futures are woken through `queueMicrotask`, which the runtime implements by wrapping
-// each callback in an object its garbage collector must later destroy; under load those
-// collections were the gateway's latency tail. A resolved promise's `then` schedules the same
+// each callback in an object its garbage collector must later destroy, and under load those
+// collections stall every request in flight. A resolved promise's `then` schedules the same
 // microtask inside V8 alone. Only this worker's own code runs in its isolate.
 const resolved = Promise.resolve();
 globalThis.queueMicrotask = (callback) => {

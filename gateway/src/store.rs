@@ -162,9 +162,9 @@ impl DurableObject for IdempotencyStore {
 impl IdempotencyStore {
     /// The object's one entry point, called over JS RPC as `stub.operate(op, json)` and
     /// resolving to the answer's JSON; a refusal or failure rejects with its reason. Not a
-    /// fetch: that would build a Request, a Response, their headers and body streams on both
-    /// sides of every call, which the ingest benchmark showed as most of the runtime's garbage
-    /// per signal (and its garbage collections as the latency tail).
+    /// fetch: that builds a Request, a Response, their headers and body streams on both sides
+    /// of every call, runtime objects whose destruction is most of the collector's time under
+    /// load (`perf`), and those collections stall every request in flight.
     pub async fn operate(&self, op: String, body: String) -> std::result::Result<String, JsValue> {
         self.dispatch(&op, &body)
             .await
