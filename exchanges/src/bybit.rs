@@ -537,23 +537,20 @@ mod tests {
         let url = |open_only: &str| {
             format!("https://api.bybit.com/v5/order/realtime?category=linear&symbol=BTCUSDT&orderLinkId=hx0123456789abcdef0123456789abcd&openOnly={open_only}")
         };
+        let urls_of = |o: &OrderRequest| -> Vec<String> {
+            BYBIT
+                .query_requests(&ctx(), &creds(), o)
+                .into_iter()
+                .map(|r| r.url)
+                .collect()
+        };
         let market = order(Exchange::Bybit, "0.01", None);
-        let urls: Vec<String> = BYBIT
-            .query_requests(&ctx(), &creds(), &market)
-            .into_iter()
-            .map(|r| r.url)
-            .collect();
-        assert_eq!(urls, [url("1"), url("0")]);
+        assert_eq!(urls_of(&market), [url("1"), url("0")]);
         let limit = OrderRequest {
             order_type: OrderType::Limit,
             ..order(Exchange::Bybit, "0.01", Some("65000"))
         };
-        let urls: Vec<String> = BYBIT
-            .query_requests(&ctx(), &creds(), &limit)
-            .into_iter()
-            .map(|r| r.url)
-            .collect();
-        assert_eq!(urls, [url("0"), url("1")]);
+        assert_eq!(urls_of(&limit), [url("0"), url("1")]);
     }
 
     #[test]
