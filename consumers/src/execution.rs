@@ -296,7 +296,16 @@ async fn process(job: &TradeJob, d: &Delivery, cfg: &RuntimeConfig, env: &Env) -
         },
     }
     event.at_ms = now_ms();
-    tracing::info!(outcome = event.outcome.as_str(), detail = ?event.detail, "executed");
+    // What the gateway's `signal accepted` line said, so one line tells a signal's whole story.
+    tracing::info!(
+        outcome = event.outcome.as_str(),
+        detail = ?event.detail,
+        exchange = %job.signal.exchange,
+        symbol = %job.signal.symbol,
+        action = job.signal.action.as_str(),
+        since_intake_ms = event.at_ms - job.received_at_ms,
+        "executed"
+    );
     let encoded = base64::engine::general_purpose::STANDARD.encode(event.encode());
     let complete = CompleteRequest {
         key: job.idempotency_key.clone(),

@@ -1,5 +1,6 @@
 //! The gateway's ingress contract on the local Workers runtime: every authentication mode, every
-//! refusal, the outbox, concurrent duplicates, and no secret in logs or stored records.
+//! refusal, the outbox, concurrent duplicates, the store's refusal of bad calls, and no secret in
+//! logs or stored records.
 
 use base64::Engine as _;
 use contracts::auth::sign_standard_webhook;
@@ -284,6 +285,62 @@ fn outbox_delivers_after_queue_failure(h: &Hoox) -> Fut<'_> {
     })
 }
 
+/// The store refuses what it cannot act on, with the reason, and records nothing: an unknown
+/// operation, a body that is not JSON, a body missing a field, and a plain fetch.
+fn store_refuses_bad_calls(h: &Hoox) -> Fut<'_> {
+    Box::pin(async move {
+        let shard = "idempotency-00";
+        let call = |op: &'static str, body: String| async move {
+            let r = h
+                .http
+                .post(h.url("/__fixture/store"))
+                .json(&json!({ "shard": shard, "op": op, "body": body }))
+                .send()
+                .await
+                .expect("store call");
+            assert_eq!(r.status(), 200, "fixture route");
+            r.json::<Value>().await.expect("store answer")
+        };
+        let key = unique("store-bad");
+        let claim = json!({ "key": key }).to_string();
+        // A well-formed call first, so a broken channel cannot pass for a refusal.
+        let known = call("claim", claim.clone()).await;
+        assert_eq!(
+            known["answer"]
+                .as_str()
+                .and_then(|a| serde_json::from_str::<Value>(a).ok()),
+            Some(json!({ "result": "unknown" })),
+            "{known}"
+        );
+        let refusals = [
+            ("nope", "{}".to_owned(), "no such operation \"nope\""),
+            ("intake", "{".to_owned(), "bad intake body"),
+            (
+                "intake",
+                json!({ "key": key, "payload_hash": "x" }).to_string(),
+                "missing field",
+            ),
+            ("claim", "[]".to_owned(), "bad claim body"),
+        ];
+        for (op, body, reason) in refusals {
+            let r = call(op, body.clone()).await;
+            let error = r["error"].as_str().unwrap_or_default();
+            assert!(error.contains(reason), "{op} {body}: {r}");
+        }
+        // The half-formed intake recorded nothing.
+        assert_eq!(call("claim", claim).await, known);
+        let fetched = call("fetch", String::new()).await;
+        assert_eq!(fetched["status"], 404, "{fetched}");
+        assert!(
+            fetched["text"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("operate(op, json)"),
+            "{fetched}"
+        );
+    })
+}
+
 /// 200 identical requests at the same instant: one is recorded, 199 replay it, one order.
 fn concurrent_duplicates_make_one_job(h: &Hoox) -> Fut<'_> {
     Box::pin(async move {
@@ -442,6 +499,7 @@ fn main() {
             rate_limited_with_retry_after,
         ),
         ("ip_allow_list", ip_allow_list),
+        ("store_refuses_bad_calls", store_refuses_bad_calls),
         ("no_secret_in_logs_or_records", no_secret_in_logs_or_records),
     ];
     let ok = run_scenarios(&hoox, &scenarios, filter.as_deref());
