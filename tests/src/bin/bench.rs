@@ -161,9 +161,13 @@ async fn phase(
     let cpu_before = CpuSample::take(h.process_group());
     let started = Instant::now();
     let deadline = started + duration;
-    let run = std::process::id();
+    // Keys must be new in every phase, not only within one: the store remembers every earlier
+    // phase's keys, and a repeated key is a replay (no insert, no queue send), not a signal.
+    static PHASE: AtomicU64 = AtomicU64::new(0);
+    let run = format!("{}-{}", std::process::id(), PHASE.fetch_add(1, Ordering::Relaxed));
     let tasks = (0..connections).map(|_| {
         let counter = counter.clone();
+        let run = run.clone();
         let client = h.http.clone();
         let base = h.base.clone();
         let api_key = h.api_key.clone();
