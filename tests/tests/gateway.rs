@@ -435,11 +435,19 @@ fn ip_allow_list(h: &Hoox) -> Fut<'_> {
     })
 }
 
-/// The sender's key and the internal key never reach a log line or a stored record.
+/// The sender's key and the internal key never reach a log line or a stored record; the request
+/// id an answer names is on that request's log line.
 fn no_secret_in_logs_or_records(h: &Hoox) -> Fut<'_> {
     Box::pin(async move {
         let key = unique("secret");
-        assert_eq!(h.webhook(&with_key(h, &key), &[]).await.status(), 202);
+        let accepted = h.webhook(&with_key(h, &key), &[]).await;
+        assert_eq!(accepted.status(), 202);
+        let accepted: Value = accepted.json().await.expect("202 body");
+        let mut wrong = with_key(h, &unique("secret-refused"));
+        wrong["apiKey"] = json!("not-the-key");
+        let refused = h.webhook(&wrong, &[]).await;
+        assert_eq!(refused.status(), 401);
+        let refused: Value = refused.json().await.expect("401 body");
         h.wait_rows(
             "SELECT * FROM signals WHERE idempotency_key = ?",
             &[json!(key)],
@@ -449,6 +457,16 @@ fn no_secret_in_logs_or_records(h: &Hoox) -> Fut<'_> {
         .await;
         let log = std::fs::read_to_string(&h.log).unwrap_or_default();
         assert!(log.contains(&key), "the log does record the signal");
+        // Each answer's request id leads to its log line: the refusal's from the gateway, the
+        // accepted signal's from the trade-worker's `executed`.
+        for (what, body) in [("refused", &refused), ("executed", &accepted)] {
+            let id = body["request_id"].as_str().expect("request_id");
+            assert!(
+                log.lines()
+                    .any(|l| l.contains(id) && l.contains(&format!("\"message\":\"{what}\""))),
+                "no {what} line with request id {id}"
+            );
+        }
         assert!(!log.contains(&h.api_key), "WEBHOOK_API_KEY in a log line");
         assert!(
             !log.contains(&h.internal_key),

@@ -164,7 +164,11 @@ async fn phase(
     // Keys must be new in every phase, not only within one: the store remembers every earlier
     // phase's keys, and a repeated key is a replay (no insert, no queue send), not a signal.
     static PHASE: AtomicU64 = AtomicU64::new(0);
-    let run = format!("{}-{}", std::process::id(), PHASE.fetch_add(1, Ordering::Relaxed));
+    let run = format!(
+        "{}-{}",
+        std::process::id(),
+        PHASE.fetch_add(1, Ordering::Relaxed)
+    );
     let tasks = (0..connections).map(|_| {
         let counter = counter.clone();
         let run = run.clone();
