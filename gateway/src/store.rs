@@ -23,10 +23,10 @@ use worker::{
 
 /// Queue the gateway produces to (`trade-execution`).
 pub const TRADE_QUEUE: &str = "TRADE_QUEUE";
-/// An unsent job is re-sent this long after its first try.
+/// The outbox alarm runs this soon after a job is recorded, and again while any job is unsent or
+/// its send unmarked: it marks sent jobs and re-sends a job whose send failed or never ran (the
+/// object died first), so such a job is late by seconds, not minutes.
 const OUTBOX_RETRY_MS: i64 = 2_000;
-/// Latest re-send of a job whose object died before its first send finished.
-const OUTBOX_BACKSTOP_MS: i64 = 30_000;
 /// Unfinished keys outlive their TTL by this much, so a slow retry still finds its claim.
 const UNFINISHED_GRACE_MS: i64 = 6 * 86_400_000;
 /// Sent jobs are marked in the table this many at a time (see [`IdempotencyStore::sent`]).
@@ -62,9 +62,10 @@ pub struct IdempotencyStore {
     /// The alarm time this object last set (epoch ms), to avoid a storage call per request.
     alarm_at: Cell<Option<i64>>,
     /// Keys whose job the queue has, not yet marked in the table. Marking them in batches (at
-    /// the next intake once there are [`SENT_FLUSH_AT`], in every alarm, and by a claim) saves
-    /// a write per signal; if the object is evicted first, the alarm re-sends those jobs and
-    /// the consumer's claim drops the duplicates.
+    /// the next intake once there are [`SENT_FLUSH_AT`], in the outbox alarm that follows every
+    /// intake within [`OUTBOX_RETRY_MS`], and by a claim) saves a write per signal; if the
+    /// object is evicted first, the alarm re-sends those jobs and the consumer's claim drops
+    /// the duplicates.
     sent: Rc<RefCell<Vec<String>>>,
 }
 
@@ -141,18 +142,25 @@ impl DurableObject for IdempotencyStore {
                 vec![V::from(now - OUTBOX_RETRY_MS / 2)],
             )?
             .to_array()?;
-        let mut unsent = 0;
         for row in pending {
             if self.send(&row.key, &row.job).await {
                 tracing::info!(idempotency_key = %row.key, "outbox re-sent job");
-            } else {
-                unsent += 1;
             }
         }
-        if unsent > 0 {
-            self.ensure_alarm(now + OUTBOX_RETRY_MS).await?;
-        } else {
+        self.flush_sent()?;
+        // Jobs still unmarked: a failed re-send, or a first send too recent to judge (it may
+        // still be in flight, or done with its mark in memory). Come back for them.
+        let waiting: Vec<OutboxRow> = self
+            .sql
+            .exec(
+                "SELECT key, job FROM keys WHERE enqueued = 0 AND job IS NOT NULL LIMIT 1",
+                None,
+            )?
+            .to_array()?;
+        if waiting.is_empty() {
             self.schedule_expiry().await?;
+        } else {
+            self.ensure_alarm(now + OUTBOX_RETRY_MS).await?;
         }
         Response::ok("")
     }
@@ -255,20 +263,14 @@ impl IdempotencyStore {
                 .is_ok_and(|v| v.to_string().contains("outbox_send"));
         // The row is the outbox: once it is written (the object's output gate holds the answer
         // until it is durable), delivery is guaranteed. So the answer does not wait for the
-        // queue: the send runs right after it; a failed send brings the alarm forward to re-send
-        // in OUTBOX_RETRY_MS, and a backstop alarm covers an object that dies before sending.
-        if injected {
-            self.ensure_alarm(now + OUTBOX_RETRY_MS).await?;
-        } else {
-            self.ensure_alarm(now + OUTBOX_BACKSTOP_MS).await?;
+        // queue: the send runs right after it, and the outbox alarm, due within
+        // OUTBOX_RETRY_MS, marks it sent or re-sends it if it failed or never ran.
+        self.ensure_alarm(now + OUTBOX_RETRY_MS).await?;
+        if !injected {
             let (key, job) = (req.key.clone(), req.job.clone());
-            let (env, sent, storage) = (self.env.clone(), self.sent.clone(), self.state.storage());
+            let (env, sent) = (self.env.clone(), self.sent.clone());
             self.state.wait_until(async move {
-                if !Self::send_with(&env, &sent, &key, &job).await {
-                    if let Err(e) = storage.set_alarm(OUTBOX_RETRY_MS).await {
-                        tracing::error!(idempotency_key = %key, error = %e, "outbox alarm not set; the backstop will re-send");
-                    }
-                }
+                Self::send_with(&env, &sent, &key, &job).await;
             });
         }
         Ok(IntakeResponse::Recorded)
