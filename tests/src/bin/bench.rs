@@ -143,7 +143,9 @@ enum Load {
     Health,
     /// A signal with a wrong key: parsing and authentication, refused before the store.
     Refused,
+    /// Signals with keys never sent before; a replayed answer counts as an error.
     Unique,
+    /// One key over and over: every answer after the first is a replay.
     Duplicate,
     /// The same signals as `Unique`, to the hand-written reference (tests/fixture/reference.js).
     Reference,
@@ -222,7 +224,10 @@ async fn phase(
                 };
                 let ok = match result {
                     Ok(r) => {
-                        let good = r.status().is_success() || matches!(load, Load::Refused);
+                        // A replay where a new signal was meant is an error, not a fast signal.
+                        let replayed = r.headers().contains_key("idempotent-replayed");
+                        let good = (r.status().is_success() || matches!(load, Load::Refused))
+                            && !(replayed && matches!(load, Load::Unique));
                         let _ = r.bytes().await;
                         good
                     }
