@@ -29,8 +29,6 @@ pub const TRADE_QUEUE: &str = "TRADE_QUEUE";
 const OUTBOX_RETRY_MS: i64 = 2_000;
 /// Unfinished keys outlive their TTL by this much, so a slow retry still finds its claim.
 const UNFINISHED_GRACE_MS: i64 = 6 * 86_400_000;
-/// Sent jobs are marked in the table this many at a time (see [`IdempotencyStore::sent`]).
-const SENT_FLUSH_AT: usize = 16;
 
 const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS keys (
     key TEXT PRIMARY KEY,
@@ -61,11 +59,10 @@ pub struct IdempotencyStore {
     sql: SqlStorage,
     /// The alarm time this object last set (epoch ms), to avoid a storage call per request.
     alarm_at: Cell<Option<i64>>,
-    /// Keys whose job the queue has, not yet marked in the table. Marking them in batches (at
-    /// the next intake once there are [`SENT_FLUSH_AT`], in the outbox alarm that follows every
-    /// intake within [`OUTBOX_RETRY_MS`], and by a claim) saves a write per signal; if the
-    /// object is evicted first, the alarm re-sends those jobs and the consumer's claim drops
-    /// the duplicates.
+    /// Keys whose job the queue has, not yet marked in the table. The outbox alarm, due within
+    /// [`OUTBOX_RETRY_MS`] of every intake, marks them in one statement per 64 (a claim marks
+    /// its own key too), which keeps that write off the request path; if the object is evicted
+    /// first, the alarm re-sends those jobs and the consumer's claim drops the duplicates.
     sent: Rc<RefCell<Vec<String>>>,
 }
 
@@ -150,10 +147,10 @@ impl DurableObject for IdempotencyStore {
         self.flush_sent()?;
         // Jobs still unmarked: a failed re-send, or a first send too recent to judge (it may
         // still be in flight, or done with its mark in memory). Come back for them.
-        let waiting: Vec<OutboxRow> = self
+        let waiting: Vec<serde_json::Value> = self
             .sql
             .exec(
-                "SELECT key, job FROM keys WHERE enqueued = 0 AND job IS NOT NULL LIMIT 1",
+                "SELECT 1 AS waiting FROM keys WHERE enqueued = 0 AND job IS NOT NULL LIMIT 1",
                 None,
             )?
             .to_array()?;
@@ -208,9 +205,6 @@ impl IdempotencyStore {
     async fn intake(&self, req: IntakeRequest) -> Result<IntakeResponse> {
         let now = now_ms();
         let expires_at = now + i64::from(req.ttl_seconds) * 1000;
-        if self.sent.borrow().len() >= SENT_FLUSH_AT {
-            self.flush_sent()?;
-        }
         // Insert first: the common case (a new key) costs one statement. No await between this
         // and the read below: the object's input gate makes them atomic, so concurrent
         // duplicates see the first row.

@@ -49,6 +49,14 @@ fn mock_orders_by_client_id() -> HashMap<String, usize> {
     out
 }
 
+/// How many orders the mock exchanges accepted under `key`'s client order id.
+fn orders_placed_for(key: &str) -> usize {
+    mock_orders_by_client_id()
+        .get(&client_order_id(key))
+        .copied()
+        .unwrap_or(0)
+}
+
 /// Waits until `key` has ended: a `signals` row (filled/rejected) or a dead letter.
 async fn outcome_of(h: &Hoox, key: &str, timeout: Duration) -> String {
     let deadline = Instant::now() + timeout;
@@ -109,10 +117,7 @@ fn failure_classes_per_exchange(h: &Hoox) -> Fut<'_> {
                     .await;
                 assert_eq!(r.status(), 202);
                 let outcome = outcome_of(h, &key, Duration::from_secs(90)).await;
-                let placed = mock_orders_by_client_id()
-                    .get(&client_order_id(&key))
-                    .copied()
-                    .unwrap_or(0);
+                let placed = orders_placed_for(&key);
                 report.push((kind, outcome, placed));
             }
             // Terminal: an instrument the exchange does not list is rejected, never retried.
@@ -124,10 +129,7 @@ fn failure_classes_per_exchange(h: &Hoox) -> Fut<'_> {
                 202
             );
             let outcome = outcome_of(h, &key, Duration::from_secs(60)).await;
-            let placed = mock_orders_by_client_id()
-                .get(&client_order_id(&key))
-                .copied()
-                .unwrap_or(0);
+            let placed = orders_placed_for(&key);
             (exchange, report, outcome, placed)
         });
         for (exchange, report, terminal, terminal_orders) in futures::future::join_all(lanes).await
@@ -167,10 +169,7 @@ fn in_doubt_marketable_limit_is_reconciled(h: &Hoox) -> Fut<'_> {
             body["price"] = json!("66000");
             assert_eq!(h.webhook(&body, &[]).await.status(), 202);
             let outcome = outcome_of(h, &key, Duration::from_secs(60)).await;
-            let placed = mock_orders_by_client_id()
-                .get(&client_order_id(&key))
-                .copied()
-                .unwrap_or(0);
+            let placed = orders_placed_for(&key);
             (exchange, outcome, placed)
         });
         for (exchange, outcome, placed) in futures::future::join_all(lanes).await {
@@ -219,10 +218,7 @@ fn dead_letters_say_when_an_order_may_exist(h: &Hoox) -> Fut<'_> {
                     .and_then(|r| r["detail"].as_str())
                     .unwrap_or_default()
                     .to_owned();
-                let placed = mock_orders_by_client_id()
-                    .get(&client_order_id(&key))
-                    .copied()
-                    .unwrap_or(0);
+                let placed = orders_placed_for(&key);
                 (exchange, kind, in_doubt, outcome, detail, placed)
             });
         for (exchange, kind, in_doubt, outcome, detail, placed) in

@@ -182,6 +182,17 @@ impl Rig {
         QueryResult::NotFound
     }
 
+    /// [`Self::query`] for an order that must exist.
+    async fn found(&self, order: &OrderRequest) -> OrderAck {
+        match self.query(order).await {
+            QueryResult::Found(ack) => ack,
+            other => panic!(
+                "{}: order {} not found by its client id: {other:?}",
+                order.exchange, order.client_order_id
+            ),
+        }
+    }
+
     async fn set_leverage(&self, ex: Exchange, leverage: u8) -> Result<(), ExchangeError> {
         let v = venue(ex);
         let sym = btc();
@@ -250,9 +261,7 @@ async fn signed_market_orders_are_accepted_filled_and_found() {
             _ => "Pending",
         };
         assert_eq!(ack.status, expected_ack_status, "{ex}");
-        let QueryResult::Found(found) = rig.query(&o).await else {
-            panic!("{ex}: the accepted order must be found by its client id");
-        };
+        let found = rig.found(&o).await;
         assert_eq!(found.exchange_order_id, ack.exchange_order_id, "{ex}");
         assert_eq!(found.average_price, Some(d("65000")), "{ex}");
         let orders = rig.orders_of(ex);
@@ -285,9 +294,7 @@ async fn limit_orders_rest_open_and_are_found() {
     for ex in REAL {
         let o = limit(ex, &id(&format!("rest-{ex}")), "0.01", "60000.04");
         rig.submit(&o).await.done();
-        let QueryResult::Found(found) = rig.query(&o).await else {
-            panic!("{ex}: resting order not found");
-        };
+        let found = rig.found(&o).await;
         let open = match ex {
             Exchange::Bybit => "New",
             Exchange::Binance => "NEW",
@@ -313,13 +320,11 @@ async fn marketable_limit_orders_fill_at_once_and_are_found() {
     for ex in REAL {
         let o = limit(ex, &id(&format!("cross-{ex}")), "0.01", "66000");
         rig.submit(&o).await.done();
-        let QueryResult::Found(found) = rig.query(&o).await else {
-            panic!("{ex}: filled limit order not found");
-        };
-        let filled = match ex {
-            Exchange::Bybit => "Filled",
-            Exchange::Binance => "FILLED",
-            _ => "Filled",
+        let found = rig.found(&o).await;
+        let filled = if ex == Exchange::Binance {
+            "FILLED"
+        } else {
+            "Filled"
         };
         assert_eq!(found.status, filled, "{ex}");
         let orders = rig.orders_of(ex);
@@ -453,9 +458,7 @@ async fn binance_accepts_a_reused_id_once_the_first_order_filled_but_not_while_o
     assert_ne!(first.exchange_order_id, second.exchange_order_id);
     // Two real orders under one id: the exchange is no guard, the idempotency claim is.
     assert_eq!(rig.orders_of(Exchange::Binance).len(), 2);
-    let QueryResult::Found(latest) = rig.query(&o).await else {
-        panic!("reused id not found");
-    };
+    let latest = rig.found(&o).await;
     assert_eq!(latest.exchange_order_id, second.exchange_order_id);
 
     let resting = limit(Exchange::Binance, &id("binance-open"), "0.01", "60000");

@@ -151,6 +151,18 @@ enum Load {
     Reference,
 }
 
+impl Load {
+    /// The worker a direct request names in [`ROUTE`] (none: the fixture answers).
+    fn worker(self) -> Option<&'static str> {
+        match self {
+            Load::Direct => None,
+            Load::Trivial => Some("hoox-trivial"),
+            Load::Reference => Some("hoox-reference"),
+            Load::Health | Load::Refused | Load::Unique | Load::Duplicate => Some("hoox"),
+        }
+    }
+}
+
 async fn phase(
     h: &Hoox,
     name: &str,
@@ -178,7 +190,10 @@ async fn phase(
         let base = h.base.clone();
         let api_key = h.api_key.clone();
         async move {
-            let to_hoox = |r: reqwest::RequestBuilder| if direct { r.header(ROUTE, "hoox") } else { r };
+            let routed = |r: reqwest::RequestBuilder| match load.worker() {
+                Some(worker) if direct => r.header(ROUTE, worker),
+                _ => r,
+            };
             let mut latencies = Vec::new();
             let mut starts = Vec::new();
             let mut errors = 0usize;
@@ -187,35 +202,24 @@ async fn phase(
                 let t = Instant::now();
                 let result = match load {
                     Load::Direct => client.get(format!("{base}/__fixture/ok")).send().await,
-                    Load::Trivial if direct => {
-                        client
-                            .get(format!("{base}/"))
-                            .header(ROUTE, "hoox-trivial")
-                            .send()
-                            .await
-                    }
+                    Load::Trivial if direct => routed(client.get(format!("{base}/"))).send().await,
                     Load::Trivial => client.get(format!("{base}/__fixture/trivial")).send().await,
-                    Load::Health => to_hoox(client.get(format!("{base}/health"))).send().await,
+                    Load::Health => routed(client.get(format!("{base}/health"))).send().await,
                     Load::Refused => {
                         let body = json!({"apiKey": "wrong", "exchange": "paper", "action": "LONG", "symbol": "BTCUSDT", "quantity": "0.001", "price": 65000});
-                        to_hoox(client.post(format!("{base}/webhook")))
+                        routed(client.post(format!("{base}/webhook")))
                             .header("content-type", "application/json")
                             .body(body.to_string())
                             .send()
                             .await
-
                     }
                     Load::Unique | Load::Duplicate | Load::Reference => {
                         let key = match load {
                             Load::Duplicate => format!("bench-{run}-dup"),
                             _ => format!("bench-{run}-{n}"),
                         };
-                        let to_hoox = |r: reqwest::RequestBuilder| match load {
-                            Load::Reference => r.header(ROUTE, "hoox-reference"),
-                            _ => to_hoox(r),
-                        };
                         let body = json!({"apiKey": api_key, "exchange": "paper", "action": "LONG", "symbol": "BTCUSDT", "quantity": "0.001", "price": 65000, "idempotencyKey": key});
-                        to_hoox(client.post(format!("{base}/webhook")))
+                        routed(client.post(format!("{base}/webhook")))
                             .header("content-type", "application/json")
                             .body(body.to_string())
                             .send()
