@@ -149,6 +149,10 @@ enum Load {
     Duplicate,
     /// The same signals as `Unique`, to the hand-written reference (tests/fixture/reference.js).
     Reference,
+    /// The reference doing only its Durable Object insert (`?only=insert`).
+    ReferenceInsert,
+    /// The reference doing only its queue send (`?only=send`).
+    ReferenceSend,
 }
 
 impl Load {
@@ -157,7 +161,7 @@ impl Load {
         match self {
             Load::Direct => None,
             Load::Trivial => Some("hoox-trivial"),
-            Load::Reference => Some("hoox-reference"),
+            Load::Reference | Load::ReferenceInsert | Load::ReferenceSend => Some("hoox-reference"),
             Load::Health | Load::Refused | Load::Unique | Load::Duplicate => Some("hoox"),
         }
     }
@@ -213,13 +217,22 @@ async fn phase(
                             .send()
                             .await
                     }
-                    Load::Unique | Load::Duplicate | Load::Reference => {
+                    Load::Unique
+                    | Load::Duplicate
+                    | Load::Reference
+                    | Load::ReferenceInsert
+                    | Load::ReferenceSend => {
                         let key = match load {
                             Load::Duplicate => format!("bench-{run}-dup"),
                             _ => format!("bench-{run}-{n}"),
                         };
+                        let query = match load {
+                            Load::ReferenceInsert => "?only=insert",
+                            Load::ReferenceSend => "?only=send",
+                            _ => "",
+                        };
                         let body = json!({"apiKey": api_key, "exchange": "paper", "action": "LONG", "symbol": "BTCUSDT", "quantity": "0.001", "price": 65000, "idempotencyKey": key});
-                        routed(client.post(format!("{base}/webhook")))
+                        routed(client.post(format!("{base}/webhook{query}")))
                             .header("content-type", "application/json")
                             .body(body.to_string())
                             .send()
@@ -391,8 +404,9 @@ fn ingest(what: &str, seconds: u64, rounds: usize) {
     // socket behind it. The proxy is dev tooling with its own ceiling and pauses; the entry
     // socket shows the runtime's.
     // A profiling aid: HOOX_BENCH_SOAK=<seconds> runs one long load at the entry socket (the
-    // gateway with unique keys, or the trivial worker with HOOX_BENCH_SOAK_LOAD=trivial) so a
-    // profiler can be attached to the runtime; it prints the load's start (epoch ms) first.
+    // gateway with unique keys, or HOOX_BENCH_SOAK_LOAD=trivial|reference|reference-insert|
+    // reference-send) so a profiler can be attached to the runtime; it prints the load's start
+    // (epoch ms) first.
     if let Some(secs) = std::env::var("HOOX_BENCH_SOAK")
         .ok()
         .and_then(|s| s.parse::<u64>().ok())
@@ -403,6 +417,9 @@ fn ingest(what: &str, seconds: u64, rounds: usize) {
         println!("soak-start {}", wall_ms());
         let load = match std::env::var("HOOX_BENCH_SOAK_LOAD").as_deref() {
             Ok("trivial") => Load::Trivial,
+            Ok("reference") => Load::Reference,
+            Ok("reference-insert") => Load::ReferenceInsert,
+            Ok("reference-send") => Load::ReferenceSend,
             _ => Load::Unique,
         };
         rt.block_on(phase(
@@ -465,7 +482,8 @@ fn doors(
     let run = |name: &str, load: Load| rt.block_on(phase(hoox, name, load, CONNECTIONS, d, direct));
     println!("\n== through {door} ({})", hoox.base);
     run("entry worker (200)", Load::Direct).print();
-    let (mut trivial, mut unique, mut reference) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut trivial, mut unique) = (Vec::new(), Vec::new());
+    let (mut reference, mut insert_only, mut send_only) = (Vec::new(), Vec::new(), Vec::new());
     for round in 1..=rounds {
         let t = run(&format!("trivial worker, round {round}"), Load::Trivial);
         let u = run(&format!("gateway unique, round {round}"), Load::Unique);
@@ -478,6 +496,16 @@ fn doors(
             let r = run(&format!("JS reference, round {round}"), Load::Reference);
             r.print();
             reference.push(r);
+            // Each hop alone, so the summary can say what the floor is made of.
+            let i = run(
+                &format!("JS insert only, round {round}"),
+                Load::ReferenceInsert,
+            );
+            let s = run(&format!("JS send only, round {round}"), Load::ReferenceSend);
+            i.print();
+            s.print();
+            insert_only.push(i);
+            send_only.push(s);
         }
     }
     run("gateway GET /health", Load::Health).print();
@@ -505,13 +533,22 @@ fn doors(
     if !reference.is_empty() {
         let reference = Figures::merge("JS reference, all rounds", &reference);
         reference.print();
+        let insert_only = Figures::merge("JS insert only, all rounds", &insert_only);
+        let send_only = Figures::merge("JS send only, all rounds", &send_only);
+        insert_only.print();
+        send_only.print();
         line.push_str(&format!(
-            "\n{:<28} JS reference (one DO insert + one queue send) {:.0} req/s = {:.2}x the trivial worker; the gateway does {:.2}x the reference's requests/s (reference p99 {:.1} ms)",
+            "\n{:<28} JS reference (one DO insert + one queue send) {:.0} req/s = {:.2}x the trivial worker; the gateway does {:.2}x the reference's requests/s (reference p99 {:.1} ms)\n{:<28} the reference's hops alone: DO insert {:.0} req/s = {:.2}x, queue send {:.0} req/s = {:.2}x the trivial worker",
             "",
             reference.rps(),
             reference.rps() / trivial.rps(),
             unique.rps() / reference.rps(),
             reference.pct(0.99),
+            "",
+            insert_only.rps(),
+            insert_only.rps() / trivial.rps(),
+            send_only.rps(),
+            send_only.rps() / trivial.rps(),
         ));
     }
     line
