@@ -119,60 +119,13 @@ pub const WORKER_CONFIGS: &[&str] = &[
     "d1-worker/wrangler.jsonc",
 ];
 
-/// Removes `//` and `/* */` comments from JSONC, leaving strings intact.
-pub fn strip_jsonc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    let mut in_string = false;
-    while let Some(c) = chars.next() {
-        if in_string {
-            out.push(c);
-            if c == '\\' {
-                if let Some(n) = chars.next() {
-                    out.push(n);
-                }
-            } else if c == '"' {
-                in_string = false;
-            }
-            continue;
-        }
-        match (c, chars.peek()) {
-            ('"', _) => {
-                in_string = true;
-                out.push(c);
-            }
-            ('/', Some('/')) => {
-                for n in chars.by_ref() {
-                    if n == '\n' {
-                        out.push('\n');
-                        break;
-                    }
-                }
-            }
-            ('/', Some('*')) => {
-                chars.next();
-                let mut prev = ' ';
-                for n in chars.by_ref() {
-                    if prev == '*' && n == '/' {
-                        break;
-                    }
-                    prev = n;
-                }
-            }
-            _ => out.push(c),
-        }
-    }
-    out
-}
-
 /// Writes a copy of a worker config into `dir` with absolute paths and `vars` merged in, so a
 /// test run can point a worker at mocks or inject faults without touching the real configs.
 fn test_config(root: &Path, config: &str, dir: &Path, vars: &[(&str, &str)]) -> PathBuf {
     let src = root.join(config);
     let base = src.parent().map(Path::to_path_buf).unwrap_or_default();
     let text = std::fs::read_to_string(&src).unwrap_or_else(|e| panic!("{config}: {e}"));
-    let mut cfg: Value =
-        serde_json::from_str(&strip_jsonc(&text)).unwrap_or_else(|e| panic!("{config}: {e}"));
+    let mut cfg: Value = xtask::jsonc::parse(&text).unwrap_or_else(|e| panic!("{config}: {e}"));
     cfg.as_object_mut().map(|o| o.remove("$schema"));
     if let Some(main) = cfg["main"].as_str() {
         cfg["main"] = base.join(main).to_string_lossy().into_owned().into();
