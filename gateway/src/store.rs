@@ -57,7 +57,10 @@ pub struct IdempotencyStore {
     state: State,
     env: Env,
     sql: SqlStorage,
-    /// The alarm time this object last set (epoch ms), to avoid a storage call per request.
+    /// The alarm time this object last set (epoch ms), so an intake sets one only when none is
+    /// due soon enough. `None` after a start, when the object does not know its alarm: the
+    /// first intake sets one, which may replace one due sooner by less than
+    /// [`OUTBOX_RETRY_MS`] (an expiry alarm it replaces is set again by the alarm itself).
     alarm_at: Cell<Option<i64>>,
     /// Keys whose job the queue has, not yet marked in the table. The outbox alarm, due within
     /// [`OUTBOX_RETRY_MS`] of every intake, marks them in one statement per 64 (a claim marks
@@ -95,6 +98,7 @@ struct StatusRow {
 struct OutboxRow {
     key: String,
     job: String,
+    created_at: i64,
 }
 
 #[derive(Deserialize)]
@@ -124,6 +128,7 @@ impl DurableObject for IdempotencyStore {
     }
 
     async fn alarm(&self) -> Result<Response> {
+        // A run alarm is gone unless set again (a failed run is retried by the runtime).
         self.alarm_at.set(None);
         let now = now_ms();
         self.flush_sent()?;
@@ -132,32 +137,30 @@ impl DurableObject for IdempotencyStore {
                 OR expires_at <= ?",
             vec![V::from(now), V::from(now - UNFINISHED_GRACE_MS)],
         )?;
-        let pending: Vec<OutboxRow> = self
+        // Every job still unmarked after the flush: a failed or never-run send, or a first
+        // send too recent to judge (in flight, or done after the flush above).
+        let unmarked: Vec<OutboxRow> = self
             .sql
             .exec(
-                "SELECT key, job FROM keys WHERE enqueued = 0 AND job IS NOT NULL AND created_at <= ?",
-                vec![V::from(now - OUTBOX_RETRY_MS / 2)],
-            )?
-            .to_array()?;
-        for row in pending {
-            if self.send(&row.key, &row.job).await {
-                tracing::info!(idempotency_key = %row.key, "outbox re-sent job");
-            }
-        }
-        self.flush_sent()?;
-        // Jobs still unmarked: a failed re-send, or a first send too recent to judge (it may
-        // still be in flight, or done with its mark in memory). Come back for them.
-        let waiting: Vec<serde_json::Value> = self
-            .sql
-            .exec(
-                "SELECT 1 AS waiting FROM keys WHERE enqueued = 0 AND job IS NOT NULL LIMIT 1",
+                "SELECT key, job, created_at FROM keys WHERE enqueued = 0 AND job IS NOT NULL",
                 None,
             )?
             .to_array()?;
-        if waiting.is_empty() {
-            self.schedule_expiry().await?;
+        let mut waiting = false;
+        for row in unmarked {
+            if row.created_at > now - OUTBOX_RETRY_MS / 2 {
+                waiting = true;
+            } else if self.send(&row.key, &row.job).await {
+                tracing::info!(idempotency_key = %row.key, "outbox re-sent job");
+            } else {
+                waiting = true;
+            }
+        }
+        self.flush_sent()?;
+        if waiting {
+            self.ensure_alarm(now + OUTBOX_RETRY_MS)?;
         } else {
-            self.ensure_alarm(now + OUTBOX_RETRY_MS).await?;
+            self.schedule_expiry()?;
         }
         Response::ok("")
     }
@@ -169,16 +172,17 @@ impl IdempotencyStore {
     /// resolving to the answer's JSON; a refusal or failure rejects with its reason. Not a
     /// fetch: that builds a Request, a Response, their headers and body streams on both sides
     /// of every call, runtime objects whose destruction is most of the collector's time under
-    /// load (`perf`), and those collections stall every request in flight.
-    pub async fn operate(&self, op: String, body: String) -> std::result::Result<String, JsValue> {
+    /// load (`perf`), and those collections stall every request in flight. Synchronous: every
+    /// operation is SQL, which the runtime runs synchronously, and an answer that is a value
+    /// rather than a promise spares the runtime a promise and its events per call.
+    pub fn operate(&self, op: String, body: String) -> std::result::Result<String, JsValue> {
         self.dispatch(&op, &body)
-            .await
             .map_err(|e| js_sys::Error::new(&e).into())
     }
 }
 
 impl IdempotencyStore {
-    async fn dispatch(&self, op: &str, body: &str) -> std::result::Result<String, String> {
+    fn dispatch(&self, op: &str, body: &str) -> std::result::Result<String, String> {
         fn parse<'a, T: Deserialize<'a>>(
             op: &str,
             body: &'a str,
@@ -190,7 +194,7 @@ impl IdempotencyStore {
                 .and_then(|v| serde_json::to_string(&v).map_err(|e| format!("{op}: {e}")))
         }
         match op {
-            "intake" => answer(op, self.intake(parse(op, body)?).await),
+            "intake" => answer(op, self.intake(parse(op, body)?)),
             "claim" => answer(op, self.claim(parse(op, body)?)),
             "complete" => answer(
                 op,
@@ -202,7 +206,7 @@ impl IdempotencyStore {
         }
     }
 
-    async fn intake(&self, req: IntakeRequest) -> Result<IntakeResponse> {
+    fn intake(&self, req: IntakeRequest) -> Result<IntakeResponse> {
         let now = now_ms();
         let expires_at = now + i64::from(req.ttl_seconds) * 1000;
         // Insert first: the common case (a new key) costs one statement. No await between this
@@ -259,7 +263,7 @@ impl IdempotencyStore {
         // until it is durable), delivery is guaranteed. So the answer does not wait for the
         // queue: the send runs right after it, and the outbox alarm, due within
         // OUTBOX_RETRY_MS, marks it sent or re-sends it if it failed or never ran.
-        self.ensure_alarm(now + OUTBOX_RETRY_MS).await?;
+        self.ensure_alarm(now + OUTBOX_RETRY_MS)?;
         if !injected {
             let (key, job) = (req.key.clone(), req.job.clone());
             let (env, sent) = (self.env.clone(), self.sent.clone());
@@ -494,31 +498,28 @@ impl IdempotencyStore {
         }))
     }
 
-    /// Sets the alarm to `at` unless one is already due sooner.
-    async fn ensure_alarm(&self, at: i64) -> Result<()> {
+    /// Sets the alarm to `at` unless one is already due sooner. Not awaited: like a SQL write,
+    /// the alarm is part of the object's storage, and its output gate holds every answer given
+    /// after this call until the alarm is stored (if storing it fails, the object restarts and
+    /// the answer is never delivered, so the caller retries).
+    fn ensure_alarm(&self, at: i64) -> Result<()> {
         if self.alarm_at.get().is_some_and(|cur| cur <= at) {
             return Ok(());
         }
-        let storage = self.state.storage();
-        if let Some(cur) = storage.get_alarm().await? {
-            if cur <= at {
-                self.alarm_at.set(Some(cur));
-                return Ok(());
-            }
-        }
-        // `ScheduledTime::from(i64)` is an offset from now, not an epoch time.
-        storage.set_alarm((at - now_ms()).max(0)).await?;
+        let storage = self.state.as_raw().storage()?;
+        let when = js_sys::Date::new(&JsValue::from_f64(at as f64));
+        let _stored = storage.set_alarm(when, js_sys::Object::new())?;
         self.alarm_at.set(Some(at));
         Ok(())
     }
 
-    async fn schedule_expiry(&self) -> Result<()> {
+    fn schedule_expiry(&self) -> Result<()> {
         let next: Vec<NextExpiry> = self
             .sql
             .exec("SELECT MIN(expires_at) AS next FROM keys", None)?
             .to_array()?;
         if let Some(at) = next.into_iter().next().and_then(|n| n.next) {
-            self.ensure_alarm(at).await?;
+            self.ensure_alarm(at)?;
         }
         Ok(())
     }

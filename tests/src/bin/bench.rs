@@ -433,6 +433,66 @@ fn ingest(what: &str, seconds: u64, rounds: usize) {
         .print();
         return;
     }
+    // A tuning aid: HOOX_BENCH_VERSUS=<rounds> alternates only the gateway and the reference
+    // at the entry socket, for comparing two builds of the gateway by their ratio to the same
+    // yardstick (the machine's drift cancels out of a ratio taken in alternating rounds).
+    if let Some(rounds) = std::env::var("HOOX_BENCH_VERSUS")
+        .ok()
+        .and_then(|s| s.parse::<usize>().ok())
+    {
+        if let Some(base) = rt.block_on(runtime_entry(&hoox)) {
+            hoox.base = base;
+        }
+        // The reference's shards warm too (the common warm-up only loaded the gateway).
+        rt.block_on(phase(
+            &hoox,
+            "warm-up",
+            Load::Reference,
+            4,
+            Duration::from_secs(3),
+            true,
+        ));
+        let d = Duration::from_secs(seconds);
+        let (mut unique, mut reference) = (Vec::new(), Vec::new());
+        for round in 1..=rounds {
+            let u = rt.block_on(phase(
+                &hoox,
+                &format!("gateway unique, round {round}"),
+                Load::Unique,
+                CONNECTIONS,
+                d,
+                true,
+            ));
+            let r = rt.block_on(phase(
+                &hoox,
+                &format!("JS reference, round {round}"),
+                Load::Reference,
+                CONNECTIONS,
+                d,
+                true,
+            ));
+            u.print();
+            r.print();
+            unique.push(u);
+            reference.push(r);
+        }
+        let ratios: Vec<String> = unique
+            .iter()
+            .zip(&reference)
+            .map(|(u, r)| format!("{:.2}", u.rps() / r.rps()))
+            .collect();
+        let u = Figures::merge("gateway unique, all rounds", &unique);
+        let r = Figures::merge("JS reference, all rounds", &reference);
+        println!(
+            "gateway {:.0} req/s = {:.3}x the reference's {:.0} (rounds: {}); gateway p99 {:.1} ms",
+            u.rps(),
+            u.rps() / r.rps(),
+            r.rps(),
+            ratios.join(", "),
+            u.pct(0.99)
+        );
+        return;
+    }
     let mut summary = vec![];
     let proxy_base = hoox.base.clone();
     summary.push(doors(
