@@ -523,3 +523,12 @@ fn a_listing_wrangler_does_not_document_is_an_error_not_an_empty_account() {
     assert!(message.contains("without `title` and `id`"), "{message}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn every_worker_with_secrets_is_one_the_configs_deploy() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let configs = deploy::read_configs(&repo).unwrap_or_else(|e| panic!("{e}"));
+    let workers: BTreeSet<&str> = configs.iter().map(|c| c.name.as_str()).collect();
+    let listed: BTreeSet<&str> = deploy::SECRETS.iter().map(|(w, _, _)| *w).collect();
+    assert_eq!(listed, workers);
+}
