@@ -199,6 +199,17 @@ pub struct Account {
     pub workers: BTreeSet<String>,
 }
 
+impl Account {
+    /// Whether a KV namespace with this id exists.
+    pub fn has_kv(&self, id: &str) -> bool {
+        self.kv.values().any(|v| v == id)
+    }
+    /// Whether a D1 database with this id exists.
+    pub fn has_database(&self, id: &str) -> bool {
+        self.databases.values().any(|v| v == id)
+    }
+}
+
 /// A resource to create.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Create {
@@ -246,6 +257,7 @@ pub fn missing(configs: &[WorkerConfig], account: &Account) -> Vec<Create> {
         );
         out.extend(
             c.kv.iter()
+                .filter(|(_, id)| !account.has_kv(id))
                 .map(|(b, _)| kv_title(b))
                 .filter(|t| !account.kv.contains_key(t))
                 .map(Create::Kv),
@@ -253,6 +265,7 @@ pub fn missing(configs: &[WorkerConfig], account: &Account) -> Vec<Create> {
         out.extend(
             c.databases
                 .iter()
+                .filter(|d| !account.has_database(&d.id))
                 .filter(|d| !account.databases.contains_key(&d.name))
                 .map(|d| Create::Database(d.name.clone())),
         );
@@ -260,8 +273,10 @@ pub fn missing(configs: &[WorkerConfig], account: &Account) -> Vec<Create> {
     out.into_iter().collect()
 }
 
-/// The config text with each KV and D1 id replaced by the account's id for that resource
-/// (comments and layout kept); `None` when every id is already right.
+/// The config text with each KV and D1 id that the account does not have replaced by the
+/// account's id for that resource, found by title or name (comments and layout kept); `None`
+/// when every id is already one of the account's. An id the operator set to a namespace or
+/// database of their own is kept.
 pub fn with_account_ids(config: &WorkerConfig, account: &Account) -> Result<Option<String>> {
     let mut text = config.text.clone();
     let not_listed = |what: String, command: &str| DeployError::NotListed {
@@ -269,7 +284,7 @@ pub fn with_account_ids(config: &WorkerConfig, account: &Account) -> Result<Opti
         command: command.to_owned(),
     };
     let mut swaps = Vec::new();
-    for (binding, id) in &config.kv {
+    for (binding, id) in config.kv.iter().filter(|(_, id)| !account.has_kv(id)) {
         let title = kv_title(binding);
         let real = account
             .kv
@@ -277,7 +292,11 @@ pub fn with_account_ids(config: &WorkerConfig, account: &Account) -> Result<Opti
             .ok_or_else(|| not_listed(format!("KV namespace {title}"), "kv namespace list"))?;
         swaps.push((id, real));
     }
-    for db in &config.databases {
+    for db in config
+        .databases
+        .iter()
+        .filter(|d| !account.has_database(&d.id))
+    {
         let real = account
             .databases
             .get(&db.name)

@@ -466,6 +466,40 @@ fn a_refused_deploy_stops_with_wranglers_reason_and_a_rerun_finishes() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+#[test]
+fn an_id_the_operator_set_to_their_own_namespace_is_kept() {
+    let dir = configs_copy("own");
+    let mut fake = Fake::new(&dir);
+    fake.kv.insert(
+        "my-config".into(),
+        "0123456789abcdef0123456789abcdef".into(),
+    );
+    for c in [
+        "telegram/wrangler.jsonc",
+        "consumers/wrangler.jsonc",
+        "wrangler.jsonc",
+    ] {
+        let path = dir.join(c);
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{e}"));
+        let text = text.replace(
+            "\"local-config-kv\"",
+            "\"0123456789abcdef0123456789abcdef\"",
+        );
+        std::fs::write(&path, text).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let report = deploy(&dir, &mut fake, false).unwrap_or_else(|e| panic!("{e}"));
+    assert!(!report
+        .created
+        .contains(&Create::Kv("hoox-config-kv".into())));
+    assert!(report
+        .created
+        .contains(&Create::Kv("hoox-sessions-kv".into())));
+    let gateway = std::fs::read_to_string(dir.join("wrangler.jsonc")).unwrap_or_default();
+    assert!(gateway.contains("\"id\": \"0123456789abcdef0123456789abcdef\""));
+    assert!(!gateway.contains("\"local-"), "{gateway}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 fn config(name: &str, services: &[&str], objects: &[&str]) -> WorkerConfig {
     let text = json!({
         "name": name,
