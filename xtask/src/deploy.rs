@@ -333,13 +333,13 @@ pub fn deploy_order(configs: &[WorkerConfig], existing: &BTreeSet<String>) -> Re
     let mut pending: Vec<&WorkerConfig> = configs.iter().collect();
     let mut first_passed = BTreeSet::new();
     let mut out = Vec::new();
+    let ready = |w: &WorkerConfig, live: &BTreeSet<String>| {
+        w.services
+            .iter()
+            .chain(&w.object_scripts)
+            .all(|t| *t == w.name || live.contains(t))
+    };
     while !pending.is_empty() {
-        let ready = |w: &WorkerConfig, live: &BTreeSet<String>| {
-            w.services
-                .iter()
-                .chain(&w.object_scripts)
-                .all(|t| *t == w.name || live.contains(t))
-        };
         if let Some(i) = pending.iter().position(|w| ready(w, &live)) {
             let w = pending.remove(i);
             live.insert(w.name.clone());
@@ -557,7 +557,7 @@ pub fn run(
             call(w, &c.args())?;
         }
     }
-    report.created = create.clone();
+    report.created = create;
     say(next("write the account's ids into the configs".into()));
     if dry_run {
         // Ids of resources not yet created are only known after creating them.
@@ -567,7 +567,8 @@ pub fn run(
             }
         }
     } else {
-        if create
+        if report
+            .created
             .iter()
             .any(|c| matches!(c, Create::Kv(_) | Create::Database(_)))
         {

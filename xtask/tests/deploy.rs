@@ -189,17 +189,32 @@ impl Wrangler for Fake {
     }
 }
 
-/// A copy of the repository's five worker configs in a fresh directory.
-fn configs_copy(tag: &str) -> PathBuf {
+/// A copy of the repository's five worker configs in a fresh directory, removed on drop (so
+/// a failing test leaves nothing behind either).
+struct Scratch(PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn configs_copy(tag: &str) -> Scratch {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let dir = std::env::temp_dir().join(format!("hoox-deploy-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
     for c in CONFIGS {
         let to = dir.join(c);
         std::fs::create_dir_all(to.parent().unwrap_or(&dir)).unwrap_or_else(|e| panic!("{e}"));
         std::fs::copy(repo.join(c), &to).unwrap_or_else(|e| panic!("{c}: {e}"));
     }
-    dir
+    Scratch(dir)
 }
 
 fn texts(dir: &Path) -> Vec<String> {
@@ -357,7 +372,6 @@ fn a_fresh_account_gets_everything_and_every_deploy_is_accepted() {
         ))
     );
     assert_eq!(report.secrets.len(), 5);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -396,7 +410,6 @@ fn a_second_deploy_creates_and_rewrites_nothing_and_deploys_each_worker_once() {
         report.secrets.iter().all(|(w, _, _)| w != "hoox"),
         "a worker with its secrets set is not listed"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -419,7 +432,6 @@ fn a_dry_run_reads_the_account_and_changes_nothing() {
         .collect();
     assert!(writes.is_empty(), "a dry run only reads: {writes:?}");
     assert!(fake.workers.is_empty() && fake.queues.is_empty() && fake.kv.is_empty());
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -434,7 +446,6 @@ fn without_a_login_the_deploy_stops_at_the_first_listing() {
     assert!(message.contains("wrangler login"), "{message}");
     assert_eq!(fake.calls.len(), 1);
     assert_eq!(texts(&dir), before);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -463,7 +474,6 @@ fn a_refused_deploy_stops_with_wranglers_reason_and_a_rerun_finishes() {
     // The gateway exists (its first pass), so no cycle is left to break.
     assert_eq!(names(&report.deploys), SPEC_ORDER);
     assert_eq!(fake.workers.len(), 5);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -497,7 +507,6 @@ fn an_id_the_operator_set_to_their_own_namespace_is_kept() {
     let gateway = std::fs::read_to_string(dir.join("wrangler.jsonc")).unwrap_or_default();
     assert!(gateway.contains("\"id\": \"0123456789abcdef0123456789abcdef\""));
     assert!(!gateway.contains("\"local-"), "{gateway}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn config(name: &str, services: &[&str], objects: &[&str]) -> WorkerConfig {
@@ -555,7 +564,6 @@ fn a_listing_wrangler_does_not_document_is_an_error_not_an_empty_account() {
         .unwrap_or_default();
     assert!(message.contains("kv namespace list"), "{message}");
     assert!(message.contains("without `title` and `id`"), "{message}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

@@ -443,54 +443,7 @@ fn ingest(what: &str, seconds: u64, rounds: usize) {
         if let Some(base) = rt.block_on(runtime_entry(&hoox)) {
             hoox.base = base;
         }
-        // The reference's shards warm too (the common warm-up only loaded the gateway).
-        rt.block_on(phase(
-            &hoox,
-            "warm-up",
-            Load::Reference,
-            4,
-            Duration::from_secs(3),
-            true,
-        ));
-        let d = Duration::from_secs(seconds);
-        let (mut unique, mut reference) = (Vec::new(), Vec::new());
-        for round in 1..=rounds {
-            let u = rt.block_on(phase(
-                &hoox,
-                &format!("gateway unique, round {round}"),
-                Load::Unique,
-                CONNECTIONS,
-                d,
-                true,
-            ));
-            let r = rt.block_on(phase(
-                &hoox,
-                &format!("JS reference, round {round}"),
-                Load::Reference,
-                CONNECTIONS,
-                d,
-                true,
-            ));
-            u.print();
-            r.print();
-            unique.push(u);
-            reference.push(r);
-        }
-        let ratios: Vec<String> = unique
-            .iter()
-            .zip(&reference)
-            .map(|(u, r)| format!("{:.2}", u.rps() / r.rps()))
-            .collect();
-        let u = Figures::merge("gateway unique, all rounds", &unique);
-        let r = Figures::merge("JS reference, all rounds", &reference);
-        println!(
-            "gateway {:.0} req/s = {:.3}x the reference's {:.0} (rounds: {}); gateway p99 {:.1} ms",
-            u.rps(),
-            u.rps() / r.rps(),
-            r.rps(),
-            ratios.join(", "),
-            u.pct(0.99)
-        );
+        versus(&rt, &hoox, seconds, rounds);
         return;
     }
     let mut summary = vec![];
@@ -526,6 +479,55 @@ fn ingest(what: &str, seconds: u64, rounds: usize) {
     }
     println!(
         "targets: gateway >= 0.25x the trivial worker, p99 < 100 ms at {CONNECTIONS} connections"
+    );
+}
+
+/// Per-round requests/s ratios of `a` to `b`, e.g. `0.17, 0.16, 0.18`.
+fn round_ratios(a: &[Figures], b: &[Figures]) -> String {
+    let ratios: Vec<String> = a
+        .iter()
+        .zip(b)
+        .map(|(a, b)| format!("{:.2}", a.rps() / b.rps()))
+        .collect();
+    ratios.join(", ")
+}
+
+/// `HOOX_BENCH_VERSUS`: the gateway and the reference only, alternating, at the entry socket.
+fn versus(rt: &tokio::runtime::Runtime, hoox: &Hoox, seconds: u64, rounds: usize) {
+    let run = |name: &str, load: Load, connections: usize, d: Duration| {
+        rt.block_on(phase(hoox, name, load, connections, d, true))
+    };
+    // The reference's shards warm too (the common warm-up only loaded the gateway).
+    run("warm-up", Load::Reference, 4, Duration::from_secs(3));
+    let d = Duration::from_secs(seconds);
+    let (mut unique, mut reference) = (Vec::new(), Vec::new());
+    for round in 1..=rounds {
+        let u = run(
+            &format!("gateway unique, round {round}"),
+            Load::Unique,
+            CONNECTIONS,
+            d,
+        );
+        let r = run(
+            &format!("JS reference, round {round}"),
+            Load::Reference,
+            CONNECTIONS,
+            d,
+        );
+        u.print();
+        r.print();
+        unique.push(u);
+        reference.push(r);
+    }
+    let ratios = round_ratios(&unique, &reference);
+    let u = Figures::merge("gateway unique, all rounds", &unique);
+    let r = Figures::merge("JS reference, all rounds", &reference);
+    println!(
+        "gateway {:.0} req/s = {:.3}x the reference's {:.0} (rounds: {ratios}); gateway p99 {:.1} ms",
+        u.rps(),
+        u.rps() / r.rps(),
+        r.rps(),
+        u.pct(0.99)
     );
 }
 
@@ -571,11 +573,7 @@ fn doors(
     run("gateway GET /health", Load::Health).print();
     run("gateway refused (401)", Load::Refused).print();
     run("gateway duplicates (replay)", Load::Duplicate).print();
-    let round_ratios: Vec<String> = unique
-        .iter()
-        .zip(&trivial)
-        .map(|(u, t)| format!("{:.2}", u.rps() / t.rps()))
-        .collect();
+    let ratios = round_ratios(&unique, &trivial);
     let trivial = Figures::merge("trivial worker, all rounds", &trivial);
     let unique = Figures::merge("gateway unique, all rounds", &unique);
     trivial.print();
@@ -585,7 +583,7 @@ fn doors(
         unique.rps(),
         unique.rps() / trivial.rps(),
         trivial.rps(),
-        round_ratios.join(", "),
+        ratios,
         unique.pct(0.50),
         unique.pct(0.99),
         trivial.pct(0.99),
