@@ -9,6 +9,7 @@ pub mod config;
 pub mod event;
 pub mod idempotency;
 pub mod job;
+pub mod lifecycle;
 pub mod ratelimit;
 pub mod signal;
 pub mod symbol;
