@@ -75,7 +75,7 @@ impl OrderRequest {
         }
         Ok(Self {
             exchange,
-            client_order_id: client_order_id(&job.idempotency_key),
+            client_order_id: client_order_id(&job.idempotency_key, job.received_at_ms),
             symbol: s.symbol.clone(),
             side: if s.action.is_buy() {
                 Side::Buy
@@ -118,7 +118,7 @@ mod tests {
         assert_eq!(o.side, Side::Buy);
         assert!(o.reduce_only);
         assert_eq!(o.leverage, 1);
-        assert_eq!(o.client_order_id, client_order_id("k1"));
+        assert_eq!(o.client_order_id, client_order_id("k1", 0));
     }
 
     #[test]

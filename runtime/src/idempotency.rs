@@ -3,8 +3,9 @@
 //! [`contracts::idempotency::shard_name`].
 
 use contracts::idempotency::{
-    shard_name, ClaimRequest, ClaimResponse, CompleteRequest, IntakeRequest, IntakeResponse,
-    KeyStatus, KeyUpdate,
+    shard_name, AttemptFailedRequest, ClaimRequest, ClaimResponse, CompleteRequest,
+    ControlRequest, ControlStatus, Fenced, IntakeRequest, IntakeResponse, KeyStatus, KeyUpdate,
+    SubmitGrant, SubmitRequest, SweepRequest, SweepResponse,
 };
 use serde::{de::DeserializeOwned, Serialize};
 use wasm_bindgen::{prelude::wasm_bindgen, JsCast, JsValue};
@@ -40,13 +41,23 @@ impl<'a> Store<'a> {
         Self { env }
     }
 
+    /// Calls `op` on the shard that owns `key`.
     async fn call<B: Serialize, R: DeserializeOwned>(
         &self,
         op: &'static str,
         key: &str,
         body: &B,
     ) -> Result<R, StoreError> {
-        let err = |message: String| StoreError { op, message };
+        self.call_shard(op, &shard_name(key), body).await
+    }
+
+    /// Calls `op` on the shard named `shard`.
+    async fn call_shard<B: Serialize, R: DeserializeOwned>(
+        &self,
+        op: &'static str,
+        shard: &str,
+        body: &B,
+    ) -> Result<R, StoreError> {        let err = |message: String| StoreError { op, message };
         // A rejection carries the object's reason (or the runtime's, if it was unreachable).
         let js_err = |e: JsValue| {
             err(e
@@ -59,7 +70,7 @@ impl<'a> Store<'a> {
             .durable_object(BINDING)
             .map_err(|e| err(e.to_string()))?;
         let stub: StoreStub = ns
-            .get_by_name(&shard_name(key))
+            .get_by_name(shard)
             .map_err(|e| err(e.to_string()))?
             .into_rpc();
         let payload = serde_json::to_string(body).map_err(|e| err(e.to_string()))?;
@@ -81,19 +92,34 @@ impl<'a> Store<'a> {
             .await
     }
 
-    pub async fn complete(&self, req: &CompleteRequest) -> Result<(), StoreError> {
-        self.call::<_, serde_json::Value>("complete", &req.key, req)
-            .await
-            .map(drop)
+    /// The renewal immediately before a submit (fenced; re-checks the kill switch).
+    pub async fn begin_submit(&self, req: &SubmitRequest) -> Result<SubmitGrant, StoreError> {
+        self.call("begin_submit", &req.key, req).await
+    }
+
+    pub async fn complete(&self, req: &CompleteRequest) -> Result<Fenced, StoreError> {
+        self.call("complete", &req.key, req).await
+    }
+
+    pub async fn attempt_failed(&self, req: &AttemptFailedRequest) -> Result<Fenced, StoreError> {
+        self.call("attempt_failed", &req.key, req).await
     }
 
     pub async fn update(&self, update: &KeyUpdate) -> Result<Option<KeyStatus>, StoreError> {
-        let key = match update {
-            KeyUpdate::EventPublished { key }
-            | KeyUpdate::AttemptFailed { key, .. }
-            | KeyUpdate::MarkDead { key, .. }
-            | KeyUpdate::Reopen { key } => key.clone(),
-        };
-        self.call("update", &key, update).await
+        self.call("update", update.key(), update).await
+    }
+
+    /// Reads or sets one shard's control flags (the kill switch).
+    pub async fn control(
+        &self,
+        shard: &str,
+        req: &ControlRequest,
+    ) -> Result<ControlStatus, StoreError> {
+        self.call_shard("control", shard, req).await
+    }
+
+    /// One shard's stuck keys (see [`SweepRequest`]).
+    pub async fn sweep(&self, shard: &str, req: &SweepRequest) -> Result<SweepResponse, StoreError> {
+        self.call_shard("sweep", shard, req).await
     }
 }
