@@ -384,7 +384,7 @@ pub struct SweepRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StuckKey {
     pub status: KeyStatus,
-    /// The encoded job (base64) while the store still holds it (until the first claim).
+    /// The encoded job (base64), held by the store until the key ends.
     pub job: Option<String>,
 }
 

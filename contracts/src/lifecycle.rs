@@ -57,8 +57,8 @@ pub struct KeyRecord {
     /// The answer replayed to repeats.
     pub status: u16,
     pub body: String,
-    /// The encoded job (base64), kept until the first claim proves the queue delivered it: the
-    /// outbox re-sends it, and the sweep hands it to the DLQ if nobody ever claims it.
+    /// The encoded job (base64), kept until the key ends: the outbox re-sends it until the queue
+    /// has it, and the sweep hands it to the DLQ if the key is stuck.
     pub job: Option<String>,
     /// The queue has the job (or a claim proved it).
     pub enqueued: bool,
@@ -186,9 +186,8 @@ impl KeyRecord {
         self.state = Lifecycle::Submitting;
         let lease_until_ms = now.saturating_add(CLAIM_LEASE_MS);
         self.lease_until_ms = Some(lease_until_ms);
-        // A claim proves the queue delivered the job: the outbox copy goes.
+        // A claim proves the queue delivered the job.
         self.enqueued = true;
-        self.job = None;
         self.touch(now);
         ClaimResponse::Claimed {
             attempt: self.attempt,
@@ -242,6 +241,7 @@ impl KeyRecord {
             _ => return Fenced::Stale,
         }
         self.state = Lifecycle::Done(req.outcome);
+        self.job = None;
         self.event = Some(req.event.clone());
         self.event_published = false;
         self.lease_until_ms = None;
