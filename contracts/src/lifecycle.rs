@@ -43,8 +43,9 @@ pub const BUSY_MARGIN_MS: i64 = 3_000;
 pub const UNFINISHED_GRACE_MS: i64 = 6 * 86_400_000;
 /// The TTL of a key recreated by a replay, or a resolved dead key, when it has none of its own.
 pub const DEFAULT_TTL_MS: i64 = 86_400_000;
-/// "Never expires."
-pub const NEVER: i64 = i64::MAX;
+/// "Never expires": the largest integer a JavaScript number holds exactly (rows cross the runtime
+/// as JS values).
+pub const NEVER: i64 = 9_007_199_254_740_991;
 
 /// Everything the store keeps about one key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -514,11 +515,11 @@ mod tests {
         let mut r = KeyRecord::accepted(&intake("k"), 0);
         let (a, _) = claimed(&mut r, 0);
         r.begin_submit(a, 1, false);
-        assert!(!r.expired(i64::MAX - 1), "in doubt");
+        assert!(!r.expired(NEVER - 1), "in doubt");
         r.mark_dead("max_retries", 2, 40_000);
         assert_eq!(r.state, Lifecycle::Dead);
         assert!(r.in_doubt);
-        assert!(!r.expired(i64::MAX - 1), "dead and unresolved");
+        assert!(!r.expired(NEVER - 1), "dead and unresolved");
         r.resolve(50_000);
         assert!(r.expired(50_000 + DEFAULT_TTL_MS));
         assert_eq!(r.state, Lifecycle::Dead);
