@@ -442,7 +442,10 @@ mod tests {
         assert_eq!(k.window, None);
         let k1 = key(None, None, None, &s, 1_000);
         assert_eq!(k1.source, KeySource::Fingerprint);
-        let w = k1.window.clone().expect("a keyless, timeless signal is windowed");
+        let w = k1
+            .window
+            .clone()
+            .expect("a keyless, timeless signal is windowed");
         assert!(k1.key.starts_with(&format!("{}-", w.fingerprint)));
         assert_eq!(w.window_ms, FINGERPRINT_WINDOW_MS);
         // Two seconds apart across a minute boundary: distinct keys, one fingerprint, one shard
@@ -464,8 +467,14 @@ mod tests {
 
     #[test]
     fn client_order_ids_differ_when_a_key_is_reused_later() {
-        assert_eq!(client_order_id("tv-static", 1), client_order_id("tv-static", 1));
-        assert_ne!(client_order_id("tv-static", 1), client_order_id("tv-static", 2));
+        assert_eq!(
+            client_order_id("tv-static", 1),
+            client_order_id("tv-static", 1)
+        );
+        assert_ne!(
+            client_order_id("tv-static", 1),
+            client_order_id("tv-static", 2)
+        );
     }
 
     #[test]

@@ -470,7 +470,10 @@ mod tests {
             SubmitGrant::Granted { .. }
         ));
         // The submit timed out: unknown outcome, released = false.
-        assert_eq!(r.attempt_failed(a, "timeout", false, 11_000), Fenced::Applied);
+        assert_eq!(
+            r.attempt_failed(a, "timeout", false, 11_000),
+            Fenced::Applied
+        );
         // Not before the settle time, and then with a margin.
         match r.claim(12_000, false) {
             ClaimResponse::Busy {

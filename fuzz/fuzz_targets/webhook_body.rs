@@ -9,9 +9,9 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     if let Ok(body) = parse_webhook(data) {
         assert!(body.signal.quantity > contracts::Decimal::ZERO);
-        let (key, _) = resolve_key(body.idempotency_key.as_deref(), None, &body.signal, 0);
+        let key = resolve_key(body.idempotency_key.as_deref(), None, None, &body.signal, 0, 60_000).key;
         assert!(!key.is_empty() && key.len() <= 255);
         assert_eq!(payload_hash(&body.signal).len(), 64);
-        assert_eq!(client_order_id(&key).len(), 32);
+        assert_eq!(client_order_id(&key, 0).len(), 32);
     }
 });

@@ -93,6 +93,23 @@ pub async fn handle(mut req: Request, env: Env) -> Result<Response> {
                     &request_id,
                 );
             }
+            if key == config::KILL_SWITCH {
+                // The authoritative switch first: once this answers, no claim or submit passes.
+                let on = config::parse_bool(value).unwrap_or(true);
+                if let Err(e) = runtime::idempotency::Store::new(&env)
+                    .set_kill_switch(on)
+                    .await
+                {
+                    tracing::error!(error = %e, on, "kill switch not set in the store");
+                    return error(
+                        503,
+                        "unavailable",
+                        &format!("the kill switch was not set everywhere ({e}); retry"),
+                        None,
+                        &request_id,
+                    );
+                }
+            }
             kv.put(key, value)?.execute().await?;
             runtime::config::invalidate();
             tracing::info!(key, value, actor = %actor, "config set");

@@ -6,11 +6,12 @@
 //! job whose send failed, so a `202` is never lost. The same alarm deletes keys past their TTL.
 
 use base64::Engine as _;
-use contracts::event::Outcome;
 use contracts::idempotency::{
-    ClaimRequest, ClaimResponse, CompleteRequest, IntakeRequest, IntakeResponse, KeyStatus,
-    KeyUpdate, Lifecycle, CLAIM_LEASE_MS,
+    AttemptFailedRequest, ClaimRequest, ClaimResponse, CompleteRequest, ControlRequest,
+    ControlStatus, Fenced, IntakeRequest, IntakeResponse, KeyStatus, KeyUpdate, StuckKey,
+    SubmitGrant, SubmitRequest, SweepRequest, SweepResponse,
 };
+use contracts::lifecycle::KeyRecord;
 use runtime::{bytes, now_ms};
 use serde::{Deserialize, Serialize};
 use std::cell::{Cell, RefCell};
@@ -27,30 +28,31 @@ pub const TRADE_QUEUE: &str = "TRADE_QUEUE";
 /// its send unmarked: it marks sent jobs and re-sends a job whose send failed or never ran (the
 /// object died first), so such a job is late by seconds, not minutes.
 const OUTBOX_RETRY_MS: i64 = 2_000;
-/// Unfinished keys outlive their TTL by this much, so a slow retry still finds its claim.
-const UNFINISHED_GRACE_MS: i64 = 6 * 86_400_000;
 
-const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS keys (
+/// One row per key: the whole [`KeyRecord`] as JSON in `rec`, and beside it the columns the
+/// object's queries select on (kept equal to the record's fields on every write; `enqueued` is
+/// the column's, since the outbox marks sent jobs in bulk). `records`, not the earlier `keys`
+/// table, whose rows had no record: an object created before this schema starts afresh.
+const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS records (
     key TEXT PRIMARY KEY,
-    payload_hash TEXT NOT NULL,
+    rec TEXT NOT NULL,
+    fingerprint TEXT,
     state TEXT NOT NULL,
-    status INTEGER NOT NULL,
-    body TEXT NOT NULL,
-    job TEXT,
     enqueued INTEGER NOT NULL DEFAULT 0,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    claimed_at INTEGER,
-    in_doubt INTEGER NOT NULL DEFAULT 0,
-    reopened_at INTEGER,
-    last_error TEXT,
-    event TEXT,
-    event_published INTEGER NOT NULL DEFAULT 0,
     created_at INTEGER NOT NULL,
     expires_at INTEGER NOT NULL,
-    updated_at INTEGER NOT NULL
+    updated_at INTEGER NOT NULL,
+    swept INTEGER NOT NULL DEFAULT 0
 );
-CREATE INDEX IF NOT EXISTS keys_expiry ON keys (expires_at);
-CREATE INDEX IF NOT EXISTS keys_outbox ON keys (enqueued) WHERE enqueued = 0;";
+CREATE INDEX IF NOT EXISTS records_expiry ON records (expires_at);
+CREATE INDEX IF NOT EXISTS records_outbox ON records (enqueued) WHERE enqueued = 0;
+CREATE INDEX IF NOT EXISTS records_fingerprint ON records (fingerprint, created_at) WHERE fingerprint IS NOT NULL;
+CREATE INDEX IF NOT EXISTS records_open ON records (updated_at) WHERE state IN ('accepted', 'submitting') AND swept = 0;
+CREATE TABLE IF NOT EXISTS control (
+    name TEXT PRIMARY KEY,
+    value INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);";
 
 #[durable_object]
 pub struct IdempotencyStore {
@@ -67,43 +69,33 @@ pub struct IdempotencyStore {
     /// its own key too), which keeps that write off the request path; if the object is evicted
     /// first, the alarm re-sends those jobs and the consumer's claim drops the duplicates.
     sent: Rc<RefCell<Vec<String>>>,
+    /// This shard's kill switch, read from `control` once per object start and kept in step
+    /// with every write (this object is the only writer).
+    kill_switch: Cell<Option<(bool, i64)>>,
 }
 
 #[derive(Deserialize)]
-struct Existing {
-    payload_hash: String,
-    status: i64,
-    body: String,
+struct Row {
+    rec: String,
+    enqueued: i64,
 }
 
 #[derive(Deserialize)]
-struct ClaimRow {
-    state: String,
-    reopened_at: Option<i64>,
-    attempts: i64,
-    claimed_at: Option<i64>,
-    event: Option<String>,
-    event_published: i64,
-}
-
-#[derive(Deserialize)]
-struct StatusRow {
-    state: String,
-    attempts: i64,
-    last_error: Option<String>,
-    in_doubt: i64,
-}
-
-#[derive(Deserialize)]
-struct OutboxRow {
-    key: String,
-    job: String,
-    created_at: i64,
+struct ControlRow {
+    value: i64,
+    updated_at: i64,
 }
 
 #[derive(Deserialize)]
 struct NextExpiry {
     next: Option<i64>,
+}
+
+fn decode(row: Row) -> Result<KeyRecord> {
+    let mut rec: KeyRecord = serde_json::from_str(&row.rec)
+        .map_err(|e| worker::Error::RustError(format!("unreadable key record: {e}")))?;
+    rec.enqueued = row.enqueued != 0;
+    Ok(rec)
 }
 
 impl DurableObject for IdempotencyStore {
@@ -119,6 +111,7 @@ impl DurableObject for IdempotencyStore {
             sql,
             alarm_at: Cell::new(None),
             sent: Rc::new(RefCell::new(Vec::new())),
+            kill_switch: Cell::new(None),
         }
     }
 
@@ -132,26 +125,32 @@ impl DurableObject for IdempotencyStore {
         self.alarm_at.set(None);
         let now = now_ms();
         self.flush_sent()?;
+        // The record decides when it may go (`KeyRecord::expired`): in-doubt and unresolved
+        // dead keys carry the never-expiring time.
         self.sql.exec(
-            "DELETE FROM keys WHERE (expires_at <= ? AND state NOT IN ('accepted','submitting'))
-                OR expires_at <= ?",
-            vec![V::from(now), V::from(now - UNFINISHED_GRACE_MS)],
+            "DELETE FROM records WHERE expires_at <= ?",
+            vec![V::from(now)],
         )?;
         // Every job still unmarked after the flush: a failed or never-run send, or a first
         // send too recent to judge (in flight, or done after the flush above).
-        let unmarked: Vec<OutboxRow> = self
+        let unmarked: Vec<KeyRecord> = self
             .sql
-            .exec(
-                "SELECT key, job, created_at FROM keys WHERE enqueued = 0 AND job IS NOT NULL",
-                None,
-            )?
-            .to_array()?;
+            .exec("SELECT rec, enqueued FROM records WHERE enqueued = 0", None)?
+            .to_array::<Row>()?
+            .into_iter()
+            .filter_map(|r| decode(r).ok())
+            .collect();
         let mut waiting = false;
-        for row in unmarked {
-            if row.created_at > now - OUTBOX_RETRY_MS / 2 {
+        for rec in unmarked {
+            let Some(job) = rec.job.as_deref() else {
+                // Nothing to send (a record recreated by a replay carries no job).
+                self.sent.borrow_mut().push(rec.key.clone());
+                continue;
+            };
+            if rec.created_at_ms > now - OUTBOX_RETRY_MS / 2 {
                 waiting = true;
-            } else if self.send(&row.key, &row.job).await {
-                tracing::info!(idempotency_key = %row.key, "outbox re-sent job");
+            } else if self.send(&rec.key, job).await {
+                tracing::info!(idempotency_key = %rec.key, "outbox re-sent job");
             } else {
                 waiting = true;
             }
@@ -196,61 +195,48 @@ impl IdempotencyStore {
         match op {
             "intake" => answer(op, self.intake(parse(op, body)?)),
             "claim" => answer(op, self.claim(parse(op, body)?)),
-            "complete" => answer(
-                op,
-                self.complete(parse(op, body)?)
-                    .map(|()| serde_json::json!({})),
-            ),
+            "begin_submit" => answer(op, self.begin_submit(parse(op, body)?)),
+            "complete" => answer(op, self.complete(parse(op, body)?)),
+            "attempt_failed" => answer(op, self.attempt_failed(parse(op, body)?)),
             "update" => answer(op, self.update(parse(op, body)?)),
+            "control" => answer(op, self.control(parse(op, body)?)),
+            "sweep" => answer(op, self.sweep(parse(op, body)?)),
+            // Read only: the whole record, for operators' inspection and the test harness.
+            "record" => answer(op, self.load(&parse::<ClaimRequest>(op, body)?.key)),
             _ => Err(format!("no such operation {op:?}")),
         }
     }
 
     fn intake(&self, req: IntakeRequest) -> Result<IntakeResponse> {
         let now = now_ms();
-        let expires_at = now + i64::from(req.ttl_seconds) * 1000;
-        // Insert first: the common case (a new key) costs one statement. No await between this
-        // and the read below: the object's input gate makes them atomic, so concurrent
-        // duplicates see the first row.
-        let inserted = self
-            .sql
-            .exec(
-                "INSERT INTO keys (key, payload_hash, state, status, body, job, created_at, expires_at, updated_at)
-                 VALUES (?, ?, 'accepted', ?, ?, ?, ?, ?, ?)
-                 ON CONFLICT (key) DO NOTHING",
-                vec![
-                    V::from(req.key.as_str()),
-                    V::from(req.payload_hash.as_str()),
-                    V::from(i64::from(req.status)),
-                    V::from(req.body.as_str()),
-                    V::from(req.job.as_str()),
-                    V::from(now),
-                    V::from(expires_at),
-                    V::from(now),
-                ],
-            )?
-            .rows_written();
-        if inserted == 0 {
-            let existing: Vec<Existing> = self
+        // A keyless signal with the same fingerprint inside the window is this one. No await
+        // between this read and the insert below: the object's input gate makes them atomic.
+        if let Some(w) = &req.fingerprint {
+            let first: Vec<Row> = self
                 .sql
                 .exec(
-                    "SELECT payload_hash, status, body FROM keys WHERE key = ?",
-                    vec![V::from(req.key.as_str())],
+                    "SELECT rec, enqueued FROM records WHERE fingerprint = ? AND created_at > ?
+                     ORDER BY created_at LIMIT 1",
+                    vec![
+                        V::from(w.fingerprint.as_str()),
+                        V::from(now.saturating_sub(w.window_ms)),
+                    ],
                 )?
                 .to_array()?;
-            let Some(e) = existing.into_iter().next() else {
-                return Err(worker::Error::RustError(
+            if let Some(row) = first.into_iter().next() {
+                return Ok(decode(row)?.replay_to(&req));
+            }
+        }
+        let rec = KeyRecord::accepted(&req, now);
+        // Insert first: the common case (a new key) costs one statement.
+        let inserted = self.insert(&rec, "ON CONFLICT (key) DO NOTHING")?;
+        if inserted == 0 {
+            return match self.load(&req.key)? {
+                Some(existing) => Ok(existing.replay_to(&req)),
+                None => Err(worker::Error::RustError(
                     "key conflicted but is not readable".into(),
-                ));
+                )),
             };
-            return Ok(if e.payload_hash == req.payload_hash {
-                IntakeResponse::Replay {
-                    status: e.status as u16,
-                    body: e.body,
-                }
-            } else {
-                IntakeResponse::Conflict
-            });
         }
         // Test-only fault (var absent in production): the first send of `fault-outbox-*` keys
         // fails, so the alarm's re-send is exercised end to end.
@@ -309,193 +295,211 @@ impl IdempotencyStore {
         }
     }
 
-    /// Marks the jobs in [`Self::sent`] as enqueued and drops their stored copy.
+    /// Marks the jobs in [`Self::sent`] as enqueued (the record keeps the job until the key
+    /// ends, for the stuck-key sweep).
     fn flush_sent(&self) -> Result<()> {
         let keys = std::mem::take(&mut *self.sent.borrow_mut());
-        let now = now_ms();
         // SQLite in a Durable Object binds at most 100 parameters per statement.
         for chunk in keys.chunks(64) {
             let marks = vec!["?"; chunk.len()].join(",");
-            let mut params = vec![V::from(now)];
-            params.extend(chunk.iter().map(|k| V::from(k.as_str())));
+            let params: Vec<V> = chunk.iter().map(|k| V::from(k.as_str())).collect();
             self.sql.exec(
-                &format!(
-                    "UPDATE keys SET enqueued = 1, job = NULL, updated_at = ? WHERE key IN ({marks})"
-                ),
+                &format!("UPDATE records SET enqueued = 1 WHERE key IN ({marks})"),
                 params,
             )?;
         }
         Ok(())
     }
 
-    fn claim(&self, req: ClaimRequest) -> Result<ClaimResponse> {
-        let rows: Vec<ClaimRow> = self
+    fn load(&self, key: &str) -> Result<Option<KeyRecord>> {
+        let rows: Vec<Row> = self
             .sql
             .exec(
-                "SELECT state, attempts, claimed_at, reopened_at, event, event_published FROM keys WHERE key = ?",
-                vec![V::from(req.key.as_str())],
+                "SELECT rec, enqueued FROM records WHERE key = ?",
+                vec![V::from(key)],
             )?
             .to_array()?;
-        let Some(row) = rows.into_iter().next() else {
-            return Ok(ClaimResponse::Unknown);
-        };
-        let now = now_ms();
-        let take = |this: &Self| -> Result<u32> {
-            this.sql.exec(
-                // A claim proves the queue delivered the job: the outbox copy goes too.
-                "UPDATE keys SET state = 'submitting', attempts = attempts + 1, claimed_at = ?, updated_at = ?,
-                    enqueued = 1, job = NULL WHERE key = ?",
-                vec![V::from(now), V::from(now), V::from(req.key.as_str())],
-            )?;
-            Ok(row.attempts as u32 + 1)
-        };
-        Ok(match Lifecycle::parse(&row.state) {
-            Some(Lifecycle::Accepted) => ClaimResponse::Claimed {
-                attempt: take(self)?,
-                replayed_at_ms: row.reopened_at,
-            },
-            Some(Lifecycle::Submitting) => {
-                let held_for = now - row.claimed_at.unwrap_or(0);
-                if held_for < CLAIM_LEASE_MS {
-                    ClaimResponse::Busy {
-                        retry_after_seconds: ((CLAIM_LEASE_MS - held_for) / 1000 + 1) as u32,
-                    }
-                } else {
-                    ClaimResponse::InDoubt {
-                        attempt: take(self)?,
-                    }
-                }
-            }
-            Some(Lifecycle::Done(outcome)) => ClaimResponse::Done {
-                outcome,
-                event: row.event,
-                event_published: row.event_published != 0,
-            },
-            Some(Lifecycle::Dead) => ClaimResponse::Dead,
-            None => {
-                return Err(worker::Error::RustError(format!(
-                    "key has unknown state {:?}",
-                    row.state
-                )))
-            }
-        })
+        rows.into_iter().next().map(decode).transpose()
     }
 
-    fn complete(&self, req: CompleteRequest) -> Result<()> {
-        let state = Lifecycle::Done(req.outcome).as_str();
-        debug_assert!(matches!(
-            req.outcome,
-            Outcome::Filled | Outcome::Rejected | Outcome::Blocked
-        ));
-        self.sql.exec(
-            "UPDATE keys SET state = ?, event = ?, event_published = 0, claimed_at = NULL, updated_at = ? WHERE key = ?",
-            vec![
-                V::from(state),
-                V::from(req.event.as_str()),
-                V::from(now_ms()),
-                V::from(req.key.as_str()),
-            ],
-        )?;
-        Ok(())
+    /// Writes a record's row; `conflict` is the `ON CONFLICT` clause. Returns rows written.
+    fn insert(&self, rec: &KeyRecord, conflict: &str) -> Result<usize> {
+        let json = serde_json::to_string(rec)
+            .map_err(|e| worker::Error::RustError(format!("key record: {e}")))?;
+        let written = self
+            .sql
+            .exec(
+                &format!(
+                    "INSERT INTO records (key, rec, fingerprint, state, enqueued, created_at, expires_at, updated_at, swept)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) {conflict}"
+                ),
+                vec![
+                    V::from(rec.key.as_str()),
+                    V::from(json.as_str()),
+                    rec.fingerprint.as_deref().map_or(V::Null, V::from),
+                    V::from(rec.state.as_str()),
+                    V::from(i64::from(rec.enqueued)),
+                    V::from(rec.created_at_ms),
+                    V::from(rec.expires_at_ms),
+                    V::from(rec.updated_at_ms),
+                    V::from(i64::from(rec.swept_at_ms.is_some())),
+                ],
+            )?
+            .rows_written();
+        Ok(written)
+    }
+
+    /// Stores a changed record over its row.
+    fn save(&self, rec: &KeyRecord) -> Result<()> {
+        self.insert(
+            rec,
+            "ON CONFLICT (key) DO UPDATE SET rec = excluded.rec, state = excluded.state,
+                enqueued = MAX(enqueued, excluded.enqueued), expires_at = excluded.expires_at,
+                updated_at = excluded.updated_at, swept = excluded.swept",
+        )
+        .map(drop)
+    }
+
+    /// Loads `key`, applies `f`, and stores the record back if `f` changed it.
+    fn with<T>(&self, key: &str, f: impl FnOnce(&mut KeyRecord) -> T) -> Result<Option<T>> {
+        let Some(mut rec) = self.load(key)? else {
+            return Ok(None);
+        };
+        let before = rec.clone();
+        let out = f(&mut rec);
+        if rec != before {
+            self.save(&rec)?;
+        }
+        Ok(Some(out))
+    }
+
+    fn kill_switch(&self) -> Result<bool> {
+        if let Some((on, _)) = self.kill_switch.get() {
+            return Ok(on);
+        }
+        let rows: Vec<ControlRow> = self
+            .sql
+            .exec(
+                "SELECT value, updated_at FROM control WHERE name = 'kill_switch'",
+                None,
+            )?
+            .to_array()?;
+        let (on, at) = rows
+            .first()
+            .map_or((false, 0), |r| (r.value != 0, r.updated_at));
+        self.kill_switch.set(Some((on, at)));
+        Ok(on)
+    }
+
+    fn claim(&self, req: ClaimRequest) -> Result<ClaimResponse> {
+        let kill = self.kill_switch()?;
+        let now = now_ms();
+        Ok(self
+            .with(&req.key, |r| r.claim(now, kill))?
+            .unwrap_or(ClaimResponse::Unknown))
+    }
+
+    fn begin_submit(&self, req: SubmitRequest) -> Result<SubmitGrant> {
+        let kill = self.kill_switch()?;
+        let now = now_ms();
+        Ok(self
+            .with(&req.key, |r| r.begin_submit(req.attempt, now, kill))?
+            .unwrap_or_else(|| SubmitGrant::Stale {
+                reason: "the store has no record of the key".into(),
+            }))
+    }
+
+    fn complete(&self, req: CompleteRequest) -> Result<Fenced> {
+        let now = now_ms();
+        Ok(self
+            .with(&req.key, |r| r.complete(&req, now))?
+            .unwrap_or(Fenced::Stale))
+    }
+
+    fn attempt_failed(&self, req: AttemptFailedRequest) -> Result<Fenced> {
+        let now = now_ms();
+        Ok(self
+            .with(&req.key, |r| {
+                r.attempt_failed(req.attempt, &req.error, req.released, now)
+            })?
+            .unwrap_or(Fenced::Stale))
     }
 
     fn update(&self, update: KeyUpdate) -> Result<Option<KeyStatus>> {
         let now = now_ms();
-        let key = match &update {
-            KeyUpdate::EventPublished { key } => {
-                self.sql.exec(
-                    "UPDATE keys SET event_published = 1, updated_at = ? WHERE key = ?",
-                    vec![V::from(now), V::from(key.as_str())],
-                )?;
-                key
-            }
-            KeyUpdate::AttemptFailed {
-                key,
-                error,
-                released,
-            } => {
-                // A released claim is one whose attempt certainly placed no order. An unreleased
-                // one ended in doubt: its lease is expired at once (claimed_at = 0), so the next
-                // attempt reconciles without waiting.
-                self.sql.exec(
-                    "UPDATE keys SET last_error = ?, updated_at = ?,
-                        state = CASE WHEN ? = 1 AND state = 'submitting' THEN 'accepted' ELSE state END,
-                        claimed_at = CASE WHEN state <> 'submitting' THEN claimed_at
-                                          WHEN ? = 1 THEN NULL ELSE 0 END
-                     WHERE key = ?",
-                    vec![
-                        V::from(error.as_str()),
-                        V::from(now),
-                        // As an integer: the runtime binds a JS boolean as the text
-                        // 'true', which is never `= 1`, so no claim was ever released.
-                        V::from(i64::from(*released)),
-                        V::from(i64::from(*released)),
-                        V::from(key.as_str()),
-                    ],
-                )?;
-                key
-            }
-            KeyUpdate::MarkDead { key, reason } => {
-                // An ended key stays ended: a job that filled but whose event kept failing must
-                // not become replayable.
-                self.sql.exec(
-                    "UPDATE keys SET state = 'dead', claimed_at = NULL,
-                        in_doubt = CASE WHEN state = 'submitting' THEN 1 ELSE 0 END,
-                        last_error = COALESCE(last_error, ?), updated_at = ?
-                     WHERE key = ? AND state IN ('accepted', 'submitting')",
-                    vec![
-                        V::from(reason.as_str()),
-                        V::from(now),
-                        V::from(key.as_str()),
-                    ],
-                )?;
-                key
-            }
-            KeyUpdate::Reopen { key } => {
-                // Only a dead key may run again: a filled one stays filled, so a replay of a
-                // signal that did execute is acknowledged without a second order. A key that died
-                // mid-submit comes back in doubt (an expired claim), so the replay reconciles with
-                // the exchange before it may submit.
-                self.sql.exec(
-                    "UPDATE keys SET updated_at = ?, reopened_at = ?1,
-                        state = CASE WHEN in_doubt = 1 THEN 'submitting' ELSE 'accepted' END,
-                        claimed_at = CASE WHEN in_doubt = 1 THEN 0 ELSE NULL END,
-                        expires_at = MAX(expires_at, ?) WHERE key = ? AND state = 'dead'",
-                    vec![
-                        V::from(now),
-                        V::from(now + 86_400_000),
-                        V::from(key.as_str()),
-                    ],
-                )?;
-                self.sql.exec(
-                    "INSERT OR IGNORE INTO keys (key, payload_hash, state, status, body, enqueued, created_at, expires_at, updated_at, reopened_at)
-                     VALUES (?, '', 'accepted', 0, '', 1, ?, ?, ?, ?2)",
-                    vec![V::from(key.as_str()), V::from(now), V::from(now + 86_400_000), V::from(now)],
-                )?;
-                key
-            }
+        let key = update.key().to_owned();
+        let status = match update {
+            KeyUpdate::EventPublished { .. } => self.with(&key, |r| r.event_published(now))?,
+            KeyUpdate::MarkDead {
+                reason,
+                recorded_at_ms,
+                ..
+            } => self.with(&key, |r| r.mark_dead(&reason, recorded_at_ms, now))?,
+            KeyUpdate::Reopen { .. } => match self.with(&key, |r| r.reopen(now))? {
+                Some(()) => Some(()),
+                None => {
+                    // Forgotten (expired, or never seen here): it comes back in doubt.
+                    self.insert(
+                        &KeyRecord::forgotten(&key, now),
+                        "ON CONFLICT (key) DO NOTHING",
+                    )?;
+                    Some(())
+                }
+            },
+            KeyUpdate::Resolve { .. } => self.with(&key, |r| r.resolve(now))?,
+            KeyUpdate::Status { .. } => Some(()),
         };
-        self.status(key)
+        if status.is_none() {
+            return Ok(None);
+        }
+        Ok(self.load(&key)?.map(|r| r.status()))
     }
 
-    fn status(&self, key: &str) -> Result<Option<KeyStatus>> {
-        let rows: Vec<StatusRow> = self
+    fn control(&self, req: ControlRequest) -> Result<ControlStatus> {
+        let current = self.kill_switch()?;
+        if let Some(on) = req.kill_switch.filter(|&on| on != current) {
+            let now = now_ms();
+            self.sql.exec(
+                "INSERT INTO control (name, value, updated_at) VALUES ('kill_switch', ?, ?)
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                vec![V::from(i64::from(on)), V::from(now)],
+            )?;
+            self.kill_switch.set(Some((on, now)));
+        }
+        let (kill_switch, updated_at_ms) = self.kill_switch.get().unwrap_or((current, 0));
+        Ok(ControlStatus {
+            kill_switch,
+            updated_at_ms,
+        })
+    }
+
+    fn sweep(&self, req: SweepRequest) -> Result<SweepResponse> {
+        let now = now_ms();
+        let rows: Vec<Row> = self
             .sql
             .exec(
-                "SELECT state, attempts, last_error, in_doubt FROM keys WHERE key = ?",
-                vec![V::from(key)],
+                "SELECT rec, enqueued FROM records
+                 WHERE state IN ('accepted', 'submitting') AND swept = 0 AND updated_at <= ?
+                 ORDER BY updated_at LIMIT ?",
+                vec![
+                    V::from(now.saturating_sub(req.older_than_ms)),
+                    V::from(i64::from(req.limit.clamp(1, 500))),
+                ],
             )?
             .to_array()?;
-        Ok(rows.into_iter().next().and_then(|r| {
-            Some(KeyStatus {
-                key: key.to_owned(),
-                state: Lifecycle::parse(&r.state)?,
-                attempts: r.attempts as u32,
-                last_error: r.last_error,
-                // Only a dead key's flag means anything: Reopen keeps it for the reconcile.
-                in_doubt: r.in_doubt != 0 && r.state == Lifecycle::Dead.as_str(),
-            })
-        }))
+        let mut stuck = Vec::new();
+        for row in rows {
+            let mut rec = decode(row)?;
+            if rec.stuck(now, req.older_than_ms) {
+                rec.swept(now);
+                self.save(&rec)?;
+                stuck.push(StuckKey {
+                    status: rec.status(),
+                    job: rec.job.clone(),
+                });
+            }
+        }
+        Ok(SweepResponse { stuck })
     }
 
     /// Sets the alarm to `at` unless one is already due sooner. Not awaited: like a SQL write,
@@ -516,7 +520,7 @@ impl IdempotencyStore {
     fn schedule_expiry(&self) -> Result<()> {
         let next: Vec<NextExpiry> = self
             .sql
-            .exec("SELECT MIN(expires_at) AS next FROM keys", None)?
+            .exec("SELECT MIN(expires_at) AS next FROM records", None)?
             .to_array()?;
         if let Some(at) = next.into_iter().next().and_then(|n| n.next) {
             self.ensure_alarm(at)?;

@@ -178,6 +178,8 @@ async fn accept(req: web_sys::Request, env: &Env, request_id: &str) -> Result<Re
     // Authentication: a Standard Webhooks signature if the sender signs, else `apiKey` in the
     // body or a Bearer token. All comparisons are constant-time and fail closed.
     let api_key = secret(env, WEBHOOK_API_KEY);
+    // A verified Standard Webhooks message id: the sender's retries of one message carry it.
+    let mut webhook_id = None;
     if let Some(signature) = header(&headers, "webhook-signature")? {
         let signing = secret(env, WEBHOOK_SIGNING_SECRET).or_else(|| api_key.clone());
         let id = header(&headers, "webhook-id")?.unwrap_or_default();
@@ -192,6 +194,7 @@ async fn accept(req: web_sys::Request, env: &Env, request_id: &str) -> Result<Re
             };
             return unauthorized(&message, request_id);
         }
+        webhook_id = Some(id).filter(|id| !id.is_empty());
     } else {
         let bearer = header(&headers, "authorization")?
             .and_then(|a| a.strip_prefix("Bearer ").map(|k| k.trim().to_owned()));
@@ -228,12 +231,29 @@ async fn accept(req: web_sys::Request, env: &Env, request_id: &str) -> Result<Re
     };
 
     let received_at_ms = runtime::now_ms();
-    let (key, _source) = resolve_key(
+    let webhook_id = match webhook_id.as_deref().map(signal::validate_idempotency_key) {
+        Some(Err(m)) => {
+            return error(
+                400,
+                "invalid_field",
+                &format!("webhook-id {m}"),
+                Some("webhook-id"),
+                request_id,
+            )
+        }
+        Some(Ok(k)) => Some(k.to_owned()),
+        None => None,
+    };
+    let resolved = resolve_key(
         parsed.idempotency_key.as_deref(),
         header_key.as_deref(),
+        webhook_id.as_deref(),
         &parsed.signal,
         received_at_ms,
+        // TODO(merge): i64::from(cfg.fingerprint_window_seconds) * 1000
+        contracts::idempotency::FINGERPRINT_WINDOW_MS,
     );
+    let key = resolved.key;
     let job = TradeJob {
         idempotency_key: key.clone(),
         request_id: request_id.to_owned(),
@@ -253,6 +273,7 @@ async fn accept(req: web_sys::Request, env: &Env, request_id: &str) -> Result<Re
         status: 202,
         body: answer.clone(),
         ttl_seconds: cfg.idempotency_ttl_seconds,
+        fingerprint: resolved.window,
     };
     let faulted = key.starts_with("fault-store-")
         && env

@@ -3,9 +3,9 @@
 //! [`contracts::idempotency::shard_name`].
 
 use contracts::idempotency::{
-    shard_name, AttemptFailedRequest, ClaimRequest, ClaimResponse, CompleteRequest,
-    ControlRequest, ControlStatus, Fenced, IntakeRequest, IntakeResponse, KeyStatus, KeyUpdate,
-    SubmitGrant, SubmitRequest, SweepRequest, SweepResponse,
+    shard_name, AttemptFailedRequest, ClaimRequest, ClaimResponse, CompleteRequest, ControlRequest,
+    ControlStatus, Fenced, IntakeRequest, IntakeResponse, KeyStatus, KeyUpdate, SubmitGrant,
+    SubmitRequest, SweepRequest, SweepResponse,
 };
 use serde::{de::DeserializeOwned, Serialize};
 use wasm_bindgen::{prelude::wasm_bindgen, JsCast, JsValue};
@@ -57,7 +57,8 @@ impl<'a> Store<'a> {
         op: &'static str,
         shard: &str,
         body: &B,
-    ) -> Result<R, StoreError> {        let err = |message: String| StoreError { op, message };
+    ) -> Result<R, StoreError> {
+        let err = |message: String| StoreError { op, message };
         // A rejection carries the object's reason (or the runtime's, if it was unreachable).
         let js_err = |e: JsValue| {
             err(e
@@ -119,7 +120,37 @@ impl<'a> Store<'a> {
     }
 
     /// One shard's stuck keys (see [`SweepRequest`]).
-    pub async fn sweep(&self, shard: &str, req: &SweepRequest) -> Result<SweepResponse, StoreError> {
+    pub async fn sweep(
+        &self,
+        shard: &str,
+        req: &SweepRequest,
+    ) -> Result<SweepResponse, StoreError> {
         self.call_shard("sweep", shard, req).await
+    }
+
+    /// Sets the kill switch in every shard, concurrently: the authoritative copy, which `claim`
+    /// and the pre-submit grant read. CONFIG_KV's `trade:kill_switch` is the mirror the caller
+    /// writes after this, for readers that tolerate lag. `Err` names how many shards did not
+    /// take it (those keep their previous value; the caller must report the failure).
+    pub async fn set_kill_switch(&self, on: bool) -> Result<(), StoreError> {
+        let req = ControlRequest {
+            kill_switch: Some(on),
+        };
+        let shards: Vec<String> = contracts::idempotency::all_shards().collect();
+        let answers =
+            futures::future::join_all(shards.iter().map(|shard| self.control(shard, &req))).await;
+        let failed: Vec<&StoreError> = answers.iter().filter_map(|a| a.as_ref().err()).collect();
+        match failed.first() {
+            None => Ok(()),
+            Some(first) => Err(StoreError {
+                op: "control",
+                message: format!(
+                    "{} of {} shards did not take the kill switch (first: {})",
+                    failed.len(),
+                    shards.len(),
+                    first.message
+                ),
+            }),
+        }
     }
 }

@@ -162,6 +162,16 @@ async fn run(cmd: &Command, message: &Message, env: &Env, request_id: &str) -> S
 /// when the audit log cannot be written, and the reply says so.
 async fn kill_switch(env: &Env, on: bool, actor: &str, request_id: &str) -> String {
     let value = if on { "true" } else { "false" };
+    // The authoritative switch, in every store shard, first; then CONFIG_KV's mirror.
+    if let Err(e) = runtime::idempotency::Store::new(env)
+        .set_kill_switch(on)
+        .await
+    {
+        tracing::error!(error = %e, "kill switch not set in the store");
+        return format::failure(
+            "could not change the kill switch everywhere (idempotency store unavailable); use `hoox kill` instead",
+        );
+    }
     let written = match env.kv(runtime::config::CONFIG_KV) {
         Ok(kv) => match kv.put(KILL_SWITCH, value) {
             Ok(put) => put.execute().await.map_err(|e| e.to_string()),

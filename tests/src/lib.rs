@@ -277,6 +277,46 @@ impl Hoox {
         format!("{}{path}", self.base)
     }
 
+    /// The store's whole record of `key` (`contracts::lifecycle::KeyRecord`), if it has one.
+    pub async fn record(&self, key: &str) -> Option<contracts::lifecycle::KeyRecord> {
+        let body = serde_json::json!({ "key": key }).to_string();
+        let shard = contracts::idempotency::shard_name(key);
+        let r: Value = self
+            .http
+            .post(self.url("/__fixture/store"))
+            .json(&serde_json::json!({ "shard": shard, "op": "record", "body": body }))
+            .send()
+            .await
+            .expect("store call")
+            .json()
+            .await
+            .expect("store answer");
+        let answer = r["answer"].as_str().unwrap_or("null");
+        serde_json::from_str(answer).unwrap_or_else(|e| panic!("store record {answer}: {e}"))
+    }
+
+    /// The client order id the signal of `key` is placed under: derived from the key and the
+    /// job's intake time, read from the store's record (its job, or once ended its event).
+    pub async fn client_order_id(&self, key: &str) -> Option<String> {
+        use base64::Engine as _;
+        let rec = self.record(key).await?;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let received_at = match (&rec.job, &rec.event) {
+            (Some(job), _) => {
+                contracts::job::TradeJob::decode(&b64.decode(job).ok()?)
+                    .ok()?
+                    .received_at_ms
+            }
+            (None, Some(event)) => {
+                contracts::event::TradeEvent::decode(&b64.decode(event).ok()?)
+                    .ok()?
+                    .received_at_ms
+            }
+            (None, None) => return None,
+        };
+        Some(contracts::idempotency::client_order_id(key, received_at))
+    }
+
     /// Runs a read-only query against the local D1 ledger.
     pub async fn sql(&self, sql: &str, params: &[Value]) -> Vec<Value> {
         let r = self

@@ -5,7 +5,6 @@
 //! `CHAOS_SIGNALS` sets the chaos run's size (default 500; `cargo xtask chaos 10000` for the long
 //! variant).
 
-use contracts::idempotency::client_order_id;
 use contracts::signal::Exchange;
 use integration::mock_exchange::{Fault, FaultKind, MockCredentials, MockExchanges};
 use integration::{run_scenarios, unique, Hoox, Scenario};
@@ -49,12 +48,13 @@ fn mock_orders_by_client_id() -> HashMap<String, usize> {
     out
 }
 
-/// How many orders the mock exchanges accepted under `key`'s client order id.
-fn orders_placed_for(key: &str) -> usize {
-    mock_orders_by_client_id()
-        .get(&client_order_id(key))
-        .copied()
-        .unwrap_or(0)
+/// How many orders the mock exchanges accepted under `key`'s client order id (derived from the
+/// key and its intake time, which the store's record holds).
+async fn orders_placed_for(h: &Hoox, key: &str) -> usize {
+    let Some(id) = h.client_order_id(key).await else {
+        return 0;
+    };
+    mock_orders_by_client_id().get(&id).copied().unwrap_or(0)
 }
 
 /// Waits until `key` has ended: a `signals` row (filled/rejected) or a dead letter.
@@ -117,7 +117,7 @@ fn failure_classes_per_exchange(h: &Hoox) -> Fut<'_> {
                     .await;
                 assert_eq!(r.status(), 202);
                 let outcome = outcome_of(h, &key, Duration::from_secs(90)).await;
-                let placed = orders_placed_for(&key);
+                let placed = orders_placed_for(h, &key).await;
                 report.push((kind, outcome, placed));
             }
             // Terminal: an instrument the exchange does not list is rejected, never retried.
@@ -129,7 +129,7 @@ fn failure_classes_per_exchange(h: &Hoox) -> Fut<'_> {
                 202
             );
             let outcome = outcome_of(h, &key, Duration::from_secs(60)).await;
-            let placed = orders_placed_for(&key);
+            let placed = orders_placed_for(h, &key).await;
             (exchange, report, outcome, placed)
         });
         for (exchange, report, terminal, terminal_orders) in futures::future::join_all(lanes).await
@@ -169,7 +169,7 @@ fn in_doubt_marketable_limit_is_reconciled(h: &Hoox) -> Fut<'_> {
             body["price"] = json!("66000");
             assert_eq!(h.webhook(&body, &[]).await.status(), 202);
             let outcome = outcome_of(h, &key, Duration::from_secs(60)).await;
-            let placed = orders_placed_for(&key);
+            let placed = orders_placed_for(h, &key).await;
             (exchange, outcome, placed)
         });
         for (exchange, outcome, placed) in futures::future::join_all(lanes).await {
@@ -218,7 +218,7 @@ fn dead_letters_say_when_an_order_may_exist(h: &Hoox) -> Fut<'_> {
                     .and_then(|r| r["detail"].as_str())
                     .unwrap_or_default()
                     .to_owned();
-                let placed = orders_placed_for(&key);
+                let placed = orders_placed_for(h, &key).await;
                 (exchange, kind, in_doubt, outcome, detail, placed)
             });
         for (exchange, kind, in_doubt, outcome, detail, placed) in
@@ -379,10 +379,12 @@ fn chaos(h: &Hoox) -> Fut<'_> {
         }
         let elapsed = started.elapsed();
         let orders = mock_orders_by_client_id();
-        let ours: HashMap<String, &String> = accepted
-            .iter()
-            .map(|(k, _)| (client_order_id(k), k))
-            .collect();
+        let mut ours: HashMap<String, &String> = HashMap::new();
+        for (k, _) in &accepted {
+            if let Some(id) = h.client_order_id(k).await {
+                ours.insert(id, k);
+            }
+        }
         let duplicates: Vec<_> = orders
             .iter()
             .filter(|(id, n)| ours.contains_key(*id) && **n > 1)

@@ -244,7 +244,7 @@ fn limit(ex: Exchange, id: &str, qty: &str, price: &str) -> OrderRequest {
 
 /// A 32-character id of `[a-z0-9]`, as `contracts::idempotency::client_order_id` makes.
 fn id(tag: &str) -> String {
-    contracts::idempotency::client_order_id(tag)
+    contracts::idempotency::client_order_id(tag, 0)
 }
 
 #[tokio::test]

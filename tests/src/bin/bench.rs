@@ -661,7 +661,7 @@ fn e2e(signals: usize) {
                     let ok = client.post(format!("{base}/webhook")).header("content-type", "application/json").body(body.to_string()).send().await.map(|r| r.status().as_u16() == 202).unwrap_or(false);
                     if ok {
                         if let Ok(mut m) = sent.lock() {
-                            m.insert(contracts::idempotency::client_order_id(&key), at);
+                            m.insert(key, at);
                         }
                     }
                 }
@@ -669,7 +669,20 @@ fn e2e(signals: usize) {
         });
         futures::future::join_all(tasks).await;
     });
-    let accepted = sent.lock().map(|m| m.clone()).unwrap_or_default();
+    // Client order ids come from each key and its intake time, which the store holds.
+    let by_key: Vec<(String, i64)> = sent
+        .lock()
+        .map(|m| m.iter().map(|(k, t)| (k.clone(), *t)).collect())
+        .unwrap_or_default();
+    let accepted: std::collections::HashMap<String, i64> = rt.block_on(async {
+        let mut out = std::collections::HashMap::new();
+        for (key, at) in by_key {
+            if let Some(id) = hoox.client_order_id(&key).await {
+                out.insert(id, at);
+            }
+        }
+        out
+    });
     let deadline = Instant::now() + Duration::from_secs(300);
     let mut acked: Vec<(i64, i64)> = vec![];
     while Instant::now() < deadline {
