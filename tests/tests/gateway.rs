@@ -112,6 +112,80 @@ fn standard_webhook_signatures(h: &Hoox) -> Fut<'_> {
     })
 }
 
+/// A signed request without an explicit key is keyed by its verified `webhook-id`: the
+/// sender's retry of a lost answer (same id, seconds or minutes later) is replayed, not
+/// executed again, and the same id with another payload is refused.
+fn webhook_id_is_the_key(h: &Hoox) -> Fut<'_> {
+    Box::pin(async move {
+        let mut body = signal("unused");
+        body.as_object_mut().unwrap().remove("idempotencyKey");
+        body["quantity"] = json!("0.004");
+        let body = body.to_string();
+        let id = unique("msg");
+        let send = |body: String| {
+            let ts = now_s();
+            let sig = sign_standard_webhook(&h.api_key, &id, ts, body.as_bytes());
+            let headers = vec![
+                ("webhook-id", id.clone()),
+                ("webhook-timestamp", ts.to_string()),
+                ("webhook-signature", sig),
+            ];
+            async move { post_raw(h, body, &headers).await }
+        };
+        let first = send(body.clone()).await;
+        assert_eq!(first.status(), 202);
+        let first: Value = first.json().await.unwrap();
+        assert_eq!(first["idempotency_key"], json!(id), "keyed by webhook-id");
+        tokio::time::sleep(Duration::from_millis(2_000)).await;
+        let retry = send(body.clone()).await;
+        assert_eq!(retry.status(), 202);
+        assert_eq!(
+            retry
+                .headers()
+                .get("Idempotent-Replayed")
+                .and_then(|v| v.to_str().ok()),
+            Some("true"),
+            "the sender's retry is a replay"
+        );
+        let other = body.replace("0.004", "0.005");
+        assert_eq!(
+            code_of(send(other).await).await,
+            (422, "idempotency_key_reused".into())
+        );
+    })
+}
+
+/// Identical keyless signals are one signal within a sliding window, not a wall-clock minute:
+/// every repeat within the window replays the first answer (with the first key), whatever
+/// minute it lands in.
+fn keyless_repeats_within_the_window_are_one_signal(h: &Hoox) -> Fut<'_> {
+    Box::pin(async move {
+        let mut body = with_key(h, "unused");
+        body.as_object_mut().unwrap().remove("idempotencyKey");
+        // A payload no other scenario sends.
+        body["quantity"] = json!(format!("0.00{}", 1 + now_s() % 9));
+        body["price"] = json!(60_000 + now_s() % 1000);
+        let first = h.webhook(&body, &[]).await;
+        assert_eq!(first.status(), 202);
+        let first: Value = first.json().await.unwrap();
+        let key = first["idempotency_key"].as_str().unwrap().to_owned();
+        assert!(key.starts_with("fp_"), "{key}");
+        // Spread over more than a wall-clock minute boundary's worth of seconds is too slow
+        // for a suite; 3 s apart is enough to cross a second boundary several times, and the
+        // unit test shows keys across a minute boundary share one fingerprint and shard.
+        for _ in 0..3 {
+            tokio::time::sleep(Duration::from_millis(1_000)).await;
+            let again = h.webhook(&body, &[]).await;
+            assert_eq!(again.status(), 202);
+            assert!(again.headers().get("Idempotent-Replayed").is_some());
+            let again: Value = again.json().await.unwrap();
+            assert_eq!(again["idempotency_key"], json!(key));
+        }
+        let orders = h.wait_orders(&key, WAIT).await;
+        assert_eq!(orders.len(), 1);
+    })
+}
+
 /// Every refusal answers its code with a request id and never echoes the presented key.
 fn refusals(h: &Hoox) -> Fut<'_> {
     Box::pin(async move {
@@ -502,6 +576,11 @@ fn main() {
     ]);
     let scenarios: Vec<(&str, Scenario)> = vec![
         ("standard_webhook_signatures", standard_webhook_signatures),
+        ("webhook_id_is_the_key", webhook_id_is_the_key),
+        (
+            "keyless_repeats_within_the_window_are_one_signal",
+            keyless_repeats_within_the_window_are_one_signal,
+        ),
         ("refusals", refusals),
         ("sender_formats", sender_formats),
         (

@@ -231,6 +231,89 @@ fn kill_switch_blocks_into_dead_letter(
     })
 }
 
+fn wall_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// The kill switch is strongly consistent: once `PUT /admin/config/trade:kill_switch` has
+/// answered, no submit starts later than 1 s after (the switch is set in every store shard
+/// before the answer; `claim` and the pre-submit grant refuse while it is on; CONFIG_KV is
+/// only the mirror). Signals stream in before, during and after the switch; every one sent
+/// after the answer ends as a `kill_switch` dead letter, and no order is written past 1 s.
+fn kill_switch_stops_submits_within_a_second(
+    h: &Hoox,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>> {
+    Box::pin(async move {
+        let run = unique("ks");
+        let keys: Vec<String> = (0..40).map(|i| format!("{run}-{i}")).collect();
+        let sender = async {
+            let mut sent = Vec::new();
+            for key in &keys {
+                let r = h.webhook(&signal(h, key), &[]).await;
+                assert_eq!(r.status(), 202);
+                sent.push((key.clone(), wall_ms()));
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            sent
+        };
+        let switch = async {
+            tokio::time::sleep(Duration::from_millis(1_000)).await;
+            h.set_config("trade:kill_switch", "true").await;
+            wall_ms()
+        };
+        let (sent, answered_at) = tokio::join!(sender, switch);
+        let ended_sql = "SELECT idempotency_key FROM orders WHERE idempotency_key LIKE ?1
+             UNION SELECT idempotency_key FROM dead_letters WHERE idempotency_key LIKE ?1";
+        h.wait_rows(ended_sql, &[json!(format!("{run}-%"))], keys.len(), WAIT)
+            .await;
+        h.set_config("trade:kill_switch", "false").await;
+        let orders = h
+            .sql(
+                "SELECT idempotency_key, created_at_ms FROM orders WHERE idempotency_key LIKE ?",
+                &[json!(format!("{run}-%"))],
+            )
+            .await;
+        let latest = orders
+            .iter()
+            .filter_map(|o| o["created_at_ms"].as_i64())
+            .max()
+            .unwrap_or(0);
+        eprintln!(
+            "kill switch: {} of {} signals filled; the last order was written {} ms after the switch answered",
+            orders.len(),
+            keys.len(),
+            latest - answered_at
+        );
+        assert!(
+            latest <= answered_at + 1_000,
+            "an order was written {} ms after the kill switch answered",
+            latest - answered_at
+        );
+        for (key, at) in sent.iter().filter(|(_, at)| *at > answered_at) {
+            let dead = h
+                .sql(
+                    "SELECT reason FROM dead_letters WHERE idempotency_key = ?",
+                    &[json!(key)],
+                )
+                .await;
+            assert_eq!(
+                dead.first().map(|d| d["reason"].clone()),
+                Some(json!("kill_switch")),
+                "{key}, sent {} ms after the switch answered, must be blocked",
+                at - answered_at
+            );
+        }
+        assert!(
+            sent.iter().any(|(_, at)| *at > answered_at),
+            "the stream outlasted the switch"
+        );
+        tokio::time::sleep(Duration::from_millis(2_500)).await;
+    })
+}
+
 /// A body that is not a TradeJob becomes an `undecodable` dead letter, and the consumer goes on
 /// serving the next messages.
 fn undecodable_message_is_dead_lettered(
@@ -332,6 +415,10 @@ fn main() {
         (
             "kill_switch_blocks_into_dead_letter",
             kill_switch_blocks_into_dead_letter,
+        ),
+        (
+            "kill_switch_stops_submits_within_a_second",
+            kill_switch_stops_submits_within_a_second,
         ),
         (
             "undecodable_message_is_dead_lettered",
