@@ -526,6 +526,18 @@ pub fn chaos(signals: u32) -> Result<()> {
     )
 }
 
+/// `cargo xtask simulate [schedules] [first seed]`: the deterministic simulation of the
+/// exactly-once protocol (`engine::sim`), natively and in release mode; it prints schedules/s
+/// and the first failing seed, which replays with the same arguments.
+pub fn simulate(args: &[String]) -> Result<()> {
+    let root = crate::toolchain::root();
+    let mut cmd = Command::new("cargo");
+    cmd.args(["run", "--release", "-q", "-p", "engine", "--bin", "simulate", "--"])
+        .args(args)
+        .current_dir(root);
+    run(&mut cmd, "simulation")
+}
+
 #[cfg(test)]
 mod tests {
     use super::{count_of, source_fingerprint};

@@ -6,6 +6,7 @@
 //! - `test`: fmt, clippy, native tests, fuzzing (bounded), wasm builds, integration suites.
 //! - `bench [ingest|ingest-full|e2e] [seconds] [rounds]`: load figures on the local runtime.
 //! - `chaos [signals]`: the long chaos run (default 10 000 signals) with its figures.
+//! - `simulate [schedules] [seed]`: the deterministic simulation of exactly-once, at length.
 //! - `fuzz [seconds]`: runs every libFuzzer target for a bounded time.
 //! - `deploy [--dry-run]`: creates what the account lacks and deploys every worker (SPEC §7).
 
@@ -25,11 +26,12 @@ fn main() -> ExitCode {
         Some("test") => local::test(),
         Some("bench") => local::bench(&args[1..]),
         Some("chaos") => local::chaos(args.get(1).and_then(|s| s.parse().ok()).unwrap_or(10_000)),
+        Some("simulate") => local::simulate(&args[1..]),
         Some("fuzz") => fuzz::fuzz(args.get(1).and_then(|s| s.parse().ok()).unwrap_or(30)),
         Some("deploy") => toolchain::bootstrap()
             .and_then(|t| release::deploy(&t, args.iter().any(|a| a == "--dry-run"))),
         _ => {
-            eprintln!("usage: cargo xtask <bootstrap|build|dev|test|bench [ingest|ingest-full|e2e] [seconds] [rounds]|chaos [signals]|fuzz [seconds]|deploy [--dry-run]>");
+            eprintln!("usage: cargo xtask <bootstrap|build|dev|test|bench [ingest|ingest-full|e2e] [seconds] [rounds]|chaos [signals]|simulate [schedules] [seed]|fuzz [seconds]|deploy [--dry-run]>");
             return ExitCode::from(2);
         }
     };
