@@ -33,9 +33,12 @@ pub const CLAIM_LEASE_MS: i64 = 30_000;
 /// attempt must end by then. Shorter than the lease, so an attempt that still holds its claim is
 /// always inside its lease.
 pub const ATTEMPT_DEADLINE_MS: i64 = 20_000;
-/// After a submit began, the order is looked up (and maybe resubmitted) only this much later:
-/// the attempt's deadline plus Binance's and Bybit's receive window (5 s), plus a margin.
-pub const SETTLE_MS: i64 = ATTEMPT_DEADLINE_MS + 10_000;
+/// After a submit began, the order is looked up (and maybe resubmitted) only this much later. The
+/// signed request carries the time it was built (just before `begin_submit` returns) and the
+/// exchanges refuse it once their receive window (5 s, sent with every signed call) has passed, so
+/// by then the order either exists or never will; the rest is a margin for visibility after
+/// acceptance and clock skew. A crashed attempt's key stays held for its whole lease anyway.
+pub const SETTLE_MS: i64 = 15_000;
 /// A busy key is retried this long after its lease or settle time ends, never at its exact end.
 pub const BUSY_MARGIN_MS: i64 = 3_000;
 /// Unfinished keys (not in doubt) outlive their TTL by this much, so a slow retry still finds its
