@@ -6,16 +6,25 @@
 //! leaves the order's fate unknown and is classified so the worker looks it up before anything
 //! else. Take-profit and stop-loss are separate conditional orders on Binance futures; hoox does
 //! not place them here (the entry order alone is sent), see `order_request`.
+//!
+//! The reference price is the mark price of `GET /fapi/v1/premiumIndex?symbol=BTCUSDT` →
+//! `markPrice` (a string; one object with `symbol`, an array of them when no symbol is sent), as
+//! documented in "Mark Price" (Mark Price and Funding Rate, weight 1),
+//! <https://developers.binance.com/docs/derivatives/usds-margined-futures/market-data/rest-api/Mark-Price>.
+//! A symbol Binance does not list is HTTP 400 `{"code":-1121,"msg":"Invalid symbol."}`, the
+//! example payload of "Error Codes",
+//! <https://developers.binance.com/docs/derivatives/usds-margined-futures/error-code>: terminal.
 
 use crate::order::{OrderRequest, Side};
 use crate::precision::fit;
 use crate::signing::binance_signature;
 use crate::venue::{
     Context, Credentials, ErrorClass, ExchangeError, HttpRequest, HttpResponse, Instrument, Method,
-    QueryResult, Venue,
+    PriceKind, QueryResult, ReferencePrice, Venue,
 };
 use crate::wire::{
-    decimal, error, excerpt, not_tradable, parse_json, plain, query_string, retry_after, text, Call,
+    decimal, error, excerpt, not_tradable, parse_json, plain, query_string, reference_price,
+    retry_after, text, Call,
 };
 use contracts::event::OrderAck;
 use contracts::signal::{Exchange, OrderType};
@@ -32,6 +41,8 @@ pub const NO_SUCH_ORDER: i64 = -2013;
 pub const INVALID_TIMESTAMP: i64 = -1021;
 /// "ClientOrderId is duplicated." — an open order already carries this id.
 pub const DUPLICATE_CLIENT_ORDER_ID: i64 = -4116;
+/// "Invalid symbol." — Binance does not list the symbol.
+pub const INVALID_SYMBOL: i64 = -1121;
 
 /// The Binance USDⓈ-M futures adapter.
 #[derive(Debug, Clone, Copy, Default)]
@@ -269,6 +280,46 @@ impl Venue for Binance {
         })
     }
 
+    fn price_request(&self, ctx: &Context, symbol: &Symbol) -> HttpRequest {
+        HttpRequest::public_get(format!(
+            "{}/fapi/v1/premiumIndex?{}",
+            ctx.base_url,
+            query_string(&[("symbol", self.symbol(symbol))])
+        ))
+    }
+
+    fn parse_price(
+        &self,
+        symbol: &Symbol,
+        resp: &HttpResponse,
+    ) -> Result<ReferencePrice, ExchangeError> {
+        let json = answer(Call::Price, resp)?;
+        let wanted = self.symbol(symbol);
+        let is_wanted =
+            |i: &&Value| i.get("symbol").and_then(Value::as_str) == Some(wanted.as_str());
+        // With `symbol` the answer is one object; without, a list of them.
+        let item = match &json {
+            Value::Array(list) => list.iter().find(is_wanted),
+            Value::Object(_) => Some(&json).filter(is_wanted),
+            _ => None,
+        }
+        .ok_or_else(|| {
+            not_tradable(
+                Exchange::Binance,
+                resp.status,
+                format!("Binance has no USDⓈ-M mark price for {wanted}"),
+            )
+        })?;
+        reference_price(
+            Exchange::Binance,
+            resp.status,
+            wanted,
+            PriceKind::Mark,
+            "markPrice",
+            item.get("markPrice"),
+        )
+    }
+
     fn leverage_request(
         &self,
         ctx: &Context,
@@ -484,6 +535,142 @@ mod tests {
         let sym = Symbol::parse("DOGEUSDT").unwrap_or_else(|e| panic!("{e}"));
         let e = BINANCE.parse_instrument(&sym, &response(200, body)).err();
         assert_eq!(e.map(|e| e.class), Some(ErrorClass::Terminal));
+    }
+
+    fn btc() -> Symbol {
+        Symbol::parse("BTCUSDT").unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn price_request_asks_for_the_premium_index_of_one_symbol() {
+        let r = BINANCE.price_request(&ctx_at(MAINNET), &btc());
+        assert_eq!(r.method, Method::Get);
+        assert_eq!(
+            r.url,
+            "https://fapi.binance.com/fapi/v1/premiumIndex?symbol=BTCUSDT"
+        );
+        assert!(r.headers.is_empty(), "public market data is not signed");
+        assert_eq!(r.body, None);
+    }
+
+    /// The response example of "Mark Price", verbatim but for its `//` comments (JSON has none).
+    const DOC_PREMIUM_INDEX: &str = r#"{
+    "symbol": "BTCUSDT",
+    "markPrice": "11793.63104562",
+    "indexPrice": "11781.80495970",
+    "estimatedSettlePrice": "11781.16138815",
+    "lastFundingRate": "0.00038246",
+    "nextFundingTime": 1597392000000,
+    "interestRate": "0.00010000",
+    "time": 1597370495002
+}"#;
+
+    #[test]
+    fn parses_the_documented_mark_price() {
+        let expected = ReferencePrice {
+            symbol: "BTCUSDT".into(),
+            price: d("11793.63104562"),
+            kind: PriceKind::Mark,
+        };
+        assert_eq!(
+            BINANCE.parse_price(&btc(), &response(200, DOC_PREMIUM_INDEX)),
+            Ok(expected.clone())
+        );
+        // The documented form "when symbol not sent": a list, searched for the symbol.
+        let eth = DOC_PREMIUM_INDEX
+            .replace("BTCUSDT", "ETHUSDT")
+            .replace("11793.63104562", "3000.1");
+        let list = format!("[{eth},{DOC_PREMIUM_INDEX}]");
+        assert_eq!(
+            BINANCE.parse_price(&btc(), &response(200, &list)),
+            Ok(expected)
+        );
+        let trailing = DOC_PREMIUM_INDEX.replace("11793.63104562", "65000.00000000");
+        assert_eq!(
+            BINANCE
+                .parse_price(&btc(), &response(200, &trailing))
+                .map(|p| p.price.to_string()),
+            Ok("65000".to_string())
+        );
+    }
+
+    #[test]
+    fn a_missing_zero_or_negative_mark_price_is_no_price() {
+        let retry = Some(ErrorClass::Retryable {
+            retry_after_seconds: None,
+        });
+        for mark in [
+            r#""markPrice": """#,
+            r#""markPrice": "0.00000000""#,
+            r#""markPrice": "-11793.63104562""#,
+            r#""markPrice": null"#,
+            r#""markPriceX": "11793.63104562""#,
+        ] {
+            let body = DOC_PREMIUM_INDEX.replace(r#""markPrice": "11793.63104562""#, mark);
+            let e = BINANCE.parse_price(&btc(), &response(200, &body)).err();
+            assert_eq!(e.map(|e| e.class), retry, "{mark}");
+        }
+    }
+
+    #[test]
+    fn classifies_price_errors() {
+        let class = |status: u16, body: &str, retry: Option<&str>| {
+            let mut r = response(status, body);
+            if let Some(v) = retry {
+                r.headers.push(("Retry-After".into(), v.into()));
+            }
+            BINANCE
+                .parse_price(&btc(), &r)
+                .err()
+                .map(|e| (e.class, e.code))
+        };
+        assert_eq!(
+            class(400, r#"{"code":-1121,"msg":"Invalid symbol."}"#, None),
+            Some((ErrorClass::Terminal, Some(INVALID_SYMBOL.to_string())))
+        );
+        // An answer about another symbol proves nothing about this one's price.
+        let other = DOC_PREMIUM_INDEX.replace("BTCUSDT", "ETHUSDT");
+        assert_eq!(class(200, &other, None), Some((ErrorClass::Terminal, None)));
+        assert_eq!(
+            class(
+                429,
+                r#"{"code":-1003,"msg":"Too many requests."}"#,
+                Some("7")
+            ),
+            Some((
+                ErrorClass::Retryable {
+                    retry_after_seconds: Some(7)
+                },
+                Some("-1003".into())
+            ))
+        );
+        assert_eq!(
+            class(
+                418,
+                r#"{"code":-1003,"msg":"Way too many requests; IP banned until 1700000120000."}"#,
+                Some("120")
+            )
+            .map(|(c, _)| c),
+            Some(ErrorClass::Banned {
+                retry_after_seconds: Some(120)
+            })
+        );
+        // A 5xx on a read is only retried: no order can hide behind it.
+        for status in [500, 502, 503] {
+            assert_eq!(
+                class(status, "", None).map(|(c, _)| c),
+                Some(ErrorClass::Retryable {
+                    retry_after_seconds: None
+                }),
+                "{status}"
+            );
+        }
+        assert_eq!(
+            class(200, "<html>", None).map(|(c, _)| c),
+            Some(ErrorClass::Retryable {
+                retry_after_seconds: None
+            })
+        );
     }
 
     #[test]

@@ -4,17 +4,24 @@
 //! Bybit answers most refusals with HTTP 200 and a non-zero `retCode`, and refuses a repeated
 //! `orderLinkId` (110072), so a duplicate submit is an order that exists: it is classified
 //! `Unknown`, which makes the worker look the order up instead of giving up on it.
+//!
+//! The reference price is the mark price of the linear ticker, `GET /v5/market/tickers?category=
+//! linear&symbol=BTCUSDT` → `result.list[].markPrice` (a string), as documented in "Get
+//! Tickers", <https://bybit-exchange.github.io/docs/v5/market/tickers> (source:
+//! `bybit-exchange/docs`, `docs/v5/market/tickers.mdx`). `category` is required; a symbol Bybit
+//! does not list is refused with `retCode` 10001 (request parameter error, "Not supported
+//! symbols"), which is terminal like every other parameter error.
 
 use crate::order::{OrderRequest, Side};
 use crate::precision::fit;
 use crate::signing::{bybit_payload, sign};
 use crate::venue::{
     Context, Credentials, ErrorClass, ExchangeError, HttpRequest, HttpResponse, Instrument, Method,
-    QueryResult, Venue,
+    PriceKind, QueryResult, ReferencePrice, Venue,
 };
 use crate::wire::{
-    decimal, error, excerpt, not_tradable, parse_json, plain, query_string, retry_after, text,
-    Call, JsonObject,
+    decimal, error, excerpt, not_tradable, parse_json, plain, query_string, reference_price,
+    retry_after, text, Call, JsonObject,
 };
 use contracts::event::OrderAck;
 use contracts::signal::{Exchange, OrderType};
@@ -295,6 +302,45 @@ impl Venue for Bybit {
             tick_size: num(&["priceFilter", "tickSize"])?,
             contract_size: Decimal::ONE,
         })
+    }
+
+    fn price_request(&self, ctx: &Context, symbol: &Symbol) -> HttpRequest {
+        let query = query_string(&[
+            ("category", "linear".into()),
+            ("symbol", self.symbol(symbol)),
+        ]);
+        HttpRequest::public_get(format!("{}/v5/market/tickers?{query}", ctx.base_url))
+    }
+
+    fn parse_price(
+        &self,
+        symbol: &Symbol,
+        resp: &HttpResponse,
+    ) -> Result<ReferencePrice, ExchangeError> {
+        let result = envelope(Call::Price, resp)?;
+        let wanted = self.symbol(symbol);
+        let item = result
+            .get("list")
+            .and_then(Value::as_array)
+            .and_then(|l| {
+                l.iter()
+                    .find(|i| i.get("symbol").and_then(Value::as_str) == Some(wanted.as_str()))
+            })
+            .ok_or_else(|| {
+                not_tradable(
+                    Exchange::Bybit,
+                    resp.status,
+                    format!("Bybit has no linear ticker for {wanted}"),
+                )
+            })?;
+        reference_price(
+            Exchange::Bybit,
+            resp.status,
+            wanted,
+            PriceKind::Mark,
+            "markPrice",
+            item.get("markPrice"),
+        )
     }
 
     fn leverage_request(
@@ -596,6 +642,149 @@ mod tests {
             r#"{"retCode":0,"retMsg":"OK","result":{"category":"linear","list":[]},"time":1}"#;
         let e = BYBIT.parse_instrument(&sym, &response(200, empty)).err();
         assert_eq!(e.map(|e| e.class), Some(ErrorClass::Terminal));
+    }
+
+    fn sym(s: &str) -> Symbol {
+        Symbol::parse(s).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn price_request_asks_for_the_linear_ticker() {
+        let r = BYBIT.price_request(&ctx(), &sym("BTCUSDT"));
+        assert_eq!(r.method, Method::Get);
+        assert_eq!(
+            r.url,
+            "https://api.bybit.com/v5/market/tickers?category=linear&symbol=BTCUSDT"
+        );
+        assert!(r.headers.is_empty(), "public market data is not signed");
+        assert_eq!(r.body, None);
+    }
+
+    /// The "Linear/Inverse" response example of Get Tickers, verbatim (the docs' one example of
+    /// that shape is an inverse contract; linear answers have the same fields).
+    const DOC_TICKER: &str = r#"{
+    "retCode": 0,
+    "retMsg": "OK",
+    "result": {
+        "category": "inverse",
+        "list": [
+            {
+                "symbol": "BTCUSD",
+                "lastPrice": "120635.50",
+                "indexPrice": "114890.92",
+                "markPrice": "114898.43",
+                "prevPrice24h": "105595.90",
+                "price24hPcnt": "0.142425",
+                "highPrice24h": "131309.30",
+                "lowPrice24h": "102007.60",
+                "prevPrice1h": "119806.10",
+                "openInterest": "240113967",
+                "openInterestValue": "2089.79",
+                "turnover24h": "115.6907",
+                "volume24h": "13713832.0000",
+                "fundingRate": "0.0001",
+                "nextFundingTime": "1760371200000",
+                "predictedDeliveryPrice": "",
+                "basisRate": "",
+                "deliveryFeeRate": "",
+                "deliveryTime": "0",
+                "ask1Size": "9854",
+                "bid1Price": "103401.00",
+                "ask1Price": "109152.80",
+                "bid1Size": "1063",
+                "basis": "",
+                "preOpenPrice": "",
+                "preQty": "",
+                "curPreListingPhase": "",
+                "fundingIntervalHour": "8",
+                "basisRateYear": "",
+                "fundingCap": "0.005"
+            }
+        ]
+    },
+    "retExtInfo": {},
+    "time": 1760352369814
+}"#;
+
+    #[test]
+    fn parses_the_mark_price_of_the_documented_ticker() {
+        // The mark, not the last trade (120635.50) a thin book can print anywhere.
+        assert_eq!(
+            BYBIT.parse_price(&sym("BTCUSD"), &response(200, DOC_TICKER)),
+            Ok(ReferencePrice {
+                symbol: "BTCUSD".into(),
+                price: d("114898.43"),
+                kind: PriceKind::Mark,
+            })
+        );
+        let linear = r#"{"retCode":0,"retMsg":"OK","result":{"category":"linear","list":[{"symbol":"ETHUSDT","lastPrice":"3001.10","markPrice":"3000.55"},{"symbol":"BTCUSDT","lastPrice":"109740.00","indexPrice":"109794.46","markPrice":"109738.20"}]},"retExtInfo":{},"time":1756480000000}"#;
+        let p = BYBIT
+            .parse_price(&sym("BTCUSDT"), &response(200, linear))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((p.symbol.as_str(), p.price), ("BTCUSDT", d("109738.2")));
+    }
+
+    #[test]
+    fn a_missing_zero_or_negative_mark_price_is_no_price() {
+        let btc = sym("BTCUSDT");
+        let retry = Some(ErrorClass::Retryable {
+            retry_after_seconds: None,
+        });
+        for mark in [
+            r#""markPrice":"""#,
+            r#""markPrice":"0""#,
+            r#""markPrice":"0.00""#,
+            r#""markPrice":"-1""#,
+            r#""markPrice":"abc""#,
+            r#""markPrice":null"#,
+            r#""indexPrice":"109794.46""#,
+        ] {
+            let body = format!(
+                r#"{{"retCode":0,"retMsg":"OK","result":{{"category":"linear","list":[{{"symbol":"BTCUSDT","lastPrice":"109740.00",{mark}}}]}},"retExtInfo":{{}},"time":1}}"#
+            );
+            let e = BYBIT.parse_price(&btc, &response(200, &body)).err();
+            assert_eq!(e.map(|e| e.class), retry, "{mark}");
+        }
+    }
+
+    #[test]
+    fn classifies_price_errors() {
+        let btc = sym("BTCUSDT");
+        let class = |status: u16, body: &str| {
+            BYBIT
+                .parse_price(&btc, &response(status, body))
+                .err()
+                .map(|e| (e.class, e.code))
+        };
+        // An unlisted symbol: Bybit's parameter error, terminal.
+        assert_eq!(
+            class(
+                200,
+                r#"{"retCode":10001,"retMsg":"Not supported symbols","result":{},"retExtInfo":{},"time":1700000000000}"#
+            ),
+            Some((ErrorClass::Terminal, Some("10001".into())))
+        );
+        // An answer that lists other symbols only.
+        let other = r#"{"retCode":0,"retMsg":"OK","result":{"category":"linear","list":[{"symbol":"ETHUSDT","markPrice":"3000"}]},"retExtInfo":{},"time":1}"#;
+        assert_eq!(class(200, other), Some((ErrorClass::Terminal, None)));
+        let retry = ErrorClass::Retryable {
+            retry_after_seconds: None,
+        };
+        assert_eq!(class(502, "bad gateway"), Some((retry, None)));
+        assert_eq!(class(200, "<html>"), Some((retry, None)));
+        assert_eq!(
+            class(
+                200,
+                r#"{"retCode":10006,"retMsg":"Too many visits!","result":{},"time":1}"#
+            ),
+            Some((retry, Some("10006".into())))
+        );
+        assert_eq!(
+            class(403, "access too frequent").map(|(c, _)| c),
+            Some(ErrorClass::Banned {
+                retry_after_seconds: Some(IP_BAN_SECONDS)
+            })
+        );
     }
 
     #[test]

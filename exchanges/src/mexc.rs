@@ -7,17 +7,24 @@
 //! order (isolated margin, `openType` 1), which MEXC requires, so the separate leverage call is a
 //! signed read of the current setting rather than a change. MEXC has no testnet: a test signal
 //! is refused, never sent to the real exchange.
+//!
+//! The reference price is MEXC's fair price (its mark price), `GET /api/v1/contract/fair_price/
+//! BTC_USDT` → `data.fairPrice` (a JSON number), as documented in "Get contract fair price",
+//! <https://mexcdevelop.github.io/apidocs/contract_v1_en/#get-contract-fair-price> (source:
+//! `mexcdevelop/apidocs`, branch `contract_v1_en`, `source/index.html.md`). A contract MEXC
+//! does not list is code 1001 "Contract does not exist" of the same page's error code table:
+//! terminal.
 
 use crate::order::{OrderRequest, Side};
 use crate::precision::fit;
 use crate::signing::{mexc_payload, sign};
 use crate::venue::{
     Context, Credentials, ErrorClass, ExchangeError, HttpRequest, HttpResponse, Instrument, Method,
-    QueryResult, Venue,
+    PriceKind, QueryResult, ReferencePrice, Venue,
 };
 use crate::wire::{
-    decimal, error, excerpt, not_tradable, parse_json, query_string, refused, retry_after, text,
-    Call, JsonObject,
+    decimal, error, excerpt, not_tradable, parse_json, percent_encode, query_string,
+    reference_price, refused, retry_after, text, Call, JsonObject,
 };
 use contracts::event::OrderAck;
 use contracts::signal::{Exchange, OrderType};
@@ -41,6 +48,8 @@ pub const VERIFY_FAILED: i64 = 602;
 pub const REPEATED_REQUEST: i64 = 603;
 /// "order not exist".
 pub const ORDER_NOT_EXIST: i64 = 2040;
+/// "Contract does not exist": MEXC does not list the symbol.
+pub const CONTRACT_NOT_EXIST: i64 = 1001;
 
 /// `openType` 1: isolated margin, where each opening order carries its leverage.
 const ISOLATED: i64 = 1;
@@ -263,6 +272,40 @@ impl Venue for Mexc {
         })
     }
 
+    fn price_request(&self, ctx: &Context, symbol: &Symbol) -> HttpRequest {
+        HttpRequest::public_get(format!(
+            "{}/api/v1/contract/fair_price/{}",
+            ctx.base_url,
+            percent_encode(&self.symbol(symbol))
+        ))
+    }
+
+    fn parse_price(
+        &self,
+        symbol: &Symbol,
+        resp: &HttpResponse,
+    ) -> Result<ReferencePrice, ExchangeError> {
+        let data = answer(Call::Price, resp)?;
+        let wanted = self.symbol(symbol);
+        let item = Some(&data)
+            .filter(|d| d.get("symbol").and_then(Value::as_str) == Some(wanted.as_str()))
+            .ok_or_else(|| {
+                not_tradable(
+                    Exchange::Mexc,
+                    resp.status,
+                    format!("MEXC has no fair price for {wanted}"),
+                )
+            })?;
+        reference_price(
+            Exchange::Mexc,
+            resp.status,
+            wanted,
+            PriceKind::Fair,
+            "fairPrice",
+            item.get("fairPrice"),
+        )
+    }
+
     /// A signed read of the symbol's leverage (`GET /api/v1/private/position/leverage`): on
     /// MEXC the leverage is set by each opening order itself, so nothing needs changing here,
     /// and the call still proves the credentials before an order is sent.
@@ -387,7 +430,7 @@ impl Venue for Mexc {
         let path = format!(
             "/api/v1/private/order/external/{}/{}",
             self.symbol(&order.symbol),
-            crate::wire::percent_encode(&order.client_order_id)
+            percent_encode(&order.client_order_id)
         );
         Self::signed(ctx, creds, Method::Get, &path, String::new(), None)
     }
@@ -581,6 +624,122 @@ mod tests {
         let unknown = r#"{"success":false,"code":1001,"message":"Contract does not exist!"}"#;
         let e = MEXC.parse_instrument(&sym, &response(200, unknown)).err();
         assert_eq!(e.map(|e| e.class), Some(ErrorClass::Terminal));
+    }
+
+    fn btc_symbol() -> Symbol {
+        Symbol::parse("BTCUSDT").unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn price_request_asks_for_the_fair_price_of_the_contract() {
+        let r = MEXC.price_request(&ctx_at(MAINNET), &btc_symbol());
+        assert_eq!(r.method, Method::Get);
+        assert_eq!(
+            r.url,
+            "https://contract.mexc.com/api/v1/contract/fair_price/BTC_USDT"
+        );
+        assert!(r.headers.is_empty(), "public market data is not signed");
+        assert_eq!(r.body, None);
+    }
+
+    /// The response example of "Get contract fair price", verbatim.
+    const DOC_FAIR_PRICE: &str = r#"{
+    "success": true,
+    "code": 0,
+    "data": {
+        "symbol": "BTC_USDT",
+        "fairPrice": 31103.4,
+        "timestamp": 1609829705178
+    }
+}"#;
+
+    #[test]
+    fn parses_the_documented_fair_price() {
+        assert_eq!(
+            MEXC.parse_price(&btc_symbol(), &response(200, DOC_FAIR_PRICE)),
+            Ok(ReferencePrice {
+                symbol: "BTC_USDT".into(),
+                price: d("31103.4"),
+                kind: PriceKind::Fair,
+            })
+        );
+        // A JSON number reaches the decimal without a float's error.
+        let fine = DOC_FAIR_PRICE.replace("31103.4", "0.000012345");
+        assert_eq!(
+            MEXC.parse_price(&btc_symbol(), &response(200, &fine))
+                .map(|p| p.price),
+            Ok(d("0.000012345"))
+        );
+    }
+
+    #[test]
+    fn a_missing_zero_or_negative_fair_price_is_no_price() {
+        let retry = Some(ErrorClass::Retryable {
+            retry_after_seconds: None,
+        });
+        for fair in [
+            r#""fairPrice": 0"#,
+            r#""fairPrice": 0.0"#,
+            r#""fairPrice": -31103.4"#,
+            r#""fairPrice": null"#,
+            r#""fairPrice": """#,
+            r#""indexPrice": 31103.4"#,
+        ] {
+            let body = DOC_FAIR_PRICE.replace(r#""fairPrice": 31103.4"#, fair);
+            let e = MEXC.parse_price(&btc_symbol(), &response(200, &body)).err();
+            assert_eq!(e.map(|e| e.class), retry, "{fair}");
+        }
+    }
+
+    #[test]
+    fn classifies_price_errors() {
+        let class = |status: u16, body: &str| {
+            MEXC.parse_price(&btc_symbol(), &response(status, body))
+                .err()
+                .map(|e| (e.class, e.code))
+        };
+        assert_eq!(
+            class(
+                200,
+                r#"{"success":false,"code":1001,"message":"Contract does not exist!"}"#
+            ),
+            Some((ErrorClass::Terminal, Some(CONTRACT_NOT_EXIST.to_string())))
+        );
+        for other in [
+            DOC_FAIR_PRICE.replace("BTC_USDT", "ETH_USDT"),
+            r#"{"success":true,"code":0,"data":null}"#.to_owned(),
+        ] {
+            assert_eq!(
+                class(200, &other),
+                Some((ErrorClass::Terminal, None)),
+                "{other}"
+            );
+        }
+        let retry = ErrorClass::Retryable {
+            retry_after_seconds: None,
+        };
+        assert_eq!(
+            class(
+                200,
+                r#"{"success":false,"code":510,"message":"Excessive frequency of requests"}"#
+            ),
+            Some((retry, Some("510".into())))
+        );
+        assert_eq!(
+            class(
+                200,
+                r#"{"success":false,"code":500,"message":"System internal error!"}"#
+            ),
+            Some((retry, Some("500".into())))
+        );
+        assert_eq!(class(429, ""), Some((retry, None)));
+        assert_eq!(class(503, "unavailable"), Some((retry, None)));
+        assert_eq!(
+            class(403, "Access Denied").map(|(c, _)| c),
+            Some(ErrorClass::Banned {
+                retry_after_seconds: None
+            })
+        );
     }
 
     #[test]

@@ -100,6 +100,31 @@ impl Instrument {
     }
 }
 
+/// Which of the exchange's prices a [`ReferencePrice`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum PriceKind {
+    /// The mark price (Bybit, Binance): the exchange's own fair value of the contract, the one
+    /// it liquidates and values positions at, smoothed against the index so one trade cannot
+    /// move it.
+    Mark,
+    /// The last traded price, for a venue that publishes no mark.
+    Last,
+    /// MEXC's fair price: its mark price under its own name.
+    Fair,
+}
+
+/// A price the exchange itself publishes for an instrument (public market data), for checks
+/// that must not trust the price a signal's sender wrote (the notional cap). Always strictly
+/// positive: an answer with a zero, negative or missing price is an error, never a price.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ReferencePrice {
+    /// The exchange's own symbol (`BTCUSDT`, `BTC_USDT`).
+    pub symbol: String,
+    /// Quote-asset units per base-asset unit (USDT per BTC), whatever the order unit.
+    pub price: Decimal,
+    pub kind: PriceKind,
+}
+
 /// How a failure must be handled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorClass {
@@ -149,6 +174,18 @@ pub trait Venue: Sync {
         symbol: &Symbol,
         resp: &HttpResponse,
     ) -> Result<Instrument, ExchangeError>;
+
+    /// The exchange's own price of the instrument (public market data, unsigned), fetched
+    /// with the instrument rules.
+    fn price_request(&self, ctx: &Context, symbol: &Symbol) -> HttpRequest;
+    /// An unknown symbol is Terminal; 429/5xx and the like are classified as for any read; an
+    /// answer without a strictly positive price is Retryable (nothing was placed, and the
+    /// exchange may publish one soon), never a price.
+    fn parse_price(
+        &self,
+        symbol: &Symbol,
+        resp: &HttpResponse,
+    ) -> Result<ReferencePrice, ExchangeError>;
 
     fn leverage_request(
         &self,

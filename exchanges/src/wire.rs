@@ -5,7 +5,7 @@
 //! (MEXC wants JSON numbers, which `rust_decimal`'s string serialisation cannot give), and numbers
 //! that arrive as JSON numbers are re-read from their shortest decimal spelling.
 
-use crate::venue::{ErrorClass, ExchangeError, HttpResponse};
+use crate::venue::{ErrorClass, ExchangeError, HttpResponse, PriceKind, ReferencePrice};
 use contracts::signal::Exchange;
 use rust_decimal::Decimal;
 use serde_json::Value;
@@ -16,6 +16,7 @@ use std::str::FromStr;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Call {
     Instrument,
+    Price,
     Leverage,
     Submit,
     Query,
@@ -68,6 +69,45 @@ pub(crate) fn not_tradable(exchange: Exchange, status: u16, message: String) -> 
 /// A refusal made before any request: nothing was sent, and sending cannot help.
 pub(crate) fn refused(exchange: Exchange, message: impl Into<String>) -> ExchangeError {
     error(exchange, ErrorClass::Terminal, 0, None, message)
+}
+
+/// The reference price in `value` (the answer's `field`): a decimal above zero. Anything else
+/// (missing, empty, unreadable, zero, negative) is Retryable: nothing was placed, and a price is
+/// never made up.
+pub(crate) fn reference_price(
+    exchange: Exchange,
+    status: u16,
+    symbol: String,
+    kind: PriceKind,
+    field: &str,
+    value: Option<&Value>,
+) -> Result<ReferencePrice, ExchangeError> {
+    let refuse = |what: String| {
+        Err(error(
+            exchange,
+            ErrorClass::Retryable {
+                retry_after_seconds: None,
+            },
+            status,
+            None,
+            format!("{symbol}: {what}, no usable price in the answer"),
+        ))
+    };
+    match value {
+        None | Some(Value::Null) => refuse(format!("{field} missing")),
+        Some(v) => match decimal(v) {
+            Some(price) if price > Decimal::ZERO => Ok(ReferencePrice {
+                symbol,
+                price: price.normalize(),
+                kind,
+            }),
+            Some(price) => refuse(format!("{field} is {price}")),
+            None => refuse(format!(
+                "{field} is {} (not a number)",
+                excerpt(&v.to_string())
+            )),
+        },
+    }
 }
 
 /// `k=v&k=v` in the given order, values percent-encoded (RFC 3986 unreserved characters kept).

@@ -7,13 +7,21 @@
 //! against its own clock, and refuses with the exchange's own codes; it applies lot steps, ticks
 //! and minimums; and it keeps each exchange's client-order-id rule (Bybit and MEXC refuse any
 //! reuse, Binance only while the earlier order is open, accepting a reused id once it filled).
-//! Market orders, and limit orders priced through the market, fill at once at a fixed mark
-//! price; other limit orders rest open.
+//! Market orders, and limit orders priced through the market, fill at once at the mark price;
+//! other limit orders rest open.
 //!
-//! A control API that no exchange has, under `/__mock`, queues faults for the next order submits
-//! and lists every accepted order, so tests can count orders and assert there is no duplicate:
-//! `POST /__mock/faults` `{"exchange":"binance","fault":"http_503_unknown","retry_after":2,
-//! "count":1,"delay_ms":15000}`, `GET /__mock/orders`, `POST /__mock/reset`.
+//! Each exchange publishes its mark as its own public price: Bybit's linear ticker
+//! (`GET /v5/market/tickers`, `category` required, `retCode` 10001 "Not supported symbols" for a
+//! symbol it does not list), Binance's premium index (`GET /fapi/v1/premiumIndex`, HTTP 400
+//! -1121 "Invalid symbol.") and MEXC's fair price (`GET /api/v1/contract/fair_price/{symbol}`,
+//! code 1001 "Contract does not exist!"). The mark is 65000 for BTC and 3000 for ETH until a
+//! test sets another per (exchange, symbol) with [`MockExchanges::set_price`]; fills follow it.
+//!
+//! A control API that no exchange has, under `/__mock`, queues faults for the next order submits,
+//! sets marks and lists every accepted order, so tests can count orders and assert there is no
+//! duplicate: `POST /__mock/faults` `{"exchange":"binance","fault":"http_503_unknown",
+//! "retry_after":2,"count":1,"delay_ms":15000}`, `POST /__mock/prices` `{"exchange":"mexc",
+//! "symbol":"BTCUSDT","price":"64000.5"}`, `GET /__mock/orders`, `POST /__mock/reset`.
 //!
 //! Each fault is rendered the way that exchange expresses it: `http_429` is a 429 with
 //! `Retry-After` on Binance, `retCode` 10006 with `X-Bapi-Limit-Reset-Timestamp` on Bybit and
@@ -27,6 +35,7 @@
 
 use contracts::auth::hmac_sha256_hex;
 use contracts::signal::Exchange;
+use contracts::symbol::Symbol;
 use exchanges::venue::Credentials;
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
@@ -280,6 +289,61 @@ pub enum MockError {
     Io(#[from] std::io::Error),
     #[error("bad fault: {0}")]
     BadFault(String),
+    #[error("bad price: {0}")]
+    BadPrice(String),
+}
+
+/// A mark price for one exchange's instrument, as a test sets it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MarkPrice {
+    pub exchange: Exchange,
+    /// Any spelling `contracts::symbol::Symbol` reads (`BTCUSDT`, `BTC_USDT`, `BTC/USDT`), of
+    /// an instrument the mock lists.
+    pub symbol: String,
+    /// Published as given, even zero or negative, so tests can see an adapter refuse it.
+    pub price: Decimal,
+}
+
+impl MarkPrice {
+    pub fn new(exchange: Exchange, symbol: &str, price: Decimal) -> Self {
+        Self {
+            exchange,
+            symbol: symbol.to_owned(),
+            price,
+        }
+    }
+
+    /// Reads the control API's JSON form; `price` is a decimal string or a JSON number.
+    pub fn from_json(v: &Value) -> Result<Self, MockError> {
+        let exchange = v
+            .get("exchange")
+            .and_then(Value::as_str)
+            .and_then(|s| s.parse::<Exchange>().ok())
+            .filter(|e| *e != Exchange::Paper)
+            .ok_or_else(|| MockError::BadPrice("exchange must be bybit, binance or mexc".into()))?;
+        let symbol = v
+            .get("symbol")
+            .and_then(Value::as_str)
+            .ok_or_else(|| MockError::BadPrice("symbol is required".into()))?;
+        let price = v
+            .get("price")
+            .and_then(json_dec)
+            .ok_or_else(|| MockError::BadPrice("price must be a decimal".into()))?;
+        Ok(Self::new(exchange, symbol, price))
+    }
+
+    /// The listed instrument it names, or why not.
+    fn spec(&self) -> Result<&'static Spec, MockError> {
+        if self.exchange == Exchange::Paper {
+            return Err(MockError::BadPrice("paper has no mock".into()));
+        }
+        Symbol::parse(&self.symbol)
+            .ok()
+            .and_then(|s| spec(&s.canonical()))
+            .ok_or_else(|| {
+                MockError::BadPrice(format!("{} is not listed by the mock", self.symbol))
+            })
+    }
 }
 
 /// A running mock. Dropping it stops the server.
@@ -342,7 +406,28 @@ impl MockExchanges {
         self.shared.book().queue(fault);
     }
 
-    /// Forgets orders, positions, leverage and queued faults.
+    /// Sets the mark of `symbol` on `exchange`: the price its public endpoint publishes and
+    /// market orders fill at, until [`Self::reset`].
+    pub fn set_price(
+        &self,
+        exchange: Exchange,
+        symbol: &str,
+        price: Decimal,
+    ) -> Result<(), MockError> {
+        self.shared
+            .book()
+            .set_mark(&MarkPrice::new(exchange, symbol, price))
+    }
+
+    /// The mark `exchange` publishes for `symbol` (`None` if the mock does not list it).
+    pub fn price(&self, exchange: Exchange, symbol: &str) -> Option<Decimal> {
+        let sp = MarkPrice::new(exchange, symbol, Decimal::ZERO)
+            .spec()
+            .ok()?;
+        Some(self.shared.book().mark(exchange, sp))
+    }
+
+    /// Forgets orders, positions, leverage, marks set by tests and queued faults.
     pub fn reset(&self) {
         *self.shared.book() = Book::default();
     }
@@ -408,6 +493,8 @@ struct Book {
     faults: BTreeMap<Exchange, VecDeque<Fault>>,
     positions: BTreeMap<(Exchange, String, Leg), Decimal>,
     leverage: BTreeMap<(Exchange, String), u32>,
+    /// Marks set by tests, by (exchange, canonical symbol); the others are [`Spec::mark`].
+    marks: BTreeMap<(Exchange, String), Decimal>,
     next_id: u64,
 }
 
@@ -431,6 +518,20 @@ impl Book {
             queue.pop_front();
         }
         Some(fault)
+    }
+
+    fn set_mark(&mut self, m: &MarkPrice) -> Result<(), MockError> {
+        let sp = m.spec()?;
+        self.marks.insert((m.exchange, sp.joined()), m.price);
+        Ok(())
+    }
+
+    /// The mark of `sp` on `exchange`: what its price endpoint publishes and fills happen at.
+    fn mark(&self, exchange: Exchange, sp: &Spec) -> Decimal {
+        self.marks
+            .get(&(exchange, sp.joined()))
+            .copied()
+            .unwrap_or_else(|| lit(sp.mark))
     }
 
     fn next_order_id(&mut self) -> String {
@@ -603,6 +704,35 @@ fn control(shared: &Shared, call: &Call) -> Reply {
                 Err(e) => json_reply(StatusCode::BAD_REQUEST, &json!({ "error": e.to_string() })),
             }
         }
+        (&Method::POST, "/prices") => {
+            let parsed: Result<Vec<MarkPrice>, MockError> =
+                match serde_json::from_str::<Value>(&call.body) {
+                    Ok(Value::Array(items)) => items.iter().map(MarkPrice::from_json).collect(),
+                    Ok(v) => MarkPrice::from_json(&v).map(|p| vec![p]),
+                    Err(e) => Err(MockError::BadPrice(format!("body is not JSON: {e}"))),
+                };
+            // All or nothing: a bad entry sets none.
+            let checked = parsed.and_then(|prices| {
+                prices
+                    .into_iter()
+                    .map(|p| p.spec().map(|sp| (p, sp)))
+                    .collect::<Result<Vec<_>, _>>()
+            });
+            match checked {
+                Ok(prices) => {
+                    let mut book = shared.book();
+                    let set: Vec<Value> = prices
+                        .into_iter()
+                        .map(|(p, sp)| {
+                            book.marks.insert((p.exchange, sp.joined()), p.price);
+                            json!({"exchange": p.exchange.as_str(), "symbol": sp.joined(), "price": p.price.normalize().to_string()})
+                        })
+                        .collect();
+                    json_reply(StatusCode::OK, &json!({ "prices": set }))
+                }
+                Err(e) => json_reply(StatusCode::BAD_REQUEST, &json!({ "error": e.to_string() })),
+            }
+        }
         (&Method::GET, "/orders") => {
             let filter = query_params(&call.query)
                 .into_iter()
@@ -634,7 +764,8 @@ fn control(shared: &Shared, call: &Call) -> Reply {
 // Shared protocol pieces
 // ---------------------------------------------------------------------------------------------
 
-/// The instruments every mocked exchange lists, with their rules and a fixed mark price.
+/// The instruments every mocked exchange lists, with their rules and the mark price they start
+/// at.
 struct Spec {
     base: &'static str,
     quote: &'static str,
@@ -853,7 +984,7 @@ struct NewOrder {
 /// Records `o`, filling it at the mark price if it is a market order or a limit order priced
 /// through the mark (a buy at or above it, a sell at or below it).
 fn accept(shared: &Shared, book: &mut Book, o: NewOrder) -> AcceptedOrder {
-    let mark = lit(o.spec.mark);
+    let mark = book.mark(o.exchange, o.spec);
     let marketable = o.market
         || o.price
             .is_some_and(|p| if o.buy { p >= mark } else { p <= mark });
@@ -936,6 +1067,7 @@ mod bybit {
     pub(super) fn route(shared: &Shared, call: &Call) -> Reply {
         let r = match (&call.method, call.path.as_str()) {
             (&Method::GET, "/v5/market/instruments-info") => instruments(shared, call),
+            (&Method::GET, "/v5/market/tickers") => tickers(shared, call),
             (&Method::POST, "/v5/order/create") => return submit(shared, call),
             (&Method::POST, "/v5/position/set-leverage") => authed(shared, call, set_leverage),
             (&Method::GET, "/v5/order/realtime") => authed(shared, call, realtime),
@@ -1025,6 +1157,43 @@ mod bybit {
             "OK",
             json!({"category": "linear", "list": list, "nextPageCursor": ""}),
         )
+    }
+
+    /// A linear ticker in the documented shape, every price at the mark.
+    fn ticker_json(s: &Spec, mark: Decimal) -> Value {
+        let p = mark.normalize().to_string();
+        json!({
+            "symbol": s.joined(), "lastPrice": p, "indexPrice": p, "markPrice": p,
+            "prevPrice24h": p, "price24hPcnt": "0", "highPrice24h": p, "lowPrice24h": p,
+            "prevPrice1h": p, "openInterest": "1000", "openInterestValue": (mark * Decimal::from(1000)).normalize().to_string(),
+            "turnover24h": "0", "volume24h": "0", "fundingRate": "0.0001",
+            "nextFundingTime": "0", "predictedDeliveryPrice": "", "basisRate": "",
+            "deliveryFeeRate": "", "deliveryTime": "0", "ask1Size": "1", "bid1Price": p,
+            "ask1Price": p, "bid1Size": "1", "basis": "", "preOpenPrice": "", "preQty": "",
+            "curPreListingPhase": "", "fundingIntervalHour": "8", "basisRateYear": "",
+            "fundingCap": "0.005",
+        })
+    }
+
+    /// `category` is required (only `linear` is mocked); an unlisted symbol is Bybit's
+    /// parameter error 10001 "Not supported symbols"; no symbol lists every ticker.
+    fn tickers(shared: &Shared, call: &Call) -> Answer {
+        let q = query_params(&call.query);
+        if param(&q, "category") != Some("linear") {
+            return params_error(shared, "category");
+        }
+        let book = shared.book();
+        let list: Vec<Value> = match param(&q, "symbol") {
+            Some(sym) => match spec(sym).filter(|s| s.joined() == sym) {
+                Some(s) => vec![ticker_json(s, book.mark(Exchange::Bybit, s))],
+                None => return ret(shared, 10001, "Not supported symbols", json!({})),
+            },
+            None => SPECS
+                .iter()
+                .map(|s| ticker_json(s, book.mark(Exchange::Bybit, s)))
+                .collect(),
+        };
+        ret(shared, 0, "OK", json!({"category": "linear", "list": list}))
     }
 
     fn valid_link_id(id: &str) -> bool {
@@ -1276,6 +1445,7 @@ mod binance {
     pub(super) fn route(shared: &Shared, call: &Call) -> Reply {
         let r = match (&call.method, call.path.as_str()) {
             (&Method::GET, "/fapi/v1/exchangeInfo") => exchange_info(),
+            (&Method::GET, "/fapi/v1/premiumIndex") => premium_index(shared, call),
             (&Method::POST, "/fapi/v1/order") => return submit(shared, call),
             (&Method::GET, "/fapi/v1/order") => match auth(shared, call) {
                 Ok(p) => query(&p, shared),
@@ -1395,6 +1565,41 @@ mod binance {
             StatusCode::OK,
             &json!({"timezone": "UTC", "serverTime": 0, "symbols": symbols}),
         )
+    }
+
+    /// Binance writes prices with eight decimals.
+    fn eight(d: Decimal) -> String {
+        format!("{d:.8}")
+    }
+
+    fn premium_json(shared: &Shared, s: &Spec, mark: Decimal) -> Value {
+        let now = shared.now_ms();
+        // The next 8-hour funding boundary.
+        let period = 8 * 3600 * 1000;
+        json!({
+            "symbol": s.joined(), "markPrice": eight(mark), "indexPrice": eight(mark),
+            "estimatedSettlePrice": eight(mark), "lastFundingRate": "0.00010000",
+            "interestRate": "0.00010000", "nextFundingTime": (now / period + 1) * period,
+            "time": now,
+        })
+    }
+
+    /// One object for `symbol`, a list of all without; an unlisted symbol is HTTP 400 -1121.
+    fn premium_index(shared: &Shared, call: &Call) -> Answer {
+        let book = shared.book();
+        let answer = match param(&query_params(&call.query), "symbol") {
+            Some(sym) => match spec(sym).filter(|s| s.joined() == sym) {
+                Some(s) => premium_json(shared, s, book.mark(Exchange::Binance, s)),
+                None => return err(StatusCode::BAD_REQUEST, -1121, "Invalid symbol."),
+            },
+            None => Value::Array(
+                SPECS
+                    .iter()
+                    .map(|s| premium_json(shared, s, book.mark(Exchange::Binance, s)))
+                    .collect(),
+            ),
+        };
+        json_reply(StatusCode::OK, &answer)
     }
 
     fn valid_client_id(id: &str) -> bool {
@@ -1676,6 +1881,9 @@ mod mexc {
         let path = call.path.as_str();
         let r = match call.method {
             Method::GET if path == "/api/v1/contract/detail" => detail(call),
+            Method::GET if path.starts_with("/api/v1/contract/fair_price/") => {
+                fair_price(shared, &path["/api/v1/contract/fair_price/".len()..])
+            }
             // The current documented path and the older one take the same body.
             Method::POST
                 if path == "/api/v1/private/order/create"
@@ -1794,6 +2002,21 @@ mod mexc {
             },
             None => ok(Value::Array(SPECS.iter().map(contract_json).collect())),
         }
+    }
+
+    /// The documented `{symbol, fairPrice, timestamp}`; an unlisted contract is code 1001.
+    fn fair_price(shared: &Shared, symbol: &str) -> Answer {
+        let symbol = percent_decode(symbol);
+        if symbol.is_empty() || symbol.contains('/') {
+            return text(StatusCode::NOT_FOUND, "Not Found");
+        }
+        let Some(s) = spec(&symbol).filter(|s| s.underscored() == symbol) else {
+            return fail(1001, "Contract does not exist!");
+        };
+        let mark = shared.book().mark(Exchange::Mexc, s);
+        ok(
+            json!({"symbol": s.underscored(), "fairPrice": json_number(mark), "timestamp": shared.now_ms()}),
+        )
     }
 
     fn submit(shared: &Shared, call: &Call) -> Reply {
@@ -2018,6 +2241,37 @@ mod tests {
             t.ok().and_then(|f| f.delay),
             Some(Duration::from_millis(1500))
         );
+    }
+
+    #[test]
+    fn marks_parse_from_the_control_json_and_name_listed_instruments() {
+        let m =
+            MarkPrice::from_json(&json!({"exchange":"mexc","symbol":"BTC_USDT","price":"64000.5"}));
+        assert_eq!(
+            m.ok(),
+            Some(MarkPrice::new(Exchange::Mexc, "BTC_USDT", lit("64000.5")))
+        );
+        let n =
+            MarkPrice::from_json(&json!({"exchange":"bybit","symbol":"ETHUSDT","price":2999.25}));
+        assert_eq!(n.ok().map(|n| n.price), Some(lit("2999.25")));
+        for bad in [
+            json!({"exchange":"paper","symbol":"BTCUSDT","price":"1"}),
+            json!({"exchange":"bybit","price":"1"}),
+            json!({"exchange":"bybit","symbol":"BTCUSDT","price":"cheap"}),
+        ] {
+            assert!(MarkPrice::from_json(&bad).is_err(), "{bad}");
+        }
+        let mut book = Book::default();
+        assert!(book
+            .set_mark(&MarkPrice::new(Exchange::Bybit, "DOGEUSDT", lit("1")))
+            .is_err());
+        let btc = spec("BTCUSDT").unwrap_or_else(|| panic!("BTC is listed"));
+        assert_eq!(book.mark(Exchange::Bybit, btc), lit("65000"));
+        assert!(book
+            .set_mark(&MarkPrice::new(Exchange::Bybit, "BTC/USDT", lit("64000")))
+            .is_ok());
+        assert_eq!(book.mark(Exchange::Bybit, btc), lit("64000"));
+        assert_eq!(book.mark(Exchange::Binance, btc), lit("65000"));
     }
 
     #[test]

@@ -1,15 +1,16 @@
 //! The mock exchanges driven by the real adapters over real HTTP: signed orders are accepted, a
 //! wrong signature, a stale clock or a wrong key are refused with each exchange's own code, the
-//! client-order-id rules of each exchange hold, and every injected fault reaches the adapter as
-//! the error class the worker must act on.
+//! client-order-id rules of each exchange hold, every injected fault reaches the adapter as
+//! the error class the worker must act on, and each exchange's public price is the mark a test
+//! set, refused in the exchange's own words for a symbol it does not list.
 
 use contracts::event::OrderAck;
 use contracts::signal::{Exchange, OrderType};
 use contracts::symbol::Symbol;
 use exchanges::order::{OrderRequest, Side};
 use exchanges::venue::{
-    Context, Credentials, ErrorClass, ExchangeError, HttpRequest, HttpResponse, Method,
-    QueryResult, Venue,
+    Context, Credentials, ErrorClass, ExchangeError, HttpRequest, HttpResponse, Method, PriceKind,
+    QueryResult, ReferencePrice, Venue,
 };
 use integration::mock_exchange::{Fault, FaultKind, MockExchanges, MockOptions, OrderState};
 use rust_decimal::Decimal;
@@ -193,6 +194,24 @@ impl Rig {
         }
     }
 
+    /// The exchange's own price of `symbol`, fetched and read as the worker does.
+    async fn price(&self, ex: Exchange, symbol: &Symbol) -> Result<ReferencePrice, ExchangeError> {
+        let v = venue(ex);
+        let resp = self
+            .send(&v.price_request(&self.ctx(ex), symbol))
+            .await
+            .unwrap_or_else(|e| panic!("{ex} price: {e}"));
+        v.parse_price(symbol, &resp)
+    }
+
+    /// [`Self::price`] for a price that must be there.
+    async fn mark(&self, ex: Exchange, symbol: &Symbol) -> Decimal {
+        self.price(ex, symbol)
+            .await
+            .unwrap_or_else(|e| panic!("{ex} price of {symbol}: {e}"))
+            .price
+    }
+
     async fn set_leverage(&self, ex: Exchange, leverage: u8) -> Result<(), ExchangeError> {
         let v = venue(ex);
         let sym = btc();
@@ -212,8 +231,12 @@ impl Rig {
     }
 }
 
+fn sym(s: &str) -> Symbol {
+    Symbol::parse(s).unwrap_or_else(|e| panic!("{e}"))
+}
+
 fn btc() -> Symbol {
-    Symbol::parse("BTCUSDT").unwrap_or_else(|e| panic!("{e}"))
+    sym("BTCUSDT")
 }
 
 /// A market buy of `qty` BTC opening a position, under client order id `id`.
@@ -799,4 +822,215 @@ async fn mexc_test_signals_never_reach_mexc() {
     let e = rig.submit(&o).await.refused();
     assert_eq!(e.class, ErrorClass::Terminal);
     assert!(rig.mock.orders().is_empty());
+}
+
+#[tokio::test]
+async fn each_exchange_publishes_its_mark_and_a_test_moves_it() {
+    let rig = Rig::start().await;
+    for (ex, kind) in [
+        (Exchange::Bybit, PriceKind::Mark),
+        (Exchange::Binance, PriceKind::Mark),
+        (Exchange::Mexc, PriceKind::Fair),
+    ] {
+        assert_eq!(
+            rig.price(ex, &btc()).await,
+            Ok(ReferencePrice {
+                symbol: venue(ex).symbol(&btc()),
+                price: d("65000"),
+                kind,
+            }),
+            "{ex}"
+        );
+        assert_eq!(rig.mark(ex, &sym("ETHUSDT")).await, d("3000"), "{ex}");
+    }
+    // Per exchange and symbol: the others keep theirs.
+    rig.mock
+        .set_price(Exchange::Binance, "BTCUSDT", d("64000.5"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    rig.mock
+        .set_price(Exchange::Mexc, "BTC_USDT", d("66000.1"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        rig.mock.price(Exchange::Binance, "BTC/USDT"),
+        Some(d("64000.5"))
+    );
+    assert_eq!(rig.mark(Exchange::Binance, &btc()).await, d("64000.5"));
+    assert_eq!(rig.mark(Exchange::Mexc, &btc()).await, d("66000.1"));
+    assert_eq!(rig.mark(Exchange::Bybit, &btc()).await, d("65000"));
+    assert_eq!(
+        rig.mark(Exchange::Binance, &sym("ETHUSDT")).await,
+        d("3000")
+    );
+    // Fills follow the mark.
+    let o = market(Exchange::Binance, &id("moved-mark"), "0.01");
+    rig.submit(&o).await.done();
+    assert_eq!(rig.found(&o).await.average_price, Some(d("64000.5")));
+    // A reset forgets what tests set.
+    rig.mock.reset();
+    assert_eq!(rig.mark(Exchange::Binance, &btc()).await, d("65000"));
+    assert_eq!(rig.mark(Exchange::Mexc, &btc()).await, d("65000"));
+}
+
+#[tokio::test]
+async fn an_unlisted_symbol_has_no_price_in_each_exchange_s_words() {
+    let rig = Rig::start().await;
+    let doge = sym("DOGEUSDT");
+    for (ex, status, code) in [
+        (Exchange::Bybit, 200, "10001"),
+        (Exchange::Binance, 400, "-1121"),
+        (Exchange::Mexc, 200, "1001"),
+    ] {
+        let e = rig
+            .price(ex, &doge)
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("{ex}: a price for an unlisted symbol"));
+        assert_eq!(
+            (e.status, e.code.as_deref(), e.class),
+            (status, Some(code), ErrorClass::Terminal),
+            "{ex}: {e}"
+        );
+        assert!(
+            rig.mock.set_price(ex, "DOGEUSDT", d("0.1")).is_err(),
+            "{ex}"
+        );
+        assert_eq!(rig.mock.price(ex, "DOGEUSDT"), None, "{ex}");
+    }
+}
+
+/// Sends a hand-written public GET to `ex`'s mock.
+async fn public_get(rig: &Rig, ex: Exchange, path_and_query: &str) -> HttpResponse {
+    rig.send(&HttpRequest::public_get(format!(
+        "{}{path_and_query}",
+        rig.mock.base_url(ex)
+    )))
+    .await
+    .unwrap_or_else(|e| panic!("{ex} {path_and_query}: {e}"))
+}
+
+#[tokio::test]
+async fn bybit_refuses_a_ticker_request_without_the_linear_category_or_an_uppercase_symbol() {
+    let rig = Rig::start().await;
+    let bybit = venue(Exchange::Bybit);
+    for query in [
+        "symbol=BTCUSDT",
+        "category=&symbol=BTCUSDT",
+        "category=linear&symbol=btcusdt",
+    ] {
+        let resp = public_get(
+            &rig,
+            Exchange::Bybit,
+            &format!("/v5/market/tickers?{query}"),
+        )
+        .await;
+        let e = bybit.parse_price(&btc(), &resp).err();
+        assert_eq!(
+            e.map(|e| (e.code, e.class)),
+            Some((Some("10001".into()), ErrorClass::Terminal)),
+            "{query}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn without_a_symbol_every_ticker_is_listed_and_the_adapter_finds_its_own() {
+    let rig = Rig::start().await;
+    rig.mock
+        .set_price(Exchange::Bybit, "ETHUSDT", d("2999.5"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    rig.mock
+        .set_price(Exchange::Binance, "ETHUSDT", d("3001.25"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    for (ex, path, expected) in [
+        (
+            Exchange::Bybit,
+            "/v5/market/tickers?category=linear",
+            "2999.5",
+        ),
+        (Exchange::Binance, "/fapi/v1/premiumIndex", "3001.25"),
+    ] {
+        let resp = public_get(&rig, ex, path).await;
+        let listed: Value = serde_json::from_str(&resp.body).unwrap_or(Value::Null);
+        let count = listed
+            .pointer("/result/list")
+            .or(Some(&listed))
+            .and_then(Value::as_array)
+            .map(Vec::len);
+        assert_eq!(count, Some(2), "{ex}: {}", resp.body);
+        let p = venue(ex)
+            .parse_price(&sym("ETHUSDT"), &resp)
+            .unwrap_or_else(|e| panic!("{ex}: {e}"));
+        assert_eq!(p.price, d(expected), "{ex}");
+    }
+    // MEXC's fair price has the symbol in its path: without one there is no such route.
+    let resp = public_get(&rig, Exchange::Mexc, "/api/v1/contract/fair_price/").await;
+    assert_eq!(resp.status, 404);
+}
+
+#[tokio::test]
+async fn a_zero_or_negative_mark_is_never_a_price() {
+    let rig = Rig::start().await;
+    for ex in REAL {
+        for mark in ["0", "-65000"] {
+            rig.mock
+                .set_price(ex, "BTCUSDT", d(mark))
+                .unwrap_or_else(|e| panic!("{e}"));
+            let e = rig.price(ex, &btc()).await.err();
+            assert_eq!(
+                e.map(|e| e.class),
+                Some(ErrorClass::Retryable {
+                    retry_after_seconds: None
+                }),
+                "{ex} {mark}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn control_api_sets_marks_all_or_nothing() {
+    let rig = Rig::start().await;
+    let url = format!("{}/__mock/prices", rig.mock.url());
+    let post = |body: Value| {
+        let req = rig.http.post(&url).json(&body);
+        async move { req.send().await.unwrap_or_else(|e| panic!("{e}")) }
+    };
+    let r = post(json!([
+        {"exchange": "bybit", "symbol": "BTCUSDT", "price": "61000"},
+        {"exchange": "mexc", "symbol": "ETH_USDT", "price": 2900.5},
+    ]))
+    .await;
+    assert_eq!(r.status().as_u16(), 200);
+    let set: Value = r.json().await.unwrap_or(Value::Null);
+    assert_eq!(
+        set["prices"][1],
+        json!({"exchange": "mexc", "symbol": "ETHUSDT", "price": "2900.5"})
+    );
+    assert_eq!(rig.mark(Exchange::Bybit, &btc()).await, d("61000"));
+    assert_eq!(rig.mark(Exchange::Mexc, &sym("ETHUSDT")).await, d("2900.5"));
+
+    for bad in [
+        json!([
+            {"exchange": "bybit", "symbol": "BTCUSDT", "price": "1"},
+            {"exchange": "bybit", "symbol": "DOGEUSDT", "price": "1"},
+        ]),
+        json!({"exchange": "paper", "symbol": "BTCUSDT", "price": "1"}),
+        json!({"exchange": "binance", "symbol": "BTCUSDT", "price": "cheap"}),
+    ] {
+        assert_eq!(post(bad.clone()).await.status().as_u16(), 400, "{bad}");
+    }
+    assert_eq!(
+        rig.mark(Exchange::Bybit, &btc()).await,
+        d("61000"),
+        "a refused batch sets nothing"
+    );
+
+    let reset = rig
+        .http
+        .post(format!("{}/__mock/reset", rig.mock.url()))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(reset.status().as_u16(), 200);
+    assert_eq!(rig.mark(Exchange::Bybit, &btc()).await, d("65000"));
 }

@@ -72,7 +72,7 @@ async fn run() -> Result<(), CliError> {
         );
     }
     println!(
-        "control  {}/__mock/faults (POST), /__mock/orders (GET), /__mock/reset (POST)",
+        "control  {}/__mock/faults (POST), /__mock/prices (POST), /__mock/orders (GET), /__mock/reset (POST)",
         mock.url()
     );
     tokio::signal::ctrl_c().await?;
