@@ -27,6 +27,10 @@ pub const ALLOWED_IPS: &str = "webhook:allowed_ips";
 pub const TELEGRAM_ALLOWED_CHAT_IDS: &str = "telegram:allowed_chat_ids";
 pub const IDEMPOTENCY_TTL_SECONDS: &str = "idempotency:ttl_seconds";
 
+/// The longest delay Cloudflare Queues accepts for `message.retry({ delaySeconds })`
+/// (Queues limits: "delaySeconds (when sending or retrying)", 12 hours).
+pub const MAX_RETRY_DELAY_SECONDS: u32 = 43_200;
+
 /// The manifest: every key hoox reads from CONFIG_KV with its default, in documentation order.
 pub const MANIFEST: [(&str, &str); 16] = [
     (KILL_SWITCH, "false"),
@@ -118,11 +122,16 @@ impl FromStr for Quota {
         }
         Ok(Self {
             count,
-            per_seconds: n * unit,
+            // A window longer than u32 seconds is refused, not wrapped.
+            per_seconds: n.checked_mul(unit).ok_or(())?,
         })
     }
 }
 
+/// `retry:policy`: the backoff of a retryable execution failure. A policy is valid when every
+/// field is finite, `0 < initial_seconds ≤ max_delay_seconds ≤ MAX_RETRY_DELAY_SECONDS`,
+/// `multiplier ≥ 1` and `0 ≤ jitter ≤ 1` ([`Self::is_valid`]); any other is a warning and the
+/// default is used.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct RetryPolicy {
     pub initial_seconds: f64,
@@ -265,12 +274,9 @@ impl RuntimeConfig {
         })
         .unwrap_or(default_cfg.rate_limits.clone());
         let retry = parsed(w, RETRY_POLICY, &value(RETRY_POLICY), |v| {
-            serde_json::from_str::<RetryPolicy>(v).ok().filter(|p| {
-                p.initial_seconds > 0.0
-                    && p.multiplier >= 1.0
-                    && p.max_delay_seconds >= p.initial_seconds
-                    && (0.0..=1.0).contains(&p.jitter)
-            })
+            serde_json::from_str::<RetryPolicy>(v)
+                .ok()
+                .filter(RetryPolicy::is_valid)
         })
         .unwrap_or_default();
         let ip_check_enabled =
@@ -497,18 +503,46 @@ mod tests {
         );
         assert!("0/s".parse::<Quota>().is_err());
         assert!("10/fortnight".parse::<Quota>().is_err());
+        // 4294967295 hours do not fit a u32 of seconds: refused, not an overflow.
+        assert!("5/4294967295h".parse::<Quota>().is_err());
+        assert!("5/71582789m".parse::<Quota>().is_err());
     }
 }
 
 impl RetryPolicy {
+    /// Finite, `0 < initial_seconds ≤ max_delay_seconds ≤ MAX_RETRY_DELAY_SECONDS`,
+    /// `multiplier ≥ 1`, `0 ≤ jitter ≤ 1`. Only such a policy is read from `retry:policy`.
+    pub fn is_valid(&self) -> bool {
+        let cap = f64::from(MAX_RETRY_DELAY_SECONDS);
+        self.initial_seconds > 0.0
+            && self.initial_seconds <= self.max_delay_seconds
+            && self.max_delay_seconds <= cap
+            && self.multiplier >= 1.0
+            && self.multiplier.is_finite()
+            && (0.0..=1.0).contains(&self.jitter)
+    }
+
+    /// This policy if it [`is_valid`](Self::is_valid), else the default. The fields are public,
+    /// so a policy built in code is held to the same rule as one read from KV.
+    fn effective(&self) -> Self {
+        if self.is_valid() {
+            *self
+        } else {
+            Self::default()
+        }
+    }
+
     /// The policy as `backoff`'s exponential schedule (without jitter: [`Self::delay_seconds`]
     /// applies it from a caller-supplied draw, so the schedule stays deterministic and testable).
+    /// An invalid policy gives the default's schedule: its durations might not even be
+    /// representable (`Duration::from_secs_f64` panics on 1e300 or a negative).
     pub fn schedule(&self) -> backoff::ExponentialBackoff {
+        let p = self.effective();
         let mut b = backoff::ExponentialBackoffBuilder::new()
-            .with_initial_interval(std::time::Duration::from_secs_f64(self.initial_seconds))
-            .with_multiplier(self.multiplier)
+            .with_initial_interval(std::time::Duration::from_secs_f64(p.initial_seconds))
+            .with_multiplier(p.multiplier)
             .with_randomization_factor(0.0)
-            .with_max_interval(std::time::Duration::from_secs_f64(self.max_delay_seconds))
+            .with_max_interval(std::time::Duration::from_secs_f64(p.max_delay_seconds))
             .with_max_elapsed_time(None)
             .build();
         backoff::backoff::Backoff::reset(&mut b);
@@ -517,19 +551,36 @@ impl RetryPolicy {
 
     /// Delay before retry number `attempt` (1 = the first retry): `initial × multiplier^(n-1)`,
     /// capped at `max_delay_seconds`, then spread by ±`jitter` using `unit` (a uniform draw from
-    /// [0, 1)). A `Retry-After` from the exchange wins when it is larger (the caller's job).
+    /// [0, 1)). Always within `1..=MAX_RETRY_DELAY_SECONDS`, for any policy (an invalid one
+    /// counts as the default), attempt and draw. A `Retry-After` from the exchange wins when it
+    /// is larger (the caller's job: clamp it with [`clamp_retry_delay`] too).
     pub fn delay_seconds(&self, attempt: u32, unit: f64) -> u32 {
-        let mut schedule = self.schedule();
-        let mut base = self.initial_seconds;
+        let p = self.effective();
+        let mut schedule = p.schedule();
+        let mut base = p.initial_seconds;
         for _ in 0..attempt.clamp(1, 64) {
             match backoff::backoff::Backoff::next_backoff(&mut schedule) {
                 Some(d) => base = d.as_secs_f64(),
                 None => break,
             }
         }
-        let spread = 1.0 + self.jitter * (2.0 * unit.clamp(0.0, 1.0) - 1.0);
-        (base * spread).min(self.max_delay_seconds).round().max(1.0) as u32
+        // NaN (a NaN draw) clamps to nothing: count it as the middle of the spread.
+        let unit = if unit.is_nan() {
+            0.5
+        } else {
+            unit.clamp(0.0, 1.0)
+        };
+        let spread = 1.0 + p.jitter * (2.0 * unit - 1.0);
+        let seconds = (base * spread).min(p.max_delay_seconds).round().max(1.0);
+        clamp_retry_delay(seconds as u64)
     }
+}
+
+/// A retry delay the queue accepts: `1..=MAX_RETRY_DELAY_SECONDS`. For delays from elsewhere
+/// (an exchange's `Retry-After`, a rate-limit wait) before they reach `message.retry`.
+pub fn clamp_retry_delay(seconds: u64) -> u32 {
+    // The clamp makes the conversion lossless.
+    seconds.clamp(1, u64::from(MAX_RETRY_DELAY_SECONDS)) as u32
 }
 
 #[cfg(test)]
@@ -546,6 +597,41 @@ mod retry_tests {
         assert_eq!(p.delay_seconds(30, 0.5), 900);
     }
 
+    #[test]
+    fn extreme_policies_are_refused_and_never_panic() {
+        // The first three read without a warning before, and the first two made `delay_seconds`
+        // panic (`Duration::from_secs_f64` of 1e300) in the consumer; the third asked the queue
+        // for a delay over its cap.
+        for raw in [
+            r#"{"initial_seconds":2,"multiplier":2,"max_delay_seconds":1e300,"jitter":0.2}"#,
+            r#"{"initial_seconds":1e300,"multiplier":2,"max_delay_seconds":1e300,"jitter":0.2}"#,
+            r#"{"initial_seconds":2,"multiplier":2,"max_delay_seconds":86400,"jitter":0.2}"#,
+            r#"{"initial_seconds":-1,"multiplier":2,"max_delay_seconds":900,"jitter":0.2}"#,
+            r#"{"initial_seconds":2,"multiplier":0.5,"max_delay_seconds":900,"jitter":0.2}"#,
+        ] {
+            let (cfg, warnings) =
+                RuntimeConfig::read(|k| (k == RETRY_POLICY).then(|| raw.to_owned()));
+            assert_eq!(warnings.len(), 1, "{raw}");
+            assert_eq!(warnings[0].key, RETRY_POLICY);
+            assert_eq!(cfg.retry, RetryPolicy::default(), "{raw}");
+        }
+        let huge = RetryPolicy {
+            max_delay_seconds: 1e300,
+            ..RetryPolicy::default()
+        };
+        assert!(huge.delay_seconds(1, 0.5) <= MAX_RETRY_DELAY_SECONDS);
+        let long = RetryPolicy {
+            max_delay_seconds: 100_000.0,
+            ..RetryPolicy::default()
+        };
+        assert!(long.delay_seconds(30, 0.5) <= MAX_RETRY_DELAY_SECONDS);
+        // The cap itself is accepted.
+        let raw = r#"{"initial_seconds":60,"multiplier":3,"max_delay_seconds":43200,"jitter":0}"#;
+        let (cfg, warnings) = RuntimeConfig::read(|k| (k == RETRY_POLICY).then(|| raw.to_owned()));
+        assert_eq!(warnings, vec![]);
+        assert_eq!(cfg.retry.delay_seconds(u32::MAX, 0.99), 43_200);
+    }
+
     proptest! {
         #[test]
         fn within_jitter_and_cap(attempt in 1u32..100, unit in 0.0f64..1.0) {
@@ -554,6 +640,37 @@ mod retry_tests {
             let base = (2.0 * 2f64.powi(attempt as i32 - 1)).min(900.0);
             prop_assert!(d <= 900.0);
             prop_assert!(d >= (base * 0.8).floor().max(1.0) && d <= (base * 1.2).ceil());
+        }
+
+        /// Whatever a policy holds (NaN, infinities, negatives, zero, 1e308) and whatever the
+        /// attempt number, the delay is a whole number of seconds within the queue's cap.
+        #[test]
+        fn any_policy_any_attempt_stays_within_the_cap(
+            initial_seconds in any::<f64>(),
+            multiplier in any::<f64>(),
+            max_delay_seconds in any::<f64>(),
+            jitter in any::<f64>(),
+            attempt in any::<u32>(),
+            unit in any::<f64>(),
+        ) {
+            let p = RetryPolicy { initial_seconds, multiplier, max_delay_seconds, jitter };
+            let d = p.delay_seconds(attempt, unit);
+            prop_assert!((1..=MAX_RETRY_DELAY_SECONDS).contains(&d), "{d}");
+        }
+
+        /// Valid policies near the edges: the same bound.
+        #[test]
+        fn valid_policies_stay_within_the_cap(
+            initial_seconds in 0.001f64..43_200.0,
+            multiplier in 1.0f64..1e6,
+            max_delay_seconds in 0.001f64..1e9,
+            jitter in 0.0f64..=1.0,
+            attempt in any::<u32>(),
+            unit in 0.0f64..1.0,
+        ) {
+            let p = RetryPolicy { initial_seconds, multiplier, max_delay_seconds, jitter };
+            let d = p.delay_seconds(attempt, unit);
+            prop_assert!((1..=MAX_RETRY_DELAY_SECONDS).contains(&d), "{d}");
         }
     }
 }
