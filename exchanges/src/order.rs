@@ -1,5 +1,6 @@
 //! The order an adapter submits, derived from a signal and the runtime config.
 
+use contracts::amount::{self, AmountError};
 use contracts::config::RuntimeConfig;
 use contracts::idempotency::client_order_id;
 use contracts::job::TradeJob;
@@ -52,6 +53,9 @@ pub enum PreTradeError {
     NotionalTooLarge { notional: Decimal, max: Decimal },
     #[error("no reference `price`: trade:max_order_notional cannot be checked, so the order is refused (send the alert's close price)")]
     NoReferencePrice,
+    /// An amount of the order has no decimal result (a job the gateway's bounds never saw).
+    #[error("order amounts out of range: {0}; the order is refused")]
+    Arithmetic(#[from] AmountError),
 }
 
 impl OrderRequest {
@@ -66,7 +70,7 @@ impl OrderRequest {
         // Every order's size is bounded: without a reference price there is nothing to bound it
         // with, so it is refused rather than sent at an unknown notional.
         let price = s.price.ok_or(PreTradeError::NoReferencePrice)?;
-        let notional = s.quantity * price;
+        let notional = amount::mul(s.quantity, price)?;
         if notional > cfg.max_order_notional {
             return Err(PreTradeError::NotionalTooLarge {
                 notional,
@@ -119,6 +123,18 @@ mod tests {
         assert!(o.reduce_only);
         assert_eq!(o.leverage, 1);
         assert_eq!(o.client_order_id, client_order_id("k1"));
+    }
+
+    #[test]
+    fn overflowing_notional_is_refused_not_a_panic() {
+        // A job the gateway did not bound (encoded before the bounds, or made by hand): its
+        // notional does not fit a decimal, which must be a refusal, not a trapped invocation.
+        let mut j = job(
+            r#"{"exchange":"bybit","action":"LONG","symbol":"BTCUSDT","quantity":"1","price":"1"}"#,
+        );
+        j.signal.quantity = Decimal::from_scientific("1e20").unwrap();
+        j.signal.price = Some(Decimal::from_scientific("1e20").unwrap());
+        assert!(OrderRequest::for_job(&j, &RuntimeConfig::defaults()).is_err());
     }
 
     #[test]
