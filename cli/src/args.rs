@@ -51,7 +51,7 @@ pub enum KillState {
 
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
-    /// Every manifest key with its value and default.
+    /// Every config key (the manifest and the typed keys beside it) with its value and default.
     List,
     /// One key's value.
     Get { key: String },

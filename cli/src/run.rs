@@ -134,7 +134,7 @@ pub fn run(cli: Cli, dir: &Path) -> Result<(), CliError> {
                         .and_then(|keys| keys.iter().find(|k| k["key"] == key.as_str()).cloned())
                         .ok_or_else(|| {
                             CliError::Usage(format!(
-                                "{key} is not a manifest key (see `hoox config list`)"
+                                "{key} is not a hoox config key (see `hoox config list`)"
                             ))
                         })?;
                     if cli.json {

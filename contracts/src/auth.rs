@@ -83,7 +83,8 @@ pub fn verify_standard_webhook(
         .trim()
         .parse()
         .map_err(|_| SignatureError::BadTimestamp)?;
-    if (now_seconds - ts).abs() > WEBHOOK_TOLERANCE_SECONDS {
+    // `abs_diff`: a timestamp at either end of i64 must not overflow the subtraction.
+    if now_seconds.abs_diff(ts) > WEBHOOK_TOLERANCE_SECONDS.unsigned_abs() {
         return Err(SignatureError::Expired {
             tolerance_seconds: WEBHOOK_TOLERANCE_SECONDS,
         });
@@ -179,5 +180,17 @@ mod tests {
             verify_standard_webhook(Some(SECRET), ID, "soon", BODY, SIG, TS),
             Err(SignatureError::BadTimestamp)
         );
+        // A sender's timestamp at the ends of i64 is far outside the tolerance, not an
+        // overflow of `now - ts`.
+        for ts in [i64::MIN.to_string(), i64::MAX.to_string()] {
+            assert!(matches!(
+                verify_standard_webhook(Some(SECRET), ID, &ts, BODY, SIG, TS),
+                Err(SignatureError::Expired { .. })
+            ));
+        }
+        assert!(matches!(
+            verify_standard_webhook(Some(SECRET), ID, &ts, BODY, SIG, i64::MIN),
+            Err(SignatureError::Expired { .. })
+        ));
     }
 }

@@ -1,8 +1,31 @@
-//! The CONFIG_KV runtime manifest: sixteen keys, their defaults, and their typed reading.
+//! The CONFIG_KV runtime manifest: sixteen keys, their defaults, and their typed reading; and the
+//! typed keys features add beside it ([`EXTRA_KEYS`]).
 //!
 //! Values are plain strings in KV. Reading is forgiving (a bad value falls back to its default and
 //! is reported) except for the kill switch, which fails closed: anything unreadable means "on".
-//! Applying the manifest writes only missing keys, so it never resets an operator's choice.
+//! Applying the manifest writes only missing manifest keys, so it never resets an operator's
+//! choice; an absent key beside the manifest simply reads as its default.
+//!
+//! Every write (`PUT /admin/config/<key>`) is checked by [`validate_write`]: a value that would
+//! read with a warning is refused.
+//!
+//! Ranges enforced on reading (out of range = a warning and the default):
+//!
+//! - `retry:policy`: finite, `0 < initial_seconds ≤ max_delay_seconds ≤ 43200` (the Cloudflare
+//!   Queues retry-delay cap of 12 h, [`MAX_RETRY_DELAY_SECONDS`]), `multiplier ≥ 1`,
+//!   `0 ≤ jitter ≤ 1`.
+//! - `idempotency:ttl_seconds`: at least one day (86 400 s, [`MIN_IDEMPOTENCY_TTL_SECONDS`]); a
+//!   lower value is a warning and reads as the floor (a sender retrying within a day must still
+//!   find its key).
+//!
+//! Keys beside the manifest:
+//!
+//! | key | type | default | meaning |
+//! |---|---|---|---|
+//! | `trade:max_leverage` | int 1–125 | 20 | a signal's leverage, or `trade:default_leverage` when it names none, above this is refused |
+//! | `trade:max_quantity` | JSON object symbol → decimal | `{}` | per-symbol cap on `quantity` (base-asset units), e.g. `{"BTCUSDT":"0.5"}`; a symbol not named has no cap |
+//! | `trade:price_band_pct` | decimal, 0 < x ≤ 100 | 5 | a sender's `price` further than this percentage from the exchange's reference price is refused |
+//! | `idempotency:fingerprint_window_seconds` | int 1–3600 | 60 | how long identical fingerprinted signals (no idempotency key) count as one |
 
 use crate::signal::Exchange;
 use rust_decimal::Decimal;
@@ -26,6 +49,18 @@ pub const IP_CHECK_ENABLED: &str = "webhook:ip_check_enabled";
 pub const ALLOWED_IPS: &str = "webhook:allowed_ips";
 pub const TELEGRAM_ALLOWED_CHAT_IDS: &str = "telegram:allowed_chat_ids";
 pub const IDEMPOTENCY_TTL_SECONDS: &str = "idempotency:ttl_seconds";
+
+pub const MAX_LEVERAGE: &str = "trade:max_leverage";
+pub const MAX_QUANTITY: &str = "trade:max_quantity";
+pub const PRICE_BAND_PCT: &str = "trade:price_band_pct";
+pub const FINGERPRINT_WINDOW_SECONDS: &str = "idempotency:fingerprint_window_seconds";
+
+/// The floor of `idempotency:ttl_seconds`: one day.
+pub const MIN_IDEMPOTENCY_TTL_SECONDS: u32 = 86_400;
+
+/// The longest delay Cloudflare Queues accepts for `message.retry({ delaySeconds })`
+/// (Queues limits: "delaySeconds (when sending or retrying)", 12 hours).
+pub const MAX_RETRY_DELAY_SECONDS: u32 = 43_200;
 
 /// The manifest: every key hoox reads from CONFIG_KV with its default, in documentation order.
 pub const MANIFEST: [(&str, &str); 16] = [
@@ -56,12 +91,58 @@ pub const MANIFEST: [(&str, &str); 16] = [
     (IDEMPOTENCY_TTL_SECONDS, "86400"),
 ];
 
+/// Typed keys beside the manifest (SPEC §6: "features add their own namespaced keys beside
+/// it"), with their defaults. Not written by applying the manifest: absent reads as the default.
+pub const EXTRA_KEYS: [(&str, &str); 4] = [
+    (MAX_LEVERAGE, "20"),
+    (MAX_QUANTITY, "{}"),
+    (PRICE_BAND_PCT, "5"),
+    (FINGERPRINT_WINDOW_SECONDS, "60"),
+];
+
 pub fn is_manifest_key(key: &str) -> bool {
     MANIFEST.iter().any(|(k, _)| *k == key)
 }
 
+/// Every key hoox reads from CONFIG_KV: the manifest, then [`EXTRA_KEYS`].
+pub fn known_keys() -> impl Iterator<Item = (&'static str, &'static str)> {
+    MANIFEST.into_iter().chain(EXTRA_KEYS)
+}
+
+/// A manifest key or a key beside it.
+pub fn is_known_key(key: &str) -> bool {
+    known_keys().any(|(k, _)| k == key)
+}
+
+/// The default of any known key (manifest or beside it).
 pub fn default_of(key: &str) -> Option<&'static str> {
-    MANIFEST.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
+    known_keys().find(|(k, _)| *k == key).map(|(_, v)| v)
+}
+
+/// Why a config write was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigWriteError {
+    #[error("{0} is not a hoox config key")]
+    UnknownKey(String),
+    #[error("{key}: {message}")]
+    Invalid { key: &'static str, message: String },
+}
+
+/// Checks one write before it reaches KV: the key must be known and the value must read without
+/// a warning (so a refused write never changes what hoox runs with). Returns the key.
+pub fn validate_write(key: &str, value: &str) -> Result<&'static str, ConfigWriteError> {
+    let key = known_keys()
+        .map(|(k, _)| k)
+        .find(|k| *k == key)
+        .ok_or_else(|| ConfigWriteError::UnknownKey(key.to_owned()))?;
+    let (_, warnings) = RuntimeConfig::read(|k| (k == key).then(|| value.trim().to_owned()));
+    match warnings.into_iter().find(|w| w.key == key) {
+        Some(w) => Err(ConfigWriteError::Invalid {
+            key,
+            message: w.message,
+        }),
+        None => Ok(key),
+    }
 }
 
 /// The keys applying the manifest must write: those absent from `present`.
@@ -118,11 +199,16 @@ impl FromStr for Quota {
         }
         Ok(Self {
             count,
-            per_seconds: n * unit,
+            // A window longer than u32 seconds is refused, not wrapped.
+            per_seconds: n.checked_mul(unit).ok_or(())?,
         })
     }
 }
 
+/// `retry:policy`: the backoff of a retryable execution failure. A policy is valid when every
+/// field is finite, `0 < initial_seconds ≤ max_delay_seconds ≤ MAX_RETRY_DELAY_SECONDS`,
+/// `multiplier ≥ 1` and `0 ≤ jitter ≤ 1` ([`Self::is_valid`]); any other is a warning and the
+/// default is used.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct RetryPolicy {
     pub initial_seconds: f64,
@@ -158,7 +244,17 @@ pub struct RuntimeConfig {
     pub ip_check_enabled: bool,
     pub allowed_ips: Vec<String>,
     pub telegram_allowed_chat_ids: Vec<i64>,
+    /// At least [`MIN_IDEMPOTENCY_TTL_SECONDS`].
     pub idempotency_ttl_seconds: u32,
+    /// `trade:max_leverage` (beside the manifest): 1–125.
+    pub max_leverage: u8,
+    /// `trade:max_quantity` (beside the manifest): canonical symbol → largest `quantity`
+    /// (base-asset units, > 0). A symbol not in it has no per-symbol cap.
+    pub max_quantity: BTreeMap<String, Decimal>,
+    /// `trade:price_band_pct` (beside the manifest): 0 < x ≤ 100.
+    pub price_band_pct: Decimal,
+    /// `idempotency:fingerprint_window_seconds` (beside the manifest): 1–3600.
+    pub fingerprint_window_seconds: u32,
 }
 
 /// A key whose value did not parse; its default was used instead (the kill switch: "on").
@@ -189,6 +285,24 @@ impl RuntimeConfig {
                 });
             }
             v
+        }
+        /// Like `parsed`, with the reason the value was refused in the warning.
+        fn checked<T>(
+            warnings: &mut Vec<ConfigWarning>,
+            key: &'static str,
+            raw: &str,
+            parse: impl FnOnce(&str) -> Result<T, String>,
+        ) -> Option<T> {
+            match parse(raw) {
+                Ok(v) => Some(v),
+                Err(why) => {
+                    warnings.push(ConfigWarning {
+                        key,
+                        message: format!("{raw:?} {why}; default used"),
+                    });
+                    None
+                }
+            }
         }
         let default_cfg = Self::defaults();
         let w = &mut warnings;
@@ -264,13 +378,20 @@ impl RuntimeConfig {
             Some(out)
         })
         .unwrap_or(default_cfg.rate_limits.clone());
-        let retry = parsed(w, RETRY_POLICY, &value(RETRY_POLICY), |v| {
-            serde_json::from_str::<RetryPolicy>(v).ok().filter(|p| {
-                p.initial_seconds > 0.0
-                    && p.multiplier >= 1.0
-                    && p.max_delay_seconds >= p.initial_seconds
-                    && (0.0..=1.0).contains(&p.jitter)
-            })
+        let retry = checked(w, RETRY_POLICY, &value(RETRY_POLICY), |v| {
+            let p = serde_json::from_str::<RetryPolicy>(v).map_err(|_| {
+                "is not a policy {initial_seconds, multiplier, max_delay_seconds, jitter}"
+                    .to_owned()
+            })?;
+            if p.is_valid() {
+                Ok(p)
+            } else {
+                Err(format!(
+                    "is out of range (finite, 0 < initial_seconds <= max_delay_seconds <= \
+                     {MAX_RETRY_DELAY_SECONDS}, the Cloudflare Queues retry-delay cap; \
+                     multiplier >= 1; 0 <= jitter <= 1)"
+                ))
+            }
         })
         .unwrap_or_default();
         let ip_check_enabled =
@@ -295,13 +416,52 @@ impl RuntimeConfig {
             },
         )
         .unwrap_or_default();
-        let idempotency_ttl_seconds = parsed(
+        let ttl_raw = value(IDEMPOTENCY_TTL_SECONDS);
+        let idempotency_ttl_seconds = match parsed(w, IDEMPOTENCY_TTL_SECONDS, &ttl_raw, |v| {
+            v.trim().parse::<u32>().ok()
+        }) {
+            Some(t) if t < MIN_IDEMPOTENCY_TTL_SECONDS => {
+                w.push(ConfigWarning {
+                    key: IDEMPOTENCY_TTL_SECONDS,
+                    message: format!(
+                        "{ttl_raw:?} is below the floor of {MIN_IDEMPOTENCY_TTL_SECONDS} s \
+                             (one day); {MIN_IDEMPOTENCY_TTL_SECONDS} used"
+                    ),
+                });
+                MIN_IDEMPOTENCY_TTL_SECONDS
+            }
+            Some(t) => t,
+            None => default_cfg.idempotency_ttl_seconds,
+        };
+        let max_leverage = checked(w, MAX_LEVERAGE, &value(MAX_LEVERAGE), |v| {
+            v.trim()
+                .parse::<u8>()
+                .ok()
+                .filter(|l| (1..=125).contains(l))
+                .ok_or_else(|| "is not an integer from 1 to 125".to_owned())
+        })
+        .unwrap_or(default_cfg.max_leverage);
+        let max_quantity =
+            checked(w, MAX_QUANTITY, &value(MAX_QUANTITY), parse_max_quantity).unwrap_or_default();
+        let price_band_pct = checked(w, PRICE_BAND_PCT, &value(PRICE_BAND_PCT), |v| {
+            decimal_of(v.trim())
+                .filter(|d| *d > Decimal::ZERO && *d <= Decimal::ONE_HUNDRED)
+                .ok_or_else(|| "is not a percentage greater than 0 and at most 100".to_owned())
+        })
+        .unwrap_or(default_cfg.price_band_pct);
+        let fingerprint_window_seconds = checked(
             w,
-            IDEMPOTENCY_TTL_SECONDS,
-            &value(IDEMPOTENCY_TTL_SECONDS),
-            |v| v.trim().parse::<u32>().ok().filter(|t| *t >= 60),
+            FINGERPRINT_WINDOW_SECONDS,
+            &value(FINGERPRINT_WINDOW_SECONDS),
+            |v| {
+                v.trim()
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|s| (1..=3600).contains(s))
+                    .ok_or_else(|| "is not a number of seconds from 1 to 3600".to_owned())
+            },
         )
-        .unwrap_or(default_cfg.idempotency_ttl_seconds);
+        .unwrap_or(default_cfg.fingerprint_window_seconds);
         (
             Self {
                 kill_switch,
@@ -318,6 +478,10 @@ impl RuntimeConfig {
                 allowed_ips,
                 telegram_allowed_chat_ids,
                 idempotency_ttl_seconds,
+                max_leverage,
+                max_quantity,
+                price_band_pct,
+                fingerprint_window_seconds,
             },
             warnings,
         )
@@ -353,6 +517,10 @@ impl RuntimeConfig {
             ],
             telegram_allowed_chat_ids: vec![],
             idempotency_ttl_seconds: 86_400,
+            max_leverage: 20,
+            max_quantity: BTreeMap::new(),
+            price_band_pct: Decimal::from(5),
+            fingerprint_window_seconds: 60,
         }
     }
 
@@ -363,6 +531,37 @@ impl RuntimeConfig {
             ..Self::defaults()
         }
     }
+}
+
+/// A decimal in plain (`1.5`) or scientific (`1e3`) notation.
+fn decimal_of(v: &str) -> Option<Decimal> {
+    Decimal::from_str(v)
+        .or_else(|_| Decimal::from_scientific(v))
+        .ok()
+}
+
+/// `trade:max_quantity`: `{"BTCUSDT": "0.5", "ETH/USDT": 10}`. Symbols are canonicalised; two
+/// spellings of one symbol keep the smaller cap.
+fn parse_max_quantity(v: &str) -> Result<BTreeMap<String, Decimal>, String> {
+    let raw: BTreeMap<String, serde_json::Value> = serde_json::from_str(v)
+        .map_err(|_| "is not a JSON object of symbol -> quantity".to_owned())?;
+    let mut out = BTreeMap::new();
+    for (sym, cap) in raw {
+        let canonical = crate::symbol::Symbol::parse(&sym)
+            .map_err(|e| format!("names symbol {sym:?}, which is invalid ({e})"))?
+            .canonical();
+        let cap = match &cap {
+            serde_json::Value::String(s) => decimal_of(s.trim()),
+            serde_json::Value::Number(n) => decimal_of(&n.to_string()),
+            _ => None,
+        }
+        .filter(|d| *d > Decimal::ZERO)
+        .ok_or_else(|| format!("gives {sym} the cap {cap}, not a decimal greater than 0"))?
+        .normalize();
+        let entry = out.entry(canonical).or_insert(cap);
+        *entry = (*entry).min(cap);
+    }
+    Ok(out)
 }
 
 /// What a per-isolate config cache does with its entry (see `runtime::config`).
@@ -470,6 +669,140 @@ mod tests {
     }
 
     #[test]
+    fn the_manifest_stays_sixteen_keys_and_extras_live_beside_it() {
+        assert_eq!(MANIFEST.len(), 16);
+        assert_eq!(known_keys().count(), 16 + EXTRA_KEYS.len());
+        let mut all: Vec<_> = known_keys().map(|(k, _)| k).collect();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), 16 + EXTRA_KEYS.len(), "a key is listed twice");
+        for (key, default) in EXTRA_KEYS {
+            assert!(!is_manifest_key(key), "{key}");
+            assert!(is_known_key(key), "{key}");
+            assert_eq!(default_of(key), Some(default));
+        }
+        // Applying the manifest never writes the extras.
+        assert!(missing_keys(|_| false).all(|(k, _)| is_manifest_key(k)));
+        // Their defaults read as the defaults, without a warning.
+        let (cfg, warnings) = read(&EXTRA_KEYS);
+        assert_eq!(warnings, vec![]);
+        assert_eq!(cfg, RuntimeConfig::defaults());
+        let d = RuntimeConfig::defaults();
+        assert_eq!(
+            (
+                d.max_leverage,
+                d.price_band_pct,
+                d.fingerprint_window_seconds
+            ),
+            (20, Decimal::from(5), 60)
+        );
+        assert!(d.max_quantity.is_empty());
+    }
+
+    #[test]
+    fn keys_beside_the_manifest_are_typed() {
+        let (cfg, warnings) = read(&[
+            (MAX_LEVERAGE, "50"),
+            (
+                MAX_QUANTITY,
+                r#"{"BTC/USDT":"0.5","ETHUSDT":10,"BINANCE:BTCUSDT.P":"0.25"}"#,
+            ),
+            (PRICE_BAND_PCT, "2.5"),
+            (FINGERPRINT_WINDOW_SECONDS, "3600"),
+        ]);
+        assert_eq!(warnings, vec![]);
+        assert_eq!(cfg.max_leverage, 50);
+        // Two spellings of one symbol: the smaller cap.
+        assert_eq!(cfg.max_quantity.get("BTCUSDT"), Some(&Decimal::new(25, 2)));
+        assert_eq!(cfg.max_quantity.get("ETHUSDT"), Some(&Decimal::from(10)));
+        assert_eq!(cfg.price_band_pct, Decimal::new(25, 1));
+        assert_eq!(cfg.fingerprint_window_seconds, 3600);
+        for (key, bad) in [
+            (MAX_LEVERAGE, "0"),
+            (MAX_LEVERAGE, "126"),
+            (MAX_LEVERAGE, "ten"),
+            (MAX_QUANTITY, "[]"),
+            (MAX_QUANTITY, r#"{"BTCUSDT":"0"}"#),
+            (MAX_QUANTITY, r#"{"BTCUSDT":"-1"}"#),
+            (MAX_QUANTITY, r#"{"BTCUSDT":true}"#),
+            (MAX_QUANTITY, r#"{"!!":"1"}"#),
+            (PRICE_BAND_PCT, "0"),
+            (PRICE_BAND_PCT, "100.1"),
+            (PRICE_BAND_PCT, "-5"),
+            (PRICE_BAND_PCT, "five"),
+            (FINGERPRINT_WINDOW_SECONDS, "0"),
+            (FINGERPRINT_WINDOW_SECONDS, "3601"),
+        ] {
+            let (cfg, warnings) = read(&[(key, bad)]);
+            assert_eq!(warnings.len(), 1, "{key}={bad}");
+            assert_eq!(warnings[0].key, key);
+            assert!(
+                warnings[0].message.ends_with("default used"),
+                "{:?}",
+                warnings[0]
+            );
+            assert_eq!(cfg, RuntimeConfig::defaults(), "{key}={bad}");
+        }
+    }
+
+    #[test]
+    fn idempotency_ttl_has_a_floor_of_one_day() {
+        let (cfg, warnings) = read(&[(IDEMPOTENCY_TTL_SECONDS, "3600")]);
+        assert_eq!(cfg.idempotency_ttl_seconds, 86_400);
+        assert_eq!(warnings.len(), 1);
+        assert_eq!(warnings[0].key, IDEMPOTENCY_TTL_SECONDS);
+        assert!(
+            warnings[0].message.contains("below the floor of 86400"),
+            "{:?}",
+            warnings[0]
+        );
+        let (cfg, warnings) = read(&[(IDEMPOTENCY_TTL_SECONDS, "172800")]);
+        assert_eq!((cfg.idempotency_ttl_seconds, warnings), (172_800, vec![]));
+        let (cfg, warnings) = read(&[(IDEMPOTENCY_TTL_SECONDS, "soon")]);
+        assert_eq!((cfg.idempotency_ttl_seconds, warnings.len()), (86_400, 1));
+    }
+
+    #[test]
+    fn writes_are_validated() {
+        assert_eq!(validate_write(KILL_SWITCH, "true"), Ok(KILL_SWITCH));
+        assert_eq!(validate_write(MAX_LEVERAGE, " 10 "), Ok(MAX_LEVERAGE));
+        assert_eq!(
+            validate_write(MAX_QUANTITY, r#"{"BTCUSDT":"1"}"#),
+            Ok(MAX_QUANTITY)
+        );
+        assert_eq!(
+            validate_write("trade:yolo", "1"),
+            Err(ConfigWriteError::UnknownKey("trade:yolo".into()))
+        );
+        for (key, bad) in [
+            (KILL_SWITCH, "maybe"),
+            (MAX_LEVERAGE, "200"),
+            (PRICE_BAND_PCT, "0"),
+            (FINGERPRINT_WINDOW_SECONDS, "86400"),
+            (IDEMPOTENCY_TTL_SECONDS, "3600"),
+            (
+                RETRY_POLICY,
+                r#"{"initial_seconds":2,"multiplier":2,"max_delay_seconds":86400,"jitter":0.2}"#,
+            ),
+        ] {
+            match validate_write(key, bad) {
+                Err(ConfigWriteError::Invalid { key: k, message }) => {
+                    assert_eq!(k, key);
+                    assert!(!message.is_empty());
+                }
+                other => panic!("{key}={bad}: {other:?}"),
+            }
+        }
+        let e = validate_write(
+            RETRY_POLICY,
+            r#"{"initial_seconds":2,"multiplier":2,"max_delay_seconds":86400,"jitter":0.2}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("43200"), "{e}");
+    }
+
+    #[test]
     fn applying_writes_only_missing_keys() {
         let present = [KILL_SWITCH, MODE];
         let missing: Vec<_> = missing_keys(|k| present.contains(&k))
@@ -497,18 +830,46 @@ mod tests {
         );
         assert!("0/s".parse::<Quota>().is_err());
         assert!("10/fortnight".parse::<Quota>().is_err());
+        // 4294967295 hours do not fit a u32 of seconds: refused, not an overflow.
+        assert!("5/4294967295h".parse::<Quota>().is_err());
+        assert!("5/71582789m".parse::<Quota>().is_err());
     }
 }
 
 impl RetryPolicy {
+    /// Finite, `0 < initial_seconds ≤ max_delay_seconds ≤ MAX_RETRY_DELAY_SECONDS`,
+    /// `multiplier ≥ 1`, `0 ≤ jitter ≤ 1`. Only such a policy is read from `retry:policy`.
+    pub fn is_valid(&self) -> bool {
+        let cap = f64::from(MAX_RETRY_DELAY_SECONDS);
+        self.initial_seconds > 0.0
+            && self.initial_seconds <= self.max_delay_seconds
+            && self.max_delay_seconds <= cap
+            && self.multiplier >= 1.0
+            && self.multiplier.is_finite()
+            && (0.0..=1.0).contains(&self.jitter)
+    }
+
+    /// This policy if it [`is_valid`](Self::is_valid), else the default. The fields are public,
+    /// so a policy built in code is held to the same rule as one read from KV.
+    fn effective(&self) -> Self {
+        if self.is_valid() {
+            *self
+        } else {
+            Self::default()
+        }
+    }
+
     /// The policy as `backoff`'s exponential schedule (without jitter: [`Self::delay_seconds`]
     /// applies it from a caller-supplied draw, so the schedule stays deterministic and testable).
+    /// An invalid policy gives the default's schedule: its durations might not even be
+    /// representable (`Duration::from_secs_f64` panics on 1e300 or a negative).
     pub fn schedule(&self) -> backoff::ExponentialBackoff {
+        let p = self.effective();
         let mut b = backoff::ExponentialBackoffBuilder::new()
-            .with_initial_interval(std::time::Duration::from_secs_f64(self.initial_seconds))
-            .with_multiplier(self.multiplier)
+            .with_initial_interval(std::time::Duration::from_secs_f64(p.initial_seconds))
+            .with_multiplier(p.multiplier)
             .with_randomization_factor(0.0)
-            .with_max_interval(std::time::Duration::from_secs_f64(self.max_delay_seconds))
+            .with_max_interval(std::time::Duration::from_secs_f64(p.max_delay_seconds))
             .with_max_elapsed_time(None)
             .build();
         backoff::backoff::Backoff::reset(&mut b);
@@ -517,19 +878,36 @@ impl RetryPolicy {
 
     /// Delay before retry number `attempt` (1 = the first retry): `initial × multiplier^(n-1)`,
     /// capped at `max_delay_seconds`, then spread by ±`jitter` using `unit` (a uniform draw from
-    /// [0, 1)). A `Retry-After` from the exchange wins when it is larger (the caller's job).
+    /// [0, 1)). Always within `1..=MAX_RETRY_DELAY_SECONDS`, for any policy (an invalid one
+    /// counts as the default), attempt and draw. A `Retry-After` from the exchange wins when it
+    /// is larger (the caller's job: clamp it with [`clamp_retry_delay`] too).
     pub fn delay_seconds(&self, attempt: u32, unit: f64) -> u32 {
-        let mut schedule = self.schedule();
-        let mut base = self.initial_seconds;
+        let p = self.effective();
+        let mut schedule = p.schedule();
+        let mut base = p.initial_seconds;
         for _ in 0..attempt.clamp(1, 64) {
             match backoff::backoff::Backoff::next_backoff(&mut schedule) {
                 Some(d) => base = d.as_secs_f64(),
                 None => break,
             }
         }
-        let spread = 1.0 + self.jitter * (2.0 * unit.clamp(0.0, 1.0) - 1.0);
-        (base * spread).min(self.max_delay_seconds).round().max(1.0) as u32
+        // NaN (a NaN draw) clamps to nothing: count it as the middle of the spread.
+        let unit = if unit.is_nan() {
+            0.5
+        } else {
+            unit.clamp(0.0, 1.0)
+        };
+        let spread = 1.0 + p.jitter * (2.0 * unit - 1.0);
+        let seconds = (base * spread).min(p.max_delay_seconds).round().max(1.0);
+        clamp_retry_delay(seconds as u64)
     }
+}
+
+/// A retry delay the queue accepts: `1..=MAX_RETRY_DELAY_SECONDS`. For delays from elsewhere
+/// (an exchange's `Retry-After`, a rate-limit wait) before they reach `message.retry`.
+pub fn clamp_retry_delay(seconds: u64) -> u32 {
+    // The clamp makes the conversion lossless.
+    seconds.clamp(1, u64::from(MAX_RETRY_DELAY_SECONDS)) as u32
 }
 
 #[cfg(test)]
@@ -546,6 +924,41 @@ mod retry_tests {
         assert_eq!(p.delay_seconds(30, 0.5), 900);
     }
 
+    #[test]
+    fn extreme_policies_are_refused_and_never_panic() {
+        // The first three read without a warning before, and the first two made `delay_seconds`
+        // panic (`Duration::from_secs_f64` of 1e300) in the consumer; the third asked the queue
+        // for a delay over its cap.
+        for raw in [
+            r#"{"initial_seconds":2,"multiplier":2,"max_delay_seconds":1e300,"jitter":0.2}"#,
+            r#"{"initial_seconds":1e300,"multiplier":2,"max_delay_seconds":1e300,"jitter":0.2}"#,
+            r#"{"initial_seconds":2,"multiplier":2,"max_delay_seconds":86400,"jitter":0.2}"#,
+            r#"{"initial_seconds":-1,"multiplier":2,"max_delay_seconds":900,"jitter":0.2}"#,
+            r#"{"initial_seconds":2,"multiplier":0.5,"max_delay_seconds":900,"jitter":0.2}"#,
+        ] {
+            let (cfg, warnings) =
+                RuntimeConfig::read(|k| (k == RETRY_POLICY).then(|| raw.to_owned()));
+            assert_eq!(warnings.len(), 1, "{raw}");
+            assert_eq!(warnings[0].key, RETRY_POLICY);
+            assert_eq!(cfg.retry, RetryPolicy::default(), "{raw}");
+        }
+        let huge = RetryPolicy {
+            max_delay_seconds: 1e300,
+            ..RetryPolicy::default()
+        };
+        assert!(huge.delay_seconds(1, 0.5) <= MAX_RETRY_DELAY_SECONDS);
+        let long = RetryPolicy {
+            max_delay_seconds: 100_000.0,
+            ..RetryPolicy::default()
+        };
+        assert!(long.delay_seconds(30, 0.5) <= MAX_RETRY_DELAY_SECONDS);
+        // The cap itself is accepted.
+        let raw = r#"{"initial_seconds":60,"multiplier":3,"max_delay_seconds":43200,"jitter":0}"#;
+        let (cfg, warnings) = RuntimeConfig::read(|k| (k == RETRY_POLICY).then(|| raw.to_owned()));
+        assert_eq!(warnings, vec![]);
+        assert_eq!(cfg.retry.delay_seconds(u32::MAX, 0.99), 43_200);
+    }
+
     proptest! {
         #[test]
         fn within_jitter_and_cap(attempt in 1u32..100, unit in 0.0f64..1.0) {
@@ -554,6 +967,37 @@ mod retry_tests {
             let base = (2.0 * 2f64.powi(attempt as i32 - 1)).min(900.0);
             prop_assert!(d <= 900.0);
             prop_assert!(d >= (base * 0.8).floor().max(1.0) && d <= (base * 1.2).ceil());
+        }
+
+        /// Whatever a policy holds (NaN, infinities, negatives, zero, 1e308) and whatever the
+        /// attempt number, the delay is a whole number of seconds within the queue's cap.
+        #[test]
+        fn any_policy_any_attempt_stays_within_the_cap(
+            initial_seconds in any::<f64>(),
+            multiplier in any::<f64>(),
+            max_delay_seconds in any::<f64>(),
+            jitter in any::<f64>(),
+            attempt in any::<u32>(),
+            unit in any::<f64>(),
+        ) {
+            let p = RetryPolicy { initial_seconds, multiplier, max_delay_seconds, jitter };
+            let d = p.delay_seconds(attempt, unit);
+            prop_assert!((1..=MAX_RETRY_DELAY_SECONDS).contains(&d), "{d}");
+        }
+
+        /// Valid policies near the edges: the same bound.
+        #[test]
+        fn valid_policies_stay_within_the_cap(
+            initial_seconds in 0.001f64..43_200.0,
+            multiplier in 1.0f64..1e6,
+            max_delay_seconds in 0.001f64..1e9,
+            jitter in 0.0f64..=1.0,
+            attempt in any::<u32>(),
+            unit in 0.0f64..1.0,
+        ) {
+            let p = RetryPolicy { initial_seconds, multiplier, max_delay_seconds, jitter };
+            let d = p.delay_seconds(attempt, unit);
+            prop_assert!((1..=MAX_RETRY_DELAY_SECONDS).contains(&d), "{d}");
         }
     }
 }

@@ -4,6 +4,7 @@
 //! Nothing here touches the Workers runtime, so all of it is tested natively. The worker crates
 //! (`gateway`, `consumers`, `dlq`) only move these values between bindings.
 
+pub mod amount;
 pub mod auth;
 pub mod config;
 pub mod event;

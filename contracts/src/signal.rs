@@ -4,6 +4,12 @@
 //! existing TradingView alert templates keep working. Parsing is lenient where senders differ
 //! (numeric strings, enum case, `buy`/`sell`, symbol spellings, timestamp units) and precise where
 //! it refuses: every refusal names the field.
+//!
+//! Amounts (`quantity`, `price`, `takeProfit`, `stopLoss`) are each greater than 0, at most
+//! [`MAX_AMOUNT`] (10^12) and of at most [`MAX_AMOUNT_DECIMALS`] (12) decimal places, so at
+//! least 10^-12: the product of any two of them (a notional) and the quotient of any two are at
+//! most 10^24, inside a `Decimal` (about 7.9 × 10^28). They can round past 28 significant digits;
+//! they never overflow.
 
 use crate::symbol::Symbol;
 use rust_decimal::Decimal;
@@ -15,6 +21,12 @@ use std::{fmt, str::FromStr};
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Longest idempotency key accepted.
 pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
+/// Largest `quantity`, `price`, `takeProfit` or `stopLoss` accepted: 10^12. The product of two
+/// amounts is then at most 10^24, far inside a `Decimal`.
+pub const MAX_AMOUNT: Decimal = Decimal::from_parts(0xD4A5_1000, 0xE8, 0, false, 0);
+/// Most decimal places an amount may have (after trailing zeros are dropped): 12, so the
+/// smallest amount is 10^-12 and a quotient of two amounts is at most 10^24.
+pub const MAX_AMOUNT_DECIMALS: u32 = 12;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Exchange {
@@ -318,7 +330,8 @@ fn optional_string<'a>(
     }
 }
 
-/// A positive, finite decimal from a JSON number or numeric string.
+/// A positive, finite decimal from a JSON number or numeric string, at most [`MAX_AMOUNT`] and
+/// of at most [`MAX_AMOUNT_DECIMALS`] places.
 fn decimal_field(
     obj: &Map<String, Value>,
     field: &'static str,
@@ -336,7 +349,20 @@ fn decimal_field(
     if value <= Decimal::ZERO {
         return Err(invalid(field, "must be greater than 0"));
     }
-    Ok(Some(value.normalize()))
+    if value > MAX_AMOUNT {
+        return Err(invalid(
+            field,
+            format!("must be at most {MAX_AMOUNT} (10^12)"),
+        ));
+    }
+    let value = value.normalize();
+    if value.scale() > MAX_AMOUNT_DECIMALS {
+        return Err(invalid(
+            field,
+            format!("must have at most {MAX_AMOUNT_DECIMALS} decimal places"),
+        ));
+    }
+    Ok(Some(value))
 }
 
 fn integer_of(v: &Value) -> Option<i64> {
@@ -503,10 +529,81 @@ mod tests {
         assert_eq!(parse_timestamp(&serde_json::json!(-5)), None);
     }
 
+    fn with(field: &str, value: Value) -> Result<WebhookBody, SignalError> {
+        let mut obj = parse_json(
+            br#"{"exchange":"paper","action":"LONG","symbol":"BTCUSDT","quantity":"1","price":"2"}"#,
+        )
+        .unwrap();
+        obj.insert(field.into(), value);
+        validate(&obj)
+    }
+
+    #[test]
+    fn amounts_are_bounded() {
+        // The hole: both accepted with a 202, then `quantity * price` overflowed in the worker.
+        let e = parse(r#"{"exchange":"paper","action":"LONG","symbol":"BTCUSDT","quantity":"1e20","price":"1e20"}"#).unwrap_err();
+        assert_eq!(
+            (e.code(), e.field()),
+            ("invalid_field", Some("quantity")),
+            "{e}"
+        );
+        assert!(e.to_string().contains("at most 1000000000000"), "{e}");
+        let e = with("price", serde_json::json!("0.0000000000001")).unwrap_err();
+        assert!(e.to_string().contains("at most 12 decimal places"), "{e}");
+        assert_eq!(MAX_AMOUNT, Decimal::from(1_000_000_000_000_i64));
+        // The corners: largest × largest, largest / smallest.
+        let smallest = Decimal::new(1, MAX_AMOUNT_DECIMALS);
+        assert!(MAX_AMOUNT.checked_mul(MAX_AMOUNT).is_some());
+        assert!(MAX_AMOUNT.checked_div(smallest).is_some());
+        for field in ["quantity", "price", "takeProfit", "stopLoss"] {
+            for bad in [
+                serde_json::json!("1e20"),
+                serde_json::json!(1e20),
+                serde_json::json!("1000000000000.1"),
+                serde_json::json!("0.0000000000001"),
+                serde_json::json!("1.0000000000001"),
+            ] {
+                let e = with(field, bad.clone()).expect_err(&format!("{field}={bad}"));
+                assert_eq!(
+                    (e.code(), e.field()),
+                    ("invalid_field", Some(field)),
+                    "{field}={bad}: {e}"
+                );
+            }
+            for good in [
+                "1000000000000",
+                "0.000000000001",
+                "65000.5",
+                "1.000000000000000",
+            ] {
+                with(field, serde_json::json!(good))
+                    .unwrap_or_else(|e| panic!("{field}={good}: {e}"));
+            }
+        }
+    }
+
     proptest! {
         #[test]
         fn parser_never_panics(body in proptest::collection::vec(any::<u8>(), 0..512)) {
             let _ = parse_webhook(&body);
+        }
+
+        /// Whatever amounts validation accepts, the product and quotient of any two fit a decimal.
+        #[test]
+        fn accepted_amounts_multiply_without_overflow(
+            a in 1i128..=1_000_000_000_000_000_000_000_000, a_scale in 0u32..=14,
+            b in 1i128..=1_000_000_000_000_000_000_000_000, b_scale in 0u32..=14,
+        ) {
+            let a = Decimal::from_i128_with_scale(a, a_scale);
+            let b = Decimal::from_i128_with_scale(b, b_scale);
+            let q = with("quantity", serde_json::json!(a.to_string()));
+            let p = with("price", serde_json::json!(b.to_string()));
+            if let (Ok(q), Ok(p)) = (q, p) {
+                let (q, p) = (q.signal.quantity, p.signal.price.unwrap());
+                prop_assert!(q <= MAX_AMOUNT && p <= MAX_AMOUNT);
+                prop_assert!(q.checked_mul(p).is_some());
+                prop_assert!(q.checked_div(p).is_some() && p.checked_div(q).is_some());
+            }
         }
 
         #[test]

@@ -4,7 +4,7 @@
 use ops::audit::{self, AuditFilter, NewAudit};
 use ops::dead_letters::{self as dl, DeadLetterDetail, DeadLetterFilter, DeadLetterList};
 use ops::ledger::{self, Count, LedgerFilter, SignalRow, Stats, TradeRow};
-use ops::positions::{self, Fill};
+use ops::positions::{self, Fill, PositionError};
 use ops::query::{FilterError, Page};
 use runtime::d1;
 use runtime::http::{error, internal_authorized, json};
@@ -23,6 +23,9 @@ enum ApiError {
     NotFound(&'static str),
     #[error("the ledger is unavailable")]
     Db(#[from] worker::Error),
+    /// The ledger holds fills whose fold overflows a decimal.
+    #[error(transparent)]
+    Positions(#[from] PositionError),
 }
 
 impl ApiError {
@@ -43,6 +46,10 @@ impl ApiError {
                 None,
                 request_id,
             ),
+            Self::Positions(e) => {
+                tracing::error!(error = %e, "positions cannot be derived");
+                error(500, "positions_overflow", &e.to_string(), None, request_id)
+            }
             Self::Db(e) => {
                 tracing::error!(error = %e, "D1 query failed");
                 error(
@@ -139,7 +146,7 @@ async fn signals(db: &D1Database, q: &[(String, String)]) -> Answer {
 async fn positions(db: &D1Database) -> Answer {
     let fills: Vec<Fill> = d1::all(db, &positions::fills_query()).await?;
     to_json(&serde_json::json!({
-        "positions": positions::derive(&fills),
+        "positions": positions::derive(&fills)?,
         "derived_from": "orders",
     }))
 }

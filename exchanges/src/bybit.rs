@@ -194,7 +194,7 @@ fn limit_reset_seconds(resp: &HttpResponse, json: &Value) -> Option<u32> {
         .ok()?;
     let now = json.get("time").and_then(Value::as_i64)?;
     let ms = reset.checked_sub(now)?.max(0);
-    u32::try_from((ms + 999) / 1000).ok()
+    u32::try_from(ms.saturating_add(999) / 1000).ok()
 }
 
 fn str_field<'a>(v: &'a Value, path: &[&str]) -> Option<&'a Value> {
@@ -833,6 +833,17 @@ mod tests {
             ),
             Some(ErrorClass::Retryable {
                 retry_after_seconds: Some(3)
+            })
+        );
+        // A reset timestamp at the end of i64 is no overflow (and no delay we could use).
+        assert_eq!(
+            class(
+                200,
+                r#"{"retCode":10006,"retMsg":"Too many visits!","result":{},"time":0}"#,
+                vec![("X-Bapi-Limit-Reset-Timestamp", "9223372036854775807")]
+            ),
+            Some(ErrorClass::Retryable {
+                retry_after_seconds: None
             })
         );
         assert_eq!(

@@ -1,7 +1,9 @@
 //! The paper exchange: fills every order at the signal's price, instantly and in memory.
 //!
 //! It is the default of a fresh install (`trade:mode` = `paper`) and of every local run, so it
-//! refuses what a real venue would have no way to price: a market order with no price.
+//! refuses what a real venue would have no way to price: a market order with no price. Its
+//! orders are checked with [`OrderRequest::check_own_price`]: the price it fills at is the
+//! reference of the notional cap.
 
 use crate::order::OrderRequest;
 use contracts::event::OrderAck;
@@ -55,8 +57,9 @@ mod tests {
 
     #[test]
     fn market_without_price_is_rejected() {
-        // Pre-trade checks already refuse unpriced orders; the paper venue refuses them on its own
-        // too, as a venue with no market data must.
+        // The paper path's pre-trade check (`OrderRequest::check_own_price`) already refuses
+        // unpriced orders; the paper venue refuses them on its own too, as a venue with no market
+        // data must.
         let mut o = order(
             r#"{"exchange":"paper","action":"LONG","symbol":"BTCUSDT","quantity":"0.001","price":"1"}"#,
         );

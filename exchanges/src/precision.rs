@@ -8,6 +8,7 @@
 use crate::order::OrderRequest;
 use crate::venue::{ExchangeError, Instrument};
 use crate::wire::{plain, refused};
+use contracts::amount::{self, AmountError};
 use contracts::signal::OrderType;
 use rust_decimal::Decimal;
 
@@ -22,22 +23,25 @@ pub struct Sized {
     pub stop_loss: Option<Decimal>,
 }
 
-/// Largest multiple of `step` not above `qty` (`qty` ≥ 0, `step` > 0).
-pub fn round_down_to_step(qty: Decimal, step: Decimal) -> Decimal {
-    (qty - qty % step).normalize()
+/// Largest multiple of `step` not above `qty` (`qty` ≥ 0, `step` > 0). `Err` only when the
+/// arithmetic has no decimal result (a zero step).
+pub fn round_down_to_step(qty: Decimal, step: Decimal) -> Result<Decimal, AmountError> {
+    Ok(amount::sub(qty, amount::rem(qty, step)?)?.normalize())
 }
 
 /// Nearest multiple of `tick` (`price` ≥ 0, `tick` > 0); exactly halfway rounds up. The
 /// remainder is exact in decimal arithmetic, where `price / tick` could round in its 28th digit.
-pub fn round_to_tick(price: Decimal, tick: Decimal) -> Decimal {
-    let rem = price % tick;
-    let below = price - rem;
-    let nearest = if rem * Decimal::TWO >= tick {
-        below + tick
+/// `Err` when the result does not fit (a price within a tick of `Decimal::MAX` rounding up).
+pub fn round_to_tick(price: Decimal, tick: Decimal) -> Result<Decimal, AmountError> {
+    let rem = amount::rem(price, tick)?;
+    let below = amount::sub(price, rem)?;
+    // `rem ≥ tick − rem` is `2 × rem ≥ tick` without a product that could overflow.
+    let nearest = if rem >= amount::sub(tick, rem)? {
+        amount::add(below, tick)?
     } else {
         below
     };
-    nearest.normalize()
+    Ok(nearest.normalize())
 }
 
 /// Applies `instrument` to `order`: converts base units with the contract size, rounds, and
@@ -63,8 +67,16 @@ pub fn fit(order: &OrderRequest, instrument: &Instrument) -> Result<Sized, Excha
             format!("quantity {} is not positive", order.quantity),
         ));
     }
-    let units = order.quantity / instrument.contract_size;
-    let quantity = round_down_to_step(units, instrument.qty_step);
+    let out_of_range = |what: &str, e: AmountError| {
+        refused(
+            ex,
+            format!("{what} of the order on {sym} is out of range ({e}); refusing to size it"),
+        )
+    };
+    let units = amount::div(order.quantity, instrument.contract_size)
+        .map_err(|e| out_of_range("the contract count", e))?;
+    let quantity = round_down_to_step(units, instrument.qty_step)
+        .map_err(|e| out_of_range("the quantity", e))?;
     if quantity.is_zero() || quantity < instrument.min_qty {
         let unit = if instrument.contract_size == Decimal::ONE {
             String::new()
@@ -90,7 +102,8 @@ pub fn fit(order: &OrderRequest, instrument: &Instrument) -> Result<Sized, Excha
         match p {
             None => Ok(None),
             Some(p) => {
-                let r = round_to_tick(p, instrument.tick_size);
+                let r =
+                    round_to_tick(p, instrument.tick_size).map_err(|e| out_of_range(name, e))?;
                 if r <= Decimal::ZERO {
                     Err(refused(
                         ex,
@@ -167,10 +180,10 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(s.quantity, d("0.012"));
         assert_eq!(s.price, Some(d("65000.1")));
-        assert_eq!(round_to_tick(d("65000.04"), d("0.1")), d("65000"));
-        assert_eq!(round_to_tick(d("65000.05"), d("0.1")), d("65000.1"));
-        assert_eq!(round_to_tick(d("1.25"), d("0.5")), d("1.5"));
-        assert_eq!(round_to_tick(d("1.24"), d("0.5")), d("1"));
+        assert_eq!(round_to_tick(d("65000.04"), d("0.1")), Ok(d("65000")));
+        assert_eq!(round_to_tick(d("65000.05"), d("0.1")), Ok(d("65000.1")));
+        assert_eq!(round_to_tick(d("1.25"), d("0.5")), Ok(d("1.5")));
+        assert_eq!(round_to_tick(d("1.24"), d("0.5")), Ok(d("1")));
     }
 
     #[test]
@@ -209,6 +222,56 @@ mod tests {
         assert!(fit(&order("1", Some("0.01"), OrderType::Limit), &i).is_err());
     }
 
+    #[test]
+    fn extreme_numbers_are_refused_not_a_panic() {
+        // Base units to contracts: Decimal::MAX / 1e-10 overflows.
+        let i = instrument("1", "1", "0.1", "0.0000000001");
+        let mut o = order("1", None, OrderType::Market);
+        o.quantity = Decimal::MAX;
+        let e = fit(&o, &i).err().map(|e| e.class);
+        assert_eq!(e, Some(ErrorClass::Terminal));
+        // A price that rounds up past Decimal::MAX (MAX % 11 = 8, so it rounds up).
+        let i = instrument("0.001", "0.001", "11", "1");
+        let mut o = order("1", None, OrderType::Limit);
+        o.price = Some(Decimal::MAX);
+        let e = fit(&o, &i).err().map(|e| e.class);
+        assert_eq!(e, Some(ErrorClass::Terminal));
+        // A take-profit likewise.
+        let mut o = order("1", Some("100"), OrderType::Limit);
+        o.take_profit = Some(Decimal::MAX);
+        assert!(fit(&o, &i).is_err());
+        // A tiny step below a huge quantity: the remainder must not overflow either.
+        let i = instrument(
+            "0.0000000000000000000000000001",
+            "0.0000000000000000000000000001",
+            "0.1",
+            "1",
+        );
+        let mut o = order("1", None, OrderType::Market);
+        o.quantity = Decimal::MAX;
+        let _ = fit(&o, &i);
+        assert_eq!(
+            round_to_tick(Decimal::MAX, Decimal::from(11)).map_err(|e| e.to_string()),
+            Err(format!(
+                "{} + 11 overflows a decimal (at most {})",
+                Decimal::MAX - Decimal::from(8),
+                Decimal::MAX
+            ))
+        );
+        assert!(round_down_to_step(Decimal::ONE, Decimal::ZERO).is_err());
+    }
+
+    fn any_decimal() -> impl Strategy<Value = Decimal> {
+        (
+            any::<u32>(),
+            any::<u32>(),
+            any::<u32>(),
+            any::<bool>(),
+            0u32..=28,
+        )
+            .prop_map(|(lo, mid, hi, neg, scale)| Decimal::from_parts(lo, mid, hi, neg, scale))
+    }
+
     fn step() -> impl Strategy<Value = Decimal> {
         prop::sample::select(vec![
             "0.001", "0.01", "0.1", "1", "5", "0.0005", "0.3", "0.000001",
@@ -220,7 +283,7 @@ mod tests {
         #[test]
         fn round_down_never_exceeds_and_is_within_one_step(m in 0i64..10_000_000_000, scale in 0u32..10, step in step()) {
             let qty = Decimal::new(m, scale);
-            let r = round_down_to_step(qty, step);
+            let r = round_down_to_step(qty, step).unwrap();
             prop_assert!(r <= qty);
             prop_assert!(qty - r < step);
             prop_assert!((r % step).is_zero());
@@ -229,10 +292,30 @@ mod tests {
         #[test]
         fn tick_rounding_is_nearest(m in 1i64..10_000_000_000, scale in 0u32..10, tick in step()) {
             let p = Decimal::new(m, scale);
-            let r = round_to_tick(p, tick);
+            let r = round_to_tick(p, tick).unwrap();
             prop_assert!((r % tick).is_zero());
             let diff = (r - p).abs();
             prop_assert!(diff * Decimal::TWO <= tick);
+        }
+
+        /// Any numbers at all, from the order or the instrument: an answer, never a panic.
+        #[test]
+        fn fit_never_panics(
+            qty in any_decimal(),
+            price in proptest::option::of(any_decimal()),
+            take_profit in proptest::option::of(any_decimal()),
+            step in any_decimal(),
+            min in any_decimal(),
+            tick in any_decimal(),
+            contract in any_decimal(),
+            limit in any::<bool>(),
+        ) {
+            let i = Instrument { symbol: "X".into(), qty_step: step, min_qty: min, tick_size: tick, contract_size: contract };
+            let mut o = order("1", None, if limit { OrderType::Limit } else { OrderType::Market });
+            o.quantity = qty;
+            o.price = price;
+            o.take_profit = take_profit;
+            let _ = fit(&o, &i);
         }
 
         #[test]

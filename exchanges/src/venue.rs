@@ -3,6 +3,7 @@
 //! the clock; everything here is tested natively against the exchanges' documented formats.
 
 use crate::order::OrderRequest;
+use contracts::amount::{self, AmountError};
 use contracts::event::OrderAck;
 use contracts::signal::Exchange;
 use contracts::symbol::Symbol;
@@ -94,9 +95,45 @@ pub struct Instrument {
 
 impl Instrument {
     /// Base-asset units of a quantity in the exchange's order unit (contracts on MEXC futures):
-    /// `OrderAck::filled_quantity` from a venue is in that unit.
+    /// `OrderAck::filled_quantity` from a venue is in that unit. `Err` when the exchange's
+    /// numbers multiply past a decimal.
+    pub fn checked_base_quantity(
+        &self,
+        exchange_quantity: Decimal,
+    ) -> Result<Decimal, AmountError> {
+        Ok(amount::mul(exchange_quantity, self.contract_size)?.normalize())
+    }
+
+    /// [`Self::checked_base_quantity`], saturating at `Decimal::MAX`/`MIN` instead of failing:
+    /// the fill it converts already happened and must be recorded as something, and an answer
+    /// that large is absurd on its face. Never panics.
     pub fn base_quantity(&self, exchange_quantity: Decimal) -> Decimal {
-        (exchange_quantity * self.contract_size).normalize()
+        self.checked_base_quantity(exchange_quantity)
+            .unwrap_or_else(|_| exchange_quantity.saturating_mul(self.contract_size))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    #[test]
+    fn base_quantity_of_an_absurd_answer_does_not_panic() {
+        let i = Instrument {
+            symbol: "BTC_USDT".into(),
+            qty_step: Decimal::ONE,
+            min_qty: Decimal::ONE,
+            tick_size: Decimal::from_str("0.1").unwrap(),
+            contract_size: Decimal::from(10),
+        };
+        assert_eq!(i.base_quantity(Decimal::MAX), Decimal::MAX);
+        assert!(i.checked_base_quantity(Decimal::MAX).is_err());
+        assert_eq!(i.base_quantity(Decimal::from(3)), Decimal::from(30));
+        assert_eq!(
+            i.checked_base_quantity(Decimal::from(3)),
+            Ok(Decimal::from(30))
+        );
     }
 }
 

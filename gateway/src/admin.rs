@@ -71,11 +71,11 @@ pub async fn handle(mut req: Request, env: Env) -> Result<Response> {
         }
         (Method::Put, key) if key.starts_with('/') => {
             let key = key.trim_start_matches('/');
-            if !config::is_manifest_key(key) {
+            if !config::is_known_key(key) {
                 return error(
                     404,
                     "unknown_key",
-                    &format!("{key} is not a manifest key"),
+                    &format!("{key} is not a hoox config key"),
                     Some("key"),
                     &request_id,
                 );
@@ -83,16 +83,21 @@ pub async fn handle(mut req: Request, env: Env) -> Result<Response> {
             let actor = runtime::service::actor_of(&req, "operator");
             let value = req.text().await?;
             let value = value.trim();
-            let (_, warnings) = RuntimeConfig::read(|k| (k == key).then(|| value.to_owned()));
-            if let Some(w) = warnings.first() {
-                return error(
-                    400,
-                    "invalid_field",
-                    &format!("{key}: {}", w.message),
-                    Some("value"),
-                    &request_id,
-                );
-            }
+            let key = match config::validate_write(key, value) {
+                Ok(key) => key,
+                Err(e @ config::ConfigWriteError::UnknownKey(_)) => {
+                    return error(404, "unknown_key", &e.to_string(), Some("key"), &request_id)
+                }
+                Err(e) => {
+                    return error(
+                        400,
+                        "invalid_field",
+                        &e.to_string(),
+                        Some("value"),
+                        &request_id,
+                    )
+                }
+            };
             if key == config::KILL_SWITCH {
                 // The authoritative switch first: once this answers, no claim or submit passes.
                 let on = config::parse_bool(value).unwrap_or(true);

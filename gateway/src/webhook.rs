@@ -250,8 +250,7 @@ async fn accept(req: web_sys::Request, env: &Env, request_id: &str) -> Result<Re
         webhook_id.as_deref(),
         &parsed.signal,
         received_at_ms,
-        // TODO(merge): i64::from(cfg.fingerprint_window_seconds) * 1000
-        contracts::idempotency::FINGERPRINT_WINDOW_MS,
+        i64::from(cfg.fingerprint_window_seconds) * 1000,
     );
     let key = resolved.key;
     let job = TradeJob {

@@ -4,7 +4,7 @@
 //! A failed read never yields a permissive config: [`RuntimeConfig::unreadable`] has the kill
 //! switch on, and it is not cached, so the next call tries again.
 
-use contracts::config::{cache_use, CacheUse, RuntimeConfig, MANIFEST};
+use contracts::config::{cache_use, known_keys, CacheUse, RuntimeConfig};
 use std::cell::RefCell;
 use std::rc::Rc;
 use worker::{kv::KvStore, Env};
@@ -112,13 +112,13 @@ pub fn invalidate() {
     CACHE.with(|c| *c.borrow_mut() = None);
 }
 
-/// Every manifest key's raw value, read concurrently.
+/// Every known key's raw value (the manifest's and those beside it), read concurrently.
 pub async fn read_all(kv: &KvStore) -> Result<Vec<(&'static str, Option<String>)>, String> {
-    let reads = MANIFEST.iter().map(|(key, _)| async move {
+    let reads = known_keys().map(|(key, _)| async move {
         kv.get(key)
             .text()
             .await
-            .map(|v| (*key, v))
+            .map(|v| (key, v))
             .map_err(|e| format!("{key}: {e}"))
     });
     futures::future::join_all(reads).await.into_iter().collect()

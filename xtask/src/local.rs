@@ -532,9 +532,18 @@ pub fn chaos(signals: u32) -> Result<()> {
 pub fn simulate(args: &[String]) -> Result<()> {
     let root = crate::toolchain::root();
     let mut cmd = Command::new("cargo");
-    cmd.args(["run", "--release", "-q", "-p", "engine", "--bin", "simulate", "--"])
-        .args(args)
-        .current_dir(root);
+    cmd.args([
+        "run",
+        "--release",
+        "-q",
+        "-p",
+        "engine",
+        "--bin",
+        "simulate",
+        "--",
+    ])
+    .args(args)
+    .current_dir(root);
     run(&mut cmd, "simulation")
 }
 
