@@ -437,7 +437,7 @@ mod tests {
         let cfg = RuntimeConfig::defaults();
         let at = |price: Option<&str>| OrderRequest {
             exchange: Exchange::Bybit,
-            client_order_id: client_order_id("k"),
+            client_order_id: client_order_id("k", 0),
             symbol: Symbol::parse("BTCUSDT").unwrap(),
             side: Side::Buy,
             order_type: OrderType::Limit,
