@@ -8,6 +8,17 @@
 //! signed read of the current setting rather than a change. MEXC has no testnet: a test signal
 //! is refused, never sent to the real exchange.
 //!
+//! Every signed request carries `ApiKey`, `Request-Time` (ms), `Signature` and `Recv-Window`,
+//! as "Authentication method" and "Time security" describe,
+//! <https://mexcdevelop.github.io/apidocs/contract_v1_en/#authentication-method> and
+//! <https://mexcdevelop.github.io/apidocs/contract_v1_en/#time-security> (source:
+//! `mexcdevelop/apidocs`, branch `contract_v1_en`, `source/index.html.md`): MEXC
+//! refuses a request whose `Request-Time` is more than the window from its clock with code 513
+//! ("Invalid request(for open api serves time more or less than 10s)"). The window is counted in
+//! seconds, 10 by default and at most 60, so the context's 5000 ms go out as `Recv-Window: 5`;
+//! without it MEXC would keep a late request valid for 10 s. The window takes no part in the
+//! signature, which covers `accessKey + timestamp + parameter string` only.
+//!
 //! The reference price is MEXC's fair price (its mark price), `GET /api/v1/contract/fair_price/
 //! BTC_USDT` → `data.fairPrice` (a JSON number), as documented in "Get contract fair price",
 //! <https://mexcdevelop.github.io/apidocs/contract_v1_en/#get-contract-fair-price> (source:
@@ -51,6 +62,15 @@ pub const ORDER_NOT_EXIST: i64 = 2040;
 /// "Contract does not exist": MEXC does not list the symbol.
 pub const CONTRACT_NOT_EXIST: i64 = 1001;
 
+/// MEXC's largest `Recv-Window`, in seconds ("Time security").
+pub const MAX_RECV_WINDOW_S: u32 = 60;
+
+/// The `Recv-Window` header value for a window of `recv_window_ms`: MEXC counts whole seconds, so
+/// the window is rounded down (never longer than asked), and kept within 1..=60 s.
+pub fn recv_window_seconds(recv_window_ms: u32) -> u32 {
+    (recv_window_ms / 1000).clamp(1, MAX_RECV_WINDOW_S)
+}
+
 /// `openType` 1: isolated margin, where each opening order carries its leverage.
 const ISOLATED: i64 = 1;
 
@@ -76,7 +96,8 @@ impl Mexc {
         query: String,
         body: Option<String>,
     ) -> HttpRequest {
-        // GET signs its business parameters sorted by key; POST signs the raw JSON body.
+        // GET signs its business parameters sorted by key; POST signs the raw JSON body. The
+        // receive window is sent but not signed.
         let params = body.clone().unwrap_or_else(|| query.clone());
         let signature = sign(
             &creds.api_secret,
@@ -93,6 +114,10 @@ impl Mexc {
             headers: vec![
                 ("ApiKey".into(), creds.api_key.clone()),
                 ("Request-Time".into(), ctx.now_ms.to_string()),
+                (
+                    "Recv-Window".into(),
+                    recv_window_seconds(ctx.recv_window_ms).to_string(),
+                ),
                 ("Signature".into(), signature),
                 ("Content-Type".into(), "application/json".into()),
             ],
@@ -538,6 +563,7 @@ mod tests {
             vec![
                 ("ApiKey".to_string(), "test-key".to_string()),
                 ("Request-Time".into(), "1700000000000".into()),
+                ("Recv-Window".into(), "5".into()),
                 (
                     "Signature".into(),
                     sign("test-secret", &format!("test-key1700000000000{body}"))
@@ -603,6 +629,43 @@ mod tests {
             "https://contract.mexc.com/api/v1/contract/detail?symbol=BTC_USDT"
         );
         assert!(i.headers.is_empty());
+        for r in [&q, &l] {
+            assert!(
+                r.headers.contains(&("Recv-Window".into(), "5".into())),
+                "{}",
+                r.url
+            );
+        }
+    }
+
+    #[test]
+    fn the_receive_window_goes_out_in_whole_seconds_and_is_not_signed() {
+        assert_eq!(recv_window_seconds(5000), 5);
+        // Rounded down, never longer than asked; within MEXC's 1..=60 s.
+        assert_eq!(recv_window_seconds(5999), 5);
+        assert_eq!(recv_window_seconds(0), 1);
+        assert_eq!(recv_window_seconds(60_000), 60);
+        assert_eq!(recv_window_seconds(120_000), 60);
+        let o = order(Exchange::Mexc, "0.01", None);
+        let header = |ctx: &Context| {
+            let r = MEXC.query_request(ctx, &creds(), &o);
+            let get = |name: &str| {
+                r.headers
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.clone())
+            };
+            (get("Recv-Window"), get("Signature"))
+        };
+        let five = header(&ctx_at(MAINNET));
+        let ten = header(&Context {
+            recv_window_ms: 10_000,
+            ..ctx_at(MAINNET)
+        });
+        assert_eq!(five.0.as_deref(), Some("5"));
+        assert_eq!(ten.0.as_deref(), Some("10"));
+        // The signature covers key + time + parameters only.
+        assert_eq!(five.1, ten.1);
     }
 
     #[test]

@@ -1939,7 +1939,10 @@ mod mexc {
     }
 
     /// `ApiKey`, `Request-Time` within `Recv-Window` seconds (default 10, at most 60) of the
-    /// mock's clock, `Signature` over `key + time + (sorted query | raw body)`.
+    /// mock's clock when the request arrives, else 513, so nothing is recorded or looked up
+    /// ("Time security" and the error code table of
+    /// <https://mexcdevelop.github.io/apidocs/contract_v1_en/#time-security>), then `Signature`
+    /// over `key + time + (sorted query | raw body)`, which does not cover the window.
     fn auth(shared: &Shared, call: &Call) -> Result<(), Answer> {
         let (Some(key), Some(time), Some(signature)) = (
             call.header("apikey"),

@@ -445,6 +445,159 @@ async fn the_mock_clock_decides_the_window() {
     assert_eq!(e.code.as_deref(), Some("10002"));
 }
 
+/// `req` with its `Recv-Window` header replaced by `window` (`None`: no header, so MEXC's
+/// default applies). MEXC does not sign the window, so the signature still holds.
+fn with_recv_window(mut req: HttpRequest, window: Option<&str>) -> HttpRequest {
+    req.headers
+        .retain(|(k, _)| !k.eq_ignore_ascii_case("recv-window"));
+    if let Some(w) = window {
+        req.headers.push(("Recv-Window".into(), w.into()));
+    }
+    req
+}
+
+/// The `Recv-Window` headers of `req`.
+fn recv_windows(req: &HttpRequest) -> Vec<&str> {
+    req.headers
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("recv-window"))
+        .map(|(_, v)| v.as_str())
+        .collect()
+}
+
+/// Sends the adapter's signed MEXC order `o`, stamped `age_ms` before the mock's clock (so it
+/// arrives that late) and carrying `window` as its `Recv-Window`.
+async fn mexc_submit_aged(
+    rig: &Rig,
+    o: &OrderRequest,
+    age_ms: i64,
+    window: Option<&str>,
+) -> Result<OrderAck, ExchangeError> {
+    let v = venue(Exchange::Mexc);
+    let instrument = rig.instrument(Exchange::Mexc, &o.symbol).await;
+    let ctx = Context {
+        now_ms: rig.mock.now_ms() - age_ms,
+        ..rig.ctx(Exchange::Mexc)
+    };
+    let req = v
+        .order_request(&ctx, &rig.creds(Exchange::Mexc), o, &instrument)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let resp = rig
+        .send(&with_recv_window(req, window))
+        .await
+        .unwrap_or_else(|e| panic!("mexc submit: {e}"));
+    v.parse_order(o, &resp)
+}
+
+/// MEXC's "Time security": a signed request whose `Request-Time` is more than its
+/// `Recv-Window` seconds (10 without the header) from the server's clock when it arrives is
+/// refused with 513, before anything else: a late submit creates no order, and a late lookup
+/// is refused rather than answered "order not exist" (which would invite a resubmit).
+#[tokio::test]
+async fn mexc_refuses_a_request_older_than_its_recv_window() {
+    let rig = Rig::start().await;
+    let ex = Exchange::Mexc;
+    let refused_late = |r: Result<OrderAck, ExchangeError>, what: &str| {
+        let e = r.err().unwrap_or_else(|| panic!("{what}: accepted"));
+        assert_eq!(e.code.as_deref(), Some("513"), "{what}: {e}");
+        assert_eq!(
+            e.class,
+            ErrorClass::Retryable {
+                retry_after_seconds: None
+            },
+            "{what}"
+        );
+    };
+    let o = market(ex, &id("mexc-late"), "0.01");
+    // 6 s late: outside a 5 s window, inside the 10 s default.
+    refused_late(
+        mexc_submit_aged(&rig, &o, 6_000, Some("5")).await,
+        "6 s late, window 5",
+    );
+    // 11 s late without the header: outside the default.
+    refused_late(
+        mexc_submit_aged(&rig, &o, 11_000, None).await,
+        "11 s late, no window",
+    );
+    assert!(
+        rig.mock.orders().is_empty(),
+        "a refused late submit creates no order"
+    );
+    // The same externalOid, on time for its window, goes through.
+    mexc_submit_aged(&rig, &o, 4_000, Some("5"))
+        .await
+        .unwrap_or_else(|e| panic!("4 s late, window 5: {e}"));
+    let other = market(ex, &id("mexc-late-default"), "0.01");
+    mexc_submit_aged(&rig, &other, 9_000, None)
+        .await
+        .unwrap_or_else(|e| panic!("9 s late, no window: {e}"));
+    assert_eq!(rig.orders_of(ex).len(), 2);
+    // A late lookup of an order that exists is refused, never "not found".
+    let v = venue(ex);
+    let late = Context {
+        now_ms: rig.mock.now_ms() - 6_000,
+        ..rig.ctx(ex)
+    };
+    let lookup = with_recv_window(v.query_request(&late, &rig.creds(ex), &o), Some("5"));
+    let resp = rig
+        .send(&lookup)
+        .await
+        .unwrap_or_else(|e| panic!("mexc query: {e}"));
+    let e = v.parse_query(&o, &resp).err();
+    assert_eq!(
+        e.and_then(|e| e.code),
+        Some("513".into()),
+        "late lookup: {}",
+        resp.body
+    );
+}
+
+/// The adapter sends `Recv-Window: 5` (MEXC counts it in seconds) on every signed request, so
+/// MEXC refuses one that arrives more than 5 s after its `Request-Time`, not only after its
+/// default 10 s: the 15 s settle of `contracts::lifecycle` relies on that.
+#[tokio::test]
+async fn mexc_adapter_sends_a_5_s_recv_window_on_every_signed_request() {
+    let rig = Rig::start().await;
+    let ex = Exchange::Mexc;
+    let v = venue(ex);
+    let creds = rig.creds(ex);
+    let o = market(ex, &id("mexc-window"), "0.01");
+    // Arriving 6 s after its Request-Time: refused, and no order.
+    let late = Context {
+        now_ms: rig.mock.now_ms() - 6_000,
+        ..rig.ctx(ex)
+    };
+    let e = rig.submit_with(&o, &late, &creds).await.refused();
+    assert_eq!(e.code.as_deref(), Some("513"), "{e}");
+    assert!(rig.mock.orders().is_empty());
+    // Every signed request carries the header; the public reads are not signed and do not.
+    let ctx = rig.ctx(ex);
+    let instrument = rig.instrument(ex, &btc()).await;
+    let mut signed = vec![
+        v.order_request(&ctx, &creds, &o, &instrument)
+            .unwrap_or_else(|e| panic!("{e}")),
+        v.leverage_request(&ctx, &creds, &btc(), 5),
+    ];
+    signed.extend(v.query_requests(&ctx, &creds, &o));
+    for req in &signed {
+        assert_eq!(recv_windows(req), ["5"], "{}", req.url);
+    }
+    for req in [
+        v.instrument_request(&ctx, &btc()),
+        v.price_request(&ctx, &btc()),
+    ] {
+        assert!(recv_windows(&req).is_empty(), "{}", req.url);
+    }
+    // 4 s late is inside the window: accepted, and the lookup finds it.
+    let on_time = Context {
+        now_ms: rig.mock.now_ms() - 4_000,
+        ..rig.ctx(ex)
+    };
+    rig.submit_with(&o, &on_time, &creds).await.done();
+    assert_eq!(rig.found(&o).await.client_order_id, o.client_order_id);
+    assert_eq!(rig.orders_of(ex).len(), 1);
+}
+
 #[tokio::test]
 async fn a_wrong_key_is_refused_with_the_exchange_code() {
     let codes = [
