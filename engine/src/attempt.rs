@@ -179,14 +179,6 @@ struct Run<'r, 'p, S, X, C, E> {
     no_order: bool,
 }
 
-/// How a job's order was found.
-enum Found {
-    /// The exchange has it, with this much filled.
-    Order(OrderAck),
-    /// No attempt could have built an order for the job.
-    Impossible,
-}
-
 impl<S: KeyStore, X: Exchanges, C: Clock, E: Events> Run<'_, '_, S, X, C, E> {
     fn backoff(&self) -> u32 {
         retry_delay(self.cfg, self.delivery_attempts, self.ports.clock)
@@ -202,38 +194,30 @@ impl<S: KeyStore, X: Exchanges, C: Clock, E: Events> Run<'_, '_, S, X, C, E> {
         &mut self,
         order: &Result<OrderRequest, PreTradeError>,
     ) -> Option<Disposition> {
-        let found = match pretrade::order_for_lookup(self.job, order, self.cfg) {
-            None => Found::Impossible,
-            Some(lookup) => {
-                let venue = pretrade::venue_of(&lookup, self.cfg);
-                let testnet = lookup.testnet;
-                if let Some(d) = self.circuit_open(venue, testnet).await {
-                    return Some(d);
-                }
-                let port = self.ports.exchanges.port(venue);
-                match port.lookup(&lookup, self.deadline_ms).await {
-                    Ok(Lookup::Found(ack)) => Found::Order(ack),
-                    Ok(Lookup::NotFound) => {
-                        tracing::info!("reconciled: no order from the earlier attempt");
-                        self.no_order = true;
-                        return None;
-                    }
-                    Err(f) => {
-                        let error = format!("reconcile lookup failed: {}", f.message);
-                        return Some(self.failure(f.class, error, venue, testnet).await);
-                    }
-                }
-            }
+        let Some(lookup) = pretrade::order_for_lookup(self.job, order, self.cfg) else {
+            // No attempt could ever have built an order for this job: none exists.
+            self.no_order = true;
+            return None;
         };
-        match found {
-            Found::Impossible => {
-                self.no_order = true;
-                None
-            }
-            Found::Order(ack) => {
+        let venue = pretrade::venue_of(&lookup, self.cfg);
+        if let Some(d) = self.circuit_open(venue, lookup.testnet).await {
+            return Some(d);
+        }
+        let port = self.ports.exchanges.port(venue);
+        match port.lookup(&lookup, self.deadline_ms).await {
+            Ok(Lookup::Found(ack)) => {
                 tracing::warn!(client_order_id = %ack.client_order_id, status = %ack.status, "reconciled: the earlier attempt placed the order");
                 let (outcome, detail) = judge(&ack, "the order of an earlier attempt");
                 Some(self.finish(outcome, Some(ack), detail).await)
+            }
+            Ok(Lookup::NotFound) => {
+                tracing::info!("reconciled: no order from the earlier attempt");
+                self.no_order = true;
+                None
+            }
+            Err(f) => {
+                let error = format!("reconcile lookup failed: {}", f.message);
+                Some(self.failure(f.class, error, venue, lookup.testnet).await)
             }
         }
     }

@@ -45,14 +45,17 @@ pub trait KeyStore {
     async fn event_published(&self, key: &str, deadline_ms: i64) -> Result<(), PortError>;
 }
 
-/// How an exchange call failed. Mirrors `exchanges::venue::ErrorClass`, plus the transport.
+/// How an exchange call failed. Mirrors `exchanges::venue::ErrorClass`, plus the transport. Only
+/// `Unknown` may hide an order; the engine releases a claim on any other refusal of its submit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FailureClass {
     /// The exchange certainly did nothing: retry after a delay.
     Retryable { retry_after_seconds: Option<u32> },
-    /// The exchange banned this IP: stop calling it for a while (the circuit breaker).
+    /// The exchange banned this IP and refused the call: stop calling it for a while (the
+    /// circuit breaker).
     Banned { retry_after_seconds: Option<u32> },
-    /// Retrying cannot help.
+    /// Refused for good: retrying cannot help, and nothing was placed. (A refusal that means
+    /// the order exists, such as a duplicate client order id, is `Unknown`.)
     Terminal,
     /// The order may or may not exist (no answer, reset, 5xx on submit, "unknown").
     Unknown,
