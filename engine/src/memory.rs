@@ -6,7 +6,9 @@
 //! [`MemoryEvents`] sink.
 //!
 //! Every call is recorded with the deadline it was given and the time it was made, so tests can
-//! assert what was called, in which order, and within which budget. A [`Gate`] holds a call
+//! assert what was called, in which order, and within which budget. Deadlines are recorded, not
+//! enforced: a test can stage the late answer (an isolate frozen past its deadline) that
+//! fencing exists for. A [`Gate`] holds a call
 //! until the test opens it, which is how two deliveries of one key are interleaved on one thread.
 
 use crate::circuit::CircuitBreaker;
