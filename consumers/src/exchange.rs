@@ -1,11 +1,20 @@
-//! Talking to real exchanges from the worker: the transport (fetch with a timeout), credentials
-//! and base URLs from the environment, per-exchange rate limits (`governor`), a circuit breaker
-//! for IP bans, instrument rules cached in KV, leverage set once per symbol, and a redacted R2
-//! log of every request and answer. The protocols themselves live in `exchanges`.
+//! The engine's exchange port at the edge: fetch to the real exchanges with one deadline per call
+//! that covers the whole answer (headers and body), credentials and base URLs from the
+//! environment, per-exchange order quotas (`governor`), the isolate's IP-ban circuit breaker and
+//! its KV mirror, instrument rules (KV, and the isolate) and the reference price (the isolate,
+//! a few seconds) fetched together, leverage set once per symbol, and a redacted R2 log of every
+//! call written after the batch is settled. What to send and how to read the answer live in
+//! `exchanges`; what to do with it lives in `engine`.
 
-use contracts::config::Quota;
+use contracts::config::{Mode, Quota, RuntimeConfig};
 use contracts::event::OrderAck;
+use contracts::job::TradeJob;
 use contracts::signal::Exchange;
+use engine::circuit::{CircuitBreaker, Network};
+use engine::paper::{PaperExchange, Routed};
+use engine::ports::{
+    ExchangePort, Exchanges, Failure, FailureClass, Lookup, Prepared, CALL_TIMEOUT_MS,
+};
 use exchanges::order::OrderRequest;
 use exchanges::venue::{
     Context, Credentials, ErrorClass, ExchangeError, HttpRequest, HttpResponse, Instrument, Method,
@@ -16,36 +25,25 @@ use governor::middleware::NoOpMiddleware;
 use governor::nanos::Nanos;
 use governor::state::{InMemoryState, NotKeyed};
 use governor::RateLimiter;
+use rust_decimal::Decimal;
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::Hash;
 use std::num::NonZeroU32;
 use std::time::Duration;
 use worker::{AbortController, Delay, Env, Fetch, Headers, Request, RequestInit};
 
 const CONFIG_KV: &str = "CONFIG_KV";
 const LOGS_BUCKET: &str = "SYSTEM_LOGS_BUCKET";
-/// An exchange call that has not answered by then is abandoned; for a submit the outcome is then
-/// unknown and the next attempt reconciles. Shorter than the store's claim lease.
-const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 const INSTRUMENT_TTL_SECONDS: u64 = 3_600;
+/// Instrument rules kept in the isolate, in front of KV.
+const INSTRUMENT_ISOLATE_TTL_MS: i64 = 300_000;
+/// The exchange's reference price kept in the isolate: fresh enough to bound a notional, and
+/// saves a round trip for every order of a burst on one symbol.
+const PRICE_TTL_MS: i64 = 3_000;
 const LEVERAGE_TTL_SECONDS: u64 = 86_400;
-const DEFAULT_BAN_SECONDS: u32 = 60;
 /// Var that, when set, fixes the circuit-breaker pause after an IP ban.
 const BAN_SECONDS_VAR: &str = "EXCHANGE_BAN_SECONDS";
-
-/// How a live attempt ended.
-#[derive(Debug)]
-pub enum LiveOutcome {
-    Filled(OrderAck),
-    /// Refused for good (by the exchange or before it); no order exists.
-    Rejected(String),
-    /// Try again later. `released`: this attempt certainly placed no order.
-    Retry {
-        delay_seconds: Option<u32>,
-        error: String,
-        released: bool,
-    },
-}
 
 /// Governor's clock on the Workers clock (`std::time::Instant` panics on wasm32).
 #[derive(Clone, Copy, Debug, Default)]
@@ -60,11 +58,47 @@ impl Clock for WorkersClock {
 
 type Limiter = RateLimiter<NotKeyed, InMemoryState, WorkersClock, NoOpMiddleware<Nanos>>;
 
+/// Values kept for a while, with the time passed in.
+#[derive(Debug)]
+pub struct TtlCache<K, V> {
+    ttl_ms: i64,
+    entries: HashMap<K, (i64, V)>,
+}
+
+impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
+    pub fn new(ttl_ms: i64) -> Self {
+        Self {
+            ttl_ms,
+            entries: HashMap::new(),
+        }
+    }
+
+    /// The value stored less than the TTL before `now_ms`.
+    pub fn get(&self, key: &K, now_ms: i64) -> Option<V> {
+        let (at, v) = self.entries.get(key)?;
+        (now_ms.saturating_sub(*at) < self.ttl_ms).then(|| v.clone())
+    }
+
+    pub fn put(&mut self, key: K, now_ms: i64, value: V) {
+        let ttl = self.ttl_ms;
+        self.entries
+            .retain(|_, (at, _)| now_ms.saturating_sub(*at) < ttl);
+        self.entries.insert(key, (now_ms, value));
+    }
+}
+
+/// Which instrument of which exchange's hosts.
+type InstrumentKey = (Exchange, Network, String);
+
 thread_local! {
     static LIMITERS: RefCell<HashMap<Exchange, (Quota, Limiter)>> = RefCell::new(HashMap::new());
-    /// Exchange → banned until (epoch ms), per isolate; mirrored in KV for other isolates.
-    static CIRCUIT: RefCell<HashMap<Exchange, i64>> = RefCell::new(HashMap::new());
-    static LEVERAGE: RefCell<HashMap<(Exchange, String), u8>> = RefCell::new(HashMap::new());
+    /// This isolate's bans; each batch starts from it (plus the KV mirror) and leaves it updated.
+    static CIRCUIT: RefCell<CircuitBreaker> = RefCell::new(CircuitBreaker::new());
+    static LEVERAGE: RefCell<HashMap<InstrumentKey, u8>> = RefCell::new(HashMap::new());
+    static INSTRUMENTS: RefCell<TtlCache<InstrumentKey, Instrument>> =
+        RefCell::new(TtlCache::new(INSTRUMENT_ISOLATE_TTL_MS));
+    static PRICES: RefCell<TtlCache<InstrumentKey, Decimal>> =
+        RefCell::new(TtlCache::new(PRICE_TTL_MS));
 }
 
 /// Takes one order slot of `exchange`'s quota; `Err(seconds)` until the next slot.
@@ -131,11 +165,33 @@ fn base_url(env: &Env, venue: &dyn Venue, testnet: bool) -> Result<String, Excha
         .to_owned())
 }
 
-/// Sends one request; `Err` is a transport failure (timeout, reset, DNS), text for the log.
-async fn send(req: &HttpRequest) -> Result<HttpResponse, String> {
+/// How a call failed before an answer was read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Transport {
+    /// Nothing left the worker: the exchange certainly did nothing.
+    #[error("not sent: {0}")]
+    NotSent(String),
+    /// Sent, and no complete answer (timeout, reset, DNS, a body cut off): for a submit, the
+    /// order may exist.
+    #[error("no answer: {0}")]
+    NoAnswer(String),
+}
+
+/// Sends one request and reads its whole answer, giving up at `deadline_ms` or after
+/// [`CALL_TIMEOUT_MS`], whichever comes first: one timer covers the headers and the body.
+async fn send(req: &HttpRequest, deadline_ms: i64) -> Result<HttpResponse, Transport> {
+    let budget_ms = deadline_ms
+        .saturating_sub(runtime::now_ms())
+        .min(CALL_TIMEOUT_MS);
+    if budget_ms <= 0 {
+        return Err(Transport::NotSent(
+            "the attempt's deadline has passed".into(),
+        ));
+    }
+    let not_sent = |e: worker::Error| Transport::NotSent(e.to_string());
     let headers = Headers::new();
     for (k, v) in &req.headers {
-        headers.set(k, v).map_err(|e| e.to_string())?;
+        headers.set(k, v).map_err(not_sent)?;
     }
     let mut init = RequestInit::new();
     init.with_method(match req.method {
@@ -146,30 +202,35 @@ async fn send(req: &HttpRequest) -> Result<HttpResponse, String> {
     if let Some(body) = &req.body {
         init.with_body(Some(body.as_str().into()));
     }
-    let request = Request::new_with_init(&req.url, &init).map_err(|e| e.to_string())?;
+    let request = Request::new_with_init(&req.url, &init).map_err(not_sent)?;
     let controller = AbortController::default();
     let signal = controller.signal();
-    let fetch = Fetch::Request(request);
-    let call = Box::pin(fetch.send_with_signal(&signal));
-    let timer = Box::pin(Delay::from(CALL_TIMEOUT));
-    let result = match futures::future::select(call, timer).await {
-        futures::future::Either::Left((Ok(mut resp), _)) => {
-            let status = resp.status_code();
-            let headers = resp.headers().entries().collect();
-            let body = resp.text().await.map_err(|e| e.to_string())?;
-            Ok(HttpResponse {
-                status,
-                headers,
-                body,
-            })
-        }
-        futures::future::Either::Left((Err(e), _)) => Err(e.to_string()),
+    let no_answer = |e: worker::Error| Transport::NoAnswer(e.to_string());
+    let exchange = async {
+        let mut resp = Fetch::Request(request)
+            .send_with_signal(&signal)
+            .await
+            .map_err(no_answer)?;
+        let status = resp.status_code();
+        let headers = resp.headers().entries().collect();
+        let body = resp.text().await.map_err(no_answer)?;
+        Ok(HttpResponse {
+            status,
+            headers,
+            body,
+        })
+    };
+    let timer = Delay::from(Duration::from_millis(budget_ms.unsigned_abs()));
+    let first = futures::future::select(Box::pin(exchange), Box::pin(timer)).await;
+    match first {
+        futures::future::Either::Left((answer, _)) => answer,
         futures::future::Either::Right(_) => {
             controller.abort();
-            Err(format!("no answer within {} s", CALL_TIMEOUT.as_secs()))
+            Err(Transport::NoAnswer(format!(
+                "no complete answer within {budget_ms} ms"
+            )))
         }
-    };
-    result
+    }
 }
 
 /// Header names whose values are credentials or signatures.
@@ -213,15 +274,209 @@ fn redacted(req: &HttpRequest) -> serde_json::Value {
     })
 }
 
-/// One live attempt for one job.
-pub struct Attempt<'a> {
-    pub env: &'a Env,
-    pub venue: &'static dyn Venue,
-    pub idempotency_key: &'a str,
-    pub attempt: u32,
+/// One exchange call, kept for the R2 log until the batch is settled.
+#[derive(Debug, Clone)]
+pub struct CallLog {
+    pub exchange: Exchange,
+    pub client_order_id: String,
+    pub op: &'static str,
+    pub at_ms: i64,
+    pub elapsed_ms: i64,
+    /// Redacted.
+    pub request: serde_json::Value,
+    pub response: serde_json::Value,
 }
 
-impl Attempt<'_> {
+impl CallLog {
+    /// The R2 object of this call for the job `key` (its `delivery`-th delivery).
+    fn object(&self, key: &str, delivery: u32) -> (String, String) {
+        let path = format!(
+            "exchange/{}/{}/{}/{}-{}-{}.json",
+            ops::logs::date_path(self.at_ms),
+            self.exchange.as_str(),
+            ops::logs::path_segment(key),
+            delivery,
+            self.op,
+            self.at_ms
+        );
+        let body = serde_json::json!({
+            "exchange": self.exchange.as_str(),
+            "idempotency_key": key,
+            "client_order_id": self.client_order_id,
+            "delivery": delivery,
+            "op": self.op,
+            "at_ms": self.at_ms,
+            "elapsed_ms": self.elapsed_ms,
+            "request": self.request,
+            "response": self.response,
+        });
+        (path, body.to_string())
+    }
+}
+
+/// The exchanges as one batch's attempts see them.
+pub struct LiveExchanges<'e> {
+    env: &'e Env,
+    calls: RefCell<Vec<CallLog>>,
+    circuit: RefCell<CircuitBreaker>,
+    /// The breaker as the batch found it, to tell which bans the batch opened.
+    seeded: CircuitBreaker,
+    ban_override: Option<u32>,
+}
+
+impl<'e> LiveExchanges<'e> {
+    /// This isolate's breaker, with the KV mirror's bans for the exchanges `jobs` go to (read
+    /// concurrently, once per batch, and only in live mode).
+    pub async fn open(env: &'e Env, cfg: &RuntimeConfig, jobs: &[&TradeJob]) -> Self {
+        let mut circuit = CIRCUIT.with(|c| c.borrow().clone());
+        let now = runtime::now_ms();
+        circuit.prune(now);
+        if cfg.mode == Mode::Live {
+            let mut routes: Vec<(Exchange, Network)> = jobs
+                .iter()
+                .filter_map(|job| OrderRequest::for_job(job, cfg).ok())
+                .map(|o| (o.exchange, Network::of(o.testnet)))
+                .filter(|&(e, n)| e != Exchange::Paper && circuit.open_for(e, n, now).is_none())
+                .collect();
+            routes.sort();
+            routes.dedup();
+            if let Ok(kv) = env.kv(CONFIG_KV) {
+                let reads = routes.iter().map(|&(e, n)| {
+                    let kv = &kv;
+                    async move {
+                        let until = kv
+                            .get(&circuit_key(e, n))
+                            .text()
+                            .await
+                            .ok()
+                            .flatten()
+                            .and_then(|v| v.parse::<i64>().ok());
+                        (e, n, until)
+                    }
+                });
+                for (e, n, until) in futures::future::join_all(reads).await {
+                    if let Some(until) = until {
+                        circuit.ban_until(e, n, until);
+                    }
+                }
+            }
+        }
+        let ban_override = env
+            .var(BAN_SECONDS_VAR)
+            .ok()
+            .and_then(|v| v.to_string().parse::<u32>().ok());
+        Self {
+            env,
+            calls: RefCell::new(Vec::new()),
+            seeded: circuit.clone(),
+            circuit: RefCell::new(circuit),
+            ban_override,
+        }
+    }
+
+    /// After the batch's dispositions are applied: the isolate keeps the breaker, KV mirrors the
+    /// bans the batch opened, and every call of the batch is logged to R2 (concurrently; a log
+    /// failure never fails a trade). `who` names the job of a client order id: its idempotency
+    /// key and delivery count.
+    pub async fn close(self, who: impl Fn(&str) -> Option<(String, u32)>) {
+        let circuit = self.circuit.into_inner();
+        let now = runtime::now_ms();
+        let opened: Vec<(Exchange, Network, i64)> = circuit
+            .bans()
+            .filter(|&(e, n, until)| self.seeded.until(e, n).is_none_or(|s| until > s))
+            .filter(|&(_, _, until)| until > now)
+            .collect();
+        CIRCUIT.with(|c| *c.borrow_mut() = circuit);
+        let kv = self.env.kv(CONFIG_KV).ok();
+        let mirror = opened.into_iter().map(|(e, n, until)| {
+            let kv = kv.as_ref();
+            async move {
+                let Some(kv) = kv else { return };
+                // KV's minimum TTL is 60 s.
+                let ttl = u64::try_from((until - now) / 1000 + 1)
+                    .unwrap_or(60)
+                    .max(60);
+                if let Ok(put) = kv.put(&circuit_key(e, n), until.to_string()) {
+                    if let Err(e) = put.expiration_ttl(ttl).execute().await {
+                        tracing::warn!(error = %e, "circuit ban not mirrored to KV");
+                    }
+                }
+            }
+        });
+        let bucket = match self.env.bucket(LOGS_BUCKET) {
+            Ok(b) => Some(b),
+            Err(e) => {
+                tracing::warn!(error = %e, "SYSTEM_LOGS_BUCKET missing");
+                None
+            }
+        };
+        let logs = self.calls.into_inner().into_iter().filter_map(|call| {
+            let bucket = bucket.as_ref()?;
+            let (key, delivery) =
+                who(&call.client_order_id).unwrap_or_else(|| (call.client_order_id.clone(), 0));
+            let (path, body) = call.object(&key, delivery);
+            Some(async move {
+                if let Err(e) = bucket.put(&path, body).execute().await {
+                    tracing::warn!(error = %e, "exchange log not written to R2");
+                }
+            })
+        });
+        futures::future::join(
+            futures::future::join_all(mirror),
+            futures::future::join_all(logs),
+        )
+        .await;
+    }
+}
+
+fn circuit_key(exchange: Exchange, network: Network) -> String {
+    format!("circuit:{exchange}:{}", network.as_str())
+}
+
+impl<'e> Exchanges for LiveExchanges<'e> {
+    type Port<'p>
+        = Routed<LivePort<'p>>
+    where
+        Self: 'p;
+
+    fn port(&self, exchange: Exchange) -> Self::Port<'_> {
+        match exchanges::venue(exchange) {
+            Some(venue) => Routed::Live(LivePort {
+                env: self.env,
+                venue,
+                calls: &self.calls,
+                ban_override: self.ban_override,
+            }),
+            None => Routed::Paper(PaperExchange),
+        }
+    }
+
+    fn circuit(&self) -> Option<&RefCell<CircuitBreaker>> {
+        Some(&self.circuit)
+    }
+}
+
+/// One real exchange, for one batch.
+pub struct LivePort<'p> {
+    env: &'p Env,
+    venue: &'static dyn Venue,
+    calls: &'p RefCell<Vec<CallLog>>,
+    ban_override: Option<u32>,
+}
+
+/// Where and as whom an order's calls go.
+struct Connection {
+    creds: Credentials,
+    base: String,
+}
+
+/// A reference price, and whether it is the instrument's (so other orders may use it).
+struct Reference {
+    price: Decimal,
+    instrument_wide: bool,
+}
+
+impl LivePort<'_> {
     fn context(&self, base: &str) -> Context {
         Context {
             base_url: base.to_owned(),
@@ -230,247 +485,221 @@ impl Attempt<'_> {
         }
     }
 
-    /// Sends and logs one call to R2 (best effort: a log failure never fails the trade).
-    async fn call(&self, op: &str, req: &HttpRequest) -> Result<HttpResponse, String> {
+    fn failure(&self, e: ExchangeError) -> Failure {
+        let class = match e.class {
+            ErrorClass::Retryable {
+                retry_after_seconds,
+            } => FailureClass::Retryable {
+                retry_after_seconds,
+            },
+            // The exchange's announced ban, unless the var fixes it (tests, or an operator who
+            // knows the ban is shorter); the engine's default when neither says.
+            ErrorClass::Banned {
+                retry_after_seconds,
+            } => FailureClass::Banned {
+                retry_after_seconds: self.ban_override.or(retry_after_seconds),
+            },
+            ErrorClass::Terminal => FailureClass::Terminal,
+            ErrorClass::Unknown => FailureClass::Unknown,
+        };
+        Failure {
+            class,
+            message: e.to_string(),
+        }
+    }
+
+    fn connection(&self, order: &OrderRequest) -> Result<Connection, Failure> {
+        let exchange = self.venue.exchange();
+        let creds = credentials(self.env, exchange).ok_or_else(|| Failure {
+            class: FailureClass::Terminal,
+            message: format!(
+                "{p}_API_KEY / {p}_API_SECRET are not set",
+                p = env_name(exchange)
+            ),
+        })?;
+        let base = base_url(self.env, self.venue, order.testnet).map_err(|e| self.failure(e))?;
+        Ok(Connection { creds, base })
+    }
+
+    fn key(&self, order: &OrderRequest) -> InstrumentKey {
+        (
+            self.venue.exchange(),
+            Network::of(order.testnet),
+            order.symbol.canonical(),
+        )
+    }
+
+    /// Sends one call and keeps its log entry for after the batch.
+    async fn call(
+        &self,
+        op: &'static str,
+        order: &OrderRequest,
+        req: &HttpRequest,
+        deadline_ms: i64,
+    ) -> Result<HttpResponse, Transport> {
         let started = runtime::now_ms();
-        let result = send(req).await;
-        let entry = serde_json::json!({
-            "exchange": self.venue.exchange().as_str(),
-            "idempotency_key": self.idempotency_key,
-            "attempt": self.attempt,
-            "op": op,
-            "at_ms": started,
-            "elapsed_ms": runtime::now_ms() - started,
-            "request": redacted(req),
-            "response": match &result {
+        let result = send(req, deadline_ms).await;
+        self.calls.borrow_mut().push(CallLog {
+            exchange: self.venue.exchange(),
+            client_order_id: order.client_order_id.clone(),
+            op,
+            at_ms: started,
+            elapsed_ms: runtime::now_ms() - started,
+            request: redacted(req),
+            response: match &result {
                 Ok(r) => serde_json::json!({"status": r.status, "body": r.body}),
-                Err(e) => serde_json::json!({"transport_error": e}),
+                Err(e) => serde_json::json!({"transport_error": e.to_string()}),
             },
         });
-        let key = format!(
-            "exchange/{}/{}/{}/{}-{op}-{started}.json",
-            runtime::date_path(started),
-            self.venue.exchange().as_str(),
-            self.idempotency_key.replace('/', "_"),
-            self.attempt
-        );
-        match self.env.bucket(LOGS_BUCKET) {
-            Ok(bucket) => {
-                if let Err(e) = bucket.put(&key, entry.to_string()).execute().await {
-                    tracing::warn!(error = %e, "exchange log not written to R2");
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "SYSTEM_LOGS_BUCKET missing"),
-        }
         result
     }
 
-    /// Runs the attempt: reconcile if in doubt, then instrument, leverage, submit.
-    pub async fn run(&self, order: &OrderRequest, in_doubt: bool) -> LiveOutcome {
-        let exchange = self.venue.exchange();
-        let Some(creds) = credentials(self.env, exchange) else {
-            return LiveOutcome::Rejected(format!(
-                "{p}_API_KEY / {p}_API_SECRET are not set",
-                p = env_name(exchange)
-            ));
-        };
-        let base = match base_url(self.env, self.venue, order.testnet) {
-            Ok(b) => b,
-            Err(e) => return LiveOutcome::Rejected(e.message),
-        };
-        if let Some(wait) = circuit_open(self.env, exchange).await {
-            return LiveOutcome::Retry {
-                delay_seconds: Some(wait),
-                error: format!("{exchange} circuit open (IP ban) for {wait} s"),
-                released: !in_doubt,
-            };
-        }
-        let instrument = match self.instrument(&base, order).await {
-            Ok(i) => i,
-            Err(outcome) => return outcome,
-        };
-        if in_doubt {
-            // Every lookup the venue needs; "not found" only when all of them say so.
-            let mut answer = Ok(QueryResult::NotFound);
-            for req in self
-                .venue
-                .query_requests(&self.context(&base), &creds, order)
-            {
-                answer = match self.call("query", &req).await {
-                    Ok(resp) => self.venue.parse_query(order, &resp),
-                    Err(e) => return retry_unknown(format!("reconcile query failed: {e}")),
-                };
-                if !matches!(answer, Ok(QueryResult::NotFound)) {
-                    break;
-                }
-            }
-            match answer {
-                Ok(QueryResult::Found(ack)) if ended_unfilled(&ack.status) => {
-                    // The earlier attempt's order exists but died at the exchange (cancelled,
-                    // rejected, expired): there is no position from it, and its client order id
-                    // is spent, so the signal ends here rather than as a second order.
-                    return LiveOutcome::Rejected(format!(
-                        "the order of an earlier attempt ended as {} at the exchange",
-                        ack.status
-                    ));
-                }
-                Ok(QueryResult::Found(ack)) => {
-                    tracing::warn!(client_order_id = %ack.client_order_id, "reconciled: the earlier attempt placed the order");
-                    return LiveOutcome::Filled(in_base_units(ack, &instrument));
-                }
-                Ok(QueryResult::NotFound) => {
-                    tracing::info!("reconciled: no order from the earlier attempt; submitting")
-                }
-                Err(e) => return self.failed(e, true).await,
-            }
-        }
-        if let Err(outcome) = self.leverage(&base, &creds, order).await {
-            return outcome;
-        }
-        let req = match self
-            .venue
-            .order_request(&self.context(&base), &creds, order, &instrument)
-        {
-            Ok(r) => r,
-            Err(e) => return self.failed(e, false).await,
-        };
-        match self.call("submit", &req).await {
-            Ok(resp) => match self.venue.parse_order(order, &resp) {
-                Ok(ack) => LiveOutcome::Filled(in_base_units(ack, &instrument)),
-                Err(e) => self.failed(e, false).await,
+    /// A read (instrument, price, leverage) that got no answer: nothing was placed, so retry.
+    fn read_failed(what: &str, e: Transport) -> Failure {
+        Failure {
+            class: FailureClass::Retryable {
+                retry_after_seconds: None,
             },
-            // Sent and no answer: the order may exist. Never blind-retry.
-            Err(e) => retry_unknown(format!("submit outcome unknown: {e}")),
+            message: format!("{what}: {e}"),
         }
     }
 
-    async fn failed(&self, e: ExchangeError, in_doubt: bool) -> LiveOutcome {
-        match e.class {
-            ErrorClass::Terminal if !in_doubt => LiveOutcome::Rejected(e.to_string()),
-            ErrorClass::Terminal | ErrorClass::Unknown => retry_unknown(e.to_string()),
-            ErrorClass::Retryable {
-                retry_after_seconds,
-            } => LiveOutcome::Retry {
-                delay_seconds: retry_after_seconds,
-                error: e.to_string(),
-                released: !in_doubt,
-            },
-            ErrorClass::Banned {
-                retry_after_seconds,
-            } => {
-                // The pause is the exchange's announced (or documented) ban, else a default;
-                // the var overrides both (tests, or an operator who knows the ban is shorter).
-                let forced = self
-                    .env
-                    .var(BAN_SECONDS_VAR)
-                    .ok()
-                    .and_then(|v| v.to_string().parse::<u32>().ok());
-                let wait = forced
-                    .or(retry_after_seconds)
-                    .unwrap_or(DEFAULT_BAN_SECONDS);
-                open_circuit(self.env, e.exchange, wait).await;
-                LiveOutcome::Retry {
-                    delay_seconds: Some(wait),
-                    error: e.to_string(),
-                    released: !in_doubt,
-                }
-            }
-        }
-    }
-
-    /// Instrument rules from KV, else from the exchange (then cached).
+    /// Instrument rules from the isolate, else KV, else the exchange (then kept in both).
     async fn instrument(
         &self,
-        base: &str,
+        conn: &Connection,
         order: &OrderRequest,
-    ) -> Result<Instrument, LiveOutcome> {
-        let exchange = self.venue.exchange();
-        let key = format!("instrument:{exchange}:{}", order.symbol.canonical());
+        deadline_ms: i64,
+    ) -> Result<Instrument, Failure> {
+        let key = self.key(order);
+        let now = runtime::now_ms();
+        if let Some(i) = INSTRUMENTS.with(|c| c.borrow().get(&key, now)) {
+            return Ok(i);
+        }
+        let kv_key = format!("instrument:{}:{}:{}", key.0, key.1.as_str(), key.2);
         let kv = self.env.kv(CONFIG_KV).ok();
-        if let Some(kv) = &kv {
-            if let Ok(Some(cached)) = kv.get(&key).json::<Instrument>().await {
-                return Ok(cached);
-            }
-        }
-        let req = self
-            .venue
-            .instrument_request(&self.context(base), &order.symbol);
-        let resp = self
-            .call("instrument", &req)
-            .await
-            .map_err(|e| LiveOutcome::Retry {
-                delay_seconds: None,
-                error: format!("instrument info: {e}"),
-                released: true,
-            })?;
-        let instrument = match self.venue.parse_instrument(&order.symbol, &resp) {
-            Ok(i) => i,
-            Err(e) => return Err(self.failed(e, false).await),
+        let cached = match &kv {
+            Some(kv) => kv.get(&kv_key).json::<Instrument>().await.ok().flatten(),
+            None => None,
         };
-        if let (Some(kv), Ok(text)) = (&kv, serde_json::to_string(&instrument)) {
-            if let Ok(put) = kv.put(&key, text) {
-                let _ = put.expiration_ttl(INSTRUMENT_TTL_SECONDS).execute().await;
+        let instrument = match cached {
+            Some(i) => i,
+            None => {
+                let req = self
+                    .venue
+                    .instrument_request(&self.context(&conn.base), &order.symbol);
+                let resp = self
+                    .call("instrument", order, &req, deadline_ms)
+                    .await
+                    .map_err(|e| Self::read_failed("instrument info", e))?;
+                let i = self
+                    .venue
+                    .parse_instrument(&order.symbol, &resp)
+                    .map_err(|e| self.failure(e))?;
+                if let (Some(kv), Ok(text)) = (&kv, serde_json::to_string(&i)) {
+                    if let Ok(put) = kv.put(&kv_key, text) {
+                        let _ = put.expiration_ttl(INSTRUMENT_TTL_SECONDS).execute().await;
+                    }
+                }
+                i
             }
-        }
+        };
+        INSTRUMENTS.with(|c| {
+            c.borrow_mut()
+                .put(key, runtime::now_ms(), instrument.clone())
+        });
         Ok(instrument)
     }
 
-    /// Sets leverage once per (exchange, symbol, value): cached per isolate and in KV.
+    /// The exchange's reference price for the order's instrument: the isolate's if it is only
+    /// seconds old, else fetched (and kept when it is the instrument's price).
+    async fn reference_price(
+        &self,
+        conn: &Connection,
+        order: &OrderRequest,
+        deadline_ms: i64,
+    ) -> Result<Decimal, Failure> {
+        let key = self.key(order);
+        if let Some(p) = PRICES.with(|c| c.borrow().get(&key, runtime::now_ms())) {
+            return Ok(p);
+        }
+        let fetched = self.fetch_reference(conn, order, deadline_ms).await?;
+        if fetched.instrument_wide {
+            PRICES.with(|c| c.borrow_mut().put(key, runtime::now_ms(), fetched.price));
+        }
+        Ok(fetched.price)
+    }
+
+    /// Where the reference price comes from.
+    async fn fetch_reference(
+        &self,
+        _conn: &Connection,
+        order: &OrderRequest,
+        _deadline_ms: i64,
+    ) -> Result<Reference, Failure> {
+        // TODO(merge): Venue::price_request — send
+        // `self.venue.price_request(&self.context(&conn.base), &order.symbol)` with
+        // `self.call("price", order, &req, deadline_ms)` (a transport error is
+        // `Self::read_failed`), read it with `self.venue.parse_price(&order.symbol, &resp)`
+        // (an error is `self.failure(e)`), and return `instrument_wide: true`. Until then the
+        // signal's own price stands in, as the notional check has always used it; it is this
+        // signal's price, not the instrument's, so it is not kept for other orders.
+        let price = order.price.ok_or_else(|| Failure {
+            class: FailureClass::Terminal,
+            message: exchanges::PreTradeError::NoReferencePrice.to_string(),
+        })?;
+        Ok(Reference {
+            price,
+            instrument_wide: false,
+        })
+    }
+
+    /// Sets leverage once per (exchange, network, symbol, value): kept in the isolate and KV.
     async fn leverage(
         &self,
-        base: &str,
-        creds: &Credentials,
+        conn: &Connection,
         order: &OrderRequest,
-    ) -> Result<(), LiveOutcome> {
+        deadline_ms: i64,
+    ) -> Result<(), Failure> {
         if order.reduce_only {
             return Ok(());
         }
-        let exchange = self.venue.exchange();
-        let symbol = order.symbol.canonical();
-        let known = LEVERAGE.with(|l| l.borrow().get(&(exchange, symbol.clone())).copied());
+        let key = self.key(order);
+        let known = LEVERAGE.with(|l| l.borrow().get(&key).copied());
         if known == Some(order.leverage) {
             return Ok(());
         }
-        let key = format!("leverage:{exchange}:{symbol}");
+        let kv_key = format!("leverage:{}:{}:{}", key.0, key.1.as_str(), key.2);
         let kv = self.env.kv(CONFIG_KV).ok();
         if let Some(kv) = &kv {
-            if let Ok(Some(v)) = kv.get(&key).text().await {
+            if let Ok(Some(v)) = kv.get(&kv_key).text().await {
                 if v.parse::<u8>().ok() == Some(order.leverage) {
-                    LEVERAGE.with(|l| l.borrow_mut().insert((exchange, symbol), order.leverage));
+                    LEVERAGE.with(|l| l.borrow_mut().insert(key, order.leverage));
                     return Ok(());
                 }
             }
         }
-        let req =
-            self.venue
-                .leverage_request(&self.context(base), creds, &order.symbol, order.leverage);
+        let req = self.venue.leverage_request(
+            &self.context(&conn.base),
+            &conn.creds,
+            &order.symbol,
+            order.leverage,
+        );
         let resp = self
-            .call("leverage", &req)
+            .call("leverage", order, &req, deadline_ms)
             .await
-            .map_err(|e| LiveOutcome::Retry {
-                delay_seconds: None,
-                error: format!("set leverage: {e}"),
-                released: true,
-            })?;
-        if let Err(e) = self.venue.parse_leverage(&resp) {
-            return Err(self.failed(e, false).await);
-        }
-        LEVERAGE.with(|l| l.borrow_mut().insert((exchange, symbol), order.leverage));
+            .map_err(|e| Self::read_failed("set leverage", e))?;
+        self.venue
+            .parse_leverage(&resp)
+            .map_err(|e| self.failure(e))?;
+        LEVERAGE.with(|l| l.borrow_mut().insert(key, order.leverage));
         if let Some(kv) = &kv {
-            if let Ok(put) = kv.put(&key, order.leverage.to_string()) {
+            if let Ok(put) = kv.put(&kv_key, order.leverage.to_string()) {
                 let _ = put.expiration_ttl(LEVERAGE_TTL_SECONDS).execute().await;
             }
         }
         Ok(())
     }
-}
-
-/// Exchange statuses of an order that ended without (complete) execution.
-fn ended_unfilled(status: &str) -> bool {
-    let s = status.to_ascii_lowercase();
-    ["cancel", "reject", "expire", "invalid"]
-        .iter()
-        .any(|w| s.contains(w))
 }
 
 /// The ledger records base-asset units; MEXC answers in contracts.
@@ -479,46 +708,154 @@ fn in_base_units(mut ack: OrderAck, instrument: &Instrument) -> OrderAck {
     ack
 }
 
-fn retry_unknown(error: String) -> LiveOutcome {
-    LiveOutcome::Retry {
-        delay_seconds: None,
-        error,
-        released: false,
+impl ExchangePort for LivePort<'_> {
+    fn exchange(&self) -> Exchange {
+        self.venue.exchange()
+    }
+
+    async fn prepare(&self, order: &OrderRequest, deadline_ms: i64) -> Result<Prepared, Failure> {
+        let conn = self.connection(order)?;
+        let (instrument, reference_price) = futures::future::join(
+            self.instrument(&conn, order, deadline_ms),
+            self.reference_price(&conn, order, deadline_ms),
+        )
+        .await;
+        let prepared = Prepared {
+            instrument: instrument?,
+            reference_price: reference_price?,
+        };
+        self.leverage(&conn, order, deadline_ms).await?;
+        Ok(prepared)
+    }
+
+    async fn lookup(&self, order: &OrderRequest, deadline_ms: i64) -> Result<Lookup, Failure> {
+        let conn = self.connection(order)?;
+        let instrument = self.instrument(&conn, order, deadline_ms).await?;
+        // Every lookup the venue needs; "not found" only when all of them say so.
+        for req in self
+            .venue
+            .query_requests(&self.context(&conn.base), &conn.creds, order)
+        {
+            let resp = self
+                .call("query", order, &req, deadline_ms)
+                .await
+                .map_err(|e| Failure {
+                    class: FailureClass::Unknown,
+                    message: format!("order lookup: {e}"),
+                })?;
+            match self.venue.parse_query(order, &resp) {
+                Ok(QueryResult::Found(ack)) => {
+                    return Ok(Lookup::Found(in_base_units(ack, &instrument)))
+                }
+                Ok(QueryResult::NotFound) => {}
+                Err(e) => return Err(self.failure(e)),
+            }
+        }
+        Ok(Lookup::NotFound)
+    }
+
+    async fn submit(
+        &self,
+        order: &OrderRequest,
+        prepared: &Prepared,
+        deadline_ms: i64,
+    ) -> Result<OrderAck, Failure> {
+        let conn = self.connection(order)?;
+        let req = self
+            .venue
+            .order_request(
+                &self.context(&conn.base),
+                &conn.creds,
+                order,
+                &prepared.instrument,
+            )
+            .map_err(|e| self.failure(e))?;
+        match self.call("submit", order, &req, deadline_ms).await {
+            Ok(resp) => self
+                .venue
+                .parse_order(order, &resp)
+                .map(|ack| in_base_units(ack, &prepared.instrument))
+                .map_err(|e| self.failure(e)),
+            Err(Transport::NotSent(e)) => Err(Failure {
+                class: FailureClass::Retryable {
+                    retry_after_seconds: None,
+                },
+                message: format!("submit not sent: {e}"),
+            }),
+            // Sent and no complete answer: the order may exist. Never blind-retried.
+            Err(e @ Transport::NoAnswer(_)) => Err(Failure {
+                class: FailureClass::Unknown,
+                message: format!("submit outcome unknown: {e}"),
+            }),
+        }
     }
 }
 
-/// Seconds left on `exchange`'s ban, if any (this isolate's view, else KV's).
-async fn circuit_open(env: &Env, exchange: Exchange) -> Option<u32> {
-    let now = runtime::now_ms();
-    let local = CIRCUIT.with(|c| c.borrow().get(&exchange).copied());
-    let until = match local {
-        Some(until) => until,
-        None => match env.kv(CONFIG_KV) {
-            Ok(kv) => kv
-                .get(&format!("circuit:{exchange}"))
-                .text()
-                .await
-                .ok()
-                .flatten()
-                .and_then(|v| v.parse::<i64>().ok())
-                .unwrap_or(0),
-            Err(_) => 0,
-        },
-    };
-    (until > now).then(|| ((until - now) / 1000 + 1) as u32)
+/// The client order id of each job, to name the job of a call in its log.
+pub fn jobs_by_client_order_id<'j>(
+    jobs: impl IntoIterator<Item = (&'j TradeJob, u32)>,
+) -> BTreeMap<String, (String, u32)> {
+    jobs.into_iter()
+        .map(|(job, delivery)| {
+            (
+                contracts::idempotency::client_order_id(&job.idempotency_key, job.received_at_ms),
+                (job.idempotency_key.clone(), delivery),
+            )
+        })
+        .collect()
 }
 
-async fn open_circuit(env: &Env, exchange: Exchange, seconds: u32) {
-    let until = runtime::now_ms() + i64::from(seconds) * 1000;
-    CIRCUIT.with(|c| c.borrow_mut().insert(exchange, until));
-    tracing::error!(%exchange, seconds, "exchange banned this IP: circuit open");
-    if let Ok(kv) = env.kv(CONFIG_KV) {
-        if let Ok(put) = kv.put(&format!("circuit:{exchange}"), until.to_string()) {
-            // KV's minimum TTL is 60 s.
-            let _ = put
-                .expiration_ttl(u64::from(seconds.max(60)))
-                .execute()
-                .await;
-        }
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_isolate_cache_forgets_after_its_ttl() {
+        let mut c: TtlCache<&str, u32> = TtlCache::new(3_000);
+        c.put("BTCUSDT", 1_000, 7);
+        assert_eq!(c.get(&"BTCUSDT", 3_999), Some(7));
+        assert_eq!(c.get(&"BTCUSDT", 4_000), None);
+        // Old entries are dropped as new ones arrive.
+        c.put("ETHUSDT", 10_000, 8);
+        assert_eq!(c.entries.len(), 1);
+    }
+
+    #[test]
+    fn logged_requests_carry_no_secret() {
+        let req = HttpRequest {
+            method: Method::Get,
+            url: "https://x/fapi/v1/order?symbol=BTCUSDT&signature=abc123&recvWindow=5000".into(),
+            headers: vec![
+                ("X-MBX-APIKEY".into(), "key".into()),
+                ("Accept".into(), "json".into()),
+            ],
+            body: None,
+        };
+        let shown = redacted(&req).to_string();
+        assert!(!shown.contains("abc123") && !shown.contains("\"key\""));
+        assert!(shown.contains("recvWindow=5000") && shown.contains("json"));
+    }
+
+    #[test]
+    fn calls_are_logged_under_their_jobs_key_and_delivery() {
+        let call = CallLog {
+            exchange: Exchange::Bybit,
+            client_order_id: "hx1".into(),
+            op: "submit",
+            // 2026-11-28T12:00:00Z
+            at_ms: 1_795_867_200_000,
+            elapsed_ms: 5,
+            request: serde_json::Value::Null,
+            response: serde_json::json!({"status": 200}),
+        };
+        let (path, body) = call.object("tv/1", 2);
+        assert_eq!(
+            path,
+            "exchange/2026/11/28/bybit/tv%2F1/2-submit-1795867200000.json"
+        );
+        let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body["idempotency_key"], "tv/1");
+        assert_eq!(body["client_order_id"], "hx1");
+        assert_eq!(body["response"]["status"], 200);
     }
 }

@@ -8,6 +8,7 @@
 mod exchange;
 mod execution;
 mod ledger;
+mod ports;
 
 use wasm_bindgen::prelude::*;
 use worker::worker_sys::{Context as ContextSys, MessageBatch};

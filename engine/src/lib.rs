@@ -3,5 +3,21 @@
 //! bindings (the `IdempotencyStore` over RPC, fetch to the exchanges, the queue producer); this
 //! crate implements them in memory, so every rule of exactly-once is tested natively and the
 //! deterministic simulation explores schedules no live run reaches.
+//!
+//! - [`attempt`]: one delivery, claim to disposition ([`execute`]).
+//! - [`lanes`]: a batch as lanes per (exchange, symbol) ([`run_lanes`]).
+//! - [`pretrade`]: the checks before any submit, and the order against the reference price.
+//! - [`circuit`]: the IP-ban circuit breaker, time passed in.
+//! - [`paper`]: the paper exchange as one more port.
+//! - [`ports`]: the traits; [`memory`]: their in-memory implementations.
 
+pub mod attempt;
+pub mod circuit;
+pub mod lanes;
+pub mod memory;
+pub mod paper;
 pub mod ports;
+pub mod pretrade;
+
+pub use attempt::{execute, Disposition, Ports};
+pub use lanes::{run_lanes, Queued};

@@ -3,8 +3,11 @@
 //! adds its own, whose calls finish (or fail, or never answer) when its scheduler says.
 //!
 //! Every call that may wait takes the attempt's deadline (epoch ms): an implementation gives up
-//! by then, so one attempt never outlives its claim's lease.
+//! by then, so one attempt never outlives its claim's lease. There is one deadline per attempt,
+//! its claim time plus [`contracts::lifecycle::ATTEMPT_DEADLINE_MS`], and every call of the
+//! attempt (store, exchange, events) is given that same value.
 
+use crate::circuit::CircuitBreaker;
 use contracts::event::OrderAck;
 use contracts::idempotency::{
     AttemptFailedRequest, ClaimResponse, CompleteRequest, Fenced, SubmitGrant, SubmitRequest,
@@ -12,6 +15,7 @@ use contracts::idempotency::{
 use contracts::signal::Exchange;
 use exchanges::order::OrderRequest;
 use rust_decimal::Decimal;
+use std::cell::RefCell;
 
 /// The store could not be reached or answered something unexpected: nothing is known, so the
 /// delivery is retried.
@@ -22,24 +26,36 @@ pub struct PortError {
     pub message: String,
 }
 
-/// The `IdempotencyStore`, as the consumer uses it.
+/// The `IdempotencyStore`, as the consumer uses it. A call not answered by `deadline_ms` is an
+/// error (nothing is known about it: the write may or may not have been applied).
 #[allow(async_fn_in_trait)]
 pub trait KeyStore {
-    async fn claim(&self, key: &str) -> Result<ClaimResponse, PortError>;
-    async fn begin_submit(&self, req: &SubmitRequest) -> Result<SubmitGrant, PortError>;
-    async fn complete(&self, req: &CompleteRequest) -> Result<Fenced, PortError>;
-    async fn attempt_failed(&self, req: &AttemptFailedRequest) -> Result<Fenced, PortError>;
-    async fn event_published(&self, key: &str) -> Result<(), PortError>;
+    async fn claim(&self, key: &str, deadline_ms: i64) -> Result<ClaimResponse, PortError>;
+    async fn begin_submit(
+        &self,
+        req: &SubmitRequest,
+        deadline_ms: i64,
+    ) -> Result<SubmitGrant, PortError>;
+    async fn complete(&self, req: &CompleteRequest, deadline_ms: i64) -> Result<Fenced, PortError>;
+    async fn attempt_failed(
+        &self,
+        req: &AttemptFailedRequest,
+        deadline_ms: i64,
+    ) -> Result<Fenced, PortError>;
+    async fn event_published(&self, key: &str, deadline_ms: i64) -> Result<(), PortError>;
 }
 
-/// How an exchange call failed. Mirrors `exchanges::venue::ErrorClass`, plus the transport.
+/// How an exchange call failed. Mirrors `exchanges::venue::ErrorClass`, plus the transport. Only
+/// `Unknown` may hide an order; the engine releases a claim on any other refusal of its submit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FailureClass {
     /// The exchange certainly did nothing: retry after a delay.
     Retryable { retry_after_seconds: Option<u32> },
-    /// The exchange banned this IP: stop calling it for a while (the circuit breaker).
+    /// The exchange banned this IP and refused the call: stop calling it for a while (the
+    /// circuit breaker).
     Banned { retry_after_seconds: Option<u32> },
-    /// Retrying cannot help.
+    /// Refused for good: retrying cannot help, and nothing was placed. (A refusal that means
+    /// the order exists, such as a duplicate client order id, is `Unknown`.)
     Terminal,
     /// The order may or may not exist (no answer, reset, 5xx on submit, "unknown").
     Unknown,
@@ -70,10 +86,20 @@ pub enum Lookup {
     NotFound,
 }
 
+/// How long an exchange call may take before it is abandoned, unless the attempt's deadline
+/// comes first: for a submit, the outcome is then unknown and the next attempt reconciles.
+pub const CALL_TIMEOUT_MS: i64 = 10_000;
+
 /// One exchange (real, paper, in-memory or simulated).
 #[allow(async_fn_in_trait)]
 pub trait ExchangePort {
     fn exchange(&self) -> Exchange;
+    /// The longest a submit may take before the port abandons it. The engine starts a submit
+    /// only while at least this much of the attempt's deadline remains, so no submit is cut
+    /// short by the deadline (its outcome would be unknown for nothing).
+    fn submit_timeout_ms(&self) -> i64 {
+        CALL_TIMEOUT_MS
+    }
     /// Instrument rules and reference price (cached by the implementation), and the order's
     /// leverage set where needed. Places no order.
     async fn prepare(&self, order: &OrderRequest, deadline_ms: i64) -> Result<Prepared, Failure>;
@@ -95,6 +121,11 @@ pub trait Exchanges {
     where
         Self: 'a;
     fn port(&self, exchange: Exchange) -> Self::Port<'_>;
+    /// The IP-ban circuit breaker shared by the attempts that use these exchanges (one per
+    /// isolate in the worker). `None`: no breaker is kept, a ban only delays the job it hit.
+    fn circuit(&self) -> Option<&RefCell<CircuitBreaker>> {
+        None
+    }
 }
 
 /// Time and randomness (jitter), passed in.
@@ -107,5 +138,5 @@ pub trait Clock {
 /// The `trade-events` producer.
 #[allow(async_fn_in_trait)]
 pub trait Events {
-    async fn publish(&self, event: &[u8]) -> Result<(), PortError>;
+    async fn publish(&self, event: &[u8], deadline_ms: i64) -> Result<(), PortError>;
 }
