@@ -15,17 +15,16 @@ use engine::paper::{PaperExchange, Routed};
 use engine::ports::{
     ExchangePort, Exchanges, Failure, FailureClass, Lookup, Prepared, CALL_TIMEOUT_MS,
 };
-use exchanges::order::OrderRequest;
+use exchanges::order::{OrderRequest, ReferencePrice};
 use exchanges::venue::{
     Context, Credentials, ErrorClass, ExchangeError, HttpRequest, HttpResponse, Instrument, Method,
-    QueryResult, Venue,
+    PriceKind, QueryResult, Venue,
 };
 use governor::clock::Clock;
 use governor::middleware::NoOpMiddleware;
 use governor::nanos::Nanos;
 use governor::state::{InMemoryState, NotKeyed};
 use governor::RateLimiter;
-use rust_decimal::Decimal;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::Hash;
@@ -97,7 +96,7 @@ thread_local! {
     static LEVERAGE: RefCell<HashMap<InstrumentKey, u8>> = RefCell::new(HashMap::new());
     static INSTRUMENTS: RefCell<TtlCache<InstrumentKey, Instrument>> =
         RefCell::new(TtlCache::new(INSTRUMENT_ISOLATE_TTL_MS));
-    static PRICES: RefCell<TtlCache<InstrumentKey, Decimal>> =
+    static PRICES: RefCell<TtlCache<InstrumentKey, ReferencePrice>> =
         RefCell::new(TtlCache::new(PRICE_TTL_MS));
 }
 
@@ -472,7 +471,7 @@ struct Connection {
 
 /// A reference price, and whether it is the instrument's (so other orders may use it).
 struct Reference {
-    price: Decimal,
+    price: ReferencePrice,
     instrument_wide: bool,
 }
 
@@ -618,7 +617,7 @@ impl LivePort<'_> {
         conn: &Connection,
         order: &OrderRequest,
         deadline_ms: i64,
-    ) -> Result<Decimal, Failure> {
+    ) -> Result<ReferencePrice, Failure> {
         let key = self.key(order);
         if let Some(p) = PRICES.with(|c| c.borrow().get(&key, runtime::now_ms())) {
             return Ok(p);
@@ -630,27 +629,32 @@ impl LivePort<'_> {
         Ok(fetched.price)
     }
 
-    /// Where the reference price comes from.
+    /// The exchange's own price for the instrument (Bybit and Binance mark price, MEXC fair
+    /// price), read from its public market data.
     async fn fetch_reference(
         &self,
-        _conn: &Connection,
+        conn: &Connection,
         order: &OrderRequest,
-        _deadline_ms: i64,
+        deadline_ms: i64,
     ) -> Result<Reference, Failure> {
-        // TODO(merge): Venue::price_request — send
-        // `self.venue.price_request(&self.context(&conn.base), &order.symbol)` with
-        // `self.call("price", order, &req, deadline_ms)` (a transport error is
-        // `Self::read_failed`), read it with `self.venue.parse_price(&order.symbol, &resp)`
-        // (an error is `self.failure(e)`), and return `instrument_wide: true`. Until then the
-        // signal's own price stands in, as the notional check has always used it; it is this
-        // signal's price, not the instrument's, so it is not kept for other orders.
-        let price = order.price.ok_or_else(|| Failure {
-            class: FailureClass::Terminal,
-            message: exchanges::PreTradeError::NoReferencePrice.to_string(),
-        })?;
+        let req = self
+            .venue
+            .price_request(&self.context(&conn.base), &order.symbol);
+        let resp = self
+            .call("price", order, &req, deadline_ms)
+            .await
+            .map_err(|e| Self::read_failed("reference price", e))?;
+        let quoted = self
+            .venue
+            .parse_price(&order.symbol, &resp)
+            .map_err(|e| self.failure(e))?;
+        let price = match quoted.kind {
+            PriceKind::Last => ReferencePrice::last(quoted.price),
+            PriceKind::Mark | PriceKind::Fair => ReferencePrice::mark(quoted.price),
+        };
         Ok(Reference {
             price,
-            instrument_wide: false,
+            instrument_wide: true,
         })
     }
 

@@ -524,7 +524,9 @@ impl ExchangePort for &MemoryExchange<'_> {
         self.prepares.borrow_mut().pop_front().unwrap_or_else(|| {
             Ok(Prepared {
                 instrument: plain_instrument(&order.symbol.canonical()),
-                reference_price: order.price.unwrap_or(Decimal::ONE),
+                reference_price: exchanges::order::ReferencePrice::signal(
+                    order.price.unwrap_or(Decimal::ONE),
+                ),
             })
         })
     }
@@ -558,12 +560,12 @@ impl ExchangePort for &MemoryExchange<'_> {
             (_, true) => Err(unknown("client order id is duplicated")),
             (Submit::Fill, _) => Ok(Some(MemoryExchange::filled(
                 order,
-                prepared.reference_price,
+                prepared.reference_price.price,
             ))),
             (Submit::Accept(ack), _) => Ok(Some(ack.clone())),
             (Submit::AcceptLost, _) => Ok(Some(MemoryExchange::filled(
                 order,
-                prepared.reference_price,
+                prepared.reference_price.price,
             ))),
             (Submit::Lost, _) => Ok(None),
             (Submit::Refuse(f), _) => Err(f.clone()),

@@ -47,6 +47,7 @@ impl ExchangePort for PaperExchange {
             // would refuse it.
             reference_price: order
                 .price
+                .map(exchanges::order::ReferencePrice::signal)
                 .ok_or_else(|| refused(PaperRejection::NoPrice))?,
         })
     }
@@ -129,7 +130,7 @@ mod tests {
         );
         let mut order = OrderRequest::for_job(&j, &RuntimeConfig::defaults()).unwrap();
         let p = block_on(PaperExchange.prepare(&order, 0)).unwrap();
-        assert_eq!(p.reference_price.to_string(), "65000.123");
+        assert_eq!(p.reference_price.price.to_string(), "65000.123");
         let sized = fit(&order, &p.instrument).unwrap();
         assert_eq!(sized.quantity.to_string(), "0.0012345");
         assert_eq!(

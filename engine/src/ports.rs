@@ -14,7 +14,6 @@ use contracts::idempotency::{
 };
 use contracts::signal::Exchange;
 use exchanges::order::OrderRequest;
-use rust_decimal::Decimal;
 use std::cell::RefCell;
 
 /// The store could not be reached or answered something unexpected: nothing is known, so the
@@ -74,7 +73,7 @@ pub struct Failure {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Prepared {
     pub instrument: exchanges::venue::Instrument,
-    pub reference_price: Decimal,
+    pub reference_price: exchanges::order::ReferencePrice,
 }
 
 /// What a lookup by client order id found.

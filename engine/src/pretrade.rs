@@ -9,7 +9,7 @@
 use contracts::config::{Mode, RuntimeConfig};
 use contracts::job::{DeadLetterReason, TradeJob};
 use contracts::signal::Exchange;
-use exchanges::order::{OrderRequest, PreTradeError};
+use exchanges::order::{OrderRequest, PreTradeError, ReferencePrice};
 use rust_decimal::Decimal;
 
 /// A job refused before any order: it ends as a dead letter an operator may replay.
@@ -80,25 +80,15 @@ pub fn refusal(
 }
 
 /// The order checked against the exchange's own reference price: its notional (quantity ×
-/// reference) within `trade:max_order_notional`. Checked arithmetic: a notional too large to
-/// represent is a refusal, never a panic.
+/// reference) within `trade:max_order_notional`, and the sender's own price (if any) within
+/// `trade:price_band_pct` of the reference. Checked arithmetic: a notional too large to represent
+/// is a refusal, never a panic.
 pub fn against_reference(
     order: &OrderRequest,
-    reference_price: Decimal,
+    reference: ReferencePrice,
     cfg: &RuntimeConfig,
 ) -> Result<(), PreTradeError> {
-    // TODO(merge): OrderRequest::check_against — replace this body with
-    // `order.check_against(reference_price, cfg)` (it also refuses a sender price too far from
-    // the reference).
-    let max = cfg.max_order_notional;
-    match order.quantity.checked_mul(reference_price) {
-        Some(notional) if notional <= max => Ok(()),
-        Some(notional) => Err(PreTradeError::NotionalTooLarge { notional, max }),
-        None => Err(PreTradeError::NotionalTooLarge {
-            notional: Decimal::MAX,
-            max,
-        }),
-    }
+    order.check_against(reference, cfg)
 }
 
 /// The order an earlier attempt would have sent for `job`, whatever today's allow-list and
@@ -116,6 +106,8 @@ pub fn order_for_lookup(
     let lax = RuntimeConfig {
         allowed_symbols: vec![],
         max_order_notional: Decimal::MAX,
+        max_leverage: 125,
+        max_quantity: Default::default(),
         ..cfg.clone()
     };
     OrderRequest::for_job(job, &lax).ok()
@@ -136,10 +128,12 @@ mod tests {
     #[test]
     fn notional_is_judged_at_the_reference_price() {
         let cfg = RuntimeConfig::defaults(); // cap 1000
-        let o = order("0.01");
-        assert_eq!(against_reference(&o, Decimal::from(60_000), &cfg), Ok(()));
+        let mut o = order("0.01");
+        o.price = None; // a market order: only the notional is judged
+        let at = |p: i64| against_reference(&o, ReferencePrice::mark(Decimal::from(p)), &cfg);
+        assert_eq!(at(60_000), Ok(()));
         assert!(matches!(
-            against_reference(&o, Decimal::from(200_000), &cfg),
+            at(200_000),
             Err(PreTradeError::NotionalTooLarge { .. })
         ));
     }
@@ -148,10 +142,12 @@ mod tests {
     fn an_overflowing_notional_is_a_refusal_not_a_panic() {
         let mut o = order("1");
         o.quantity = Decimal::MAX;
-        assert!(matches!(
-            against_reference(&o, Decimal::from(2), &RuntimeConfig::defaults()),
-            Err(PreTradeError::NotionalTooLarge { .. })
-        ));
+        assert!(against_reference(
+            &o,
+            ReferencePrice::mark(Decimal::from(2)),
+            &RuntimeConfig::defaults()
+        )
+        .is_err());
     }
 
     #[test]
@@ -168,10 +164,12 @@ mod tests {
             lax.client_order_id,
             contracts::idempotency::client_order_id(&j.idempotency_key, j.received_at_ms)
         );
+        // A live market order needs no price of its own (the exchange's is the reference), so
+        // an earlier attempt may have sent one: it is looked up too.
         let unpriced =
             job(r#"{"exchange":"bybit","action":"LONG","symbol":"BTCUSDT","quantity":"1"}"#);
         let strict = OrderRequest::for_job(&unpriced, &cfg);
-        assert_eq!(order_for_lookup(&unpriced, &strict, &cfg), None);
+        assert!(order_for_lookup(&unpriced, &strict, &cfg).is_some());
     }
 
     #[test]

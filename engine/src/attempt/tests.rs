@@ -166,7 +166,7 @@ fn the_order_is_checked_against_the_exchanges_reference_price_before_the_submit(
     x.script_prepare(Ok(Prepared {
         instrument: crate::memory::plain_instrument("BTCUSDT"),
         // 0.01 × 200 000 = 2 000, over the 1 000 cap (at the sender's 60 000 it was 600).
-        reference_price: Decimal::from(200_000),
+        reference_price: exchanges::order::ReferencePrice::mark(Decimal::from(200_000)),
     }));
     assert_eq!(w.run(&job, 1, &live()), Disposition::Ack);
     assert_eq!(x.ops(), ["prepare"], "no submit");
@@ -695,7 +695,7 @@ fn a_stale_complete_is_ignored() {
         reached(&gate).await;
         // Past attempt 1's lease and the settle time: a redelivery claims the key in doubt,
         // finds attempt 1's order and records it.
-        clock.advance(SETTLE_MS + 5_000);
+        clock.advance(CLAIM_LEASE_MS.max(SETTLE_MS) + 5_000);
         let d = execute(&job, 2, &cfg, &ports).await;
         gate.open();
         d
@@ -786,7 +786,7 @@ fn a_lost_complete_leaves_the_order_to_the_next_attempts_lookup() {
     w.store
         .on_next("complete", StoreFault::Fail("unreachable".into()));
     assert!(is_retry(&w.run(&job, 1, &live())));
-    clock.advance(SETTLE_MS + 5_000);
+    clock.advance(CLAIM_LEASE_MS.max(SETTLE_MS) + 5_000);
     assert_eq!(w.run(&job, 2, &live()), Disposition::Ack);
     let x = w.x(Exchange::Bybit);
     assert_eq!(x.ops(), ["prepare", "submit", "lookup"]);
