@@ -115,7 +115,10 @@ mod dlq_key_tests {
         for bad in ["0", "-1", "1.5", "soon", "", "1209601"] {
             assert_eq!(dlq_stuck_after_seconds(Some(bad)), (1800, true), "{bad:?}");
         }
-        assert!(!is_manifest_key(DLQ_STUCK_AFTER_SECONDS), "beside the manifest, not in it");
+        assert!(
+            !is_manifest_key(DLQ_STUCK_AFTER_SECONDS),
+            "beside the manifest, not in it"
+        );
     }
 }
 

@@ -1002,7 +1002,11 @@ pub(crate) mod tests {
         assert_eq!(discard_updates(&r), vec![], "a trade event's key had ended");
         r.queue = EXECUTION_DLQ.into();
         r.idempotency_key = None;
-        assert_eq!(discard_updates(&r), vec![], "an undecodable body has no key");
+        assert_eq!(
+            discard_updates(&r),
+            vec![],
+            "an undecodable body has no key"
+        );
     }
 
     proptest! {

@@ -356,8 +356,7 @@ mod tests {
         assert_eq!(
             q.params[4],
             Param::Text(
-                "every retry failed; the key had already ended as filled; nothing to replay"
-                    .into()
+                "every retry failed; the key had already ended as filled; nothing to replay".into()
             )
         );
     }
@@ -388,7 +387,11 @@ mod tests {
             );
             let doubt = Recording::of(Some(&status(state, 2, true)));
             assert!(doubt.in_doubt);
-            assert_eq!(doubt.note.as_deref(), Some(IN_DOUBT_NOTE), "the prose note stays");
+            assert_eq!(
+                doubt.note.as_deref(),
+                Some(IN_DOUBT_NOTE),
+                "the prose note stays"
+            );
         }
         assert_eq!(Recording::keyless().status, Status::Pending);
         assert!(!Recording::keyless().in_doubt);
@@ -440,7 +443,10 @@ mod tests {
             in_doubt,
         );
         s.last_error = (attempts > 0).then(|| "timeout".into());
-        StuckKey { status: s, job: job_b64 }
+        StuckKey {
+            status: s,
+            job: job_b64,
+        }
     }
 
     fn job_b64(key: &str) -> String {
@@ -459,7 +465,12 @@ mod tests {
         assert_eq!(d.raw, None);
         assert_eq!(d.recording.status, Status::Pending);
         assert!(!d.recording.in_doubt);
-        assert!(d.detail.starts_with("accepted and never claimed for 31 min"), "{}", d.detail);
+        assert!(
+            d.detail
+                .starts_with("accepted and never claimed for 31 min"),
+            "{}",
+            d.detail
+        );
         assert!(d.detail.contains("not marked dead"));
         let q = d.insert();
         assert_eq!(q.params[0], Param::Text("sweep:k:2000".into()));
@@ -480,7 +491,9 @@ mod tests {
         assert_eq!(d.attempts, 3);
         assert_eq!(d.last_error.as_deref(), Some("timeout"));
         assert!(d.recording.in_doubt);
-        assert!(d.detail.starts_with("claimed 3 time(s), then no live claim and no retry for 45 s"));
+        assert!(d
+            .detail
+            .starts_with("claimed 3 time(s), then no live claim and no retry for 45 s"));
         assert!(d.stored_detail().ends_with(IN_DOUBT_NOTE));
         assert_eq!(d.insert().params[13], Param::Int(1));
     }
