@@ -246,16 +246,15 @@ async fn replay(
                         error: format!("ledger check: {e}; still pending, replay again"),
                     },
                     Ok(fill) => match (dl::ledger_verdict(fill.as_ref()), dry_run) {
-                        (Some(reason), _) => {
-                            if let Some(f) = &fill {
-                                tracing::info!(id = row.summary.id, idempotency_key = %key, source = %f.source, reference = %f.reference, status = %f.status, "replay skipped: the ledger shows the signal filled");
+                        (Some(reason), dry_run) => {
+                            if let (Some(f), false) = (&fill, dry_run) {
+                                end_filled(db, &row.summary, &key, f, actor, request_id).await;
                             }
                             ReplayResult::Skipped { reason }
                         }
                         (None, true) => ReplayResult::WouldReplay,
                         (None, false) => {
-                            replay_one(db, env, &row.summary, &key, &job, actor, request_id)
-                                .await
+                            replay_one(db, env, &row.summary, &key, &job, actor, request_id).await
                         }
                     },
                 },
@@ -279,6 +278,36 @@ async fn ledger_fill(
     received_at_ms: i64,
 ) -> worker::Result<Option<LedgerFill>> {
     d1::first(db, &dl::ledger_fill_query(key, received_at_ms)).await
+}
+
+/// A replay found the signal in the ledger: nothing is sent, and the row ends (audited as this
+/// replay), so no pending dead letter is left for a signal that executed. A failed write leaves
+/// it pending; a later replay finds the same fill.
+async fn end_filled(
+    db: &D1Database,
+    row: &DeadLetterSummary,
+    key: &str,
+    fill: &LedgerFill,
+    actor: &str,
+    request_id: &str,
+) {
+    tracing::info!(id = row.id, idempotency_key = key, source = %fill.source, reference = %fill.reference, status = %fill.status, "replay skipped: the ledger shows the signal filled");
+    let now = runtime::now_ms();
+    let note = dl::already_filled_note(fill);
+    let entry = NewAudit::new(
+        actor,
+        Action::Replay,
+        audit::dead_letter_target(row.id),
+        &serde_json::json!({"idempotency_key": key, "result": "already_filled", "ledger": fill, "reason": row.reason}),
+        request_id,
+    );
+    let batch = [
+        dl::mark_ended(row.id, actor, &note, now),
+        entry.insert_if_changed(now),
+    ];
+    if let Err(e) = d1::batch(db, &batch).await {
+        tracing::error!(id = row.id, error = %e, "replay skipped (already filled), but the dead letter was not ended");
+    }
 }
 
 /// Reopens the key, re-enqueues the job, then ends the row and audits it in one D1 batch.

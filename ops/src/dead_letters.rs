@@ -372,6 +372,32 @@ pub fn mark_discarded(id: i64, actor: &str, reason: &str, now_ms: i64) -> Query 
     )
 }
 
+/// Ends a pending dead letter whose signal turned out to have executed (a replay found it in the
+/// ledger): nothing to replay, and nothing left for an operator to do.
+pub fn mark_ended(id: i64, actor: &str, note: &str, now_ms: i64) -> Query {
+    Query::new(
+        "UPDATE dead_letters SET status = 'ended', resolved_at_ms = ?1, resolved_by = ?2,
+            resolution = ?3 WHERE id = ?4 AND status = 'pending'",
+        vec![
+            Param::Int(now_ms),
+            actor.into(),
+            note.into(),
+            Param::Int(id),
+        ],
+    )
+}
+
+/// The resolution of a dead letter whose replay found its signal in the ledger.
+pub fn already_filled_note(fill: &LedgerFill) -> String {
+    match fill.source.as_str() {
+        "order" => format!(
+            "the ledger has its order {} ({}); nothing to replay",
+            fill.reference, fill.status
+        ),
+        _ => "the ledger has its signal as filled; nothing to replay".into(),
+    }
+}
+
 /// Dead letters of these queue messages not yet alerted on (the dlq worker alerts once each).
 pub fn unalerted_query(message_ids: &[String]) -> Query {
     let marks: Vec<String> = (1..=message_ids.len()).map(|i| format!("?{i}")).collect();
@@ -596,7 +622,8 @@ pub enum SkipReason {
     /// The stored job does not decode or names another key; replaying it could not be safe.
     CorruptJob,
     /// The ledger has this very signal's order (its client order id) or its `filled` outcome:
-    /// it executed, even if the store has since forgotten the key. Nothing is sent.
+    /// it executed, even if the store has since forgotten the key. Nothing is sent, and (unless
+    /// it is a dry run) the row ends as `ended`, audited as the replay.
     AlreadyFilled,
 }
 
@@ -973,6 +1000,15 @@ pub(crate) mod tests {
             status: "Filled".into(),
         };
         assert_eq!(ledger_verdict(Some(&fill)), Some(SkipReason::AlreadyFilled));
+        assert_eq!(
+            already_filled_note(&fill),
+            format!(
+                "the ledger has its order {} (Filled); nothing to replay",
+                client_order_id("tv-1", 1)
+            )
+        );
+        let q = mark_ended(3, "cli:op", "n", 7);
+        assert!(q.sql.contains("status = 'ended'") && q.sql.ends_with("AND status = 'pending'"));
         assert_eq!(ledger_verdict(None), None);
         assert_eq!(
             serde_json::to_value(SkipReason::AlreadyFilled).unwrap(),
