@@ -64,7 +64,7 @@ pub enum ConfigCommand {
 /// Filters shared by `dlq list` and `dlq replay`.
 #[derive(Debug, Clone, Default, Args)]
 pub struct DlqFilter {
-    /// kill_switch, stale, max_retries, undecodable, ...
+    /// kill_switch, stale, max_retries, unrecorded, unclaimed, abandoned, undecodable, ...
     #[arg(long)]
     pub reason: Option<String>,
     #[arg(long)]
@@ -72,7 +72,7 @@ pub struct DlqFilter {
     /// Any spelling: BTCUSDT, BTC/USDT, btc-usdt.
     #[arg(long)]
     pub symbol: Option<String>,
-    /// trade-execution-dlq or trade-events-dlq.
+    /// trade-execution-dlq, trade-events-dlq, or sweep (stuck keys the dlq worker found).
     #[arg(long)]
     pub queue: Option<String>,
     /// One idempotency key.
@@ -92,7 +92,7 @@ pub enum DlqCommand {
     List {
         #[command(flatten)]
         filter: DlqFilter,
-        /// pending (default), replayed, discarded, or all.
+        /// pending (default), replayed, discarded, ended, or all.
         #[arg(long, default_value = "pending")]
         status: String,
         #[arg(long, default_value_t = 50)]

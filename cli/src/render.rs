@@ -2,7 +2,9 @@
 //! so the output is tested without a server.
 
 use crate::when::show;
-use ops::dead_letters::{DeadLetterDetail, DeadLetterList, ReplayResponse, ReplayResult};
+use ops::dead_letters::{
+    DeadLetterDetail, DeadLetterList, DeadLetterSummary, ReplayResponse, ReplayResult,
+};
 use ops::ledger::TradeRow;
 use serde_json::Value;
 
@@ -104,7 +106,7 @@ pub fn dlq_list(l: &DeadLetterList) -> String {
                 d.id.to_string(),
                 show(d.created_at_ms),
                 d.reason.clone(),
-                d.status.clone(),
+                status_cell(d),
                 or_dash(&d.exchange),
                 or_dash(&d.symbol),
                 or_dash(&d.action),
@@ -136,6 +138,15 @@ pub fn dlq_list(l: &DeadLetterList) -> String {
     out
 }
 
+/// A dead letter's status, and whether an order may exist for it.
+fn status_cell(d: &DeadLetterSummary) -> String {
+    if d.in_doubt {
+        format!("{} (in doubt)", d.status)
+    } else {
+        d.status.clone()
+    }
+}
+
 pub fn dlq_detail(d: &DeadLetterDetail) -> String {
     let s = &d.summary;
     let mut out = vec![
@@ -147,6 +158,14 @@ pub fn dlq_detail(d: &DeadLetterDetail) -> String {
         format!("  last error  {}", or_dash(&s.last_error)),
         format!("  attempts    {}", s.attempts),
         format!("  key         {}", or_dash(&s.idempotency_key)),
+        format!(
+            "  in doubt    {}",
+            if s.in_doubt {
+                "yes — an order may exist; a replay looks it up before it may submit"
+            } else {
+                "no"
+            }
+        ),
         format!("  replayable  {}", if d.replayable { "yes" } else { "no" }),
     ];
     if let Some(j) = &d.job {
@@ -191,7 +210,14 @@ pub fn dlq_detail(d: &DeadLetterDetail) -> String {
 pub fn replay_result(r: &ReplayResult) -> String {
     match r {
         ReplayResult::WouldReplay => "would replay".into(),
-        ReplayResult::Replayed { key_state } => format!("replayed (key {key_state})"),
+        ReplayResult::Replayed {
+            key_state,
+            in_doubt: false,
+        } => format!("replayed (key {key_state})"),
+        ReplayResult::Replayed {
+            key_state,
+            in_doubt: true,
+        } => format!("replayed (key {key_state}, in doubt: looked up first)"),
         ReplayResult::Skipped { reason } => format!(
             "skipped: {}",
             serde_json::to_value(reason)
@@ -261,7 +287,7 @@ pub fn trade_line(t: &TradeRow) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ops::dead_letters::{DeadLetterSummary, ReplayItem, SkipReason};
+    use ops::dead_letters::{ReplayItem, SkipReason};
     use ops::query::Page;
 
     fn summary(id: i64) -> DeadLetterSummary {
@@ -277,6 +303,7 @@ mod tests {
             symbol: Some("BTCUSDT".into()),
             action: Some("LONG".into()),
             status: "pending".into(),
+            in_doubt: false,
             created_at_ms: 1_795_867_200_000,
             replays: 0,
             resolved_at_ms: None,
@@ -306,6 +333,24 @@ mod tests {
         let out = dlq_list(&l);
         assert!(out.contains("3   2026-11-28 12:00:00  kill_switch  pending  paper"));
         assert!(out.ends_with("1 shown, 7 matching — next page: --cursor abc"));
+        let mut doubt = summary(4);
+        doubt.in_doubt = true;
+        let l = DeadLetterList {
+            page: Page {
+                items: vec![doubt.clone()],
+                next_cursor: None,
+            },
+            total: 1,
+        };
+        assert!(dlq_list(&l).contains("kill_switch  pending (in doubt)  paper"));
+        let d = dlq_detail(&DeadLetterDetail {
+            summary: doubt,
+            job: None,
+            raw_base64: None,
+            replayable: true,
+            history: vec![],
+        });
+        assert!(d.contains("  in doubt    yes — an order may exist"), "{d}");
     }
 
     #[test]
@@ -331,10 +376,24 @@ mod tests {
                 &summary(1),
                 ReplayResult::Replayed {
                     key_state: "filled".into(),
+                    in_doubt: false,
                 },
             )],
         ));
         assert!(real.contains("replayed (key filled)"));
+        assert_eq!(
+            replay_result(&ReplayResult::Replayed {
+                key_state: "accepted".into(),
+                in_doubt: true
+            }),
+            "replayed (key accepted, in doubt: looked up first)"
+        );
+        assert_eq!(
+            replay_result(&ReplayResult::Skipped {
+                reason: SkipReason::AlreadyFilled
+            }),
+            "skipped: already_filled"
+        );
         assert!(real.ends_with("1 replayed, 0 skipped, 0 failed, 0 not found"));
     }
 

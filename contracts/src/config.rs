@@ -152,6 +152,57 @@ pub fn missing_keys<'a>(
     MANIFEST.into_iter().filter(move |(k, _)| !present(k))
 }
 
+// ---- Keys beside the manifest (namespaced, typed, validated at every write) ----
+
+/// `dlq:stuck_after_seconds`: how long a key may sit accepted or abandoned (not ended, not dead,
+/// no live claim) before the dlq worker's sweep records it as a dead letter (`unclaimed` /
+/// `abandoned`). Longer than `retry:policy`'s default 900 s maximum delay, so a key that is only
+/// waiting for its next retry is not reported.
+pub const DLQ_STUCK_AFTER_SECONDS: &str = "dlq:stuck_after_seconds";
+pub const DEFAULT_DLQ_STUCK_AFTER_SECONDS: u32 = 1800;
+/// The longest threshold accepted: Cloudflare Queues keeps a message at most 14 days.
+pub const MAX_DLQ_STUCK_AFTER_SECONDS: u32 = 14 * 86_400;
+
+/// Reads `dlq:stuck_after_seconds`: whole seconds, 1 to 14 days. `None` for anything else (the
+/// reader then uses [`DEFAULT_DLQ_STUCK_AFTER_SECONDS`]; a writer refuses it).
+pub fn parse_dlq_stuck_after_seconds(v: &str) -> Option<u32> {
+    v.trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|s| (1..=MAX_DLQ_STUCK_AFTER_SECONDS).contains(s))
+}
+
+/// The sweep's threshold from the stored value (absent or unreadable: the default, and whether
+/// it was unreadable, so the caller can warn).
+pub fn dlq_stuck_after_seconds(raw: Option<&str>) -> (u32, bool) {
+    match raw {
+        None => (DEFAULT_DLQ_STUCK_AFTER_SECONDS, false),
+        Some(v) => match parse_dlq_stuck_after_seconds(v) {
+            Some(s) => (s, false),
+            None => (DEFAULT_DLQ_STUCK_AFTER_SECONDS, true),
+        },
+    }
+}
+
+#[cfg(test)]
+mod dlq_key_tests {
+    use super::*;
+
+    #[test]
+    fn stuck_after_seconds_is_whole_seconds_within_bounds() {
+        assert_eq!(dlq_stuck_after_seconds(None), (1800, false));
+        assert_eq!(dlq_stuck_after_seconds(Some(" 5 ")), (5, false));
+        assert_eq!(dlq_stuck_after_seconds(Some("1209600")), (1_209_600, false));
+        for bad in ["0", "-1", "1.5", "soon", "", "1209601"] {
+            assert_eq!(dlq_stuck_after_seconds(Some(bad)), (1800, true), "{bad:?}");
+        }
+        assert!(
+            !is_manifest_key(DLQ_STUCK_AFTER_SECONDS),
+            "beside the manifest, not in it"
+        );
+    }
+}
+
 /// `true`, `1`, `yes` and `on` (any case) are true; `false`, `0`, `no`, `off` are false.
 pub fn parse_bool(v: &str) -> Option<bool> {
     match v.trim().to_ascii_lowercase().as_str() {

@@ -93,6 +93,12 @@ pub enum DeadLetterReason {
     MaxRetries,
     /// The idempotency store has no record of the key (expired, or not from this gateway).
     Unrecorded,
+    /// Found by the dlq worker's sweep: accepted long ago and never claimed (its job may never
+    /// have reached `trade-execution`). The key is not marked dead. (Appended: postcard encodes
+    /// variants by index.)
+    Unclaimed,
+    /// Found by the sweep: claimed, then left with no live claim and no retry for too long.
+    Abandoned,
 }
 
 impl DeadLetterReason {
@@ -105,6 +111,8 @@ impl DeadLetterReason {
             Self::ExchangeDisabled => "exchange_disabled",
             Self::MaxRetries => "max_retries",
             Self::Unrecorded => "unrecorded",
+            Self::Unclaimed => "unclaimed",
+            Self::Abandoned => "abandoned",
         }
     }
 }

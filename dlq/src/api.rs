@@ -10,13 +10,19 @@
 //!
 //! Every replay and discard is written to `audit_log` in the same D1 batch that ends the row, and
 //! only when it did end it. The actor comes from `X-Hoox-Actor`.
+//!
+//! A replay (dry run included) first asks the ledger whether that very signal filled (its client
+//! order id in `orders`, or its `filled` outcome in `signals`) and skips it if so
+//! (`already_filled`): the store may have forgotten the key, and a forgotten key must never run
+//! as a new signal. A discard tells the store first (`ops::dead_letters::discard_updates`: the
+//! key is marked dead as of the row's time, then resolved so it may expire), then ends the row.
 
 use contracts::idempotency::KeyUpdate;
 use futures::stream::{self, StreamExt as _};
 use ops::audit::{self, Action, NewAudit};
 use ops::dead_letters::{
     self as dl, DeadLetterDetail, DeadLetterFilter, DeadLetterList, DeadLetterRow,
-    DeadLetterSummary, DiscardRequest, Plan, ReplayItem, ReplayRequest, ReplayResponse,
+    DeadLetterSummary, DiscardRequest, LedgerFill, Plan, ReplayItem, ReplayRequest, ReplayResponse,
     ReplayResult, RequestError, Selection,
 };
 use ops::ledger::Count;
@@ -46,6 +52,8 @@ enum ApiError {
     NotPending(i64, String),
     #[error("the ledger is unavailable")]
     Db(#[from] worker::Error),
+    #[error("the idempotency store is unavailable: {0}")]
+    Store(String),
 }
 
 impl ApiError {
@@ -59,6 +67,16 @@ impl ApiError {
             Self::Request(_) | Self::Body(_) => error(400, "invalid_body", &msg, None, request_id),
             Self::NotFound => error(404, "not_found", &msg, None, request_id),
             Self::NotPending(..) => error(409, "not_pending", &msg, None, request_id),
+            Self::Store(e) => {
+                tracing::error!(error = %e, "idempotency store failed");
+                error(
+                    503,
+                    "unavailable",
+                    "the idempotency store is unavailable; nothing changed, retry",
+                    None,
+                    request_id,
+                )
+            }
             Self::Db(e) => {
                 tracing::error!(error = %e, "D1 failed");
                 error(
@@ -160,7 +178,7 @@ pub async fn handle(mut req: Request, env: Env, request_id: String) -> Result<Re
             let body: std::result::Result<DiscardRequest, ApiError> =
                 serde_json::from_str(&req.text().await?).map_err(|e| ApiError::Body(e.to_string()));
             match body {
-                Ok(b) => discard(&db, id, b, &actor, &request_id).await,
+                Ok(b) => discard(&db, &env, id, b, &actor, &request_id).await,
                 Err(e) => Err(e),
             }
         }
@@ -219,10 +237,27 @@ async fn replay(
         .map(|row| async move {
             let result = match dl::plan(&row) {
                 Plan::Skip(reason) => ReplayResult::Skipped { reason },
-                Plan::Replay { .. } if dry_run => ReplayResult::WouldReplay,
-                Plan::Replay { key, job } => {
-                    replay_one(db, env, &row.summary, &key, &job, actor, request_id).await
-                }
+                Plan::Replay {
+                    key,
+                    received_at_ms,
+                    job,
+                } => match ledger_fill(db, &key, received_at_ms).await {
+                    Err(e) => ReplayResult::Failed {
+                        error: format!("ledger check: {e}; still pending, replay again"),
+                    },
+                    Ok(fill) => match (dl::ledger_verdict(fill.as_ref()), dry_run) {
+                        (Some(reason), dry_run) => {
+                            if let (Some(f), false) = (&fill, dry_run) {
+                                end_filled(db, &row.summary, &key, f, actor, request_id).await;
+                            }
+                            ReplayResult::Skipped { reason }
+                        }
+                        (None, true) => ReplayResult::WouldReplay,
+                        (None, false) => {
+                            replay_one(db, env, &row.summary, &key, &job, actor, request_id).await
+                        }
+                    },
+                },
             };
             ReplayItem::of(&row.summary, result)
         })
@@ -234,6 +269,45 @@ async fn replay(
     let response = ReplayResponse::new(dry_run, items);
     tracing::info!(dry_run, actor, counts = ?response.counts, "replay");
     to_json(&response)
+}
+
+/// The ledger's record that this signal (key and first intake time) filled, if any.
+async fn ledger_fill(
+    db: &D1Database,
+    key: &str,
+    received_at_ms: i64,
+) -> worker::Result<Option<LedgerFill>> {
+    d1::first(db, &dl::ledger_fill_query(key, received_at_ms)).await
+}
+
+/// A replay found the signal in the ledger: nothing is sent, and the row ends (audited as this
+/// replay), so no pending dead letter is left for a signal that executed. A failed write leaves
+/// it pending; a later replay finds the same fill.
+async fn end_filled(
+    db: &D1Database,
+    row: &DeadLetterSummary,
+    key: &str,
+    fill: &LedgerFill,
+    actor: &str,
+    request_id: &str,
+) {
+    tracing::info!(id = row.id, idempotency_key = key, source = %fill.source, reference = %fill.reference, status = %fill.status, "replay skipped: the ledger shows the signal filled");
+    let now = runtime::now_ms();
+    let note = dl::already_filled_note(fill);
+    let entry = NewAudit::new(
+        actor,
+        Action::Replay,
+        audit::dead_letter_target(row.id),
+        &serde_json::json!({"idempotency_key": key, "result": "already_filled", "ledger": fill, "reason": row.reason}),
+        request_id,
+    );
+    let batch = [
+        dl::mark_ended(row.id, actor, &note, now),
+        entry.insert_if_changed(now),
+    ];
+    if let Err(e) = d1::batch(db, &batch).await {
+        tracing::error!(id = row.id, error = %e, "replay skipped (already filled), but the dead letter was not ended");
+    }
 }
 
 /// Reopens the key, re-enqueues the job, then ends the row and audits it in one D1 batch.
@@ -251,7 +325,8 @@ async fn replay_one(
         ReplayResult::Failed { error }
     };
     // Only a dead key reopens; a key that had in fact ended stays ended, and the consumer acks
-    // the replayed job without a second order.
+    // the replayed job without a second order. A key the store forgot comes back in doubt, so
+    // the replay looks its order up before it may submit.
     let status = match Store::new(env)
         .update(&KeyUpdate::Reopen {
             key: key.to_owned(),
@@ -261,7 +336,11 @@ async fn replay_one(
         Ok(s) => s,
         Err(e) => return failed(format!("idempotency store: {e}")),
     };
-    let key_state = status.map_or("unknown", |s| s.state.as_str()).to_owned();
+    let key_state = status
+        .as_ref()
+        .map_or("unknown", |s| s.state.as_str())
+        .to_owned();
+    let in_doubt = status.as_ref().is_some_and(|s| s.in_doubt);
     let sent = match env.queue(TRADE_QUEUE) {
         Ok(q) => q.send_raw(bytes::message(job)).await,
         Err(e) => Err(e),
@@ -272,12 +351,16 @@ async fn replay_one(
         ));
     }
     let now = runtime::now_ms();
-    let note = format!("replayed; key was {key_state}");
+    let note = if in_doubt {
+        format!("replayed; key was {key_state}, in doubt (the order is looked up first)")
+    } else {
+        format!("replayed; key was {key_state}")
+    };
     let entry = NewAudit::new(
         actor,
         Action::Replay,
         audit::dead_letter_target(row.id),
-        &serde_json::json!({"idempotency_key": key, "key_state": key_state, "reason": row.reason}),
+        &serde_json::json!({"idempotency_key": key, "key_state": key_state, "in_doubt": in_doubt, "reason": row.reason}),
         request_id,
     );
     if let Err(e) = d1::batch(
@@ -294,12 +377,16 @@ async fn replay_one(
             "job re-enqueued, but the dead letter was not updated: {e}"
         ));
     }
-    tracing::info!(id = row.id, idempotency_key = key, key_state = %key_state, actor, "dead letter replayed");
-    ReplayResult::Replayed { key_state }
+    tracing::info!(id = row.id, idempotency_key = key, key_state = %key_state, in_doubt, actor, "dead letter replayed");
+    ReplayResult::Replayed {
+        key_state,
+        in_doubt,
+    }
 }
 
 async fn discard(
     db: &D1Database,
+    env: &Env,
     id: &str,
     body: DiscardRequest,
     actor: &str,
@@ -312,6 +399,14 @@ async fn discard(
         .ok_or(ApiError::NotFound)?;
     if row.summary.status != "pending" {
         return Err(ApiError::NotPending(id, row.summary.status));
+    }
+    // The store first: if it cannot be told, nothing changes and the operator retries.
+    let store = Store::new(env);
+    for update in dl::discard_updates(&row.summary) {
+        store
+            .update(&update)
+            .await
+            .map_err(|e| ApiError::Store(e.to_string()))?;
     }
     let now = runtime::now_ms();
     let entry = NewAudit::new(

@@ -1,129 +1,112 @@
 //! Recording dead letters as they arrive, and alerting once for each.
 //!
-//! Per message: skip it if this queue message was already recorded (a redelivery must not mark
-//! a key dead again: an operator may have reopened it for replay meanwhile), else mark the key
-//! dead (execution DLQ) and insert the row. Then one Telegram alert covers every new dead letter
-//! of the batch; `alerted_at_ms` makes it once. A Telegram outage retries the messages a few
-//! times (their records are kept; only the alert is pending), then gives up on the alert only.
+//! Per message (see `ops::recording` for why in this order): read the key's state in the store
+//! (execution DLQ only), insert the row with the status and in-doubt fact that state implies
+//! (`ended` for a key that had already ended, pending and in doubt for a key the store has no
+//! record of), and only then mark the key dead naming the row's time, settling the row with the
+//! store's answer. A redelivery whose row exists re-sends the mark (while the row is pending; the
+//! store ignores it if an operator reopened the key since). Any failure (D1, the store) retries
+//! the message with a backoff from 10 s doubling to 1 h, and `dlq/wrangler.jsonc` gives the
+//! consumers enough retries to span days; whatever the platform still drops, the sweep
+//! ([`crate::sweep`]) finds in the store. Then one Telegram alert covers every new dead letter of
+//! the batch; `alerted_at_ms` makes it once. A Telegram outage retries the messages a few times
+//! (their records are kept; only the alert is pending), then gives up on the alert only.
 
 use crate::{EVENTS_DLQ, EXECUTION_DLQ};
 use alerts::format::{Alert, AlertRequest, AlertResponse, DeadLetterAlert};
 use base64::Engine as _;
 use contracts::event::TradeEvent;
-use contracts::idempotency::{KeyUpdate, IN_DOUBT_NOTE};
-use contracts::job::{DeadLetterReason, DlqBody, TradeJob};
+use contracts::idempotency::KeyUpdate;
+use contracts::job::{DeadLetterReason, DlqBody};
 use ops::dead_letters::{self as dl, DeadLetterSummary};
+use ops::recording::{self as rec, NewDeadLetter, RecordedRow, Recording};
 use runtime::d1;
 use runtime::idempotency::Store;
 use runtime::queue::Delivery;
-use wasm_bindgen::JsValue;
-use worker::{D1PreparedStatement, Env, Method};
+use worker::{Env, Method};
 
 pub const TELEGRAM_SERVICE: &str = "TELEGRAM_SERVICE";
 const RETRY_SECONDS: u32 = 10;
 /// Delivery attempts spent waiting for Telegram before the alert is given up.
 const ALERT_ATTEMPTS: u32 = 6;
+/// The longest wait between two tries of a dead letter that could not be recorded.
+pub const MAX_RETRY_SECONDS: u32 = 3_600;
 
-/// One dead letter as the ledger stores it.
-struct Record {
-    key: Option<String>,
-    reason: String,
-    detail: String,
-    attempts: u32,
-    job: Option<TradeJob>,
-    raw: Vec<u8>,
+/// The wait before delivery `attempts + 1` of a dead letter that could not be recorded (D1 or
+/// the store unavailable): 10 s doubling to 1 h. With the consumers' `max_retries` (100) that
+/// rides out about four days of trouble.
+pub fn retry_delay_seconds(attempts: u32) -> u32 {
+    RETRY_SECONDS
+        .saturating_mul(1u32 << attempts.saturating_sub(1).min(16))
+        .min(MAX_RETRY_SECONDS)
 }
 
-fn record_of(queue: &str, d: &Delivery) -> Record {
+/// One dead letter as it arrived, before the store was asked about its key.
+fn letter_of(queue: &str, d: &Delivery, now_ms: i64) -> NewDeadLetter {
+    let b64 =
+        |b: &[u8]| (!b.is_empty()).then(|| base64::engine::general_purpose::STANDARD.encode(b));
+    let base = |key, reason: &str, detail: String, attempts, job, raw: &[u8]| NewDeadLetter {
+        message_id: d.id.clone(),
+        queue: queue.to_owned(),
+        idempotency_key: key,
+        reason: reason.to_owned(),
+        detail,
+        attempts,
+        last_error: None,
+        job,
+        raw: b64(raw),
+        recording: Recording::keyless(),
+        created_at_ms: now_ms,
+    };
     if queue == EVENTS_DLQ {
         return match TradeEvent::decode(&d.body) {
-            Ok(e) => Record {
-                key: Some(e.idempotency_key.clone()),
-                reason: "event_undelivered".into(),
-                detail: format!(
+            Ok(e) => base(
+                Some(e.idempotency_key.clone()),
+                "event_undelivered",
+                format!(
                     "trade event ({}) could not be written to the ledger",
                     e.outcome.as_str()
                 ),
-                attempts: d.attempts,
-                job: None,
-                raw: d.body.clone(),
-            },
-            Err(e) => Record {
-                key: None,
-                reason: DeadLetterReason::Undecodable.as_str().into(),
-                detail: format!("trade event: {e}"),
-                attempts: d.attempts,
-                job: None,
-                raw: d.body.clone(),
-            },
+                d.attempts,
+                None,
+                &d.body,
+            ),
+            Err(e) => base(
+                None,
+                DeadLetterReason::Undecodable.as_str(),
+                format!("trade event: {e}"),
+                d.attempts,
+                None,
+                &d.body,
+            ),
         };
     }
     match DlqBody::decode(&d.body) {
-        DlqBody::Letter(l) => Record {
-            key: l.job.as_ref().map(|j| j.idempotency_key.clone()),
-            reason: l.reason.as_str().into(),
-            detail: l.detail,
-            attempts: l.attempts,
-            job: l.job,
-            raw: l.raw,
-        },
-        DlqBody::Exhausted(job) => Record {
-            key: Some(job.idempotency_key.clone()),
-            reason: DeadLetterReason::MaxRetries.as_str().into(),
-            detail: "every retry failed".into(),
-            attempts: d.attempts,
-            job: Some(job),
-            raw: vec![],
-        },
-        DlqBody::Unreadable { error, raw } => Record {
-            key: None,
-            reason: error.reason().as_str().into(),
-            detail: error.to_string(),
-            attempts: d.attempts,
-            job: None,
-            raw,
-        },
+        DlqBody::Letter(l) => base(
+            l.job.as_ref().map(|j| j.idempotency_key.clone()),
+            l.reason.as_str(),
+            l.detail,
+            l.attempts,
+            l.job,
+            &l.raw,
+        ),
+        DlqBody::Exhausted(job) => base(
+            Some(job.idempotency_key.clone()),
+            DeadLetterReason::MaxRetries.as_str(),
+            "every retry failed".into(),
+            d.attempts,
+            Some(job),
+            &[],
+        ),
+        DlqBody::Unreadable { error, raw } => base(
+            None,
+            error.reason().as_str(),
+            error.to_string(),
+            d.attempts,
+            None,
+            &raw,
+        ),
     }
-}
-
-fn opt(v: Option<String>) -> JsValue {
-    v.map(JsValue::from).unwrap_or(JsValue::NULL)
-}
-
-fn insert(
-    db: &worker::D1Database,
-    queue: &str,
-    d: &Delivery,
-    r: &Record,
-    last_error: Option<String>,
-) -> worker::Result<D1PreparedStatement> {
-    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
-    let s = r.job.as_ref().map(|j| &j.signal);
-    db.prepare(
-        "INSERT OR IGNORE INTO dead_letters (message_id, queue, idempotency_key, reason, detail, attempts,
-            last_error, exchange, symbol, action, job, raw, status, created_at_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'pending', ?13)",
-    )
-    .bind(&[
-        d.id.as_str().into(),
-        queue.into(),
-        opt(r.key.clone()),
-        r.reason.as_str().into(),
-        r.detail.as_str().into(),
-        JsValue::from(f64::from(r.attempts)),
-        opt(last_error),
-        opt(s.map(|s| s.exchange.as_str().to_owned())),
-        opt(s.map(|s| s.symbol.canonical())),
-        opt(s.map(|s| s.action.as_str().to_owned())),
-        opt(r.job.as_ref().map(|j| b64(&j.encode()))),
-        opt((!r.raw.is_empty()).then(|| b64(&r.raw))),
-        JsValue::from(runtime::now_ms() as f64),
-    ])
-}
-
-#[derive(serde::Deserialize)]
-struct IdRow {
-    id: i64,
 }
 
 /// Records one delivery; `Err` means retry it.
@@ -133,38 +116,63 @@ async fn record(
     queue: &str,
     d: &Delivery,
 ) -> Result<(), String> {
-    let seen = d1::first::<IdRow>(db, &dl::recorded_query(&d.id))
+    let d1_err = |e: worker::Error| format!("D1: {e}");
+    let mut letter = letter_of(queue, d, runtime::now_ms());
+    // Only execution dead letters belong to a key the store guards; a trade event's key ended.
+    let key = letter
+        .idempotency_key
+        .clone()
+        .filter(|_| queue == EXECUTION_DLQ);
+    let seen: Option<RecordedRow> = d1::first(db, &dl::recorded_query(&d.id))
         .await
-        .map_err(|e| format!("D1: {e}"))?;
-    if let Some(row) = seen {
-        tracing::info!(message_id = %d.id, id = row.id, "dead letter already recorded (redelivery)");
-        return Ok(());
-    }
-    let mut r = record_of(queue, d);
-    // Mark the key dead (execution DLQ only) and learn its last error for the operator.
-    let mut last_error = None;
-    if let (EXECUTION_DLQ, Some(key)) = (queue, &r.key) {
-        let status = store
+        .map_err(d1_err)?;
+    let row = match seen {
+        Some(row) => {
+            tracing::info!(message_id = %d.id, id = row.id, status = %row.status, "dead letter already recorded (redelivery)");
+            row
+        }
+        None => {
+            // The key's state first: it decides the row's status and in-doubt fact.
+            if let Some(key) = &key {
+                let status = store
+                    .update(&KeyUpdate::Status { key: key.clone() })
+                    .await
+                    .map_err(|e| e.to_string())?;
+                letter.last_error = status.as_ref().and_then(|s| s.last_error.clone());
+                letter.recording = Recording::of(status.as_ref());
+            }
+            let inserted: Option<RecordedRow> =
+                d1::first(db, &letter.insert()).await.map_err(d1_err)?;
+            let row = match inserted {
+                Some(row) => row,
+                // A concurrent delivery of the same message inserted it first.
+                None => d1::first(db, &dl::recorded_query(&d.id))
+                    .await
+                    .map_err(d1_err)?
+                    .ok_or("the dead letter was neither inserted nor found")?,
+            };
+            if letter.recording.in_doubt {
+                tracing::warn!(idempotency_key = ?letter.idempotency_key, "dead letter in doubt: an order may exist at the exchange");
+            }
+            tracing::warn!(queue, reason = %letter.reason, status = %row.status, idempotency_key = ?letter.idempotency_key, attempts = letter.attempts, "dead letter recorded");
+            row
+        }
+    };
+    // Mark the key dead only now that the row exists, naming the row's time; not once an
+    // operator acted on the row (or it was recorded ended).
+    if let (Some(key), true) = (key, row.is_pending()) {
+        let answer = store
             .update(&KeyUpdate::MarkDead {
-                key: key.clone(),
-                reason: r.reason.clone(),
+                key,
+                reason: letter.reason.clone(),
+                recorded_at_ms: row.created_at_ms,
             })
             .await
             .map_err(|e| e.to_string())?;
-        if let Some(status) = status {
-            if status.in_doubt {
-                r.detail = format!("{}; {IN_DOUBT_NOTE}", r.detail);
-                tracing::warn!(idempotency_key = %key, "dead letter in doubt: an order may exist at the exchange");
-            }
-            last_error = status.last_error;
+        if let Some(q) = rec::settle(&row, answer.as_ref(), runtime::now_ms()) {
+            d1::run(db, &q).await.map_err(d1_err)?;
         }
     }
-    insert(db, queue, d, &r, last_error)
-        .map_err(|e| e.to_string())?
-        .run()
-        .await
-        .map_err(|e| format!("D1: {e}"))?;
-    tracing::warn!(queue, reason = %r.reason, idempotency_key = ?r.key, attempts = r.attempts, "dead letter recorded");
     Ok(())
 }
 
@@ -178,6 +186,15 @@ async fn alert(db: &worker::D1Database, env: &Env, message_ids: &[String]) -> Re
             return Err(RETRY_SECONDS);
         }
     };
+    alert_rows(db, env, &fresh).await
+}
+
+/// Sends one alert for `fresh` (not yet alerted) and records that it went out.
+pub(crate) async fn alert_rows(
+    db: &worker::D1Database,
+    env: &Env,
+    fresh: &[DeadLetterSummary],
+) -> Result<(), u32> {
     if fresh.is_empty() {
         return Ok(());
     }
@@ -220,7 +237,9 @@ pub async fn run(queue: &str, deliveries: Vec<Delivery>, env: &Env) {
         Ok(db) => db,
         Err(e) => {
             tracing::error!(error = %e, "D1 binding missing; retrying dead letters");
-            deliveries.iter().for_each(|d| d.retry(RETRY_SECONDS));
+            deliveries
+                .iter()
+                .for_each(|d| d.retry(retry_delay_seconds(d.attempts)));
             return;
         }
     };
@@ -235,8 +254,9 @@ pub async fn run(queue: &str, deliveries: Vec<Delivery>, env: &Env) {
         match record(&db, &store, queue, &d).await {
             Ok(()) => recorded.push(d),
             Err(e) => {
-                tracing::error!(message_id = %d.id, error = %e, "dead letter not recorded; retrying");
-                d.retry(RETRY_SECONDS);
+                let delay = retry_delay_seconds(d.attempts);
+                tracing::error!(message_id = %d.id, attempts = d.attempts, delay, error = %e, "dead letter not recorded; retrying");
+                d.retry(delay);
             }
         }
     }

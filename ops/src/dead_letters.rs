@@ -2,8 +2,11 @@
 //!
 //! A dead letter is `pending` until an operator replays it (it re-enters `trade-execution` with
 //! its own idempotency key, so the IdempotencyStore still guards exactly-once) or discards it with
-//! a reason; both end it, and both are written to the audit log. [`plan`] decides, from the stored
-//! row alone, whether a row can be replayed; the `dlq` worker carries the plan out.
+//! a reason; both end it, and both are written to the audit log. A dead letter whose key had
+//! already ended when it was recorded is `ended` from the start (see [`crate::recording`]).
+//! [`plan`] decides, from the stored row alone, whether a row can be replayed; before carrying a
+//! plan out the `dlq` worker asks the ledger whether that very signal filled
+//! ([`ledger_fill_query`]), so a replay of a key the store has since forgotten never trades twice.
 
 use crate::audit::AuditEntry;
 use crate::query::{
@@ -11,13 +14,21 @@ use crate::query::{
     Query, Where,
 };
 use base64::Engine as _;
+use contracts::idempotency::{client_order_id, KeyUpdate};
 use contracts::job::TradeJob;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
 /// Most dead letters one replay request may touch (each costs a store call and a queue send).
 pub const MAX_REPLAY_BATCH: usize = 100;
 /// Longest discard reason kept.
 pub const MAX_DISCARD_REASON: usize = 500;
+
+/// The `queue` of dead letters moved there by the platform or sent by the trade-worker.
+pub const EXECUTION_DLQ: &str = "trade-execution-dlq";
+/// The `queue` of trade events whose ledger write kept failing.
+pub const EVENTS_DLQ: &str = "trade-events-dlq";
+/// The `queue` of dead letters the dlq worker's sweep found in the store (stuck keys).
+pub const SWEEP_QUEUE: &str = "sweep";
 
 /// Where a dead letter stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,6 +40,8 @@ pub enum Status {
     Replayed,
     /// Closed by an operator, with a reason.
     Discarded,
+    /// Recorded after its key had already ended (filled, rejected, blocked): nothing to replay.
+    Ended,
 }
 
 impl Status {
@@ -37,6 +50,7 @@ impl Status {
             Self::Pending => "pending",
             Self::Replayed => "replayed",
             Self::Discarded => "discarded",
+            Self::Ended => "ended",
         }
     }
 
@@ -45,6 +59,7 @@ impl Status {
             "pending" => Some(Self::Pending),
             "replayed" => Some(Self::Replayed),
             "discarded" => Some(Self::Discarded),
+            "ended" => Some(Self::Ended),
             _ => None,
         }
     }
@@ -99,7 +114,7 @@ impl DeadLetterFilter {
                 "status" => {
                     f.status = Some(Status::parse(v).ok_or(FilterError::Invalid {
                         field: "status",
-                        message: "one of pending, replayed, discarded".into(),
+                        message: "one of pending, replayed, discarded, ended".into(),
                     })?)
                 }
                 "queue" => f.queue = Some(v.to_owned()),
@@ -151,7 +166,25 @@ impl DeadLetterFilter {
 }
 
 const SUMMARY_COLUMNS: &str = "id, queue, idempotency_key, reason, detail, attempts, last_error, \
-     exchange, symbol, action, status, created_at_ms, replays, resolved_at_ms, resolved_by, resolution";
+     exchange, symbol, action, status, in_doubt, created_at_ms, replays, resolved_at_ms, resolved_by, resolution";
+
+/// A boolean as SQLite stores it (D1 rows carry `0`/`1`) or as JSON does (the API's answers).
+/// Absent or null is false.
+pub(crate) fn sql_bool<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Bool(bool),
+        Int(i64),
+        Float(f64),
+    }
+    Ok(match Option::<Raw>::deserialize(d)? {
+        Some(Raw::Bool(b)) => b,
+        Some(Raw::Int(i)) => i != 0,
+        Some(Raw::Float(f)) => f != 0.0,
+        None => false,
+    })
+}
 
 /// A dead letter without its payload, as lists show it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -167,6 +200,11 @@ pub struct DeadLetterSummary {
     pub symbol: Option<String>,
     pub action: Option<String>,
     pub status: String,
+    /// An order may exist at the exchange for this signal (its last attempt's outcome is unknown,
+    /// or the store had no record of the key): a replay looks the order up before it may submit.
+    /// Rows recorded before migration 0003 read as false.
+    #[serde(default, deserialize_with = "sql_bool")]
+    pub in_doubt: bool,
     pub created_at_ms: i64,
     #[serde(default)]
     pub replays: i64,
@@ -284,10 +322,11 @@ pub fn get_query(id: i64) -> Query {
     )
 }
 
-/// Whether the dlq worker already recorded this queue message (a redelivery): `SELECT id`.
+/// Whether the dlq worker already recorded this queue message (a redelivery), as a
+/// [`crate::recording::RecordedRow`].
 pub fn recorded_query(message_id: &str) -> Query {
     Query::new(
-        "SELECT id FROM dead_letters WHERE message_id = ?1",
+        "SELECT id, created_at_ms, status, in_doubt, detail FROM dead_letters WHERE message_id = ?1",
         vec![message_id.into()],
     )
 }
@@ -333,6 +372,32 @@ pub fn mark_discarded(id: i64, actor: &str, reason: &str, now_ms: i64) -> Query 
     )
 }
 
+/// Ends a pending dead letter whose signal turned out to have executed (a replay found it in the
+/// ledger): nothing to replay, and nothing left for an operator to do.
+pub fn mark_ended(id: i64, actor: &str, note: &str, now_ms: i64) -> Query {
+    Query::new(
+        "UPDATE dead_letters SET status = 'ended', resolved_at_ms = ?1, resolved_by = ?2,
+            resolution = ?3 WHERE id = ?4 AND status = 'pending'",
+        vec![
+            Param::Int(now_ms),
+            actor.into(),
+            note.into(),
+            Param::Int(id),
+        ],
+    )
+}
+
+/// The resolution of a dead letter whose replay found its signal in the ledger.
+pub fn already_filled_note(fill: &LedgerFill) -> String {
+    match fill.source.as_str() {
+        "order" => format!(
+            "the ledger has its order {} ({}); nothing to replay",
+            fill.reference, fill.status
+        ),
+        _ => "the ledger has its signal as filled; nothing to replay".into(),
+    }
+}
+
 /// Dead letters of these queue messages not yet alerted on (the dlq worker alerts once each).
 pub fn unalerted_query(message_ids: &[String]) -> Query {
     let marks: Vec<String> = (1..=message_ids.len()).map(|i| format!("?{i}")).collect();
@@ -342,6 +407,17 @@ pub fn unalerted_query(message_ids: &[String]) -> Query {
             marks.join(", ")
         ),
         message_ids.iter().map(|m| Param::Text(m.clone())).collect(),
+    )
+}
+
+/// The sweep's dead letters whose alert has not gone out (the sweep reports each stuck key once,
+/// so an alert that failed is retried from here on the next run), oldest first.
+pub fn unalerted_sweep_query(limit: u32) -> Query {
+    Query::new(
+        format!(
+            "SELECT {SUMMARY_COLUMNS} FROM dead_letters WHERE queue = ?1 AND alerted_at_ms IS NULL ORDER BY id LIMIT ?2"
+        ),
+        vec![SWEEP_QUEUE.into(), Param::Int(i64::from(limit))],
     )
 }
 
@@ -443,8 +519,14 @@ pub enum ReplayResult {
     /// Sent back to `trade-execution`. `key_state` is the IdempotencyStore's state of the key
     /// after reopening: `accepted` runs again; `submitting` reconciles with the exchange first;
     /// `filled`, `rejected`, `blocked` mean the signal had already ended and the replay is
-    /// acknowledged without a second order.
-    Replayed { key_state: String },
+    /// acknowledged without a second order. `in_doubt`: the store will have the replay look the
+    /// order up by client order id before it may submit (its last outcome was unknown, or the
+    /// store had forgotten the key and recreated it in doubt).
+    Replayed {
+        key_state: String,
+        #[serde(default)]
+        in_doubt: bool,
+    },
     /// Not replayable (see [`SkipReason`]).
     Skipped { reason: SkipReason },
     /// The attempt failed; the dead letter stays pending and may be replayed again.
@@ -539,14 +621,20 @@ pub enum SkipReason {
     NoJob,
     /// The stored job does not decode or names another key; replaying it could not be safe.
     CorruptJob,
+    /// The ledger has this very signal's order (its client order id) or its `filled` outcome:
+    /// it executed, even if the store has since forgotten the key. Nothing is sent, and (unless
+    /// it is a dry run) the row ends as `ended`, audited as the replay.
+    AlreadyFilled,
 }
 
 /// The decision for one row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Plan {
-    /// Reopen `key` in the store, then send `job` (encoded `TradeJob`) to `trade-execution`.
+    /// Check the ledger ([`ledger_fill_query`] of `key` and `received_at_ms`), reopen `key` in
+    /// the store, then send `job` (encoded `TradeJob`) to `trade-execution`.
     Replay {
         key: String,
+        received_at_ms: i64,
         job: Vec<u8>,
     },
     Skip(SkipReason),
@@ -575,8 +663,67 @@ pub fn plan(row: &DeadLetterRow) -> Plan {
     }
     Plan::Replay {
         key: job.idempotency_key.clone(),
+        received_at_ms: job.received_at_ms,
         job: job.encode(),
     }
+}
+
+/// What the ledger holds of one signal's execution (a row of [`ledger_fill_query`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerFill {
+    /// `order` (an `orders` row under the signal's client order id) or `signal` (its `signals`
+    /// row says `filled`).
+    pub source: String,
+    /// The client order id, or the idempotency key.
+    pub reference: String,
+    /// The order's exchange status, or the signal's outcome.
+    pub status: String,
+}
+
+/// Whether the ledger shows that the signal with this key, first accepted at `received_at_ms`,
+/// executed: an `orders` row under its deterministic client order id (the ledger writes one for
+/// every order an exchange acknowledged), or its `signals` row with outcome `filled` and the same
+/// intake time. A key reused later (a new intake time) is another signal and does not match.
+pub fn ledger_fill_query(key: &str, received_at_ms: i64) -> Query {
+    Query::new(
+        "SELECT 'order' AS source, client_order_id AS reference, status FROM orders WHERE client_order_id = ?1
+         UNION ALL
+         SELECT 'signal' AS source, idempotency_key AS reference, outcome AS status FROM signals
+         WHERE idempotency_key = ?2 AND received_at_ms = ?3 AND outcome = 'filled'
+         LIMIT 1",
+        vec![
+            client_order_id(key, received_at_ms).into(),
+            key.into(),
+            Param::Int(received_at_ms),
+        ],
+    )
+}
+
+/// The replay's decision once the ledger answered: skip a signal that executed.
+pub fn ledger_verdict(fill: Option<&LedgerFill>) -> Option<SkipReason> {
+    fill.map(|_| SkipReason::AlreadyFilled)
+}
+
+/// What a discard tells the store, in order. A row tied to a key the store guards (an execution
+/// dead letter or a sweep's) marks the key dead as of the row's time, so a delivery still on its
+/// way (a swept key was never marked dead) is acknowledged without running, while a key an
+/// operator reopened after that row stays open and an ended key stays ended; then `Resolve` lets
+/// the dead key expire. A trade event's row needs nothing: its key had ended.
+pub fn discard_updates(row: &DeadLetterSummary) -> Vec<KeyUpdate> {
+    let Some(key) = row.idempotency_key.clone() else {
+        return vec![];
+    };
+    if row.queue != EXECUTION_DLQ && row.queue != SWEEP_QUEUE {
+        return vec![];
+    }
+    vec![
+        KeyUpdate::MarkDead {
+            key: key.clone(),
+            reason: row.reason.clone(),
+            recorded_at_ms: row.created_at_ms,
+        },
+        KeyUpdate::Resolve { key },
+    ]
 }
 
 /// Discard one dead letter.
@@ -630,6 +777,7 @@ pub(crate) mod tests {
                 symbol: Some("BTCUSDT".into()),
                 action: Some("LONG".into()),
                 status: "pending".into(),
+                in_doubt: false,
                 created_at_ms: 1_000,
                 replays: 0,
                 resolved_at_ms: None,
@@ -693,8 +841,13 @@ pub(crate) mod tests {
     fn a_pending_row_with_a_job_is_replayed_with_its_own_key() {
         let r = row(7, "tv-1");
         match plan(&r) {
-            Plan::Replay { key, job: bytes } => {
+            Plan::Replay {
+                key,
+                received_at_ms,
+                job: bytes,
+            } => {
                 assert_eq!(key, "tv-1");
+                assert_eq!(received_at_ms, 1);
                 assert_eq!(TradeJob::decode(&bytes).unwrap(), job("tv-1"));
             }
             other => panic!("{other:?}"),
@@ -771,6 +924,7 @@ pub(crate) mod tests {
                     &s,
                     ReplayResult::Replayed {
                         key_state: "accepted".into(),
+                        in_doubt: true,
                     },
                 ),
                 ReplayItem::of(
@@ -788,7 +942,107 @@ pub(crate) mod tests {
         let json = serde_json::to_value(&resp).unwrap();
         assert_eq!(json["items"][0]["result"], "replayed");
         assert_eq!(json["items"][0]["key_state"], "accepted");
+        assert_eq!(json["items"][0]["in_doubt"], true);
         assert_eq!(json["items"][1]["reason"], "no_job");
+    }
+
+    #[test]
+    fn in_doubt_reads_from_sqlite_integers_json_booleans_and_old_rows() {
+        let mut v = serde_json::to_value(row(1, "k").summary).unwrap();
+        for (raw, want) in [
+            (serde_json::json!(1), true),
+            (serde_json::json!(0), false),
+            (serde_json::json!(true), true),
+            (serde_json::Value::Null, false),
+        ] {
+            v["in_doubt"] = raw;
+            let s: DeadLetterSummary = serde_json::from_value(v.clone()).unwrap();
+            assert_eq!(s.in_doubt, want);
+        }
+        // A row read with the column list of before 0003 (no in_doubt at all).
+        v.as_object_mut().unwrap().remove("in_doubt");
+        let s: DeadLetterSummary = serde_json::from_value(v).unwrap();
+        assert!(!s.in_doubt);
+        // The API's JSON says it as a boolean.
+        let mut s = row(2, "k").summary;
+        s.in_doubt = true;
+        assert_eq!(serde_json::to_value(&s).unwrap()["in_doubt"], true);
+    }
+
+    #[test]
+    fn ended_is_a_status_operators_can_filter_by() {
+        let (f, _) = DeadLetterFilter::from_pairs([("status", "ended")]).unwrap();
+        assert_eq!(f.status, Some(Status::Ended));
+        let mut ended = row(1, "k");
+        ended.summary.status = Status::Ended.as_str().into();
+        assert_eq!(plan(&ended), Plan::Skip(SkipReason::NotPending));
+        assert!(!DeadLetterDetail::new(ended, vec![]).replayable);
+    }
+
+    #[test]
+    fn the_ledger_check_looks_for_this_very_signal() {
+        let q = ledger_fill_query("tv-1", 1_700_000_000_000);
+        assert_eq!(
+            q.params,
+            vec![
+                Param::Text(client_order_id("tv-1", 1_700_000_000_000)),
+                Param::Text("tv-1".into()),
+                Param::Int(1_700_000_000_000),
+            ]
+        );
+        assert!(q.sql.contains("FROM orders WHERE client_order_id = ?1"));
+        assert!(q.sql.contains("received_at_ms = ?3 AND outcome = 'filled'"));
+        // The same key accepted at another time is another signal: another client order id.
+        assert_ne!(ledger_fill_query("tv-1", 1).params[0], q.params[0]);
+        let fill = LedgerFill {
+            source: "order".into(),
+            reference: client_order_id("tv-1", 1),
+            status: "Filled".into(),
+        };
+        assert_eq!(ledger_verdict(Some(&fill)), Some(SkipReason::AlreadyFilled));
+        assert_eq!(
+            already_filled_note(&fill),
+            format!(
+                "the ledger has its order {} (Filled); nothing to replay",
+                client_order_id("tv-1", 1)
+            )
+        );
+        let q = mark_ended(3, "cli:op", "n", 7);
+        assert!(q.sql.contains("status = 'ended'") && q.sql.ends_with("AND status = 'pending'"));
+        assert_eq!(ledger_verdict(None), None);
+        assert_eq!(
+            serde_json::to_value(SkipReason::AlreadyFilled).unwrap(),
+            "already_filled"
+        );
+    }
+
+    #[test]
+    fn a_discard_lets_the_key_expire_and_stops_a_late_delivery() {
+        let mut r = row(1, "k").summary;
+        r.created_at_ms = 5_000;
+        let mark = KeyUpdate::MarkDead {
+            key: "k".into(),
+            reason: "kill_switch".into(),
+            recorded_at_ms: 5_000,
+        };
+        let resolve = KeyUpdate::Resolve { key: "k".into() };
+        assert_eq!(discard_updates(&r), vec![mark.clone(), resolve.clone()]);
+        r.queue = SWEEP_QUEUE.into();
+        r.reason = "unclaimed".into();
+        assert_eq!(discard_updates(&r).len(), 2);
+        assert!(matches!(
+            &discard_updates(&r)[0],
+            KeyUpdate::MarkDead { recorded_at_ms: 5_000, reason, .. } if reason == "unclaimed"
+        ));
+        r.queue = EVENTS_DLQ.into();
+        assert_eq!(discard_updates(&r), vec![], "a trade event's key had ended");
+        r.queue = EXECUTION_DLQ.into();
+        r.idempotency_key = None;
+        assert_eq!(
+            discard_updates(&r),
+            vec![],
+            "an undecodable body has no key"
+        );
     }
 
     proptest! {

@@ -4,8 +4,9 @@
 //! Callers never send SQL. They send typed filters ([`query`], [`ledger`], [`dead_letters`],
 //! [`audit`]); this crate turns them into parameterised statements whose text holds only
 //! constant column names, and defines the JSON the `d1-worker`, the `dlq` worker and the `hoox`
-//! CLI exchange. Positions are derived from filled orders ([`positions`]), and the fan-out's R2
-//! log layout lives in [`logs`]. Nothing here touches the Workers runtime, so it is tested natively.
+//! CLI exchange. Positions are derived from filled orders ([`positions`]), the fan-out's R2
+//! log layout lives in [`logs`], and how the `dlq` worker records a dead letter (its status and
+//! in-doubt fact from the store's view of the key, the sweep's rows) in [`recording`]. Nothing here touches the Workers runtime, so it is tested natively.
 
 pub mod audit;
 pub mod dead_letters;
@@ -13,6 +14,7 @@ pub mod ledger;
 pub mod logs;
 pub mod positions;
 pub mod query;
+pub mod recording;
 
 /// Header carrying who performs an operator action (`cli:alice`, `telegram:12345`); recorded in
 /// the audit log. Authentication is the internal key; this only names the person or tool.

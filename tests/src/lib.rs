@@ -3,8 +3,9 @@
 //! read-only ledger queries and a way to wait for the asynchronous pipeline.
 //!
 //! A test fixture worker (`tests/fixture`) is the primary worker of that `wrangler dev`: it
-//! forwards every request to the hoox gateway, and serves `/__fixture/*` for ledger queries and
-//! raw queue sends.
+//! forwards every request to the hoox gateway, and serves `/__fixture/*` for ledger queries, raw
+//! queue sends, direct store calls and CONFIG_KV writes. Cron triggers do not fire locally;
+//! [`Hoox::trigger_cron`] runs one worker's `scheduled` handler.
 
 pub mod mock_exchange;
 pub mod mock_telegram;
@@ -163,6 +164,27 @@ impl Hoox {
 
     /// Like [`Hoox::start`], with extra vars given to every worker (mock base URLs, faults).
     pub fn start_with(vars: &[(&str, &str)]) -> Self {
+        // HOOX_IT_CONFIGS (comma-separated) narrows the set for local debugging.
+        let chosen: Vec<String> = match std::env::var("HOOX_IT_CONFIGS") {
+            Ok(list) => list.split(',').map(|c| c.trim().to_owned()).collect(),
+            Err(_) => WORKER_CONFIGS.iter().map(|c| (*c).to_owned()).collect(),
+        };
+        Self::start_configs(&chosen, vars)
+    }
+
+    /// Like [`Hoox::start_with`], with every worker but those in `without` (e.g. no
+    /// trade-worker, so accepted jobs are never delivered). One instance per process at a time:
+    /// they share the state directory.
+    pub fn start_without(without: &[&str], vars: &[(&str, &str)]) -> Self {
+        let chosen: Vec<String> = WORKER_CONFIGS
+            .iter()
+            .filter(|c| !without.contains(c))
+            .map(|c| (*c).to_owned())
+            .collect();
+        Self::start_configs(&chosen, vars)
+    }
+
+    fn start_configs(chosen: &[String], vars: &[(&str, &str)]) -> Self {
         let root = root();
         let state = root.join(format!("target/it-state-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&state);
@@ -171,11 +193,6 @@ impl Hoox {
         // Every worker shares the generated local secrets.
         std::fs::copy(root.join(".dev.vars"), configs_dir.join(".dev.vars"))
             .expect(".dev.vars missing: run `cargo xtask test` (it generates local secrets)");
-        // HOOX_IT_CONFIGS (comma-separated) narrows the set for local debugging.
-        let chosen: Vec<String> = match std::env::var("HOOX_IT_CONFIGS") {
-            Ok(list) => list.split(',').map(|c| c.trim().to_owned()).collect(),
-            Err(_) => WORKER_CONFIGS.iter().map(|c| (*c).to_owned()).collect(),
-        };
         let configs: Vec<String> = chosen
             .iter()
             .map(|c| {
@@ -381,6 +398,68 @@ impl Hoox {
             req = req.header(*k, *v);
         }
         req.send().await.expect("webhook request")
+    }
+
+    /// Writes a CONFIG_KV key directly (through the fixture): for keys beside the manifest, which
+    /// the operator config API does not take.
+    pub async fn put_kv(&self, key: &str, value: &str) {
+        let r = self
+            .http
+            .put(self.url("/__fixture/kv"))
+            .json(&serde_json::json!({ "key": key, "value": value }))
+            .send()
+            .await
+            .expect("kv request");
+        assert_eq!(
+            r.status(),
+            200,
+            "put {key}: {}",
+            r.text().await.unwrap_or_default()
+        );
+    }
+
+    /// Runs `worker`'s cron (`scheduled`) handler once, as the platform's trigger would, and
+    /// waits for it to finish. wrangler 4 serves `/cdn-cgi/local/scheduled` (the old
+    /// `--test-scheduled` `/__scheduled` route is only for a single worker) and routes it to the
+    /// worker named by `MF-Route-Override`, as its own `startWorker().scheduled()` does; the Local
+    /// Explorer's `POST /cdn-cgi/local/explorer/api/local/scheduled?worker=` is the fallback.
+    pub async fn trigger_cron(&self, worker: &str) {
+        let cron = "* * * * *";
+        let first = self
+            .http
+            .get(self.url("/cdn-cgi/local/scheduled"))
+            .query(&[("cron", cron), ("format", "json")])
+            .header("MF-Route-Override", worker)
+            .send()
+            .await
+            .expect("scheduled request");
+        let status = first.status().as_u16();
+        let text = first.text().await.unwrap_or_default();
+        let outcome = serde_json::from_str::<Value>(&text)
+            .ok()
+            .and_then(|v| v["outcome"].as_str().map(str::to_owned));
+        if status == 200 && outcome.as_deref() == Some("ok") {
+            return;
+        }
+        let second = self
+            .http
+            .post(self.url("/cdn-cgi/local/explorer/api/local/scheduled"))
+            .query(&[("worker", worker)])
+            .json(&serde_json::json!({ "cron": cron }))
+            .send()
+            .await
+            .expect("explorer scheduled request");
+        let status2 = second.status().as_u16();
+        let text2 = second.text().await.unwrap_or_default();
+        let ok = serde_json::from_str::<Value>(&text2).ok().is_some_and(|v| {
+            v["success"] == true && v["result"]["outcome"].as_str().is_none_or(|o| o == "ok")
+        });
+        assert!(
+            status2 == 200 && ok,
+            "could not run {worker}'s scheduled handler: /cdn-cgi/local/scheduled answered \
+             {status} {text}; the explorer answered {status2} {text2}\n{}",
+            self.log_tail(40)
+        );
     }
 
     /// Sets a CONFIG_KV key through the operator API.

@@ -1,8 +1,13 @@
 //! Operators' view of hoox on the local Workers runtime: Telegram alerts and bot commands
 //! (against a mock Bot API), dead-letter operations through the gateway, the d1-worker's read
 //! API, and the `hoox` CLI binary — and, throughout, that none of it can execute a trade twice.
+//! A second run without the trade-worker (nothing consumes `trade-execution`) shows that an
+//! accepted signal that is never delivered still reaches an operator, through the dlq worker's
+//! stuck-key sweep.
 
 use base64::Engine as _;
+use contracts::idempotency::{client_order_id, shard_name};
+use contracts::job::TradeJob;
 use integration::mock_telegram::MockTelegram;
 use integration::{dev_var, root, run_scenarios, unique, Hoox, Scenario};
 use serde_json::{json, Value};
@@ -183,6 +188,60 @@ fn cli_in(h: &Hoox, args: &[&str], dir: &std::path::Path) -> (i32, String, Strin
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// The job the gateway enqueues for `signal(h, key)` accepted at `received_at_ms`.
+fn job_of(h: &Hoox, key: &str, request_id: &str, received_at_ms: i64) -> TradeJob {
+    let body = signal(h, key).to_string();
+    TradeJob {
+        idempotency_key: key.into(),
+        request_id: request_id.into(),
+        received_at_ms,
+        signal: contracts::signal::parse_webhook(body.as_bytes())
+            .expect("a valid signal")
+            .signal,
+    }
+}
+
+/// Puts a job on `trade-execution-dlq`, as the platform moves one there after `max_retries`.
+async fn to_dlq(h: &Hoox, job: &TradeJob) {
+    let r = h
+        .http
+        .post(h.url("/__fixture/queue/raw?queue=dlq"))
+        .body(job.encode())
+        .send()
+        .await
+        .expect("dlq send");
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+}
+
+/// The store's view of one key, asked directly (fixture): `null` when it has no record.
+async fn key_status(h: &Hoox, key: &str) -> Value {
+    let r: Value = h
+        .http
+        .post(h.url("/__fixture/store"))
+        .json(&json!({
+            "shard": shard_name(key),
+            "op": "update",
+            "body": json!({"op": "status", "key": key}).to_string(),
+        }))
+        .send()
+        .await
+        .expect("store call")
+        .json()
+        .await
+        .expect("store answer");
+    let answer = r["answer"]
+        .as_str()
+        .unwrap_or_else(|| panic!("store refused the status read: {r}"));
+    serde_json::from_str(answer).unwrap_or_else(|e| panic!("{e}: {answer}"))
 }
 
 async fn dead_letters_for(h: &Hoox, key: &str, n: usize) -> Vec<Value> {
@@ -611,7 +670,8 @@ fn bulk_replay_of_100_dead_letters(h: &Hoox) -> Fut<'_> {
 }
 
 /// The same job dead-lettered twice (a redelivery while the kill switch was on): replaying the
-/// first fills it; replaying the second finds the key filled, and no second order is placed.
+/// first fills it; replaying the second finds the fill in the ledger, sends nothing and ends
+/// that dead letter, and no second order is placed.
 fn replayed_filled_signal_is_not_filled_twice(h: &Hoox) -> Fut<'_> {
     Box::pin(async move {
         kill_switch(h, true).await;
@@ -643,8 +703,8 @@ fn replayed_filled_signal_is_not_filled_twice(h: &Hoox) -> Fut<'_> {
         assert_eq!(r1["items"][0]["key_state"], "accepted");
         wait_order(h, &key).await;
         let (_, r2) = admin(h, "POST", &format!("/admin/dlq/{b}/replay"), None).await;
-        assert_eq!(r2["items"][0]["result"], "replayed", "{r2}");
-        assert_eq!(r2["items"][0]["key_state"], "filled", "{r2}");
+        assert_eq!(r2["items"][0]["result"], "skipped", "{r2}");
+        assert_eq!(r2["items"][0]["reason"], "already_filled", "{r2}");
         tokio::time::sleep(Duration::from_secs(5)).await;
         assert_eq!(orders_for(h, &key).await, 1, "filled once");
         let s = h
@@ -660,12 +720,266 @@ fn replayed_filled_signal_is_not_filled_twice(h: &Hoox) -> Fut<'_> {
             "no new dead letter"
         );
         let (_, detail) = admin(h, "GET", &format!("/admin/dlq/{b}"), None).await;
-        assert_eq!(detail["status"], "replayed");
+        assert_eq!(detail["status"], "ended", "{detail}");
+        assert!(
+            detail["resolution"]
+                .as_str()
+                .unwrap()
+                .starts_with("the ledger has its order"),
+            "{detail}"
+        );
         assert_eq!(detail["history"][0]["action"], "replay");
         assert!(detail["history"][0]["detail"]
             .as_str()
             .unwrap()
-            .contains("\"key_state\":\"filled\""));
+            .contains("\"result\":\"already_filled\""));
+    })
+}
+
+/// A job the platform moved to the DLQ after its key had filled (another delivery won) is
+/// recorded as ended, not pending, and its replay trades nothing. (Before: a pending dead letter
+/// that a replay, once the store had forgotten the key, would have run as a new signal.)
+fn dead_letter_of_a_filled_key_is_not_pending(h: &Hoox) -> Fut<'_> {
+    Box::pin(async move {
+        let key = unique("ended");
+        assert_eq!(h.webhook(&signal(h, &key), &[]).await.status(), 202);
+        wait_order(h, &key).await;
+        let s = h
+            .sql(
+                "SELECT request_id, received_at_ms FROM signals WHERE idempotency_key = ?",
+                &[json!(key)],
+            )
+            .await;
+        let job = job_of(
+            h,
+            &key,
+            s[0]["request_id"].as_str().unwrap(),
+            s[0]["received_at_ms"].as_i64().unwrap(),
+        );
+        to_dlq(h, &job).await;
+        let rows = dead_letters_for(h, &key, 1).await;
+        let r = &rows[0];
+        assert_eq!(r["reason"], "max_retries", "{r}");
+        assert_eq!(r["status"], "ended", "{r}");
+        assert_eq!(r["in_doubt"], 0, "{r}");
+        assert_eq!(
+            r["resolution"],
+            "the key had already ended as filled; nothing to replay"
+        );
+        assert_eq!(r["resolved_by"], "dlq");
+        assert!(r["detail"]
+            .as_str()
+            .unwrap()
+            .contains("the key had already ended as filled"));
+        let id = r["id"].as_i64().unwrap();
+        let (_, detail) = admin(h, "GET", &format!("/admin/dlq/{id}"), None).await;
+        assert_eq!(detail["status"], "ended", "{detail}");
+        assert_eq!(detail["in_doubt"], false, "{detail}");
+        assert_eq!(detail["replayable"], false, "{detail}");
+        let (_, replay) = admin(h, "POST", &format!("/admin/dlq/{id}/replay"), None).await;
+        assert_eq!(replay["items"][0]["result"], "skipped", "{replay}");
+        assert_eq!(replay["items"][0]["reason"], "not_pending", "{replay}");
+        let (_, pending) = admin(
+            h,
+            "GET",
+            &format!("/admin/dlq/?key={key}&status=pending"),
+            None,
+        )
+        .await;
+        assert_eq!(pending["total"], 0, "{pending}");
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert_eq!(orders_for(h, &key).await, 1, "filled once");
+        assert_eq!(key_status(h, &key).await["state"]["done"], "filled");
+        // Alerted like any dead letter, saying there is nothing to do.
+        wait_message(h, CHAT, &["Dead letter", &key, "nothing to replay"], WAIT).await;
+    })
+}
+
+/// The hole this closes: a dead letter of a signal that filled, whose key the store has since
+/// forgotten (its row expired), replayed. The ledger has the fill under the signal's client order
+/// id, so the replay sends nothing and ends the dead letter. (Before: the store had no record, so
+/// the replay ran it as a new signal — a second order.)
+fn replay_of_a_forgotten_filled_key_does_not_trade(h: &Hoox) -> Fut<'_> {
+    Box::pin(async move {
+        let key = unique("forgotten-filled");
+        let received = now_ms() - 3_600_000;
+        let job = job_of(h, &key, "req-seeded", received);
+        let r = h
+            .http
+            .post(h.url("/__fixture/ledger/seed-fill"))
+            .json(&json!({
+                "key": key, "request_id": "req-seeded", "received_at_ms": received,
+                "client_order_id": client_order_id(&key, received),
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+        assert!(
+            key_status(h, &key).await.is_null(),
+            "the store has no record"
+        );
+        to_dlq(h, &job).await;
+        let rows = dead_letters_for(h, &key, 1).await;
+        let row = &rows[0];
+        assert_eq!(row["status"], "pending", "{row}");
+        assert_eq!(row["in_doubt"], 1, "a forgotten key is in doubt: {row}");
+        assert!(row["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no record of the key"));
+        let id = row["id"].as_i64().unwrap();
+
+        let (_, dry) = admin(
+            h,
+            "POST",
+            "/admin/dlq/replay",
+            Some(json!({"ids": [id], "dry_run": true})),
+        )
+        .await;
+        assert_eq!(dry["items"][0]["result"], "skipped", "{dry}");
+        assert_eq!(dry["items"][0]["reason"], "already_filled", "{dry}");
+        let (_, still) = admin(h, "GET", &format!("/admin/dlq/{id}"), None).await;
+        assert_eq!(still["status"], "pending", "a dry run changes nothing");
+
+        let (status, replay) = admin(h, "POST", &format!("/admin/dlq/{id}/replay"), None).await;
+        assert_eq!(status, 200, "{replay}");
+        assert_eq!(replay["items"][0]["result"], "skipped", "{replay}");
+        assert_eq!(replay["items"][0]["reason"], "already_filled", "{replay}");
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert_eq!(orders_for(h, &key).await, 1, "only the seeded order");
+        assert!(
+            key_status(h, &key).await.is_null(),
+            "not reopened: nothing was sent"
+        );
+        let (_, after) = admin(h, "GET", &format!("/admin/dlq/{id}"), None).await;
+        assert_eq!(after["status"], "ended", "{after}");
+        assert_eq!(after["history"][0]["action"], "replay", "{after}");
+    })
+}
+
+/// A dead letter whose key the store never recorded is pending and in doubt; its replay makes
+/// the store recreate the key in doubt, so the trade-worker looks the order up by client order
+/// id before it may submit; the signal then fills once. (Before: no in-doubt fact on the row or
+/// in the replay's answer.)
+fn replay_of_a_forgotten_key_reconciles_first(h: &Hoox) -> Fut<'_> {
+    Box::pin(async move {
+        let key = unique("forgotten");
+        let job = job_of(h, &key, "req-forgotten", now_ms());
+        assert!(key_status(h, &key).await.is_null());
+        to_dlq(h, &job).await;
+        let rows = dead_letters_for(h, &key, 1).await;
+        let row = &rows[0];
+        assert_eq!(
+            (row["status"].as_str(), row["in_doubt"].as_i64()),
+            (Some("pending"), Some(1)),
+            "{row}"
+        );
+        let id = row["id"].as_i64().unwrap();
+        let (_, detail) = admin(h, "GET", &format!("/admin/dlq/{id}"), None).await;
+        assert_eq!(detail["in_doubt"], true, "{detail}");
+        assert_eq!(detail["replayable"], true, "{detail}");
+        let (code, out, _) = cli(h, &["dlq", "list", "--key", &key]);
+        assert_eq!(code, 0);
+        assert!(out.contains("pending (in doubt)"), "{out}");
+        let (_, out, _) = cli(h, &["dlq", "show", &id.to_string()]);
+        assert!(out.contains("in doubt    yes"), "{out}");
+
+        let (status, replay) = admin(h, "POST", &format!("/admin/dlq/{id}/replay"), None).await;
+        assert_eq!(status, 200, "{replay}");
+        let item = &replay["items"][0];
+        assert_eq!(item["result"], "replayed", "{replay}");
+        assert_eq!(item["key_state"], "accepted", "{replay}");
+        assert_eq!(item["in_doubt"], true, "recreated in doubt: {replay}");
+        wait_order(h, &key).await;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert_eq!(orders_for(h, &key).await, 1);
+        assert_eq!(key_status(h, &key).await["state"]["done"], "filled");
+    })
+}
+
+/// With no trade-worker, an accepted signal is never delivered. After `dlq:stuck_after_seconds`
+/// the dlq worker's cron sweep records it as an `unclaimed` dead letter with its job, alerts
+/// once, leaves the key live (not dead), and a repeated sweep adds nothing. (Before: no cron, no
+/// sweep; the signal sat in the store unseen.)
+fn unclaimed_key_is_swept_and_alerted(h: &Hoox) -> Fut<'_> {
+    Box::pin(async move {
+        h.put_kv("dlq:stuck_after_seconds", "1").await;
+        let key = unique("unclaimed");
+        assert_eq!(h.webhook(&signal(h, &key), &[]).await.status(), 202);
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let rows = loop {
+            h.trigger_cron("dlq").await;
+            let rows = h
+                .sql(
+                    "SELECT * FROM dead_letters WHERE idempotency_key = ?",
+                    &[json!(key)],
+                )
+                .await;
+            if !rows.is_empty() {
+                break rows;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the sweep never recorded {key}:\n{}",
+                h.log_tail(40)
+            );
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        };
+        let r = &rows[0];
+        assert_eq!(r["reason"], "unclaimed", "{r}");
+        assert_eq!(r["queue"], "sweep", "{r}");
+        assert_eq!(r["status"], "pending", "{r}");
+        assert_eq!(r["attempts"], 0, "{r}");
+        assert_eq!(r["in_doubt"], 0, "{r}");
+        assert!(
+            r["message_id"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("sweep:{key}:")),
+            "{r}"
+        );
+        let job = base64::engine::general_purpose::STANDARD
+            .decode(r["job"].as_str().expect("the job is kept"))
+            .unwrap();
+        assert_eq!(TradeJob::decode(&job).unwrap().idempotency_key, key);
+        assert_eq!(
+            (r["symbol"].as_str(), r["action"].as_str()),
+            (Some("BTCUSDT"), Some("LONG"))
+        );
+        wait_message(h, CHAT, &["Dead letter", "unclaimed", &key], WAIT).await;
+        assert_eq!(
+            key_status(h, &key).await["state"],
+            "accepted",
+            "not marked dead: its delivery may still come"
+        );
+
+        // Swept again: the same stuck key is not recorded or alerted twice.
+        h.trigger_cron("dlq").await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let again = h
+            .sql(
+                "SELECT id FROM dead_letters WHERE idempotency_key = ?",
+                &[json!(key)],
+            )
+            .await;
+        assert_eq!(again.len(), 1);
+        let alerts = tg()
+            .messages_to(CHAT)
+            .iter()
+            .filter(|m| m.text.contains("Dead letter") && m.text.contains(&key))
+            .count();
+        assert_eq!(alerts, 1, "alerted once");
+        let id = r["id"].as_i64().unwrap();
+        let (_, dry) = admin(
+            h,
+            "POST",
+            "/admin/dlq/replay",
+            Some(json!({"ids": [id], "dry_run": true})),
+        )
+        .await;
+        assert_eq!(dry["items"][0]["result"], "would_replay", "{dry}");
     })
 }
 
@@ -895,16 +1209,14 @@ fn main() {
     let mock = MockTelegram::start(&dev_var("TG_BOT_TOKEN_BINDING"));
     let base = mock.base();
     let _ = TELEGRAM.set(mock);
-    let hoox = Hoox::start_with(&[
-        ("TELEGRAM_API_BASE", &base),
+    let vars = [
+        ("TELEGRAM_API_BASE", base.as_str()),
         // The bulk scenarios send 100 signals from one sender in about a second; the
         // per-sender quota is the gateway suite's subject, not this one's.
         ("WEBHOOK_RATE_LIMIT", "100000/s"),
-    ]);
-    tokio::runtime::Runtime::new()
-        .expect("runtime")
-        .block_on(hoox.set_config("telegram:allowed_chat_ids", &format!("[{CHAT},{GROUP}]")));
-    std::thread::sleep(Duration::from_millis(2_500));
+    ];
+    let hoox = Hoox::start_with(&vars);
+    allow_chats(&hoox);
     let scenarios: Vec<(&str, Scenario)> = vec![
         (
             "bot_webhook_refuses_strangers",
@@ -934,6 +1246,18 @@ fn main() {
             "replayed_filled_signal_is_not_filled_twice",
             replayed_filled_signal_is_not_filled_twice,
         ),
+        (
+            "dead_letter_of_a_filled_key_is_not_pending",
+            dead_letter_of_a_filled_key_is_not_pending,
+        ),
+        (
+            "replay_of_a_forgotten_filled_key_does_not_trade",
+            replay_of_a_forgotten_filled_key_does_not_trade,
+        ),
+        (
+            "replay_of_a_forgotten_key_reconciles_first",
+            replay_of_a_forgotten_key_reconciles_first,
+        ),
         ("ledger_read_api", ledger_read_api),
         ("cli_drives_the_local_runtime", cli_drives_the_local_runtime),
     ];
@@ -942,5 +1266,31 @@ fn main() {
         eprintln!("--- wrangler log (tail) ---\n{}", hoox.log_tail(120));
     }
     drop(hoox);
-    std::process::exit(if ok { 0 } else { 1 });
+
+    // Without the trade-worker nothing consumes trade-execution: accepted, never delivered.
+    let undelivered: Vec<(&str, Scenario)> = vec![(
+        "unclaimed_key_is_swept_and_alerted",
+        unclaimed_key_is_swept_and_alerted,
+    )];
+    let wanted = undelivered
+        .iter()
+        .any(|(name, _)| filter.as_deref().is_none_or(|f| name.contains(f)));
+    let ok2 = !wanted || {
+        let hoox = Hoox::start_without(&["consumers/wrangler.jsonc"], &vars);
+        allow_chats(&hoox);
+        let ok = run_scenarios(&hoox, &undelivered, filter.as_deref());
+        if !ok {
+            eprintln!("--- wrangler log (tail) ---\n{}", hoox.log_tail(120));
+        }
+        ok
+    };
+    std::process::exit(if ok && ok2 { 0 } else { 1 });
+}
+
+/// Allow-lists the test chats and waits out the config cache.
+fn allow_chats(hoox: &Hoox) {
+    tokio::runtime::Runtime::new()
+        .expect("runtime")
+        .block_on(hoox.set_config("telegram:allowed_chat_ids", &format!("[{CHAT},{GROUP}]")));
+    std::thread::sleep(Duration::from_millis(2_500));
 }

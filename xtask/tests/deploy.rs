@@ -487,6 +487,7 @@ fn an_id_the_operator_set_to_their_own_namespace_is_kept() {
     for c in [
         "telegram/wrangler.jsonc",
         "consumers/wrangler.jsonc",
+        "dlq/wrangler.jsonc",
         "wrangler.jsonc",
     ] {
         let path = dir.join(c);
