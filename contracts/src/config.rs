@@ -93,11 +93,12 @@ pub const MANIFEST: [(&str, &str); 16] = [
 
 /// Typed keys beside the manifest (SPEC §6: "features add their own namespaced keys beside
 /// it"), with their defaults. Not written by applying the manifest: absent reads as the default.
-pub const EXTRA_KEYS: [(&str, &str); 4] = [
+pub const EXTRA_KEYS: [(&str, &str); 5] = [
     (MAX_LEVERAGE, "20"),
     (MAX_QUANTITY, "{}"),
     (PRICE_BAND_PCT, "5"),
     (FINGERPRINT_WINDOW_SECONDS, "60"),
+    (DLQ_STUCK_AFTER_SECONDS, "1800"),
 ];
 
 pub fn is_manifest_key(key: &str) -> bool {
@@ -135,6 +136,16 @@ pub fn validate_write(key: &str, value: &str) -> Result<&'static str, ConfigWrit
         .map(|(k, _)| k)
         .find(|k| *k == key)
         .ok_or_else(|| ConfigWriteError::UnknownKey(key.to_owned()))?;
+    // Read by the dlq worker alone, not part of `RuntimeConfig`.
+    if key == DLQ_STUCK_AFTER_SECONDS {
+        return match parse_dlq_stuck_after_seconds(value) {
+            Some(_) => Ok(key),
+            None => Err(ConfigWriteError::Invalid {
+                key,
+                message: format!("whole seconds from 1 to {MAX_DLQ_STUCK_AFTER_SECONDS}"),
+            }),
+        };
+    }
     let (_, warnings) = RuntimeConfig::read(|k| (k == key).then(|| value.trim().to_owned()));
     match warnings.into_iter().find(|w| w.key == key) {
         Some(w) => Err(ConfigWriteError::Invalid {

@@ -350,7 +350,7 @@ pub struct KeyStatus {
     /// unknown, or the key was forgotten): the next attempt reconciles before it may submit.
     #[serde(default)]
     pub in_doubt: bool,
-    /// Epoch ms of the key's first intake (0 for a key recreated by a replay).
+    /// Epoch ms of the key's first intake (for a key recreated by a replay: the replay's).
     #[serde(default)]
     pub created_at_ms: i64,
     #[serde(default)]

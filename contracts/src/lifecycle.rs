@@ -364,12 +364,15 @@ impl KeyRecord {
     }
 
     /// Accepted or abandoned (lease over, not ended, not dead) with nothing happening to it for
-    /// `older_than_ms`, and not reported yet.
+    /// `older_than_ms`, and not reported within that long either: a report the DLQ could not
+    /// record is made again (its dead letter is keyed by the key and `updated_at_ms`, so a
+    /// repeat records nothing twice).
     pub fn stuck(&self, now: i64, older_than_ms: i64) -> bool {
+        let since = now.saturating_sub(older_than_ms);
         matches!(self.state, Lifecycle::Accepted | Lifecycle::Submitting)
-            && self.swept_at_ms.is_none()
+            && self.swept_at_ms.is_none_or(|t| t <= since)
             && self.lease_until_ms.is_none_or(|t| t <= now)
-            && self.updated_at_ms <= now.saturating_sub(older_than_ms)
+            && self.updated_at_ms <= since
     }
 
     /// Reported by the sweep.
@@ -571,12 +574,13 @@ mod tests {
     }
 
     #[test]
-    fn sweep_reports_unclaimed_keys_once() {
+    fn sweep_reports_unclaimed_keys_once_per_period() {
         let mut r = KeyRecord::accepted(&intake("k"), 0);
         assert!(!r.stuck(1_000, 600_000));
         assert!(r.stuck(600_000, 600_000));
         r.swept(600_000);
         assert!(!r.stuck(900_000, 600_000));
+        assert!(r.stuck(1_200_000, 600_000), "reported again if still stuck");
         claimed(&mut r, 900_000);
         assert!(!r.stuck(900_001, 1), "a live lease is not stuck");
     }

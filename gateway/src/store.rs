@@ -42,12 +42,13 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS records (
     created_at INTEGER NOT NULL,
     expires_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL,
+    -- When the sweep last reported the key (0: never).
     swept INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS records_expiry ON records (expires_at);
 CREATE INDEX IF NOT EXISTS records_outbox ON records (enqueued) WHERE enqueued = 0;
 CREATE INDEX IF NOT EXISTS records_fingerprint ON records (fingerprint, created_at) WHERE fingerprint IS NOT NULL;
-CREATE INDEX IF NOT EXISTS records_open ON records (updated_at) WHERE state IN ('accepted', 'submitting') AND swept = 0;
+CREATE INDEX IF NOT EXISTS records_open ON records (updated_at) WHERE state IN ('accepted', 'submitting');
 CREATE TABLE IF NOT EXISTS control (
     name TEXT PRIMARY KEY,
     value INTEGER NOT NULL,
@@ -342,7 +343,7 @@ impl IdempotencyStore {
                     V::from(rec.created_at_ms),
                     V::from(rec.expires_at_ms),
                     V::from(rec.updated_at_ms),
-                    V::from(i64::from(rec.swept_at_ms.is_some())),
+                    V::from(rec.swept_at_ms.unwrap_or(0)),
                 ],
             )?
             .rows_written();
@@ -479,8 +480,8 @@ impl IdempotencyStore {
             .sql
             .exec(
                 "SELECT rec, enqueued FROM records
-                 WHERE state IN ('accepted', 'submitting') AND swept = 0 AND updated_at <= ?
-                 ORDER BY updated_at LIMIT ?",
+                 WHERE state IN ('accepted', 'submitting') AND updated_at <= ?1 AND swept <= ?1
+                 ORDER BY updated_at LIMIT ?2",
                 vec![
                     V::from(now.saturating_sub(req.older_than_ms)),
                     V::from(i64::from(req.limit.clamp(1, 500))),
