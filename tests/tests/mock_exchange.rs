@@ -1293,3 +1293,89 @@ async fn control_api_sets_switches_and_a_reset_clears_them() {
     rig.mock.reset();
     assert_eq!(rig.mock.switches(Exchange::Bybit), Switches::default());
 }
+
+/// A signed Bybit GET of `path?query`, signed as Bybit wants it.
+fn bybit_get(rig: &Rig, path: &str, query: &str) -> HttpRequest {
+    let ctx = rig.ctx(Exchange::Bybit);
+    let creds = rig.creds(Exchange::Bybit);
+    let payload =
+        exchanges::signing::bybit_payload(ctx.now_ms, &creds.api_key, ctx.recv_window_ms, query);
+    HttpRequest {
+        method: Method::Get,
+        url: format!("{}{path}?{query}", ctx.base_url),
+        headers: vec![
+            ("X-BAPI-API-KEY".into(), creds.api_key.clone()),
+            ("X-BAPI-TIMESTAMP".into(), ctx.now_ms.to_string()),
+            ("X-BAPI-RECV-WINDOW".into(), ctx.recv_window_ms.to_string()),
+            (
+                "X-BAPI-SIGN".into(),
+                exchanges::signing::sign(&creds.api_secret, &payload),
+            ),
+        ],
+        body: None,
+    }
+}
+
+/// The mock's realtime list follows "Get Open & Closed Orders": "`openOnly` param will be
+/// ignored when query by _orderId_ or _orderLinkId_"; without either, `openOnly=0` lists open
+/// orders only and `openOnly=1` closed ones. Order history lists closed orders.
+#[tokio::test]
+async fn bybit_realtime_ignores_open_only_for_a_link_id_and_history_lists_closed_orders() {
+    let rig = Rig::start().await;
+    let filled = market(Exchange::Bybit, &id("openonly-filled"), "0.01");
+    rig.submit(&filled).await.done();
+    let resting = limit(Exchange::Bybit, &id("openonly-resting"), "0.01", "60000");
+    rig.submit(&resting).await.done();
+    let listed = |resp: HttpResponse| -> Vec<String> {
+        let v: Value = serde_json::from_str(&resp.body).unwrap_or(Value::Null);
+        assert_eq!(v["retCode"], 0, "{}", resp.body);
+        v.pointer("/result/list")
+            .and_then(Value::as_array)
+            .map(|l| {
+                l.iter()
+                    .filter_map(|o| o["orderLinkId"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let rig = &rig;
+    let get = |path: &'static str, query: String| {
+        let req = bybit_get(rig, path, &query);
+        async move {
+            listed(
+                rig.send(&req)
+                    .await
+                    .unwrap_or_else(|e| panic!("{path}: {e}")),
+            )
+        }
+    };
+    let base = "category=linear&symbol=BTCUSDT";
+    for open_only in ["0", "1"] {
+        for o in [&filled, &resting] {
+            assert_eq!(
+                get(
+                    "/v5/order/realtime",
+                    format!(
+                        "{base}&orderLinkId={}&openOnly={open_only}",
+                        o.client_order_id
+                    )
+                )
+                .await,
+                vec![o.client_order_id.clone()],
+                "openOnly={open_only}"
+            );
+        }
+    }
+    assert_eq!(
+        get("/v5/order/realtime", format!("{base}&openOnly=0")).await,
+        vec![resting.client_order_id.clone()]
+    );
+    assert_eq!(
+        get("/v5/order/realtime", format!("{base}&openOnly=1")).await,
+        vec![filled.client_order_id.clone()]
+    );
+    assert_eq!(
+        get("/v5/order/history", base.to_owned()).await,
+        vec![filled.client_order_id.clone()]
+    );
+}
