@@ -194,9 +194,9 @@ fn answer(call: Call, resp: &HttpResponse) -> Result<Value, ExchangeError> {
 }
 
 /// MEXC's numeric order states ("1: uninformed, 2 uncompleted, 3 completed, 4 canceled,
-/// 5 invalid"), in words for the ledger: 1 is an order not yet in the book, 2 one resting
-/// there (unfilled or in part), 3 filled, 4 cancelled (possibly after a partial fill: its
-/// `dealVol` says), 5 invalid. An unknown number is kept as `State<n>`.
+/// 5 invalid"), in words for the ledger; an unknown number is kept as `State<n>`. The word
+/// says nothing of fills: what executed is `dealVol`, in any state (a cancelled order may
+/// carry one).
 fn state_name(state: i64) -> String {
     match state {
         1 => "Pending".into(),
