@@ -14,6 +14,38 @@
 //! A symbol Binance does not list is HTTP 400 `{"code":-1121,"msg":"Invalid symbol."}`, the
 //! example payload of "Error Codes",
 //! <https://developers.binance.com/docs/derivatives/usds-margined-futures/error-code>: terminal.
+//!
+//! What the rest rests on (Binance's USDⓈ-M documentation, and its official connector
+//! `binance/binance-connector-python`, `clients/derivatives_trading_usds_futures`, checked at
+//! commit `29da329`):
+//!
+//! - **Submit answers** — "New Order (TRADE)",
+//!   <https://developers.binance.com/docs/derivatives/usds-margined-futures/trade/rest-api>
+//!   (the connector's `new_order` docstring): "If `newOrderRespType` is sent as `RESULT`:
+//!   `MARKET` order: the final FILLED result of the order will be returned directly. `LIMIT`
+//!   order with special `timeInForce`: the final status result of the order (FILLED or
+//!   EXPIRED) will be returned directly." The answer's `status` is an order status: `NEW`,
+//!   `PARTIALLY_FILLED`, `FILLED`, `CANCELED`, `EXPIRED`, `EXPIRED_IN_MATCH` ("Event: Order
+//!   Update", <https://developers.binance.com/docs/derivatives/usds-margined-futures/user-data-streams/Event-Order-Update>),
+//!   or `REJECTED`. A final status with nothing executed (`EXPIRED`, `EXPIRED_IN_MATCH`,
+//!   `CANCELED`, `REJECTED` and `executedQty` 0) is a definite refusal: terminal, no order
+//!   position. The same statuses with something executed are a fill of that part.
+//! - **Amounts** — the documented response example carries `executedQty`, `cumQuote` and
+//!   `avgPrice`; the connector's `NewOrderResponse` model has `executedQty` and `cumQty` but
+//!   neither `cumQuote` nor `avgPrice`, so the average is `avgPrice`, else
+//!   `cumQuote / executedQty`, else unknown (never made up). "Query Order (USER_DATA)" answers
+//!   `avgPrice`, `cumQuote`, `executedQty`, `status`, and "These orders will not be found:
+//!   order status is `CANCELED` or `EXPIRED` **AND** order has NO filled trade **AND** created
+//!   time + 3 days < current time; order create time + 90 days < current time".
+//! - **HTTP codes** — "General Info",
+//!   <https://developers.binance.com/docs/derivatives/usds-margined-futures/general-info>:
+//!   "HTTP 408 return code is used when a timeout has occurred while waiting for a response
+//!   from the backend server": on a submit the order may exist (Unknown, look it up), on a
+//!   read it is retried. "HTTP 5XX … It is important to NOT treat this as a failure
+//!   operation; the execution status is UNKNOWN and could have been a success".
+//! - **Error codes** — "Error Codes" (above): `-5028 ME_RECVWINDOW_REJECT` "Timestamp for
+//!   this request is outside of the ME recvWindow.", refused by the matching engine before
+//!   processing like `-1021 INVALID_TIMESTAMP`: retryable with a fresh timestamp.
 
 use crate::order::{OrderRequest, Side};
 use crate::precision::fit;
@@ -23,8 +55,8 @@ use crate::venue::{
     PriceKind, QueryResult, ReferencePrice, Venue,
 };
 use crate::wire::{
-    decimal, error, excerpt, not_tradable, parse_json, plain, query_string, reference_price,
-    retry_after, text, Call,
+    average_price, decimal, error, excerpt, not_tradable, parse_json, plain, query_string,
+    reference_price, retry_after, text, Call,
 };
 use contracts::event::OrderAck;
 use contracts::signal::{Exchange, OrderType};
@@ -43,6 +75,11 @@ pub const INVALID_TIMESTAMP: i64 = -1021;
 pub const DUPLICATE_CLIENT_ORDER_ID: i64 = -4116;
 /// "Invalid symbol." — Binance does not list the symbol.
 pub const INVALID_SYMBOL: i64 = -1121;
+/// "Timestamp for this request is outside of the ME recvWindow." (ME_RECVWINDOW_REJECT).
+pub const ME_RECV_WINDOW_REJECT: i64 = -5028;
+
+/// Order statuses that end an order: with nothing executed, no position came of it.
+const ENDED_STATUSES: [&str; 4] = ["EXPIRED", "EXPIRED_IN_MATCH", "CANCELED", "REJECTED"];
 
 /// The Binance USDⓈ-M futures adapter.
 #[derive(Debug, Clone, Copy, Default)]
@@ -147,6 +184,9 @@ fn answer(call: Call, resp: &HttpResponse) -> Result<Value, ExchangeError> {
         418 | 403 => fail(ErrorClass::Banned {
             retry_after_seconds: retry_after(resp),
         }),
+        // "a timeout has occurred while waiting for a response from the backend server": the
+        // request may have been processed, so a submit's order may exist.
+        408 => fail(call.unclear()),
         // Binance: a 5xx means the execution status is unknown and could have been a success
         // ("Unknown error, please check your request or try again later.", -1007 timeout, ...).
         s if s >= 500 => fail(call.unclear()),
@@ -162,8 +202,9 @@ fn classify_code(call: Call, code: Option<i64>) -> ErrorClass {
         Some(-1003 | -1015 | -1008) => ErrorClass::Retryable {
             retry_after_seconds: None,
         },
-        // Rejected before matching; a fresh timestamp may pass.
-        Some(INVALID_TIMESTAMP) => ErrorClass::Retryable {
+        // Rejected before matching (by the API or by the matching engine's own window); a
+        // fresh timestamp may pass.
+        Some(INVALID_TIMESTAMP | ME_RECV_WINDOW_REJECT) => ErrorClass::Retryable {
             retry_after_seconds: None,
         },
         // An open order already holds this id: an earlier attempt reached Binance.
@@ -185,6 +226,10 @@ fn ack_of(order: &OrderRequest, json: &Value) -> Result<OrderAck, ExchangeError>
             ),
         )
     };
+    let filled = json
+        .get("executedQty")
+        .and_then(decimal)
+        .unwrap_or(Decimal::ZERO);
     Ok(OrderAck {
         client_order_id: json
             .get("clientOrderId")
@@ -198,15 +243,28 @@ fn ack_of(order: &OrderRequest, json: &Value) -> Result<OrderAck, ExchangeError>
             .get("status")
             .and_then(text)
             .ok_or_else(|| missing("status"))?,
-        filled_quantity: json
-            .get("executedQty")
-            .and_then(decimal)
-            .unwrap_or(Decimal::ZERO),
-        average_price: json
-            .get("avgPrice")
-            .and_then(decimal)
-            .filter(|p| !p.is_zero()),
+        filled_quantity: filled,
+        average_price: average_price(json.get("avgPrice"), json.get("cumQuote"), filled),
     })
+}
+
+/// A submit answer whose order already ended with nothing executed (a RESULT answer `EXPIRED`,
+/// `EXPIRED_IN_MATCH`, `CANCELED` or `REJECTED` with `executedQty` 0): a definite refusal, no
+/// position. Anything else is the order as it stands.
+fn refused_unfilled(ack: OrderAck, status: u16) -> Result<OrderAck, ExchangeError> {
+    if ack.filled_quantity.is_zero() && ENDED_STATUSES.contains(&ack.status.as_str()) {
+        return Err(error(
+            Exchange::Binance,
+            ErrorClass::Terminal,
+            status,
+            None,
+            format!(
+                "order {} ended {} with nothing executed: no order, no position",
+                ack.exchange_order_id, ack.status
+            ),
+        ));
+    }
+    Ok(ack)
 }
 
 impl Venue for Binance {
@@ -386,7 +444,8 @@ impl Venue for Binance {
             params.push(("reduceOnly", "true".into()));
         }
         params.push(("newClientOrderId", order.client_order_id.clone()));
-        // RESULT: a market order's answer is its final FILLED state, with quantity and price.
+        // RESULT: a market order's answer is its final state (FILLED, or EXPIRED with what
+        // executed, possibly nothing), with quantity and price.
         params.push(("newOrderRespType", "RESULT".into()));
         Ok(Self::signed_post(ctx, creds, "/fapi/v1/order", &params))
     }
@@ -397,7 +456,7 @@ impl Venue for Binance {
         resp: &HttpResponse,
     ) -> Result<OrderAck, ExchangeError> {
         let json = answer(Call::Submit, resp)?;
-        ack_of(order, &json)
+        refused_unfilled(ack_of(order, &json)?, resp.status)
     }
 
     fn query_request(
@@ -692,7 +751,10 @@ mod tests {
         );
         let resting = body
             .replace("\"FILLED\"", "\"NEW\"")
-            .replace("\"avgPrice\":\"65000.00\"", "\"avgPrice\":\"0.00000\"");
+            .replace("\"avgPrice\":\"65000.00\"", "\"avgPrice\":\"0.00000\"")
+            .replace("\"cumQty\":\"0.010\"", "\"cumQty\":\"0\"")
+            .replace("\"cumQuote\":\"650.00\"", "\"cumQuote\":\"0\"")
+            .replace("\"executedQty\":\"0.010\"", "\"executedQty\":\"0\"");
         let ack = BINANCE
             .parse_order(&o, &response(200, &resting))
             .unwrap_or_else(|e| panic!("{e}"));
@@ -705,6 +767,161 @@ mod tests {
         assert_eq!(
             BINANCE.parse_query(&o, &response(400, missing)),
             Ok(QueryResult::NotFound)
+        );
+    }
+
+    /// The response example of "New Order (TRADE)", verbatim, as a MARKET order's RESULT answer
+    /// would carry it once it ended: `status`, `executedQty`, `cumQuote`, `avgPrice` replaced.
+    const DOC_NEW_ORDER: &str = r#"{
+  "clientOrderId": "testOrder",
+  "cumQty": "0",
+  "cumQuote": "0",
+  "executedQty": "0",
+  "orderId": 22542179,
+  "avgPrice": "0.00000",
+  "origQty": "10",
+  "price": "0",
+  "reduceOnly": false,
+  "side": "BUY",
+  "positionSide": "SHORT",
+  "status": "NEW",
+  "stopPrice": "0",
+  "closePosition": false,
+  "symbol": "BTCUSDT",
+  "timeInForce": "GTD",
+  "type": "LIMIT",
+  "origType": "LIMIT",
+  "updateTime": 1566818724722,
+  "workingType": "CONTRACT_PRICE",
+  "priceProtect": false,
+  "priceMatch": "NONE",
+  "selfTradePreventionMode": "NONE",
+  "goodTillDate": 1693207680000
+}"#;
+
+    fn ended(status: &str, executed: &str, quote: &str, avg: &str) -> String {
+        DOC_NEW_ORDER
+            .replace(r#""status": "NEW""#, &format!(r#""status": "{status}""#))
+            .replace(
+                r#""executedQty": "0""#,
+                &format!(r#""executedQty": "{executed}""#),
+            )
+            .replace(r#""cumQty": "0""#, &format!(r#""cumQty": "{executed}""#))
+            .replace(r#""cumQuote": "0""#, &format!(r#""cumQuote": "{quote}""#))
+            .replace(
+                r#""avgPrice": "0.00000""#,
+                &format!(r#""avgPrice": "{avg}""#),
+            )
+    }
+
+    /// Issue 13, item 4: a RESULT answer that ended with nothing executed (EXPIRED: "the order
+    /// was canceled according to the order type's rules"; EXPIRED_IN_MATCH; CANCELED;
+    /// REJECTED) is a definite refusal: terminal, and no position comes of it.
+    #[test]
+    fn a_result_answer_that_ended_unfilled_is_a_refusal() {
+        let o = order(Exchange::Binance, "10", None);
+        for status in ["EXPIRED", "EXPIRED_IN_MATCH", "CANCELED", "REJECTED"] {
+            let e = BINANCE
+                .parse_order(&o, &response(200, &ended(status, "0", "0", "0.00000")))
+                .err()
+                .unwrap_or_else(|| panic!("{status} with nothing executed read as an order"));
+            assert_eq!((e.status, e.class), (200, ErrorClass::Terminal), "{status}");
+            assert!(e.message.contains(status), "{e}");
+        }
+        // A resting order and a filled one are orders.
+        for status in ["NEW", "FILLED", "PARTIALLY_FILLED"] {
+            assert!(
+                BINANCE
+                    .parse_order(&o, &response(200, &ended(status, "0", "0", "0")))
+                    .is_ok(),
+                "{status}"
+            );
+        }
+    }
+
+    /// Issue 13, item 3: EXPIRED with something executed (a MARKET order that took part of
+    /// the book) is a fill of that part, at submit and at lookup; the status stays verbatim.
+    #[test]
+    fn an_order_that_expired_after_a_partial_fill_is_a_fill() {
+        let o = order(Exchange::Binance, "10", None);
+        let partly = ended("EXPIRED", "4", "260000.4", "65000.1");
+        for ack in [
+            BINANCE.parse_order(&o, &response(200, &partly)),
+            match BINANCE.parse_query(&o, &response(200, &partly)) {
+                Ok(QueryResult::Found(a)) => Ok(a),
+                other => panic!("{other:?}"),
+            },
+        ] {
+            let ack = ack.unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(ack.status, "EXPIRED");
+            assert_eq!(ack.filled_quantity, d("4"));
+            assert_eq!(ack.average_price, Some(d("65000.1")));
+        }
+        for status in ["EXPIRED_IN_MATCH", "CANCELED"] {
+            let ack = BINANCE
+                .parse_order(
+                    &o,
+                    &response(200, &ended(status, "4", "260000.4", "65000.1")),
+                )
+                .unwrap_or_else(|e| panic!("{status}: {e}"));
+            assert_eq!((ack.status.as_str(), ack.filled_quantity), (status, d("4")));
+        }
+    }
+
+    /// Without `avgPrice` (the official connector's New Order model has none) the average is
+    /// `cumQuote / executedQty`; with neither it is unknown, never made up.
+    #[test]
+    fn the_average_price_falls_back_to_the_cumulative_quote() {
+        let o = order(Exchange::Binance, "10", None);
+        let no_avg = ended("FILLED", "4", "260000.4", "0").replace(r#""avgPrice": "0","#, "");
+        let ack = BINANCE
+            .parse_order(&o, &response(200, &no_avg))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(ack.average_price, Some(d("65000.1")));
+        let neither = no_avg.replace(r#""cumQuote": "260000.4","#, "");
+        let ack = BINANCE
+            .parse_order(&o, &response(200, &neither))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((ack.filled_quantity, ack.average_price), (d("4"), None));
+    }
+
+    /// Issue 13, item 10, against "General Info" ("HTTP 408 return code is used when a
+    /// timeout has occurred while waiting for a response from the backend server") and
+    /// "Error Codes" (-5028 ME_RECVWINDOW_REJECT, "Timestamp for this request is outside of the
+    /// ME recvWindow.").
+    #[test]
+    fn a_408_submit_is_unknown_and_5028_is_retryable() {
+        let o = order(Exchange::Binance, "0.01", None);
+        let submit = |status: u16, body: &str| {
+            BINANCE
+                .parse_order(&o, &response(status, body))
+                .err()
+                .map(|e| e.class)
+        };
+        // The order may exist: look it up before anything else.
+        assert_eq!(submit(408, ""), Some(ErrorClass::Unknown));
+        assert_eq!(
+            submit(408, "<html>Request Timeout</html>"),
+            Some(ErrorClass::Unknown)
+        );
+        // A read has nothing to hide: simply retried.
+        assert_eq!(
+            BINANCE
+                .parse_query(&o, &response(408, ""))
+                .err()
+                .map(|e| e.class),
+            Some(ErrorClass::Retryable {
+                retry_after_seconds: None
+            })
+        );
+        assert_eq!(
+            submit(
+                400,
+                r#"{"code":-5028,"msg":"Timestamp for this request is outside of the ME recvWindow."}"#
+            ),
+            Some(ErrorClass::Retryable {
+                retry_after_seconds: None
+            })
         );
     }
 

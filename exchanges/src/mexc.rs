@@ -25,13 +25,23 @@
 //! `mexcdevelop/apidocs`, branch `contract_v1_en`, `source/index.html.md`). A contract MEXC
 //! does not list is code 1001 "Contract does not exist" of the same page's error code table:
 //! terminal.
+//!
+//! Orders, from the same source (checked at commit `84922b1` of `contract_v1_en`): the
+//! placement answer is `data` = the order id ("success =true, data represent the order id"),
+//! nothing more, so it parses as [`ACKNOWLEDGED`] with nothing filled and no price: no fill is
+//! invented, a lookup tells the rest. "Query the order based on the external number"
+//! (<https://mexcdevelop.github.io/apidocs/contract_v1_en/#query-the-order-based-on-the-external-number>,
+//! `GET api/v1/private/order/external/{symbol}/{external_oid}`) answers `state` ("order
+//! state,1: uninformed,2uncompleted,3completed,4canceled,5invalid"), `dealVol` ("transaction
+//! volume", in contracts) and `dealAvgPrice` ("transaction average price"). A cancelled order
+//! (4) can carry a `dealVol`: it is found with that fill and price, whatever its state.
 
 use crate::order::{OrderRequest, Side};
 use crate::precision::fit;
 use crate::signing::{mexc_payload, sign};
 use crate::venue::{
     Context, Credentials, ErrorClass, ExchangeError, HttpRequest, HttpResponse, Instrument, Method,
-    PriceKind, QueryResult, ReferencePrice, Venue,
+    PriceKind, QueryResult, ReferencePrice, Venue, ACKNOWLEDGED,
 };
 use crate::wire::{
     decimal, error, excerpt, not_tradable, parse_json, percent_encode, query_string,
@@ -208,7 +218,10 @@ fn answer(call: Call, resp: &HttpResponse) -> Result<Value, ExchangeError> {
     fail(class, code, message)
 }
 
-/// MEXC's numeric order states, in words for the ledger.
+/// MEXC's numeric order states ("1: uninformed, 2 uncompleted, 3 completed, 4 canceled,
+/// 5 invalid"), in words for the ledger; an unknown number is kept as `State<n>`. The word
+/// says nothing of fills: what executed is `dealVol`, in any state (a cancelled order may
+/// carry one).
 fn state_name(state: i64) -> String {
     match state {
         1 => "Pending".into(),
@@ -436,10 +449,11 @@ impl Venue for Mexc {
                     format!("order id missing from answer: {}", excerpt(&resp.body)),
                 )
             })?;
+        // Only the order id: accepted, nothing known of its fills yet.
         Ok(OrderAck {
             client_order_id: order.client_order_id.clone(),
             exchange_order_id: order_id,
-            status: state_name(1),
+            status: ACKNOWLEDGED.into(),
             filled_quantity: Decimal::ZERO,
             average_price: None,
         })
@@ -813,7 +827,12 @@ mod tests {
             .parse_order(&o, &response(200, ok))
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(ack.exchange_order_id, "739113577038255616");
-        assert_eq!(ack.status, "Pending");
+        // Ids only: acknowledged, nothing filled, no price (a lookup tells the rest).
+        assert_eq!(ack.status, "Acknowledged");
+        assert_eq!(
+            (ack.filled_quantity, ack.average_price),
+            (Decimal::ZERO, None)
+        );
         let legacy = r#"{"success":true,"code":0,"data":102057569836905984}"#;
         let ack = MEXC
             .parse_order(&o, &response(200, legacy))
@@ -838,6 +857,81 @@ mod tests {
             MEXC.parse_query(&o, &response(200, null)),
             Ok(QueryResult::NotFound)
         );
+    }
+
+    /// The response example of "Query the order based on the external number", verbatim.
+    const DOC_EXTERNAL: &str = r#"{
+    "success": true,
+    "code": 0,
+    "data": {
+        "orderId": "102015012431820288",
+        "symbol": "ETH_USDT",
+        "positionId": 1394917,
+        "price": 1209.05,
+        "vol": 1,
+        "leverage": 0,
+        "side": 2,
+        "category": 1,
+        "orderType": 5,
+        "dealAvgPrice": 1208.35,
+        "dealVol": 1,
+        "orderMargin": 0,
+        "takerFee": 0.0072501,
+        "makerFee": 0,
+        "profit": 0,
+        "feeCurrency": "USDT",
+        "openType": 1,
+        "state": 3,
+        "externalOid": "_m_f95eb99b061d4eef8f64a04e9ac4dad3",
+        "errorCode": 0,
+        "usedMargin": 0,
+        "createTime": 1609992674000,
+        "updateTime": 1609992674000
+    }
+}"#;
+
+    /// Issue 13, item 3: "order state,1: uninformed,2uncompleted,3completed,4canceled,
+    /// 5invalid". A cancelled order (4) with a `dealVol` is found with what it executed.
+    #[test]
+    fn a_cancelled_order_is_found_with_what_it_executed() {
+        let o = order(Exchange::Mexc, "0.01", None);
+        let found = |body: &str| match MEXC.parse_query(&o, &response(200, body)) {
+            Ok(QueryResult::Found(a)) => a,
+            other => panic!("{other:?}"),
+        };
+        let a = found(DOC_EXTERNAL);
+        assert_eq!(
+            (a.status.as_str(), a.filled_quantity, a.average_price),
+            ("Filled", d("1"), Some(d("1208.35")))
+        );
+        assert_eq!(a.client_order_id, "_m_f95eb99b061d4eef8f64a04e9ac4dad3");
+        let partly = DOC_EXTERNAL
+            .replace(r#""vol": 1,"#, r#""vol": 5,"#)
+            .replace(r#""dealVol": 1,"#, r#""dealVol": 2,"#)
+            .replace(r#""state": 3,"#, r#""state": 4,"#);
+        let a = found(&partly);
+        assert_eq!(
+            (a.status.as_str(), a.filled_quantity, a.average_price),
+            ("Canceled", d("2"), Some(d("1208.35")))
+        );
+        let unfilled = partly
+            .replace(r#""dealVol": 2,"#, r#""dealVol": 0,"#)
+            .replace(r#""dealAvgPrice": 1208.35,"#, r#""dealAvgPrice": 0,"#);
+        let a = found(&unfilled);
+        assert_eq!(
+            (a.status.as_str(), a.filled_quantity, a.average_price),
+            ("Canceled", Decimal::ZERO, None)
+        );
+        for (state, word) in [
+            (1, "Pending"),
+            (2, "Unfilled"),
+            (3, "Filled"),
+            (4, "Canceled"),
+            (5, "Invalid"),
+        ] {
+            let body = DOC_EXTERNAL.replace(r#""state": 3,"#, &format!(r#""state": {state},"#));
+            assert_eq!(found(&body).status, word, "{state}");
+        }
     }
 
     #[test]

@@ -162,15 +162,32 @@ pub struct ReferencePrice {
     pub kind: PriceKind,
 }
 
+/// The status of an [`OrderAck`] parsed from a submit answer that carries ids only (Bybit's
+/// `/v5/order/create`, MEXC's order placement): the exchange accepted the request, and nothing
+/// is known yet of what became of the order. Its `filled_quantity` is 0 and its
+/// `average_price` `None` because nothing was reported, not because nothing executed: a lookup
+/// ([`Venue::query_requests`]) tells the order's real state. No exchange uses this word itself.
+pub const ACKNOWLEDGED: &str = "Acknowledged";
+
+/// Whether `ack` is only the acknowledgement of a submit ([`ACKNOWLEDGED`]): its fill is still
+/// to be learnt from a lookup.
+pub fn is_acknowledgement_only(ack: &OrderAck) -> bool {
+    ack.status == ACKNOWLEDGED
+}
+
 /// How a failure must be handled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorClass {
     /// Safe to retry after a delay (the order certainly was not placed): 429, 5xx before
-    /// acceptance, Bybit 10006, Bybit 403 "access too frequent".
+    /// acceptance, Bybit 10006 and its UTA 429 "high server load", a request refused as
+    /// expired or outside the receive window.
     Retryable { retry_after_seconds: Option<u32> },
-    /// IP ban (Binance 418, Bybit 403): stop calling this exchange for a while.
+    /// IP ban (Binance 418, Bybit 403 "access too frequent"): stop calling this exchange for a
+    /// while.
     Banned { retry_after_seconds: Option<u32> },
-    /// Retrying cannot help (bad symbol, precision, balance, invalid key).
+    /// Retrying cannot help (bad symbol, precision, balance, invalid key, a region the exchange
+    /// refuses), or, on a submit, the exchange's answer says the order ended with nothing
+    /// executed: no order position.
     Terminal,
     /// The order may or may not exist (timeout after sending, 5xx on submit, Binance/MEXC
     /// "unknown"): reconcile by client order id before anything else.
@@ -190,6 +207,10 @@ pub struct ExchangeError {
 /// What a query by client order id found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum QueryResult {
+    /// The order exists, whatever its state: open, filled, or closed (cancelled, expired) with
+    /// or without an executed quantity. `filled_quantity` is what executed and `status` the
+    /// exchange's own word, verbatim; an order closed after a partial fill is a fill of that
+    /// part, so judge by `filled_quantity > 0`, never by the status word.
     Found(OrderAck),
     NotFound,
 }

@@ -211,6 +211,27 @@ pub(crate) fn decimal(v: &Value) -> Option<Decimal> {
     }
 }
 
+/// The average fill price of an order: `avg` when the exchange gives one above zero, else the
+/// cumulative quote over the executed quantity (`quote / executed`), else `None` (nothing
+/// executed, or the exchange said nothing usable: a price is never made up). Rounded to 12
+/// decimal places; never panics.
+pub(crate) fn average_price(
+    avg: Option<&Value>,
+    quote: Option<&Value>,
+    executed: Decimal,
+) -> Option<Decimal> {
+    if let Some(p) = avg.and_then(decimal).filter(|p| *p > Decimal::ZERO) {
+        return Some(p.normalize());
+    }
+    if executed <= Decimal::ZERO {
+        return None;
+    }
+    let quote = quote.and_then(decimal).filter(|q| *q > Decimal::ZERO)?;
+    contracts::amount::div(quote, executed)
+        .ok()
+        .map(|p| p.round_dp(12).normalize())
+}
+
 /// A string or number field as text (exchange order ids arrive either way).
 pub(crate) fn text(v: &Value) -> Option<String> {
     match v {
@@ -281,6 +302,35 @@ mod tests {
         assert_eq!(d("\"\""), None);
         assert_eq!(d("null"), None);
         assert_eq!(d("\"abc\""), None);
+    }
+
+    #[test]
+    fn the_average_price_is_given_or_derived_never_made_up() {
+        let v = |s: &str| serde_json::from_str::<Value>(s).unwrap_or(Value::Null);
+        let dec = |s: &str| Decimal::from_str(s).unwrap_or_default();
+        assert_eq!(
+            average_price(Some(&v("\"65000.10\"")), Some(&v("\"1\"")), dec("1")),
+            Some(dec("65000.1"))
+        );
+        assert_eq!(
+            average_price(Some(&v("\"0.00000\"")), Some(&v("\"260000.4\"")), dec("4")),
+            Some(dec("65000.1"))
+        );
+        assert_eq!(
+            average_price(Some(&v("\"\"")), Some(&v("\"1\"")), dec("3")),
+            Some(dec("0.333333333333"))
+        );
+        assert_eq!(average_price(None, Some(&v("\"0\"")), dec("4")), None);
+        assert_eq!(average_price(None, Some(&v("\"10\"")), Decimal::ZERO), None);
+        assert_eq!(average_price(None, None, dec("4")), None);
+        assert_eq!(
+            average_price(
+                None,
+                Some(&v("\"79228162514264337593543950335\"")),
+                dec("0.0000001")
+            ),
+            None
+        );
     }
 
     #[test]

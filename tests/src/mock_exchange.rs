@@ -32,6 +32,16 @@
 //! connection. A queued fault is used up by the next order submit of its exchange, whether or not
 //! that submit is accepted; the `*_after_accept` and `http_503_unknown` faults only change the
 //! answer of an accepted order.
+//!
+//! [`Switches`] (per exchange, until a reset) turn on behaviours the real exchanges have and a
+//! happy mock hides: market orders filled only in part with their remainder cancelled
+//! (`partial_fill`), Bybit's realtime order list cleared of closed orders as after a release, so
+//! only order history has them (`realtime_forgets_closed`), and Bybit's geographic block, a
+//! CloudFront 403 page for every request (`geo_block`): [`MockExchanges::set_switches`] or
+//! `POST /__mock/switches` `{"exchange":"bybit","partial_fill":"0.5"}`.
+//!
+//! Bybit's `GET /v5/order/realtime` follows its documentation: `openOnly` is ignored when the
+//! query names an `orderId` or `orderLinkId`; `GET /v5/order/history` lists closed orders.
 
 use contracts::auth::hmac_sha256_hex;
 use contracts::signal::Exchange;
@@ -237,6 +247,67 @@ pub enum OrderState {
     /// A limit order resting on the book.
     Open,
     Filled,
+    /// Closed with its remainder cancelled (a market order's IOC remainder, under
+    /// [`Switches::partial_fill`]); `filled_quantity` says what executed, possibly nothing.
+    Cancelled,
+}
+
+/// Behaviours of one mocked exchange that differ from the plain, happy one, each the way the
+/// real exchange behaves in that situation. All off by default and after a reset.
+///
+/// Set with [`MockExchanges::set_switches`] or `POST /__mock/switches` `{"exchange":"bybit",
+/// "partial_fill":"0.5","realtime_forgets_closed":true,"geo_block":false}` (the body sets all
+/// of that exchange's switches at once; an omitted one is off).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Switches {
+    /// Market orders fill only this fraction (`0..=1`) of their quantity, rounded down to the lot
+    /// step (whole contracts on MEXC), and the remainder is cancelled as an IOC remainder is:
+    /// Bybit `Cancelled` with its `cumExecQty` ("In derivatives, orders with this status may
+    /// have an executed qty"), Binance `EXPIRED` with its `executedQty` (the `RESULT` answer of
+    /// the submit says so too), MEXC state 4 (cancelled) with its `dealVol`. `0` fills nothing:
+    /// the order is closed at once, unfilled. Limit orders are not affected.
+    pub partial_fill: Option<Decimal>,
+    /// Bybit only: `GET /v5/order/realtime` no longer returns closed orders, as after a Bybit
+    /// release or restart ("filled, cancelled, and rejected orders of Unified account should
+    /// only be queried through order history"); `GET /v5/order/history` still has them.
+    pub realtime_forgets_closed: bool,
+    /// Bybit only: every request is refused as Bybit refuses US and mainland-China egress: HTTP
+    /// 403 with CloudFront's geo-restriction page (HTML, not Bybit JSON).
+    pub geo_block: bool,
+}
+
+impl Switches {
+    /// Reads the control API's JSON form (without `exchange`); a switch only Bybit has is
+    /// refused for the others, where it would silently do nothing.
+    pub fn from_json(exchange: Exchange, v: &Value) -> Result<Self, MockError> {
+        let bad = |m: String| MockError::BadSwitch(m);
+        let flag = |k: &str| match v.get(k) {
+            None | Some(Value::Null) => Ok(false),
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(other) => Err(bad(format!("{k} must be true or false, not {other}"))),
+        };
+        let partial_fill = match v.get("partial_fill") {
+            None | Some(Value::Null) => None,
+            Some(f) => Some(
+                json_dec(f)
+                    .filter(|f| *f >= Decimal::ZERO && *f <= Decimal::ONE)
+                    .ok_or_else(|| {
+                        bad(format!("partial_fill must be a decimal in 0..=1, not {f}"))
+                    })?,
+            ),
+        };
+        let s = Self {
+            partial_fill,
+            realtime_forgets_closed: flag("realtime_forgets_closed")?,
+            geo_block: flag("geo_block")?,
+        };
+        if exchange != Exchange::Bybit && (s.realtime_forgets_closed || s.geo_block) {
+            return Err(bad(format!(
+                "realtime_forgets_closed and geo_block are Bybit behaviours, not {exchange}'s"
+            )));
+        }
+        Ok(s)
+    }
 }
 
 /// One order the mock accepted.
@@ -275,7 +346,11 @@ impl AcceptedOrder {
             "base_quantity": self.base_quantity.normalize().to_string(),
             "price": self.price.map(|p| p.normalize().to_string()),
             "reduce_only": self.reduce_only,
-            "state": match self.state { OrderState::Open => "open", OrderState::Filled => "filled" },
+            "state": match self.state {
+                OrderState::Open => "open",
+                OrderState::Filled => "filled",
+                OrderState::Cancelled => "cancelled",
+            },
             "filled_quantity": self.filled_quantity.normalize().to_string(),
             "average_price": self.average_price.map(|p| p.normalize().to_string()),
             "accepted_at_ms": self.accepted_at_ms,
@@ -291,6 +366,8 @@ pub enum MockError {
     BadFault(String),
     #[error("bad price: {0}")]
     BadPrice(String),
+    #[error("bad switch: {0}")]
+    BadSwitch(String),
 }
 
 /// A mark price for one exchange's instrument, as a test sets it.
@@ -427,7 +504,26 @@ impl MockExchanges {
         Some(self.shared.book().mark(exchange, sp))
     }
 
-    /// Forgets orders, positions, leverage, marks set by tests and queued faults.
+    /// Sets every [`Switches`] of `exchange` (paper has no mock: refused), until [`Self::reset`].
+    pub fn set_switches(&self, exchange: Exchange, switches: Switches) -> Result<(), MockError> {
+        if exchange == Exchange::Paper {
+            return Err(MockError::BadSwitch("paper has no mock".into()));
+        }
+        if exchange != Exchange::Bybit && (switches.realtime_forgets_closed || switches.geo_block) {
+            return Err(MockError::BadSwitch(format!(
+                "realtime_forgets_closed and geo_block are Bybit behaviours, not {exchange}'s"
+            )));
+        }
+        self.shared.book().switches.insert(exchange, switches);
+        Ok(())
+    }
+
+    /// The switches in force for `exchange`.
+    pub fn switches(&self, exchange: Exchange) -> Switches {
+        self.shared.book().switches(exchange)
+    }
+
+    /// Forgets orders, positions, leverage, marks and switches set by tests and queued faults.
     pub fn reset(&self) {
         *self.shared.book() = Book::default();
     }
@@ -495,6 +591,7 @@ struct Book {
     leverage: BTreeMap<(Exchange, String), u32>,
     /// Marks set by tests, by (exchange, canonical symbol); the others are [`Spec::mark`].
     marks: BTreeMap<(Exchange, String), Decimal>,
+    switches: BTreeMap<Exchange, Switches>,
     next_id: u64,
 }
 
@@ -532,6 +629,10 @@ impl Book {
             .get(&(exchange, sp.joined()))
             .copied()
             .unwrap_or_else(|| lit(sp.mark))
+    }
+
+    fn switches(&self, exchange: Exchange) -> Switches {
+        self.switches.get(&exchange).cloned().unwrap_or_default()
     }
 
     fn next_order_id(&mut self) -> String {
@@ -729,6 +830,34 @@ fn control(shared: &Shared, call: &Call) -> Reply {
                         })
                         .collect();
                     json_reply(StatusCode::OK, &json!({ "prices": set }))
+                }
+                Err(e) => json_reply(StatusCode::BAD_REQUEST, &json!({ "error": e.to_string() })),
+            }
+        }
+        (&Method::POST, "/switches") => {
+            let parsed = serde_json::from_str::<Value>(&call.body)
+                .map_err(|e| MockError::BadSwitch(format!("body is not JSON: {e}")))
+                .and_then(|v| {
+                    let exchange = v
+                        .get("exchange")
+                        .and_then(Value::as_str)
+                        .and_then(|s| s.parse::<Exchange>().ok())
+                        .filter(|e| *e != Exchange::Paper)
+                        .ok_or_else(|| {
+                            MockError::BadSwitch("exchange must be bybit, binance or mexc".into())
+                        })?;
+                    Switches::from_json(exchange, &v).map(|s| (exchange, s))
+                });
+            match parsed {
+                Ok((exchange, s)) => {
+                    let answer = json!({
+                        "exchange": exchange.as_str(),
+                        "partial_fill": s.partial_fill.map(|f| f.normalize().to_string()),
+                        "realtime_forgets_closed": s.realtime_forgets_closed,
+                        "geo_block": s.geo_block,
+                    });
+                    shared.book().switches.insert(exchange, s);
+                    json_reply(StatusCode::OK, &json!({ "switches": answer }))
                 }
                 Err(e) => json_reply(StatusCode::BAD_REQUEST, &json!({ "error": e.to_string() })),
             }
@@ -982,7 +1111,8 @@ struct NewOrder {
 }
 
 /// Records `o`, filling it at the mark price if it is a market order or a limit order priced
-/// through the mark (a buy at or above it, a sell at or below it).
+/// through the mark (a buy at or above it, a sell at or below it); under
+/// [`Switches::partial_fill`] a market order fills only in part and is closed as cancelled.
 fn accept(shared: &Shared, book: &mut Book, o: NewOrder) -> AcceptedOrder {
     let mark = book.mark(o.exchange, o.spec);
     let marketable = o.market
@@ -1005,13 +1135,31 @@ fn accept(shared: &Shared, book: &mut Book, o: NewOrder) -> AcceptedOrder {
         accepted_at_ms: shared.now_ms(),
     };
     if marketable {
-        order.state = OrderState::Filled;
-        order.filled_quantity = o.quantity;
-        order.average_price = Some(mark);
+        // Under `partial_fill`, a market order takes only part of the book and its IOC
+        // remainder is cancelled; limit orders priced through the mark fill whole.
+        let filled = match book.switches(o.exchange).partial_fill {
+            Some(fraction) if o.market => {
+                let step = if o.exchange == Exchange::Mexc {
+                    Decimal::ONE
+                } else {
+                    lit(o.spec.qty_step)
+                };
+                let wanted = o.quantity * fraction;
+                (wanted - wanted % step).min(o.quantity)
+            }
+            _ => o.quantity,
+        };
+        order.state = if filled == o.quantity {
+            OrderState::Filled
+        } else {
+            OrderState::Cancelled
+        };
+        order.filled_quantity = filled;
+        order.average_price = (!filled.is_zero()).then_some(mark);
         let delta = match o.leg {
             // One-way: buys add, sells subtract; a reduce-only order never crosses zero.
             Leg::Net => {
-                let signed = if o.buy { o.quantity } else { -o.quantity };
+                let signed = if o.buy { filled } else { -filled };
                 if o.reduce_only {
                     let pos = book.position(o.exchange, &o.symbol, Leg::Net);
                     if signed.abs() > pos.abs() {
@@ -1025,9 +1173,9 @@ fn accept(shared: &Shared, book: &mut Book, o: NewOrder) -> AcceptedOrder {
             }
             Leg::Long | Leg::Short => {
                 if o.reduce_only {
-                    -o.quantity.min(book.position(o.exchange, &o.symbol, o.leg))
+                    -filled.min(book.position(o.exchange, &o.symbol, o.leg))
                 } else {
-                    o.quantity
+                    filled
                 }
             }
         };
@@ -1065,15 +1213,50 @@ mod bybit {
     }
 
     pub(super) fn route(shared: &Shared, call: &Call) -> Reply {
+        if shared.book().switches(Exchange::Bybit).geo_block {
+            // Refused at the edge, before Bybit sees anything: nothing is recorded.
+            return Reply::Now(geo_block());
+        }
         let r = match (&call.method, call.path.as_str()) {
             (&Method::GET, "/v5/market/instruments-info") => instruments(shared, call),
             (&Method::GET, "/v5/market/tickers") => tickers(shared, call),
             (&Method::POST, "/v5/order/create") => return submit(shared, call),
             (&Method::POST, "/v5/position/set-leverage") => authed(shared, call, set_leverage),
             (&Method::GET, "/v5/order/realtime") => authed(shared, call, realtime),
+            (&Method::GET, "/v5/order/history") => authed(shared, call, history),
             _ => text(StatusCode::NOT_FOUND, "Cannot find path"),
         };
         Reply::Now(r)
+    }
+
+    /// What a US or mainland-China IP gets from `api.bybit.com` ("IP addresses located in the
+    /// US or Mainland China are restricted and will return a 403 Forbidden error", Bybit's
+    /// Integration Guidance): CloudFront's geo-restriction page, HTML, no Bybit JSON.
+    fn geo_block() -> Answer {
+        let body = concat!(
+            "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 4.01 Transitional//EN\" \"http://www.w3.org/TR/html4/loose.dtd\">\n",
+            "<HTML><HEAD><META HTTP-EQUIV=\"Content-Type\" CONTENT=\"text/html; charset=iso-8859-1\">\n",
+            "<TITLE>ERROR: The request could not be satisfied</TITLE>\n",
+            "</HEAD><BODY>\n<H1>403 ERROR</H1>\n<H2>The request could not be satisfied.</H2>\n",
+            "<HR noshade size=\"1px\">\n",
+            "The Amazon CloudFront distribution is configured to block access from your country.\n",
+            "We can't connect to the server for this app or website at this time. There might be too much traffic or a configuration error. Try again later, or contact the app or website owner.\n",
+            "<BR clear=\"all\">\n",
+            "If you provide content to customers through CloudFront, you can find steps to troubleshoot and help prevent this error by reviewing the CloudFront documentation.\n",
+            "<BR clear=\"all\">\n<HR noshade size=\"1px\">\n<PRE>\nGenerated by cloudfront (CloudFront)\n",
+            "Request ID: mock-geo-block\n</PRE>\n<ADDRESS>\n</ADDRESS>\n</BODY></HTML>",
+        );
+        let a = Answer {
+            status: StatusCode::FORBIDDEN,
+            content_type: "text/html",
+            headers: Vec::new(),
+            body: body.to_owned(),
+        };
+        with_header(
+            with_header(a, "server", "CloudFront".into()),
+            "x-cache",
+            "Error from cloudfront".into(),
+        )
     }
 
     fn authed(shared: &Shared, call: &Call, f: fn(&Shared, &Call) -> Answer) -> Answer {
@@ -1372,9 +1555,17 @@ mod bybit {
             "orderId": o.exchange_order_id, "orderLinkId": o.client_order_id, "symbol": o.symbol,
             "price": o.price.map(|p| p.to_string()).unwrap_or_else(|| "0".into()),
             "qty": o.quantity.to_string(), "side": o.side, "positionIdx": 0,
-            "orderStatus": match o.state { OrderState::Open => "New", OrderState::Filled => "Filled" },
+            // "Cancelled: In derivatives, orders with this status may have an executed qty".
+            "orderStatus": match o.state {
+                OrderState::Open => "New",
+                OrderState::Filled => "Filled",
+                OrderState::Cancelled => "Cancelled",
+            },
             "avgPrice": o.average_price.map(|p| p.to_string()).unwrap_or_default(),
-            "leavesQty": (o.quantity - o.filled_quantity).to_string(),
+            "leavesQty": match o.state {
+                OrderState::Open => (o.quantity - o.filled_quantity).to_string(),
+                _ => "0".to_owned(),
+            },
             "cumExecQty": o.filled_quantity.to_string(),
             "cumExecValue": (o.filled_quantity * o.average_price.unwrap_or_default()).to_string(),
             "orderType": o.order_type,
@@ -1384,7 +1575,11 @@ mod bybit {
         })
     }
 
-    /// Open orders by default; with `openOnly=1` the closed ones (filled, here).
+    /// Open orders by default; with `openOnly=1` the closed ones (filled or cancelled, here).
+    /// As documented, "`openOnly` param will be ignored when query by _orderId_ or
+    /// _orderLinkId_": such a query finds the order whatever its state, unless
+    /// [`Switches::realtime_forgets_closed`] has cleared the closed ones (then only
+    /// [`history`] has them).
     fn realtime(shared: &Shared, call: &Call) -> Answer {
         let q = query_params(&call.query);
         if param(&q, "category") != Some("linear") {
@@ -1402,8 +1597,10 @@ mod bybit {
         };
         let link = param(&q, "orderLinkId");
         let id = param(&q, "orderId");
-        let list: Vec<Value> = shared
-            .book()
+        let by_id = link.is_some() || id.is_some();
+        let book = shared.book();
+        let forgotten = book.switches(Exchange::Bybit).realtime_forgets_closed;
+        let list: Vec<Value> = book
             .orders
             .iter()
             .rev()
@@ -1411,7 +1608,38 @@ mod bybit {
             .filter(|o| symbol.is_none_or(|s| o.symbol == s))
             .filter(|o| link.is_none_or(|l| o.client_order_id == l))
             .filter(|o| id.is_none_or(|i| o.exchange_order_id == i))
-            .filter(|o| (o.state == OrderState::Filled) == closed)
+            .filter(|o| by_id || (o.state != OrderState::Open) == closed)
+            .filter(|o| !(forgotten && o.state != OrderState::Open))
+            .map(order_json)
+            .collect();
+        ret(
+            shared,
+            0,
+            "OK",
+            json!({"category": "linear", "list": list, "nextPageCursor": ""}),
+        )
+    }
+
+    /// `GET /v5/order/history`: closed orders (filled, or cancelled with or without fills),
+    /// newest first, filtered by `symbol`, `orderLinkId`, `orderId`; `category` required.
+    fn history(shared: &Shared, call: &Call) -> Answer {
+        let q = query_params(&call.query);
+        if param(&q, "category") != Some("linear") {
+            return params_error(shared, "category");
+        }
+        let symbol = param(&q, "symbol");
+        let link = param(&q, "orderLinkId");
+        let id = param(&q, "orderId");
+        let list: Vec<Value> = shared
+            .book()
+            .orders
+            .iter()
+            .rev()
+            .filter(|o| o.exchange == Exchange::Bybit)
+            .filter(|o| o.state != OrderState::Open)
+            .filter(|o| symbol.is_none_or(|s| o.symbol == s))
+            .filter(|o| link.is_none_or(|l| o.client_order_id == l))
+            .filter(|o| id.is_none_or(|i| o.exchange_order_id == i))
             .map(order_json)
             .collect();
         ret(
@@ -1612,7 +1840,13 @@ mod binance {
     fn order_json(o: &AcceptedOrder) -> Value {
         json!({
             "orderId": o.exchange_order_id.parse::<u64>().unwrap_or(0), "symbol": o.symbol,
-            "status": match o.state { OrderState::Open => "NEW", OrderState::Filled => "FILLED" },
+            // A market order whose remainder was cancelled "according to the order type's
+            // rules" is EXPIRED, with what it executed.
+            "status": match o.state {
+                OrderState::Open => "NEW",
+                OrderState::Filled => "FILLED",
+                OrderState::Cancelled => "EXPIRED",
+            },
             "clientOrderId": o.client_order_id,
             "price": o.price.map(|p| p.to_string()).unwrap_or_else(|| "0".into()),
             "avgPrice": o.average_price.map(|p| p.to_string()).unwrap_or_else(|| "0.00000".into()),
@@ -2167,7 +2401,12 @@ mod mexc {
             "dealAvgPrice": json_number(avg), "dealAvgPriceStr": avg.to_string(),
             "dealVol": json_number(o.filled_quantity), "orderMargin": 0, "takerFee": 0, "makerFee": 0,
             "profit": 0, "feeCurrency": "USDT", "openType": 1,
-            "state": match o.state { OrderState::Open => 2, OrderState::Filled => 3 },
+            // "order state,1: uninformed,2uncompleted,3completed,4canceled,5invalid".
+            "state": match o.state {
+                OrderState::Open => 2,
+                OrderState::Filled => 3,
+                OrderState::Cancelled => 4,
+            },
             "externalOid": o.client_order_id, "errorCode": 0, "usedMargin": 0,
             "createTime": o.accepted_at_ms, "updateTime": o.accepted_at_ms,
         }))
@@ -2275,6 +2514,42 @@ mod tests {
             .is_ok());
         assert_eq!(book.mark(Exchange::Bybit, btc), lit("64000"));
         assert_eq!(book.mark(Exchange::Binance, btc), lit("65000"));
+    }
+
+    #[test]
+    fn switches_parse_from_the_control_json() {
+        let s = Switches::from_json(
+            Exchange::Bybit,
+            &json!({"partial_fill":"0.5","realtime_forgets_closed":true}),
+        );
+        assert_eq!(
+            s.ok(),
+            Some(Switches {
+                partial_fill: Some(lit("0.5")),
+                realtime_forgets_closed: true,
+                geo_block: false,
+            })
+        );
+        assert_eq!(
+            Switches::from_json(Exchange::Mexc, &json!({"partial_fill":0})).ok(),
+            Some(Switches {
+                partial_fill: Some(Decimal::ZERO),
+                ..Switches::default()
+            })
+        );
+        for bad in [
+            json!({"partial_fill":"1.5"}),
+            json!({"partial_fill":"-0.1"}),
+            json!({"partial_fill":"half"}),
+            json!({"geo_block":"yes"}),
+        ] {
+            assert!(Switches::from_json(Exchange::Bybit, &bad).is_err(), "{bad}");
+        }
+        // Bybit's behaviours on another exchange would silently do nothing.
+        assert!(Switches::from_json(Exchange::Binance, &json!({"geo_block":true})).is_err());
+        assert!(
+            Switches::from_json(Exchange::Mexc, &json!({"realtime_forgets_closed":true})).is_err()
+        );
     }
 
     #[test]
