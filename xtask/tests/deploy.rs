@@ -297,14 +297,15 @@ fn a_fresh_account_gets_everything_and_every_deploy_is_accepted() {
     assert_eq!(created, expected);
     assert_eq!(report.created.len(), expected.len(), "each resource once");
 
-    // The gateway and the dlq worker bind each other, so the gateway goes first without the
-    // dlq service and again whole; every other worker once, after its targets.
+    // The gateway binds the dlq and telegram workers, and both bind the gateway's store object
+    // (telegram-worker for the kill switch), so the gateway goes first without those two
+    // services and again whole; every other worker once, after its targets.
     assert_eq!(
         names(&report.deploys),
         [
             "d1-worker",
+            "hoox without dlq+telegram-worker",
             "telegram-worker",
-            "hoox without dlq",
             "dlq",
             "trade-worker",
             "hoox"
