@@ -521,7 +521,12 @@ impl IdempotencyStore {
     fn schedule_expiry(&self) -> Result<()> {
         let next: Vec<NextExpiry> = self
             .sql
-            .exec("SELECT MIN(expires_at) AS next FROM records", None)?
+            // Rows that never expire (in doubt, or dead and unresolved) need no alarm: a JS date
+            // cannot even hold their time.
+            .exec(
+                "SELECT MIN(expires_at) AS next FROM records WHERE expires_at < ?",
+                vec![V::from(contracts::lifecycle::NEVER)],
+            )?
             .to_array()?;
         if let Some(at) = next.into_iter().next().and_then(|n| n.next) {
             self.ensure_alarm(at)?;
