@@ -183,6 +183,23 @@ fn keyless_repeats_within_the_window_are_one_signal(h: &Hoox) -> Fut<'_> {
         }
         let orders = h.wait_orders(&key, WAIT).await;
         assert_eq!(orders.len(), 1);
+        // The window is the operator's: past it, the same payload is a new signal.
+        h.set_config("idempotency:fingerprint_window_seconds", "2")
+            .await;
+        // The gateway reads config through its per-isolate cache (2 s locally).
+        tokio::time::sleep(Duration::from_millis(4_500)).await;
+        let later = h.webhook(&body, &[]).await;
+        assert_eq!(later.status(), 202);
+        assert!(later.headers().get("Idempotent-Replayed").is_none());
+        let later: Value = later.json().await.unwrap();
+        assert_ne!(
+            later["idempotency_key"],
+            json!(key),
+            "a new signal past the window"
+        );
+        h.set_config("idempotency:fingerprint_window_seconds", "60")
+            .await;
+        tokio::time::sleep(Duration::from_millis(2_500)).await;
     })
 }
 
