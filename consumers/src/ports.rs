@@ -59,8 +59,13 @@ impl<'e> WorkerStore<'e> {
 }
 
 impl KeyStore for WorkerStore<'_> {
-    async fn claim(&self, key: &str, deadline_ms: i64) -> Result<ClaimResponse, PortError> {
-        within("claim", deadline_ms, self.store.claim(key)).await
+    async fn claim(
+        &self,
+        key: &str,
+        received_at_ms: i64,
+        deadline_ms: i64,
+    ) -> Result<ClaimResponse, PortError> {
+        within("claim", deadline_ms, self.store.claim(key, received_at_ms)).await
     }
 
     async fn begin_submit(

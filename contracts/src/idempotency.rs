@@ -194,6 +194,10 @@ pub struct IntakeRequest {
     /// this one (its answer is replayed) whatever `key` says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fingerprint: Option<FingerprintWindow>,
+    /// The job's `received_at_ms`: with the key, the signal's identity. A key reused after its
+    /// TTL is another signal, and calls naming the old one's time do not touch it.
+    #[serde(default)]
+    pub received_at_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -212,6 +216,10 @@ pub enum IntakeResponse {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClaimRequest {
     pub key: String,
+    /// The job's `received_at_ms`: a claim for another signal under the same key (an old job
+    /// delivered after its key expired and was reused) is answered `Unknown`.
+    #[serde(default)]
+    pub received_at_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -317,12 +325,27 @@ pub enum KeyUpdate {
         key: String,
         reason: String,
         recorded_at_ms: i64,
+        /// The dead job's `received_at_ms`; another signal's record under the key is left alone.
+        #[serde(default)]
+        received_at_ms: Option<i64>,
     },
     /// An operator replays a dead letter: let it be claimed again. A key the store no longer has
-    /// comes back in doubt, so the replay looks the order up before it may submit.
-    Reopen { key: String },
+    /// comes back in doubt, so the replay looks the order up before it may submit. The reopen
+    /// is dated after the letter's `recorded_at_ms`, so a redelivery of that letter (which
+    /// carries its row's time) never kills the replay, whatever the clocks say.
+    Reopen {
+        key: String,
+        #[serde(default)]
+        recorded_at_ms: Option<i64>,
+        #[serde(default)]
+        received_at_ms: Option<i64>,
+    },
     /// The key's dead letter was closed without a replay: the key may now expire.
-    Resolve { key: String },
+    Resolve {
+        key: String,
+        #[serde(default)]
+        received_at_ms: Option<i64>,
+    },
     /// Read only.
     Status { key: String },
 }
@@ -332,8 +355,8 @@ impl KeyUpdate {
         match self {
             Self::EventPublished { key }
             | Self::MarkDead { key, .. }
-            | Self::Reopen { key }
-            | Self::Resolve { key }
+            | Self::Reopen { key, .. }
+            | Self::Resolve { key, .. }
             | Self::Status { key } => key,
         }
     }

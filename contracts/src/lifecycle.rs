@@ -57,6 +57,10 @@ pub struct KeyRecord {
     pub payload_hash: String,
     /// `fp_<hash>` of a windowed fingerprint key.
     pub fingerprint: Option<String>,
+    /// The job's intake time: with the key, which signal this record is (None: not known, as
+    /// for records of older gateways).
+    #[serde(default)]
+    pub received_at_ms: Option<i64>,
     pub state: Lifecycle,
     /// The answer replayed to repeats.
     pub status: u16,
@@ -95,6 +99,7 @@ impl KeyRecord {
             key: req.key.clone(),
             payload_hash: req.payload_hash.clone(),
             fingerprint: req.fingerprint.as_ref().map(|f| f.fingerprint.clone()),
+            received_at_ms: req.received_at_ms,
             state: Lifecycle::Accepted,
             status: req.status,
             body: req.body.clone(),
@@ -129,6 +134,15 @@ impl KeyRecord {
             }
         } else {
             IntakeResponse::Conflict
+        }
+    }
+
+    /// Whether a call naming the signal received at `received_at_ms` is about this record's
+    /// signal: yes unless both times are known and differ (a key reused after its TTL).
+    pub fn is_signal(&self, received_at_ms: Option<i64>) -> bool {
+        match (self.received_at_ms, received_at_ms) {
+            (Some(ours), Some(theirs)) => ours == theirs,
+            _ => true,
         }
     }
 
@@ -309,10 +323,10 @@ impl KeyRecord {
     /// An operator replays the key's dead letter. A dead key becomes claimable again (still in
     /// doubt if it was); an ended one stays ended, so the replay is acknowledged without a second
     /// order. A key the store forgot is recreated by [`KeyRecord::forgotten`].
-    pub fn reopen(&mut self, now: i64) {
+    pub fn reopen(&mut self, now: i64, letter_recorded_at_ms: Option<i64>) {
         if self.state == Lifecycle::Dead {
             self.state = Lifecycle::Accepted;
-            self.reopened_at_ms = Some(now);
+            self.reopened_at_ms = Some(reopen_time(now, letter_recorded_at_ms));
             self.resolved = false;
             self.touch(now);
         }
@@ -320,11 +334,17 @@ impl KeyRecord {
 
     /// A replay of a key the store has no record of: it may have filled long ago, so it comes
     /// back in doubt and its first claim reconciles before anything is submitted.
-    pub fn forgotten(key: &str, now: i64) -> Self {
+    pub fn forgotten(
+        key: &str,
+        received_at_ms: Option<i64>,
+        now: i64,
+        letter_recorded_at_ms: Option<i64>,
+    ) -> Self {
         let mut r = Self {
             key: key.to_owned(),
             payload_hash: String::new(),
             fingerprint: None,
+            received_at_ms,
             state: Lifecycle::Accepted,
             status: 0,
             body: String::new(),
@@ -334,7 +354,7 @@ impl KeyRecord {
             lease_until_ms: None,
             submit_at_ms: None,
             in_doubt: true,
-            reopened_at_ms: Some(now),
+            reopened_at_ms: Some(reopen_time(now, letter_recorded_at_ms)),
             resolved: false,
             last_error: None,
             event: None,
@@ -393,6 +413,13 @@ impl KeyRecord {
     }
 }
 
+/// When a reopen counts as made: after the letter it replays was recorded, so that letter's
+/// redelivered `MarkDead` (which names its row's time) cannot undo it, even in the same
+/// millisecond or with the store's clock behind the DLQ worker's.
+fn reopen_time(now: i64, letter_recorded_at_ms: Option<i64>) -> i64 {
+    letter_recorded_at_ms.map_or(now, |t| now.max(t.saturating_add(1)))
+}
+
 /// Whole seconds to wait past `ms`, with the margin.
 fn busy_seconds(ms: i64) -> u32 {
     let total = ms.saturating_add(BUSY_MARGIN_MS).max(0);
@@ -415,6 +442,7 @@ mod tests {
             body: "{}".into(),
             ttl_seconds: 86_400,
             fingerprint: None,
+            received_at_ms: Some(7),
         }
     }
 
@@ -538,7 +566,7 @@ mod tests {
     fn a_redelivered_dead_letter_does_not_undo_a_replay() {
         let mut r = KeyRecord::accepted(&intake("k"), 0);
         r.mark_dead("stale", 10, 10);
-        r.reopen(20);
+        r.reopen(20, Some(10));
         r.mark_dead("stale", 10, 30);
         assert_eq!(r.state, Lifecycle::Accepted);
         // A dead letter written after the reopen does apply.
@@ -547,18 +575,40 @@ mod tests {
     }
 
     #[test]
+    fn a_replay_in_the_letters_own_millisecond_is_not_undone_by_its_redelivery() {
+        let mut r = KeyRecord::accepted(&intake("k"), 0);
+        r.mark_dead("stale", 10, 10);
+        // The replay lands in the same millisecond as the letter's row (or the store's clock
+        // runs behind the DLQ worker's): it still counts as after the letter.
+        r.reopen(10, Some(10));
+        r.mark_dead("stale", 10, 11);
+        assert_eq!(r.state, Lifecycle::Accepted);
+    }
+
+    #[test]
+    fn another_signal_under_a_reused_key_is_told_apart() {
+        let r = KeyRecord::accepted(&intake("k"), 0);
+        assert!(r.is_signal(Some(7)));
+        assert!(
+            r.is_signal(None),
+            "callers that do not know the time are not refused"
+        );
+        assert!(!r.is_signal(Some(8)));
+    }
+
+    #[test]
     fn a_filled_key_never_becomes_dead_or_replayable() {
         let mut r = KeyRecord::accepted(&intake("k"), 0);
         let (a, _) = claimed(&mut r, 0);
         r.complete(&complete(a), 1);
         r.mark_dead("max_retries", 2, 2);
-        r.reopen(3);
+        r.reopen(3, None);
         assert_eq!(r.state, Lifecycle::Done(Outcome::Filled));
     }
 
     #[test]
     fn a_forgotten_key_replayed_reconciles_first() {
-        let mut r = KeyRecord::forgotten("k", 0);
+        let mut r = KeyRecord::forgotten("k", None, 0, None);
         let (_, in_doubt) = claimed(&mut r, 1);
         assert!(in_doubt);
     }
@@ -635,7 +685,7 @@ mod tests {
                         if r.attempt_failed(a, "e", released, now) == Fenced::Applied { live_grant = None; }
                     },
                     6 => r.mark_dead("r", now, now),
-                    _ => r.reopen(now),
+                    _ => r.reopen(now, None),
                 }
                 prop_assert!(!(order_may_exist && r.expired(now) && !matches!(r.state, Lifecycle::Done(_))), "an in-doubt key expired");
             }

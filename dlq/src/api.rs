@@ -254,7 +254,16 @@ async fn replay(
                         }
                         (None, true) => ReplayResult::WouldReplay,
                         (None, false) => {
-                            replay_one(db, env, &row.summary, &key, &job, actor, request_id).await
+                            replay_one(
+                                db,
+                                env,
+                                &row.summary,
+                                (&key, received_at_ms),
+                                &job,
+                                actor,
+                                request_id,
+                            )
+                            .await
                         }
                     },
                 },
@@ -315,7 +324,7 @@ async fn replay_one(
     db: &D1Database,
     env: &Env,
     row: &DeadLetterSummary,
-    key: &str,
+    (key, received_at_ms): (&str, i64),
     job: &[u8],
     actor: &str,
     request_id: &str,
@@ -330,6 +339,9 @@ async fn replay_one(
     let status = match Store::new(env)
         .update(&KeyUpdate::Reopen {
             key: key.to_owned(),
+            // After this letter's row, so its redelivered MarkDead cannot undo the replay.
+            recorded_at_ms: Some(row.created_at_ms),
+            received_at_ms: Some(received_at_ms),
         })
         .await
     {
@@ -402,7 +414,7 @@ async fn discard(
     }
     // The store first: if it cannot be told, nothing changes and the operator retries.
     let store = Store::new(env);
-    for update in dl::discard_updates(&row.summary) {
+    for update in dl::discard_updates(&row) {
         store
             .update(&update)
             .await

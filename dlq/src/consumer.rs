@@ -166,6 +166,7 @@ async fn record(
                 key,
                 reason: letter.reason.clone(),
                 recorded_at_ms: row.created_at_ms,
+                received_at_ms: letter.job.as_ref().map(|j| j.received_at_ms),
             })
             .await
             .map_err(|e| e.to_string())?;

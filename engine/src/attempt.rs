@@ -90,7 +90,11 @@ pub(crate) async fn execute_admitted<S: KeyStore, X: Exchanges, C: Clock, E: Eve
     // lease the store grants, which starts when the store handles the claim).
     let deadline_ms = ports.clock.now_ms().saturating_add(ATTEMPT_DEADLINE_MS);
     let key = &job.idempotency_key;
-    let claim = match ports.store.claim(key, deadline_ms).await {
+    let claim = match ports
+        .store
+        .claim(key, job.received_at_ms, deadline_ms)
+        .await
+    {
         Ok(c) => c,
         Err(e) => return retry(backoff(), e.to_string()),
     };

@@ -187,6 +187,7 @@ impl<'c> MemoryStore<'c> {
             body: "{}".into(),
             ttl_seconds: 86_400,
             fingerprint: None,
+            received_at_ms: Some(job.received_at_ms),
         };
         let record = KeyRecord::accepted(&req, self.clock.now_ms());
         self.insert(record);
@@ -289,10 +290,23 @@ impl<'c> MemoryStore<'c> {
 }
 
 impl KeyStore for MemoryStore<'_> {
-    async fn claim(&self, key: &str, deadline_ms: i64) -> Result<ClaimResponse, PortError> {
-        self.call("claim", key, None, None, deadline_ms, |r, now, ks| {
-            r.map_or(ClaimResponse::Unknown, |r| r.claim(now, ks))
-        })
+    async fn claim(
+        &self,
+        key: &str,
+        received_at_ms: i64,
+        deadline_ms: i64,
+    ) -> Result<ClaimResponse, PortError> {
+        self.call(
+            "claim",
+            key,
+            None,
+            None,
+            deadline_ms,
+            |r, now, ks| match r {
+                Some(r) if r.is_signal(Some(received_at_ms)) => r.claim(now, ks),
+                _ => ClaimResponse::Unknown,
+            },
+        )
     }
 
     async fn begin_submit(

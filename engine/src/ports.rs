@@ -29,7 +29,13 @@ pub struct PortError {
 /// error (nothing is known about it: the write may or may not have been applied).
 #[allow(async_fn_in_trait)]
 pub trait KeyStore {
-    async fn claim(&self, key: &str, deadline_ms: i64) -> Result<ClaimResponse, PortError>;
+    /// Claims `key` for the job received at `received_at_ms` (its identity with the key).
+    async fn claim(
+        &self,
+        key: &str,
+        received_at_ms: i64,
+        deadline_ms: i64,
+    ) -> Result<ClaimResponse, PortError>;
     async fn begin_submit(
         &self,
         req: &SubmitRequest,

@@ -396,7 +396,14 @@ impl IdempotencyStore {
         let kill = self.kill_switch()?;
         let now = now_ms();
         Ok(self
-            .with(&req.key, |r| r.claim(now, kill))?
+            .with(&req.key, |r| {
+                // Another signal under a reused key: this job's own record is gone.
+                if r.is_signal(req.received_at_ms) {
+                    r.claim(now, kill)
+                } else {
+                    ClaimResponse::Unknown
+                }
+            })?
             .unwrap_or(ClaimResponse::Unknown))
     }
 
@@ -434,20 +441,34 @@ impl IdempotencyStore {
             KeyUpdate::MarkDead {
                 reason,
                 recorded_at_ms,
+                received_at_ms,
                 ..
-            } => self.with(&key, |r| r.mark_dead(&reason, recorded_at_ms, now))?,
-            KeyUpdate::Reopen { .. } => match self.with(&key, |r| r.reopen(now))? {
-                Some(()) => Some(()),
+            } => self.with(&key, |r| {
+                if r.is_signal(received_at_ms) {
+                    r.mark_dead(&reason, recorded_at_ms, now);
+                }
+            })?,
+            KeyUpdate::Reopen {
+                recorded_at_ms,
+                received_at_ms,
+                ..
+            } => match self.load(&key)? {
+                // Another signal holds the key now: the replayed one's record is gone, and it
+                // cannot be recreated under that key (its job will be answered `Unknown`).
+                Some(r) if !r.is_signal(received_at_ms) => return Ok(None),
+                Some(_) => self.with(&key, |r| r.reopen(now, recorded_at_ms))?,
                 None => {
                     // Forgotten (expired, or never seen here): it comes back in doubt.
-                    self.insert(
-                        &KeyRecord::forgotten(&key, now),
-                        "ON CONFLICT (key) DO NOTHING",
-                    )?;
+                    let rec = KeyRecord::forgotten(&key, received_at_ms, now, recorded_at_ms);
+                    self.insert(&rec, "ON CONFLICT (key) DO NOTHING")?;
                     Some(())
                 }
             },
-            KeyUpdate::Resolve { .. } => self.with(&key, |r| r.resolve(now))?,
+            KeyUpdate::Resolve { received_at_ms, .. } => self.with(&key, |r| {
+                if r.is_signal(received_at_ms) {
+                    r.resolve(now);
+                }
+            })?,
             KeyUpdate::Status { .. } => Some(()),
         };
         if status.is_none() {

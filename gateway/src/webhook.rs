@@ -273,6 +273,7 @@ async fn accept(req: web_sys::Request, env: &Env, request_id: &str) -> Result<Re
         body: answer.clone(),
         ttl_seconds: cfg.idempotency_ttl_seconds,
         fingerprint: resolved.window,
+        received_at_ms: Some(received_at_ms),
     };
     let faulted = key.starts_with("fault-store-")
         && env

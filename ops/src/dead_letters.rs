@@ -625,6 +625,10 @@ pub enum SkipReason {
     /// it executed, even if the store has since forgotten the key. Nothing is sent, and (unless
     /// it is a dry run) the row ends as `ended`, audited as the replay.
     AlreadyFilled,
+    /// The ledger has this very signal's final outcome other than filled (`rejected`,
+    /// `blocked`): it ended, even if the store has since forgotten the key (a stale dead letter
+    /// of a duplicate delivery must not run it again). Handled like [`SkipReason::AlreadyFilled`].
+    AlreadyEnded,
 }
 
 /// The decision for one row.
@@ -681,16 +685,18 @@ pub struct LedgerFill {
 }
 
 /// Whether the ledger shows that the signal with this key, first accepted at `received_at_ms`,
-/// executed: an `orders` row under its deterministic client order id (the ledger writes one for
-/// every order an exchange acknowledged), or its `signals` row with outcome `filled` and the same
-/// intake time. A key reused later (a new intake time) is another signal and does not match.
+/// executed or ended: an `orders` row under its deterministic client order id (the ledger writes
+/// one for every order an exchange acknowledged), or its `signals` row with a final outcome and
+/// the same intake time. A key reused later (a new intake time) is another signal and does not
+/// match.
 pub fn ledger_fill_query(key: &str, received_at_ms: i64) -> Query {
     Query::new(
         "SELECT 'order' AS source, client_order_id AS reference, status FROM orders WHERE client_order_id = ?1
          UNION ALL
          SELECT 'signal' AS source, idempotency_key AS reference, outcome AS status FROM signals
-         WHERE idempotency_key = ?2 AND received_at_ms = ?3 AND outcome = 'filled'
-         LIMIT 1",
+         WHERE idempotency_key = ?2 AND received_at_ms = ?3
+            AND outcome IN ('filled', 'rejected', 'blocked')
+         ORDER BY source LIMIT 1",
         vec![
             client_order_id(key, received_at_ms).into(),
             key.into(),
@@ -701,7 +707,10 @@ pub fn ledger_fill_query(key: &str, received_at_ms: i64) -> Query {
 
 /// The replay's decision once the ledger answered: skip a signal that executed.
 pub fn ledger_verdict(fill: Option<&LedgerFill>) -> Option<SkipReason> {
-    fill.map(|_| SkipReason::AlreadyFilled)
+    fill.map(|f| match (f.source.as_str(), f.status.as_str()) {
+        ("signal", "rejected" | "blocked") => SkipReason::AlreadyEnded,
+        _ => SkipReason::AlreadyFilled,
+    })
 }
 
 /// What a discard tells the store, in order. A row tied to a key the store guards (an execution
@@ -709,21 +718,36 @@ pub fn ledger_verdict(fill: Option<&LedgerFill>) -> Option<SkipReason> {
 /// way (a swept key was never marked dead) is acknowledged without running, while a key an
 /// operator reopened after that row stays open and an ended key stays ended; then `Resolve` lets
 /// the dead key expire. A trade event's row needs nothing: its key had ended.
-pub fn discard_updates(row: &DeadLetterSummary) -> Vec<KeyUpdate> {
+pub fn discard_updates(full: &DeadLetterRow) -> Vec<KeyUpdate> {
+    let row = &full.summary;
     let Some(key) = row.idempotency_key.clone() else {
         return vec![];
     };
     if row.queue != EXECUTION_DLQ && row.queue != SWEEP_QUEUE {
         return vec![];
     }
+    // The signal's identity with the key: a newer signal under a reused key is left alone.
+    let received_at_ms = received_at_of(full);
     vec![
         KeyUpdate::MarkDead {
             key: key.clone(),
             reason: row.reason.clone(),
             recorded_at_ms: row.created_at_ms,
+            received_at_ms,
         },
-        KeyUpdate::Resolve { key },
+        KeyUpdate::Resolve {
+            key,
+            received_at_ms,
+        },
     ]
+}
+
+/// The intake time of the row's job, when it has a readable one.
+pub fn received_at_of(row: &DeadLetterRow) -> Option<i64> {
+    row.job
+        .as_deref()
+        .and_then(|b64| decode_job(b64).ok())
+        .map(|j| j.received_at_ms)
 }
 
 /// Discard one dead letter.
@@ -991,7 +1015,10 @@ pub(crate) mod tests {
             ]
         );
         assert!(q.sql.contains("FROM orders WHERE client_order_id = ?1"));
-        assert!(q.sql.contains("received_at_ms = ?3 AND outcome = 'filled'"));
+        assert!(q.sql.contains("received_at_ms = ?3"));
+        assert!(q
+            .sql
+            .contains("outcome IN ('filled', 'rejected', 'blocked')"));
         // The same key accepted at another time is another signal: another client order id.
         assert_ne!(ledger_fill_query("tv-1", 1).params[0], q.params[0]);
         let fill = LedgerFill {
@@ -1000,6 +1027,16 @@ pub(crate) mod tests {
             status: "Filled".into(),
         };
         assert_eq!(ledger_verdict(Some(&fill)), Some(SkipReason::AlreadyFilled));
+        // A stale letter of a signal that ended rejected must not run it again either.
+        let rejected = LedgerFill {
+            source: "signal".into(),
+            reference: "tv-1".into(),
+            status: "rejected".into(),
+        };
+        assert_eq!(
+            ledger_verdict(Some(&rejected)),
+            Some(SkipReason::AlreadyEnded)
+        );
         assert_eq!(
             already_filled_note(&fill),
             format!(
@@ -1018,30 +1055,32 @@ pub(crate) mod tests {
 
     #[test]
     fn a_discard_lets_the_key_expire_and_stops_a_late_delivery() {
-        let mut r = row(1, "k").summary;
-        r.created_at_ms = 5_000;
+        let mut full = row(1, "k");
+        full.summary.created_at_ms = 5_000;
+        let at = received_at_of(&full);
         let mark = KeyUpdate::MarkDead {
             key: "k".into(),
             reason: "kill_switch".into(),
             recorded_at_ms: 5_000,
+            received_at_ms: at,
         };
-        let resolve = KeyUpdate::Resolve { key: "k".into() };
-        assert_eq!(discard_updates(&r), vec![mark.clone(), resolve.clone()]);
-        r.queue = SWEEP_QUEUE.into();
-        r.reason = "unclaimed".into();
-        assert_eq!(discard_updates(&r).len(), 2);
+        let resolve = KeyUpdate::Resolve {
+            key: "k".into(),
+            received_at_ms: at,
+        };
+        assert_eq!(discard_updates(&full), vec![mark.clone(), resolve.clone()]);
+        full.summary.queue = SWEEP_QUEUE.into();
+        full.summary.reason = "unclaimed".into();
+        assert_eq!(discard_updates(&full).len(), 2);
         assert!(matches!(
-            &discard_updates(&r)[0],
+            &discard_updates(&full)[0],
             KeyUpdate::MarkDead { recorded_at_ms: 5_000, reason, .. } if reason == "unclaimed"
         ));
-        r.queue = EVENTS_DLQ.into();
-        assert_eq!(discard_updates(&r), vec![], "a trade event's key had ended");
-        r.queue = EXECUTION_DLQ.into();
-        r.idempotency_key = None;
+        full.summary.queue = EVENTS_DLQ.into();
         assert_eq!(
-            discard_updates(&r),
+            discard_updates(&full),
             vec![],
-            "an undecodable body has no key"
+            "a trade event's key had ended"
         );
     }
 

@@ -88,9 +88,13 @@ impl<'a> Store<'a> {
         self.call("intake", &req.key, req).await
     }
 
-    pub async fn claim(&self, key: &str) -> Result<ClaimResponse, StoreError> {
-        self.call("claim", key, &ClaimRequest { key: key.into() })
-            .await
+    /// Claims `key` for the job received at `received_at_ms` (the signal's identity with the key).
+    pub async fn claim(&self, key: &str, received_at_ms: i64) -> Result<ClaimResponse, StoreError> {
+        let req = ClaimRequest {
+            key: key.into(),
+            received_at_ms: Some(received_at_ms),
+        };
+        self.call("claim", key, &req).await
     }
 
     /// The renewal immediately before a submit (fenced; re-checks the kill switch).

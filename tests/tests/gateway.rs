@@ -265,7 +265,12 @@ fn refusals(h: &Hoox) -> Fut<'_> {
             .unwrap();
         assert_eq!(r.status(), 200);
         let cfg: Value = r.json().await.unwrap();
-        assert_eq!(cfg["keys"].as_array().map(Vec::len), Some(16));
+        // The 16-key manifest and the typed keys beside it.
+        assert_eq!(
+            cfg["keys"].as_array().map(Vec::len),
+            Some(contracts::config::MANIFEST.len() + contracts::config::EXTRA_KEYS.len())
+        );
+        assert_eq!(contracts::config::MANIFEST.len(), 16);
         // 503: the store is down (injected): nothing recorded, retry later.
         let r = h.webhook(&with_key(h, &unique("fault-store")), &[]).await;
         assert_eq!(
