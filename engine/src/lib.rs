@@ -5,3 +5,4 @@
 //! deterministic simulation explores schedules no live run reaches.
 
 pub mod ports;
+pub mod sim;
