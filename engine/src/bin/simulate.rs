@@ -27,15 +27,42 @@ fn main() -> ExitCode {
     } else {
         SimConfig::new_logic()
     };
-    let mut config = config;
+    // HOOX_SIM_PROFILE=ttl: schedules that spend their time past the keys' TTL.
+    let mut config = match std::env::var("HOOX_SIM_PROFILE").as_deref() {
+        Ok("ttl") => SimConfig::after_ttl(config.model),
+        _ => config,
+    };
     if let Ok(v) = std::env::var("HOOX_SIM_DLQ_ACTION_MS") {
         config.dlq_action_ms = v.parse().unwrap_or(0);
     }
     if std::env::var("HOOX_SIM_NO_STALE_LETTERS").is_ok() {
         config.stale_letters = false;
     }
+    if let Ok(v) = std::env::var("HOOX_SIM_VISIBILITY_LAG_MS") {
+        config.max_visibility_lag_ms = v.parse().unwrap_or(config.max_visibility_lag_ms);
+    }
     if std::env::var("HOOX_SIM_DLQ_CHECKS").is_ok() {
         config.dlq_checks_letters = true;
+    }
+    // HOOX_SIM_WEIGHTS=crash=10,ttl_jump=5: override step weights.
+    if let Ok(list) = std::env::var("HOOX_SIM_WEIGHTS") {
+        for pair in list.split(',').filter(|p| !p.is_empty()) {
+            let Some((name, value)) = pair.split_once('=') else {
+                eprintln!("HOOX_SIM_WEIGHTS: expected name=value, got {pair}");
+                return ExitCode::from(2);
+            };
+            let Some(slot) = weight(&mut config.weights, name.trim()) else {
+                eprintln!("HOOX_SIM_WEIGHTS: no weight named {name}");
+                return ExitCode::from(2);
+            };
+            match value.trim().parse() {
+                Ok(v) => *slot = v,
+                Err(_) => {
+                    eprintln!("HOOX_SIM_WEIGHTS: not a number: {value}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
     }
     let started = Instant::now();
     let mut total = Stats::default();
@@ -82,4 +109,32 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The weight called `name`.
+fn weight<'a>(w: &'a mut engine::sim::Weights, name: &str) -> Option<&'a mut u32> {
+    Some(match name {
+        "deliver" => &mut w.deliver,
+        "respond" => &mut w.respond,
+        "lose_answer" => &mut w.lose_answer,
+        "fail" => &mut w.fail,
+        "time_out" => &mut w.time_out,
+        "drop" => &mut w.drop,
+        "tick" => &mut w.tick,
+        "jump" => &mut w.jump,
+        "ttl_jump" => &mut w.ttl_jump,
+        "start" => &mut w.start,
+        "crash" => &mut w.crash,
+        "duplicate" => &mut w.duplicate,
+        "kill_switch" => &mut w.kill_switch,
+        "config" => &mut w.config,
+        "dlq_record" => &mut w.dlq_record,
+        "dlq_redeliver" => &mut w.dlq_redeliver,
+        "replay" => &mut w.replay,
+        "discard" => &mut w.discard,
+        "expire" => &mut w.expire,
+        "new_signal" => &mut w.new_signal,
+        "fill" => &mut w.fill,
+        _ => return None,
+    })
 }

@@ -14,6 +14,7 @@
 //! A violation on the legacy model is also classified by the hole it exhibits, from facts the
 //! simulation kept about the deliveries involved.
 
+use super::exchange::Order;
 use super::world::{LetterState, SignalId, World};
 use super::Model;
 use contracts::event::Outcome;
@@ -32,8 +33,8 @@ pub enum Hole {
     /// 4: a key reused after its TTL met the old signal's order (same client order id,
     /// reconciled to the old order) or the old signal's job ran on the new signal's record.
     KeyReusedAfterTtl,
-    /// 6: a delivery in doubt skipped the checks, or ended the signal rejected without looking
-    /// the order up.
+    /// 6: a delivery in doubt skipped the checks, or ended the signal rejected (or released its
+    /// claim) without looking the order up.
     InDoubtSkipsChecks,
     /// Anything else: on the new logic every violation is a finding.
     Other,
@@ -95,7 +96,7 @@ pub(crate) struct Finding {
 }
 
 /// A schedule that broke an invariant: `run(seed, config)` with the same config replays it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Violation {
     pub seed: u64,
     pub model: Model,
@@ -137,6 +138,25 @@ fn finding(kind: ViolationKind, hole: Hole, message: String) -> Option<Finding> 
     })
 }
 
+/// Which legacy hole a broken "one order" or ledger invariant of signal `s` exhibits, from
+/// what the simulation kept about it and its orders' deliveries, most specific first: a job or
+/// letter of one signal acting on another's record (4), a replay that recreated a forgotten
+/// key (2), an in-doubt delivery that ended or released the claim without a lookup (6), else a
+/// claim that ran out under a submit (1).
+fn hole_of(w: &World, s: SignalId, orders: &[&Order]) -> Hole {
+    let info = &w.signals[s];
+    let claims = orders.iter().filter_map(|o| o.by.claim);
+    if info.strayed || info.hijacked_by.is_some() || claims.clone().any(|c| c.foreign) {
+        Hole::KeyReusedAfterTtl
+    } else if claims.into_iter().any(|c| c.recreated) {
+        Hole::ReplayAfterTtl
+    } else if info.ended_blind {
+        Hole::InDoubtSkipsChecks
+    } else {
+        Hole::LeaseExpiredUnderSubmit
+    }
+}
+
 /// The invariants that hold after every step.
 pub(crate) fn check(w: &World) -> Option<Finding> {
     if let Some(f) = w.found.first() {
@@ -170,18 +190,9 @@ pub(crate) fn check(w: &World) -> Option<Finding> {
     for (&s, list) in &by_signal {
         if let [first, second, ..] = list[..] {
             let (a, b) = (&orders[first], &orders[second]);
-            let facts = b.by.claim;
-            let hole = if a.by.claim.is_some_and(|c| c.foreign) || facts.is_some_and(|c| c.foreign)
-            {
-                Hole::KeyReusedAfterTtl
-            } else if facts.is_some_and(|c| c.recreated && !c.in_doubt) {
-                Hole::ReplayAfterTtl
-            } else {
-                Hole::LeaseExpiredUnderSubmit
-            };
             return finding(
                 ViolationKind::SecondOrder,
-                hole,
+                hole_of(w, s, &[a, b]),
                 format!(
                     "s{s} ({}) has two orders: {} ({}, sent {}, created {} by a{} delivery {}) and {} ({}, sent {} by a{} delivery {}{})",
                     w.signals[s].job.idempotency_key,
@@ -202,19 +213,14 @@ pub(crate) fn check(w: &World) -> Option<Finding> {
         }
     }
     for (&s, entries) in &w.ledger {
-        let own: Vec<&super::exchange::Order> = by_signal
+        let own: Vec<&Order> = by_signal
             .get(&s)
             .map_or(vec![], |l| l.iter().map(|&i| &orders[i]).collect());
         let outcomes: Vec<Outcome> = entries.iter().map(|e| e.outcome).collect();
-        let blind = w.signals[s].rejected_blind;
         if outcomes.iter().any(|&o| o != outcomes[0]) {
             return finding(
                 ViolationKind::LedgerMismatch,
-                if blind {
-                    Hole::InDoubtSkipsChecks
-                } else {
-                    Hole::LeaseExpiredUnderSubmit
-                },
+                hole_of(w, s, &own),
                 format!("s{s} is in the ledger as {outcomes:?}"),
             );
         }
@@ -229,21 +235,25 @@ pub(crate) fn check(w: &World) -> Option<Finding> {
                         );
                     };
                     match orders.iter().find(|o| &o.id == id) {
-                        None => return finding(
-                            ViolationKind::LedgerMismatch,
-                            Hole::Other,
-                            format!(
+                        None => {
+                            return finding(
+                                ViolationKind::LedgerMismatch,
+                                Hole::Other,
+                                format!(
                                 "s{s} is in the ledger as filled by {id}, which no exchange has"
                             ),
-                        ),
-                        Some(o) if o.by.signal != s => return finding(
-                            ViolationKind::LedgerMismatch,
-                            Hole::KeyReusedAfterTtl,
-                            format!(
+                            )
+                        }
+                        Some(o) if o.by.signal != s => {
+                            return finding(
+                                ViolationKind::LedgerMismatch,
+                                Hole::KeyReusedAfterTtl,
+                                format!(
                                 "s{s} is in the ledger as filled by {id}, which s{} placed ({})",
                                 o.by.signal, o.client_order_id
                             ),
-                        ),
+                            )
+                        }
                         Some(_) => {}
                     }
                 }
@@ -251,15 +261,7 @@ pub(crate) fn check(w: &World) -> Option<Finding> {
                     if let Some(o) = own.first() {
                         return finding(
                             ViolationKind::LedgerMismatch,
-                            if blind {
-                                Hole::InDoubtSkipsChecks
-                            } else if o.by.claim.is_some_and(|c| c.foreign) {
-                                Hole::KeyReusedAfterTtl
-                            } else if o.by.claim.is_some_and(|c| c.recreated) {
-                                Hole::ReplayAfterTtl
-                            } else {
-                                Hole::LeaseExpiredUnderSubmit
-                            },
+                            hole_of(w, s, &own),
                             format!(
                                 "s{s} is in the ledger as {} but its order {} exists",
                                 e.outcome.as_str(),
@@ -293,7 +295,7 @@ pub(crate) fn check_drained(w: &World) -> Option<Finding> {
                 .filter(|o| o.by.signal == s)
                 .map(|o| o.id.as_str())
                 .collect();
-            let hole = if info.hijacked_by.is_some() {
+            let hole = if info.hijacked_by.is_some() || info.strayed {
                 Hole::KeyReusedAfterTtl
             } else {
                 Hole::Other
@@ -304,9 +306,11 @@ pub(crate) fn check_drained(w: &World) -> Option<Finding> {
                 format!(
                     "s{s} ({}) ended neither in the ledger nor as a dead letter (orders {orders:?}{}; store: {})",
                     info.job.idempotency_key,
-                    info.hijacked_by
-                        .map(|o| format!("; s{o}'s job or dead letter acted on its record"))
-                        .unwrap_or_default(),
+                    match (info.hijacked_by, info.strayed) {
+                        (Some(o), _) => format!("; s{o}'s job or dead letter acted on its record"),
+                        (None, true) => "; its job or dead letter acted on a later signal's record".into(),
+                        _ => String::new(),
+                    },
                     w.store.describe(&info.job.idempotency_key)
                 ),
             );

@@ -235,7 +235,11 @@ impl StoreModel for LegacyStore {
                 "{key}: {} attempts {} claimed_at {:?}{}",
                 r.state.as_str(),
                 r.attempts,
-                r.claimed_at.map(super::world::ts),
+                r.claimed_at.map(|t| if t == 0 {
+                    "0 (expired)".to_owned()
+                } else {
+                    super::world::ts(t)
+                }),
                 if r.in_doubt { " in doubt" } else { "" }
             ),
         }

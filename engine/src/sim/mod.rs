@@ -58,13 +58,18 @@ impl Model {
 /// thousand schedules try each at every await point.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Weights {
-    /// A pending request reaches its server and the answer comes back.
+    /// A pending request reaches its server (and is applied); its answer comes back at once,
+    /// or (one time in three) travels back slowly.
     pub deliver: u32,
-    /// A pending request reaches its server but the answer is lost (the caller sees an error).
+    /// A slow answer reaches its caller.
+    pub respond: u32,
+    /// A pending request reaches its server but its answer is lost, or a slow answer is lost
+    /// (the caller sees a transport error).
     pub lose_answer: u32,
     /// A pending request is refused or fails without taking effect.
     pub fail: u32,
-    /// The caller gives up on a pending request, which stays in flight and may still arrive.
+    /// The caller gives up on a pending request (which stays in flight and may still arrive)
+    /// or on a slow answer.
     pub time_out: u32,
     /// A request whose caller is gone is lost in the network.
     pub drop: u32,
@@ -105,6 +110,7 @@ impl Default for Weights {
     fn default() -> Self {
         Self {
             deliver: 60,
+            respond: 20,
             lose_answer: 4,
             fail: 5,
             time_out: 4,
@@ -185,6 +191,27 @@ impl SimConfig {
             dlq_checks_letters: false,
             weights: Weights::default(),
         }
+    }
+
+    /// Schedules that spend their time past the keys' TTL: days pass often, the alarm
+    /// forgets keys, dead letters are replayed onto forgotten keys and new signals reuse old
+    /// keys (the paths of holes 2 and 4).
+    pub fn after_ttl(model: Model) -> Self {
+        let mut c = Self {
+            model,
+            initial_signals: 3,
+            max_signals: 12,
+            ..Self::new_logic()
+        };
+        let w = &mut c.weights;
+        w.ttl_jump = 25;
+        w.expire = 10;
+        w.new_signal = 10;
+        w.replay = 6;
+        w.start = 60;
+        w.duplicate = 1;
+        w.crash = 1;
+        c
     }
 
     /// The same schedules on the legacy model.

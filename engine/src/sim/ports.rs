@@ -123,7 +123,11 @@ impl KeyStore for SimStore {
     }
 
     async fn attempt_failed(&self, req: &AttemptFailedRequest) -> Result<Fenced, PortError> {
-        let req = Request::AttemptFailed(req.clone());
+        let by = self.world.borrow().caller_facts(self.actor, None);
+        let req = Request::AttemptFailed {
+            req: req.clone(),
+            by,
+        };
         match call(&self.world, self.actor, req, None).await {
             Ok(Reply::Fenced(f)) => Ok(f),
             Ok(other) => unexpected("attempt_failed", &other),

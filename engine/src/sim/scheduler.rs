@@ -12,7 +12,9 @@ use super::legacy::{self, LegacyStore};
 use super::ports::{Shared, SimClock, SimEvents, SimExchanges, SimStore};
 use super::rng::Rng;
 use super::store::{NewStore, StoreModel};
-use super::world::{ts, ActorId, LetterState, OpId, World, DLQ_HORIZON_MS, INVOCATION_LIMIT_MS};
+use super::world::{
+    ts, ActorId, Arrival, LetterState, OpId, World, DLQ_HORIZON_MS, INVOCATION_LIMIT_MS,
+};
 use super::{execute, Disposition, Model, Ports, SimConfig, Weights};
 use contracts::config::RuntimeConfig;
 use contracts::job::TradeJob;
@@ -50,6 +52,8 @@ pub struct Stats {
     pub replays_forgotten: u64,
     /// New signals under a key a forgotten signal had used.
     pub keys_reused: u64,
+    /// Times days passed (past the keys' TTL).
+    pub ttl_jumps: u64,
 }
 
 impl Stats {
@@ -66,6 +70,7 @@ impl Stats {
         self.replays += o.replays;
         self.replays_forgotten += o.replays_forgotten;
         self.keys_reused += o.keys_reused;
+        self.ttl_jumps += o.ttl_jumps;
     }
 }
 
@@ -99,6 +104,7 @@ pub fn run(seed: u64, config: &SimConfig) -> Result<Stats, Violation> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Deliver,
+    Respond,
     LoseAnswer,
     Fail,
     TimeOut,
@@ -120,8 +126,9 @@ enum Kind {
     Fill,
 }
 
-const KINDS: [Kind; 20] = [
+const KINDS: [Kind; 21] = [
     Kind::Deliver,
+    Kind::Respond,
     Kind::LoseAnswer,
     Kind::Fail,
     Kind::TimeOut,
@@ -146,6 +153,7 @@ const KINDS: [Kind; 20] = [
 fn weight(w: &Weights, k: Kind) -> u32 {
     match k {
         Kind::Deliver => w.deliver,
+        Kind::Respond => w.respond,
         Kind::LoseAnswer => w.lose_answer,
         Kind::Fail => w.fail,
         Kind::TimeOut => w.time_out,
@@ -174,6 +182,8 @@ struct Candidates {
     in_flight: Vec<OpId>,
     /// In flight, and the caller still waits.
     awaited: Vec<OpId>,
+    /// Applied, the answer on its way back to a caller that still waits.
+    replies: Vec<OpId>,
     orphans: Vec<OpId>,
     due: Vec<usize>,
     actors: Vec<ActorId>,
@@ -185,13 +195,20 @@ struct Candidates {
     times: Vec<i64>,
     can_ttl_jump: bool,
     can_intake: bool,
+    fresh_intake: bool,
+    /// Keys of signals the store no longer has.
+    forgotten_keys: Vec<String>,
 }
 
 impl Candidates {
     fn has(&self, k: Kind) -> bool {
         match k {
             Kind::Deliver => !self.in_flight.is_empty(),
-            Kind::LoseAnswer | Kind::Fail | Kind::TimeOut => !self.awaited.is_empty(),
+            Kind::Respond => !self.replies.is_empty(),
+            Kind::Fail => !self.awaited.is_empty(),
+            Kind::LoseAnswer | Kind::TimeOut => {
+                !self.awaited.is_empty() || !self.replies.is_empty()
+            }
             Kind::Drop => !self.orphans.is_empty(),
             Kind::Jump => !self.times.is_empty(),
             Kind::TtlJump => self.can_ttl_jump,
@@ -326,6 +343,9 @@ impl<'c> Sim<'c> {
         let now = w.now;
         let mut c = Candidates::default();
         for (&id, o) in &w.ops {
+            if o.reply.is_some() && o.unanswered() {
+                c.replies.push(id);
+            }
             if o.request.is_some() {
                 c.in_flight.push(id);
                 if o.unanswered() {
@@ -365,7 +385,19 @@ impl<'c> Sim<'c> {
         // retries are bounded), a delivery lives at most an invocation, and the DLQ worker
         // records a letter within minutes.
         c.can_ttl_jump = c.pending.is_empty() && w.queue.is_empty() && self.actors.is_empty();
-        c.can_intake = (w.signals.len() as u32) < self.config.max_signals;
+        // A third of the signals are kept for keys reused after the store forgot them.
+        let n = w.signals.len() as u32;
+        let fresh = n + self.config.max_signals / 3 < self.config.max_signals;
+        c.forgotten_keys = w
+            .signals
+            .iter()
+            .map(|s| s.job.idempotency_key.clone())
+            .filter(|k| !w.store.contains(k))
+            .collect();
+        c.forgotten_keys.sort();
+        c.forgotten_keys.dedup();
+        c.can_intake = n < self.config.max_signals && (fresh || !c.forgotten_keys.is_empty());
+        c.fresh_intake = fresh;
         c
     }
 
@@ -390,13 +422,31 @@ impl<'c> Sim<'c> {
         match KINDS[i] {
             Kind::Deliver => {
                 let op = *rng.pick(&c.in_flight);
-                self.line(|| format!("deliver op{op}"));
-                self.world.borrow_mut().deliver(op, false);
+                if rng.chance(1, 3) {
+                    self.line(|| format!("op{op} arrives; its answer is slow"));
+                    self.world.borrow_mut().deliver(op, Arrival::Held);
+                } else {
+                    self.line(|| format!("deliver op{op}"));
+                    self.world.borrow_mut().deliver(op, Arrival::Answered);
+                }
+            }
+            Kind::Respond => {
+                let op = *rng.pick(&c.replies);
+                self.line(|| format!("op{op}'s answer arrives"));
+                self.world.borrow_mut().respond(op);
             }
             Kind::LoseAnswer => {
-                let op = *rng.pick(&c.awaited);
-                self.line(|| format!("deliver op{op}, lose its answer"));
-                self.world.borrow_mut().deliver(op, true);
+                let (a, r) = (c.awaited.len(), c.replies.len());
+                let i = rng.below(a + r);
+                if i < a {
+                    let op = c.awaited[i];
+                    self.line(|| format!("deliver op{op}, lose its answer"));
+                    self.world.borrow_mut().deliver(op, Arrival::Lost);
+                } else {
+                    let op = c.replies[i - a];
+                    self.line(|| format!("op{op}'s answer is lost"));
+                    self.world.borrow_mut().lose_reply(op);
+                }
             }
             Kind::Fail => {
                 let (op, choice) = (*rng.pick(&c.awaited), rng.below(20));
@@ -404,7 +454,9 @@ impl<'c> Sim<'c> {
                 self.world.borrow_mut().fail(op, choice);
             }
             Kind::TimeOut => {
-                let op = *rng.pick(&c.awaited);
+                let mut either = c.awaited.clone();
+                either.extend(&c.replies);
+                let op = *rng.pick(&either);
                 self.line(|| format!("op{op}'s caller gives up; the request stays in flight"));
                 self.world.borrow_mut().time_out(op);
             }
@@ -431,6 +483,7 @@ impl<'c> Sim<'c> {
                     0
                 };
                 let dt = ttl + grace + rng.range(1, 3_600_000);
+                self.stats.ttl_jumps += 1;
                 self.advance_by(dt);
             }
             Kind::Start => {
@@ -511,19 +564,9 @@ impl<'c> Sim<'c> {
                 self.world.borrow_mut().expire();
             }
             Kind::NewSignal => {
-                let forgotten: Vec<String> = {
-                    let w = self.world.borrow();
-                    let mut keys: Vec<String> = w
-                        .signals
-                        .iter()
-                        .map(|s| s.job.idempotency_key.clone())
-                        .filter(|k| !w.store.contains(k))
-                        .collect();
-                    keys.dedup();
-                    keys
-                };
-                let reuse = (!forgotten.is_empty() && self.rng.chance(2, 3))
-                    .then(|| self.rng.pick(&forgotten).clone());
+                let reuse = (!c.forgotten_keys.is_empty()
+                    && (!c.fresh_intake || self.rng.chance(3, 4)))
+                .then(|| self.rng.pick(&c.forgotten_keys).clone());
                 if reuse.is_some() {
                     self.stats.keys_reused += 1;
                 }
@@ -735,7 +778,7 @@ impl<'c> Sim<'c> {
                 let in_flight: Vec<OpId> = w
                     .ops
                     .iter()
-                    .filter(|(_, o)| o.request.is_some())
+                    .filter(|(_, o)| o.request.is_some() || o.reply.is_some())
                     .map(|(&id, _)| id)
                     .collect();
                 let due = (0..w.queue.len()).find(|&i| w.queue[i].visible_at <= w.now);
@@ -749,7 +792,9 @@ impl<'c> Sim<'c> {
             if !in_flight.is_empty() {
                 let op = *self.rng.pick(&in_flight);
                 self.line(|| format!("deliver op{op}"));
-                self.world.borrow_mut().deliver(op, false);
+                let mut w = self.world.borrow_mut();
+                w.deliver(op, Arrival::Answered);
+                w.respond(op);
             } else if let Some(i) = due {
                 self.start(i);
             } else if let Some(l) = pending {

@@ -60,7 +60,10 @@ pub(crate) enum Request {
         req: CompleteRequest,
         by: CallerFacts,
     },
-    AttemptFailed(AttemptFailedRequest),
+    AttemptFailed {
+        req: AttemptFailedRequest,
+        by: CallerFacts,
+    },
     EventPublished {
         key: String,
     },
@@ -100,7 +103,7 @@ impl Request {
             Self::Claim { .. }
             | Self::BeginSubmit(_)
             | Self::Complete { .. }
-            | Self::AttemptFailed(_)
+            | Self::AttemptFailed { .. }
             | Self::EventPublished { .. } => OpClass::Store,
             Self::Prepare { .. } => OpClass::Prepare,
             Self::Lookup { .. } => OpClass::Lookup,
@@ -119,7 +122,7 @@ impl Request {
                 req.attempt,
                 req.outcome.as_str()
             ),
-            Self::AttemptFailed(r) => format!(
+            Self::AttemptFailed { req: r, .. } => format!(
                 "attempt_failed {} attempt {} released={} ({})",
                 r.key, r.attempt, r.released, r.error
             ),
@@ -181,6 +184,17 @@ fn describe_answer(a: &Answer) -> String {
     }
 }
 
+/// What becomes of a request's answer when the request arrives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Arrival {
+    /// The caller gets it now.
+    Answered,
+    /// It travels back (a later step delivers it, loses it, or the caller gives up first).
+    Held,
+    /// It is lost: the caller sees a transport error.
+    Lost,
+}
+
 /// One port call in progress.
 #[derive(Debug)]
 pub(crate) struct Op {
@@ -195,6 +209,8 @@ pub(crate) struct Op {
     pub deadline: Option<i64>,
     /// The caller still awaits an answer.
     pub waiting: bool,
+    /// Applied by the server; the answer is on its way back.
+    pub reply: Option<Answer>,
     /// Ready for the caller to take on its next poll.
     pub answer: Option<Answer>,
 }
@@ -226,6 +242,7 @@ pub(crate) struct CallerFacts {
     pub signal: SignalId,
     pub delivery: u32,
     pub claim: Option<ClaimFacts>,
+    /// Lookups the delivery got an answer to.
     pub lookups: u32,
     /// Why the delivery's own view of the world should have stopped this submit.
     pub unchecked: Option<String>,
@@ -258,12 +275,14 @@ pub(crate) struct SignalInfo {
     pub job: TradeJob,
     pub last_replayed_at: Option<i64>,
     pub last_enqueued_at: i64,
-    /// A delivery in doubt completed it without an outcome from the exchange and without
-    /// having looked its order up.
-    pub rejected_blind: bool,
+    /// A delivery in doubt ended its claim without an order (completed it rejected, or
+    /// released it) and without an answered lookup.
+    pub ended_blind: bool,
     /// Another signal's job claimed this signal's record, or its dead letter was marked,
     /// replayed or discarded on it.
     pub hijacked_by: Option<SignalId>,
+    /// This signal's job or dead letter acted on another signal's record (of the same key).
+    pub strayed: bool,
 }
 
 /// A message on `trade-execution`.
@@ -476,11 +495,6 @@ impl World {
         let id = self.next_op;
         self.next_op += 1;
         let class = request.class();
-        if matches!(request, Request::Lookup { .. }) {
-            if let Some(m) = self.actors.get_mut(&actor) {
-                m.lookups += 1;
-            }
-        }
         let label = if self.tracing() {
             request.describe()
         } else {
@@ -510,6 +524,7 @@ impl World {
                 issued_at: self.now,
                 deadline,
                 waiting: true,
+                reply: None,
                 answer: expired.then(|| Err(timeout_fault(class))),
             },
         );
@@ -530,24 +545,30 @@ impl World {
         if let Some(o) = self.ops.get_mut(&op) {
             o.waiting = false;
             o.answer = None;
+            o.reply = None;
             self.gc(op);
         }
     }
 
     fn gc(&mut self, op: OpId) {
-        if self
-            .ops
-            .get(&op)
-            .is_some_and(|o| !o.waiting && o.answer.is_none() && o.request.is_none())
-        {
+        if self.ops.get(&op).is_some_and(|o| {
+            !o.waiting && o.answer.is_none() && o.reply.is_none() && o.request.is_none()
+        }) {
             self.ops.remove(&op);
         }
     }
 
+    /// The caller's answer (unless it already has one); a reply still on its way is dropped.
     fn set_answer(&mut self, op: OpId, answer: Answer) {
         let tracing = self.tracing();
         if let Some(o) = self.ops.get_mut(&op) {
+            o.reply = None;
             if o.unanswered() {
+                if o.class == OpClass::Lookup && answer.is_ok() {
+                    if let Some(m) = self.actors.get_mut(&o.actor) {
+                        m.lookups += 1;
+                    }
+                }
                 if tracing {
                     let line = format!(
                         "a{} ← {} [op{op}]: {}",
@@ -564,28 +585,55 @@ impl World {
         }
     }
 
-    /// The request arrives and is applied; its answer reaches the caller unless `lose_answer`
-    /// (then the caller sees a transport error).
-    pub fn deliver(&mut self, op: OpId, lose_answer: bool) {
+    /// The request arrives and is applied; what happens to its answer is `arrival`.
+    pub fn deliver(&mut self, op: OpId, arrival: Arrival) {
         let Some(o) = self.ops.get_mut(&op) else {
             return;
         };
         let Some(req) = o.request.take() else {
             return;
         };
-        let (actor, class, to_caller) = (o.actor, o.class, o.unanswered() && !lose_answer);
+        let waiting = o.unanswered();
+        let (actor, class, to_caller) = (o.actor, o.class, waiting && arrival != Arrival::Lost);
         let label = o.label.clone();
         let answer = self.apply(actor, req, to_caller);
-        if !to_caller && self.tracing() {
+        if self.tracing() && (!waiting || arrival == Arrival::Held) {
             let a = describe_answer(&answer);
-            self.note(|| format!("{label} [op{op}] arrived: {a}, answer goes nowhere"));
+            let fate = if waiting {
+                "its answer is on its way back"
+            } else {
+                "the answer goes nowhere"
+            };
+            self.note(|| format!("{label} [op{op}] arrived: {a}; {fate}"));
         }
-        if lose_answer {
-            self.set_answer(op, Err(lost_fault(class)));
-        } else {
-            self.set_answer(op, answer);
+        match arrival {
+            Arrival::Answered => self.set_answer(op, answer),
+            Arrival::Held if waiting => {
+                if let Some(o) = self.ops.get_mut(&op) {
+                    o.reply = Some(answer);
+                }
+            }
+            Arrival::Held => {}
+            Arrival::Lost => self.set_answer(op, Err(lost_fault(class))),
         }
         self.gc(op);
+    }
+
+    /// An answer on its way back reaches its caller.
+    pub fn respond(&mut self, op: OpId) {
+        if let Some(a) = self.ops.get_mut(&op).and_then(|o| o.reply.take()) {
+            self.set_answer(op, a);
+        }
+    }
+
+    /// An answer on its way back is lost: the caller sees a transport error.
+    pub fn lose_reply(&mut self, op: OpId) {
+        if let Some(o) = self.ops.get_mut(&op) {
+            if o.reply.take().is_some() {
+                let class = o.class;
+                self.set_answer(op, Err(lost_fault(class)));
+            }
+        }
     }
 
     /// The request fails without taking effect (`choice` picks how).
@@ -601,7 +649,7 @@ impl World {
         self.gc(op);
     }
 
-    /// The caller stops waiting; the request stays on its way.
+    /// The caller stops waiting; the request (if still on its way) may yet arrive.
     pub fn time_out(&mut self, op: OpId) {
         if let Some(o) = self.ops.get(&op) {
             let class = o.class;
@@ -678,11 +726,17 @@ impl World {
                     && by.in_doubt()
                     && by.lookups == 0
                 {
-                    self.signals[by.signal].rejected_blind = true;
+                    self.signals[by.signal].ended_blind = true;
                 }
                 Ok(Reply::Fenced(f))
             }
-            Request::AttemptFailed(r) => Ok(Reply::Fenced(self.store.attempt_failed(&r, now))),
+            Request::AttemptFailed { req, by } => {
+                let f = self.store.attempt_failed(&req, now);
+                if f == Fenced::Applied && req.released && by.in_doubt() && by.lookups == 0 {
+                    self.signals[by.signal].ended_blind = true;
+                }
+                Ok(Reply::Fenced(f))
+            }
             Request::EventPublished { key } => {
                 self.store.event_published(&key, now);
                 Ok(Reply::Done)
@@ -762,6 +816,7 @@ impl World {
         }
         if let Some(o) = owner.filter(|&o| o != signal) {
             self.signals[o].hijacked_by = Some(signal);
+            self.signals[signal].strayed = true;
         }
     }
 
@@ -829,8 +884,9 @@ impl World {
             job,
             last_replayed_at: None,
             last_enqueued_at: self.now,
-            rejected_blind: false,
+            ended_blind: false,
             hijacked_by: None,
+            strayed: false,
         });
         self.note(|| format!("GATEWAY accepted s{id} under {key}"));
         self.enqueue(id, 0, self.now);
@@ -879,6 +935,7 @@ impl World {
         let key = self.signals[s].job.idempotency_key.clone();
         if let Some(&owner) = self.key_owner.get(&key).filter(|&&o| o != s) {
             self.signals[owner].hijacked_by = Some(s);
+            self.signals[s].strayed = true;
         }
         key
     }
@@ -974,6 +1031,12 @@ impl World {
                 out.push(sent_at + self.recv_window_ms);
             }
         }
+        // A delivery's last moment to send (the engine's deadline runs from about its start).
+        out.extend(
+            self.actors
+                .values()
+                .map(|m| m.started_at + ATTEMPT_DEADLINE_MS - 1),
+        );
         out.extend(self.exchange.orders.iter().map(|o| o.visible_at));
         out.extend(self.queue.iter().map(|m| m.visible_at));
         out.retain(|&t| t > self.now && t <= self.now + 3_600_000);
