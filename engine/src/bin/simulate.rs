@@ -3,7 +3,7 @@
 //! seed with its trace; exits non-zero on a violation. `HOOX_SIM_LEGACY=1` runs the model of
 //! the old logic instead. (The wall clock here only measures the run; the simulation has none.)
 
-use engine::sim::{run, SimConfig, Stats};
+use engine::sim::{run, Model, SimConfig, Stats};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -22,16 +22,19 @@ fn main() -> ExitCode {
         }
     };
     let legacy = std::env::var("HOOX_SIM_LEGACY").is_ok_and(|v| !v.is_empty() && v != "0");
-    let config = if legacy {
-        SimConfig::legacy()
-    } else {
-        SimConfig::new_logic()
-    };
+    // HOOX_SIM_MITIGATED=1: the new logic with the DLQ-side mitigations of the findings (the
+    // configuration the test suite asserts clean).
+    let mitigated = std::env::var("HOOX_SIM_MITIGATED").is_ok_and(|v| !v.is_empty() && v != "0");
+    let model = if legacy { Model::Legacy } else { Model::New };
     // HOOX_SIM_PROFILE=ttl: schedules that spend their time past the keys' TTL.
     let mut config = match std::env::var("HOOX_SIM_PROFILE").as_deref() {
-        Ok("ttl") => SimConfig::after_ttl(config.model),
-        _ => config,
+        Ok("ttl") => SimConfig::after_ttl(model),
+        _ if legacy => SimConfig::legacy(),
+        _ => SimConfig::new_logic(),
     };
+    if mitigated && !legacy {
+        config = config.with_mitigations();
+    }
     if let Ok(v) = std::env::var("HOOX_SIM_DLQ_ACTION_MS") {
         config.dlq_action_ms = v.parse().unwrap_or(0);
     }

@@ -168,9 +168,14 @@ pub struct SimConfig {
     /// are kept until an operator acts on them, so this is the faithful setting).
     pub stale_letters: bool,
     /// The DLQ worker refuses to replay a letter whose signal already ended (its event is in
-    /// the ledger) or whose key the store now holds for a later signal. Not what is specified:
-    /// the fix the findings on stale letters call for, so the rest can be explored.
+    /// the ledger), and leaves alone (no `MarkDead`, `Reopen` or `Resolve`) a key whose record
+    /// the store now holds for a later signal. Not what is specified: the fix the findings on
+    /// stale letters call for, so that the rest can be explored.
     pub dlq_checks_letters: bool,
+    /// A claim names the job's signal (its intake time) and the store answers `Unknown` to a
+    /// job that is not the one its record of the key was accepted for. Not what is specified:
+    /// the state-machine fix the finding on reused keys calls for.
+    pub claim_checks_signal: bool,
     pub weights: Weights,
 }
 
@@ -189,7 +194,25 @@ impl SimConfig {
             dlq_action_ms: 0,
             stale_letters: true,
             dlq_checks_letters: false,
+            claim_checks_signal: false,
             weights: Weights::default(),
+        }
+    }
+
+    /// The new logic with mitigations of the findings on same-millisecond and stale dead
+    /// letters (`dlq_action_ms: 1`, `dlq_checks_letters`, `claim_checks_signal`): what the test
+    /// suite asserts clean while the state machine has them.
+    pub fn mitigated() -> Self {
+        Self::new_logic().with_mitigations()
+    }
+
+    /// This config with the mitigations of [`SimConfig::mitigated`].
+    pub fn with_mitigations(self) -> Self {
+        Self {
+            dlq_action_ms: 1,
+            dlq_checks_letters: true,
+            claim_checks_signal: true,
+            ..self
         }
     }
 

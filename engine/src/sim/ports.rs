@@ -92,7 +92,11 @@ pub(crate) struct SimStore {
 
 impl KeyStore for SimStore {
     async fn claim(&self, key: &str) -> Result<ClaimResponse, PortError> {
-        let req = Request::Claim { key: key.into() };
+        let signal = self.world.borrow().actors[&self.actor].signal;
+        let req = Request::Claim {
+            key: key.into(),
+            signal,
+        };
         match call(&self.world, self.actor, req, None).await {
             Ok(Reply::Claim(c)) => Ok(c),
             Ok(other) => unexpected("claim", &other),

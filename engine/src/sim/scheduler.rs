@@ -40,6 +40,8 @@ pub struct Stats {
     pub steps: u64,
     pub deliveries: u64,
     pub crashes: u64,
+    /// Crashes by the port call the delivery was awaiting (its await point).
+    pub crashes_at: BTreeMap<&'static str, u64>,
     pub signals: u64,
     pub orders: u64,
     /// Signals that ended filled / rejected (or blocked) in the ledger.
@@ -62,6 +64,9 @@ impl Stats {
         self.steps += o.steps;
         self.deliveries += o.deliveries;
         self.crashes += o.crashes;
+        for (k, n) in &o.crashes_at {
+            *self.crashes_at.entry(k).or_default() += n;
+        }
         self.signals += o.signals;
         self.orders += o.orders;
         self.filled += o.filled;
@@ -689,12 +694,21 @@ impl<'c> Sim<'c> {
     /// The delivery dies where it is; its message comes back after the queue's delay (or goes
     /// to the DLQ once its retries are spent).
     fn crash(&mut self, actor: ActorId, how: &str) {
+        // The await point: the call whose answer it is waiting for.
+        let at = self
+            .world
+            .borrow()
+            .ops
+            .values()
+            .find(|o| o.actor == actor && o.waiting)
+            .map_or("-", |o| o.name);
         if let Some(fut) = self.actors.remove(&actor) {
             drop(fut);
         }
         let delay = self.rng.range(0, 30_000);
-        self.line(|| format!("a{actor} {how}"));
+        self.line(|| format!("a{actor} {how} (awaiting {at})"));
         self.stats.crashes += 1;
+        *self.stats.crashes_at.entry(at).or_default() += 1;
         let mut w = self.world.borrow_mut();
         if let Some(m) = w.actors.remove(&actor) {
             w.retry(m.signal, m.delivery, delay);

@@ -14,9 +14,10 @@ use std::collections::BTreeMap;
 const NEW_LOGIC_SCHEDULES: u64 = 5_000;
 const AFTER_TTL_SCHEDULES: u64 = 1_600;
 
-/// The new logic with the DLQ-side mitigations of the three findings (`finding_*` below): a
-/// DLQ or operator action never shares a millisecond with the previous one, and the DLQ worker
-/// does not replay a letter whose signal already ended or whose key a later signal holds.
+/// The new logic with mitigations of the three findings (`finding_*` below): a DLQ or operator
+/// action never shares a millisecond with the previous one, the DLQ worker neither replays a
+/// letter whose signal already ended nor touches a record a later signal holds, and a claim
+/// from another signal's job is answered `Unknown`.
 fn mitigated() -> SimConfig {
     SimConfig {
         dlq_action_ms: 1,
@@ -66,10 +67,9 @@ fn the_new_logic_keeps_every_invariant_second_half() {
 
 /// Days pass, keys are forgotten, replayed and reused: the paths of holes 2 and 4.
 fn after_ttl(model: Model) -> SimConfig {
-    SimConfig {
-        dlq_action_ms: 1,
-        dlq_checks_letters: model == Model::New,
-        ..SimConfig::after_ttl(model)
+    match model {
+        Model::New => SimConfig::after_ttl(model).with_mitigations(),
+        Model::Legacy => SimConfig::after_ttl(model),
     }
 }
 

@@ -54,6 +54,8 @@ pub(crate) type LetterId = usize;
 pub(crate) enum Request {
     Claim {
         key: String,
+        /// Whose job asks.
+        signal: SignalId,
     },
     BeginSubmit(SubmitRequest),
     Complete {
@@ -112,9 +114,24 @@ impl Request {
         }
     }
 
+    /// The port call's name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Claim { .. } => "claim",
+            Self::BeginSubmit(_) => "begin_submit",
+            Self::Complete { .. } => "complete",
+            Self::AttemptFailed { .. } => "attempt_failed",
+            Self::EventPublished { .. } => "event_published",
+            Self::Prepare { .. } => "prepare",
+            Self::Lookup { .. } => "lookup",
+            Self::Submit { .. } => "submit",
+            Self::Publish { .. } => "publish",
+        }
+    }
+
     fn describe(&self) -> String {
         match self {
-            Self::Claim { key } => format!("claim {key}"),
+            Self::Claim { key, .. } => format!("claim {key}"),
             Self::BeginSubmit(r) => format!("begin_submit {} attempt {}", r.key, r.attempt),
             Self::Complete { req, .. } => format!(
                 "complete {} attempt {} {}",
@@ -200,6 +217,7 @@ pub(crate) enum Arrival {
 pub(crate) struct Op {
     pub actor: ActorId,
     pub class: OpClass,
+    pub name: &'static str,
     /// For traces (empty when not tracing).
     pub label: String,
     /// On its way to the server; `None` once it arrived or was lost.
@@ -327,6 +345,10 @@ pub(crate) struct World {
     pub recv_window_ms: i64,
     pub max_visibility_lag_ms: i64,
     pub max_retries: u32,
+    /// See `SimConfig::dlq_checks_letters`.
+    pub dlq_checks_letters: bool,
+    /// See `SimConfig::claim_checks_signal`.
+    pub claim_checks_signal: bool,
     /// The world's own draws (visibility lags, `Clock::random`), apart from the scheduler's.
     pub rng: Rng,
     pub store: Box<dyn StoreModel>,
@@ -363,6 +385,8 @@ impl World {
             recv_window_ms: config.recv_window_ms,
             max_visibility_lag_ms: config.max_visibility_lag_ms,
             max_retries: config.max_retries,
+            dlq_checks_letters: config.dlq_checks_letters,
+            claim_checks_signal: config.claim_checks_signal,
             rng,
             store,
             exchange: SimExchange::default(),
@@ -519,6 +543,7 @@ impl World {
             Op {
                 actor,
                 class,
+                name: request.name(),
                 label,
                 request: (!expired).then_some(request),
                 issued_at: self.now,
@@ -697,8 +722,20 @@ impl World {
         let now = self.now;
         let kill = self.kill_switch;
         match req {
-            Request::Claim { key } => {
-                let r = self.store.claim(&key, now, kill);
+            Request::Claim { key, signal } => {
+                let foreign = self.key_owner.get(&key).is_some_and(|&o| o != signal);
+                let r = if foreign && self.claim_checks_signal {
+                    // The job is not the one this record was accepted for.
+                    ClaimResponse::Unknown
+                } else {
+                    self.store.claim(&key, now, kill)
+                };
+                if to_caller && foreign && r != ClaimResponse::Unknown {
+                    if let Some(&owner) = self.key_owner.get(&key) {
+                        self.signals[owner].hijacked_by = Some(signal);
+                    }
+                    self.signals[signal].strayed = true;
+                }
                 if let (
                     true,
                     ClaimResponse::Claimed {
@@ -928,16 +965,27 @@ impl World {
         });
     }
 
-    /// The key of a letter's job; notes when the store's record of that key belongs to
-    /// another signal (one accepted under the key after the letter's signal was forgotten).
-    fn key_of(&mut self, letter: LetterId) -> String {
+    /// The key of a letter's job, and whether the DLQ worker acts on it: not when it checks
+    /// letters and the store's record of the key is another signal's (one accepted under the
+    /// key after the letter's signal was forgotten). Acting on another signal's record is
+    /// noted for the classification.
+    fn key_of(&mut self, letter: LetterId) -> (String, bool) {
         let s = self.letters[letter].signal;
         let key = self.signals[s].job.idempotency_key.clone();
-        if let Some(&owner) = self.key_owner.get(&key).filter(|&&o| o != s) {
-            self.signals[owner].hijacked_by = Some(s);
-            self.signals[s].strayed = true;
+        match self.key_owner.get(&key).copied().filter(|&o| o != s) {
+            Some(_) if self.dlq_checks_letters => {
+                self.note(|| {
+                    format!("DLQ worker: the record of {key} is another signal's; left alone")
+                });
+                (key, false)
+            }
+            Some(owner) => {
+                self.signals[owner].hijacked_by = Some(s);
+                self.signals[s].strayed = true;
+                (key, true)
+            }
+            None => (key, true),
         }
-        key
     }
 
     /// Whether a DLQ worker that checks would replay this letter: its signal has not ended in
@@ -950,12 +998,14 @@ impl World {
 
     /// The DLQ worker records a letter and marks its key dead.
     pub fn dlq_record(&mut self, letter: LetterId) {
-        let key = self.key_of(letter);
+        let (key, act) = self.key_of(letter);
         let l = &mut self.letters[letter];
         l.recorded_at = Some(self.now);
         l.state = LetterState::Recorded;
         let (reason, detail) = (l.reason.as_str(), l.detail.clone());
-        self.store.mark_dead(&key, reason, self.now, self.now);
+        if act {
+            self.store.mark_dead(&key, reason, self.now, self.now);
+        }
         let d = self.store.describe(&key);
         self.note(|| {
             format!("DLQ worker recorded letter {letter} ({reason}: {detail}), MarkDead → {d}")
@@ -964,17 +1014,19 @@ impl World {
 
     /// A recorded letter's `MarkDead` arrives again, with the row's original time.
     pub fn dlq_redeliver(&mut self, letter: LetterId) {
-        let key = self.key_of(letter);
+        let (key, act) = self.key_of(letter);
         let l = &self.letters[letter];
         let (reason, at) = (l.reason.as_str(), l.recorded_at.unwrap_or(self.now));
-        self.store.mark_dead(&key, reason, at, self.now);
+        if act {
+            self.store.mark_dead(&key, reason, at, self.now);
+        }
         let d = self.store.describe(&key);
         self.note(|| format!("DLQ worker: MarkDead of letter {letter} again → {d}"));
     }
 
     /// The operator replays a letter: reopen (or recreate) the key, enqueue the job.
     pub fn replay(&mut self, letter: LetterId) -> bool {
-        let key = self.key_of(letter);
+        let (key, _) = self.key_of(letter);
         let s = self.letters[letter].signal;
         self.letters[letter].state = LetterState::Replayed;
         let recreated = self.store.reopen(&key, self.now);
@@ -996,9 +1048,11 @@ impl World {
 
     /// The operator discards a letter: the key may expire.
     pub fn discard(&mut self, letter: LetterId) {
-        let key = self.key_of(letter);
+        let (key, act) = self.key_of(letter);
         self.letters[letter].state = LetterState::Discarded;
-        self.store.resolve(&key, self.now);
+        if act {
+            self.store.resolve(&key, self.now);
+        }
         self.note(|| format!("OPERATOR discards letter {letter}"));
     }
 
