@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 
 /// Schedules of the new logic the suite runs (in two halves, one per core), and of the new
 /// logic past the TTL. `simulate` runs many more.
-const NEW_LOGIC_SCHEDULES: u64 = 5_000;
-const AFTER_TTL_SCHEDULES: u64 = 1_600;
+const NEW_LOGIC_SCHEDULES: u64 = 3_000;
+const AFTER_TTL_SCHEDULES: u64 = 1_000;
 
 /// The new logic with mitigations of the three findings (`finding_*` below): a DLQ or operator
 /// action never shares a millisecond with the previous one, the DLQ worker neither replays a
