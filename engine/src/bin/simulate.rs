@@ -1,7 +1,17 @@
 //! `simulate <schedules> [first-seed]`: runs that many seeded schedules of the deterministic
 //! simulation (`engine::sim`) and prints schedules/s, steps explored and the first failing
-//! seed with its trace; exits non-zero on a violation. `HOOX_SIM_LEGACY=1` runs the model of
-//! the old logic instead. (The wall clock here only measures the run; the simulation has none.)
+//! seed with its trace; exits non-zero on a violation. `simulate 1 <seed>` replays one.
+//! (The wall clock here only measures the run; the simulation has none.)
+//!
+//! Environment:
+//! - `HOOX_SIM_LEGACY=1`: the model of the old logic instead of the new one.
+//! - `HOOX_SIM_MITIGATED=1`: the new logic with the mitigations of the findings on dead letters
+//!   (`SimConfig::with_mitigations`), as the test suite runs it.
+//! - `HOOX_SIM_PROFILE=ttl`: schedules that spend their time past the keys' TTL.
+//! - `HOOX_SIM_SURVEY=1`: go on past violations and count them by kind and hole.
+//! - `HOOX_SIM_WEIGHTS=name=value,...`: override step weights (`engine::sim::Weights`).
+//! - `HOOX_SIM_VISIBILITY_LAG_MS`, `HOOX_SIM_DLQ_ACTION_MS`, `HOOX_SIM_DLQ_CHECKS=1`: single
+//!   knobs of `SimConfig`.
 
 use engine::sim::{run, Model, SimConfig, Stats};
 use std::process::ExitCode;
