@@ -18,6 +18,7 @@ pub mod memory;
 pub mod paper;
 pub mod ports;
 pub mod pretrade;
+pub mod sim;
 
 pub use attempt::{execute, Disposition, Ports};
 pub use lanes::{run_lanes, Queued};
