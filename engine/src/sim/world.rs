@@ -1013,12 +1013,15 @@ impl World {
         });
     }
 
-    /// A recorded letter's `MarkDead` arrives again, with the row's original time.
+    /// A recorded letter's `MarkDead` arrives again, with the row's original time. Like the DLQ
+    /// worker, only while the letter's row is still pending: once an operator replayed or
+    /// discarded it, the redelivery only finds the row (`dlq::consumer`).
     pub fn dlq_redeliver(&mut self, letter: LetterId) {
         let (key, act) = self.key_of(letter);
         let l = &self.letters[letter];
         let (reason, at) = (l.reason.as_str(), l.recorded_at.unwrap_or(self.now));
-        if act {
+        let pending = l.state == LetterState::Recorded;
+        if act && pending {
             self.store.mark_dead(&key, reason, at, self.now);
         }
         let d = self.store.describe(&key);
