@@ -465,6 +465,13 @@ impl Venue for Binance {
         }
     }
 
+    /// -4061 "Order's position side does not match user's setting.", and -1106 (a
+    /// parameter "sent when not required", as `reduceOnly` is in hedge mode).
+    fn refuses_position_mode(&self, e: &ExchangeError) -> bool {
+        e.code.as_deref() == Some(POSITION_SIDE_NOT_MATCH.to_string().as_str())
+            || e.code.as_deref() == Some("-1106")
+    }
+
     /// The entry order only: Binance futures has no take-profit/stop-loss on the entry itself
     /// (they are separate `TAKE_PROFIT_MARKET`/`STOP_MARKET` orders), so `take_profit` and
     /// `stop_loss` are not sent to Binance.
@@ -1324,18 +1331,41 @@ mod tests {
             })
         );
         let o = order(Exchange::Binance, "0.01", None);
-        let e = BINANCE.parse_order(
-            &o,
-            &response(
-                400,
-                r#"{"code":-4061,"msg":"Order's position side does not match user's setting."}"#,
-            ),
-        );
+        let e = BINANCE
+            .parse_order(
+                &o,
+                &response(
+                    400,
+                    r#"{"code":-4061,"msg":"Order's position side does not match user's setting."}"#,
+                ),
+            )
+            .err()
+            .unwrap_or_else(|| panic!("-4061 read as an order"));
         assert_eq!(
-            e.err().map(|e| e.class),
-            Some(ErrorClass::Retryable {
+            e.class,
+            ErrorClass::Retryable {
                 retry_after_seconds: None
-            })
+            }
         );
+        assert!(BINANCE.refuses_position_mode(&e));
+        let reduce_only = BINANCE
+            .parse_order(
+                &o,
+                &response(
+                    400,
+                    r#"{"code":-1106,"msg":"Parameter 'reduceonly' sent when not required."}"#,
+                ),
+            )
+            .err()
+            .unwrap_or_else(|| panic!("-1106 read as an order"));
+        assert!(BINANCE.refuses_position_mode(&reduce_only));
+        let balance = BINANCE
+            .parse_order(
+                &o,
+                &response(400, r#"{"code":-2019,"msg":"Margin is insufficient."}"#),
+            )
+            .err()
+            .unwrap_or_else(|| panic!("-2019 read as an order"));
+        assert!(!BINANCE.refuses_position_mode(&balance));
     }
 }

@@ -524,6 +524,12 @@ impl Venue for Bybit {
         }
     }
 
+    /// 10001, "Request parameter error", is what Bybit answers for a `positionIdx` the mode
+    /// does not have (among other parameter errors: reading the mode again costs one call).
+    fn refuses_position_mode(&self, e: &ExchangeError) -> bool {
+        e.code.as_deref() == Some(PARAMETER_ERROR.to_string().as_str())
+    }
+
     /// `positionIdx` says which position the order is for: `0` in one-way mode; in hedge mode
     /// `1` the buy side (a buy opens it, a reduce-only sell closes it), `2` the sell side
     /// ("Under hedge-mode, this param is **required**"). A close is `reduceOnly` in either
@@ -1475,5 +1481,15 @@ mod tests {
         let empty =
             r#"{"retCode":0,"retMsg":"OK","result":{"list":[],"category":"linear"},"time":1}"#;
         assert_eq!(mode("BTCUSD", empty).err().map(|e| e.class), retry);
+        let o = order(Exchange::Bybit, "0.01", None);
+        let refused = |code: i64| {
+            let body = format!(r#"{{"retCode":{code},"retMsg":"x","result":{{}},"time":1}}"#);
+            BYBIT
+                .parse_order(&o, &response(200, &body))
+                .err()
+                .map(|e| BYBIT.refuses_position_mode(&e))
+        };
+        assert_eq!(refused(10001), Some(true));
+        assert_eq!(refused(110007), Some(false));
     }
 }

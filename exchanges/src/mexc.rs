@@ -459,6 +459,12 @@ impl Venue for Mexc {
         }
     }
 
+    /// 600 "Parameter error": what a hedge-mode account answers a one-way `reduceOnly` with
+    /// (among other parameter errors).
+    fn refuses_position_mode(&self, e: &ExchangeError) -> bool {
+        e.code.as_deref() == Some("600")
+    }
+
     /// `GET /api/v1/private/position/open_positions?symbol=…` ("Get the user's current
     /// holding position"): each position's `positionId`, `positionType` (1 long, 2 short),
     /// `openType` (1 isolated, 2 cross) and `leverage`. An order must name its position's
@@ -1397,6 +1403,14 @@ mod tests {
             "Signature".into(),
             sign("test-secret", "test-key1700000000000")
         )));
+        let refused = |code: i64| {
+            let body = format!(r#"{{"success":false,"code":{code},"message":"x"}}"#);
+            MEXC.parse_order(&order(Exchange::Mexc, "0.01", None), &response(200, &body))
+                .err()
+                .map(|e| MEXC.refuses_position_mode(&e))
+        };
+        assert_eq!(refused(600), Some(true));
+        assert_eq!(refused(2005), Some(false));
         let mode = |body: &str| MEXC.parse_position_mode(&btc_symbol(), &response(200, body));
         assert_eq!(
             mode(r#"{"success":true,"code":0,"data":2}"#),

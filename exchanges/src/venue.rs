@@ -393,6 +393,12 @@ pub trait Venue: Sync {
         symbol: &Symbol,
         resp: &HttpResponse,
     ) -> Result<PositionMode, ExchangeError>;
+    /// Whether a refused submit may mean the account's position mode is not the one the
+    /// order was written for (the mode was switched since it was read): the port then reads
+    /// it again for the next order.
+    fn refuses_position_mode(&self, _e: &ExchangeError) -> bool {
+        false
+    }
 
     /// Where an order must agree with the open position it meets (MEXC: its margin type, and
     /// for an opening order its leverage), the signed read that finds that position, made
