@@ -49,6 +49,8 @@ const LEVERAGE_TTL_SECONDS: u64 = 86_400;
 /// holds no position and no order of the symbol (each exchange refuses the switch otherwise),
 /// and a submit the exchange refuses forgets it, so the next attempt reads it again.
 const POSITION_MODE_TTL_SECONDS: u64 = 86_400;
+/// The position mode kept in the isolate, in front of KV.
+const POSITION_MODE_ISOLATE_TTL_MS: i64 = 300_000;
 /// Var that, when set, fixes the circuit-breaker pause after an IP ban.
 const BAN_SECONDS_VAR: &str = "EXCHANGE_BAN_SECONDS";
 
@@ -86,6 +88,10 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
         (now_ms.saturating_sub(*at) < self.ttl_ms).then(|| v.clone())
     }
 
+    pub fn remove(&mut self, key: &K) {
+        self.entries.remove(key);
+    }
+
     pub fn put(&mut self, key: K, now_ms: i64, value: V) {
         let ttl = self.ttl_ms;
         self.entries
@@ -102,8 +108,8 @@ thread_local! {
     /// This isolate's bans; each batch starts from it (plus the KV mirror) and leaves it updated.
     static CIRCUIT: RefCell<CircuitBreaker> = RefCell::new(CircuitBreaker::new());
     static LEVERAGE: RefCell<HashMap<InstrumentKey, u8>> = RefCell::new(HashMap::new());
-    static POSITION_MODES: RefCell<HashMap<InstrumentKey, PositionMode>> =
-        RefCell::new(HashMap::new());
+    static POSITION_MODES: RefCell<TtlCache<InstrumentKey, PositionMode>> =
+        RefCell::new(TtlCache::new(POSITION_MODE_ISOLATE_TTL_MS));
     static INSTRUMENTS: RefCell<TtlCache<InstrumentKey, Instrument>> =
         RefCell::new(TtlCache::new(INSTRUMENT_ISOLATE_TTL_MS));
     static PRICES: RefCell<TtlCache<InstrumentKey, ReferencePrice>> =
@@ -681,14 +687,14 @@ impl LivePort<'_> {
         deadline_ms: i64,
     ) -> Result<PositionMode, Failure> {
         let key = self.key(order);
-        if let Some(m) = POSITION_MODES.with(|m| m.borrow().get(&key).copied()) {
+        if let Some(m) = POSITION_MODES.with(|m| m.borrow().get(&key, runtime::now_ms())) {
             return Ok(m);
         }
         let kv_key = Self::position_mode_kv_key(&key);
         let kv = self.env.kv(CONFIG_KV).ok();
         if let Some(kv) = &kv {
             if let Ok(Some(m)) = kv.get(&kv_key).json::<PositionMode>().await {
-                POSITION_MODES.with(|c| c.borrow_mut().insert(key, m));
+                POSITION_MODES.with(|c| c.borrow_mut().put(key, runtime::now_ms(), m));
                 return Ok(m);
             }
         }
@@ -703,7 +709,7 @@ impl LivePort<'_> {
             .venue
             .parse_position_mode(&order.symbol, &resp)
             .map_err(|e| self.failure(e))?;
-        POSITION_MODES.with(|c| c.borrow_mut().insert(key, mode));
+        POSITION_MODES.with(|c| c.borrow_mut().put(key, runtime::now_ms(), mode));
         if let (Some(kv), Ok(text)) = (&kv, serde_json::to_string(&mode)) {
             if let Ok(put) = kv.put(&kv_key, text) {
                 let _ = put

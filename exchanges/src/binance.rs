@@ -46,6 +46,32 @@
 //! - **Error codes** — "Error Codes" (above): `-5028 ME_RECVWINDOW_REJECT` "Timestamp for
 //!   this request is outside of the ME recvWindow.", refused by the matching engine before
 //!   processing like `-1021 INVALID_TIMESTAMP`: retryable with a fresh timestamp.
+//! - **Size rules** — "Filters" of "Public Endpoints Info",
+//!   <https://developers.binance.com/docs/derivatives/usds-margined-futures/common-definition>:
+//!   `LOT_SIZE` (`minQty`, `maxQty`, `stepSize`), `MARKET_LOT_SIZE` ("the quantity … rules for
+//!   MARKET orders": its own `minQty`, `maxQty`, `stepSize`) and `MIN_NOTIONAL.notional` ("An
+//!   order's notional value is the price * quantity. Since MARKET orders have no price, the
+//!   mark price is used"). The notional is per symbol and Binance "will adjust the threshold
+//!   from time to time without prior announcement, users can check via API" ("Contract
+//!   Specifications of USDⓈ-M Futures", <https://www.binance.com/en/support/articles/360033161972>,
+//!   which also says "“Reduce-Only” order is not affected"): BTCUSDT's has been 100 USDT and
+//!   ETHUSDT's 20 since 2023-11-02 (5 is the documented example's and most symbols'), so it is
+//!   read from `exchangeInfo`, never written here. Breaking one is refused before sending with
+//!   the rule's name and numbers; Binance's own codes for them are `-4004` "Quantity less than
+//!   min quantity.", `-4005` "Quantity greater than max quantity." and `-4164 MIN_NOTIONAL`
+//!   "Order's notional must be no smaller than %s (unless you choose reduce only)" ("Error
+//!   Codes").
+//! - **Position mode** — "Get Current Position Mode (USER_DATA)", `GET
+//!   /fapi/v1/positionSide/dual` (weight 30) → `dualSidePosition`, "true": Hedge Mode;
+//!   "false": One-way Mode, for every symbol of the account (the connector's
+//!   `get_current_position_mode`). "New Order": `positionSide` "Default `BOTH` for One-way
+//!   Mode; `LONG` or `SHORT` for Hedge Mode. It must be sent in Hedge Mode", `reduceOnly`
+//!   "Cannot be sent in Hedge Mode". So a hedge-mode order names its side (a close is the
+//!   opposite side of its position) and is never `reduceOnly`; a one-way order is written as
+//!   before. `-4061 POSITION_SIDE_NOT_MATCH` "Order's position side does not match user's
+//!   setting." means the mode changed since it was read: retryable, and the mode is read
+//!   again; `-1106` "Parameter '%s' sent when not required." is what `reduceOnly` in hedge
+//!   mode gets.
 
 use crate::order::{OrderRequest, Side};
 use crate::precision::{check_limits, fit, RuleNames};

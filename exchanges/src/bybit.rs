@@ -54,6 +54,28 @@
 //!   lists "Geographic restrictions return a 403 error"), not Bybit JSON: it is terminal with
 //!   [`GEO_BLOCK_REASON`], not the ten-minute ban of "403, access too frequent" ("Rate Limit
 //!   Rules", <https://bybit-exchange.github.io/docs/v5/rate-limit>).
+//! - **Size rules** — "Get Instruments Info", <https://bybit-exchange.github.io/docs/v5/market/instrument>
+//!   (`docs/v5/market/instrument.mdx`): `lotSizeFilter.maxOrderQty` "Maximum quantity for Limit
+//!   and PostOnly order", `maxMktOrderQty` "Maximum quantity for Market order" (both "adjusted
+//!   bi-monthly"), `minNotionalValue` "Minimum notional value". They are refused before sending,
+//!   with the rule's name and numbers, except where Bybit would take the order: "If
+//!   reduceOnly=true and order qty > max order qty, the order will automatically be split up
+//!   into multiple orders" ("Place Order"), and a reduce-only order is not held to the minimum
+//!   notional here (the documentation does not say it is). Bybit's code for the notional is
+//!   `110094` "Order notional value below the lower limit" ("Error Codes"); it documents no
+//!   price for a market order's notional, so hoox values one at the mark, as Binance does.
+//! - **Position mode** — "Switch Position Mode", <https://bybit-exchange.github.io/docs/v5/position/position-mode>
+//!   (`docs/v5/position/position-mode.mdx`): a mode per symbol, else per coin, else one-way
+//!   ("Priority for configuration to take effect: symbol > coin > system default"); v5 has no
+//!   endpoint that reads it. "Get Position Info", <https://bybit-exchange.github.io/docs/v5/position>
+//!   (`docs/v5/position/position.mdx`): "If `symbol` passed, it returns data regardless of
+//!   having position or not", and `positionIdx` is "`0`: One-Way Mode, `1`: Buy side of both
+//!   side mode, `2`: Sell side of both side mode": the rows of the symbol tell its mode. "Place
+//!   Order": `positionIdx` "Under hedge-mode, this param is **required**" and `reduceOnly` "You
+//!   **must** specify it as `true` when you are about to close/reduce the position": so every
+//!   order read for a mode carries its `positionIdx` (0; or 1 for the buy side, opened by a
+//!   buy and closed by a reduce-only sell, 2 for the sell side), and a close stays reduce-only.
+//!   An index the mode does not have is `10001` "Request parameter error".
 
 use crate::order::{OrderRequest, Side};
 use crate::precision::{check_limits, fit, RuleNames};

@@ -3,10 +3,12 @@
 //!
 //! MEXC counts orders in contracts, not coins: a signal's base quantity is divided by the
 //! contract's `contractSize` and rounded down to its `volUnit`, so fills reported here are in
-//! contracts too (`Instrument::base_quantity` converts back). Leverage travels with each opening
-//! order (isolated margin, `openType` 1), which MEXC requires, so the separate leverage call is a
-//! signed read of the current setting rather than a change. MEXC has no testnet: a test signal
-//! is refused, never sent to the real exchange.
+//! contracts too (`Instrument::base_quantity` converts back). MEXC's leverage and margin type
+//! belong to a position, not to the symbol: an order that meets no open position carries its own
+//! leverage on isolated margin (`openType` 1); one that meets a position names that position's
+//! margin type, and an opening one first brings the position's leverage to its own (see
+//! "Positions" below). MEXC has no testnet: a test signal is refused, never sent to the real
+//! exchange.
 //!
 //! Every signed request carries `ApiKey`, `Request-Time` (ms), `Signature` and `Recv-Window`,
 //! as "Authentication method" and "Time security" describe,
@@ -35,6 +37,33 @@
 //! state,1: uninformed,2uncompleted,3completed,4canceled,5invalid"), `dealVol` ("transaction
 //! volume", in contracts) and `dealAvgPrice` ("transaction average price"). A cancelled order
 //! (4) can carry a `dealVol`: it is found with that fill and price, whatever its state.
+//!
+//! What that lookup answers for an `externalOid` it does not have is not documented (2040
+//! "order not exist" is not in the error code table; `data: null` is not described either), so
+//! it cannot prove an order absent alone. A lookup also reads "Get all of the user's historical
+//! orders" (`GET api/v1/private/order/list/history_orders`: `symbol`, `side`, `start_time`
+//! and `end_time` "can only check 90 days at a time", without them "the last 7 days",
+//! `page_num`, `page_size` "default 20, maximum 100"), and the order is absent only if both say
+//! so: the history with a page shorter than asked for. A full page without it, a refused
+//! lookup, or any answer the documentation does not describe keeps the signal in doubt
+//! (`ErrorClass::Unknown`) rather than guessing.
+//!
+//! Sizes: the contract's `maxVol` ("maximum volume", "Get the contract information") bounds an
+//! order (2028 "The maximum order quantity is exceeded"), refused before sending like `minVol`.
+//!
+//! Positions, same source: "Get position mode" (`GET api/v1/private/position/position_mode`,
+//! "position mode,1:hedge，2:one-way", the account's). "Order": the `side` codes say open or
+//! close in both modes; `reduceOnly` "For one-way positions, if you need to only reduce
+//! positions, pass in true, and two-way positions will not accept this parameter": a one-way
+//! close carries it, a hedge-mode order never. "Get the user's current holding position"
+//! (`GET api/v1/private/position/open_positions`) gives each position's `positionId`,
+//! `positionType` (1 long, 2 short), `openType` (1 isolated, 2 cross) and `leverage`, read for
+//! each order: an order names its position's `openType` ("2027 There is only one cross or
+//! isolated in the same direction"), and an opening order at another leverage than its
+//! position's first calls "Switch leverage" (`POST api/v1/private/position/change_leverage`
+//! `{"positionId", "leverage"}`, the form for an open position; `openType`, `symbol` and
+//! `positionType` are "Required when there is no position") to avoid "2021 The single leverage
+//! is not consistent with the existing position leverage".
 
 use crate::order::{OrderRequest, Side};
 use crate::precision::{check_limits, fit, RuleNames};
@@ -395,9 +424,11 @@ impl Venue for Mexc {
         )
     }
 
-    /// A signed read of the symbol's leverage (`GET /api/v1/private/position/leverage`): on
-    /// MEXC the leverage is set by each opening order itself, so nothing needs changing here,
-    /// and the call still proves the credentials before an order is sent.
+    /// A signed read of the symbol's leverage (`GET /api/v1/private/position/leverage`). MEXC's
+    /// leverage is a position's: the live port does not call this, but reads the open position
+    /// ([`Venue::position_margin_request`]) and changes its leverage where an opening order
+    /// differs ([`Venue::leverage_change_request`]); an order that meets no position carries its
+    /// own.
     fn leverage_request(
         &self,
         ctx: &Context,

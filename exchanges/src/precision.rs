@@ -4,7 +4,7 @@
 //!
 //! Exchanges reject any other precision, and a refusal after signing costs a round trip and a
 //! rate-limit token; here it is a typed, testable answer. So are the exchanges' other size
-//! rules ([`check_limits`]): a maximum quantity, a market order's own lot, the minimum notional
+//! rules (`check_limits`): a maximum quantity, a market order's own lot, the minimum notional
 //! of an order that opens.
 
 use crate::order::OrderRequest;

@@ -5,8 +5,14 @@
 //! It is strict where a lax mock would hide bugs: it checks the API key, the HMAC signature
 //! (rebuilt from the bytes on the wire, by each exchange's own rule) and the timestamp window
 //! against its own clock, and refuses with the exchange's own codes; it applies lot steps, ticks
-//! and minimums; and it keeps each exchange's client-order-id rule (Bybit and MEXC refuse any
-//! reuse, Binance only while the earlier order is open, accepting a reused id once it filled).
+//! and minimums, and the size limits each one publishes (Binance `MARKET_LOT_SIZE` and
+//! `LOT_SIZE` maxima with -4005 and `MIN_NOTIONAL`, 100 USDT on BTCUSDT and 20 on ETHUSDT, with
+//! -4164 unless reduce-only; Bybit `maxMktOrderQty`/`maxOrderQty` with 10001, a reduce-only order
+//! above them split rather than refused, and `minNotionalValue` 5 with 110094; MEXC `maxVol`
+//! with 2028), a market order valued at the mark; it keeps each account's position mode
+//! ([`Switches::hedge_mode`]) and refuses an order written for the other one; and it keeps each
+//! exchange's client-order-id rule (Bybit and MEXC refuse any reuse, Binance only while the
+//! earlier order is open, accepting a reused id once it filled).
 //! Market orders, and limit orders priced through the market, fill at once at the mark price;
 //! other limit orders rest open.
 //!
@@ -36,12 +42,21 @@
 //! [`Switches`] (per exchange, until a reset) turn on behaviours the real exchanges have and a
 //! happy mock hides: market orders filled only in part with their remainder cancelled
 //! (`partial_fill`), Bybit's realtime order list cleared of closed orders as after a release, so
-//! only order history has them (`realtime_forgets_closed`), and Bybit's geographic block, a
-//! CloudFront 403 page for every request (`geo_block`): [`MockExchanges::set_switches`] or
-//! `POST /__mock/switches` `{"exchange":"bybit","partial_fill":"0.5"}`.
+//! only order history has them (`realtime_forgets_closed`), Bybit's geographic block, a
+//! CloudFront 403 page for every request (`geo_block`), the account's position mode
+//! (`hedge_mode`: hedge or one-way; unset, each exchange's default, one-way on Bybit and
+//! Binance, hedge on MEXC), MEXC's margin conflicts (`margin_conflicts`: 2021 for an opening
+//! order at another leverage than its position's, 2027 for one of another margin type) and an
+//! external-id lookup that misses every order (`external_lookup_misses`):
+//! [`MockExchanges::set_switches`] or `POST /__mock/switches` `{"exchange":"bybit",
+//! "partial_fill":"0.5"}`.
 //!
 //! Bybit's `GET /v5/order/realtime` follows its documentation: `openOnly` is ignored when the
-//! query names an `orderId` or `orderLinkId`; `GET /v5/order/history` lists closed orders.
+//! query names an `orderId` or `orderLinkId`; `GET /v5/order/history` lists closed orders;
+//! `GET /v5/position/list` has a row per position index of the mode for a `symbol`. Binance
+//! answers `GET /fapi/v1/positionSide/dual`. MEXC answers `position_mode`, `open_positions`
+//! (each position's id, margin type and leverage), `change_leverage` by `positionId` (or, with
+//! no position, `symbol`, `openType` and `positionType`) and `order/list/history_orders`.
 
 use contracts::auth::hmac_sha256_hex;
 use contracts::signal::Exchange;
@@ -3014,7 +3029,22 @@ mod tests {
         ] {
             assert!(Switches::from_json(Exchange::Bybit, &bad).is_err(), "{bad}");
         }
-        // Bybit's behaviours on another exchange would silently do nothing.
+        let s = Switches::from_json(
+            Exchange::Mexc,
+            &json!({"hedge_mode":false,"margin_conflicts":true,"external_lookup_misses":true}),
+        );
+        assert_eq!(
+            s.as_ref()
+                .ok()
+                .map(|s| (s.hedge(Exchange::Mexc), s.margin_conflicts)),
+            Some((false, true))
+        );
+        // Unset, each exchange's default mode: hedge on MEXC only.
+        assert!(Switches::default().hedge(Exchange::Mexc));
+        assert!(!Switches::default().hedge(Exchange::Binance));
+        assert!(Switches::from_json(Exchange::Bybit, &json!({"hedge_mode":1})).is_err());
+        // MEXC's behaviours elsewhere, and Bybit's, would silently do nothing.
+        assert!(Switches::from_json(Exchange::Bybit, &json!({"margin_conflicts":true})).is_err());
         assert!(Switches::from_json(Exchange::Binance, &json!({"geo_block":true})).is_err());
         assert!(
             Switches::from_json(Exchange::Mexc, &json!({"realtime_forgets_closed":true})).is_err()
