@@ -130,6 +130,10 @@ pub const HISTORY_PAGE_SIZE: usize = 100;
 /// The history a lookup covers, back from now: within MEXC's "start time and end time span
 /// can only check 90 days at a time" (without it, only "the last 7 days").
 pub const HISTORY_SPAN_MS: i64 = 89 * 24 * 3_600_000;
+/// How far past our clock the history's `end_time` reaches, so an order MEXC timed a moment
+/// ahead of us is not left out: more than the clock difference of any request MEXC accepts
+/// (it refuses one outside its receive window, at most 60 s).
+pub const HISTORY_END_MARGIN_MS: i64 = 60_000;
 
 /// MEXC's names for its size rules ("Get the contract information").
 const RULES: RuleNames = RuleNames {
@@ -717,9 +721,9 @@ impl Venue for Mexc {
     }
 
     /// The order by its external id, then the order history of its symbol and direction (the
-    /// last [`HISTORY_SPAN_MS`], newest first, one page of [`HISTORY_PAGE_SIZE`]): MEXC does
-    /// not document what the first answers for an id it does not have, so "absent" rests on
-    /// the history saying so too.
+    /// last [`HISTORY_SPAN_MS`] to [`HISTORY_END_MARGIN_MS`] past now, newest first, one page
+    /// of [`HISTORY_PAGE_SIZE`]): MEXC does not document what the first answers for an id it
+    /// does not have, so "absent" rests on the history saying so too.
     fn query_requests(
         &self,
         ctx: &Context,
@@ -728,7 +732,10 @@ impl Venue for Mexc {
     ) -> Vec<HttpRequest> {
         // A GET signs its parameters sorted by name: these are written in that order.
         let query = query_string(&[
-            ("end_time", ctx.now_ms.to_string()),
+            (
+                "end_time",
+                ctx.now_ms.saturating_add(HISTORY_END_MARGIN_MS).to_string(),
+            ),
             ("page_num", "1".into()),
             ("page_size", HISTORY_PAGE_SIZE.to_string()),
             ("side", side_code(order).to_string()),
@@ -1593,15 +1600,15 @@ mod tests {
     }
 
     /// Issue 13, item 8: the lookup asks the order by its external id, then the order history
-    /// of its symbol and side over the last 89 days, one full page, parameters sorted as a
-    /// MEXC GET signs them.
+    /// of its symbol and side over the last 89 days (to a minute past now), one full page,
+    /// parameters sorted as a MEXC GET signs them.
     #[test]
     fn a_lookup_asks_the_external_id_then_the_order_history() {
         let o = order(Exchange::Mexc, "0.01", None);
         let rs = MEXC.query_requests(&ctx_at(MAINNET), &creds(), &o);
         assert_eq!(rs.len(), 2);
         assert_eq!(rs[0], MEXC.query_request(&ctx_at(MAINNET), &creds(), &o));
-        let query = "end_time=1700000000000&page_num=1&page_size=100&side=1&start_time=1692310400000&symbol=BTC_USDT";
+        let query = "end_time=1700000060000&page_num=1&page_size=100&side=1&start_time=1692310400000&symbol=BTC_USDT";
         assert_eq!(
             rs[1].url,
             format!("https://contract.mexc.com/api/v1/private/order/list/history_orders?{query}")
