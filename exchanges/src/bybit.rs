@@ -1343,8 +1343,8 @@ mod tests {
         assert_eq!(e.map(|e| e.class), Some(ErrorClass::Terminal));
     }
 
-    /// The linear response example of "Get Instruments Info", verbatim but for fields hoox
-    /// does not read (`lotSizeFilter` whole).
+    /// The linear response example of "Get Instruments Info", trimmed of fields hoox does not
+    /// read (its `lotSizeFilter` verbatim).
     const DOC_INSTRUMENT: &str = r#"{"retCode":0,"retMsg":"OK","result":{"category":"linear","list":[{"symbol":"BTCUSDT","contractType":"LinearPerpetual","status":"Trading","baseCoin":"BTC","quoteCoin":"USDT","priceScale":"2","leverageFilter":{"minLeverage":"1","maxLeverage":"100.00","leverageStep":"0.01"},"priceFilter":{"minPrice":"0.10","maxPrice":"1999999.80","tickSize":"0.10"},"lotSizeFilter":{"maxOrderQty":"1190.000","minOrderQty":"0.001","qtyStep":"0.001","postOnlyMaxOrderQty":"1190.000","maxMktOrderQty":"500.000","minNotionalValue":"5"},"settleCoin":"USDT"}],"nextPageCursor":""},"retExtInfo":{},"time":1700000000000}"#;
 
     fn btc_rules(mark: &str, mode: Option<PositionMode>) -> Instrument {
