@@ -2,9 +2,13 @@
 //! that covers the whole answer (headers and body), credentials and base URLs from the
 //! environment, per-exchange order quotas (`governor`), the isolate's IP-ban circuit breaker and
 //! its KV mirror, instrument rules (KV, and the isolate) and the reference price (the isolate,
-//! a few seconds) fetched together, leverage set once per symbol, and a redacted R2 log of every
-//! call written after the batch is settled. What to send and how to read the answer live in
-//! `exchanges`; what to do with it lives in `engine`.
+//! a few seconds) fetched together with the account's position mode (read once per exchange,
+//! network and symbol, kept in the isolate and KV beside the leverage, forgotten when a submit
+//! is refused for a mode the account may have switched) and, where the venue needs it (MEXC),
+//! the open position the order meets;
+//! leverage set once per symbol (MEXC: the position's, changed when an opening order's
+//! differs), and a redacted R2 log of every call written after the batch is settled. What to
+//! send and how to read the answer live in `exchanges`; what to do with it lives in `engine`.
 
 use contracts::config::{Mode, Quota, RuntimeConfig};
 use contracts::event::OrderAck;
@@ -18,7 +22,7 @@ use engine::ports::{
 use exchanges::order::{OrderRequest, ReferencePrice};
 use exchanges::venue::{
     Context, Credentials, ErrorClass, ExchangeError, HttpRequest, HttpResponse, Instrument, Method,
-    PriceKind, QueryResult, Venue,
+    OpenPosition, Placement, PositionMode, PriceKind, QueryResult, Venue,
 };
 use governor::clock::Clock;
 use governor::middleware::NoOpMiddleware;
@@ -41,6 +45,12 @@ const INSTRUMENT_ISOLATE_TTL_MS: i64 = 300_000;
 /// saves a round trip for every order of a burst on one symbol.
 const PRICE_TTL_MS: i64 = 3_000;
 const LEVERAGE_TTL_SECONDS: u64 = 86_400;
+/// How long KV keeps an account's position mode. A mode can only change while the account
+/// holds no position and no order of the symbol (each exchange refuses the switch otherwise),
+/// and a submit the exchange refuses forgets it, so the next attempt reads it again.
+const POSITION_MODE_TTL_SECONDS: u64 = 86_400;
+/// The position mode kept in the isolate, in front of KV.
+const POSITION_MODE_ISOLATE_TTL_MS: i64 = 300_000;
 /// Var that, when set, fixes the circuit-breaker pause after an IP ban.
 const BAN_SECONDS_VAR: &str = "EXCHANGE_BAN_SECONDS";
 
@@ -78,6 +88,10 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
         (now_ms.saturating_sub(*at) < self.ttl_ms).then(|| v.clone())
     }
 
+    pub fn remove(&mut self, key: &K) {
+        self.entries.remove(key);
+    }
+
     pub fn put(&mut self, key: K, now_ms: i64, value: V) {
         let ttl = self.ttl_ms;
         self.entries
@@ -94,6 +108,8 @@ thread_local! {
     /// This isolate's bans; each batch starts from it (plus the KV mirror) and leaves it updated.
     static CIRCUIT: RefCell<CircuitBreaker> = RefCell::new(CircuitBreaker::new());
     static LEVERAGE: RefCell<HashMap<InstrumentKey, u8>> = RefCell::new(HashMap::new());
+    static POSITION_MODES: RefCell<TtlCache<InstrumentKey, PositionMode>> =
+        RefCell::new(TtlCache::new(POSITION_MODE_ISOLATE_TTL_MS));
     static INSTRUMENTS: RefCell<TtlCache<InstrumentKey, Instrument>> =
         RefCell::new(TtlCache::new(INSTRUMENT_ISOLATE_TTL_MS));
     static PRICES: RefCell<TtlCache<InstrumentKey, ReferencePrice>> =
@@ -658,6 +674,113 @@ impl LivePort<'_> {
         })
     }
 
+    fn position_mode_kv_key(key: &InstrumentKey) -> String {
+        format!("position_mode:{}:{}:{}", key.0, key.1.as_str(), key.2)
+    }
+
+    /// The account's position mode for the order's symbol: the isolate's, else KV's, else
+    /// read from the exchange (then kept in both), once per (exchange, network, symbol).
+    async fn position_mode(
+        &self,
+        conn: &Connection,
+        order: &OrderRequest,
+        deadline_ms: i64,
+    ) -> Result<PositionMode, Failure> {
+        let key = self.key(order);
+        if let Some(m) = POSITION_MODES.with(|m| m.borrow().get(&key, runtime::now_ms())) {
+            return Ok(m);
+        }
+        let kv_key = Self::position_mode_kv_key(&key);
+        let kv = self.env.kv(CONFIG_KV).ok();
+        if let Some(kv) = &kv {
+            if let Ok(Some(m)) = kv.get(&kv_key).json::<PositionMode>().await {
+                POSITION_MODES.with(|c| c.borrow_mut().put(key, runtime::now_ms(), m));
+                return Ok(m);
+            }
+        }
+        let req =
+            self.venue
+                .position_mode_request(&self.context(&conn.base), &conn.creds, &order.symbol);
+        let resp = self
+            .call("position_mode", order, &req, deadline_ms)
+            .await
+            .map_err(|e| Self::read_failed("position mode", e))?;
+        let mode = self
+            .venue
+            .parse_position_mode(&order.symbol, &resp)
+            .map_err(|e| self.failure(e))?;
+        POSITION_MODES.with(|c| c.borrow_mut().put(key, runtime::now_ms(), mode));
+        if let (Some(kv), Ok(text)) = (&kv, serde_json::to_string(&mode)) {
+            if let Ok(put) = kv.put(&kv_key, text) {
+                let _ = put
+                    .expiration_ttl(POSITION_MODE_TTL_SECONDS)
+                    .execute()
+                    .await;
+            }
+        }
+        Ok(mode)
+    }
+
+    /// After the exchange refused a submit: the position mode is read again next time (the
+    /// account may have switched it since it was read).
+    async fn forget_position_mode(&self, order: &OrderRequest) {
+        let key = self.key(order);
+        POSITION_MODES.with(|c| c.borrow_mut().remove(&key));
+        if let Ok(kv) = self.env.kv(CONFIG_KV) {
+            let _ = kv.delete(&Self::position_mode_kv_key(&key)).await;
+        }
+    }
+
+    /// Where the venue needs it (MEXC), the open position the order meets, read for each
+    /// order: `None` for a venue that reads none, `Some(None)` when there is none.
+    async fn position(
+        &self,
+        conn: &Connection,
+        order: &OrderRequest,
+        deadline_ms: i64,
+    ) -> Result<Option<Option<OpenPosition>>, Failure> {
+        let Some(req) =
+            self.venue
+                .position_margin_request(&self.context(&conn.base), &conn.creds, order)
+        else {
+            return Ok(None);
+        };
+        let resp = self
+            .call("position", order, &req, deadline_ms)
+            .await
+            .map_err(|e| Self::read_failed("open position", e))?;
+        self.venue
+            .parse_position_margin(order, &resp)
+            .map(Some)
+            .map_err(|e| self.failure(e))
+    }
+
+    /// A venue whose leverage is a position's (MEXC): brought to the order's when the order
+    /// opens into a position that has another (never cached: it is the position's).
+    async fn position_leverage(
+        &self,
+        conn: &Connection,
+        order: &OrderRequest,
+        position: &OpenPosition,
+        deadline_ms: i64,
+    ) -> Result<(), Failure> {
+        let Some(req) = self.venue.leverage_change_request(
+            &self.context(&conn.base),
+            &conn.creds,
+            order,
+            position,
+        ) else {
+            return Ok(());
+        };
+        let resp = self
+            .call("leverage", order, &req, deadline_ms)
+            .await
+            .map_err(|e| Self::read_failed("change leverage", e))?;
+        self.venue
+            .parse_leverage(&resp)
+            .map_err(|e| self.failure(e))
+    }
+
     /// Sets leverage once per (exchange, network, symbol, value): kept in the isolate and KV.
     async fn leverage(
         &self,
@@ -717,19 +840,36 @@ impl ExchangePort for LivePort<'_> {
         self.venue.exchange()
     }
 
+    /// The instrument's rules, the reference price, the account's position mode and (MEXC)
+    /// the open position the order meets, fetched together; then the leverage. What was learnt
+    /// of the account rides in `instrument.placement` to the submit.
     async fn prepare(&self, order: &OrderRequest, deadline_ms: i64) -> Result<Prepared, Failure> {
         let conn = self.connection(order)?;
-        let (instrument, reference_price) = futures::future::join(
+        let (instrument, reference_price, mode, position) = futures::future::join4(
             self.instrument(&conn, order, deadline_ms),
             self.reference_price(&conn, order, deadline_ms),
+            self.position_mode(&conn, order, deadline_ms),
+            self.position(&conn, order, deadline_ms),
         )
         .await;
-        let prepared = Prepared {
-            instrument: instrument?,
-            reference_price: reference_price?,
+        let (mut instrument, reference_price) = (instrument?, reference_price?);
+        let (mode, position) = (mode?, position?);
+        match &position {
+            // The venue's leverage is the position's.
+            Some(Some(p)) => self.position_leverage(&conn, order, p, deadline_ms).await?,
+            // No position to agree with: the opening order carries its own leverage.
+            Some(None) => {}
+            None => self.leverage(&conn, order, deadline_ms).await?,
+        }
+        instrument.placement = Placement {
+            position_mode: Some(mode),
+            position: position.flatten(),
+            reference_price: Some(reference_price.price),
         };
-        self.leverage(&conn, order, deadline_ms).await?;
-        Ok(prepared)
+        Ok(Prepared {
+            instrument,
+            reference_price,
+        })
     }
 
     async fn lookup(&self, order: &OrderRequest, deadline_ms: i64) -> Result<Lookup, Failure> {
@@ -775,11 +915,17 @@ impl ExchangePort for LivePort<'_> {
             )
             .map_err(|e| self.failure(e))?;
         match self.call("submit", order, &req, deadline_ms).await {
-            Ok(resp) => self
-                .venue
-                .parse_order(order, &resp)
-                .map(|ack| in_base_units(ack, &prepared.instrument))
-                .map_err(|e| self.failure(e)),
+            Ok(resp) => match self.venue.parse_order(order, &resp) {
+                Ok(ack) => Ok(in_base_units(ack, &prepared.instrument)),
+                Err(e) => {
+                    // Refused for a mode the account may have switched since it was read:
+                    // the next order reads it again.
+                    if self.venue.refuses_position_mode(&e) {
+                        self.forget_position_mode(order).await;
+                    }
+                    Err(self.failure(e))
+                }
+            },
             Err(Transport::NotSent(e)) => Err(Failure {
                 class: FailureClass::Retryable {
                     retry_after_seconds: None,

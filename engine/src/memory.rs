@@ -514,6 +514,8 @@ pub fn plain_instrument(symbol: &str) -> Instrument {
         min_qty: Decimal::ZERO,
         tick_size: fine,
         contract_size: Decimal::ONE,
+        limits: Default::default(),
+        placement: Default::default(),
     }
 }
 

@@ -42,6 +42,8 @@ impl ExchangePort for PaperExchange {
                 min_qty: Decimal::ZERO,
                 tick_size: NO_ROUNDING,
                 contract_size: Decimal::ONE,
+                limits: Default::default(),
+                placement: Default::default(),
             },
             // No market data: a market order with no price of its own is refused, as the fill
             // would refuse it.

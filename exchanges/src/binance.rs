@@ -46,13 +46,39 @@
 //! - **Error codes** — "Error Codes" (above): `-5028 ME_RECVWINDOW_REJECT` "Timestamp for
 //!   this request is outside of the ME recvWindow.", refused by the matching engine before
 //!   processing like `-1021 INVALID_TIMESTAMP`: retryable with a fresh timestamp.
+//! - **Size rules** — "Filters" of "Public Endpoints Info",
+//!   <https://developers.binance.com/docs/derivatives/usds-margined-futures/common-definition>:
+//!   `LOT_SIZE` (`minQty`, `maxQty`, `stepSize`), `MARKET_LOT_SIZE` ("the quantity … rules for
+//!   MARKET orders": its own `minQty`, `maxQty`, `stepSize`) and `MIN_NOTIONAL.notional` ("An
+//!   order's notional value is the price * quantity. Since MARKET orders have no price, the
+//!   mark price is used"). The notional is per symbol and Binance "will adjust the threshold
+//!   from time to time without prior announcement, users can check via API" ("Contract
+//!   Specifications of USDⓈ-M Futures", <https://www.binance.com/en/support/articles/360033161972>,
+//!   which also says "“Reduce-Only” order is not affected"): BTCUSDT's has been 100 USDT and
+//!   ETHUSDT's 20 since 2023-11-02 (5 is the documented example's and most symbols'), so it is
+//!   read from `exchangeInfo`, never written here. Breaking one is refused before sending with
+//!   the rule's name and numbers; Binance's own codes for them are `-4004` "Quantity less than
+//!   min quantity.", `-4005` "Quantity greater than max quantity." and `-4164 MIN_NOTIONAL`
+//!   "Order's notional must be no smaller than %s (unless you choose reduce only)" ("Error
+//!   Codes").
+//! - **Position mode** — "Get Current Position Mode (USER_DATA)", `GET
+//!   /fapi/v1/positionSide/dual` (weight 30) → `dualSidePosition`, "true": Hedge Mode;
+//!   "false": One-way Mode, for every symbol of the account (the connector's
+//!   `get_current_position_mode`). "New Order": `positionSide` "Default `BOTH` for One-way
+//!   Mode; `LONG` or `SHORT` for Hedge Mode. It must be sent in Hedge Mode", `reduceOnly`
+//!   "Cannot be sent in Hedge Mode". So a hedge-mode order names its side (a close is the
+//!   opposite side of its position) and is never `reduceOnly`; a one-way order is written as
+//!   before. `-4061 POSITION_SIDE_NOT_MATCH` "Order's position side does not match user's
+//!   setting." means the mode changed since it was read: retryable, and the mode is read
+//!   again; `-1106` "Parameter '%s' sent when not required." is what `reduceOnly` in hedge
+//!   mode gets.
 
 use crate::order::{OrderRequest, Side};
-use crate::precision::fit;
+use crate::precision::{check_limits, fit, RuleNames};
 use crate::signing::binance_signature;
 use crate::venue::{
-    Context, Credentials, ErrorClass, ExchangeError, HttpRequest, HttpResponse, Instrument, Method,
-    PriceKind, QueryResult, ReferencePrice, Venue,
+    Context, Credentials, ErrorClass, ExchangeError, HttpRequest, HttpResponse, Instrument, Limits,
+    Method, Placement, PositionMode, PriceKind, QueryResult, ReferencePrice, Venue,
 };
 use crate::wire::{
     average_price, decimal, error, excerpt, not_tradable, parse_json, plain, query_string,
@@ -77,6 +103,21 @@ pub const DUPLICATE_CLIENT_ORDER_ID: i64 = -4116;
 pub const INVALID_SYMBOL: i64 = -1121;
 /// "Timestamp for this request is outside of the ME recvWindow." (ME_RECVWINDOW_REJECT).
 pub const ME_RECV_WINDOW_REJECT: i64 = -5028;
+
+/// "Order's position side does not match user's setting." (POSITION_SIDE_NOT_MATCH): the
+/// account's position mode is not the one the order was written for.
+pub const POSITION_SIDE_NOT_MATCH: i64 = -4061;
+/// "Order's notional must be no smaller than %s (unless you choose reduce only)".
+pub const MIN_NOTIONAL: i64 = -4164;
+
+/// Binance's names for its size rules ("Filters", "Public Endpoints Info").
+const RULES: RuleNames = RuleNames {
+    venue: "Binance",
+    max_qty: "LOT_SIZE.maxQty",
+    max_market_qty: "MARKET_LOT_SIZE.maxQty",
+    min_notional: "MIN_NOTIONAL",
+    splits_reduce_only_over_max: false,
+};
 
 /// Order statuses that end an order: with nothing executed, no position came of it.
 const ENDED_STATUSES: [&str; 4] = ["EXPIRED", "EXPIRED_IN_MATCH", "CANCELED", "REJECTED"];
@@ -209,6 +250,11 @@ fn classify_code(call: Call, code: Option<i64>) -> ErrorClass {
         },
         // An open order already holds this id: an earlier attempt reached Binance.
         Some(DUPLICATE_CLIENT_ORDER_ID) => ErrorClass::Unknown,
+        // The account's position mode changed since it was read: refused before placement,
+        // and the next attempt reads the mode again (the port forgets it on a refusal).
+        Some(POSITION_SIDE_NOT_MATCH) => ErrorClass::Retryable {
+            retry_after_seconds: None,
+        },
         _ => ErrorClass::Terminal,
     }
 }
@@ -329,12 +375,23 @@ impl Venue for Binance {
                     )
                 })
         };
+        // The other size rules, where the symbol lists them ("Filters" of "Public Endpoints
+        // Info"); a missing one is left to Binance to check.
+        let optional = |kind: &str, field: &str| filter(kind, field).ok();
         Ok(Instrument {
             symbol: wanted.clone(),
             qty_step: filter("LOT_SIZE", "stepSize")?,
             min_qty: filter("LOT_SIZE", "minQty")?,
             tick_size: filter("PRICE_FILTER", "tickSize")?,
             contract_size: Decimal::ONE,
+            limits: Limits {
+                max_qty: optional("LOT_SIZE", "maxQty"),
+                market_qty_step: optional("MARKET_LOT_SIZE", "stepSize"),
+                market_min_qty: optional("MARKET_LOT_SIZE", "minQty"),
+                max_market_qty: optional("MARKET_LOT_SIZE", "maxQty"),
+                min_notional: optional("MIN_NOTIONAL", "notional"),
+            },
+            placement: Placement::default(),
         })
     }
 
@@ -400,9 +457,55 @@ impl Venue for Binance {
         answer(Call::Leverage, resp).map(|_| ())
     }
 
+    /// `GET /fapi/v1/positionSide/dual` ("Get Current Position Mode"): the mode of every
+    /// symbol of the account.
+    fn position_mode_request(
+        &self,
+        ctx: &Context,
+        creds: &Credentials,
+        _symbol: &Symbol,
+    ) -> HttpRequest {
+        Self::signed_get(ctx, creds, "/fapi/v1/positionSide/dual", &[])
+    }
+
+    /// `{"dualSidePosition": true}`: "true": Hedge Mode; "false": One-way Mode.
+    fn parse_position_mode(
+        &self,
+        _symbol: &Symbol,
+        resp: &HttpResponse,
+    ) -> Result<PositionMode, ExchangeError> {
+        let json = answer(Call::Account, resp)?;
+        match json.get("dualSidePosition").and_then(Value::as_bool) {
+            Some(true) => Ok(PositionMode::Hedge),
+            Some(false) => Ok(PositionMode::OneWay),
+            None => Err(error(
+                Exchange::Binance,
+                Call::Account.unclear(),
+                resp.status,
+                None,
+                format!(
+                    "dualSidePosition missing from the position mode answer: {}",
+                    excerpt(&resp.body)
+                ),
+            )),
+        }
+    }
+
+    /// -4061 "Order's position side does not match user's setting.", and -1106 (a
+    /// parameter "sent when not required", as `reduceOnly` is in hedge mode).
+    fn refuses_position_mode(&self, e: &ExchangeError) -> bool {
+        e.code.as_deref() == Some(POSITION_SIDE_NOT_MATCH.to_string().as_str())
+            || e.code.as_deref() == Some("-1106")
+    }
+
     /// The entry order only: Binance futures has no take-profit/stop-loss on the entry itself
     /// (they are separate `TAKE_PROFIT_MARKET`/`STOP_MARKET` orders), so `take_profit` and
     /// `stop_loss` are not sent to Binance.
+    ///
+    /// In hedge mode the order names its position, `positionSide` `LONG` or `SHORT` ("It must
+    /// be sent in Hedge Mode"), and a close is that side's opposite (`SELL` `LONG` closes a
+    /// long) without `reduceOnly` ("Cannot be sent in Hedge Mode"). In one-way mode no
+    /// `positionSide` is sent (it defaults to `BOTH`) and a close is `reduceOnly`.
     fn order_request(
         &self,
         ctx: &Context,
@@ -411,6 +514,8 @@ impl Venue for Binance {
         instrument: &Instrument,
     ) -> Result<HttpRequest, ExchangeError> {
         let sized = fit(order, instrument)?;
+        check_limits(order, instrument, &sized, &RULES)?;
+        let hedge = instrument.placement.position_mode == Some(PositionMode::Hedge);
         let mut params: Vec<(&str, String)> = vec![
             ("symbol", instrument.symbol.clone()),
             (
@@ -421,15 +526,20 @@ impl Venue for Binance {
                 }
                 .into(),
             ),
-            (
-                "type",
-                match order.order_type {
-                    OrderType::Market => "MARKET",
-                    OrderType::Limit => "LIMIT",
-                }
-                .into(),
-            ),
         ];
+        if hedge {
+            // A buy opens a long or closes a short; a sell opens a short or closes a long.
+            let long = (order.side == Side::Buy) != order.reduce_only;
+            params.push(("positionSide", if long { "LONG" } else { "SHORT" }.into()));
+        }
+        params.push((
+            "type",
+            match order.order_type {
+                OrderType::Market => "MARKET",
+                OrderType::Limit => "LIMIT",
+            }
+            .into(),
+        ));
         if order.order_type == OrderType::Limit {
             params.push(("timeInForce", "GTC".into()));
         }
@@ -439,8 +549,8 @@ impl Venue for Binance {
                 params.push(("price", plain(price)));
             }
         }
-        // Sent only on closes: `reduceOnly` may not be sent at all in hedge mode.
-        if order.reduce_only {
+        // Sent only on closes, and never in hedge mode, which refuses it.
+        if order.reduce_only && !hedge {
             params.push(("reduceOnly", "true".into()));
         }
         params.push(("newClientOrderId", order.client_order_id.clone()));
@@ -587,9 +697,17 @@ mod tests {
     fn parses_exchange_info() {
         let body = r#"{"timezone":"UTC","symbols":[{"symbol":"ETHUSDT","status":"TRADING","filters":[]},{"symbol":"BTCUSDT","status":"TRADING","filters":[{"filterType":"PRICE_FILTER","minPrice":"556.80","maxPrice":"4529764","tickSize":"0.10"},{"filterType":"LOT_SIZE","stepSize":"0.001","maxQty":"1000","minQty":"0.001"},{"filterType":"MARKET_LOT_SIZE","stepSize":"0.001","maxQty":"120","minQty":"0.001"}]}]}"#;
         let sym = Symbol::parse("BTCUSDT").unwrap_or_else(|e| panic!("{e}"));
+        let mut expected = instrument("BTCUSDT", "0.001", "0.001", "0.1", "1");
+        expected.limits = Limits {
+            max_qty: Some(d("1000")),
+            market_qty_step: Some(d("0.001")),
+            market_min_qty: Some(d("0.001")),
+            max_market_qty: Some(d("120")),
+            min_notional: None,
+        };
         assert_eq!(
             BINANCE.parse_instrument(&sym, &response(200, body)),
-            Ok(instrument("BTCUSDT", "0.001", "0.001", "0.1", "1"))
+            Ok(expected)
         );
         let sym = Symbol::parse("DOGEUSDT").unwrap_or_else(|e| panic!("{e}"));
         let e = BINANCE.parse_instrument(&sym, &response(200, body)).err();
@@ -1022,5 +1140,258 @@ mod tests {
             )),
             Ok(())
         );
+    }
+
+    /// BTCUSDT's filters as Binance lists them: "Filters" of "Public Endpoints Info", with
+    /// BTCUSDT's `MIN_NOTIONAL` at 100 (5 is the documented example's, and most symbols').
+    const BTC_FILTERS: &str = r#"{"timezone":"UTC","symbols":[{"symbol":"BTCUSDT","status":"TRADING","filters":[{"filterType":"PRICE_FILTER","minPrice":"556.80","maxPrice":"4529764","tickSize":"0.10"},{"filterType":"LOT_SIZE","stepSize":"0.001","maxQty":"1000","minQty":"0.001"},{"filterType":"MARKET_LOT_SIZE","stepSize":"0.001","maxQty":"120","minQty":"0.001"},{"filterType":"MAX_NUM_ORDERS","limit":200},{"filterType":"MAX_NUM_ALGO_ORDERS","limit":10},{"filterType":"MIN_NOTIONAL","notional":"100"},{"filterType":"PERCENT_PRICE","multiplierUp":"1.0500","multiplierDown":"0.9500","multiplierDecimal":"4"}]}]}"#;
+
+    fn btc_rules() -> Instrument {
+        BINANCE
+            .parse_instrument(&btc(), &response(200, BTC_FILTERS))
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// `btc_rules()` as the live port hands them over: the mark price and the account's mode.
+    fn placed(mark: &str, mode: Option<PositionMode>) -> Instrument {
+        let mut i = btc_rules();
+        i.placement = Placement {
+            position_mode: mode,
+            position: None,
+            reference_price: Some(d(mark)),
+        };
+        i
+    }
+
+    fn refusal(o: &OrderRequest, i: &Instrument) -> Option<String> {
+        BINANCE
+            .order_request(&ctx_at(MAINNET), &creds(), o, i)
+            .err()
+            .map(|e| {
+                assert_eq!((e.class, e.status), (ErrorClass::Terminal, 0), "{e}");
+                e.message
+            })
+    }
+
+    /// Issue 13, item 9: `MIN_NOTIONAL.notional` ("An order's notional value is the price *
+    /// quantity. Since MARKET orders have no price, the mark price is used") and the market
+    /// lot are read from `exchangeInfo`.
+    #[test]
+    fn reads_the_size_rules_of_exchange_info() {
+        assert_eq!(
+            btc_rules().limits,
+            Limits {
+                max_qty: Some(d("1000")),
+                market_qty_step: Some(d("0.001")),
+                market_min_qty: Some(d("0.001")),
+                max_market_qty: Some(d("120")),
+                min_notional: Some(d("100")),
+            }
+        );
+    }
+
+    /// Issue 13, item 9: 0.001 BTC at a 65000 mark is 65 USDT, under BTCUSDT's 100: refused
+    /// before anything is signed, with the rule's numbers. A reduce-only order is not held to
+    /// it ("“Reduce-Only” order is not affected", Contract Specifications of USDⓈ-M Futures).
+    #[test]
+    fn an_order_below_min_notional_is_refused_before_any_round_trip() {
+        let i = placed("65000", Some(PositionMode::OneWay));
+        let small = order(Exchange::Binance, "0.001", None);
+        let m = refusal(&small, &i).unwrap_or_else(|| panic!("0.001 BTC was sent"));
+        assert!(
+            m.starts_with("notional 65 USDT below Binance's MIN_NOTIONAL 100 for BTCUSDT"),
+            "{m}"
+        );
+        assert!(m.contains("reference price 65000"), "{m}");
+        assert_eq!(refusal(&order(Exchange::Binance, "0.002", None), &i), None);
+        let close = OrderRequest {
+            side: Side::Sell,
+            reduce_only: true,
+            ..small.clone()
+        };
+        assert_eq!(refusal(&close, &i), None);
+        // A limit order is valued at its own price.
+        let limit = |price: &str| OrderRequest {
+            order_type: OrderType::Limit,
+            price: Some(d(price)),
+            ..small.clone()
+        };
+        let m = refusal(&limit("65000"), &i).unwrap_or_default();
+        assert!(m.contains("below Binance's MIN_NOTIONAL 100"), "{m}");
+        assert_eq!(refusal(&limit("110000"), &i), None);
+        // Without the exchange's price, a market order is valued at the sender's; without
+        // either, Binance alone can tell.
+        let mut unplaced = btc_rules();
+        assert!(refusal(&order(Exchange::Binance, "0.001", Some("65000")), &unplaced).is_some());
+        assert_eq!(refusal(&small, &unplaced), None);
+        unplaced.limits.min_notional = None;
+        assert_eq!(
+            refusal(&order(Exchange::Binance, "0.001", Some("65000")), &unplaced),
+            None
+        );
+    }
+
+    /// Issue 13, item 9: a market order follows `MARKET_LOT_SIZE` (its own step, minimum and
+    /// maximum), a limit order `LOT_SIZE`.
+    #[test]
+    fn market_orders_follow_the_market_lot_and_limit_orders_the_lot() {
+        let mut i = placed("65000", None);
+        let m = refusal(&order(Exchange::Binance, "130", None), &i).unwrap_or_default();
+        assert!(
+            m.starts_with("quantity 130 above Binance's MARKET_LOT_SIZE.maxQty 120 for BTCUSDT"),
+            "{m}"
+        );
+        let limit = |qty: &str| OrderRequest {
+            order_type: OrderType::Limit,
+            price: Some(d("65000")),
+            ..order(Exchange::Binance, qty, None)
+        };
+        assert_eq!(refusal(&limit("130"), &i), None);
+        let m = refusal(&limit("1000.5"), &i).unwrap_or_default();
+        assert!(
+            m.starts_with("quantity 1000.5 above Binance's LOT_SIZE.maxQty 1000 for BTCUSDT"),
+            "{m}"
+        );
+        // The market lot's own step and minimum.
+        i.limits.market_qty_step = Some(d("0.01"));
+        i.limits.market_min_qty = Some(d("0.01"));
+        let r = BINANCE
+            .order_request(
+                &ctx_at(MAINNET),
+                &creds(),
+                &order(Exchange::Binance, "0.0199", None),
+                &i,
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(r.body.unwrap_or_default().contains("&quantity=0.01&"));
+        let m = refusal(&order(Exchange::Binance, "0.009", None), &i).unwrap_or_default();
+        assert!(m.contains("below the minimum order quantity 0.01"), "{m}");
+        assert_eq!(refusal(&limit("0.009"), &i), None);
+    }
+
+    /// Issue 13, item 7: in hedge mode every order names its position (`positionSide`
+    /// LONG or SHORT, "It must be sent in Hedge Mode") and none is `reduceOnly` ("Cannot be
+    /// sent in Hedge Mode"): a close is the opposite side of its position. One-way orders are
+    /// written as before.
+    #[test]
+    fn hedge_mode_orders_name_their_position_side_and_are_never_reduce_only() {
+        let c = ctx_at(MAINNET);
+        let body = |side: Side, reduce_only: bool, mode: Option<PositionMode>| {
+            let o = OrderRequest {
+                side,
+                reduce_only,
+                ..order(Exchange::Binance, "0.01", None)
+            };
+            let r = BINANCE
+                .order_request(&c, &creds(), &o, &placed("65000", mode))
+                .unwrap_or_else(|e| panic!("{e}"));
+            let body = r.body.unwrap_or_default();
+            body[..body.find("&newClientOrderId=").unwrap_or(body.len())].to_owned()
+        };
+        let hedge = Some(PositionMode::Hedge);
+        for (side, reduce_only, expected) in [
+            (
+                Side::Buy,
+                false,
+                "symbol=BTCUSDT&side=BUY&positionSide=LONG&type=MARKET&quantity=0.01",
+            ),
+            (
+                Side::Sell,
+                true,
+                "symbol=BTCUSDT&side=SELL&positionSide=LONG&type=MARKET&quantity=0.01",
+            ),
+            (
+                Side::Sell,
+                false,
+                "symbol=BTCUSDT&side=SELL&positionSide=SHORT&type=MARKET&quantity=0.01",
+            ),
+            (
+                Side::Buy,
+                true,
+                "symbol=BTCUSDT&side=BUY&positionSide=SHORT&type=MARKET&quantity=0.01",
+            ),
+        ] {
+            assert_eq!(body(side, reduce_only, hedge), expected);
+        }
+        for mode in [Some(PositionMode::OneWay), None] {
+            assert_eq!(
+                body(Side::Sell, true, mode),
+                "symbol=BTCUSDT&side=SELL&type=MARKET&quantity=0.01&reduceOnly=true"
+            );
+            assert_eq!(
+                body(Side::Buy, false, mode),
+                "symbol=BTCUSDT&side=BUY&type=MARKET&quantity=0.01"
+            );
+        }
+    }
+
+    /// Issue 13, item 7: "Get Current Position Mode", `GET /fapi/v1/positionSide/dual`
+    /// (USER_DATA, signed) → `{"dualSidePosition": true}` ("true": Hedge Mode; "false":
+    /// One-way Mode). -4061 (POSITION_SIDE_NOT_MATCH) means the mode changed since it was
+    /// read: refused, and worth a retry once it is read again.
+    #[test]
+    fn reads_the_position_mode() {
+        let r = BINANCE.position_mode_request(&ctx_at(MAINNET), &creds(), &btc());
+        let total = "recvWindow=5000&timestamp=1700000000000";
+        assert_eq!(r.method, Method::Get);
+        assert_eq!(
+            r.url,
+            format!(
+                "https://fapi.binance.com/fapi/v1/positionSide/dual?{total}&signature={}",
+                sign("test-secret", total)
+            )
+        );
+        let mode = |body: &str| BINANCE.parse_position_mode(&btc(), &response(200, body));
+        assert_eq!(
+            mode(r#"{"dualSidePosition": true}"#),
+            Ok(PositionMode::Hedge)
+        );
+        assert_eq!(
+            mode(r#"{"dualSidePosition": false}"#),
+            Ok(PositionMode::OneWay)
+        );
+        assert_eq!(
+            mode("{}").err().map(|e| e.class),
+            Some(ErrorClass::Retryable {
+                retry_after_seconds: None
+            })
+        );
+        let o = order(Exchange::Binance, "0.01", None);
+        let e = BINANCE
+            .parse_order(
+                &o,
+                &response(
+                    400,
+                    r#"{"code":-4061,"msg":"Order's position side does not match user's setting."}"#,
+                ),
+            )
+            .err()
+            .unwrap_or_else(|| panic!("-4061 read as an order"));
+        assert_eq!(
+            e.class,
+            ErrorClass::Retryable {
+                retry_after_seconds: None
+            }
+        );
+        assert!(BINANCE.refuses_position_mode(&e));
+        let reduce_only = BINANCE
+            .parse_order(
+                &o,
+                &response(
+                    400,
+                    r#"{"code":-1106,"msg":"Parameter 'reduceonly' sent when not required."}"#,
+                ),
+            )
+            .err()
+            .unwrap_or_else(|| panic!("-1106 read as an order"));
+        assert!(BINANCE.refuses_position_mode(&reduce_only));
+        let balance = BINANCE
+            .parse_order(
+                &o,
+                &response(400, r#"{"code":-2019,"msg":"Margin is insufficient."}"#),
+            )
+            .err()
+            .unwrap_or_else(|| panic!("-2019 read as an order"));
+        assert!(!BINANCE.refuses_position_mode(&balance));
     }
 }

@@ -54,13 +54,35 @@
 //!   lists "Geographic restrictions return a 403 error"), not Bybit JSON: it is terminal with
 //!   [`GEO_BLOCK_REASON`], not the ten-minute ban of "403, access too frequent" ("Rate Limit
 //!   Rules", <https://bybit-exchange.github.io/docs/v5/rate-limit>).
+//! - **Size rules** — "Get Instruments Info", <https://bybit-exchange.github.io/docs/v5/market/instrument>
+//!   (`docs/v5/market/instrument.mdx`): `lotSizeFilter.maxOrderQty` "Maximum quantity for Limit
+//!   and PostOnly order", `maxMktOrderQty` "Maximum quantity for Market order" (both "adjusted
+//!   bi-monthly"), `minNotionalValue` "Minimum notional value". They are refused before sending,
+//!   with the rule's name and numbers, except where Bybit would take the order: "If
+//!   reduceOnly=true and order qty > max order qty, the order will automatically be split up
+//!   into multiple orders" ("Place Order"), and a reduce-only order is not held to the minimum
+//!   notional here (the documentation does not say it is). Bybit's code for the notional is
+//!   `110094` "Order notional value below the lower limit" ("Error Codes"); it documents no
+//!   price for a market order's notional, so hoox values one at the mark, as Binance does.
+//! - **Position mode** — "Switch Position Mode", <https://bybit-exchange.github.io/docs/v5/position/position-mode>
+//!   (`docs/v5/position/position-mode.mdx`): a mode per symbol, else per coin, else one-way
+//!   ("Priority for configuration to take effect: symbol > coin > system default"); v5 has no
+//!   endpoint that reads it. "Get Position Info", <https://bybit-exchange.github.io/docs/v5/position>
+//!   (`docs/v5/position/position.mdx`): "If `symbol` passed, it returns data regardless of
+//!   having position or not", and `positionIdx` is "`0`: One-Way Mode, `1`: Buy side of both
+//!   side mode, `2`: Sell side of both side mode": the rows of the symbol tell its mode. "Place
+//!   Order": `positionIdx` "Under hedge-mode, this param is **required**" and `reduceOnly` "You
+//!   **must** specify it as `true` when you are about to close/reduce the position": so every
+//!   order read for a mode carries its `positionIdx` (0; or 1 for the buy side, opened by a
+//!   buy and closed by a reduce-only sell, 2 for the sell side), and a close stays reduce-only.
+//!   An index the mode does not have is `10001` "Request parameter error".
 
 use crate::order::{OrderRequest, Side};
-use crate::precision::fit;
+use crate::precision::{check_limits, fit, RuleNames};
 use crate::signing::{bybit_payload, sign};
 use crate::venue::{
-    Context, Credentials, ErrorClass, ExchangeError, HttpRequest, HttpResponse, Instrument, Method,
-    PriceKind, QueryResult, ReferencePrice, Venue, ACKNOWLEDGED,
+    Context, Credentials, ErrorClass, ExchangeError, HttpRequest, HttpResponse, Instrument, Limits,
+    Method, Placement, PositionMode, PriceKind, QueryResult, ReferencePrice, Venue, ACKNOWLEDGED,
 };
 use crate::wire::{
     average_price, decimal, error, excerpt, not_tradable, parse_json, plain, query_string,
@@ -101,6 +123,21 @@ pub const GEO_BLOCK_REASON: &str =
     "Bybit refuses requests from this region (CloudFront 403); see README 'Exchange regions'";
 /// The sentence of CloudFront's geo-restriction page (its 403 HTML body).
 const CLOUDFRONT_GEO_BLOCK: &str = "block access from your country";
+
+/// "Order notional value below the lower limit".
+pub const NOTIONAL_BELOW_LOWER_LIMIT: i64 = 110094;
+/// "Request parameter error": among others, a `positionIdx` the account's position mode does
+/// not have.
+pub const PARAMETER_ERROR: i64 = 10001;
+
+/// Bybit's names for its size rules (`lotSizeFilter` of "Get Instruments Info").
+const RULES: RuleNames = RuleNames {
+    venue: "Bybit",
+    max_qty: "lotSizeFilter.maxOrderQty",
+    max_market_qty: "lotSizeFilter.maxMktOrderQty",
+    min_notional: "lotSizeFilter.minNotionalValue",
+    splits_reduce_only_over_max: true,
+};
 
 /// The Bybit v5 linear adapter.
 #[derive(Debug, Clone, Copy, Default)]
@@ -377,12 +414,22 @@ impl Venue for Bybit {
                 .and_then(decimal)
                 .ok_or_else(|| parse_error(call, resp.status, &path.join("."), &resp.body))
         };
+        // The other size rules, where listed; a missing one is left to Bybit to check.
+        let optional = |path: &[&str]| str_field(item, path).and_then(decimal);
         Ok(Instrument {
             symbol: wanted,
             qty_step: num(&["lotSizeFilter", "qtyStep"])?,
             min_qty: num(&["lotSizeFilter", "minOrderQty"])?,
             tick_size: num(&["priceFilter", "tickSize"])?,
             contract_size: Decimal::ONE,
+            limits: Limits {
+                max_qty: optional(&["lotSizeFilter", "maxOrderQty"]),
+                market_qty_step: None,
+                market_min_qty: None,
+                max_market_qty: optional(&["lotSizeFilter", "maxMktOrderQty"]),
+                min_notional: optional(&["lotSizeFilter", "minNotionalValue"]),
+            },
+            placement: Placement::default(),
         })
     }
 
@@ -451,6 +498,65 @@ impl Venue for Bybit {
         }
     }
 
+    /// `GET /v5/position/list?category=linear&symbol=…` ("Get Position Info"): "If `symbol`
+    /// passed, it returns data regardless of having position or not", one row per position
+    /// index: `0` in one-way mode, `1` and `2` in hedge mode. Bybit has no endpoint that
+    /// reads the mode itself (only "Switch Position Mode" sets it, per symbol or per coin).
+    fn position_mode_request(
+        &self,
+        ctx: &Context,
+        creds: &Credentials,
+        symbol: &Symbol,
+    ) -> HttpRequest {
+        let query = query_string(&[
+            ("category", "linear".into()),
+            ("symbol", self.symbol(symbol)),
+        ]);
+        Self::signed_get(ctx, creds, "/v5/position/list", query)
+    }
+
+    fn parse_position_mode(
+        &self,
+        symbol: &Symbol,
+        resp: &HttpResponse,
+    ) -> Result<PositionMode, ExchangeError> {
+        let result = envelope(Call::Account, resp)?;
+        let wanted = self.symbol(symbol);
+        let indexes: Vec<i64> = result
+            .get("list")
+            .and_then(Value::as_array)
+            .map(|l| {
+                l.iter()
+                    .filter(|p| p.get("symbol").and_then(Value::as_str) == Some(wanted.as_str()))
+                    .filter_map(|p| p.get("positionIdx").and_then(Value::as_i64))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if indexes.iter().any(|i| matches!(i, 1 | 2)) {
+            Ok(PositionMode::Hedge)
+        } else if indexes.contains(&0) {
+            Ok(PositionMode::OneWay)
+        } else {
+            Err(parse_error(
+                Call::Account,
+                resp.status,
+                &format!("a positionIdx of {wanted}"),
+                &resp.body,
+            ))
+        }
+    }
+
+    /// 10001, "Request parameter error", is what Bybit answers for a `positionIdx` the mode
+    /// does not have (among other parameter errors: reading the mode again costs one call).
+    fn refuses_position_mode(&self, e: &ExchangeError) -> bool {
+        e.code.as_deref() == Some(PARAMETER_ERROR.to_string().as_str())
+    }
+
+    /// `positionIdx` says which position the order is for: `0` in one-way mode; in hedge mode
+    /// `1` the buy side (a buy opens it, a reduce-only sell closes it), `2` the sell side
+    /// ("Under hedge-mode, this param is **required**"). A close is `reduceOnly` in either
+    /// mode ("You **must** specify it as `true` when you are about to close/reduce the
+    /// position").
     fn order_request(
         &self,
         ctx: &Context,
@@ -459,6 +565,13 @@ impl Venue for Bybit {
         instrument: &Instrument,
     ) -> Result<HttpRequest, ExchangeError> {
         let sized = fit(order, instrument)?;
+        check_limits(order, instrument, &sized, &RULES)?;
+        let position_idx = match instrument.placement.position_mode {
+            None => None,
+            Some(PositionMode::OneWay) => Some(0),
+            Some(PositionMode::Hedge) if (order.side == Side::Buy) != order.reduce_only => Some(1),
+            Some(PositionMode::Hedge) => Some(2),
+        };
         let mut body = JsonObject::new()
             .string("category", "linear")
             .string("symbol", &instrument.symbol)
@@ -482,14 +595,17 @@ impl Venue for Bybit {
                 body = body.string("price", &plain(price));
             }
         }
+        body = body.string(
+            "timeInForce",
+            match order.order_type {
+                OrderType::Market => "IOC",
+                OrderType::Limit => "GTC",
+            },
+        );
+        if let Some(idx) = position_idx {
+            body = body.int("positionIdx", idx);
+        }
         body = body
-            .string(
-                "timeInForce",
-                match order.order_type {
-                    OrderType::Market => "IOC",
-                    OrderType::Limit => "GTC",
-                },
-            )
             .bool("reduceOnly", order.reduce_only)
             .string("orderLinkId", &order.client_order_id);
         // Take-profit and stop-loss attach to a position being opened; a closing order has none.
@@ -729,7 +845,9 @@ mod tests {
         let i = BYBIT
             .parse_instrument(&sym, &response(200, body))
             .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(i, instrument("BTCUSDT", "0.001", "0.001", "0.1", "1"));
+        let mut expected = instrument("BTCUSDT", "0.001", "0.001", "0.1", "1");
+        expected.limits.max_qty = Some(d("100"));
+        assert_eq!(i, expected);
         let empty =
             r#"{"retCode":0,"retMsg":"OK","result":{"category":"linear","list":[]},"time":1}"#;
         let e = BYBIT.parse_instrument(&sym, &response(200, empty)).err();
@@ -1223,5 +1341,177 @@ mod tests {
             )
             .err();
         assert_eq!(e.map(|e| e.class), Some(ErrorClass::Terminal));
+    }
+
+    /// The linear response example of "Get Instruments Info", trimmed of fields hoox does not
+    /// read (its `lotSizeFilter` verbatim).
+    const DOC_INSTRUMENT: &str = r#"{"retCode":0,"retMsg":"OK","result":{"category":"linear","list":[{"symbol":"BTCUSDT","contractType":"LinearPerpetual","status":"Trading","baseCoin":"BTC","quoteCoin":"USDT","priceScale":"2","leverageFilter":{"minLeverage":"1","maxLeverage":"100.00","leverageStep":"0.01"},"priceFilter":{"minPrice":"0.10","maxPrice":"1999999.80","tickSize":"0.10"},"lotSizeFilter":{"maxOrderQty":"1190.000","minOrderQty":"0.001","qtyStep":"0.001","postOnlyMaxOrderQty":"1190.000","maxMktOrderQty":"500.000","minNotionalValue":"5"},"settleCoin":"USDT"}],"nextPageCursor":""},"retExtInfo":{},"time":1700000000000}"#;
+
+    fn btc_rules(mark: &str, mode: Option<PositionMode>) -> Instrument {
+        let mut i = BYBIT
+            .parse_instrument(&sym("BTCUSDT"), &response(200, DOC_INSTRUMENT))
+            .unwrap_or_else(|e| panic!("{e}"));
+        i.placement = Placement {
+            position_mode: mode,
+            position: None,
+            reference_price: Some(d(mark)),
+        };
+        i
+    }
+
+    fn refusal(o: &OrderRequest, i: &Instrument) -> Option<String> {
+        BYBIT.order_request(&ctx(), &creds(), o, i).err().map(|e| {
+            assert_eq!((e.class, e.status), (ErrorClass::Terminal, 0), "{e}");
+            e.message
+        })
+    }
+
+    /// Issue 13, item 9: `lotSizeFilter.maxOrderQty` ("Maximum quantity for Limit and
+    /// PostOnly order"), `maxMktOrderQty` ("Maximum quantity for Market order") and
+    /// `minNotionalValue` are read and applied before anything is signed.
+    #[test]
+    fn size_rules_are_read_and_applied_before_any_round_trip() {
+        let i = btc_rules("65000", None);
+        assert_eq!(
+            i.limits,
+            Limits {
+                max_qty: Some(d("1190")),
+                market_qty_step: None,
+                market_min_qty: None,
+                max_market_qty: Some(d("500")),
+                min_notional: Some(d("5")),
+            }
+        );
+        let m = refusal(&order(Exchange::Bybit, "500.001", None), &i).unwrap_or_default();
+        assert!(
+            m.starts_with(
+                "quantity 500.001 above Bybit's lotSizeFilter.maxMktOrderQty 500 for BTCUSDT"
+            ),
+            "{m}"
+        );
+        let limit = |qty: &str| OrderRequest {
+            order_type: OrderType::Limit,
+            price: Some(d("65000")),
+            ..order(Exchange::Bybit, qty, None)
+        };
+        assert_eq!(refusal(&limit("600"), &i), None);
+        let m = refusal(&limit("1190.001"), &i).unwrap_or_default();
+        assert!(
+            m.starts_with(
+                "quantity 1190.001 above Bybit's lotSizeFilter.maxOrderQty 1190 for BTCUSDT"
+            ),
+            "{m}"
+        );
+        // "If reduceOnly=true and order qty > max order qty, the order will automatically be
+        // split up into multiple orders": a close is never refused for its size.
+        let close = OrderRequest {
+            side: Side::Sell,
+            reduce_only: true,
+            ..order(Exchange::Bybit, "600", None)
+        };
+        assert_eq!(refusal(&close, &i), None);
+        // 0.001 BTC at a 4000 mark is 4 USDT, under the 5 minimum; a close is not held to it.
+        let cheap = btc_rules("4000", None);
+        let m = refusal(&order(Exchange::Bybit, "0.001", None), &cheap).unwrap_or_default();
+        assert!(
+            m.starts_with(
+                "notional 4 USDT below Bybit's lotSizeFilter.minNotionalValue 5 for BTCUSDT"
+            ),
+            "{m}"
+        );
+        assert_eq!(
+            refusal(&order(Exchange::Bybit, "0.002", None), &cheap),
+            None
+        );
+        let small_close = OrderRequest {
+            side: Side::Sell,
+            reduce_only: true,
+            ..order(Exchange::Bybit, "0.001", None)
+        };
+        assert_eq!(refusal(&small_close, &cheap), None);
+    }
+
+    /// Issue 13, item 7: `positionIdx` 0 in one-way mode; in hedge mode 1 for the buy side (a
+    /// buy opens it, a reduce-only sell closes it) and 2 for the sell side ("Under
+    /// hedge-mode, this param is **required**"); a close stays `reduceOnly`. A mode never read
+    /// sends none, as before.
+    #[test]
+    fn orders_name_their_position_index_in_the_account_s_mode() {
+        let body = |side: Side, reduce_only: bool, mode: Option<PositionMode>| {
+            let o = OrderRequest {
+                side,
+                reduce_only,
+                ..order(Exchange::Bybit, "0.01", None)
+            };
+            BYBIT
+                .order_request(&ctx(), &creds(), &o, &btc_rules("65000", mode))
+                .unwrap_or_else(|e| panic!("{e}"))
+                .body
+                .unwrap_or_default()
+        };
+        let hedge = Some(PositionMode::Hedge);
+        for (side, reduce_only, idx) in [
+            (Side::Buy, false, 1),
+            (Side::Sell, true, 1),
+            (Side::Sell, false, 2),
+            (Side::Buy, true, 2),
+        ] {
+            let b = body(side, reduce_only, hedge);
+            assert!(
+                b.contains(&format!(
+                    r#""timeInForce":"IOC","positionIdx":{idx},"reduceOnly":{reduce_only},"#
+                )),
+                "{b}"
+            );
+        }
+        let one_way = body(Side::Sell, true, Some(PositionMode::OneWay));
+        assert!(
+            one_way.contains(r#""positionIdx":0,"reduceOnly":true"#),
+            "{one_way}"
+        );
+        assert!(!body(Side::Buy, false, None).contains("positionIdx"));
+    }
+
+    /// The response example of "Get Position Info", verbatim (an inverse symbol: the linear
+    /// rows have the same fields), as a one-way account answers.
+    const DOC_POSITION: &str = r#"{"retCode":0,"retMsg":"OK","result":{"list":[{"positionIdx":0,"riskId":1,"riskLimitValue":"150","symbol":"BTCUSD","side":"Sell","size":"300","avgPrice":"27464.50441675","positionValue":"0.01092319","tradeMode":0,"positionStatus":"Normal","autoAddMargin":1,"adlRankIndicator":2,"leverage":"10","breakEvenPrice":"93556.73034991","positionBalance":"0.00139186","markPrice":"28224.50","liqPrice":"","bustPrice":"999999.00","positionMM":"0.0000015","positionMMByMp":"0.0000015","positionIM":"0.00010923","positionIMByMp":"0.00010923","tpslMode":"Full","takeProfit":"0.00","stopLoss":"0.00","trailingStop":"0.00","unrealisedPnl":"-0.00029413","curRealisedPnl":"0.00013123","cumRealisedPnl":"-0.00096902","seq":5723621632,"isReduceOnly":false,"mmrSysUpdateTime":"","leverageSysUpdatedTime":"","sessionAvgPrice":"","createdTime":"1676538056258","updatedTime":"1697673600012"}],"nextPageCursor":"","category":"inverse"},"retExtInfo":{},"time":1697684980172}"#;
+
+    /// Issue 13, item 7: the mode is read from the symbol's position rows ("If `symbol`
+    /// passed, it returns data regardless of having position or not"): `positionIdx` 0 is
+    /// one-way, 1 and 2 are hedge. No row for the symbol: no mode is guessed.
+    #[test]
+    fn reads_the_position_mode_from_the_position_rows() {
+        let r = BYBIT.position_mode_request(&ctx(), &creds(), &sym("BTCUSDT"));
+        let query = "category=linear&symbol=BTCUSDT";
+        assert_eq!(r.method, Method::Get);
+        assert_eq!(
+            r.url,
+            format!("https://api.bybit.com/v5/position/list?{query}")
+        );
+        assert_eq!(
+            header(&r, "X-BAPI-SIGN"),
+            sign("test-secret", &format!("1700000000000test-key5000{query}"))
+        );
+        let mode = |s: &str, body: &str| BYBIT.parse_position_mode(&sym(s), &response(200, body));
+        assert_eq!(mode("BTCUSD", DOC_POSITION), Ok(PositionMode::OneWay));
+        let hedge = DOC_POSITION.replace(r#"{"positionIdx":0,"#, r#"{"positionIdx":1,"#);
+        assert_eq!(mode("BTCUSD", &hedge), Ok(PositionMode::Hedge));
+        let retry = Some(ErrorClass::Retryable {
+            retry_after_seconds: None,
+        });
+        assert_eq!(mode("BTCUSDT", DOC_POSITION).err().map(|e| e.class), retry);
+        let empty =
+            r#"{"retCode":0,"retMsg":"OK","result":{"list":[],"category":"linear"},"time":1}"#;
+        assert_eq!(mode("BTCUSD", empty).err().map(|e| e.class), retry);
+        let o = order(Exchange::Bybit, "0.01", None);
+        let refused = |code: i64| {
+            let body = format!(r#"{{"retCode":{code},"retMsg":"x","result":{{}},"time":1}}"#);
+            BYBIT
+                .parse_order(&o, &response(200, &body))
+                .err()
+                .map(|e| BYBIT.refuses_position_mode(&e))
+        };
+        assert_eq!(refused(10001), Some(true));
+        assert_eq!(refused(110007), Some(false));
     }
 }

@@ -3,7 +3,9 @@
 //! contracts where the exchange counts in contracts, and a clear refusal below the minimum.
 //!
 //! Exchanges reject any other precision, and a refusal after signing costs a round trip and a
-//! rate-limit token; here it is a typed, testable answer.
+//! rate-limit token; here it is a typed, testable answer. So are the exchanges' other size
+//! rules (`check_limits`): a maximum quantity, a market order's own lot, the minimum notional
+//! of an order that opens.
 
 use crate::order::OrderRequest;
 use crate::venue::{ExchangeError, Instrument};
@@ -73,11 +75,20 @@ pub fn fit(order: &OrderRequest, instrument: &Instrument) -> Result<Sized, Excha
             format!("{what} of the order on {sym} is out of range ({e}); refusing to size it"),
         )
     };
+    // A market order follows the market lot where the exchange publishes one apart (Binance
+    // `MARKET_LOT_SIZE`).
+    let market = order.order_type == OrderType::Market;
+    let pick = |own: Option<Decimal>, general: Decimal| match own {
+        Some(v) if market && v > Decimal::ZERO => v,
+        _ => general,
+    };
+    let qty_step = pick(instrument.limits.market_qty_step, instrument.qty_step);
+    let min_qty = pick(instrument.limits.market_min_qty, instrument.min_qty);
     let units = amount::div(order.quantity, instrument.contract_size)
         .map_err(|e| out_of_range("the contract count", e))?;
-    let quantity = round_down_to_step(units, instrument.qty_step)
-        .map_err(|e| out_of_range("the quantity", e))?;
-    if quantity.is_zero() || quantity < instrument.min_qty {
+    let quantity =
+        round_down_to_step(units, qty_step).map_err(|e| out_of_range("the quantity", e))?;
+    if quantity.is_zero() || quantity < min_qty {
         let unit = if instrument.contract_size == Decimal::ONE {
             String::new()
         } else {
@@ -93,8 +104,8 @@ pub fn fit(order: &OrderRequest, instrument: &Instrument) -> Result<Sized, Excha
                 "quantity {}{unit} rounds down to {} at step {} on {sym}, below the minimum order quantity {}",
                 plain(order.quantity),
                 plain(quantity),
-                plain(instrument.qty_step),
-                plain(instrument.min_qty)
+                plain(qty_step),
+                plain(min_qty)
             ),
         ));
     }
@@ -132,6 +143,111 @@ pub fn fit(order: &OrderRequest, instrument: &Instrument) -> Result<Sized, Excha
     })
 }
 
+/// The names one exchange gives its size rules, for refusals an operator can match against
+/// the exchange's own documentation.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RuleNames {
+    /// `Binance`, `Bybit`, `MEXC`.
+    pub venue: &'static str,
+    pub max_qty: &'static str,
+    pub max_market_qty: &'static str,
+    pub min_notional: &'static str,
+    /// The exchange splits a reduce-only order above the maximum into several itself (Bybit:
+    /// "If reduceOnly=true and order qty > max order qty, the order will automatically be
+    /// split up into multiple orders"), so a close is never refused for its size.
+    pub splits_reduce_only_over_max: bool,
+}
+
+/// The instrument's [`crate::venue::Limits`] applied to a sized order, as the exchange would
+/// apply them, refusing (Terminal, nothing sent) an order it would refuse:
+///
+/// - a quantity above the maximum (a market order's own maximum where there is one), unless
+///   the exchange splits such a close itself;
+/// - an opening order's notional below the minimum. A closing (reduce-only) order is not
+///   refused for its notional here: Binance's rule does not apply to one ("“Reduce-Only”
+///   order is not affected"), and hoox does not refuse a close on a rule the exchange may
+///   not apply. A limit order's notional is at its price; a market order's at the exchange's
+///   reference price (`placement.reference_price`: Binance values a market order at its mark
+///   price), else the sender's price, else it is left to the exchange.
+pub(crate) fn check_limits(
+    order: &OrderRequest,
+    instrument: &Instrument,
+    sized: &Sized,
+    names: &RuleNames,
+) -> Result<(), ExchangeError> {
+    let ex = order.exchange;
+    let sym = &instrument.symbol;
+    let limits = &instrument.limits;
+    let market = order.order_type == OrderType::Market;
+    let in_units = |q: Decimal| {
+        if instrument.contract_size == Decimal::ONE {
+            plain(q)
+        } else {
+            format!(
+                "{} contracts ({} {})",
+                plain(q),
+                plain(instrument.base_quantity(q)),
+                order.symbol.base
+            )
+        }
+    };
+    let max = match (market, limits.max_market_qty) {
+        (true, Some(m)) => Some((m, names.max_market_qty)),
+        _ => limits.max_qty.map(|m| (m, names.max_qty)),
+    };
+    if let Some((max, rule)) = max {
+        let exempt = order.reduce_only && names.splits_reduce_only_over_max;
+        if sized.quantity > max && !exempt {
+            return Err(refused(
+                ex,
+                format!(
+                    "quantity {} above {}'s {rule} {} for {sym}",
+                    in_units(sized.quantity),
+                    names.venue,
+                    plain(max)
+                ),
+            ));
+        }
+    }
+    let Some(min) = limits.min_notional.filter(|_| !order.reduce_only) else {
+        return Ok(());
+    };
+    let price = if market {
+        instrument
+            .placement
+            .reference_price
+            .map(|p| (p, "the exchange's reference price"))
+            .or(sized.price.map(|p| (p, "the signal's price")))
+    } else {
+        sized.price.map(|p| (p, "the limit price"))
+    };
+    let Some((price, at)) = price else {
+        return Ok(());
+    };
+    let notional = amount::mul(instrument.base_quantity(sized.quantity), price).map_err(|e| {
+        refused(
+            ex,
+            format!("the notional of the order on {sym} is out of range ({e}); refusing it"),
+        )
+    })?;
+    if notional < min {
+        return Err(refused(
+            ex,
+            format!(
+                "notional {} {} below {}'s {} {} for {sym} (quantity {} at {at} {})",
+                plain(notional.round_dp(8)),
+                order.symbol.quote,
+                names.venue,
+                names.min_notional,
+                plain(min),
+                in_units(sized.quantity),
+                plain(price)
+            ),
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,6 +269,8 @@ mod tests {
             min_qty: d(min),
             tick_size: d(tick),
             contract_size: d(contract),
+            limits: Default::default(),
+            placement: Default::default(),
         }
     }
 
@@ -310,7 +428,7 @@ mod tests {
             contract in any_decimal(),
             limit in any::<bool>(),
         ) {
-            let i = Instrument { symbol: "X".into(), qty_step: step, min_qty: min, tick_size: tick, contract_size: contract };
+            let i = Instrument { symbol: "X".into(), qty_step: step, min_qty: min, tick_size: tick, contract_size: contract, limits: Default::default(), placement: Default::default() };
             let mut o = order("1", None, if limit { OrderType::Limit } else { OrderType::Market });
             o.quantity = qty;
             o.price = price;
@@ -320,7 +438,7 @@ mod tests {
 
         #[test]
         fn fitted_quantity_is_never_more_than_asked(m in 1i64..10_000_000_000, scale in 0u32..10, step in step(), contract in prop::sample::select(vec!["1", "0.0001", "0.01", "10"]).prop_map(d)) {
-            let i = Instrument { symbol: "X".into(), qty_step: step, min_qty: step, tick_size: d("0.1"), contract_size: contract };
+            let i = Instrument { symbol: "X".into(), qty_step: step, min_qty: step, tick_size: d("0.1"), contract_size: contract, limits: Default::default(), placement: Default::default() };
             let mut o = order("1", None, OrderType::Market);
             o.quantity = Decimal::new(m, scale);
             if let Ok(s) = fit(&o, &i) {

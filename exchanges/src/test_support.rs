@@ -42,6 +42,8 @@ pub fn instrument(symbol: &str, step: &str, min: &str, tick: &str, contract: &st
         min_qty: d(min),
         tick_size: d(tick),
         contract_size: d(contract),
+        limits: Default::default(),
+        placement: Default::default(),
     }
 }
 

@@ -80,7 +80,8 @@ pub struct Context {
     pub recv_window_ms: u32,
 }
 
-/// Trading rules of one instrument, cached in KV by the worker.
+/// Trading rules of one instrument, cached in KV by the worker; and, for one order, what the
+/// live port learnt of the account beside them ([`Placement`], never cached).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Instrument {
     /// The exchange's own symbol (`BTCUSDT`, `BTC_USDT`).
@@ -91,6 +92,95 @@ pub struct Instrument {
     pub tick_size: Decimal,
     /// Base-asset units per contract (1 where orders are in base units).
     pub contract_size: Decimal,
+    /// The exchange's other size rules (maximums, market-order lots, minimum notional). An
+    /// entry cached before they were read has none (`serde(default)`): the exchange alone
+    /// checks them until the entry is refreshed.
+    #[serde(default)]
+    pub limits: Limits,
+    /// What the live port learnt for the order at hand (the account's position mode, MEXC's
+    /// open position, the exchange's reference price). Per order, so never stored with the
+    /// rules (`serde(skip)`): an instrument read back from a cache has the default, and the
+    /// port fills it in before the order is built.
+    #[serde(skip)]
+    pub placement: Placement,
+}
+
+/// Size rules beyond the lot step and minimum, each as the exchange publishes it (`None`: it
+/// publishes none, and nothing is checked here). Quantities are in the exchange's order unit
+/// (contracts on MEXC futures); the notional is in the quote asset (USDT).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Limits {
+    /// The largest quantity of one order (Binance `LOT_SIZE.maxQty`, Bybit
+    /// `lotSizeFilter.maxOrderQty` for limit orders, MEXC `maxVol`); a market order's too
+    /// unless [`Self::max_market_qty`] says otherwise.
+    pub max_qty: Option<Decimal>,
+    /// A market order's own lot step, minimum and maximum where the exchange sets them apart
+    /// (Binance `MARKET_LOT_SIZE`; Bybit `lotSizeFilter.maxMktOrderQty`).
+    pub market_qty_step: Option<Decimal>,
+    pub market_min_qty: Option<Decimal>,
+    pub max_market_qty: Option<Decimal>,
+    /// The smallest notional (quantity × price) of an order that opens or adds to a position
+    /// (Binance `MIN_NOTIONAL.notional`, Bybit `lotSizeFilter.minNotionalValue`).
+    pub min_notional: Option<Decimal>,
+}
+
+/// How the account holds positions on an instrument: one net position (one-way), or a long
+/// and a short one side by side (hedge). Each exchange is told which side an order is for in
+/// its own way (Bybit `positionIdx`, Binance `positionSide`, MEXC's open/close side codes),
+/// and refuses an order written for the other mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PositionMode {
+    /// One net position per symbol: Bybit's and Binance's default for a fresh account.
+    OneWay,
+    /// A long and a short position side by side.
+    Hedge,
+}
+
+impl PositionMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::OneWay => "one_way",
+            Self::Hedge => "hedge",
+        }
+    }
+}
+
+/// How an open position's margin is held (MEXC's `openType`: 1 isolated, 2 cross).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MarginType {
+    Isolated,
+    Cross,
+}
+
+/// The open position an order meets (same symbol, same direction), where the venue's order
+/// must agree with it (MEXC: its margin type, and its leverage for an opening order).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct OpenPosition {
+    /// The exchange's position id (MEXC `positionId`).
+    pub id: String,
+    pub margin: MarginType,
+    pub leverage: u32,
+}
+
+/// What an order is placed against beyond the instrument's published rules, learnt by the
+/// live port for this order. The default knows nothing: no position mode read (the order is
+/// written as it was before modes were read: no Bybit `positionIdx`, no Binance
+/// `positionSide`, no MEXC `reduceOnly`, each exchange then applying the account's own
+/// setting where it can), no open position read, no reference price (a market order's
+/// notional is then valued at the sender's price, if any, else left to the exchange).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Placement {
+    /// Read once per (exchange, network, symbol) and kept beside the leverage.
+    pub position_mode: Option<PositionMode>,
+    /// MEXC only: the open position in the order's direction, read for each order (`None`
+    /// when there is none, and on the other venues).
+    pub position: Option<OpenPosition>,
+    /// The exchange's reference price (mark) from the same prepare: what a market order's
+    /// notional is valued at ("Since MARKET orders have no price, the mark price is used",
+    /// Binance's filter rules).
+    pub reference_price: Option<Decimal>,
 }
 
 impl Instrument {
@@ -118,6 +208,36 @@ mod tests {
     use super::*;
     use std::str::FromStr;
 
+    /// An instrument cached before its limits were read still reads (no limits: the exchange
+    /// checks them), and what the port learnt for one order never reaches the cache.
+    #[test]
+    fn cached_rules_carry_no_placement_and_older_entries_still_read() {
+        let old = r#"{"symbol":"BTCUSDT","qty_step":"0.001","min_qty":"0.001","tick_size":"0.1","contract_size":"1"}"#;
+        let i: Instrument = serde_json::from_str(old).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(i.limits, Limits::default());
+        assert_eq!(i.placement, Placement::default());
+        let placed = Instrument {
+            placement: Placement {
+                position_mode: Some(PositionMode::Hedge),
+                position: None,
+                reference_price: Some(Decimal::from(65000)),
+            },
+            limits: Limits {
+                min_notional: Some(Decimal::from(100)),
+                ..Limits::default()
+            },
+            ..i
+        };
+        let text = serde_json::to_string(&placed).unwrap_or_default();
+        assert!(
+            !text.contains("placement") && !text.contains("hedge"),
+            "{text}"
+        );
+        let back: Instrument = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(back.limits.min_notional, Some(Decimal::from(100)));
+        assert_eq!(back.placement, Placement::default());
+    }
+
     #[test]
     fn base_quantity_of_an_absurd_answer_does_not_panic() {
         let i = Instrument {
@@ -126,6 +246,8 @@ mod tests {
             min_qty: Decimal::ONE,
             tick_size: Decimal::from_str("0.1").unwrap(),
             contract_size: Decimal::from(10),
+            limits: Limits::default(),
+            placement: Placement::default(),
         };
         assert_eq!(i.base_quantity(Decimal::MAX), Decimal::MAX);
         assert!(i.checked_base_quantity(Decimal::MAX).is_err());
@@ -255,8 +377,68 @@ pub trait Venue: Sync {
     /// "Leverage not modified" counts as success.
     fn parse_leverage(&self, resp: &HttpResponse) -> Result<(), ExchangeError>;
 
+    /// The account's position mode for `symbol` (a signed read): Bybit's position list (one
+    /// row `positionIdx` 0 in one-way mode, rows 1 and 2 in hedge mode), Binance's
+    /// `positionSide/dual`, MEXC's `position_mode`. The live port reads it once per
+    /// (exchange, network, symbol) and keeps it beside the leverage.
+    fn position_mode_request(
+        &self,
+        ctx: &Context,
+        creds: &Credentials,
+        symbol: &Symbol,
+    ) -> HttpRequest;
+    /// An answer that does not say the mode is Retryable: a mode is never guessed.
+    fn parse_position_mode(
+        &self,
+        symbol: &Symbol,
+        resp: &HttpResponse,
+    ) -> Result<PositionMode, ExchangeError>;
+    /// Whether a refused submit may mean the account's position mode is not the one the
+    /// order was written for (the mode was switched since it was read): the port then reads
+    /// it again for the next order.
+    fn refuses_position_mode(&self, _e: &ExchangeError) -> bool {
+        false
+    }
+
+    /// Where an order must agree with the open position it meets (MEXC: its margin type, and
+    /// for an opening order its leverage), the signed read that finds that position, made
+    /// for each order; `None` for venues whose orders need nothing of it.
+    fn position_margin_request(
+        &self,
+        _ctx: &Context,
+        _creds: &Credentials,
+        _order: &OrderRequest,
+    ) -> Option<HttpRequest> {
+        None
+    }
+    /// The open position in the order's direction (`None`: there is none).
+    fn parse_position_margin(
+        &self,
+        _order: &OrderRequest,
+        _resp: &HttpResponse,
+    ) -> Result<Option<OpenPosition>, ExchangeError> {
+        Ok(None)
+    }
+    /// For a venue that reads positions ([`Self::position_margin_request`]): the call that
+    /// brings `position`'s leverage to the order's before the order goes (read with
+    /// [`Self::parse_leverage`]), or `None` when none is needed. Such a venue's leverage is a
+    /// position's, not the symbol's, so the port makes this decision per order instead of
+    /// setting [`Self::leverage_request`] once per symbol.
+    fn leverage_change_request(
+        &self,
+        _ctx: &Context,
+        _creds: &Credentials,
+        _order: &OrderRequest,
+        _position: &OpenPosition,
+    ) -> Option<HttpRequest> {
+        None
+    }
+
     /// Rounds quantity and price to the instrument (quantity down to the step, price to the
-    /// tick), converts base units to contracts where needed; below `min_qty` → Terminal.
+    /// tick), converts base units to contracts where needed; below `min_qty`, or breaking one
+    /// of the instrument's [`Limits`] (a maximum quantity, the minimum notional of an order
+    /// that opens) → Terminal, with the rule's numbers, before any round trip. The order is
+    /// written for the account's position mode (`instrument.placement`).
     fn order_request(
         &self,
         ctx: &Context,

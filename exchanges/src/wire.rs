@@ -18,6 +18,8 @@ pub(crate) enum Call {
     Instrument,
     Price,
     Leverage,
+    /// A read of the account's settings or positions (position mode, MEXC's open position).
+    Account,
     Submit,
     Query,
 }

@@ -5,8 +5,14 @@
 //! It is strict where a lax mock would hide bugs: it checks the API key, the HMAC signature
 //! (rebuilt from the bytes on the wire, by each exchange's own rule) and the timestamp window
 //! against its own clock, and refuses with the exchange's own codes; it applies lot steps, ticks
-//! and minimums; and it keeps each exchange's client-order-id rule (Bybit and MEXC refuse any
-//! reuse, Binance only while the earlier order is open, accepting a reused id once it filled).
+//! and minimums, and the size limits each one publishes (Binance `MARKET_LOT_SIZE` and
+//! `LOT_SIZE` maxima with -4005 and `MIN_NOTIONAL`, 100 USDT on BTCUSDT and 20 on ETHUSDT, with
+//! -4164 unless reduce-only; Bybit `maxMktOrderQty`/`maxOrderQty` with 10001, a reduce-only order
+//! above them split rather than refused, and `minNotionalValue` 5 with 110094; MEXC `maxVol`
+//! with 2028), a market order valued at the mark; it keeps each account's position mode
+//! ([`Switches::hedge_mode`]) and refuses an order written for the other one; and it keeps each
+//! exchange's client-order-id rule (Bybit and MEXC refuse any reuse, Binance only while the
+//! earlier order is open, accepting a reused id once it filled).
 //! Market orders, and limit orders priced through the market, fill at once at the mark price;
 //! other limit orders rest open.
 //!
@@ -36,12 +42,21 @@
 //! [`Switches`] (per exchange, until a reset) turn on behaviours the real exchanges have and a
 //! happy mock hides: market orders filled only in part with their remainder cancelled
 //! (`partial_fill`), Bybit's realtime order list cleared of closed orders as after a release, so
-//! only order history has them (`realtime_forgets_closed`), and Bybit's geographic block, a
-//! CloudFront 403 page for every request (`geo_block`): [`MockExchanges::set_switches`] or
-//! `POST /__mock/switches` `{"exchange":"bybit","partial_fill":"0.5"}`.
+//! only order history has them (`realtime_forgets_closed`), Bybit's geographic block, a
+//! CloudFront 403 page for every request (`geo_block`), the account's position mode
+//! (`hedge_mode`: hedge or one-way; unset, each exchange's default, one-way on Bybit and
+//! Binance, hedge on MEXC), MEXC's margin conflicts (`margin_conflicts`: 2021 for an opening
+//! order at another leverage than its position's, 2027 for one of another margin type) and an
+//! external-id lookup that misses every order (`external_lookup_misses`):
+//! [`MockExchanges::set_switches`] or `POST /__mock/switches` `{"exchange":"bybit",
+//! "partial_fill":"0.5"}`.
 //!
 //! Bybit's `GET /v5/order/realtime` follows its documentation: `openOnly` is ignored when the
-//! query names an `orderId` or `orderLinkId`; `GET /v5/order/history` lists closed orders.
+//! query names an `orderId` or `orderLinkId`; `GET /v5/order/history` lists closed orders;
+//! `GET /v5/position/list` has a row per position index of the mode for a `symbol`. Binance
+//! answers `GET /fapi/v1/positionSide/dual`. MEXC answers `position_mode`, `open_positions`
+//! (each position's id, margin type and leverage), `change_leverage` by `positionId` (or, with
+//! no position, `symbol`, `openType` and `positionType`) and `order/list/history_orders`.
 
 use contracts::auth::hmac_sha256_hex;
 use contracts::signal::Exchange;
@@ -274,6 +289,24 @@ pub struct Switches {
     /// Bybit only: every request is refused as Bybit refuses US and mainland-China egress: HTTP
     /// 403 with CloudFront's geo-restriction page (HTML, not Bybit JSON).
     pub geo_block: bool,
+    /// The account's position mode: `Some(true)` hedge (a long and a short position side by
+    /// side), `Some(false)` one-way (one net position), `None` the exchange's default for a
+    /// fresh account (one-way on Bybit and Binance, hedge on MEXC). Each refuses an order
+    /// written for the other mode in its own words: Bybit `retCode` 10001 for a
+    /// `positionIdx` the mode does not have; Binance -4061 "Order's position side does not
+    /// match user's setting." for a `positionSide` that does not fit, -1106 "Parameter
+    /// 'reduceonly' sent when not required." for `reduceOnly` in hedge mode; MEXC 600
+    /// "Parameter error" for `reduceOnly` in hedge mode ("two-way positions will not accept
+    /// this parameter"). Each answers its mode endpoint accordingly.
+    pub hedge_mode: Option<bool>,
+    /// MEXC only: an opening order must agree with the open position of its direction: its
+    /// margin type (else 2027 "There is only one cross or isolated in the same direction")
+    /// and its leverage (else 2021 "The single leverage is not consistent with the existing
+    /// position leverage").
+    pub margin_conflicts: bool,
+    /// MEXC only: the external-id lookup answers 2040 "order not exist" for every order, as
+    /// an undocumented answer may; only the order history still has them.
+    pub external_lookup_misses: bool,
 }
 
 impl Switches {
@@ -296,17 +329,61 @@ impl Switches {
                     })?,
             ),
         };
+        let hedge_mode = match v.get("hedge_mode") {
+            None | Some(Value::Null) => None,
+            Some(Value::Bool(b)) => Some(*b),
+            Some(other) => {
+                return Err(bad(format!(
+                    "hedge_mode must be true, false or null, not {other}"
+                )))
+            }
+        };
         let s = Self {
             partial_fill,
             realtime_forgets_closed: flag("realtime_forgets_closed")?,
             geo_block: flag("geo_block")?,
+            hedge_mode,
+            margin_conflicts: flag("margin_conflicts")?,
+            external_lookup_misses: flag("external_lookup_misses")?,
         };
-        if exchange != Exchange::Bybit && (s.realtime_forgets_closed || s.geo_block) {
-            return Err(bad(format!(
+        s.check(exchange)?;
+        Ok(s)
+    }
+
+    /// Refuses a switch `exchange` does not have, which would silently do nothing.
+    fn check(&self, exchange: Exchange) -> Result<(), MockError> {
+        if exchange == Exchange::Paper {
+            return Err(MockError::BadSwitch("paper has no mock".into()));
+        }
+        if exchange != Exchange::Bybit && (self.realtime_forgets_closed || self.geo_block) {
+            return Err(MockError::BadSwitch(format!(
                 "realtime_forgets_closed and geo_block are Bybit behaviours, not {exchange}'s"
             )));
         }
-        Ok(s)
+        if exchange != Exchange::Mexc && (self.margin_conflicts || self.external_lookup_misses) {
+            return Err(MockError::BadSwitch(format!(
+                "margin_conflicts and external_lookup_misses are MEXC behaviours, not {exchange}'s"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Whether the account is in hedge mode (`hedge_mode`, else the exchange's default).
+    pub fn hedge(&self, exchange: Exchange) -> bool {
+        self.hedge_mode.unwrap_or(exchange == Exchange::Mexc)
+    }
+
+    /// The control API's JSON form of these switches.
+    fn to_json(&self, exchange: Exchange) -> Value {
+        json!({
+            "exchange": exchange.as_str(),
+            "partial_fill": self.partial_fill.map(|f| f.normalize().to_string()),
+            "realtime_forgets_closed": self.realtime_forgets_closed,
+            "geo_block": self.geo_block,
+            "hedge_mode": self.hedge_mode,
+            "margin_conflicts": self.margin_conflicts,
+            "external_lookup_misses": self.external_lookup_misses,
+        })
     }
 }
 
@@ -506,14 +583,7 @@ impl MockExchanges {
 
     /// Sets every [`Switches`] of `exchange` (paper has no mock: refused), until [`Self::reset`].
     pub fn set_switches(&self, exchange: Exchange, switches: Switches) -> Result<(), MockError> {
-        if exchange == Exchange::Paper {
-            return Err(MockError::BadSwitch("paper has no mock".into()));
-        }
-        if exchange != Exchange::Bybit && (switches.realtime_forgets_closed || switches.geo_block) {
-            return Err(MockError::BadSwitch(format!(
-                "realtime_forgets_closed and geo_block are Bybit behaviours, not {exchange}'s"
-            )));
-        }
+        switches.check(exchange)?;
         self.shared.book().switches.insert(exchange, switches);
         Ok(())
     }
@@ -574,8 +644,8 @@ impl Shared {
     }
 }
 
-/// Position keys: one net position per symbol on Bybit and Binance (one-way mode); MEXC keeps
-/// long and short apart (dual-side mode).
+/// Position keys: one net position per symbol in one-way mode (Bybit's and Binance's default),
+/// long and short apart in hedge mode (MEXC's default); [`Switches::hedge_mode`] picks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Leg {
     Net,
@@ -583,11 +653,22 @@ enum Leg {
     Short,
 }
 
+/// What MEXC keeps of an open position besides its size: its id, margin type (`openType` 1
+/// isolated, 2 cross) and leverage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct MexcPosition {
+    id: u64,
+    open_type: i64,
+    leverage: u32,
+}
+
 #[derive(Default)]
 struct Book {
     orders: Vec<AcceptedOrder>,
     faults: BTreeMap<Exchange, VecDeque<Fault>>,
     positions: BTreeMap<(Exchange, String, Leg), Decimal>,
+    /// MEXC's open positions, by (symbol, leg), while their size is not zero.
+    mexc_positions: BTreeMap<(String, Leg), MexcPosition>,
     leverage: BTreeMap<(Exchange, String), u32>,
     /// Marks set by tests, by (exchange, canonical symbol); the others are [`Spec::mark`].
     marks: BTreeMap<(Exchange, String), Decimal>,
@@ -850,12 +931,7 @@ fn control(shared: &Shared, call: &Call) -> Reply {
                 });
             match parsed {
                 Ok((exchange, s)) => {
-                    let answer = json!({
-                        "exchange": exchange.as_str(),
-                        "partial_fill": s.partial_fill.map(|f| f.normalize().to_string()),
-                        "realtime_forgets_closed": s.realtime_forgets_closed,
-                        "geo_block": s.geo_block,
-                    });
+                    let answer = s.to_json(exchange);
                     shared.book().switches.insert(exchange, s);
                     json_reply(StatusCode::OK, &json!({ "switches": answer }))
                 }
@@ -904,7 +980,21 @@ struct Spec {
     mark: &'static str,
     /// MEXC: base units per contract; orders count whole contracts (`volUnit` 1, `minVol` 1).
     contract_size: &'static str,
+    /// Binance's `MIN_NOTIONAL.notional`: 100 USDT on BTCUSDT and 20 on ETHUSDT since
+    /// 2023-11-02 (5 elsewhere, the documented example's value).
+    binance_min_notional: &'static str,
 }
+
+/// Binance's `LOT_SIZE.maxQty` and `MARKET_LOT_SIZE.maxQty` (BTCUSDT's).
+const BINANCE_MAX_QTY: &str = "1000";
+const BINANCE_MAX_MARKET_QTY: &str = "120";
+/// Bybit's `lotSizeFilter`: `maxOrderQty` (limit orders), `maxMktOrderQty` (market orders),
+/// `minNotionalValue`.
+const BYBIT_MAX_ORDER_QTY: &str = "1000";
+const BYBIT_MAX_MKT_ORDER_QTY: &str = "100";
+const BYBIT_MIN_NOTIONAL: &str = "5";
+/// MEXC's `maxVol`, in contracts.
+const MEXC_MAX_VOL: &str = "1000000";
 
 const SPECS: [Spec; 2] = [
     Spec {
@@ -915,6 +1005,7 @@ const SPECS: [Spec; 2] = [
         tick: "0.1",
         mark: "65000",
         contract_size: "0.0001",
+        binance_min_notional: "100",
     },
     Spec {
         base: "ETH",
@@ -924,6 +1015,7 @@ const SPECS: [Spec; 2] = [
         tick: "0.01",
         mark: "3000",
         contract_size: "0.01",
+        binance_min_notional: "20",
     },
 ];
 
@@ -1185,6 +1277,18 @@ fn accept(shared: &Shared, book: &mut Book, o: NewOrder) -> AcceptedOrder {
     order
 }
 
+/// The notional an exchange values an order of `base_quantity` at: a limit order at its price,
+/// a market order at the mark ("Since MARKET orders have no price, the mark price is used").
+fn order_notional(
+    book: &Book,
+    exchange: Exchange,
+    sp: &Spec,
+    base_quantity: Decimal,
+    price: Option<Decimal>,
+) -> Decimal {
+    base_quantity * price.unwrap_or_else(|| book.mark(exchange, sp))
+}
+
 /// Whether a reduce-only order has a position to reduce.
 fn can_reduce(book: &Book, o: &NewOrder) -> bool {
     let pos = book.position(o.exchange, &o.symbol, o.leg);
@@ -1224,6 +1328,7 @@ mod bybit {
             (&Method::POST, "/v5/position/set-leverage") => authed(shared, call, set_leverage),
             (&Method::GET, "/v5/order/realtime") => authed(shared, call, realtime),
             (&Method::GET, "/v5/order/history") => authed(shared, call, history),
+            (&Method::GET, "/v5/position/list") => authed(shared, call, position_list),
             _ => text(StatusCode::NOT_FOUND, "Cannot find path"),
         };
         Reply::Now(r)
@@ -1316,8 +1421,8 @@ mod bybit {
             "symbol": s.joined(), "contractType": "LinearPerpetual", "status": "Trading",
             "baseCoin": s.base, "quoteCoin": s.quote, "settleCoin": s.quote,
             "priceFilter": {"minPrice": s.tick, "maxPrice": "1999999.8", "tickSize": s.tick},
-            "lotSizeFilter": {"maxOrderQty": "1000", "minOrderQty": s.min_qty, "qtyStep": s.qty_step,
-                               "maxMktOrderQty": "100", "minNotionalValue": "5"},
+            "lotSizeFilter": {"maxOrderQty": BYBIT_MAX_ORDER_QTY, "minOrderQty": s.min_qty, "qtyStep": s.qty_step,
+                               "maxMktOrderQty": BYBIT_MAX_MKT_ORDER_QTY, "minNotionalValue": BYBIT_MIN_NOTIONAL},
             "leverageFilter": {"minLeverage": "1", "maxLeverage": "100.00", "leverageStep": "0.01"},
         })
     }
@@ -1450,6 +1555,52 @@ mod bybit {
             .get("reduceOnly")
             .and_then(Value::as_bool)
             .unwrap_or(false);
+        // "If reduceOnly=true and order qty > max order qty, the order will automatically be
+        // split up into multiple orders": only an order that may open is refused for its size
+        // (`maxMktOrderQty` for a market order, `maxOrderQty` for a limit one).
+        let max = lit(if market {
+            BYBIT_MAX_MKT_ORDER_QTY
+        } else {
+            BYBIT_MAX_ORDER_QTY
+        });
+        if qty > max && !reduce_only {
+            return Reply::Now(ret(
+                shared,
+                10001,
+                &format!(
+                    "The number of contracts exceeds maximum limit allowed: {}",
+                    max.normalize()
+                ),
+                json!({}),
+            ));
+        }
+        let mut book = shared.book();
+        // `positionIdx`: 0 in one-way mode; in hedge mode 1 (buy side) or 2 (sell side),
+        // "Under hedge-mode, this param is required".
+        let hedge = book.switches(Exchange::Bybit).hedge(Exchange::Bybit);
+        let leg = match (hedge, body.get("positionIdx").map(Value::as_i64)) {
+            (false, None | Some(Some(0))) => Leg::Net,
+            (true, Some(Some(1))) => Leg::Long,
+            (true, Some(Some(2))) => Leg::Short,
+            _ => {
+                return Reply::Now(ret(
+                    shared,
+                    10001,
+                    "position idx not match position mode",
+                    json!({}),
+                ))
+            }
+        };
+        if !reduce_only
+            && order_notional(&book, Exchange::Bybit, sp, qty, price) < lit(BYBIT_MIN_NOTIONAL)
+        {
+            return Reply::Now(ret(
+                shared,
+                110094,
+                "Order notional value below the lower limit",
+                json!({}),
+            ));
+        }
         let o = NewOrder {
             exchange: Exchange::Bybit,
             client_order_id: link_id.clone(),
@@ -1461,9 +1612,8 @@ mod bybit {
             base_quantity: qty,
             price,
             reduce_only,
-            leg: Leg::Net,
+            leg,
         };
-        let mut book = shared.book();
         // Bybit refuses any reuse of an orderLinkId, whatever became of the first order.
         if !link_id.is_empty()
             && book
@@ -1620,6 +1770,63 @@ mod bybit {
         )
     }
 
+    /// `GET /v5/position/list` ("Get Position Info"): `category` required, and `symbol` or
+    /// `settleCoin`. "If `symbol` passed, it returns data regardless of having position or
+    /// not": one row per position index of the account's mode (0; or 1 and 2 in hedge mode);
+    /// with `settleCoin` only, the positions of a size above zero.
+    fn position_list(shared: &Shared, call: &Call) -> Answer {
+        let q = query_params(&call.query);
+        if param(&q, "category") != Some("linear") {
+            return params_error(shared, "category");
+        }
+        let book = shared.book();
+        let hedge = book.switches(Exchange::Bybit).hedge(Exchange::Bybit);
+        let legs: &[(Leg, i64)] = if hedge {
+            &[(Leg::Long, 1), (Leg::Short, 2)]
+        } else {
+            &[(Leg::Net, 0)]
+        };
+        let (specs, with_empty): (Vec<&Spec>, bool) =
+            match (param(&q, "symbol"), param(&q, "settleCoin")) {
+                (Some(sym), _) => match spec(sym).filter(|s| s.joined() == sym) {
+                    Some(s) => (vec![s], true),
+                    None => return params_error(shared, "symbol invalid"),
+                },
+                (None, Some(coin)) => (SPECS.iter().filter(|s| s.quote == coin).collect(), false),
+                (None, None) => return params_error(shared, "symbol or settleCoin is required"),
+            };
+        let mut list = Vec::new();
+        for sp in specs {
+            let symbol = sp.joined();
+            for &(leg, idx) in legs {
+                let size = book.position(Exchange::Bybit, &symbol, leg);
+                if size.is_zero() && !with_empty {
+                    continue;
+                }
+                let side = match (leg, size.cmp(&Decimal::ZERO)) {
+                    (_, std::cmp::Ordering::Equal) => "",
+                    (Leg::Long, _) => "Buy",
+                    (Leg::Short, _) => "Sell",
+                    (Leg::Net, std::cmp::Ordering::Greater) => "Buy",
+                    (Leg::Net, std::cmp::Ordering::Less) => "Sell",
+                };
+                let mark = book.mark(Exchange::Bybit, sp).normalize().to_string();
+                list.push(json!({
+                    "positionIdx": idx, "riskId": 1, "symbol": symbol, "side": side,
+                    "size": size.abs().normalize().to_string(), "markPrice": mark,
+                    "leverage": book.leverage.get(&(Exchange::Bybit, symbol.clone())).copied().unwrap_or(10).to_string(),
+                    "positionStatus": "Normal", "autoAddMargin": 0, "tradeMode": 0,
+                }));
+            }
+        }
+        ret(
+            shared,
+            0,
+            "OK",
+            json!({"category": "linear", "list": list, "nextPageCursor": ""}),
+        )
+    }
+
     /// `GET /v5/order/history`: closed orders (filled, or cancelled with or without fills),
     /// newest first, filtered by `symbol`, `orderLinkId`, `orderId`; `category` required.
     fn history(shared: &Shared, call: &Call) -> Answer {
@@ -1681,6 +1888,14 @@ mod binance {
             },
             (&Method::POST, "/fapi/v1/leverage") => match auth(shared, call) {
                 Ok(p) => leverage(&p, shared),
+                Err(r) => r,
+            },
+            // "Get Current Position Mode": "true": Hedge Mode; "false": One-way Mode.
+            (&Method::GET, "/fapi/v1/positionSide/dual") => match auth(shared, call) {
+                Ok(_) => json_reply(
+                    StatusCode::OK,
+                    &json!({"dualSidePosition": shared.book().switches(Exchange::Binance).hedge(Exchange::Binance)}),
+                ),
                 Err(r) => r,
             },
             _ => text(StatusCode::NOT_FOUND, "Not Found"),
@@ -1782,9 +1997,9 @@ mod binance {
                     "baseAsset": s.base, "quoteAsset": s.quote, "marginAsset": s.quote,
                     "filters": [
                         {"filterType": "PRICE_FILTER", "minPrice": s.tick, "maxPrice": "4529764", "tickSize": s.tick},
-                        {"filterType": "LOT_SIZE", "stepSize": s.qty_step, "maxQty": "1000", "minQty": s.min_qty},
-                        {"filterType": "MARKET_LOT_SIZE", "stepSize": s.qty_step, "maxQty": "120", "minQty": s.min_qty},
-                        {"filterType": "MIN_NOTIONAL", "notional": "5"},
+                        {"filterType": "LOT_SIZE", "stepSize": s.qty_step, "maxQty": BINANCE_MAX_QTY, "minQty": s.min_qty},
+                        {"filterType": "MARKET_LOT_SIZE", "stepSize": s.qty_step, "maxQty": BINANCE_MAX_MARKET_QTY, "minQty": s.min_qty},
+                        {"filterType": "MIN_NOTIONAL", "notional": s.binance_min_notional},
                     ],
                 })
             })
@@ -1913,6 +2128,19 @@ mod binance {
                 "Quantity less than min quantity.",
             ));
         }
+        // `MARKET_LOT_SIZE` for a market order, `LOT_SIZE` for a limit one.
+        let max = lit(if market {
+            BINANCE_MAX_MARKET_QTY
+        } else {
+            BINANCE_MAX_QTY
+        });
+        if qty > max {
+            return bad(err(
+                StatusCode::BAD_REQUEST,
+                -4005,
+                "Quantity greater than max quantity.",
+            ));
+        }
         let price = if market {
             if param(&p, "price").is_some() {
                 return bad(err(
@@ -1965,6 +2193,54 @@ mod binance {
             None => format!("web_{}", shared.now_ms()),
         };
         let result = param(&p, "newOrderRespType") == Some("RESULT");
+        let mut book = shared.book();
+        // The account's mode: hedge orders name their position ("It must be sent in Hedge
+        // Mode") and never say reduceOnly ("Cannot be sent in Hedge Mode"); one-way orders
+        // are `BOTH`.
+        let hedge = book.switches(Exchange::Binance).hedge(Exchange::Binance);
+        let side_mismatch = || {
+            bad(err(
+                StatusCode::BAD_REQUEST,
+                -4061,
+                "Order's position side does not match user's setting.",
+            ))
+        };
+        let (leg, reduces) = match (hedge, param(&p, "positionSide")) {
+            (false, None | Some("BOTH")) => (Leg::Net, reduce_only),
+            (true, Some(side @ ("LONG" | "SHORT"))) => {
+                if param(&p, "reduceOnly").is_some() {
+                    return bad(err(
+                        StatusCode::BAD_REQUEST,
+                        -1106,
+                        "Parameter 'reduceonly' sent when not required.",
+                    ));
+                }
+                // A sell of the long position, a buy of the short one, closes it.
+                let long = side == "LONG";
+                (if long { Leg::Long } else { Leg::Short }, long != buy)
+            }
+            (_, Some("BOTH" | "LONG" | "SHORT") | None) => return side_mismatch(),
+            (_, Some(_)) => {
+                return bad(err(
+                    StatusCode::BAD_REQUEST,
+                    -4060,
+                    "Invalid position side.",
+                ))
+            }
+        };
+        // "Order's notional must be no smaller than 100 (unless you choose reduce only)",
+        // a market order valued at the mark.
+        let min_notional = lit(sp.binance_min_notional);
+        if !reduces && order_notional(&book, Exchange::Binance, sp, qty, price) < min_notional {
+            return bad(err(
+                StatusCode::BAD_REQUEST,
+                -4164,
+                &format!(
+                    "Order's notional must be no smaller than {} (unless you choose reduce only).",
+                    min_notional.normalize()
+                ),
+            ));
+        }
         let o = NewOrder {
             exchange: Exchange::Binance,
             client_order_id: client_id.clone(),
@@ -1975,10 +2251,9 @@ mod binance {
             quantity: qty,
             base_quantity: qty,
             price,
-            reduce_only,
-            leg: Leg::Net,
+            reduce_only: reduces,
+            leg,
         };
-        let mut book = shared.book();
         // The id must be unique among *open* orders only: a filled order's id may be reused.
         if book.orders.iter().any(|o| {
             o.exchange == Exchange::Binance
@@ -1991,7 +2266,7 @@ mod binance {
                 "ClientOrderId is duplicated.",
             ));
         }
-        if reduce_only && !can_reduce(&book, &o) {
+        if reduces && !can_reduce(&book, &o) {
             return bad(err(
                 StatusCode::BAD_REQUEST,
                 -2022,
@@ -2143,6 +2418,28 @@ mod mexc {
                     Err(r) => r,
                 }
             }
+            // "Get position mode": 1 hedge, 2 one-way.
+            Method::GET if path == "/api/v1/private/position/position_mode" => {
+                match auth(shared, call) {
+                    Ok(()) => {
+                        let hedge = shared.book().switches(Exchange::Mexc).hedge(Exchange::Mexc);
+                        ok(json!(if hedge { 1 } else { 2 }))
+                    }
+                    Err(r) => r,
+                }
+            }
+            Method::GET if path == "/api/v1/private/position/open_positions" => {
+                match auth(shared, call) {
+                    Ok(()) => open_positions(shared, call),
+                    Err(r) => r,
+                }
+            }
+            Method::GET if path == "/api/v1/private/order/list/history_orders" => {
+                match auth(shared, call) {
+                    Ok(()) => history_orders(shared, call),
+                    Err(r) => r,
+                }
+            }
             _ => text(StatusCode::NOT_FOUND, "Not Found"),
         };
         Reply::Now(r)
@@ -2226,7 +2523,7 @@ mod mexc {
             "baseCoin": s.base, "quoteCoin": s.quote, "settleCoin": s.quote,
             "contractSize": json_number(lit(s.contract_size)), "minLeverage": 1, "maxLeverage": 125,
             "priceScale": lit(s.tick).scale(), "volScale": 0,
-            "priceUnit": json_number(lit(s.tick)), "volUnit": 1, "minVol": 1, "maxVol": 1000000,
+            "priceUnit": json_number(lit(s.tick)), "volUnit": 1, "minVol": 1, "maxVol": json_number(lit(MEXC_MAX_VOL)),
             "state": 0, "apiAllowed": true, "positionOpenType": 3,
         })
     }
@@ -2299,6 +2596,9 @@ mod mexc {
         if !vol.fract().is_zero() || vol < Decimal::ONE {
             return bad(2015, "Price or quantity accuracy error");
         }
+        if vol > lit(MEXC_MAX_VOL) {
+            return bad(2028, "The maximum order quantity is exceeded");
+        }
         let Some(price) = body.get("price").and_then(json_dec) else {
             return bad(600, "Parameter error");
         };
@@ -2325,7 +2625,24 @@ mod mexc {
         if external.len() > 32 {
             return bad(2030, "External order ID is too long (Max. 32 bits )");
         }
-        let leg = if matches!(side, 1 | 4) {
+        let open_type = int("openType").unwrap_or(1);
+        let leverage = int("leverage")
+            .and_then(|l| u32::try_from(l).ok())
+            .unwrap_or(0);
+        let switches = shared.book().switches(Exchange::Mexc);
+        let hedge = switches.hedge(Exchange::Mexc);
+        // "For one-way positions, if you need to only reduce positions, pass in true, and
+        // two-way positions will not accept this parameter."
+        match body.get("reduceOnly") {
+            None | Some(Value::Null) => {}
+            Some(_) if hedge => return bad(600, "Parameter error"),
+            Some(Value::Bool(_)) => {}
+            Some(_) => return bad(600, "Parameter error"),
+        }
+        // Hedge mode keeps long (sides 1 and 4) and short (2 and 3) apart; one-way mode nets.
+        let leg = if !hedge {
+            Leg::Net
+        } else if matches!(side, 1 | 4) {
             Leg::Long
         } else {
             Leg::Short
@@ -2357,7 +2674,59 @@ mod mexc {
         if !opening && !can_reduce(&book, &o) {
             return bad(2009, "Positions do not exist or have been closed");
         }
+        // The open position of the order's direction (one-way: the net position, when it
+        // faces that way).
+        let direction = if matches!(side, 1 | 4) {
+            Leg::Long
+        } else {
+            Leg::Short
+        };
+        let key = (symbol.to_owned(), leg);
+        let facing = |book: &Book| {
+            let size = book.position(Exchange::Mexc, symbol, leg);
+            let faces = match leg {
+                Leg::Net => (size > Decimal::ZERO) == (direction == Leg::Long) && !size.is_zero(),
+                _ => size > Decimal::ZERO,
+            };
+            faces
+                .then(|| book.mexc_positions.get(&key).copied())
+                .flatten()
+        };
+        if opening && switches.margin_conflicts {
+            if let Some(p) = facing(&book) {
+                if p.open_type != open_type {
+                    return bad(
+                        2027,
+                        "There is only one cross or isolated in the same direction",
+                    );
+                }
+                if p.leverage != leverage {
+                    return bad(
+                        2021,
+                        "The single leverage is not consistent with the existing position leverage",
+                    );
+                }
+            }
+        }
+        let before = book.position(Exchange::Mexc, symbol, leg);
         let accepted = accept(shared, &mut book, o);
+        let after = book.position(Exchange::Mexc, symbol, leg);
+        if after.is_zero() {
+            book.mexc_positions.remove(&key);
+        } else if before.is_zero() || before.is_sign_positive() != after.is_sign_positive() {
+            // A new position (or a one-way one that turned): it takes the order's margin type
+            // and leverage.
+            book.next_id += 1;
+            let id = book.next_id;
+            book.mexc_positions.insert(
+                key,
+                MexcPosition {
+                    id,
+                    open_type,
+                    leverage,
+                },
+            );
+        }
         drop(book);
         let answer =
             ok(json!({"orderId": accepted.exchange_order_id, "ts": accepted.accepted_at_ms}));
@@ -2380,12 +2749,113 @@ mod mexc {
         };
         let oid = percent_decode(oid);
         let book = shared.book();
+        if book.switches(Exchange::Mexc).external_lookup_misses {
+            return fail(2040, "order not exist");
+        }
         let found = book.orders.iter().rev().find(|o| {
             o.exchange == Exchange::Mexc && o.symbol == symbol && o.client_order_id == oid
         });
         let Some(o) = found else {
             return fail(2040, "order not exist");
         };
+        ok(order_json(o))
+    }
+
+    /// MEXC's side code of an accepted order: 1 open long, 2 close short, 3 open short, 4
+    /// close long.
+    fn side_code(o: &AcceptedOrder) -> i64 {
+        match (o.side.as_str(), o.reduce_only) {
+            ("Buy", false) => 1,
+            ("Buy", true) => 2,
+            ("Sell", false) => 3,
+            _ => 4,
+        }
+    }
+
+    /// `GET api/v1/private/order/list/history_orders` ("Get all of the user's historical
+    /// orders"): the account's orders, newest first, filtered by `symbol`, `states` (comma
+    /// separated), `side`, `start_time`/`end_time` (at most 90 days apart; without them "the
+    /// last 7 days"), a page of `page_size` (default 20, at most 100) from `page_num`.
+    fn history_orders(shared: &Shared, call: &Call) -> Answer {
+        let q = query_params(&call.query);
+        let num = |k: &str| param(&q, k).map(|v| v.parse::<i64>().map_err(|_| ()));
+        let (Ok(start), Ok(end), Ok(side), Ok(page_num), Ok(page_size)) = (
+            num("start_time").transpose(),
+            num("end_time").transpose(),
+            num("side").transpose(),
+            num("page_num").transpose(),
+            num("page_size").transpose(),
+        ) else {
+            return fail(600, "Parameter error");
+        };
+        let now = shared.now_ms();
+        let day = 24 * 3_600_000;
+        let end = end.unwrap_or(now);
+        let start = start.unwrap_or(end - 7 * day);
+        if start > end || end - start > 90 * day {
+            return fail(6003, "Time range error");
+        }
+        let page_size = page_size.unwrap_or(20);
+        let page_num = page_num.unwrap_or(1);
+        if !(1..=100).contains(&page_size) || page_num < 1 {
+            return fail(600, "Parameter error");
+        }
+        let states: Option<Vec<i64>> = param(&q, "states")
+            .map(|s| s.split(',').filter_map(|v| v.trim().parse().ok()).collect());
+        let symbol = param(&q, "symbol");
+        let book = shared.book();
+        let list: Vec<Value> = book
+            .orders
+            .iter()
+            .rev()
+            .filter(|o| o.exchange == Exchange::Mexc)
+            .filter(|o| symbol.is_none_or(|s| o.symbol == s))
+            .filter(|o| side.is_none_or(|s| side_code(o) == s))
+            .filter(|o| (start..=end).contains(&o.accepted_at_ms))
+            .map(order_json)
+            .filter(|o| {
+                states
+                    .as_ref()
+                    .is_none_or(|st| o["state"].as_i64().is_some_and(|s| st.contains(&s)))
+            })
+            .skip(usize::try_from((page_num - 1) * page_size).unwrap_or(usize::MAX))
+            .take(usize::try_from(page_size).unwrap_or(0))
+            .collect();
+        ok(Value::Array(list))
+    }
+
+    /// `GET api/v1/private/position/open_positions` ("Get the user's current holding
+    /// position"): the positions of a size above zero, of `symbol` if given.
+    fn open_positions(shared: &Shared, call: &Call) -> Answer {
+        let symbol = param(&query_params(&call.query), "symbol").map(str::to_owned);
+        let book = shared.book();
+        let list: Vec<Value> = book
+            .mexc_positions
+            .iter()
+            .filter(|((s, _), _)| symbol.as_ref().is_none_or(|w| w == s))
+            .filter_map(|((s, leg), p)| {
+                let size = book.position(Exchange::Mexc, s, *leg);
+                let position_type = match leg {
+                    Leg::Long => 1,
+                    Leg::Short => 2,
+                    Leg::Net if size > Decimal::ZERO => 1,
+                    Leg::Net => 2,
+                };
+                (!size.is_zero()).then(|| {
+                    json!({
+                        "positionId": p.id, "symbol": s, "positionType": position_type,
+                        "openType": p.open_type, "state": 1,
+                        "holdVol": json_number(size.abs()), "frozenVol": 0, "closeVol": 0,
+                        "leverage": p.leverage, "autoAddIm": false,
+                    })
+                })
+            })
+            .collect();
+        ok(Value::Array(list))
+    }
+
+    /// An accepted order in MEXC's order shape (the external-id lookup, the history).
+    fn order_json(o: &AcceptedOrder) -> Value {
         let side = match (o.side.as_str(), o.reduce_only) {
             ("Buy", false) => 1,
             ("Buy", true) => 2,
@@ -2393,7 +2863,7 @@ mod mexc {
             _ => 4,
         };
         let avg = o.average_price.unwrap_or_default();
-        ok(json!({
+        json!({
             "orderId": o.exchange_order_id, "symbol": o.symbol, "positionId": 0,
             "price": json_number(o.price.unwrap_or_default()), "priceStr": o.price.unwrap_or_default().to_string(),
             "vol": json_number(o.quantity), "leverage": 1, "side": side, "category": 1,
@@ -2409,7 +2879,7 @@ mod mexc {
             },
             "externalOid": o.client_order_id, "errorCode": 0, "usedMargin": 0,
             "createTime": o.accepted_at_ms, "updateTime": o.accepted_at_ms,
-        }))
+        })
     }
 
     fn leverage(shared: &Shared, call: &Call) -> Answer {
@@ -2432,6 +2902,8 @@ mod mexc {
         ok(json!([leg(1), leg(2)]))
     }
 
+    /// "Switch leverage": an open position's by its `positionId`, or, "when there is no
+    /// position", the one `symbol`, `openType` and `positionType` name.
     fn change_leverage(shared: &Shared, call: &Call) -> Answer {
         let Ok(body) = serde_json::from_str::<Value>(&call.body) else {
             return fail(601, "Data decoding error");
@@ -2446,12 +2918,24 @@ mod mexc {
         if !(1..=125).contains(&lev) {
             return fail(2006, "Leverage ratio error");
         }
-        let Some(symbol) = body.get("symbol").and_then(Value::as_str) else {
+        let mut book = shared.book();
+        if let Some(id) = body.get("positionId").and_then(Value::as_u64) {
+            return match book.mexc_positions.values_mut().find(|p| p.id == id) {
+                Some(p) => {
+                    p.leverage = lev;
+                    json_reply(StatusCode::OK, &json!({"success": true, "code": 0}))
+                }
+                None => fail(2009, "Positions do not exist or have been closed"),
+            };
+        }
+        let (Some(symbol), Some(1 | 2), Some(1 | 2)) = (
+            body.get("symbol").and_then(Value::as_str),
+            body.get("openType").and_then(Value::as_i64),
+            body.get("positionType").and_then(Value::as_i64),
+        ) else {
             return fail(600, "Parameter error");
         };
-        shared
-            .book()
-            .leverage
+        book.leverage
             .insert((Exchange::Mexc, symbol.to_owned()), lev);
         json_reply(StatusCode::OK, &json!({"success": true, "code": 0}))
     }
@@ -2527,7 +3011,7 @@ mod tests {
             Some(Switches {
                 partial_fill: Some(lit("0.5")),
                 realtime_forgets_closed: true,
-                geo_block: false,
+                ..Switches::default()
             })
         );
         assert_eq!(
@@ -2545,7 +3029,22 @@ mod tests {
         ] {
             assert!(Switches::from_json(Exchange::Bybit, &bad).is_err(), "{bad}");
         }
-        // Bybit's behaviours on another exchange would silently do nothing.
+        let s = Switches::from_json(
+            Exchange::Mexc,
+            &json!({"hedge_mode":false,"margin_conflicts":true,"external_lookup_misses":true}),
+        );
+        assert_eq!(
+            s.as_ref()
+                .ok()
+                .map(|s| (s.hedge(Exchange::Mexc), s.margin_conflicts)),
+            Some((false, true))
+        );
+        // Unset, each exchange's default mode: hedge on MEXC only.
+        assert!(Switches::default().hedge(Exchange::Mexc));
+        assert!(!Switches::default().hedge(Exchange::Binance));
+        assert!(Switches::from_json(Exchange::Bybit, &json!({"hedge_mode":1})).is_err());
+        // MEXC's behaviours elsewhere, and Bybit's, would silently do nothing.
+        assert!(Switches::from_json(Exchange::Bybit, &json!({"margin_conflicts":true})).is_err());
         assert!(Switches::from_json(Exchange::Binance, &json!({"geo_block":true})).is_err());
         assert!(
             Switches::from_json(Exchange::Mexc, &json!({"realtime_forgets_closed":true})).is_err()

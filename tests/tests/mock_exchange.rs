@@ -9,8 +9,9 @@ use contracts::signal::{Exchange, OrderType};
 use contracts::symbol::Symbol;
 use exchanges::order::{OrderRequest, Side};
 use exchanges::venue::{
-    Context, Credentials, ErrorClass, ExchangeError, HttpRequest, HttpResponse, Method, PriceKind,
-    QueryResult, ReferencePrice, Venue,
+    Context, Credentials, ErrorClass, ExchangeError, HttpRequest, HttpResponse, Instrument, Limits,
+    MarginType, Method, OpenPosition, Placement, PositionMode, PriceKind, QueryResult,
+    ReferencePrice, Venue,
 };
 use integration::mock_exchange::{
     Fault, FaultKind, MockExchanges, MockOptions, OrderState, Switches,
@@ -163,6 +164,114 @@ impl Rig {
         let ex = order.exchange;
         self.submit_with(order, &self.ctx(ex), &self.creds(ex))
             .await
+    }
+
+    /// Builds `order` against `instrument` as given (its limits and placement), sends it and
+    /// reads the answer.
+    async fn submit_placed(&self, order: &OrderRequest, instrument: &Instrument) -> Sent<OrderAck> {
+        let ex = order.exchange;
+        let v = venue(ex);
+        let req = match v.order_request(&self.ctx(ex), &self.creds(ex), order, instrument) {
+            Ok(r) => r,
+            Err(e) => return Sent::Refused(e),
+        };
+        match self.send(&req).await {
+            Ok(resp) => match v.parse_order(order, &resp) {
+                Ok(ack) => Sent::Done(ack),
+                Err(e) => Sent::Refused(e),
+            },
+            Err(e) => Sent::Transport(e),
+        }
+    }
+
+    /// `order` as the adapter writes it when the instrument's size limits are not known, so
+    /// the mock's own limits decide (the adapter checks them first otherwise).
+    async fn submit_unchecked(&self, order: &OrderRequest) -> Sent<OrderAck> {
+        let mut i = self.instrument(order.exchange, &order.symbol).await;
+        i.limits = Limits::default();
+        self.submit_placed(order, &i).await
+    }
+
+    /// A signed read (`req`) of the venue, parsed with `parse`.
+    async fn read<T>(
+        &self,
+        req: &HttpRequest,
+        parse: impl FnOnce(&HttpResponse) -> Result<T, ExchangeError>,
+    ) -> Result<T, ExchangeError> {
+        let resp = self
+            .send(req)
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", req.url));
+        parse(&resp)
+    }
+
+    /// The account's position mode for `symbol`, read as the trade-worker reads it.
+    async fn position_mode(
+        &self,
+        ex: Exchange,
+        symbol: &Symbol,
+    ) -> Result<PositionMode, ExchangeError> {
+        let v = venue(ex);
+        let req = v.position_mode_request(&self.ctx(ex), &self.creds(ex), symbol);
+        self.read(&req, |r| v.parse_position_mode(symbol, r)).await
+    }
+
+    /// The open position `order` meets, where the venue reads one (MEXC).
+    async fn position_of(&self, order: &OrderRequest) -> Option<OpenPosition> {
+        let ex = order.exchange;
+        let v = venue(ex);
+        let req = v.position_margin_request(&self.ctx(ex), &self.creds(ex), order)?;
+        self.read(&req, |r| v.parse_position_margin(order, r))
+            .await
+            .unwrap_or_else(|e| panic!("{ex} open position: {e}"))
+    }
+
+    /// What the trade-worker's prepare does before a submit (`consumers::exchange`): the
+    /// instrument's rules, the exchange's mark, the account's position mode, and on MEXC the
+    /// open position the order meets, its leverage brought to the order's; elsewhere the
+    /// symbol's leverage set.
+    async fn prepare(&self, order: &OrderRequest) -> Result<Instrument, ExchangeError> {
+        let ex = order.exchange;
+        let v = venue(ex);
+        let (ctx, creds) = (self.ctx(ex), self.creds(ex));
+        let mut instrument = self.instrument(ex, &order.symbol).await;
+        let mark = self.price(ex, &order.symbol).await?.price;
+        let mode = self.position_mode(ex, &order.symbol).await?;
+        let position = match v.position_margin_request(&ctx, &creds, order) {
+            Some(req) => {
+                let position = self
+                    .read(&req, |r| v.parse_position_margin(order, r))
+                    .await?;
+                if let Some(change) = position
+                    .as_ref()
+                    .and_then(|p| v.leverage_change_request(&ctx, &creds, order, p))
+                {
+                    self.read(&change, |r| v.parse_leverage(r)).await?;
+                }
+                position
+            }
+            None => {
+                if !order.reduce_only {
+                    let req = v.leverage_request(&ctx, &creds, &order.symbol, order.leverage);
+                    self.read(&req, |r| v.parse_leverage(r)).await?;
+                }
+                None
+            }
+        };
+        instrument.placement = Placement {
+            position_mode: Some(mode),
+            position,
+            reference_price: Some(mark),
+        };
+        Ok(instrument)
+    }
+
+    /// [`Self::prepare`], then the order.
+    async fn submit_prepared(&self, order: &OrderRequest) -> Sent<OrderAck> {
+        match self.prepare(order).await {
+            Ok(i) => self.submit_placed(order, &i).await,
+            Err(e) => Sent::Refused(e),
+        }
     }
 
     /// Looks the order up as the trade-worker's reconcile does: every lookup of the venue
@@ -1422,14 +1531,28 @@ async fn control_api_sets_switches_and_a_reset_clears_them() {
         Switches {
             partial_fill: Some(d("0.25")),
             realtime_forgets_closed: true,
-            geo_block: false,
+            ..Switches::default()
         }
     );
     assert_eq!(rig.mock.switches(Exchange::Mexc), Switches::default());
+    let r = post(json!({"exchange": "mexc", "hedge_mode": false, "margin_conflicts": true, "external_lookup_misses": true})).await;
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(
+        rig.mock.switches(Exchange::Mexc),
+        Switches {
+            hedge_mode: Some(false),
+            margin_conflicts: true,
+            external_lookup_misses: true,
+            ..Switches::default()
+        }
+    );
     for bad in [
         json!({"exchange": "paper", "partial_fill": "0.5"}),
         json!({"exchange": "binance", "geo_block": true}),
         json!({"exchange": "mexc", "partial_fill": "2"}),
+        json!({"exchange": "bybit", "margin_conflicts": true}),
+        json!({"exchange": "binance", "external_lookup_misses": true}),
+        json!({"exchange": "binance", "hedge_mode": "yes"}),
     ] {
         assert_eq!(post(bad.clone()).await.status().as_u16(), 400, "{bad}");
     }
@@ -1531,4 +1654,465 @@ async fn bybit_realtime_ignores_open_only_for_a_link_id_and_history_lists_closed
         get("/v5/order/history", base.to_owned()).await,
         vec![filled.client_order_id.clone()]
     );
+}
+
+/// Issue 13, item 9: Binance lists BTCUSDT's `MIN_NOTIONAL` at 100 USDT (20 for ETHUSDT), and
+/// refuses an opening order below it with -4164 "Order's notional must be no smaller than 100
+/// (unless you choose reduce only)", a market order valued at the mark ("Since MARKET orders
+/// have no price, the mark price is used"), a limit order at its price; a reduce-only order is
+/// not held to it. The adapter refuses such an order itself once it knows the mark.
+#[tokio::test]
+async fn binance_refuses_an_order_below_its_min_notional_with_4164() {
+    let rig = Rig::start().await;
+    let ex = Exchange::Binance;
+    let i = rig.instrument(ex, &btc()).await;
+    assert_eq!(i.limits.min_notional, Some(d("100")));
+    assert_eq!(
+        rig.instrument(ex, &sym("ETHUSDT"))
+            .await
+            .limits
+            .min_notional,
+        Some(d("20"))
+    );
+    // 0.001 BTC at 65000 is 65 USDT: with no price to value it at, the adapter sends it.
+    let e = rig
+        .submit(&market(ex, &id("notional-65"), "0.001"))
+        .await
+        .refused();
+    assert_eq!(
+        (e.status, e.code.as_deref(), e.class),
+        (400, Some("-4164"), ErrorClass::Terminal),
+        "{e}"
+    );
+    assert!(
+        e.message.contains(
+            "Order's notional must be no smaller than 100 (unless you choose reduce only)"
+        ),
+        "{e}"
+    );
+    assert!(rig.orders_of(ex).is_empty());
+    rig.submit(&market(ex, &id("notional-130"), "0.002"))
+        .await
+        .done();
+    // A limit order is valued at its own price: 0.001 at 110000 is 110 USDT.
+    rig.submit(&limit(ex, &id("notional-limit"), "0.001", "110000"))
+        .await
+        .done();
+    let close = OrderRequest {
+        side: Side::Sell,
+        reduce_only: true,
+        ..market(ex, &id("notional-close"), "0.001")
+    };
+    rig.submit(&close).await.done();
+    // Prepared as the trade-worker does, the same small order never leaves the adapter.
+    let e = rig
+        .submit_prepared(&market(ex, &id("notional-local"), "0.001"))
+        .await
+        .refused();
+    assert_eq!((e.status, e.class), (0, ErrorClass::Terminal), "{e}");
+    assert!(
+        e.message
+            .starts_with("notional 65 USDT below Binance's MIN_NOTIONAL 100 for BTCUSDT"),
+        "{e}"
+    );
+    assert_eq!(rig.orders_of(ex).len(), 3);
+}
+
+/// Issue 13, item 9: Bybit refuses an opening order under `lotSizeFilter.minNotionalValue`
+/// with 110094 "Order notional value below the lower limit".
+#[tokio::test]
+async fn bybit_refuses_an_order_below_its_min_notional_with_110094() {
+    let rig = Rig::start().await;
+    let ex = Exchange::Bybit;
+    rig.mock
+        .set_price(ex, "BTCUSDT", d("4000"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        rig.instrument(ex, &btc()).await.limits.min_notional,
+        Some(d("5"))
+    );
+    // 0.001 BTC at 4000 is 4 USDT.
+    let e = rig
+        .submit(&market(ex, &id("bybit-4"), "0.001"))
+        .await
+        .refused();
+    assert_eq!(
+        (e.code.as_deref(), e.class),
+        (Some("110094"), ErrorClass::Terminal),
+        "{e}"
+    );
+    rig.submit(&market(ex, &id("bybit-8"), "0.002"))
+        .await
+        .done();
+    let close = OrderRequest {
+        side: Side::Sell,
+        reduce_only: true,
+        ..market(ex, &id("bybit-close"), "0.001")
+    };
+    rig.submit(&close).await.done();
+    let e = rig
+        .submit_prepared(&market(ex, &id("bybit-local"), "0.001"))
+        .await
+        .refused();
+    assert_eq!((e.status, e.class), (0, ErrorClass::Terminal), "{e}");
+    assert!(
+        e.message.starts_with(
+            "notional 4 USDT below Bybit's lotSizeFilter.minNotionalValue 5 for BTCUSDT"
+        ),
+        "{e}"
+    );
+    assert_eq!(rig.orders_of(ex).len(), 2);
+}
+
+/// Issue 13, item 9: each exchange refuses a quantity above its maximum in its own words:
+/// Binance -4005 "Quantity greater than max quantity." (`MARKET_LOT_SIZE.maxQty` for a market
+/// order, `LOT_SIZE.maxQty` for a limit one), Bybit 10001 (`maxMktOrderQty`, `maxOrderQty`;
+/// a reduce-only order above it is split, not refused), MEXC 2028 "The maximum order quantity
+/// is exceeded" (`maxVol`). The adapter refuses them itself from the published rules.
+#[tokio::test]
+async fn each_exchange_refuses_a_quantity_above_its_maximum_in_its_own_words() {
+    let rig = Rig::start().await;
+    for (ex, too_many_market, too_many_limit, code) in [
+        (Exchange::Binance, "121", "1001", "-4005"),
+        (Exchange::Bybit, "101", "1001", "10001"),
+        // 1000001 contracts of 0.0001 BTC, over maxVol 1000000.
+        (Exchange::Mexc, "100.0001", "100.0001", "2028"),
+    ] {
+        for o in [
+            market(ex, &id(&format!("max-m-{ex}")), too_many_market),
+            limit(ex, &id(&format!("max-l-{ex}")), too_many_limit, "60000"),
+        ] {
+            let e = rig.submit_unchecked(&o).await.refused();
+            assert_eq!(
+                (e.code.as_deref(), e.class),
+                (Some(code), ErrorClass::Terminal),
+                "{ex}: {e}"
+            );
+            let e = rig.submit(&o).await.refused();
+            assert_eq!((e.status, e.class), (0, ErrorClass::Terminal), "{ex}: {e}");
+            assert!(e.message.contains("above"), "{ex}: {e}");
+        }
+        assert!(rig.orders_of(ex).is_empty(), "{ex}");
+    }
+    // A limit order may be larger than a market one: 130 BTC resting on Binance, 150 on Bybit.
+    rig.submit(&limit(Exchange::Binance, &id("max-ok"), "130", "60000"))
+        .await
+        .done();
+    let big = limit(Exchange::Bybit, &id("max-big"), "150", "70000");
+    rig.submit(&big).await.done();
+    // "If reduceOnly=true and order qty > max order qty, the order will automatically be
+    // split up into multiple orders": Bybit takes the close whole.
+    let close = OrderRequest {
+        side: Side::Sell,
+        reduce_only: true,
+        ..market(Exchange::Bybit, &id("max-close"), "150")
+    };
+    rig.submit(&close).await.done();
+}
+
+fn hedge(on: bool) -> Switches {
+    Switches {
+        hedge_mode: Some(on),
+        ..Switches::default()
+    }
+}
+
+/// `instrument` written for `mode`.
+fn in_mode(mut instrument: Instrument, mode: Option<PositionMode>) -> Instrument {
+    instrument.placement.position_mode = mode;
+    instrument
+}
+
+/// Issue 13, item 7: each exchange answers its position-mode read with the account's mode:
+/// Bybit's position rows (`positionIdx` 0, or 1 and 2), Binance `dualSidePosition`, MEXC
+/// `data` 1 hedge / 2 one-way.
+#[tokio::test]
+async fn each_exchange_reports_the_account_s_position_mode() {
+    let rig = Rig::start().await;
+    for (ex, default) in [
+        (Exchange::Bybit, PositionMode::OneWay),
+        (Exchange::Binance, PositionMode::OneWay),
+        (Exchange::Mexc, PositionMode::Hedge),
+    ] {
+        assert_eq!(rig.position_mode(ex, &btc()).await, Ok(default), "{ex}");
+        for (on, mode) in [(true, PositionMode::Hedge), (false, PositionMode::OneWay)] {
+            switch(&rig, ex, hedge(on));
+            assert_eq!(rig.position_mode(ex, &btc()).await, Ok(mode), "{ex}");
+        }
+    }
+}
+
+/// Issue 13, item 7: a hedge-mode account refuses an order written for one-way mode, in each
+/// exchange's words: Bybit 10001 for `positionIdx` 0 or none ("Under hedge-mode, this param is
+/// required"); Binance -4061 for no `positionSide` and -1106 for `reduceOnly` ("Cannot be sent
+/// in Hedge Mode"); MEXC 600 for `reduceOnly` ("two-way positions will not accept this
+/// parameter").
+#[tokio::test]
+async fn a_hedge_mode_account_refuses_orders_written_for_one_way_mode() {
+    let rig = Rig::start().await;
+    for ex in [Exchange::Bybit, Exchange::Binance] {
+        switch(&rig, ex, hedge(true));
+    }
+    let placed = |i: Instrument, mode| in_mode(i, mode);
+    let bybit = rig.instrument(Exchange::Bybit, &btc()).await;
+    for mode in [Some(PositionMode::OneWay), None] {
+        let o = market(
+            Exchange::Bybit,
+            &id(&format!("hedge-bybit-{mode:?}")),
+            "0.01",
+        );
+        let e = rig
+            .submit_placed(&o, &placed(bybit.clone(), mode))
+            .await
+            .refused();
+        assert_eq!(
+            (e.code.as_deref(), e.class),
+            (Some("10001"), ErrorClass::Terminal),
+            "{e}"
+        );
+    }
+    let binance = rig.instrument(Exchange::Binance, &btc()).await;
+    let o = market(Exchange::Binance, &id("hedge-binance"), "0.01");
+    let e = rig
+        .submit_placed(&o, &placed(binance.clone(), Some(PositionMode::OneWay)))
+        .await
+        .refused();
+    assert_eq!(
+        (e.code.as_deref(), e.class),
+        (
+            Some("-4061"),
+            ErrorClass::Retryable {
+                retry_after_seconds: None
+            }
+        ),
+        "{e}"
+    );
+    // A hedge-mode order that also says reduceOnly.
+    let ctx = rig.ctx(Exchange::Binance);
+    let creds = rig.creds(Exchange::Binance);
+    let total = format!(
+        "symbol=BTCUSDT&side=SELL&positionSide=LONG&type=MARKET&quantity=0.01&reduceOnly=true&newClientOrderId={}&recvWindow=5000&timestamp={}",
+        id("hedge-reduce"),
+        ctx.now_ms
+    );
+    let req = HttpRequest {
+        method: Method::Post,
+        url: format!("{}/fapi/v1/order", ctx.base_url),
+        headers: vec![
+            ("X-MBX-APIKEY".into(), creds.api_key.clone()),
+            (
+                "Content-Type".into(),
+                "application/x-www-form-urlencoded".into(),
+            ),
+        ],
+        body: Some(format!(
+            "{total}&signature={}",
+            exchanges::signing::binance_signature(&creds.api_secret, &total)
+        )),
+    };
+    let resp = rig.send(&req).await.unwrap_or_else(|e| panic!("{e}"));
+    let e = venue(Exchange::Binance).parse_order(&o, &resp).err();
+    assert_eq!(
+        e.as_ref().map(|e| (e.code.as_deref(), e.class)),
+        Some((Some("-1106"), ErrorClass::Terminal)),
+        "{}",
+        resp.body
+    );
+    assert!(resp
+        .body
+        .contains("Parameter 'reduceonly' sent when not required."));
+    // MEXC's default account is in hedge mode.
+    let mexc = rig.instrument(Exchange::Mexc, &btc()).await;
+    rig.submit(&market(Exchange::Mexc, &id("hedge-mexc-open"), "0.01"))
+        .await
+        .done();
+    let close = OrderRequest {
+        side: Side::Sell,
+        reduce_only: true,
+        ..market(Exchange::Mexc, &id("hedge-mexc-close"), "0.01")
+    };
+    let e = rig
+        .submit_placed(&close, &placed(mexc, Some(PositionMode::OneWay)))
+        .await
+        .refused();
+    assert_eq!(
+        (e.code.as_deref(), e.class),
+        (Some("600"), ErrorClass::Terminal),
+        "{e}"
+    );
+    assert_eq!(rig.mock.orders().len(), 1);
+}
+
+/// Issue 13, item 7: a one-way account refuses an order written for hedge mode: Bybit 10001
+/// for `positionIdx` 1 or 2, Binance -4061 for `positionSide` LONG or SHORT.
+#[tokio::test]
+async fn a_one_way_account_refuses_orders_written_for_hedge_mode() {
+    let rig = Rig::start().await;
+    for (ex, code) in [(Exchange::Bybit, "10001"), (Exchange::Binance, "-4061")] {
+        let i = in_mode(rig.instrument(ex, &btc()).await, Some(PositionMode::Hedge));
+        for side in [Side::Buy, Side::Sell] {
+            let o = OrderRequest {
+                side,
+                ..market(ex, &id(&format!("oneway-{ex}-{side:?}")), "0.01")
+            };
+            let e = rig.submit_placed(&o, &i).await.refused();
+            assert_eq!(e.code.as_deref(), Some(code), "{ex}: {e}");
+        }
+        assert!(rig.orders_of(ex).is_empty(), "{ex}");
+    }
+}
+
+/// Issue 13, item 7: orders prepared as the trade-worker prepares them (the account's mode
+/// read first) open and close both sides in either mode, at every exchange.
+#[tokio::test]
+async fn orders_written_for_the_account_s_mode_open_and_close_in_either_mode() {
+    let rig = Rig::start().await;
+    for ex in REAL {
+        for on in [true, false] {
+            rig.mock.reset();
+            switch(&rig, ex, hedge(on));
+            let tag = format!("{ex}-{on}");
+            let steps = [
+                (Side::Buy, false, "open-long"),
+                (Side::Sell, true, "close-long"),
+                (Side::Sell, false, "open-short"),
+                (Side::Buy, true, "close-short"),
+            ];
+            for (side, reduce_only, what) in steps {
+                let o = OrderRequest {
+                    side,
+                    reduce_only,
+                    ..market(ex, &id(&format!("{what}-{tag}")), "0.01")
+                };
+                let placed = rig
+                    .prepare(&o)
+                    .await
+                    .unwrap_or_else(|e| panic!("{tag}: {e}"));
+                let mode = if on {
+                    PositionMode::Hedge
+                } else {
+                    PositionMode::OneWay
+                };
+                assert_eq!(placed.placement.position_mode, Some(mode), "{tag}");
+                rig.submit_placed(&o, &placed).await.done();
+            }
+            assert_eq!(rig.orders_of(ex).len(), 4, "{tag}");
+        }
+    }
+}
+
+fn margin_conflicts() -> Switches {
+    Switches {
+        margin_conflicts: true,
+        ..Switches::default()
+    }
+}
+
+/// A MEXC long of 0.01 BTC at `leverage`, on `margin`.
+async fn mexc_long(rig: &Rig, tag: &str, leverage: u8, margin: MarginType) -> OrderRequest {
+    let o = OrderRequest {
+        leverage,
+        ..market(Exchange::Mexc, &id(tag), "0.01")
+    };
+    let mut i = rig.instrument(Exchange::Mexc, &btc()).await;
+    // What the order would carry against a position of that margin type.
+    i.placement.position = Some(OpenPosition {
+        id: "0".into(),
+        margin,
+        leverage: u32::from(leverage),
+    });
+    rig.submit_placed(&o, &i).await.done();
+    o
+}
+
+/// Issue 13, item 8: MEXC refuses to add to an open position at another leverage than its own
+/// with 2021 "The single leverage is not consistent with the existing position leverage";
+/// prepared as the trade-worker does, the position's leverage is changed first
+/// (`change_leverage` with its `positionId`) and the order goes through.
+#[tokio::test]
+async fn mexc_refuses_an_open_at_another_leverage_than_its_position_with_2021() {
+    let rig = Rig::start().await;
+    switch(&rig, Exchange::Mexc, margin_conflicts());
+    let first = mexc_long(&rig, "lev-20", 20, MarginType::Isolated).await;
+    let position = rig.position_of(&first).await;
+    assert_eq!(
+        position.as_ref().map(|p| (p.margin, p.leverage)),
+        Some((MarginType::Isolated, 20))
+    );
+    let again = OrderRequest {
+        leverage: 5,
+        ..market(Exchange::Mexc, &id("lev-5"), "0.01")
+    };
+    let e = rig.submit(&again).await.refused();
+    assert_eq!(
+        (e.code.as_deref(), e.class),
+        (Some("2021"), ErrorClass::Terminal),
+        "{e}"
+    );
+    rig.submit_prepared(&again).await.done();
+    assert_eq!(rig.position_of(&again).await.map(|p| p.leverage), Some(5));
+    assert_eq!(rig.orders_of(Exchange::Mexc).len(), 2);
+}
+
+/// Issue 13, item 8: MEXC refuses an isolated order against a cross position of the same
+/// direction with 2027 "There is only one cross or isolated in the same direction"; prepared
+/// as the trade-worker does, the order names the position's margin type.
+#[tokio::test]
+async fn mexc_refuses_an_isolated_open_against_a_cross_position_with_2027() {
+    let rig = Rig::start().await;
+    switch(&rig, Exchange::Mexc, margin_conflicts());
+    let first = mexc_long(&rig, "cross-1", 10, MarginType::Cross).await;
+    assert_eq!(
+        rig.position_of(&first).await.map(|p| p.margin),
+        Some(MarginType::Cross)
+    );
+    let again = OrderRequest {
+        leverage: 10,
+        ..market(Exchange::Mexc, &id("cross-2"), "0.01")
+    };
+    let e = rig.submit(&again).await.refused();
+    assert_eq!(
+        (e.code.as_deref(), e.class),
+        (Some("2027"), ErrorClass::Terminal),
+        "{e}"
+    );
+    rig.submit_prepared(&again).await.done();
+    // The close names it too.
+    let close = OrderRequest {
+        side: Side::Sell,
+        reduce_only: true,
+        ..market(Exchange::Mexc, &id("cross-close"), "0.02")
+    };
+    rig.submit_prepared(&close).await.done();
+    assert_eq!(rig.position_of(&first).await, None);
+}
+
+/// Issue 13, item 8: an order MEXC's external-id lookup does not return is still found in its
+/// order history; "absent" needs both to say so.
+#[tokio::test]
+async fn mexc_finds_an_order_its_external_lookup_misses_in_the_order_history() {
+    let rig = Rig::start().await;
+    let o = market(Exchange::Mexc, &id("history-mexc"), "0.01");
+    let ack = rig.submit(&o).await.done();
+    switch(
+        &rig,
+        Exchange::Mexc,
+        Switches {
+            external_lookup_misses: true,
+            ..Switches::default()
+        },
+    );
+    let found = rig.found(&o).await;
+    assert_eq!(found.exchange_order_id, ack.exchange_order_id);
+    assert_eq!(
+        (
+            found.status.as_str(),
+            found.filled_quantity,
+            found.average_price
+        ),
+        ("Filled", d("100"), Some(d("65000")))
+    );
+    // An id never sent is in neither.
+    let never = market(Exchange::Mexc, &id("history-never"), "0.01");
+    assert_eq!(rig.query(&never).await, QueryResult::NotFound);
 }
