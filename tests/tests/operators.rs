@@ -789,7 +789,7 @@ fn dead_letter_of_a_filled_key_is_not_pending(h: &Hoox) -> Fut<'_> {
         assert_eq!(pending["total"], 0, "{pending}");
         tokio::time::sleep(Duration::from_secs(3)).await;
         assert_eq!(orders_for(h, &key).await, 1, "filled once");
-        assert_eq!(key_status(h, &key).await["state"]["done"], "filled");
+        assert_eq!(key_status(h, &key).await["state"]["done"], "Filled");
         // Alerted like any dead letter, saying there is nothing to do.
         wait_message(h, CHAT, &["Dead letter", &key, "nothing to replay"], WAIT).await;
     })
@@ -894,7 +894,7 @@ fn replay_of_a_forgotten_key_reconciles_first(h: &Hoox) -> Fut<'_> {
         wait_order(h, &key).await;
         tokio::time::sleep(Duration::from_secs(3)).await;
         assert_eq!(orders_for(h, &key).await, 1);
-        assert_eq!(key_status(h, &key).await["state"]["done"], "filled");
+        assert_eq!(key_status(h, &key).await["state"]["done"], "Filled");
     })
 }
 
