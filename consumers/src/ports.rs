@@ -93,8 +93,16 @@ impl KeyStore for WorkerStore<'_> {
         .await
     }
 
-    async fn event_published(&self, key: &str, deadline_ms: i64) -> Result<(), PortError> {
-        let update = KeyUpdate::EventPublished { key: key.into() };
+    async fn event_published(
+        &self,
+        key: &str,
+        received_at_ms: i64,
+        deadline_ms: i64,
+    ) -> Result<(), PortError> {
+        let update = KeyUpdate::EventPublished {
+            key: key.into(),
+            received_at_ms: Some(received_at_ms),
+        };
         within("event_published", deadline_ms, self.store.update(&update))
             .await
             .map(|_| ())

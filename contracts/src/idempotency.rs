@@ -317,7 +317,13 @@ pub enum Fenced {
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum KeyUpdate {
     /// The trade event was published; stop re-publishing it.
-    EventPublished { key: String },
+    EventPublished {
+        key: String,
+        /// The job's intake time: a late mark for an old signal leaves a newer one under a
+        /// reused key alone.
+        #[serde(default)]
+        received_at_ms: Option<i64>,
+    },
     /// The job's dead letter is recorded (`recorded_at_ms`, the row's time): the key is dead
     /// unless it ended first, or an operator reopened it after that row was written (a
     /// redelivered dead letter must not undo a replay).
@@ -353,7 +359,7 @@ pub enum KeyUpdate {
 impl KeyUpdate {
     pub fn key(&self) -> &str {
         match self {
-            Self::EventPublished { key }
+            Self::EventPublished { key, .. }
             | Self::MarkDead { key, .. }
             | Self::Reopen { key, .. }
             | Self::Resolve { key, .. }

@@ -125,7 +125,7 @@ pub(crate) async fn execute_admitted<S: KeyStore, X: Exchanges, C: Clock, E: Eve
                 "already done; acked without side effects"
             );
             return match event.filter(|_| !event_published) {
-                Some(event) => republish(key, &event, deadline_ms, ports, backoff()).await,
+                Some(event) => republish(job, &event, deadline_ms, ports, backoff()).await,
                 None => Disposition::Ack,
             };
         }
@@ -459,14 +459,7 @@ impl<S: KeyStore, X: Exchanges, C: Clock, E: Events> Run<'_, '_, S, X, C, E> {
             since_intake_ms = event.at_ms - job.received_at_ms,
             "executed"
         );
-        publish(
-            &job.idempotency_key,
-            &bytes,
-            self.deadline_ms,
-            self.ports,
-            self.backoff(),
-        )
-        .await
+        publish(job, &bytes, self.deadline_ms, self.ports, self.backoff()).await
     }
 }
 
@@ -497,14 +490,14 @@ fn ended(status: &str) -> bool {
 
 /// Publishes a stored event again (the key ended but its event was not marked published).
 async fn republish<S: KeyStore, X, C: Clock, E: Events>(
-    key: &str,
+    job: &TradeJob,
     event_b64: &str,
     deadline_ms: i64,
     ports: &Ports<'_, S, X, C, E>,
     backoff: u32,
 ) -> Disposition {
     match base64::engine::general_purpose::STANDARD.decode(event_b64) {
-        Ok(bytes) => publish(key, &bytes, deadline_ms, ports, backoff).await,
+        Ok(bytes) => publish(job, &bytes, deadline_ms, ports, backoff).await,
         Err(e) => retry(backoff, format!("stored event is not base64: {e}")),
     }
 }
@@ -512,7 +505,7 @@ async fn republish<S: KeyStore, X, C: Clock, E: Events>(
 /// Publishes an ended job's event and marks it published. A failure retries the message, whose
 /// next attempt finds the key done and only publishes.
 async fn publish<S: KeyStore, X, C, E: Events>(
-    key: &str,
+    job: &TradeJob,
     event: &[u8],
     deadline_ms: i64,
     ports: &Ports<'_, S, X, C, E>,
@@ -521,7 +514,13 @@ async fn publish<S: KeyStore, X, C, E: Events>(
     if let Err(e) = ports.events.publish(event, deadline_ms).await {
         return retry(backoff, format!("trade-events send failed: {e}"));
     }
-    if let Err(e) = ports.store.event_published(key, deadline_ms).await {
+    // Named by the job's intake time: a late answer for an old signal must not mark the event
+    // of a newer signal under a reused key as published.
+    let marked = ports
+        .store
+        .event_published(&job.idempotency_key, job.received_at_ms, deadline_ms)
+        .await;
+    if let Err(e) = marked {
         // The event is out; a repeat publish is harmless (the ledger upserts).
         tracing::warn!(error = %e, "could not mark event published");
     }

@@ -360,7 +360,12 @@ impl KeyStore for MemoryStore<'_> {
         )
     }
 
-    async fn event_published(&self, key: &str, deadline_ms: i64) -> Result<(), PortError> {
+    async fn event_published(
+        &self,
+        key: &str,
+        received_at_ms: i64,
+        deadline_ms: i64,
+    ) -> Result<(), PortError> {
         self.call(
             "event_published",
             key,
@@ -368,7 +373,7 @@ impl KeyStore for MemoryStore<'_> {
             None,
             deadline_ms,
             |r, now, _| {
-                if let Some(r) = r {
+                if let Some(r) = r.filter(|r| r.is_signal(Some(received_at_ms))) {
                     r.event_published(now);
                 }
             },

@@ -47,7 +47,13 @@ pub trait KeyStore {
         req: &AttemptFailedRequest,
         deadline_ms: i64,
     ) -> Result<Fenced, PortError>;
-    async fn event_published(&self, key: &str, deadline_ms: i64) -> Result<(), PortError>;
+    /// Marks the event of the job received at `received_at_ms` published.
+    async fn event_published(
+        &self,
+        key: &str,
+        received_at_ms: i64,
+        deadline_ms: i64,
+    ) -> Result<(), PortError>;
 }
 
 /// How an exchange call failed. Mirrors `exchanges::venue::ErrorClass`, plus the transport. Only

@@ -437,7 +437,11 @@ impl IdempotencyStore {
         let now = now_ms();
         let key = update.key().to_owned();
         let status = match update {
-            KeyUpdate::EventPublished { .. } => self.with(&key, |r| r.event_published(now))?,
+            KeyUpdate::EventPublished { received_at_ms, .. } => self.with(&key, |r| {
+                if r.is_signal(received_at_ms) {
+                    r.event_published(now);
+                }
+            })?,
             KeyUpdate::MarkDead {
                 reason,
                 recorded_at_ms,

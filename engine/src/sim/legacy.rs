@@ -499,6 +499,9 @@ async fn publish<S: KeyStore, X: Exchanges, C: Clock, E: Events>(
     if let Err(e) = ports.events.publish(&bytes, NO_DEADLINE).await {
         return retry(e.to_string());
     }
-    let _ = ports.store.event_published(key, NO_DEADLINE).await;
+    let _ = ports
+        .store
+        .event_published(key, i64::MIN, NO_DEADLINE)
+        .await;
     Disposition::Ack
 }

@@ -157,8 +157,17 @@ impl KeyStore for SimStore {
         }
     }
 
-    async fn event_published(&self, key: &str, deadline_ms: i64) -> Result<(), PortError> {
-        let req = Request::EventPublished { key: key.into() };
+    async fn event_published(
+        &self,
+        key: &str,
+        _received_at_ms: i64,
+        deadline_ms: i64,
+    ) -> Result<(), PortError> {
+        let signal = self.world.borrow().actors[&self.actor].signal;
+        let req = Request::EventPublished {
+            key: key.into(),
+            signal,
+        };
         match call(&self.world, self.actor, req, bounded(deadline_ms)).await {
             Ok(Reply::Done) => Ok(()),
             Ok(other) => unexpected("event_published", &other),

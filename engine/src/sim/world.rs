@@ -68,6 +68,7 @@ pub(crate) enum Request {
     },
     EventPublished {
         key: String,
+        signal: SignalId,
     },
     Prepare {
         exchange: Exchange,
@@ -143,7 +144,7 @@ impl Request {
                 "attempt_failed {} attempt {} released={} ({})",
                 r.key, r.attempt, r.released, r.error
             ),
-            Self::EventPublished { key } => format!("event_published {key}"),
+            Self::EventPublished { key, .. } => format!("event_published {key}"),
             Self::Prepare { exchange, order } => format!("prepare {exchange:?} {}", order.symbol),
             Self::Lookup { exchange, order } => {
                 format!("lookup {exchange:?} {}", order.client_order_id)
@@ -774,8 +775,13 @@ impl World {
                 }
                 Ok(Reply::Fenced(f))
             }
-            Request::EventPublished { key } => {
-                self.store.event_published(&key, now);
+            Request::EventPublished { key, signal } => {
+                // Like a claim: the mark names the job's signal, and another signal's record
+                // under a reused key is left alone.
+                let foreign = self.key_owner.get(&key).is_some_and(|&o| o != signal);
+                if !(foreign && self.claim_checks_signal) {
+                    self.store.event_published(&key, now);
+                }
                 Ok(Reply::Done)
             }
             Request::Prepare { order, .. } => Ok(Reply::Prepared(Box::new(prepared(&order)))),
