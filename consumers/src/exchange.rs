@@ -5,6 +5,12 @@
 //! a few seconds) fetched together, leverage set once per symbol, and a redacted R2 log of every
 //! call written after the batch is settled. What to send and how to read the answer live in
 //! `exchanges`; what to do with it lives in `engine`.
+//!
+//! Mainnet and testnet are different systems with different accounts: an order is signed with
+//! its network's own pair (`secret_names`: `BYBIT_TESTNET_API_KEY`, ... for `test: true`),
+//! and everything kept about an exchange is keyed by exchange *and* network: instrument rules
+//! (isolate and KV), the reference price, leverage (isolate and KV) and the circuit breaker
+//! (isolate and KV). Only the order quota (`ratelimit:orders`) is per exchange, as configured.
 
 use contracts::config::{Mode, Quota, RuntimeConfig};
 use contracts::event::OrderAck;
@@ -138,12 +144,50 @@ fn env_name(exchange: Exchange) -> &'static str {
     }
 }
 
-fn credentials(env: &Env, exchange: Exchange) -> Option<Credentials> {
-    let prefix = env_name(exchange);
-    Some(Credentials {
-        api_key: runtime::http::secret(env, &format!("{prefix}_API_KEY"))?,
-        api_secret: runtime::http::secret(env, &format!("{prefix}_API_SECRET"))?,
-    })
+/// The secrets holding `exchange`'s key pair on a network: `BYBIT_API_KEY` / `BYBIT_API_SECRET`
+/// on mainnet, `BYBIT_TESTNET_API_KEY` / `BYBIT_TESTNET_API_SECRET` on its testnet. A testnet
+/// is another system with its own accounts: a mainnet key is unknown there (Bybit 10003,
+/// Binance -2015), so a `test: true` signal is signed with the testnet's own pair, never the
+/// mainnet one.
+fn secret_names(exchange: Exchange, testnet: bool) -> [String; 2] {
+    let prefix = format!(
+        "{}_{}",
+        env_name(exchange),
+        if testnet { "TESTNET_" } else { "" }
+    );
+    [format!("{prefix}API_KEY"), format!("{prefix}API_SECRET")]
+}
+
+/// The pair of `exchange` on the order's network, or the names of the secrets that are not set.
+fn credentials(env: &Env, exchange: Exchange, testnet: bool) -> Result<Credentials, Vec<String>> {
+    let [key, secret] = secret_names(exchange, testnet);
+    match (
+        runtime::http::secret(env, &key),
+        runtime::http::secret(env, &secret),
+    ) {
+        (Some(api_key), Some(api_secret)) => Ok(Credentials {
+            api_key,
+            api_secret,
+        }),
+        (k, s) => Err([(k.is_none(), key), (s.is_none(), secret)]
+            .into_iter()
+            .filter_map(|(missing, name)| missing.then_some(name))
+            .collect()),
+    }
+}
+
+/// Why an order cannot be signed: the secrets it needs are not set. Terminal: no retry sets them.
+fn missing_credentials(exchange: Exchange, testnet: bool, missing: &[String]) -> String {
+    let network = if testnet { "testnet" } else { "mainnet" };
+    let also = if testnet {
+        " (a `test: true` signal is signed with the testnet's own keys, never the mainnet ones)"
+    } else {
+        ""
+    };
+    format!(
+        "{exchange} {network} credentials missing: {} not set{also}",
+        missing.join(" and ")
+    )
 }
 
 fn base_url(env: &Env, venue: &dyn Venue, testnet: bool) -> Result<String, ExchangeError> {
@@ -507,16 +551,15 @@ impl LivePort<'_> {
         }
     }
 
+    /// The network's host, then its own key pair: a route that does not exist (MEXC has no
+    /// testnet) is refused as such, before any secret is looked for.
     fn connection(&self, order: &OrderRequest) -> Result<Connection, Failure> {
         let exchange = self.venue.exchange();
-        let creds = credentials(self.env, exchange).ok_or_else(|| Failure {
-            class: FailureClass::Terminal,
-            message: format!(
-                "{p}_API_KEY / {p}_API_SECRET are not set",
-                p = env_name(exchange)
-            ),
-        })?;
         let base = base_url(self.env, self.venue, order.testnet).map_err(|e| self.failure(e))?;
+        let creds = credentials(self.env, exchange, order.testnet).map_err(|missing| Failure {
+            class: FailureClass::Terminal,
+            message: missing_credentials(exchange, order.testnet, &missing),
+        })?;
         Ok(Connection { creds, base })
     }
 
@@ -812,6 +855,31 @@ pub fn jobs_by_client_order_id<'j>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 13, item 1: a testnet order is signed with the testnet's own pair.
+    #[test]
+    fn each_network_has_its_own_secrets() {
+        assert_eq!(
+            secret_names(Exchange::Bybit, false),
+            ["BYBIT_API_KEY", "BYBIT_API_SECRET"]
+        );
+        assert_eq!(
+            secret_names(Exchange::Bybit, true),
+            ["BYBIT_TESTNET_API_KEY", "BYBIT_TESTNET_API_SECRET"]
+        );
+        assert_eq!(
+            secret_names(Exchange::Binance, true),
+            ["BINANCE_TESTNET_API_KEY", "BINANCE_TESTNET_API_SECRET"]
+        );
+        assert_eq!(
+            missing_credentials(
+                Exchange::Binance,
+                true,
+                &["BINANCE_TESTNET_API_SECRET".into()]
+            ),
+            "binance testnet credentials missing: BINANCE_TESTNET_API_SECRET not set (a `test: true` signal is signed with the testnet's own keys, never the mainnet ones)"
+        );
+    }
 
     #[test]
     fn the_isolate_cache_forgets_after_its_ttl() {
