@@ -13,7 +13,7 @@
 //! (isolate and KV). Only the order quota (`ratelimit:orders`) is per exchange, as configured.
 
 use contracts::config::{Mode, Quota, RuntimeConfig};
-use contracts::event::OrderAck;
+use contracts::event::{OrderAck, Protection, ProtectiveKind, ProtectiveOrder};
 use contracts::job::TradeJob;
 use contracts::signal::Exchange;
 use engine::circuit::{CircuitBreaker, Network};
@@ -22,6 +22,7 @@ use engine::ports::{
     ExchangePort, Exchanges, Failure, FailureClass, Lookup, Prepared, CALL_TIMEOUT_MS,
 };
 use exchanges::order::{OrderRequest, ReferencePrice};
+use exchanges::protect::{self, ProtectiveOrders};
 use exchanges::venue::{
     Context, Credentials, ErrorClass, ExchangeError, HttpRequest, HttpResponse, Instrument, Method,
     PriceKind, QueryResult, Venue,
@@ -749,6 +750,109 @@ impl LivePort<'_> {
     }
 }
 
+/// One entry's protection in progress: where and as whom, what filled, and by when.
+struct Protecting<'a> {
+    venue: &'a dyn ProtectiveOrders,
+    conn: &'a Connection,
+    order: &'a OrderRequest,
+    /// Base units.
+    filled: rust_decimal::Decimal,
+    instrument: &'a Instrument,
+    deadline_ms: i64,
+}
+
+impl LivePort<'_> {
+    /// The `kind` protective order of the entry: looked up first (an earlier attempt may have
+    /// placed it), placed only if absent, looked up again after an unknown outcome. `Err` says
+    /// why it is not (known to be) in place; nothing is ever placed twice.
+    async fn protect_one(
+        &self,
+        p: &Protecting<'_>,
+        kind: ProtectiveKind,
+    ) -> Result<ProtectiveOrder, String> {
+        let Protecting {
+            venue,
+            conn,
+            order,
+            filled,
+            instrument,
+            deadline_ms,
+        } = *p;
+        let what = kind.as_str();
+        match self
+            .find_protective(venue, conn, order, kind, deadline_ms)
+            .await
+        {
+            Ok(Some(found)) => return standing(found),
+            Ok(None) => {}
+            Err(e) => return Err(format!("{what}: lookup failed ({e}), so it was not placed")),
+        }
+        let req = venue
+            .protective_request(
+                &self.context(&conn.base),
+                &conn.creds,
+                order,
+                kind,
+                filled,
+                instrument,
+            )
+            .map_err(|e| format!("{what}: {e}"))?;
+        let unknown = match self.call("protect", order, &req, deadline_ms).await {
+            Ok(resp) => match venue.parse_protective(order, kind, &resp) {
+                Ok(placed) => return Ok(placed),
+                Err(e) if e.class == ErrorClass::Unknown => e.to_string(),
+                Err(e) => return Err(format!("{what}: {e}")),
+            },
+            Err(Transport::NotSent(e)) => return Err(format!("{what}: not sent: {e}")),
+            Err(e @ Transport::NoAnswer(_)) => e.to_string(),
+        };
+        // It may have been placed: only a lookup may say so, never a second placement.
+        match self.find_protective(venue, conn, order, kind, deadline_ms).await {
+            Ok(Some(found)) => standing(found),
+            Ok(None) => Err(format!(
+                "{what}: placement outcome unknown ({unknown}) and a lookup does not find {}: it may still appear; check the open algo orders",
+                kind.client_id(&order.client_order_id)
+            )),
+            Err(e) => Err(format!(
+                "{what}: placement outcome unknown ({unknown}) and the lookup failed ({e})"
+            )),
+        }
+    }
+
+    async fn find_protective(
+        &self,
+        venue: &dyn ProtectiveOrders,
+        conn: &Connection,
+        order: &OrderRequest,
+        kind: ProtectiveKind,
+        deadline_ms: i64,
+    ) -> Result<Option<ProtectiveOrder>, String> {
+        let req =
+            venue.protective_query_request(&self.context(&conn.base), &conn.creds, order, kind);
+        let resp = self
+            .call("protect_query", order, &req, deadline_ms)
+            .await
+            .map_err(|e| e.to_string())?;
+        venue
+            .parse_protective_query(order, kind, &resp)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// A protective order the exchange has: in place unless it ended without acting.
+fn standing(found: ProtectiveOrder) -> Result<ProtectiveOrder, String> {
+    if protect::ended_unused(&found.status) {
+        Err(format!(
+            "{} {} is {} at the exchange",
+            found.kind.as_str(),
+            found.client_id,
+            found.status
+        ))
+    } else {
+        Ok(found)
+    }
+}
+
 /// The ledger records base-asset units; MEXC answers in contracts.
 fn in_base_units(mut ack: OrderAck, instrument: &Instrument) -> OrderAck {
     ack.filled_quantity = instrument.base_quantity(ack.filled_quantity);
@@ -834,6 +938,59 @@ impl ExchangePort for LivePort<'_> {
                 class: FailureClass::Unknown,
                 message: format!("submit outcome unknown: {e}"),
             }),
+        }
+    }
+
+    /// Binance: each protective order the signal asks for, concurrently, each looked up before
+    /// it could be placed. Bybit and MEXC sent them with the order: attached.
+    async fn protect(&self, order: &OrderRequest, fill: &OrderAck, deadline_ms: i64) -> Protection {
+        let Some(venue) = self.venue.separate_protection() else {
+            return Protection::Attached;
+        };
+        let failed = |reason: String| Protection::Failed {
+            placed: vec![],
+            reason,
+        };
+        if fill.filled_quantity <= rust_decimal::Decimal::ZERO {
+            return failed(format!(
+                "the entry has not filled (status {}): nothing to protect yet",
+                fill.status
+            ));
+        }
+        let conn = match self.connection(order) {
+            Ok(c) => c,
+            Err(f) => return failed(f.message),
+        };
+        let instrument = match self.instrument(&conn, order, deadline_ms).await {
+            Ok(i) => i,
+            Err(f) => return failed(format!("instrument rules: {}", f.message)),
+        };
+        let protecting = Protecting {
+            venue,
+            conn: &conn,
+            order,
+            filled: fill.filled_quantity,
+            instrument: &instrument,
+            deadline_ms,
+        };
+        let legs = protect::requested(order)
+            .into_iter()
+            .map(|kind| self.protect_one(&protecting, kind));
+        let mut placed = vec![];
+        let mut missing = vec![];
+        for leg in futures::future::join_all(legs).await {
+            match leg {
+                Ok(p) => placed.push(p),
+                Err(e) => missing.push(e),
+            }
+        }
+        if missing.is_empty() {
+            Protection::Placed(placed)
+        } else {
+            Protection::Failed {
+                placed,
+                reason: missing.join("; "),
+            }
         }
     }
 }
