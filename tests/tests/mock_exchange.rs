@@ -1969,3 +1969,144 @@ async fn bybit_keeps_an_orders_take_profit_and_stop_loss_and_refuses_them_on_a_c
         )
     );
 }
+
+/// The Binance adapter's protective orders against the mock, as the worker places them after a
+/// fill: both accepted and found by their client ids; a second placement of one is refused as
+/// a duplicate the adapter reads as "may exist, look it up"; a stop that would trigger at once
+/// is refused for good.
+#[tokio::test]
+async fn binance_protective_orders_are_placed_found_and_never_doubled() {
+    use contracts::event::ProtectiveKind;
+    let rig = Rig::start().await;
+    let ex = Exchange::Binance;
+    let p = venue(ex)
+        .separate_protection()
+        .unwrap_or_else(|| panic!("Binance places them apart"));
+    let mut entry = market(ex, &id("protected"), "0.0123");
+    entry.take_profit = Some(d("70000.04"));
+    entry.stop_loss = Some(d("60000"));
+    let ack = rig.submit(&entry).await.done();
+    assert_eq!(ack.filled_quantity, d("0.012"));
+    let btc = rig.instrument(ex, &btc()).await;
+    let (ctx, creds) = (rig.ctx(ex), rig.creds(ex));
+    let place = |kind: ProtectiveKind| {
+        let req = p
+            .protective_request(&ctx, &creds, &entry, kind, ack.filled_quantity, &btc)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let rig = &rig;
+        let entry = &entry;
+        async move {
+            let resp = rig.send(&req).await.unwrap_or_else(|e| panic!("{e}"));
+            p.parse_protective(entry, kind, &resp)
+        }
+    };
+    let find = |kind: ProtectiveKind| {
+        let req = p.protective_query_request(&ctx, &creds, &entry, kind);
+        let rig = &rig;
+        let entry = &entry;
+        async move {
+            let resp = rig.send(&req).await.unwrap_or_else(|e| panic!("{e}"));
+            p.parse_protective_query(entry, kind, &resp)
+        }
+    };
+    assert_eq!(find(ProtectiveKind::TakeProfit).await, Ok(None));
+    let tp = place(ProtectiveKind::TakeProfit)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let sl = place(ProtectiveKind::StopLoss)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        (tp.trigger_price, tp.quantity, tp.status.as_str()),
+        (d("70000"), d("0.012"), "NEW")
+    );
+    assert_eq!(sl.client_id, format!("{}-sl", entry.client_order_id));
+    assert_eq!(find(ProtectiveKind::StopLoss).await, Ok(Some(sl.clone())));
+    let again = place(ProtectiveKind::StopLoss).await.err();
+    assert_eq!(again.map(|e| e.class), Some(ErrorClass::Unknown));
+    let algos = rig.mock.algo_orders();
+    let shown: Vec<String> = algos
+        .iter()
+        .map(|a| {
+            format!(
+                "{} {} {} {:?} reduce_only={} {}",
+                a.client_algo_id, a.side, a.order_type, a.quantity, a.reduce_only, a.working_type
+            )
+        })
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            format!(
+                "{} SELL TAKE_PROFIT_MARKET Some(0.012) reduce_only=true MARK_PRICE",
+                tp.client_id
+            ),
+            format!(
+                "{} SELL STOP_MARKET Some(0.012) reduce_only=true MARK_PRICE",
+                sl.client_id
+            ),
+        ]
+    );
+    // The mark moved through the stop before it was placed: refused, nothing placed.
+    rig.mock
+        .set_price(ex, "BTCUSDT", d("59000"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let late = OrderRequest {
+        client_order_id: id("protected-late"),
+        ..entry.clone()
+    };
+    let req = p
+        .protective_request(
+            &ctx,
+            &creds,
+            &late,
+            ProtectiveKind::StopLoss,
+            d("0.012"),
+            &btc,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    let resp = rig.send(&req).await.unwrap_or_else(|e| panic!("{e}"));
+    let e = p
+        .parse_protective(&late, ProtectiveKind::StopLoss, &resp)
+        .err();
+    assert_eq!(
+        e.map(|e| (e.class, e.code)),
+        Some((ErrorClass::Terminal, Some("-2021".into())))
+    );
+    assert_eq!(rig.mock.algo_orders().len(), 2);
+}
+
+/// The Bybit adapter's take-profit and stop-loss reach the mock as sent: on the order, for this
+/// fill (`Partial`), triggered by the mark price. MEXC's travel with its order too.
+#[tokio::test]
+async fn bybit_and_mexc_orders_carry_their_take_profit_and_stop_loss() {
+    let rig = Rig::start().await;
+    for ex in [Exchange::Bybit, Exchange::Mexc] {
+        let mut o = market(ex, &id(&format!("carried-{ex}")), "0.01");
+        o.take_profit = Some(d("70000"));
+        o.stop_loss = Some(d("60000"));
+        rig.submit(&o).await.done();
+    }
+    let bybit = &rig.orders_of(Exchange::Bybit)[0];
+    assert_eq!(
+        (
+            bybit.take_profit,
+            bybit.stop_loss,
+            bybit.tpsl_mode.as_deref(),
+            bybit.tp_trigger_by.as_deref(),
+            bybit.sl_trigger_by.as_deref()
+        ),
+        (
+            Some(d("70000")),
+            Some(d("60000")),
+            Some("Partial"),
+            Some("MarkPrice"),
+            Some("MarkPrice")
+        )
+    );
+    let mexc = &rig.orders_of(Exchange::Mexc)[0];
+    assert_eq!(
+        (mexc.take_profit, mexc.stop_loss),
+        (Some(d("70000")), Some(d("60000")))
+    );
+}
