@@ -69,6 +69,8 @@ pub enum PriceSource {
     Last,
     /// The signal's own `price` (the paper exchange, which fills at it).
     Signal,
+    /// A limit order's own price, where it fills (take-profit/stop-loss sides).
+    Limit,
 }
 
 impl PriceSource {
@@ -77,6 +79,7 @@ impl PriceSource {
             Self::Mark => "mark",
             Self::Last => "last",
             Self::Signal => "signal",
+            Self::Limit => "limit",
         }
     }
 }

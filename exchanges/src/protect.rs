@@ -20,7 +20,7 @@
 //! entry ([`check_against`]); an adapter that cannot send one refuses the order rather than drop
 //! it.
 
-use crate::order::{OrderRequest, PreTradeError, ReferencePrice, Side};
+use crate::order::{OrderRequest, PreTradeError, PriceSource, ReferencePrice, Side};
 use crate::venue::{Context, Credentials, ExchangeError, HttpRequest, HttpResponse, Instrument};
 use contracts::event::{ProtectiveKind, ProtectiveOrder};
 use rust_decimal::Decimal;
@@ -49,11 +49,26 @@ pub fn asks_for_protection(order: &OrderRequest) -> bool {
 /// The checks of an order's take-profit and stop-loss before anything is sent: none on a
 /// closing order, and each on its own side of `reference` (a buy's take-profit above it and its
 /// stop-loss below it; a sell's the other way round), where it cannot trigger the moment it is
-/// placed.
+/// placed; for a limit order, on its side of the limit price too (where the entry fills).
 pub fn check_against(order: &OrderRequest, reference: ReferencePrice) -> Result<(), PreTradeError> {
     if order.reduce_only && asks_for_protection(order) {
         return Err(PreTradeError::ProtectionOnClose);
     }
+    sides(order, reference)?;
+    match (order.order_type, order.price) {
+        (contracts::signal::OrderType::Limit, Some(limit)) => sides(
+            order,
+            ReferencePrice {
+                price: limit,
+                source: PriceSource::Limit,
+            },
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// Each requested price on its side of `reference`.
+fn sides(order: &OrderRequest, reference: ReferencePrice) -> Result<(), PreTradeError> {
     for kind in requested(order) {
         let Some(price) = trigger(order, kind) else {
             continue;
@@ -165,6 +180,17 @@ mod tests {
         sell.take_profit = Some(d("60000"));
         sell.stop_loss = Some(d("70000"));
         assert_eq!(check_against(&sell, mark), Ok(()));
+        // A limit buy fills at its price: the stop-loss must be below that too.
+        let mut limit = buy.clone();
+        limit.order_type = contracts::signal::OrderType::Limit;
+        limit.price = Some(d("59000"));
+        let e = check_against(&limit, mark).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "stop-loss 60000 of a Buy must be below the reference limit price 59000, or it triggers the moment it is placed"
+        );
+        limit.price = Some(d("61000"));
+        assert_eq!(check_against(&limit, mark), Ok(()));
         // At the reference is on the wrong side too.
         buy.stop_loss = Some(d("65000"));
         assert!(matches!(
