@@ -147,9 +147,11 @@ fn env_name(exchange: Exchange) -> &'static str {
 
 /// The secrets holding `exchange`'s key pair on a network: `BYBIT_API_KEY` / `BYBIT_API_SECRET`
 /// on mainnet, `BYBIT_TESTNET_API_KEY` / `BYBIT_TESTNET_API_SECRET` on its testnet. A testnet
-/// is another system with its own accounts: a mainnet key is unknown there (Bybit 10003,
-/// Binance -2015), so a `test: true` signal is signed with the testnet's own pair, never the
-/// mainnet one.
+/// is another system with its own accounts: a mainnet key is unknown there (Bybit's "Error
+/// Codes", <https://bybit-exchange.github.io/docs/v5/error>: 10003 "API key is invalid. Check
+/// whether the key and domain are matched, there are 4 env: mainnet, testnet, mainnet-demo,
+/// testnet-demo"; Binance -2015), so a `test: true` signal is signed with the testnet's own
+/// pair, never the mainnet one.
 fn secret_names(exchange: Exchange, testnet: bool) -> [String; 2] {
     let prefix = format!(
         "{}_{}",
