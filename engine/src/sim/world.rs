@@ -1114,6 +1114,8 @@ fn prepared(order: &OrderRequest) -> Prepared {
             min_qty: Decimal::new(1, 3),
             tick_size: Decimal::new(1, 1),
             contract_size: Decimal::ONE,
+            limits: Default::default(),
+            placement: Default::default(),
         },
         reference_price: exchanges::order::ReferencePrice::mark(
             order.price.unwrap_or(Decimal::from(60_000)),
