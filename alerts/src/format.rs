@@ -27,11 +27,29 @@ pub struct TradeAlert {
     pub filled_quantity: Option<String>,
     pub average_price: Option<String>,
     pub detail: Option<String>,
+    /// The take-profit/stop-loss of a filled entry, when its signal asked for them: what is in
+    /// place ([`contracts::event::Protection::summary`]). (Absent in alerts from before.)
+    #[serde(default)]
+    pub protection: Option<String>,
+    /// They are not (all) in place: the position is open without the protection asked for.
+    #[serde(default)]
+    pub unprotected: bool,
 }
 
 impl TradeAlert {
     pub fn from_event(e: &TradeEvent) -> Self {
         let s = &e.signal;
+        let protection = e.protection.as_ref().map(|p| p.summary());
+        let unprotected = e.protection.as_ref().is_some_and(|p| !p.in_place());
+        // The engine copies a failed protection into the detail (for the ledger): said once.
+        let detail = match (&protection, &e.detail) {
+            (Some(p), Some(d)) if unprotected && d == p => None,
+            (Some(p), Some(d)) if unprotected => d
+                .strip_suffix(p.as_str())
+                .map(|rest| rest.trim_end_matches("; ").to_owned())
+                .or_else(|| Some(d.clone())),
+            (_, d) => d.clone(),
+        };
         Self {
             outcome: e.outcome,
             idempotency_key: e.idempotency_key.clone(),
@@ -46,7 +64,9 @@ impl TradeAlert {
                 .order
                 .as_ref()
                 .and_then(|o| o.average_price.map(|p| p.to_string())),
-            detail: e.detail.clone(),
+            detail,
+            protection,
+            unprotected,
         }
     }
 }
@@ -154,6 +174,14 @@ fn trade_alert(t: &TradeAlert) -> String {
     );
     if let Some(d) = &t.detail {
         out.push_str(&format!("\n<i>{}</i>", e(d)));
+    }
+    match (&t.protection, t.unprotected) {
+        (Some(p), true) => out.push_str(&format!(
+            "\n⚠️ <b>Position open without its take-profit/stop-loss</b>\n<i>{}</i>",
+            e(p)
+        )),
+        (Some(p), false) => out.push_str(&format!("\n🛡 {}", e(p))),
+        (None, _) => {}
     }
     out.push_str(&format!("\nkey <code>{}</code>", e(&t.idempotency_key)));
     if let Some(id) = &t.order_id {
@@ -394,6 +422,47 @@ mod tests {
             Outcome::Blocked,
         ))));
         assert!(blocked.starts_with("⛔ <b>Blocked</b>"));
+    }
+
+    /// Issue 13, item 2: a fill whose take-profit/stop-loss failed says so loudly, once; one
+    /// whose protection is in place says that quietly.
+    #[test]
+    fn a_fill_without_its_protection_is_flagged() {
+        use contracts::event::{Protection, ProtectiveKind, ProtectiveOrder};
+        let mut filled = event(Outcome::Filled);
+        let failed = Protection::Failed {
+            placed: vec![],
+            reason: "stop-loss: Order would immediately trigger.".into(),
+        };
+        filled.detail = Some(failed.summary());
+        filled.protection = Some(failed);
+        let text = alert(&Alert::Trade(TradeAlert::from_event(&filled)));
+        assert_eq!(
+            text,
+            "✅ <b>Filled</b> LONG 0.001 BTCUSDT @ 65000 on paper\n⚠️ <b>Position open without its take-profit/stop-loss</b>\n<i>take-profit/stop-loss NOT in place: stop-loss: Order would immediately trigger.</i>\nkey <code>tv&lt;1&gt;</code>"
+        );
+        filled.protection = Some(Protection::Placed(vec![ProtectiveOrder {
+            kind: ProtectiveKind::TakeProfit,
+            client_id: "hx1-tp".into(),
+            exchange_id: "9".into(),
+            trigger_price: Decimal::from(70000),
+            quantity: Decimal::new(1, 3),
+            status: "NEW".into(),
+        }]));
+        filled.detail = None;
+        let text = alert(&Alert::Trade(TradeAlert::from_event(&filled)));
+        assert!(
+            text.contains("\n🛡 protective orders placed: take-profit hx1-tp at 70000\n"),
+            "{text}"
+        );
+        // An alert from before the fields still reads.
+        let old: TradeAlert = serde_json::from_value(serde_json::json!({
+            "outcome": "Filled", "idempotency_key": "k", "exchange": "paper", "symbol": "BTCUSDT",
+            "action": "LONG", "quantity": "1", "price": null, "order_id": null,
+            "filled_quantity": null, "average_price": null, "detail": null
+        }))
+        .unwrap();
+        assert_eq!((old.protection, old.unprotected), (None, false));
     }
 
     #[test]

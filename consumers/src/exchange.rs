@@ -7,11 +7,20 @@
 //! is refused for a mode the account may have switched) and, where the venue needs it (MEXC),
 //! the open position the order meets;
 //! leverage set once per symbol (MEXC: the position's, changed when an opening order's
-//! differs), and a redacted R2 log of every call written after the batch is settled. What to
-//! send and how to read the answer live in `exchanges`; what to do with it lives in `engine`.
+//! differs), Binance's take-profit/stop-loss placed after the entry fills (written for the
+//! same position mode as the entry), and a redacted R2 log of every call written after the
+//! batch is settled. What to send and how to read the answer live in `exchanges`; what to do
+//! with it lives in `engine`.
+//!
+//! Mainnet and testnet are different systems with different accounts: an order is signed with
+//! its network's own pair (`secret_names`: `BYBIT_TESTNET_API_KEY`, ... for `test: true`),
+//! and everything kept about an exchange is keyed by exchange *and* network: instrument rules
+//! (isolate and KV), the reference price, leverage (isolate and KV), the account's position
+//! mode (isolate and KV) and the circuit breaker (isolate and KV). Only the order quota
+//! (`ratelimit:orders`) is per exchange, as configured.
 
 use contracts::config::{Mode, Quota, RuntimeConfig};
-use contracts::event::OrderAck;
+use contracts::event::{OrderAck, Protection, ProtectiveKind, ProtectiveOrder};
 use contracts::job::TradeJob;
 use contracts::signal::Exchange;
 use engine::circuit::{CircuitBreaker, Network};
@@ -20,6 +29,7 @@ use engine::ports::{
     ExchangePort, Exchanges, Failure, FailureClass, Lookup, Prepared, CALL_TIMEOUT_MS,
 };
 use exchanges::order::{OrderRequest, ReferencePrice};
+use exchanges::protect::{self, ProtectiveOrders};
 use exchanges::venue::{
     Context, Credentials, ErrorClass, ExchangeError, HttpRequest, HttpResponse, Instrument, Method,
     OpenPosition, Placement, PositionMode, PriceKind, QueryResult, Venue,
@@ -154,12 +164,52 @@ fn env_name(exchange: Exchange) -> &'static str {
     }
 }
 
-fn credentials(env: &Env, exchange: Exchange) -> Option<Credentials> {
-    let prefix = env_name(exchange);
-    Some(Credentials {
-        api_key: runtime::http::secret(env, &format!("{prefix}_API_KEY"))?,
-        api_secret: runtime::http::secret(env, &format!("{prefix}_API_SECRET"))?,
-    })
+/// The secrets holding `exchange`'s key pair on a network: `BYBIT_API_KEY` / `BYBIT_API_SECRET`
+/// on mainnet, `BYBIT_TESTNET_API_KEY` / `BYBIT_TESTNET_API_SECRET` on its testnet. A testnet
+/// is another system with its own accounts: a mainnet key is unknown there (Bybit's "Error
+/// Codes", <https://bybit-exchange.github.io/docs/v5/error>: 10003 "API key is invalid. Check
+/// whether the key and domain are matched, there are 4 env: mainnet, testnet, mainnet-demo,
+/// testnet-demo"; Binance -2015), so a `test: true` signal is signed with the testnet's own
+/// pair, never the mainnet one.
+fn secret_names(exchange: Exchange, testnet: bool) -> [String; 2] {
+    let prefix = format!(
+        "{}_{}",
+        env_name(exchange),
+        if testnet { "TESTNET_" } else { "" }
+    );
+    [format!("{prefix}API_KEY"), format!("{prefix}API_SECRET")]
+}
+
+/// The pair of `exchange` on the order's network, or the names of the secrets that are not set.
+fn credentials(env: &Env, exchange: Exchange, testnet: bool) -> Result<Credentials, Vec<String>> {
+    let [key, secret] = secret_names(exchange, testnet);
+    match (
+        runtime::http::secret(env, &key),
+        runtime::http::secret(env, &secret),
+    ) {
+        (Some(api_key), Some(api_secret)) => Ok(Credentials {
+            api_key,
+            api_secret,
+        }),
+        (k, s) => Err([(k.is_none(), key), (s.is_none(), secret)]
+            .into_iter()
+            .filter_map(|(missing, name)| missing.then_some(name))
+            .collect()),
+    }
+}
+
+/// Why an order cannot be signed: the secrets it needs are not set. Terminal: no retry sets them.
+fn missing_credentials(exchange: Exchange, testnet: bool, missing: &[String]) -> String {
+    let network = if testnet { "testnet" } else { "mainnet" };
+    let also = if testnet {
+        " (a `test: true` signal is signed with the testnet's own keys, never the mainnet ones)"
+    } else {
+        ""
+    };
+    format!(
+        "{exchange} {network} credentials missing: {} not set{also}",
+        missing.join(" and ")
+    )
 }
 
 fn base_url(env: &Env, venue: &dyn Venue, testnet: bool) -> Result<String, ExchangeError> {
@@ -523,16 +573,15 @@ impl LivePort<'_> {
         }
     }
 
+    /// The network's host, then its own key pair: a route that does not exist (MEXC has no
+    /// testnet) is refused as such, before any secret is looked for.
     fn connection(&self, order: &OrderRequest) -> Result<Connection, Failure> {
         let exchange = self.venue.exchange();
-        let creds = credentials(self.env, exchange).ok_or_else(|| Failure {
-            class: FailureClass::Terminal,
-            message: format!(
-                "{p}_API_KEY / {p}_API_SECRET are not set",
-                p = env_name(exchange)
-            ),
-        })?;
         let base = base_url(self.env, self.venue, order.testnet).map_err(|e| self.failure(e))?;
+        let creds = credentials(self.env, exchange, order.testnet).map_err(|missing| Failure {
+            class: FailureClass::Terminal,
+            message: missing_credentials(exchange, order.testnet, &missing),
+        })?;
         Ok(Connection { creds, base })
     }
 
@@ -829,6 +878,117 @@ impl LivePort<'_> {
     }
 }
 
+/// One entry's protection in progress: where and as whom, what filled, and by when.
+struct Protecting<'a> {
+    venue: &'a dyn ProtectiveOrders,
+    conn: &'a Connection,
+    order: &'a OrderRequest,
+    /// Base units.
+    filled: rust_decimal::Decimal,
+    /// The rules, with the account's position mode in `placement`.
+    instrument: &'a Instrument,
+    deadline_ms: i64,
+}
+
+impl LivePort<'_> {
+    /// The `kind` protective order of the entry: looked up first (an earlier attempt may have
+    /// placed it), placed only if absent, looked up again after an unknown outcome. `Err` says
+    /// why it is not (known to be) in place; nothing is ever placed twice.
+    async fn protect_one(
+        &self,
+        p: &Protecting<'_>,
+        kind: ProtectiveKind,
+    ) -> Result<ProtectiveOrder, String> {
+        let Protecting {
+            venue,
+            conn,
+            order,
+            filled,
+            instrument,
+            deadline_ms,
+        } = *p;
+        let what = kind.as_str();
+        match self
+            .find_protective(venue, conn, order, kind, deadline_ms)
+            .await
+        {
+            Ok(Some(found)) => return standing(found),
+            Ok(None) => {}
+            Err(e) => return Err(format!("{what}: lookup failed ({e}), so it was not placed")),
+        }
+        let req = venue
+            .protective_request(
+                &self.context(&conn.base),
+                &conn.creds,
+                order,
+                kind,
+                filled,
+                instrument,
+            )
+            .map_err(|e| format!("{what}: {e}"))?;
+        let unknown = match self.call("protect", order, &req, deadline_ms).await {
+            Ok(resp) => match venue.parse_protective(order, kind, &resp) {
+                Ok(placed) => return Ok(placed),
+                Err(e) if e.class == ErrorClass::Unknown => e.to_string(),
+                Err(e) => {
+                    // Refused for a mode the account may have switched: read it again next
+                    // time, as after a refused entry.
+                    if self.venue.refuses_position_mode(&e) {
+                        self.forget_position_mode(order).await;
+                    }
+                    return Err(format!("{what}: {e}"));
+                }
+            },
+            Err(Transport::NotSent(e)) => return Err(format!("{what}: not sent: {e}")),
+            Err(e @ Transport::NoAnswer(_)) => e.to_string(),
+        };
+        // It may have been placed: only a lookup may say so, never a second placement.
+        match self.find_protective(venue, conn, order, kind, deadline_ms).await {
+            Ok(Some(found)) => standing(found),
+            Ok(None) => Err(format!(
+                "{what}: placement outcome unknown ({unknown}) and a lookup does not find {}: it may still appear; check the open algo orders",
+                kind.client_id(&order.client_order_id)
+            )),
+            Err(e) => Err(format!(
+                "{what}: placement outcome unknown ({unknown}) and the lookup failed ({e})"
+            )),
+        }
+    }
+
+    async fn find_protective(
+        &self,
+        venue: &dyn ProtectiveOrders,
+        conn: &Connection,
+        order: &OrderRequest,
+        kind: ProtectiveKind,
+        deadline_ms: i64,
+    ) -> Result<Option<ProtectiveOrder>, String> {
+        let req =
+            venue.protective_query_request(&self.context(&conn.base), &conn.creds, order, kind);
+        let resp = self
+            .call("protect_query", order, &req, deadline_ms)
+            .await
+            .map_err(|e| e.to_string())?;
+        venue
+            .parse_protective_query(order, kind, &resp)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// A protective order the exchange has: in place unless it ended without acting.
+fn standing(found: ProtectiveOrder) -> Result<ProtectiveOrder, String> {
+    if protect::ended_unused(&found.status) {
+        Err(format!(
+            "{} {} is {} at the exchange",
+            found.kind.as_str(),
+            found.client_id,
+            found.status
+        ))
+    } else {
+        Ok(found)
+    }
+}
+
 /// The ledger records base-asset units; MEXC answers in contracts.
 fn in_base_units(mut ack: OrderAck, instrument: &Instrument) -> OrderAck {
     ack.filled_quantity = instrument.base_quantity(ack.filled_quantity);
@@ -939,6 +1099,72 @@ impl ExchangePort for LivePort<'_> {
             }),
         }
     }
+
+    /// Binance: each protective order the signal asks for, concurrently, each looked up before
+    /// it could be placed, written for the account's position mode (hedge: the entry's
+    /// `positionSide`, no `reduceOnly`). Bybit and MEXC sent them with the order: attached.
+    async fn protect(&self, order: &OrderRequest, fill: &OrderAck, deadline_ms: i64) -> Protection {
+        let Some(venue) = self.venue.separate_protection() else {
+            return Protection::Attached;
+        };
+        let failed = |reason: String| Protection::Failed {
+            placed: vec![],
+            reason,
+        };
+        if fill.filled_quantity <= rust_decimal::Decimal::ZERO {
+            return failed(format!(
+                "the entry has not filled (status {}): nothing to protect yet",
+                fill.status
+            ));
+        }
+        let conn = match self.connection(order) {
+            Ok(c) => c,
+            Err(f) => return failed(f.message),
+        };
+        // The rules, and the account's position mode the entry was written for (kept per
+        // exchange, network and symbol since the prepare; an open position keeps the account
+        // from switching it): the protective orders are written for the same mode.
+        let (instrument, mode) = futures::future::join(
+            self.instrument(&conn, order, deadline_ms),
+            self.position_mode(&conn, order, deadline_ms),
+        )
+        .await;
+        let mut instrument = match instrument {
+            Ok(i) => i,
+            Err(f) => return failed(format!("instrument rules: {}", f.message)),
+        };
+        match mode {
+            Ok(m) => instrument.placement.position_mode = Some(m),
+            Err(f) => return failed(format!("position mode: {}", f.message)),
+        }
+        let protecting = Protecting {
+            venue,
+            conn: &conn,
+            order,
+            filled: fill.filled_quantity,
+            instrument: &instrument,
+            deadline_ms,
+        };
+        let legs = protect::requested(order)
+            .into_iter()
+            .map(|kind| self.protect_one(&protecting, kind));
+        let mut placed = vec![];
+        let mut missing = vec![];
+        for leg in futures::future::join_all(legs).await {
+            match leg {
+                Ok(p) => placed.push(p),
+                Err(e) => missing.push(e),
+            }
+        }
+        if missing.is_empty() {
+            Protection::Placed(placed)
+        } else {
+            Protection::Failed {
+                placed,
+                reason: missing.join("; "),
+            }
+        }
+    }
 }
 
 /// The client order id of each job, to name the job of a call in its log.
@@ -958,6 +1184,31 @@ pub fn jobs_by_client_order_id<'j>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 13, item 1: a testnet order is signed with the testnet's own pair.
+    #[test]
+    fn each_network_has_its_own_secrets() {
+        assert_eq!(
+            secret_names(Exchange::Bybit, false),
+            ["BYBIT_API_KEY", "BYBIT_API_SECRET"]
+        );
+        assert_eq!(
+            secret_names(Exchange::Bybit, true),
+            ["BYBIT_TESTNET_API_KEY", "BYBIT_TESTNET_API_SECRET"]
+        );
+        assert_eq!(
+            secret_names(Exchange::Binance, true),
+            ["BINANCE_TESTNET_API_KEY", "BINANCE_TESTNET_API_SECRET"]
+        );
+        assert_eq!(
+            missing_credentials(
+                Exchange::Binance,
+                true,
+                &["BINANCE_TESTNET_API_SECRET".into()]
+            ),
+            "binance testnet credentials missing: BINANCE_TESTNET_API_SECRET not set (a `test: true` signal is signed with the testnet's own keys, never the mainnet ones)"
+        );
+    }
 
     #[test]
     fn the_isolate_cache_forgets_after_its_ttl() {

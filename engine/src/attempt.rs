@@ -9,7 +9,12 @@
 //! pre-trade) → circuit breaker → **prepare** (instrument rules, the exchange's reference price,
 //! leverage) → the order against the reference price → enough time left for a whole submit →
 //! **begin_submit** (renews the lease, marks the key in doubt, re-checks the store's kill switch)
-//! → **submit** → classify → **complete** → publish the event → ack.
+//! → **submit** → classify → **protect** (an entry that stands at the exchange and asked for a
+//! take-profit or stop-loss: [`ExchangePort::protect`], under the same claim and deadline) →
+//! **complete** → publish the event → ack. An entry an in-doubt lookup found is protected the
+//! same way before it completes (the port looks every protective order up before it could place
+//! one, so none is placed twice). A protection that fails never loses the fill: the job
+//! completes filled, its event says `protection: Failed` and why, and the alert says so.
 //!
 //! A failure releases the claim (`released: true`) only when no order can exist from any attempt;
 //! an unknown outcome keeps the key in doubt, so the next attempt reconciles before it may
@@ -20,7 +25,7 @@ use crate::ports::{Clock, Events, ExchangePort, Exchanges, FailureClass, KeyStor
 use crate::pretrade::{self, Refusal};
 use base64::Engine as _;
 use contracts::config::RuntimeConfig;
-use contracts::event::{OrderAck, Outcome, TradeEvent};
+use contracts::event::{OrderAck, Outcome, Protection, TradeEvent};
 use contracts::idempotency::{
     AttemptFailedRequest, ClaimResponse, CompleteRequest, Fenced, SubmitGrant, SubmitRequest,
 };
@@ -212,7 +217,11 @@ impl<S: KeyStore, X: Exchanges, C: Clock, E: Events> Run<'_, '_, S, X, C, E> {
             Ok(Lookup::Found(ack)) => {
                 tracing::warn!(client_order_id = %ack.client_order_id, status = %ack.status, "reconciled: the earlier attempt placed the order");
                 let (outcome, detail) = judge(&ack, "the order of an earlier attempt");
-                Some(self.finish(outcome, Some(ack), detail).await)
+                let protection = self.protect(&port, &lookup, &ack, outcome).await;
+                Some(
+                    self.finish_protected(outcome, Some(ack), detail, protection)
+                        .await,
+                )
             }
             Ok(Lookup::NotFound) => {
                 tracing::info!("reconciled: no order from the earlier attempt");
@@ -303,7 +312,9 @@ impl<S: KeyStore, X: Exchanges, C: Clock, E: Events> Run<'_, '_, S, X, C, E> {
         match port.submit(&order, &prepared, self.deadline_ms).await {
             Ok(ack) => {
                 let (outcome, detail) = judge(&ack, "the order");
-                self.finish(outcome, Some(ack), detail).await
+                let protection = self.protect(&port, &order, &ack, outcome).await;
+                self.finish_protected(outcome, Some(ack), detail, protection)
+                    .await
             }
             Err(f) => {
                 if f.class != FailureClass::Unknown {
@@ -413,6 +424,32 @@ impl<S: KeyStore, X: Exchanges, C: Clock, E: Events> Run<'_, '_, S, X, C, E> {
         }
     }
 
+    /// The take-profit and stop-loss of an entry that stands at the exchange (`outcome` filled),
+    /// when its signal asked for either: put in place by the port under this claim, by the
+    /// attempt's deadline less what the outcome's `complete` needs. `None` when there is
+    /// nothing to protect.
+    async fn protect(
+        &self,
+        port: &impl ExchangePort,
+        order: &OrderRequest,
+        ack: &OrderAck,
+        outcome: Outcome,
+    ) -> Option<Protection> {
+        if outcome != Outcome::Filled || !exchanges::protect::asks_for_protection(order) {
+            return None;
+        }
+        let deadline_ms = self.deadline_ms.saturating_sub(OUTCOME_RESERVE_MS);
+        let protection = port.protect(order, ack, deadline_ms).await;
+        if !protection.in_place() {
+            tracing::error!(
+                client_order_id = %order.client_order_id,
+                protection = %protection.summary(),
+                "the entry filled but its take-profit/stop-loss is not in place"
+            );
+        }
+        Some(protection)
+    }
+
     /// The job ended: record the outcome (fenced), then publish its event.
     async fn finish(
         &self,
@@ -420,10 +457,29 @@ impl<S: KeyStore, X: Exchanges, C: Clock, E: Events> Run<'_, '_, S, X, C, E> {
         ack: Option<OrderAck>,
         detail: Option<String>,
     ) -> Disposition {
+        self.finish_protected(outcome, ack, detail, None).await
+    }
+
+    /// [`Self::finish`], with the entry's protection in the event (and, when it failed, in the
+    /// detail the ledger keeps).
+    async fn finish_protected(
+        &self,
+        outcome: Outcome,
+        ack: Option<OrderAck>,
+        detail: Option<String>,
+        protection: Option<Protection>,
+    ) -> Disposition {
         let job = self.job;
         let mut event = TradeEvent::for_job(job, outcome, self.attempt, self.now());
         event.order = ack;
-        event.detail = detail;
+        event.detail = match (&protection, detail) {
+            (Some(p), detail) if !p.in_place() => Some(match detail {
+                Some(d) => format!("{d}; {}", p.summary()),
+                None => p.summary(),
+            }),
+            (_, detail) => detail,
+        };
+        event.protection = protection;
         let bytes = event.encode();
         let complete = CompleteRequest {
             key: job.idempotency_key.clone(),

@@ -2,8 +2,10 @@
 //! is tested natively: a [`MemoryStore`] that runs the store's own state machine
 //! ([`KeyRecord`]) with the kill switch and faults the test sets, a [`MemoryExchange`] that keeps
 //! the orders it accepted and answers as scripted (and refuses a second order with the same
-//! client order id, as Bybit and Binance do), a [`StepClock`] the test moves, and a
-//! [`MemoryEvents`] sink.
+//! client order id, as Bybit and Binance do), and keeps the protective orders it placed for a
+//! venue that takes take-profit/stop-loss separately (Binance: looked up by client id before
+//! any placement, so a second `protect` of one entry places nothing new), a [`StepClock`] the
+//! test moves, and a [`MemoryEvents`] sink.
 //!
 //! Every call is recorded with the deadline it was given and the time it was made, so tests can
 //! assert what was called, in which order, and within which budget. Deadlines are recorded, not
@@ -18,7 +20,7 @@ use crate::ports::{
     Prepared, CALL_TIMEOUT_MS,
 };
 use base64::Engine as _;
-use contracts::event::OrderAck;
+use contracts::event::{OrderAck, Protection, ProtectiveOrder};
 use contracts::idempotency::{
     AttemptFailedRequest, ClaimResponse, CompleteRequest, Fenced, IntakeRequest, SubmitGrant,
     SubmitRequest,
@@ -424,6 +426,11 @@ pub struct MemoryExchange<'c> {
     hold_submit: RefCell<Option<Rc<Gate>>>,
     submit_timeout_ms: Cell<i64>,
     calls: RefCell<Vec<ExchangeCall>>,
+    /// Protective orders the exchange holds, by client id.
+    protective: RefCell<BTreeMap<String, ProtectiveOrder>>,
+    /// Client ids of every protective placement, in order (a repeat would be a second order).
+    placements: RefCell<Vec<String>>,
+    protections: RefCell<VecDeque<Protection>>,
 }
 
 impl<'c> MemoryExchange<'c> {
@@ -439,7 +446,31 @@ impl<'c> MemoryExchange<'c> {
             hold_submit: RefCell::new(None),
             submit_timeout_ms: Cell::new(CALL_TIMEOUT_MS),
             calls: RefCell::new(Vec::new()),
+            protective: RefCell::new(BTreeMap::new()),
+            placements: RefCell::new(Vec::new()),
+            protections: RefCell::new(VecDeque::new()),
         }
+    }
+
+    /// The answer of the next `protect` (else: attached, or placed as the venue takes them).
+    pub fn script_protect(&self, answer: Protection) {
+        self.protections.borrow_mut().push_back(answer);
+    }
+
+    /// A protective order the exchange has (placed by an earlier, unseen attempt).
+    pub fn place_protective(&self, order: ProtectiveOrder) {
+        self.protective
+            .borrow_mut()
+            .insert(order.client_id.clone(), order);
+    }
+
+    pub fn protective_orders(&self) -> Vec<ProtectiveOrder> {
+        self.protective.borrow().values().cloned().collect()
+    }
+
+    /// Client ids of the protective orders placed, one entry per placement.
+    pub fn placements(&self) -> Vec<String> {
+        self.placements.borrow().clone()
     }
 
     /// The answer of the next `prepare` (else: rules that round nothing, the order's price).
@@ -602,6 +633,46 @@ impl ExchangePort for &MemoryExchange<'_> {
             (Some(_), Submit::AcceptLost) | (None, _) => Err(unknown("no answer")),
             (Some(ack), _) => Ok(ack),
         }
+    }
+
+    async fn protect(&self, order: &OrderRequest, fill: &OrderAck, deadline_ms: i64) -> Protection {
+        self.log("protect", order, deadline_ms);
+        if let Some(scripted) = self.protections.borrow_mut().pop_front() {
+            return scripted;
+        }
+        let separate = exchanges::venue(self.exchange)
+            .and_then(|v| v.separate_protection())
+            .is_some();
+        if !separate {
+            return Protection::Attached;
+        }
+        if fill.filled_quantity <= Decimal::ZERO {
+            return Protection::Failed {
+                placed: vec![],
+                reason: "nothing filled to protect".into(),
+            };
+        }
+        let mut placed = vec![];
+        for kind in exchanges::protect::requested(order) {
+            let id = kind.client_id(&order.client_order_id);
+            // Looked up first, as the live port does: an earlier attempt's stays the only one.
+            let existing = self.protective.borrow().get(&id).cloned();
+            let po = existing.unwrap_or_else(|| {
+                let po = ProtectiveOrder {
+                    kind,
+                    client_id: id.clone(),
+                    exchange_id: format!("mem-{id}"),
+                    trigger_price: exchanges::protect::trigger(order, kind).unwrap_or_default(),
+                    quantity: fill.filled_quantity,
+                    status: "NEW".into(),
+                };
+                self.place_protective(po.clone());
+                self.placements.borrow_mut().push(id);
+                po
+            });
+            placed.push(po);
+        }
+        Protection::Placed(placed)
     }
 }
 

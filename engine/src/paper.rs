@@ -1,14 +1,15 @@
 //! The paper exchange as one more [`ExchangePort`], so the engine has no paper branch: every job
 //! goes through the same claim, checks, grant, submit and complete, whichever exchange it is
 //! routed to. Paper has no market data and keeps no orders: its instrument rounds nothing, its
-//! reference price is the signal's own, a lookup never finds anything, and a submit is
-//! [`exchanges::paper::fill`].
+//! reference price is the signal's own, a lookup never finds anything, a submit is
+//! [`exchanges::paper::fill`], and a take-profit or stop-loss is recorded as attached to the fill
+//! (nothing to place).
 //!
 //! [`Routed`] is the port an [`crate::ports::Exchanges`] implementation hands out when it also
 //! serves paper: its own port for a real exchange, this one for paper.
 
 use crate::ports::{ExchangePort, Failure, FailureClass, Lookup, Prepared};
-use contracts::event::OrderAck;
+use contracts::event::{OrderAck, Protection};
 use contracts::signal::Exchange;
 use exchanges::order::OrderRequest;
 use exchanges::paper::{self, PaperRejection};
@@ -66,6 +67,15 @@ impl ExchangePort for PaperExchange {
     ) -> Result<OrderAck, Failure> {
         paper::fill(order).map_err(refused)
     }
+
+    async fn protect(
+        &self,
+        _order: &OrderRequest,
+        _fill: &OrderAck,
+        _deadline_ms: i64,
+    ) -> Protection {
+        Protection::Attached
+    }
 }
 
 /// A real exchange's port, or paper.
@@ -113,6 +123,13 @@ impl<L: ExchangePort> ExchangePort for Routed<L> {
         match self {
             Self::Live(l) => l.submit(order, prepared, deadline_ms).await,
             Self::Paper(p) => p.submit(order, prepared, deadline_ms).await,
+        }
+    }
+
+    async fn protect(&self, order: &OrderRequest, fill: &OrderAck, deadline_ms: i64) -> Protection {
+        match self {
+            Self::Live(l) => l.protect(order, fill, deadline_ms).await,
+            Self::Paper(p) => p.protect(order, fill, deadline_ms).await,
         }
     }
 }

@@ -8,7 +8,7 @@
 //! attempt (store, exchange, events) is given that same value.
 
 use crate::circuit::CircuitBreaker;
-use contracts::event::OrderAck;
+use contracts::event::{OrderAck, Protection};
 use contracts::idempotency::{
     AttemptFailedRequest, ClaimResponse, CompleteRequest, Fenced, SubmitGrant, SubmitRequest,
 };
@@ -123,6 +123,15 @@ pub trait ExchangePort {
         prepared: &Prepared,
         deadline_ms: i64,
     ) -> Result<OrderAck, Failure>;
+    /// Puts the take-profit and stop-loss `order` asks for in place for its entry, which the
+    /// exchange acknowledged as `fill` (base units), by `deadline_ms`. Where the order carried
+    /// them (Bybit, MEXC, paper) there is nothing to place: [`Protection::Attached`]. Where they
+    /// are separate orders placed after the fill (Binance), each goes under the client id
+    /// [`contracts::event::ProtectiveKind::client_id`] of the order's, looked up first and placed
+    /// only if absent (an earlier attempt may have placed it), and looked up again after an
+    /// unknown outcome, never placed twice. Never an error: what could not be put in place (or
+    /// whose fate is unknown) is [`Protection::Failed`], and the fill stands.
+    async fn protect(&self, order: &OrderRequest, fill: &OrderAck, deadline_ms: i64) -> Protection;
 }
 
 /// The exchange a job is routed to, chosen per attempt (paper unless live mode routes a valid

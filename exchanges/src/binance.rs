@@ -4,8 +4,41 @@
 //! Binance accepts a reused `newClientOrderId` once the earlier order is no longer open, so the
 //! exchange is no guard against a second order: the idempotency claim is. Any 5xx on a submit
 //! leaves the order's fate unknown and is classified so the worker looks it up before anything
-//! else. Take-profit and stop-loss are separate conditional orders on Binance futures; hoox does
-//! not place them here (the entry order alone is sent), see `order_request`.
+//! else.
+//!
+//! **Take-profit and stop-loss** are conditional orders of Binance's Algo Service, placed after
+//! the entry fills ([`ProtectiveOrders`]); the entry order carries neither. From the official
+//! connector (`binance/binance-connector-python`, `clients/derivatives_trading_usds_futures`,
+//! commit `29da329`): "New Algo Order (TRADE)", `POST /fapi/v1/algoOrder`,
+//! <https://developers.binance.com/en/docs/catalog/core-trading-derivatives-trading-usd-s-m-futures/api/rest-api/trade#new-algo-order>
+//! ("Use this endpoint to place **TP/SL (Take Profit / Stop Loss)** … Supported order types
+//! under `algoType=CONDITIONAL` are `STOP_MARKET`, `TAKE_PROFIT_MARKET`, `STOP`, `TAKE_PROFIT`,
+//! and `TRAILING_STOP_MARKET`"; mandatory `algoType`, `symbol`, `side`, `type`; `triggerPrice`;
+//! `workingType` "MARK_PRICE, CONTRACT_PRICE. Default CONTRACT_PRICE"; `closePosition` "Cannot
+//! be used with `quantity`", "Cannot be used with `reduceOnly`"; `clientAlgoId` "A unique id
+//! among open orders … `^[.A-Z:/a-z0-9_-]{1,36}$`"; the answer's `algoId`, `clientAlgoId`,
+//! `algoStatus`, `triggerPrice`, `quantity`), and "Query Algo Order (USER_DATA)", `GET
+//! /fapi/v1/algoOrder` ("Either `algoId` or `clientAlgoId` must be sent."). The same page's
+//! WebSocket twin, "New Algo Order(TRADE)",
+//! <https://developers.binance.com/docs/derivatives/usds-margined-futures/trade/websocket-api/New-Algo-Order>,
+//! lists the same parameters. The connector's 5.0.0 release (2025-12-22) deleted `stopPrice`,
+//! `closePosition`, `workingType`, `priceProtect` from "New Order" (`POST /fapi/v1/order`),
+//! which since Binance's 2025-12-09 migration answers the conditional types with -4120 "Order
+//! type not supported for this endpoint. Please use the Algo Order API endpoints instead." (the
+//! answer quoted in, e.g., `binance/binance-futures-connector-python` issue 251 and
+//! `JKorf/Binance.Net` issue 1542; Binance's change log entry is
+//! <https://developers.binance.com/docs/derivatives/change-log#2025-11-06>).
+//!
+//! hoox places, for an entry that filled `q`: `TAKE_PROFIT_MARKET` and `STOP_MARKET` on the
+//! opposite side with `quantity=q` (this signal's fill, not the whole position, which other
+//! signals may share: `closePosition` would close theirs too), written for the account's
+//! position mode as the entry was (the algo order's `positionSide` and `reduceOnly` read as
+//! "New Order"'s, below): `reduceOnly=true` on a one-way account, the entry's `positionSide`
+//! (`LONG` for a buy, `SHORT` for a sell) and no `reduceOnly` on a hedge-mode one,
+//! `workingType=MARK_PRICE` (the price the notional cap is judged at), `clientAlgoId` = the
+//! entry's client order id + `-tp` / `-sl`. The documentation names no code for an unknown
+//! `clientAlgoId`; "Query Order"'s -2013 "Order does not exist." is read as not found, and any
+//! other refusal of a lookup is an error (never a reason to place again).
 //!
 //! The reference price is the mark price of `GET /fapi/v1/premiumIndex?symbol=BTCUSDT` →
 //! `markPrice` (a string; one object with `symbol`, an array of them when no symbol is sent), as
@@ -73,8 +106,9 @@
 //!   again; `-1106` "Parameter '%s' sent when not required." is what `reduceOnly` in hedge
 //!   mode gets.
 
-use crate::order::{OrderRequest, Side};
-use crate::precision::{check_limits, fit, RuleNames};
+use crate::order::{OrderRequest, PreTradeError, Side};
+use crate::precision::{check_limits, fit, round_down_to_step, round_to_tick, RuleNames};
+use crate::protect::{self, ProtectiveOrders};
 use crate::signing::binance_signature;
 use crate::venue::{
     Context, Credentials, ErrorClass, ExchangeError, HttpRequest, HttpResponse, Instrument, Limits,
@@ -82,9 +116,10 @@ use crate::venue::{
 };
 use crate::wire::{
     average_price, decimal, error, excerpt, not_tradable, parse_json, plain, query_string,
-    reference_price, retry_after, text, Call,
+    reference_price, refused, retry_after, text, Call,
 };
-use contracts::event::OrderAck;
+use contracts::amount;
+use contracts::event::{OrderAck, ProtectiveKind, ProtectiveOrder};
 use contracts::signal::{Exchange, OrderType};
 use contracts::symbol::Symbol;
 use rust_decimal::Decimal;
@@ -498,9 +533,10 @@ impl Venue for Binance {
             || e.code.as_deref() == Some("-1106")
     }
 
-    /// The entry order only: Binance futures has no take-profit/stop-loss on the entry itself
-    /// (they are separate `TAKE_PROFIT_MARKET`/`STOP_MARKET` orders), so `take_profit` and
-    /// `stop_loss` are not sent to Binance.
+    /// The entry order only: Binance takes no take-profit/stop-loss on the entry itself (they
+    /// are the separate conditional orders of [`ProtectiveOrders`], placed once it filled). A
+    /// limit entry or a close with either is refused rather than sent without it: a resting
+    /// limit order's later fills are not followed, and a close has nothing to protect.
     ///
     /// In hedge mode the order names its position, `positionSide` `LONG` or `SHORT` ("It must
     /// be sent in Hedge Mode"), and a close is that side's opposite (`SELL` `LONG` closes a
@@ -513,6 +549,20 @@ impl Venue for Binance {
         order: &OrderRequest,
         instrument: &Instrument,
     ) -> Result<HttpRequest, ExchangeError> {
+        if protect::asks_for_protection(order) {
+            if order.reduce_only {
+                return Err(refused(
+                    Exchange::Binance,
+                    PreTradeError::ProtectionOnClose.to_string(),
+                ));
+            }
+            if order.order_type == OrderType::Limit {
+                return Err(refused(
+                    Exchange::Binance,
+                    "Binance takes take-profit/stop-loss only as conditional orders placed once the entry has filled, and hoox does not follow a resting limit order's later fills: send a market entry, or the limit entry without takeProfit/stopLoss",
+                ));
+            }
+        }
         let sized = fit(order, instrument)?;
         check_limits(order, instrument, &sized, &RULES)?;
         let hedge = instrument.placement.position_mode == Some(PositionMode::Hedge);
@@ -606,6 +656,185 @@ impl Venue for Binance {
             Err(e) => Err(e),
         }
     }
+
+    fn separate_protection(&self) -> Option<&dyn ProtectiveOrders> {
+        Some(self)
+    }
+}
+
+/// `algoType` of every take-profit and stop-loss: "Only support CONDITIONAL".
+const CONDITIONAL: &str = "CONDITIONAL";
+
+/// A protective order from Binance's algo-order JSON (`NewAlgoOrderResponse`,
+/// `QueryAlgoOrderResponse`): `algoId`, `clientAlgoId`, `algoStatus`, `triggerPrice`,
+/// `quantity`.
+fn protective_of(
+    order: &OrderRequest,
+    kind: ProtectiveKind,
+    json: &Value,
+) -> Result<ProtectiveOrder, ExchangeError> {
+    let missing = |what: &str| {
+        error(
+            Exchange::Binance,
+            ErrorClass::Unknown,
+            200,
+            None,
+            format!(
+                "{what} missing from algo order answer: {}",
+                excerpt(&json.to_string())
+            ),
+        )
+    };
+    Ok(ProtectiveOrder {
+        kind,
+        client_id: json
+            .get("clientAlgoId")
+            .and_then(text)
+            .unwrap_or_else(|| kind.client_id(&order.client_order_id)),
+        exchange_id: json
+            .get("algoId")
+            .and_then(text)
+            .ok_or_else(|| missing("algoId"))?,
+        trigger_price: json
+            .get("triggerPrice")
+            .and_then(decimal)
+            .or_else(|| protect::trigger(order, kind))
+            .unwrap_or_default()
+            .normalize(),
+        quantity: json
+            .get("quantity")
+            .and_then(decimal)
+            .unwrap_or_default()
+            .normalize(),
+        status: json
+            .get("algoStatus")
+            .and_then(text)
+            .ok_or_else(|| missing("algoStatus"))?,
+    })
+}
+
+impl ProtectiveOrders for Binance {
+    fn protective_request(
+        &self,
+        ctx: &Context,
+        creds: &Credentials,
+        order: &OrderRequest,
+        kind: ProtectiveKind,
+        filled: Decimal,
+        instrument: &Instrument,
+    ) -> Result<HttpRequest, ExchangeError> {
+        let what = kind.as_str();
+        let trigger = protect::trigger(order, kind)
+            .ok_or_else(|| refused(Exchange::Binance, format!("the order asks for no {what}")))?;
+        let out_of_range = |e| {
+            refused(
+                Exchange::Binance,
+                format!("{what} out of range ({e}); not placed"),
+            )
+        };
+        let trigger = round_to_tick(trigger, instrument.tick_size).map_err(out_of_range)?;
+        // Base units to the order unit (Binance's is the base asset: a contract size of 1).
+        let units = amount::div(filled, instrument.contract_size).map_err(out_of_range)?;
+        let quantity = round_down_to_step(units, instrument.qty_step).map_err(out_of_range)?;
+        if trigger <= Decimal::ZERO || quantity <= Decimal::ZERO {
+            return Err(refused(
+                Exchange::Binance,
+                format!(
+                    "{what} of a fill of {} at {}: rounds to nothing on {}",
+                    plain(filled),
+                    plain(trigger),
+                    instrument.symbol
+                ),
+            ));
+        }
+        // Written for the account's mode as the entry was (`instrument.placement`): in hedge
+        // mode it names the entry's position (`positionSide` "It must be sent in Hedge Mode":
+        // the opposite side of that position closes it) and is never `reduceOnly` ("Cannot be
+        // sent in Hedge Mode"); in one-way mode it is `reduceOnly`.
+        let hedge = instrument.placement.position_mode == Some(PositionMode::Hedge);
+        let mut params: Vec<(&str, String)> = vec![
+            ("algoType", CONDITIONAL.into()),
+            ("symbol", instrument.symbol.clone()),
+            // The opposite side of the entry: it closes what the entry opened.
+            (
+                "side",
+                match order.side {
+                    Side::Buy => "SELL",
+                    Side::Sell => "BUY",
+                }
+                .into(),
+            ),
+        ];
+        if hedge {
+            // The entry opened (an entry never reduces: a close carries no protection).
+            let long = order.side == Side::Buy;
+            params.push(("positionSide", if long { "LONG" } else { "SHORT" }.into()));
+        }
+        params.extend([
+            (
+                "type",
+                match kind {
+                    ProtectiveKind::TakeProfit => "TAKE_PROFIT_MARKET",
+                    ProtectiveKind::StopLoss => "STOP_MARKET",
+                }
+                .into(),
+            ),
+            ("quantity", plain(quantity)),
+            ("triggerPrice", plain(trigger)),
+            ("workingType", "MARK_PRICE".into()),
+        ]);
+        if !hedge {
+            params.push(("reduceOnly", "true".into()));
+        }
+        params.push(("clientAlgoId", kind.client_id(&order.client_order_id)));
+        Ok(Self::signed_post(ctx, creds, "/fapi/v1/algoOrder", &params))
+    }
+
+    fn parse_protective(
+        &self,
+        order: &OrderRequest,
+        kind: ProtectiveKind,
+        resp: &HttpResponse,
+    ) -> Result<ProtectiveOrder, ExchangeError> {
+        // A placement has the submit's failure model: an unclear answer may hide the order.
+        let json = answer(Call::Submit, resp)?;
+        protective_of(order, kind, &json)
+    }
+
+    fn protective_query_request(
+        &self,
+        ctx: &Context,
+        creds: &Credentials,
+        order: &OrderRequest,
+        kind: ProtectiveKind,
+    ) -> HttpRequest {
+        Self::signed_get(
+            ctx,
+            creds,
+            "/fapi/v1/algoOrder",
+            &[("clientAlgoId", kind.client_id(&order.client_order_id))],
+        )
+    }
+
+    fn parse_protective_query(
+        &self,
+        order: &OrderRequest,
+        kind: ProtectiveKind,
+        resp: &HttpResponse,
+    ) -> Result<Option<ProtectiveOrder>, ExchangeError> {
+        match answer(Call::Query, resp) {
+            Ok(json) => protective_of(order, kind, &json)
+                .map(Some)
+                .map_err(|e| ExchangeError {
+                    class: ErrorClass::Retryable {
+                        retry_after_seconds: None,
+                    },
+                    ..e
+                }),
+            Err(e) if e.code.as_deref() == Some(&NO_SUCH_ORDER.to_string()) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -630,7 +859,6 @@ mod tests {
         let c = ctx_at("https://fapi.binance.com");
         let mut o = order(Exchange::Binance, "0.0129", Some("65000.06"));
         o.order_type = OrderType::Limit;
-        o.take_profit = Some(d("70000"));
         let r = BINANCE
             .order_request(
                 &c,
@@ -656,6 +884,228 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    /// Issue 13, item 2: the entry never carries them (they are conditional orders placed after
+    /// the fill), and an entry whose protection hoox could not place is refused before it is
+    /// sent: a limit entry (its later fills are not followed) or a close (nothing to protect).
+    #[test]
+    fn an_entry_carries_no_protection_and_a_limit_or_close_with_one_is_refused() {
+        let c = ctx_at(MAINNET);
+        let btc = instrument("BTCUSDT", "0.001", "0.001", "0.1", "1");
+        let mut o = order(Exchange::Binance, "0.01", None);
+        o.take_profit = Some(d("70000"));
+        o.stop_loss = Some(d("60000"));
+        let body = BINANCE
+            .order_request(&c, &creds(), &o, &btc)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .body
+            .unwrap_or_default();
+        assert!(
+            body.starts_with("symbol=BTCUSDT&side=BUY&type=MARKET&quantity=0.01&newClientOrderId="),
+            "{body}"
+        );
+        for (order_type, reduce_only, why) in [
+            (OrderType::Limit, false, "resting limit"),
+            (OrderType::Market, true, "closing signal"),
+        ] {
+            let o = OrderRequest {
+                order_type,
+                reduce_only,
+                price: Some(d("65000")),
+                ..o.clone()
+            };
+            let e = BINANCE.order_request(&c, &creds(), &o, &btc).err();
+            assert_eq!(e.as_ref().map(|e| e.class), Some(ErrorClass::Terminal));
+            assert!(
+                e.map(|e| e.message).unwrap_or_default().contains(why),
+                "{why}"
+            );
+        }
+    }
+
+    /// The protective orders of a buy that filled 0.012: a `TAKE_PROFIT_MARKET` and a
+    /// `STOP_MARKET` SELL of exactly that quantity, reduce-only, triggered by the mark price,
+    /// under the entry's client order id + `-tp` / `-sl`, signed like every TRADE endpoint.
+    #[test]
+    fn protective_orders_are_conditional_algo_orders_of_the_fill() {
+        let c = ctx_at(MAINNET);
+        let btc = instrument("BTCUSDT", "0.001", "0.001", "0.1", "1");
+        let mut o = order(Exchange::Binance, "0.0129", None);
+        o.take_profit = Some(d("70000.04"));
+        o.stop_loss = Some(d("60000.06"));
+        let p = BINANCE
+            .separate_protection()
+            .expect("Binance places them apart");
+        let tp = p
+            .protective_request(
+                &c,
+                &creds(),
+                &o,
+                ProtectiveKind::TakeProfit,
+                d("0.012"),
+                &btc,
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        let total = "algoType=CONDITIONAL&symbol=BTCUSDT&side=SELL&type=TAKE_PROFIT_MARKET&quantity=0.012&triggerPrice=70000&workingType=MARK_PRICE&reduceOnly=true&clientAlgoId=hx0123456789abcdef0123456789abcd-tp&recvWindow=5000&timestamp=1700000000000";
+        assert_eq!(tp.method, Method::Post);
+        assert_eq!(tp.url, "https://fapi.binance.com/fapi/v1/algoOrder");
+        assert_eq!(
+            tp.body,
+            Some(format!("{total}&signature={}", sign("test-secret", total)))
+        );
+        o.side = Side::Sell;
+        let sl = p
+            .protective_request(
+                &c,
+                &creds(),
+                &o,
+                ProtectiveKind::StopLoss,
+                d("0.0125"),
+                &btc,
+            )
+            .unwrap_or_else(|e| panic!("{e}"))
+            .body
+            .unwrap_or_default();
+        assert!(sl.starts_with("algoType=CONDITIONAL&symbol=BTCUSDT&side=BUY&type=STOP_MARKET&quantity=0.012&triggerPrice=60000.1&workingType=MARK_PRICE&reduceOnly=true&clientAlgoId=hx0123456789abcdef0123456789abcd-sl&"), "{sl}");
+        // A fill that rounds to nothing, or a price the order never asked for, is not placed.
+        let e = p.protective_request(
+            &c,
+            &creds(),
+            &o,
+            ProtectiveKind::StopLoss,
+            d("0.0005"),
+            &btc,
+        );
+        assert_eq!(e.err().map(|e| e.class), Some(ErrorClass::Terminal));
+        o.take_profit = None;
+        let e = p.protective_request(&c, &creds(), &o, ProtectiveKind::TakeProfit, d("1"), &btc);
+        assert_eq!(e.err().map(|e| e.class), Some(ErrorClass::Terminal));
+        let q = p.protective_query_request(&c, &creds(), &o, ProtectiveKind::StopLoss);
+        let total = "clientAlgoId=hx0123456789abcdef0123456789abcd-sl&recvWindow=5000&timestamp=1700000000000";
+        assert_eq!(
+            q.url,
+            format!(
+                "https://fapi.binance.com/fapi/v1/algoOrder?{total}&signature={}",
+                sign("test-secret", total)
+            )
+        );
+    }
+
+    /// Issue 13, items 2 and 7: the protective orders are written for the account's position
+    /// mode as the entry was. In hedge mode they name the entry's position (`positionSide` "It
+    /// must be sent in Hedge Mode") and never say `reduceOnly` ("Cannot be sent in Hedge
+    /// Mode"); on a one-way account (or one whose mode was not read) they are `reduceOnly`.
+    #[test]
+    fn protective_orders_are_written_for_the_position_mode() {
+        let c = ctx_at(MAINNET);
+        let p = BINANCE
+            .separate_protection()
+            .expect("Binance places them apart");
+        let body = |side: Side, kind: ProtectiveKind, mode: Option<PositionMode>| {
+            let mut o = order(Exchange::Binance, "0.01", None);
+            o.side = side;
+            let (above, below) = (d("70000"), d("60000"));
+            (o.take_profit, o.stop_loss) = match side {
+                Side::Buy => (Some(above), Some(below)),
+                Side::Sell => (Some(below), Some(above)),
+            };
+            let mut i = instrument("BTCUSDT", "0.001", "0.001", "0.1", "1");
+            i.placement.position_mode = mode;
+            let body = p
+                .protective_request(&c, &creds(), &o, kind, d("0.01"), &i)
+                .unwrap_or_else(|e| panic!("{e}"))
+                .body
+                .unwrap_or_default();
+            body[..body.find("&recvWindow=").unwrap_or(body.len())].to_owned()
+        };
+        let hedge = Some(PositionMode::Hedge);
+        assert_eq!(
+            body(Side::Buy, ProtectiveKind::TakeProfit, hedge),
+            "algoType=CONDITIONAL&symbol=BTCUSDT&side=SELL&positionSide=LONG&type=TAKE_PROFIT_MARKET&quantity=0.01&triggerPrice=70000&workingType=MARK_PRICE&clientAlgoId=hx0123456789abcdef0123456789abcd-tp"
+        );
+        assert_eq!(
+            body(Side::Sell, ProtectiveKind::StopLoss, hedge),
+            "algoType=CONDITIONAL&symbol=BTCUSDT&side=BUY&positionSide=SHORT&type=STOP_MARKET&quantity=0.01&triggerPrice=70000&workingType=MARK_PRICE&clientAlgoId=hx0123456789abcdef0123456789abcd-sl"
+        );
+        for mode in [Some(PositionMode::OneWay), None] {
+            assert_eq!(
+                body(Side::Buy, ProtectiveKind::StopLoss, mode),
+                "algoType=CONDITIONAL&symbol=BTCUSDT&side=SELL&type=STOP_MARKET&quantity=0.01&triggerPrice=60000&workingType=MARK_PRICE&reduceOnly=true&clientAlgoId=hx0123456789abcdef0123456789abcd-sl"
+            );
+        }
+    }
+
+    /// An answer in the shape of the connector's `NewAlgoOrderResponse`.
+    const ALGO_ANSWER: &str = r#"{"algoId":2146760,"clientAlgoId":"hx0123456789abcdef0123456789abcd-sl","algoType":"CONDITIONAL","orderType":"STOP_MARKET","symbol":"BTCUSDT","side":"SELL","positionSide":"BOTH","timeInForce":"GTC","quantity":"0.012","algoStatus":"NEW","triggerPrice":"60000.10","price":"0.00","icebergQuantity":null,"selfTradePreventionMode":"EXPIRE_MAKER","workingType":"MARK_PRICE","priceMatch":"NONE","closePosition":false,"priceProtect":false,"reduceOnly":true,"activatePrice":"","callbackRate":"","createTime":1750485492076,"updateTime":1750485492076,"triggerTime":0,"goodTillDate":0}"#;
+
+    #[test]
+    fn protective_answers_are_read_and_classified() {
+        let mut o = order(Exchange::Binance, "0.012", None);
+        o.stop_loss = Some(d("60000.1"));
+        let p = BINANCE
+            .separate_protection()
+            .expect("Binance places them apart");
+        let placed = p
+            .parse_protective(&o, ProtectiveKind::StopLoss, &response(200, ALGO_ANSWER))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            placed,
+            ProtectiveOrder {
+                kind: ProtectiveKind::StopLoss,
+                client_id: "hx0123456789abcdef0123456789abcd-sl".into(),
+                exchange_id: "2146760".into(),
+                trigger_price: d("60000.1"),
+                quantity: d("0.012"),
+                status: "NEW".into(),
+            }
+        );
+        let class = |status: u16, body: &str| {
+            p.parse_protective(&o, ProtectiveKind::StopLoss, &response(status, body))
+                .err()
+                .map(|e| e.class)
+        };
+        // It may exist: look it up, never place it again blindly.
+        assert_eq!(class(503, ""), Some(ErrorClass::Unknown));
+        assert_eq!(
+            class(
+                400,
+                r#"{"code":-4116,"msg":"ClientOrderId is duplicated."}"#
+            ),
+            Some(ErrorClass::Unknown)
+        );
+        assert_eq!(
+            class(
+                400,
+                r#"{"code":-2021,"msg":"Order would immediately trigger."}"#
+            ),
+            Some(ErrorClass::Terminal)
+        );
+        // Lookups: found, not found, and a refusal that proves nothing.
+        let found =
+            p.parse_protective_query(&o, ProtectiveKind::StopLoss, &response(200, ALGO_ANSWER));
+        assert_eq!(
+            found.ok().flatten().map(|f| f.exchange_id),
+            Some("2146760".into())
+        );
+        let absent = p.parse_protective_query(
+            &o,
+            ProtectiveKind::StopLoss,
+            &response(400, r#"{"code":-2013,"msg":"Order does not exist."}"#),
+        );
+        assert_eq!(absent, Ok(None));
+        let other = p.parse_protective_query(
+            &o,
+            ProtectiveKind::StopLoss,
+            &response(
+                400,
+                r#"{"code":-1102,"msg":"Mandatory parameter 'algoId' was not sent."}"#,
+            ),
+        );
+        assert!(other.is_err());
+        // The others attach them to the order.
+        assert!(crate::bybit::BYBIT.separate_protection().is_none());
+        assert!(crate::mexc::MEXC.separate_protection().is_none());
     }
 
     #[test]

@@ -20,6 +20,12 @@
 //!   accepted. This request is asynchronous so please use the websocket to confirm the order
 //!   status." So a create answer parses as [`ACKNOWLEDGED`] with nothing filled: no fill is
 //!   invented, a lookup tells the rest.
+//! - **Take-profit / stop-loss** — "Place Order" (above): `takeProfit`, `stopLoss`;
+//!   `tpTriggerBy` / `slTriggerBy` "`MarkPrice`, `IndexPrice`, default: `LastPrice`";
+//!   `tpslMode` "`Full`: entire position for TP/SL … `Partial`: partial position tp/sl (as there
+//!   is no size option, so it will create tp/sl orders with the qty you actually fill)";
+//!   `reduceOnly` "When reduceOnly is true, take profit/stop loss cannot be set". hoox sends
+//!   `tpslMode` `Partial` with `MarkPrice` triggers, and refuses a close that carries either.
 //! - **Lookups** — "Get Open & Closed Orders", <https://bybit-exchange.github.io/docs/v5/order/open-order>
 //!   (`docs/v5/order/open-order.mdx`): "After a server release or restart, filled, cancelled,
 //!   and rejected orders of Unified account should only be queried through order history.";
@@ -77,8 +83,9 @@
 //!   buy and closed by a reduce-only sell, 2 for the sell side), and a close stays reduce-only.
 //!   An index the mode does not have is `10001` "Request parameter error".
 
-use crate::order::{OrderRequest, Side};
+use crate::order::{OrderRequest, PreTradeError, Side};
 use crate::precision::{check_limits, fit, RuleNames};
+use crate::protect;
 use crate::signing::{bybit_payload, sign};
 use crate::venue::{
     Context, Credentials, ErrorClass, ExchangeError, HttpRequest, HttpResponse, Instrument, Limits,
@@ -86,7 +93,7 @@ use crate::venue::{
 };
 use crate::wire::{
     average_price, decimal, error, excerpt, not_tradable, parse_json, plain, query_string,
-    reference_price, retry_after, text, Call, JsonObject,
+    reference_price, refused, retry_after, text, Call, JsonObject,
 };
 use contracts::event::OrderAck;
 use contracts::signal::{Exchange, OrderType};
@@ -608,14 +615,30 @@ impl Venue for Bybit {
         body = body
             .bool("reduceOnly", order.reduce_only)
             .string("orderLinkId", &order.client_order_id);
-        // Take-profit and stop-loss attach to a position being opened; a closing order has none.
-        if !order.reduce_only {
+        // Take-profit and stop-loss attach to the order ("Place Order": `takeProfit`,
+        // `stopLoss`); "When reduceOnly is true, take profit/stop loss cannot be set", so a close
+        // with either is refused rather than sent without it. `tpslMode` `Partial` "will create
+        // tp/sl orders with the qty you actually fill": this signal's fill, not the whole
+        // position (`Full`), which other signals may share. Triggered by `MarkPrice`, the price
+        // the notional cap is judged at (the default is `LastPrice`).
+        if protect::asks_for_protection(order) {
+            if order.reduce_only {
+                return Err(refused(
+                    Exchange::Bybit,
+                    PreTradeError::ProtectionOnClose.to_string(),
+                ));
+            }
             if let Some(tp) = sized.take_profit {
-                body = body.string("takeProfit", &plain(tp));
+                body = body
+                    .string("takeProfit", &plain(tp))
+                    .string("tpTriggerBy", "MarkPrice");
             }
             if let Some(sl) = sized.stop_loss {
-                body = body.string("stopLoss", &plain(sl));
+                body = body
+                    .string("stopLoss", &plain(sl))
+                    .string("slTriggerBy", "MarkPrice");
             }
+            body = body.string("tpslMode", "Partial");
         }
         Ok(Self::signed_post(
             ctx,
@@ -734,7 +757,7 @@ mod tests {
                 &instrument("BTCUSDT", "0.001", "0.001", "0.1", "1"),
             )
             .unwrap_or_else(|e| panic!("{e}"));
-        let body = r#"{"category":"linear","symbol":"BTCUSDT","side":"Buy","orderType":"Market","qty":"0.012","timeInForce":"IOC","reduceOnly":false,"orderLinkId":"hx0123456789abcdef0123456789abcd","takeProfit":"70000","stopLoss":"60000.1"}"#;
+        let body = r#"{"category":"linear","symbol":"BTCUSDT","side":"Buy","orderType":"Market","qty":"0.012","timeInForce":"IOC","reduceOnly":false,"orderLinkId":"hx0123456789abcdef0123456789abcd","takeProfit":"70000","tpTriggerBy":"MarkPrice","stopLoss":"60000.1","slTriggerBy":"MarkPrice","tpslMode":"Partial"}"#;
         assert_eq!(r.method, Method::Post);
         assert_eq!(r.url, "https://api.bybit.com/v5/order/create");
         assert_eq!(r.body.as_deref(), Some(body));
@@ -751,13 +774,66 @@ mod tests {
         );
     }
 
+    /// Issue 13, item 2: "When reduceOnly is true, take profit/stop loss cannot be set": a close
+    /// carrying one is refused, never sent without it (the adapter used to drop it silently).
+    #[test]
+    fn a_close_with_take_profit_or_stop_loss_is_refused_not_stripped() {
+        let mut o = order(Exchange::Bybit, "1", Some("65000.06"));
+        o.side = Side::Sell;
+        o.reduce_only = true;
+        for (tp, sl) in [(Some(d("1")), None), (None, Some(d("70000")))] {
+            o.take_profit = tp;
+            o.stop_loss = sl;
+            let e = BYBIT
+                .order_request(
+                    &ctx(),
+                    &creds(),
+                    &o,
+                    &instrument("BTCUSDT", "0.001", "0.001", "0.1", "1"),
+                )
+                .err();
+            assert_eq!(e.as_ref().map(|e| e.class), Some(ErrorClass::Terminal));
+            assert!(
+                e.map(|e| e.message)
+                    .unwrap_or_default()
+                    .contains("closing signal"),
+                "{tp:?} {sl:?}"
+            );
+        }
+    }
+
+    /// Only the take-profit: its own trigger type, and `Partial` for this fill.
+    #[test]
+    fn a_lone_take_profit_is_sent_with_its_trigger_and_partial_mode() {
+        let mut o = order(Exchange::Bybit, "0.01", None);
+        o.take_profit = Some(d("70000"));
+        let r = BYBIT
+            .order_request(
+                &ctx(),
+                &creds(),
+                &o,
+                &instrument("BTCUSDT", "0.001", "0.001", "0.1", "1"),
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        let body = r.body.unwrap_or_default();
+        assert!(
+            body.ends_with(
+                r#""takeProfit":"70000","tpTriggerBy":"MarkPrice","tpslMode":"Partial"}"#
+            ),
+            "{body}"
+        );
+        assert!(
+            !body.contains("stopLoss") && !body.contains("slTriggerBy"),
+            "{body}"
+        );
+    }
+
     #[test]
     fn limit_close_order_has_price_reduce_only_and_no_tpsl() {
         let mut o = order(Exchange::Bybit, "1", Some("65000.06"));
         o.order_type = OrderType::Limit;
         o.side = Side::Sell;
         o.reduce_only = true;
-        o.take_profit = Some(d("1"));
         let r = BYBIT
             .order_request(
                 &ctx(),

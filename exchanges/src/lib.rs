@@ -10,6 +10,7 @@ pub mod mexc;
 pub mod order;
 pub mod paper;
 pub mod precision;
+pub mod protect;
 pub mod signing;
 pub mod venue;
 mod wire;

@@ -64,9 +64,16 @@
 //! `{"positionId", "leverage"}`, the form for an open position; `openType`, `symbol` and
 //! `positionType` are "Required when there is no position") to avoid "2021 The single leverage
 //! is not consistent with the existing position leverage".
+//!
+//! Take-profit and stop-loss travel with the opening order: "Order" (`POST
+//! api/v1/private/order/submit`, <https://mexcdevelop.github.io/apidocs/contract_v1_en/#order-under-maintenance>,
+//! same source and commit) lists `stopLossPrice` ("stop-loss price") and `takeProfitPrice`
+//! ("take-profit price"), optional decimals, and the open-order answers carry both back. A close
+//! carrying either is refused, not sent without it.
 
-use crate::order::{OrderRequest, Side};
+use crate::order::{OrderRequest, PreTradeError, Side};
 use crate::precision::{check_limits, fit, RuleNames};
+use crate::protect;
 use crate::signing::{mexc_payload, sign};
 use crate::venue::{
     Context, Credentials, ErrorClass, ExchangeError, HttpRequest, HttpResponse, Instrument, Limits,
@@ -651,18 +658,24 @@ impl Venue for Mexc {
             )
             .int("openType", open_type)
             .string("externalOid", &order.client_order_id);
+        // "Order": `stopLossPrice` and `takeProfitPrice` travel with the order. A close has no
+        // position left to protect, so one carrying either is refused rather than sent without.
+        if protect::asks_for_protection(order) && order.reduce_only {
+            return Err(refused(
+                Exchange::Mexc,
+                PreTradeError::ProtectionOnClose.to_string(),
+            ));
+        }
         // "For one-way positions, if you need to only reduce positions, pass in true, and
         // two-way positions will not accept this parameter."
         if order.reduce_only && one_way {
             body = body.bool("reduceOnly", true);
         }
-        if !order.reduce_only {
-            if let Some(sl) = sized.stop_loss {
-                body = body.number("stopLossPrice", sl);
-            }
-            if let Some(tp) = sized.take_profit {
-                body = body.number("takeProfitPrice", tp);
-            }
+        if let Some(sl) = sized.stop_loss {
+            body = body.number("stopLossPrice", sl);
+        }
+        if let Some(tp) = sized.take_profit {
+            body = body.number("takeProfitPrice", tp);
         }
         Ok(Self::signed(
             ctx,
@@ -926,7 +939,13 @@ mod tests {
         o.order_type = OrderType::Limit;
         o.side = Side::Sell;
         o.reduce_only = true;
+        // Issue 13, item 2: a close carrying a stop-loss is refused, not stripped of it.
         o.stop_loss = Some(d("1"));
+        let e = MEXC
+            .order_request(&ctx_at(MAINNET), &creds(), &o, &btc())
+            .err();
+        assert_eq!(e.map(|e| e.class), Some(ErrorClass::Terminal));
+        o.stop_loss = None;
         let r = MEXC
             .order_request(&ctx_at(MAINNET), &creds(), &o, &btc())
             .unwrap_or_else(|e| panic!("{e}"));

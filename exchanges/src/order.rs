@@ -8,7 +8,8 @@
 //!    the notional `quantity × reference` at most `trade:max_order_notional`, and a sender's
 //!    `price` (limit price, or a market order's own reference) within `trade:price_band_pct` of
 //!    the reference. The sender's price never bounds the notional of a live order: a market order
-//!    "priced" 0.0001 would pass any cap.
+//!    "priced" 0.0001 would pass any cap. Then the take-profit and stop-loss
+//!    ([`crate::protect::check_against`]): none on a close, each on its side of the reference.
 //!
 //! The paper exchange fills at the signal's price, so that price is its reference:
 //! [`OrderRequest::check_own_price`]. All arithmetic is checked ([`contracts::amount`]): any
@@ -68,6 +69,8 @@ pub enum PriceSource {
     Last,
     /// The signal's own `price` (the paper exchange, which fills at it).
     Signal,
+    /// A limit order's own price, where it fills (take-profit/stop-loss sides).
+    Limit,
 }
 
 impl PriceSource {
@@ -76,6 +79,7 @@ impl PriceSource {
             Self::Mark => "mark",
             Self::Last => "last",
             Self::Signal => "signal",
+            Self::Limit => "limit",
         }
     }
 }
@@ -163,6 +167,19 @@ pub enum PreTradeError {
     /// An amount of the order has no decimal result (a job the gateway's bounds never saw).
     #[error("order amounts out of range: {0}; the order is refused")]
     Arithmetic(#[from] AmountError),
+    /// A closing signal with a take-profit or stop-loss: nothing would carry it.
+    #[error("takeProfit/stopLoss on a closing signal: a close leaves no position to protect, and a reduce-only order takes none (Bybit: \"When reduceOnly is true, take profit/stop loss cannot be set\"); send the close without them")]
+    ProtectionOnClose,
+    /// A take-profit or stop-loss on the wrong side of the reference: placed, it would trigger at
+    /// once (Binance refuses such a conditional order: -2021 "Order would immediately trigger.").
+    #[error("{kind} {price} of a {side:?} must be {should_be} the reference {reference}, or it triggers the moment it is placed")]
+    ProtectionWouldTrigger {
+        kind: &'static str,
+        price: Decimal,
+        side: Side,
+        should_be: &'static str,
+        reference: ReferencePrice,
+    },
 }
 
 impl OrderRequest {
@@ -251,7 +268,7 @@ impl OrderRequest {
                 });
             }
         }
-        Ok(())
+        crate::protect::check_against(self, reference)
     }
 
     /// [`Self::check_against`] the order's own price: the paper exchange's check, which fills

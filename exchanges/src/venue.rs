@@ -474,4 +474,11 @@ pub trait Venue: Sync {
         order: &OrderRequest,
         resp: &HttpResponse,
     ) -> Result<QueryResult, ExchangeError>;
+
+    /// How the exchange takes an order's take-profit and stop-loss: `None` when the order
+    /// carries them itself ([`Self::order_request`] sends them, or refuses the order), `Some`
+    /// when they are separate orders placed after the entry fills (Binance).
+    fn separate_protection(&self) -> Option<&dyn crate::protect::ProtectiveOrders> {
+        None
+    }
 }

@@ -27,7 +27,9 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}-{nanos}", std::process::id())
 }
 
-/// Vars pointing the trade-worker at the mock exchanges, with the mock's credentials.
+/// Vars pointing the trade-worker at the mock exchanges, with the mock's credentials: each
+/// network its own base URL and its own pair (`BYBIT_TESTNET_API_KEY`, ...), as the real
+/// testnets are other systems with other accounts. MEXC has no testnet.
 pub fn mock_exchange_vars(mock: &mock_exchange::MockExchanges) -> Vec<(String, String)> {
     use contracts::signal::Exchange;
     let mut vars = vec![];
@@ -36,12 +38,17 @@ pub fn mock_exchange_vars(mock: &mock_exchange::MockExchanges) -> Vec<(String, S
         (Exchange::Binance, "BINANCE"),
         (Exchange::Mexc, "MEXC"),
     ] {
-        let base = mock.base_url(exchange);
-        vars.push((format!("{prefix}_BASE_URL"), base.clone()));
-        vars.push((format!("{prefix}_TESTNET_BASE_URL"), base));
+        vars.push((format!("{prefix}_BASE_URL"), mock.base_url(exchange)));
         if let Some(c) = mock.credentials().get(exchange) {
             vars.push((format!("{prefix}_API_KEY"), c.api_key.clone()));
             vars.push((format!("{prefix}_API_SECRET"), c.api_secret.clone()));
+        }
+        if let Some(base) = mock.testnet_base_url(exchange) {
+            vars.push((format!("{prefix}_TESTNET_BASE_URL"), base));
+        }
+        if let Some(c) = mock.credentials().for_network(exchange, true) {
+            vars.push((format!("{prefix}_TESTNET_API_KEY"), c.api_key.clone()));
+            vars.push((format!("{prefix}_TESTNET_API_SECRET"), c.api_secret.clone()));
         }
     }
     vars

@@ -39,9 +39,9 @@
 //! that submit is accepted; the `*_after_accept` and `http_503_unknown` faults only change the
 //! answer of an accepted order.
 //!
-//! [`Switches`] (per exchange, until a reset) turn on behaviours the real exchanges have and a
-//! happy mock hides: market orders filled only in part with their remainder cancelled
-//! (`partial_fill`), Bybit's realtime order list cleared of closed orders as after a release, so
+//! [`Switches`] (per exchange, for both its networks, until a reset) turn on behaviours the
+//! real exchanges have and a happy mock hides: market orders filled only in part with their
+//! remainder cancelled (`partial_fill`), Bybit's realtime order list cleared of closed orders as after a release, so
 //! only order history has them (`realtime_forgets_closed`), Bybit's geographic block, a
 //! CloudFront 403 page for every request (`geo_block`), the account's position mode
 //! (`hedge_mode`: hedge or one-way; unset, each exchange's default, one-way on Bybit and
@@ -57,6 +57,26 @@
 //! answers `GET /fapi/v1/positionSide/dual`. MEXC answers `position_mode`, `open_positions`
 //! (each position's id, margin type and leverage), `change_leverage` by `positionId` (or, with
 //! no position, `symbol`, `openType` and `positionType`) and `order/list/history_orders`.
+//!
+//! **Networks.** Bybit's and Binance's testnets are other systems with other accounts: under
+//! `/bybit-testnet` and `/binance-testnet` ([`MockExchanges::testnet_base_url`]) the mock takes
+//! only the testnet pairs ([`MockCredentials::for_network`]), refusing a mainnet key there as an
+//! unknown one (Bybit 10003, Binance -2015) and a testnet key on mainnet likewise, and keeps each
+//! network's orders, positions and leverage apart. MEXC has no testnet.
+//!
+//! **Take-profit and stop-loss.** Bybit keeps what an order carried (`takeProfit`, `stopLoss`,
+//! `tpslMode` `Full`/`Partial`, `tpTriggerBy`/`slTriggerBy` `MarkPrice`/`IndexPrice`/
+//! `LastPrice`) and refuses them on a `reduceOnly` order ("When reduceOnly is true, take
+//! profit/stop loss cannot be set"); MEXC keeps `takeProfitPrice`/`stopLossPrice`. Binance takes
+//! them only as conditional orders of its Algo Service: `POST /fapi/v1/order` refuses the
+//! conditional types with -4120, `POST /fapi/v1/algoOrder` places one (signed, validated as the
+//! official connector documents it, written for the account's position mode as an order must
+//! be: `positionSide` `LONG`/`SHORT` and no `reduceOnly` in hedge mode, -4061 / -1106
+//! otherwise; a duplicate open `clientAlgoId` refused, one that would trigger at once refused
+//! with -2021), `GET /fapi/v1/algoOrder` finds it by `clientAlgoId` or
+//! `algoId`, and [`MockExchanges::algo_orders`] / `GET /__mock/algo_orders` list them. A fault
+//! with `"target": "algo_order"` ([`Fault::on_algo_orders`]) serves algo-order placements
+//! instead of order submits. The mock never triggers a conditional order.
 
 use contracts::auth::hmac_sha256_hex;
 use contracts::signal::Exchange;
@@ -82,27 +102,40 @@ use tokio::sync::watch;
 // Public API
 // ---------------------------------------------------------------------------------------------
 
-/// The one key pair the mock accepts per exchange.
+/// The key pairs the mock accepts: one per exchange on mainnet, and one per testnet (Bybit's and
+/// Binance's testnets are other systems with their own accounts, so a mainnet pair is an unknown
+/// key there, and the other way round).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MockCredentials {
     pub bybit: Credentials,
     pub binance: Credentials,
     pub mexc: Credentials,
+    pub bybit_testnet: Credentials,
+    pub binance_testnet: Credentials,
 }
 
 impl MockCredentials {
+    /// The mainnet pair of `exchange`.
     pub fn get(&self, exchange: Exchange) -> Option<&Credentials> {
-        match exchange {
-            Exchange::Bybit => Some(&self.bybit),
-            Exchange::Binance => Some(&self.binance),
-            Exchange::Mexc => Some(&self.mexc),
-            Exchange::Paper => None,
+        self.for_network(exchange, false)
+    }
+
+    /// The pair of `exchange` on mainnet or its testnet (MEXC has none).
+    pub fn for_network(&self, exchange: Exchange, testnet: bool) -> Option<&Credentials> {
+        match (exchange, testnet) {
+            (Exchange::Bybit, false) => Some(&self.bybit),
+            (Exchange::Bybit, true) => Some(&self.bybit_testnet),
+            (Exchange::Binance, false) => Some(&self.binance),
+            (Exchange::Binance, true) => Some(&self.binance_testnet),
+            (Exchange::Mexc, false) => Some(&self.mexc),
+            _ => None,
         }
     }
 }
 
 impl Default for MockCredentials {
-    /// Fixed, obviously fake pairs (`mock-bybit-key` / `mock-bybit-secret`, ...).
+    /// Fixed, obviously fake pairs (`mock-bybit-key` / `mock-bybit-secret`, ...; on a testnet
+    /// `mock-bybit-testnet-key` / `mock-bybit-testnet-secret`).
     fn default() -> Self {
         let pair = |ex: &str| Credentials {
             api_key: format!("mock-{ex}-key"),
@@ -112,6 +145,8 @@ impl Default for MockCredentials {
             bybit: pair("bybit"),
             binance: pair("binance"),
             mexc: pair("mexc"),
+            bybit_testnet: pair("bybit-testnet"),
+            binance_testnet: pair("binance-testnet"),
         }
     }
 }
@@ -198,6 +233,9 @@ pub struct Fault {
     pub count: u32,
     /// `timeout_after_accept` only: overrides [`MockOptions::accept_delay`].
     pub delay: Option<Duration>,
+    /// The fault serves Binance's algo-order placements (`POST /fapi/v1/algoOrder`, the
+    /// take-profit and stop-loss orders) instead of order submits: `"target": "algo_order"`.
+    pub algo: bool,
 }
 
 impl Fault {
@@ -208,7 +246,14 @@ impl Fault {
             retry_after_seconds: None,
             count: 1,
             delay: None,
+            algo: false,
         }
+    }
+
+    /// The fault serves algo-order placements (Binance only) instead of order submits.
+    pub fn on_algo_orders(mut self) -> Self {
+        self.algo = true;
+        self
     }
 
     pub fn times(mut self, count: u32) -> Self {
@@ -240,6 +285,15 @@ impl Fault {
             .ok_or_else(|| MockError::BadFault("fault is required".into()))?
             .parse()?;
         let number = |k: &str| v.get(k).and_then(Value::as_u64);
+        let algo = match v.get("target").and_then(Value::as_str) {
+            None | Some("order") => false,
+            Some("algo_order") if exchange == Exchange::Binance => true,
+            Some(other) => {
+                return Err(MockError::BadFault(format!(
+                    "target must be order, or algo_order on binance, not {other:?}"
+                )))
+            }
+        };
         let count = match number("count") {
             Some(n) => {
                 u32::try_from(n).map_err(|_| MockError::BadFault("count too large".into()))?
@@ -252,6 +306,7 @@ impl Fault {
             retry_after_seconds: number("retry_after").and_then(|n| u32::try_from(n).ok()),
             count,
             delay: number("delay_ms").map(Duration::from_millis),
+            algo,
         })
     }
 }
@@ -408,6 +463,16 @@ pub struct AcceptedOrder {
     pub filled_quantity: Decimal,
     pub average_price: Option<Decimal>,
     pub accepted_at_ms: i64,
+    /// Placed on the exchange's testnet (its own keys, its own orders).
+    pub testnet: bool,
+    /// The take-profit and stop-loss the order carried (Bybit `takeProfit`/`stopLoss`, MEXC
+    /// `takeProfitPrice`/`stopLossPrice`), as sent.
+    pub take_profit: Option<Decimal>,
+    pub stop_loss: Option<Decimal>,
+    /// Bybit's `tpslMode`, `tpTriggerBy`, `slTriggerBy`, as sent.
+    pub tpsl_mode: Option<String>,
+    pub tp_trigger_by: Option<String>,
+    pub sl_trigger_by: Option<String>,
 }
 
 impl AcceptedOrder {
@@ -431,6 +496,61 @@ impl AcceptedOrder {
             "filled_quantity": self.filled_quantity.normalize().to_string(),
             "average_price": self.average_price.map(|p| p.normalize().to_string()),
             "accepted_at_ms": self.accepted_at_ms,
+            "testnet": self.testnet,
+            "take_profit": self.take_profit.map(|p| p.normalize().to_string()),
+            "stop_loss": self.stop_loss.map(|p| p.normalize().to_string()),
+            "tpsl_mode": self.tpsl_mode,
+            "tp_trigger_by": self.tp_trigger_by,
+            "sl_trigger_by": self.sl_trigger_by,
+        })
+    }
+}
+
+/// One conditional order Binance's Algo Service accepted (`POST /fapi/v1/algoOrder`): a
+/// take-profit or stop-loss waiting for its trigger. The mock never triggers them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlgoOrder {
+    pub testnet: bool,
+    pub algo_id: u64,
+    pub client_algo_id: String,
+    pub symbol: String,
+    /// `BUY` or `SELL`.
+    pub side: String,
+    /// `BOTH` on a one-way account; `LONG` or `SHORT` (the position it closes or adds to) on a
+    /// hedge-mode one.
+    pub position_side: String,
+    /// `STOP_MARKET`, `TAKE_PROFIT_MARKET`, ...
+    pub order_type: String,
+    /// `None` with `closePosition=true`.
+    pub quantity: Option<Decimal>,
+    pub trigger_price: Decimal,
+    /// `MARK_PRICE` or `CONTRACT_PRICE`.
+    pub working_type: String,
+    pub reduce_only: bool,
+    pub close_position: bool,
+    /// `NEW` while it waits.
+    pub status: String,
+    pub created_at_ms: i64,
+}
+
+impl AlgoOrder {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "exchange": "binance",
+            "testnet": self.testnet,
+            "algo_id": self.algo_id,
+            "client_algo_id": self.client_algo_id,
+            "symbol": self.symbol,
+            "side": self.side,
+            "position_side": self.position_side,
+            "type": self.order_type,
+            "quantity": self.quantity.map(|q| q.normalize().to_string()),
+            "trigger_price": self.trigger_price.normalize().to_string(),
+            "working_type": self.working_type,
+            "reduce_only": self.reduce_only,
+            "close_position": self.close_position,
+            "status": self.status,
+            "created_at_ms": self.created_at_ms,
         })
     }
 }
@@ -546,6 +666,13 @@ impl MockExchanges {
         format!("{}/{}", self.url(), exchange.as_str())
     }
 
+    /// The base URL of `exchange`'s testnet: `http://127.0.0.1:PORT/bybit-testnet` and
+    /// `/binance-testnet`, which take the testnet pairs only. MEXC has no testnet: `None`.
+    pub fn testnet_base_url(&self, exchange: Exchange) -> Option<String> {
+        matches!(exchange, Exchange::Bybit | Exchange::Binance)
+            .then(|| format!("{}/{}-testnet", self.url(), exchange.as_str()))
+    }
+
     pub fn credentials(&self) -> &MockCredentials {
         &self.shared.credentials
     }
@@ -553,6 +680,12 @@ impl MockExchanges {
     /// Every accepted order, oldest first.
     pub fn orders(&self) -> Vec<AcceptedOrder> {
         self.shared.book().orders.clone()
+    }
+
+    /// Every conditional order Binance's Algo Service accepted (take-profits, stop-losses),
+    /// oldest first.
+    pub fn algo_orders(&self) -> Vec<AlgoOrder> {
+        self.shared.book().algo_orders.clone()
     }
 
     /// Queues `fault` for the next `fault.count` order submits of its exchange.
@@ -665,22 +798,28 @@ struct MexcPosition {
 #[derive(Default)]
 struct Book {
     orders: Vec<AcceptedOrder>,
-    faults: BTreeMap<Exchange, VecDeque<Fault>>,
-    positions: BTreeMap<(Exchange, String, Leg), Decimal>,
-    /// MEXC's open positions, by (symbol, leg), while their size is not zero.
+    /// Queued faults by (exchange, whether they serve algo-order placements).
+    faults: BTreeMap<(Exchange, bool), VecDeque<Fault>>,
+    /// Positions by (exchange, testnet, symbol, leg): each network has its own account.
+    positions: BTreeMap<(Exchange, bool, String, Leg), Decimal>,
+    /// MEXC's open positions, by (symbol, leg), while their size is not zero (MEXC has no
+    /// testnet).
     mexc_positions: BTreeMap<(String, Leg), MexcPosition>,
-    leverage: BTreeMap<(Exchange, String), u32>,
+    /// Leverage by (exchange, testnet, symbol).
+    leverage: BTreeMap<(Exchange, bool, String), u32>,
     /// Marks set by tests, by (exchange, canonical symbol); the others are [`Spec::mark`].
     marks: BTreeMap<(Exchange, String), Decimal>,
     switches: BTreeMap<Exchange, Switches>,
     next_id: u64,
+    /// Binance's conditional orders (`POST /fapi/v1/algoOrder`).
+    algo_orders: Vec<AlgoOrder>,
 }
 
 impl Book {
     fn queue(&mut self, fault: Fault) {
         if fault.count > 0 {
             self.faults
-                .entry(fault.exchange)
+                .entry((fault.exchange, fault.algo))
                 .or_default()
                 .push_back(fault);
         }
@@ -688,7 +827,12 @@ impl Book {
 
     /// The fault for this submit, if one is queued; each queued entry serves `count` submits.
     fn take_fault(&mut self, exchange: Exchange) -> Option<Fault> {
-        let queue = self.faults.get_mut(&exchange)?;
+        self.take_fault_of(exchange, false)
+    }
+
+    /// [`Self::take_fault`] of order submits (`algo` false) or algo-order placements.
+    fn take_fault_of(&mut self, exchange: Exchange, algo: bool) -> Option<Fault> {
+        let queue = self.faults.get_mut(&(exchange, algo))?;
         let front = queue.front_mut()?;
         let fault = front.clone();
         front.count = front.count.saturating_sub(1);
@@ -721,17 +865,22 @@ impl Book {
         (1_000_000_000 + self.next_id).to_string()
     }
 
-    fn position(&self, exchange: Exchange, symbol: &str, leg: Leg) -> Decimal {
+    fn position(&self, o: &NewOrder) -> Decimal {
+        self.position_at(o.exchange, o.testnet, &o.symbol, o.leg)
+    }
+
+    /// The size of the position of `leg` on `symbol` of `exchange`'s account on that network.
+    fn position_at(&self, exchange: Exchange, testnet: bool, symbol: &str, leg: Leg) -> Decimal {
         self.positions
-            .get(&(exchange, symbol.to_owned(), leg))
+            .get(&(exchange, testnet, symbol.to_owned(), leg))
             .copied()
             .unwrap_or(Decimal::ZERO)
     }
 
-    fn add_position(&mut self, exchange: Exchange, symbol: &str, leg: Leg, delta: Decimal) {
+    fn add_position(&mut self, o: &NewOrder, delta: Decimal) {
         *self
             .positions
-            .entry((exchange, symbol.to_owned(), leg))
+            .entry((o.exchange, o.testnet, o.symbol.clone(), o.leg))
             .or_insert(Decimal::ZERO) += delta;
     }
 }
@@ -803,13 +952,15 @@ enum Reply {
     Reset,
 }
 
-/// A request as the routes see it: the path below the exchange prefix, the raw query and body.
+/// A request as the routes see it: the path below the exchange prefix, the raw query and body,
+/// and the network its prefix named (`/bybit-testnet`, `/binance-testnet`).
 struct Call {
     method: Method,
     path: String,
     query: String,
     headers: HeaderMap,
     body: String,
+    testnet: bool,
 }
 
 impl Call {
@@ -834,12 +985,19 @@ async fn handle(
         Some((p, r)) => (p.to_owned(), format!("/{r}")),
         None => (trimmed.to_owned(), "/".to_owned()),
     };
+    let (prefix, testnet) = match prefix.strip_suffix("-testnet") {
+        // MEXC has no testnet.
+        Some(p @ ("bybit" | "binance")) => (p.to_owned(), true),
+        Some(_) => (String::new(), false),
+        None => (prefix, false),
+    };
     let call = Call {
         method: parts.method,
         path: rest,
         query: parts.uri.query().unwrap_or("").to_owned(),
         headers: parts.headers,
         body,
+        testnet,
     };
     let reply = match prefix.as_str() {
         "bybit" => bybit::route(&shared, &call),
@@ -876,7 +1034,7 @@ fn control(shared: &Shared, call: &Call) -> Reply {
                     let queued: Vec<Value> = faults
                         .into_iter()
                         .map(|f| {
-                            let v = json!({"exchange": f.exchange.as_str(), "fault": f.kind.as_str(), "count": f.count});
+                            let v = json!({"exchange": f.exchange.as_str(), "fault": f.kind.as_str(), "count": f.count, "target": if f.algo { "algo_order" } else { "order" }});
                             book.queue(f);
                             v
                         })
@@ -937,6 +1095,15 @@ fn control(shared: &Shared, call: &Call) -> Reply {
                 }
                 Err(e) => json_reply(StatusCode::BAD_REQUEST, &json!({ "error": e.to_string() })),
             }
+        }
+        (&Method::GET, "/algo_orders") => {
+            let list: Vec<Value> = shared
+                .book()
+                .algo_orders
+                .iter()
+                .map(AlgoOrder::to_json)
+                .collect();
+            json_reply(StatusCode::OK, &json!({ "algo_orders": list }))
         }
         (&Method::GET, "/orders") => {
             let filter = query_params(&call.query)
@@ -1200,6 +1367,18 @@ struct NewOrder {
     price: Option<Decimal>,
     reduce_only: bool,
     leg: Leg,
+    testnet: bool,
+    tpsl: TpSl,
+}
+
+/// The take-profit and stop-loss an order carries, as sent.
+#[derive(Debug, Clone, Default)]
+struct TpSl {
+    take_profit: Option<Decimal>,
+    stop_loss: Option<Decimal>,
+    mode: Option<String>,
+    tp_trigger_by: Option<String>,
+    sl_trigger_by: Option<String>,
 }
 
 /// Records `o`, filling it at the mark price if it is a market order or a limit order priced
@@ -1212,7 +1391,7 @@ fn accept(shared: &Shared, book: &mut Book, o: NewOrder) -> AcceptedOrder {
             .is_some_and(|p| if o.buy { p >= mark } else { p <= mark });
     let mut order = AcceptedOrder {
         exchange: o.exchange,
-        client_order_id: o.client_order_id,
+        client_order_id: o.client_order_id.clone(),
         exchange_order_id: book.next_order_id(),
         symbol: o.symbol.clone(),
         side: if o.buy { "Buy" } else { "Sell" }.to_owned(),
@@ -1225,6 +1404,12 @@ fn accept(shared: &Shared, book: &mut Book, o: NewOrder) -> AcceptedOrder {
         filled_quantity: Decimal::ZERO,
         average_price: None,
         accepted_at_ms: shared.now_ms(),
+        testnet: o.testnet,
+        take_profit: o.tpsl.take_profit,
+        stop_loss: o.tpsl.stop_loss,
+        tpsl_mode: o.tpsl.mode.clone(),
+        tp_trigger_by: o.tpsl.tp_trigger_by.clone(),
+        sl_trigger_by: o.tpsl.sl_trigger_by.clone(),
     };
     if marketable {
         // Under `partial_fill`, a market order takes only part of the book and its IOC
@@ -1253,7 +1438,7 @@ fn accept(shared: &Shared, book: &mut Book, o: NewOrder) -> AcceptedOrder {
             Leg::Net => {
                 let signed = if o.buy { filled } else { -filled };
                 if o.reduce_only {
-                    let pos = book.position(o.exchange, &o.symbol, Leg::Net);
+                    let pos = book.position(&o);
                     if signed.abs() > pos.abs() {
                         -pos
                     } else {
@@ -1265,13 +1450,13 @@ fn accept(shared: &Shared, book: &mut Book, o: NewOrder) -> AcceptedOrder {
             }
             Leg::Long | Leg::Short => {
                 if o.reduce_only {
-                    -filled.min(book.position(o.exchange, &o.symbol, o.leg))
+                    -filled.min(book.position(&o))
                 } else {
                     filled
                 }
             }
         };
-        book.add_position(o.exchange, &o.symbol, o.leg, delta);
+        book.add_position(&o, delta);
     }
     book.orders.push(order.clone());
     order
@@ -1291,7 +1476,7 @@ fn order_notional(
 
 /// Whether a reduce-only order has a position to reduce.
 fn can_reduce(book: &Book, o: &NewOrder) -> bool {
-    let pos = book.position(o.exchange, &o.symbol, o.leg);
+    let pos = book.position(o);
     match o.leg {
         Leg::Net => (o.buy && pos < Decimal::ZERO) || (!o.buy && pos > Decimal::ZERO),
         Leg::Long | Leg::Short => pos > Decimal::ZERO,
@@ -1383,7 +1568,12 @@ mod bybit {
             return Err(text(StatusCode::UNAUTHORIZED, "401 Unauthorized"));
         };
         let recv = call.header("x-bapi-recv-window").unwrap_or("5000");
-        if key != shared.credentials.bybit.api_key {
+        // Each network has its own accounts: the other network's key is unknown here.
+        let creds = shared
+            .credentials
+            .for_network(Exchange::Bybit, call.testnet)
+            .ok_or_else(|| ret(shared, 10003, "API key is invalid.", json!({})))?;
+        if key != creds.api_key {
             return Err(ret(shared, 10003, "API key is invalid.", json!({})));
         }
         let now = shared.now_ms();
@@ -1405,7 +1595,7 @@ mod bybit {
             &call.body
         };
         let origin = format!("{ts}{key}{recv}{params}");
-        if hmac_hex(&shared.credentials.bybit.api_secret, &origin) != sign {
+        if hmac_hex(&creds.api_secret, &origin) != sign {
             return Err(ret(
                 shared,
                 10004,
@@ -1540,11 +1730,38 @@ mod bybit {
                 return Reply::Now(params_error(shared, "price is required for limit orders"))
             }
         };
-        for k in ["takeProfit", "stopLoss"] {
+        let mut tpsl = TpSl::default();
+        for (k, slot) in [
+            ("takeProfit", &mut tpsl.take_profit),
+            ("stopLoss", &mut tpsl.stop_loss),
+        ] {
             if let Some(v) = s(k) {
-                if !dec(v).is_some_and(|p| p > Decimal::ZERO && on_step(p, lit(sp.tick))) {
+                match dec(v) {
+                    Some(p) if p > Decimal::ZERO && on_step(p, lit(sp.tick)) => *slot = Some(p),
+                    _ => return Reply::Now(params_error(shared, k)),
+                }
+            }
+        }
+        // "`Full`: entire position for TP/SL ... `Partial`: partial position tp/sl"; the trigger
+        // price types are `MarkPrice`, `IndexPrice`, `LastPrice` (enum `triggerBy`).
+        for (k, allowed, slot) in [
+            ("tpslMode", &["Full", "Partial"][..], &mut tpsl.mode),
+            (
+                "tpTriggerBy",
+                &["MarkPrice", "IndexPrice", "LastPrice"][..],
+                &mut tpsl.tp_trigger_by,
+            ),
+            (
+                "slTriggerBy",
+                &["MarkPrice", "IndexPrice", "LastPrice"][..],
+                &mut tpsl.sl_trigger_by,
+            ),
+        ] {
+            if let Some(v) = s(k) {
+                if !allowed.contains(&v) {
                     return Reply::Now(params_error(shared, k));
                 }
+                *slot = Some(v.to_owned());
             }
         }
         let link_id = s("orderLinkId").unwrap_or_default().to_owned();
@@ -1555,6 +1772,13 @@ mod bybit {
             .get("reduceOnly")
             .and_then(Value::as_bool)
             .unwrap_or(false);
+        // "When reduceOnly is true, take profit/stop loss cannot be set".
+        if reduce_only && (tpsl.take_profit.is_some() || tpsl.stop_loss.is_some()) {
+            return Reply::Now(params_error(
+                shared,
+                "take profit/stop loss cannot be set when reduceOnly is true",
+            ));
+        }
         // "If reduceOnly=true and order qty > max order qty, the order will automatically be
         // split up into multiple orders": only an order that may open is refused for its size
         // (`maxMktOrderQty` for a market order, `maxOrderQty` for a limit one).
@@ -1613,13 +1837,16 @@ mod bybit {
             price,
             reduce_only,
             leg,
+            testnet: call.testnet,
+            tpsl,
         };
         // Bybit refuses any reuse of an orderLinkId, whatever became of the first order.
         if !link_id.is_empty()
-            && book
-                .orders
-                .iter()
-                .any(|o| o.exchange == Exchange::Bybit && o.client_order_id == link_id)
+            && book.orders.iter().any(|o| {
+                o.exchange == Exchange::Bybit
+                    && o.testnet == call.testnet
+                    && o.client_order_id == link_id
+            })
         {
             return Reply::Now(ret(shared, 110072, "OrderLinkedID is duplicate", json!({})));
         }
@@ -1691,7 +1918,7 @@ mod bybit {
         // A fresh account sits at 10x.
         let current = book
             .leverage
-            .entry((Exchange::Bybit, symbol.to_owned()))
+            .entry((Exchange::Bybit, call.testnet, symbol.to_owned()))
             .or_insert(10);
         if *current == lev {
             return ret(shared, 110043, "Set leverage not modified", json!({}));
@@ -1721,6 +1948,11 @@ mod bybit {
             "orderType": o.order_type,
             "timeInForce": if o.order_type == "Market" { "IOC" } else { "GTC" },
             "reduceOnly": o.reduce_only,
+            "takeProfit": o.take_profit.map(|p| p.to_string()).unwrap_or_default(),
+            "stopLoss": o.stop_loss.map(|p| p.to_string()).unwrap_or_default(),
+            "tpslMode": o.tpsl_mode.clone().unwrap_or_default(),
+            "tpTriggerBy": o.tp_trigger_by.clone().unwrap_or_default(),
+            "slTriggerBy": o.sl_trigger_by.clone().unwrap_or_default(),
             "createdTime": o.accepted_at_ms.to_string(), "updatedTime": o.accepted_at_ms.to_string(),
         })
     }
@@ -1754,7 +1986,7 @@ mod bybit {
             .orders
             .iter()
             .rev()
-            .filter(|o| o.exchange == Exchange::Bybit)
+            .filter(|o| o.exchange == Exchange::Bybit && o.testnet == call.testnet)
             .filter(|o| symbol.is_none_or(|s| o.symbol == s))
             .filter(|o| link.is_none_or(|l| o.client_order_id == l))
             .filter(|o| id.is_none_or(|i| o.exchange_order_id == i))
@@ -1799,7 +2031,7 @@ mod bybit {
         for sp in specs {
             let symbol = sp.joined();
             for &(leg, idx) in legs {
-                let size = book.position(Exchange::Bybit, &symbol, leg);
+                let size = book.position_at(Exchange::Bybit, call.testnet, &symbol, leg);
                 if size.is_zero() && !with_empty {
                     continue;
                 }
@@ -1814,7 +2046,7 @@ mod bybit {
                 list.push(json!({
                     "positionIdx": idx, "riskId": 1, "symbol": symbol, "side": side,
                     "size": size.abs().normalize().to_string(), "markPrice": mark,
-                    "leverage": book.leverage.get(&(Exchange::Bybit, symbol.clone())).copied().unwrap_or(10).to_string(),
+                    "leverage": book.leverage.get(&(Exchange::Bybit, call.testnet, symbol.clone())).copied().unwrap_or(10).to_string(),
                     "positionStatus": "Normal", "autoAddMargin": 0, "tradeMode": 0,
                 }));
             }
@@ -1842,7 +2074,7 @@ mod bybit {
             .orders
             .iter()
             .rev()
-            .filter(|o| o.exchange == Exchange::Bybit)
+            .filter(|o| o.exchange == Exchange::Bybit && o.testnet == call.testnet)
             .filter(|o| o.state != OrderState::Open)
             .filter(|o| symbol.is_none_or(|s| o.symbol == s))
             .filter(|o| link.is_none_or(|l| o.client_order_id == l))
@@ -1883,11 +2115,16 @@ mod binance {
             (&Method::GET, "/fapi/v1/premiumIndex") => premium_index(shared, call),
             (&Method::POST, "/fapi/v1/order") => return submit(shared, call),
             (&Method::GET, "/fapi/v1/order") => match auth(shared, call) {
-                Ok(p) => query(&p, shared),
+                Ok(p) => query(&p, shared, call.testnet),
+                Err(r) => r,
+            },
+            (&Method::POST, "/fapi/v1/algoOrder") => return place_algo(shared, call),
+            (&Method::GET, "/fapi/v1/algoOrder") => match auth(shared, call) {
+                Ok(p) => query_algo(&p, shared, call.testnet),
                 Err(r) => r,
             },
             (&Method::POST, "/fapi/v1/leverage") => match auth(shared, call) {
-                Ok(p) => leverage(&p, shared),
+                Ok(p) => leverage(&p, shared, call.testnet),
                 Err(r) => r,
             },
             // "Get Current Position Mode": "true": Hedge Mode; "false": One-way Mode.
@@ -1927,12 +2164,20 @@ mod binance {
                 "API-key format invalid.",
             ));
         };
-        if key != shared.credentials.binance.api_key {
-            return Err(err(
+        // Each network has its own accounts: the other network's key is unknown here.
+        let unknown_key = || {
+            err(
                 StatusCode::UNAUTHORIZED,
                 -2015,
                 "Invalid API-key, IP, or permissions for action.",
-            ));
+            )
+        };
+        let creds = shared
+            .credentials
+            .for_network(Exchange::Binance, call.testnet)
+            .ok_or_else(unknown_key)?;
+        if key != creds.api_key {
+            return Err(unknown_key());
         }
         let (total, signature) = if let Some((body, sig)) = split_signature(&call.body) {
             (format!("{}{body}", call.query), sig)
@@ -1976,9 +2221,7 @@ mod binance {
             ));
         }
         // "The signature is not case sensitive."
-        if !hmac_hex(&shared.credentials.binance.api_secret, &total)
-            .eq_ignore_ascii_case(&signature)
-        {
+        if !hmac_hex(&creds.api_secret, &total).eq_ignore_ascii_case(&signature) {
             return Err(err(
                 StatusCode::BAD_REQUEST,
                 -1022,
@@ -2101,6 +2344,12 @@ mod binance {
         let market = match param(&p, "type") {
             Some("MARKET") => true,
             Some("LIMIT") => false,
+            // Conditional orders moved to the Algo Service (`POST /fapi/v1/algoOrder`).
+            Some(t) if CONDITIONAL_TYPES.contains(&t) => return bad(err(
+                StatusCode::BAD_REQUEST,
+                -4120,
+                "Order type not supported for this endpoint. Please use the Algo Order API endpoints instead.",
+            )),
             Some(_) => return bad(err(StatusCode::BAD_REQUEST, -1116, "Invalid orderType.")),
             None => return bad(mandatory("type")),
         };
@@ -2194,39 +2443,10 @@ mod binance {
         };
         let result = param(&p, "newOrderRespType") == Some("RESULT");
         let mut book = shared.book();
-        // The account's mode: hedge orders name their position ("It must be sent in Hedge
-        // Mode") and never say reduceOnly ("Cannot be sent in Hedge Mode"); one-way orders
-        // are `BOTH`.
         let hedge = book.switches(Exchange::Binance).hedge(Exchange::Binance);
-        let side_mismatch = || {
-            bad(err(
-                StatusCode::BAD_REQUEST,
-                -4061,
-                "Order's position side does not match user's setting.",
-            ))
-        };
-        let (leg, reduces) = match (hedge, param(&p, "positionSide")) {
-            (false, None | Some("BOTH")) => (Leg::Net, reduce_only),
-            (true, Some(side @ ("LONG" | "SHORT"))) => {
-                if param(&p, "reduceOnly").is_some() {
-                    return bad(err(
-                        StatusCode::BAD_REQUEST,
-                        -1106,
-                        "Parameter 'reduceonly' sent when not required.",
-                    ));
-                }
-                // A sell of the long position, a buy of the short one, closes it.
-                let long = side == "LONG";
-                (if long { Leg::Long } else { Leg::Short }, long != buy)
-            }
-            (_, Some("BOTH" | "LONG" | "SHORT") | None) => return side_mismatch(),
-            (_, Some(_)) => {
-                return bad(err(
-                    StatusCode::BAD_REQUEST,
-                    -4060,
-                    "Invalid position side.",
-                ))
-            }
+        let (leg, reduces) = match position_side(hedge, &p, buy, reduce_only) {
+            Ok(v) => v,
+            Err(r) => return bad(r),
         };
         // "Order's notional must be no smaller than 100 (unless you choose reduce only)",
         // a market order valued at the mark.
@@ -2253,10 +2473,13 @@ mod binance {
             price,
             reduce_only: reduces,
             leg,
+            testnet: call.testnet,
+            tpsl: TpSl::default(),
         };
         // The id must be unique among *open* orders only: a filled order's id may be reused.
         if book.orders.iter().any(|o| {
             o.exchange == Exchange::Binance
+                && o.testnet == call.testnet
                 && o.client_order_id == client_id
                 && o.state == OrderState::Open
         }) {
@@ -2318,7 +2541,294 @@ mod binance {
         }
     }
 
-    fn query(p: &[(String, String)], shared: &Shared) -> Answer {
+    /// The position an order (or an algo order) names, checked against the account's mode:
+    /// hedge orders name their position, `positionSide` `LONG` or `SHORT` ("It must be sent in
+    /// Hedge Mode"), and never say `reduceOnly` ("Cannot be sent in Hedge Mode": -1106
+    /// "Parameter 'reduceonly' sent when not required."); one-way orders are `BOTH` (or send
+    /// none). Another side than the mode's is -4061 "Order's position side does not match
+    /// user's setting.", an unknown one -4060. The leg the order acts on, and whether it
+    /// closes (hedge: a sell of the long position, a buy of the short one; one-way:
+    /// `reduceOnly`).
+    fn position_side(
+        hedge: bool,
+        p: &[(String, String)],
+        buy: bool,
+        reduce_only: bool,
+    ) -> Result<(Leg, bool), Answer> {
+        match (hedge, param(p, "positionSide")) {
+            (false, None | Some("BOTH")) => Ok((Leg::Net, reduce_only)),
+            (true, Some(side @ ("LONG" | "SHORT"))) => {
+                if param(p, "reduceOnly").is_some() {
+                    return Err(not_required("reduceonly"));
+                }
+                let long = side == "LONG";
+                Ok((if long { Leg::Long } else { Leg::Short }, long != buy))
+            }
+            (_, Some("BOTH" | "LONG" | "SHORT") | None) => Err(err(
+                StatusCode::BAD_REQUEST,
+                -4061,
+                "Order's position side does not match user's setting.",
+            )),
+            (_, Some(_)) => Err(err(
+                StatusCode::BAD_REQUEST,
+                -4060,
+                "Invalid position side.",
+            )),
+        }
+    }
+
+    /// The conditional types, which only the Algo Service takes since the migration.
+    pub(super) const CONDITIONAL_TYPES: [&str; 5] = [
+        "STOP",
+        "STOP_MARKET",
+        "TAKE_PROFIT",
+        "TAKE_PROFIT_MARKET",
+        "TRAILING_STOP_MARKET",
+    ];
+
+    fn invalid(name: &str) -> Answer {
+        err(
+            StatusCode::BAD_REQUEST,
+            -1130,
+            &format!("Data sent for parameter '{name}' is not valid."),
+        )
+    }
+
+    fn not_required(name: &str) -> Answer {
+        err(
+            StatusCode::BAD_REQUEST,
+            -1106,
+            &format!("Parameter '{name}' sent when not required."),
+        )
+    }
+
+    /// `"true"` / `"false"` (absent: false).
+    fn flag(p: &[(String, String)], name: &str) -> Result<bool, Answer> {
+        match param(p, name) {
+            None | Some("false") => Ok(false),
+            Some("true") => Ok(true),
+            Some(_) => Err(invalid(name)),
+        }
+    }
+
+    /// The algo order's JSON in the shape of the connector's `NewAlgoOrderResponse` /
+    /// `QueryAlgoOrderResponse`.
+    fn algo_json(a: &AlgoOrder) -> Value {
+        json!({
+            "algoId": a.algo_id, "clientAlgoId": a.client_algo_id, "algoType": "CONDITIONAL",
+            "orderType": a.order_type, "symbol": a.symbol, "side": a.side, "positionSide": a.position_side,
+            "timeInForce": "GTC",
+            "quantity": a.quantity.map(|q| q.to_string()).unwrap_or_else(|| "0".into()),
+            "algoStatus": a.status, "triggerPrice": a.trigger_price.to_string(), "price": "0",
+            "workingType": a.working_type, "priceMatch": "NONE",
+            "closePosition": a.close_position, "priceProtect": false,
+            "reduceOnly": a.reduce_only, "createTime": a.created_at_ms,
+            "updateTime": a.created_at_ms, "triggerTime": 0, "goodTillDate": 0,
+        })
+    }
+
+    /// `POST /fapi/v1/algoOrder`, as the official connector's "New Algo Order (TRADE)" documents
+    /// it (`binance/binance-connector-python`, `clients/derivatives_trading_usds_futures`,
+    /// `rest_api/api/trade_api.py`, `new_algo_order`): `algoType` (only `CONDITIONAL`), `symbol`,
+    /// `side`, `type` are mandatory; `closePosition=true` "Cannot be used with `quantity`
+    /// paremeter", "Cannot be used with `reduceOnly` parameter"; `workingType` is `MARK_PRICE`
+    /// or `CONTRACT_PRICE` (default); `clientAlgoId` follows `^[.A-Z:/a-z0-9_-]{1,36}$` and is
+    /// "A unique id among open orders"; `positionSide` and `reduceOnly` follow the account's
+    /// position mode as on `/fapi/v1/order` ([`position_side`]). Conditions:
+    /// `STOP`/`STOP_MARKET` BUY triggers at a price at or above `triggerPrice`, SELL at or
+    /// below; `TAKE_PROFIT`/`TAKE_PROFIT_MARKET` the other way round; one that would trigger at
+    /// once is refused, -2021 "Order would immediately trigger.". Codes the documentation does
+    /// not name are the ones Binance uses for the same rule on `/fapi/v1/order`: -4116 for a
+    /// duplicate open id, -4015 for a malformed one.
+    fn place_algo(shared: &Shared, call: &Call) -> Reply {
+        let fault = shared.book().take_fault_of(Exchange::Binance, true);
+        if let Err(r) = early_fault(&fault, render_fault) {
+            return r;
+        }
+        let p = match auth(shared, call) {
+            Ok(p) => p,
+            Err(r) => return Reply::Now(r),
+        };
+        let bad = |r| Reply::Now(r);
+        match param(&p, "algoType") {
+            Some("CONDITIONAL") => {}
+            Some(_) => return bad(invalid("algoType")),
+            None => return bad(mandatory("algoType")),
+        }
+        let Some(symbol) = param(&p, "symbol") else {
+            return bad(mandatory("symbol"));
+        };
+        let Some(sp) = spec(symbol).filter(|s| s.joined() == symbol) else {
+            return bad(err(StatusCode::BAD_REQUEST, -1121, "Invalid symbol."));
+        };
+        let buy = match param(&p, "side") {
+            Some("BUY") => true,
+            Some("SELL") => false,
+            Some(_) => return bad(err(StatusCode::BAD_REQUEST, -1117, "Invalid side.")),
+            None => return bad(mandatory("side")),
+        };
+        let order_type = match param(&p, "type") {
+            Some(t @ ("STOP_MARKET" | "TAKE_PROFIT_MARKET")) => t.to_owned(),
+            // Limit stops and trailing stops exist but hoox places none: the mock refuses
+            // them rather than accept what it does not simulate.
+            Some(_) => return bad(err(StatusCode::BAD_REQUEST, -1116, "Invalid orderType.")),
+            None => return bad(mandatory("type")),
+        };
+        let Some(trigger) = param(&p, "triggerPrice")
+            .and_then(dec)
+            .filter(|t| *t > Decimal::ZERO)
+        else {
+            return bad(mandatory("triggerPrice"));
+        };
+        if !on_step(trigger, lit(sp.tick)) {
+            return bad(err(
+                StatusCode::BAD_REQUEST,
+                -4014,
+                "Price not increased by tick size.",
+            ));
+        }
+        let working_type = match param(&p, "workingType") {
+            None => "CONTRACT_PRICE",
+            Some(w @ ("MARK_PRICE" | "CONTRACT_PRICE")) => w,
+            Some(_) => return bad(invalid("workingType")),
+        }
+        .to_owned();
+        let (close_position, reduce_only) =
+            match (flag(&p, "closePosition"), flag(&p, "reduceOnly")) {
+                (Ok(c), Ok(r)) => (c, r),
+                (Err(e), _) | (_, Err(e)) => return bad(e),
+            };
+        let quantity = if close_position {
+            if param(&p, "quantity").is_some() {
+                return bad(not_required("quantity"));
+            }
+            if param(&p, "reduceOnly").is_some() {
+                return bad(not_required("reduceOnly"));
+            }
+            None
+        } else {
+            let Some(qty) = param(&p, "quantity").and_then(dec) else {
+                return bad(mandatory("quantity"));
+            };
+            if qty <= Decimal::ZERO {
+                return bad(err(
+                    StatusCode::BAD_REQUEST,
+                    -4003,
+                    "Quantity less than or equal to zero.",
+                ));
+            }
+            if !on_step(qty, lit(sp.qty_step)) {
+                return bad(err(
+                    StatusCode::BAD_REQUEST,
+                    -1111,
+                    "Precision is over the maximum defined for this asset.",
+                ));
+            }
+            if qty < lit(sp.min_qty) {
+                return bad(err(
+                    StatusCode::BAD_REQUEST,
+                    -4004,
+                    "Quantity less than min quantity.",
+                ));
+            }
+            Some(qty)
+        };
+        let client_algo_id = match param(&p, "clientAlgoId") {
+            Some(id) if valid_client_id(id) => id.to_owned(),
+            Some(_) => {
+                return bad(err(
+                    StatusCode::BAD_REQUEST,
+                    -4015,
+                    "Client order id is not valid.",
+                ))
+            }
+            None => format!("algo_{}", shared.now_ms()),
+        };
+        let mut book = shared.book();
+        // The account's mode, as on `/fapi/v1/order` (the parameters are documented alike): in
+        // hedge mode the order names the position it acts on and is never `reduceOnly`.
+        let hedge = book.switches(Exchange::Binance).hedge(Exchange::Binance);
+        let position_side = match position_side(hedge, &p, buy, reduce_only) {
+            Ok((Leg::Long, _)) => "LONG",
+            Ok((Leg::Short, _)) => "SHORT",
+            Ok((Leg::Net, _)) => "BOTH",
+            Err(r) => return bad(r),
+        }
+        .to_owned();
+        // The trigger is judged against the mark (which is also the mock's last price).
+        let mark = book.mark(Exchange::Binance, sp);
+        let stop = order_type == "STOP_MARKET";
+        let triggers_now = match (stop, buy) {
+            (true, true) | (false, false) => mark >= trigger,
+            (true, false) | (false, true) => mark <= trigger,
+        };
+        if triggers_now {
+            return bad(err(
+                StatusCode::BAD_REQUEST,
+                -2021,
+                "Order would immediately trigger.",
+            ));
+        }
+        if book.algo_orders.iter().any(|a| {
+            a.testnet == call.testnet && a.client_algo_id == client_algo_id && a.status == "NEW"
+        }) {
+            return bad(err(
+                StatusCode::BAD_REQUEST,
+                -4116,
+                "ClientOrderId is duplicated.",
+            ));
+        }
+        book.next_id += 1;
+        let algo = AlgoOrder {
+            testnet: call.testnet,
+            algo_id: book.next_id,
+            client_algo_id,
+            symbol: symbol.to_owned(),
+            side: if buy { "BUY" } else { "SELL" }.to_owned(),
+            position_side,
+            order_type,
+            quantity,
+            trigger_price: trigger,
+            working_type,
+            reduce_only,
+            close_position,
+            status: "NEW".into(),
+            created_at_ms: shared.now_ms(),
+        };
+        book.algo_orders.push(algo.clone());
+        drop(book);
+        let ok = json_reply(StatusCode::OK, &algo_json(&algo));
+        late_fault(shared, fault, ok, || {
+            err(
+                StatusCode::SERVICE_UNAVAILABLE,
+                -1000,
+                "Unknown error, please check your request or try again later.",
+            )
+        })
+    }
+
+    /// `GET /fapi/v1/algoOrder`: "Either `algoId` or `clientAlgoId` must be sent." Not found is
+    /// answered as "Query Order" answers it, -2013 "Order does not exist." (the algo pages name
+    /// no code of their own).
+    fn query_algo(p: &[(String, String)], shared: &Shared, testnet: bool) -> Answer {
+        let by_client = param(p, "clientAlgoId");
+        let by_id = param(p, "algoId");
+        if by_client.is_none() && by_id.is_none() {
+            return mandatory("algoId");
+        }
+        let book = shared.book();
+        let found = book.algo_orders.iter().rev().find(|a| {
+            a.testnet == testnet
+                && by_client.is_none_or(|c| a.client_algo_id == c)
+                && by_id.is_none_or(|i| a.algo_id.to_string() == i)
+        });
+        match found {
+            Some(a) => json_reply(StatusCode::OK, &algo_json(a)),
+            None => err(StatusCode::BAD_REQUEST, -2013, "Order does not exist."),
+        }
+    }
+
+    fn query(p: &[(String, String)], shared: &Shared, testnet: bool) -> Answer {
         let Some(symbol) = param(p, "symbol") else {
             return mandatory("symbol");
         };
@@ -2331,6 +2841,7 @@ mod binance {
         // A reused client id names its latest order.
         let found = book.orders.iter().rev().find(|o| {
             o.exchange == Exchange::Binance
+                && o.testnet == testnet
                 && o.symbol == symbol
                 && by_client.is_none_or(|c| o.client_order_id == c)
                 && by_id.is_none_or(|i| o.exchange_order_id == i)
@@ -2341,7 +2852,7 @@ mod binance {
         }
     }
 
-    fn leverage(p: &[(String, String)], shared: &Shared) -> Answer {
+    fn leverage(p: &[(String, String)], shared: &Shared, testnet: bool) -> Answer {
         let Some(symbol) = param(p, "symbol") else {
             return mandatory("symbol");
         };
@@ -2357,7 +2868,7 @@ mod binance {
         shared
             .book()
             .leverage
-            .insert((Exchange::Binance, symbol.to_owned()), lev);
+            .insert((Exchange::Binance, testnet, symbol.to_owned()), lev);
         json_reply(
             StatusCode::OK,
             &json!({"leverage": lev, "maxNotionalValue": "1000000", "symbol": symbol}),
@@ -2660,6 +3171,14 @@ mod mexc {
             price,
             reduce_only: !opening,
             leg,
+            testnet: false,
+            // Documented as optional decimals of the order ("stop-loss price", "take-profit
+            // price"); kept as sent.
+            tpsl: TpSl {
+                take_profit: body.get("takeProfitPrice").and_then(json_dec),
+                stop_loss: body.get("stopLossPrice").and_then(json_dec),
+                ..TpSl::default()
+            },
         };
         let mut book = shared.book();
         // MEXC keeps externalOid unique per account; a repeat is refused as a repeated request.
@@ -2683,7 +3202,7 @@ mod mexc {
         };
         let key = (symbol.to_owned(), leg);
         let facing = |book: &Book| {
-            let size = book.position(Exchange::Mexc, symbol, leg);
+            let size = book.position_at(Exchange::Mexc, false, symbol, leg);
             let faces = match leg {
                 Leg::Net => (size > Decimal::ZERO) == (direction == Leg::Long) && !size.is_zero(),
                 _ => size > Decimal::ZERO,
@@ -2708,9 +3227,9 @@ mod mexc {
                 }
             }
         }
-        let before = book.position(Exchange::Mexc, symbol, leg);
+        let before = book.position_at(Exchange::Mexc, false, symbol, leg);
         let accepted = accept(shared, &mut book, o);
-        let after = book.position(Exchange::Mexc, symbol, leg);
+        let after = book.position_at(Exchange::Mexc, false, symbol, leg);
         if after.is_zero() {
             book.mexc_positions.remove(&key);
         } else if before.is_zero() || before.is_sign_positive() != after.is_sign_positive() {
@@ -2834,7 +3353,7 @@ mod mexc {
             .iter()
             .filter(|((s, _), _)| symbol.as_ref().is_none_or(|w| w == s))
             .filter_map(|((s, leg), p)| {
-                let size = book.position(Exchange::Mexc, s, *leg);
+                let size = book.position_at(Exchange::Mexc, false, s, *leg);
                 let position_type = match leg {
                     Leg::Long => 1,
                     Leg::Short => 2,
@@ -2892,7 +3411,7 @@ mod mexc {
         let lev = shared
             .book()
             .leverage
-            .get(&(Exchange::Mexc, symbol.clone()))
+            .get(&(Exchange::Mexc, false, symbol.clone()))
             .copied()
             .unwrap_or(20);
         let leg = |position_type: i64| {
@@ -2936,7 +3455,7 @@ mod mexc {
             return fail(600, "Parameter error");
         };
         book.leverage
-            .insert((Exchange::Mexc, symbol.to_owned()), lev);
+            .insert((Exchange::Mexc, false, symbol.to_owned()), lev);
         json_reply(StatusCode::OK, &json!({"success": true, "code": 0}))
     }
 }
@@ -2967,6 +3486,25 @@ mod tests {
             t.ok().and_then(|f| f.delay),
             Some(Duration::from_millis(1500))
         );
+        let algo = Fault::from_json(
+            &json!({"exchange":"binance","fault":"http_503_unknown","target":"algo_order"}),
+        );
+        assert_eq!(
+            algo.ok(),
+            Some(Fault::new(Exchange::Binance, FaultKind::Http503Unknown).on_algo_orders())
+        );
+        // Only Binance has algo orders.
+        assert!(Fault::from_json(
+            &json!({"exchange":"bybit","fault":"http_500","target":"algo_order"})
+        )
+        .is_err());
+        let mut book = Book::default();
+        book.queue(Fault::new(Exchange::Binance, FaultKind::Http500).on_algo_orders());
+        assert!(
+            book.take_fault(Exchange::Binance).is_none(),
+            "not an order submit's"
+        );
+        assert!(book.take_fault_of(Exchange::Binance, true).is_some());
     }
 
     #[test]

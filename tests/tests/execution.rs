@@ -1,6 +1,8 @@
 //! Exactly-once at the exchange, on the local Workers runtime against the mock exchanges (which
 //! verify signatures, timestamps and client-order-id rules as the real ones do): each failure
-//! class per exchange, then a chaos run of many signals with duplicates and random faults.
+//! class per exchange, test signals on the testnets with their own keys, take-profit and
+//! stop-loss put in place once (Binance's conditional orders, Bybit's on the order), then a
+//! chaos run of many signals with duplicates and random faults.
 //!
 //! `CHAOS_SIGNALS` sets the chaos run's size (default 500; `cargo xtask chaos 10000` for the long
 //! variant).
@@ -240,6 +242,166 @@ fn dead_letters_say_when_an_order_may_exist(h: &Hoox) -> Fut<'_> {
     })
 }
 
+/// Issue 13, item 1: `test: true` signals are signed with the testnets' own pairs (the mock's
+/// testnets refuse a mainnet key, as the real ones do with 10003 / -2015), and land there.
+fn test_signals_are_signed_with_the_testnets_own_keys(h: &Hoox) -> Fut<'_> {
+    Box::pin(async move {
+        go_live(h).await;
+        let lanes = [Exchange::Bybit, Exchange::Binance].map(|exchange| async move {
+            let key = unique(&format!("testnet-{}", exchange.as_str()));
+            let mut body = signal(h, &key, exchange, "BTCUSDT", "LONG");
+            body["test"] = json!(true);
+            assert_eq!(h.webhook(&body, &[]).await.status(), 202);
+            let outcome = outcome_of(h, &key, Duration::from_secs(60)).await;
+            let id = h.client_order_id(&key).await.unwrap_or_default();
+            let networks: Vec<bool> = mock()
+                .orders()
+                .into_iter()
+                .filter(|o| o.client_order_id == id)
+                .map(|o| o.testnet)
+                .collect();
+            (exchange, outcome, networks)
+        });
+        for (exchange, outcome, networks) in futures::future::join_all(lanes).await {
+            println!("    {exchange:<8} test signal -> {outcome}, on testnet: {networks:?}");
+            assert_eq!(outcome, "filled", "{exchange}");
+            assert_eq!(networks, [true], "{exchange}: one order, on the testnet");
+        }
+    })
+}
+
+/// The algo orders the mock accepted under `key`'s client order id + `-tp` / `-sl`.
+async fn protective_orders_for(h: &Hoox, key: &str) -> Vec<integration::mock_exchange::AlgoOrder> {
+    let Some(id) = h.client_order_id(key).await else {
+        return vec![];
+    };
+    mock()
+        .algo_orders()
+        .into_iter()
+        .filter(|a| {
+            a.client_algo_id == format!("{id}-tp") || a.client_algo_id == format!("{id}-sl")
+        })
+        .collect()
+}
+
+/// The `signals` row's detail of `key`.
+async fn detail_of(h: &Hoox, key: &str) -> Option<String> {
+    h.sql(
+        "SELECT detail FROM signals WHERE idempotency_key = ?1",
+        &[json!(key)],
+    )
+    .await
+    .first()
+    .and_then(|r| r["detail"].as_str().map(str::to_owned))
+}
+
+fn protected(h: &Hoox, key: &str, exchange: Exchange) -> Value {
+    let mut body = signal(h, key, exchange, "BTCUSDT", "LONG");
+    body["takeProfit"] = json!("70000");
+    body["stopLoss"] = json!("60000");
+    body
+}
+
+/// Issue 13, item 2. The hole: a Binance signal with a take-profit and a stop-loss filled with
+/// neither placed. Now both are placed after the fill, once each (a `TAKE_PROFIT_MARKET` and a
+/// `STOP_MARKET` SELL of the filled quantity, reduce-only, on the mark price); an answer lost
+/// after the Algo Service accepted one is looked up, not placed again; a placement refused
+/// leaves the fill standing, its detail saying what is missing. Bybit carries them on the order.
+fn take_profit_and_stop_loss_are_placed_once(h: &Hoox) -> Fut<'_> {
+    Box::pin(async move {
+        go_live(h).await;
+        // Plain: both placed.
+        let key = unique("protect-binance");
+        assert_eq!(
+            h.webhook(&protected(h, &key, Exchange::Binance), &[])
+                .await
+                .status(),
+            202
+        );
+        assert_eq!(outcome_of(h, &key, Duration::from_secs(60)).await, "filled");
+        let algos = protective_orders_for(h, &key).await;
+        let shown: Vec<(String, String, String)> = algos
+            .iter()
+            .map(|a| {
+                (
+                    a.order_type.clone(),
+                    a.side.clone(),
+                    a.quantity
+                        .map(|q| q.normalize().to_string())
+                        .unwrap_or_default(),
+                )
+            })
+            .collect();
+        println!("    binance  take-profit + stop-loss -> {shown:?}");
+        // Placed concurrently: in either order.
+        let mut kinds: Vec<&str> = shown.iter().map(|(t, _, _)| t.as_str()).collect();
+        kinds.sort_unstable();
+        assert_eq!(kinds, ["STOP_MARKET", "TAKE_PROFIT_MARKET"]);
+        assert!(shown
+            .iter()
+            .all(|(_, side, qty)| side == "SELL" && qty == "0.01"));
+        assert!(algos
+            .iter()
+            .all(|a| a.reduce_only && a.working_type == "MARK_PRICE"));
+        assert_eq!(detail_of(h, &key).await, None);
+
+        // The Algo Service accepted one and its answer was lost: looked up, not placed again.
+        mock().inject(Fault::new(Exchange::Binance, FaultKind::Http503Unknown).on_algo_orders());
+        let key = unique("protect-binance-lost");
+        assert_eq!(
+            h.webhook(&protected(h, &key, Exchange::Binance), &[])
+                .await
+                .status(),
+            202
+        );
+        assert_eq!(outcome_of(h, &key, Duration::from_secs(60)).await, "filled");
+        assert_eq!(protective_orders_for(h, &key).await.len(), 2, "each once");
+        assert_eq!(detail_of(h, &key).await, None);
+
+        // One placement refused: the fill stands and says what is missing.
+        mock().inject(Fault::new(Exchange::Binance, FaultKind::Http500).on_algo_orders());
+        let key = unique("protect-binance-refused");
+        assert_eq!(
+            h.webhook(&protected(h, &key, Exchange::Binance), &[])
+                .await
+                .status(),
+            202
+        );
+        assert_eq!(outcome_of(h, &key, Duration::from_secs(60)).await, "filled");
+        assert_eq!(protective_orders_for(h, &key).await.len(), 1);
+        let detail = detail_of(h, &key).await.unwrap_or_default();
+        println!("    binance  one placement refused -> filled: {detail}");
+        assert!(detail.contains("NOT all in place"), "{detail}");
+        assert_eq!(orders_placed_for(h, &key).await, 1, "the entry, once");
+
+        // Bybit: on the order itself.
+        let key = unique("protect-bybit");
+        assert_eq!(
+            h.webhook(&protected(h, &key, Exchange::Bybit), &[])
+                .await
+                .status(),
+            202
+        );
+        assert_eq!(outcome_of(h, &key, Duration::from_secs(60)).await, "filled");
+        let id = h.client_order_id(&key).await.unwrap_or_default();
+        let carried: Vec<_> = mock()
+            .orders()
+            .into_iter()
+            .filter(|o| o.client_order_id == id)
+            .map(|o| (o.take_profit, o.stop_loss, o.tpsl_mode))
+            .collect();
+        println!("    bybit    take-profit + stop-loss -> on the order: {carried:?}");
+        assert_eq!(
+            carried,
+            [(
+                Some(rust_decimal::Decimal::from(70_000)),
+                Some(rust_decimal::Decimal::from(60_000)),
+                Some("Partial".to_string())
+            )]
+        );
+    })
+}
+
 /// A small deterministic generator (xorshift), so a failing chaos run can be replayed.
 struct Rng(u64);
 
@@ -458,6 +620,14 @@ fn main() {
         (
             "dead_letters_say_when_an_order_may_exist",
             dead_letters_say_when_an_order_may_exist,
+        ),
+        (
+            "test_signals_are_signed_with_the_testnets_own_keys",
+            test_signals_are_signed_with_the_testnets_own_keys,
+        ),
+        (
+            "take_profit_and_stop_loss_are_placed_once",
+            take_profit_and_stop_loss_are_placed_once,
         ),
         ("chaos", chaos),
     ];

@@ -2116,3 +2116,693 @@ async fn mexc_finds_an_order_its_external_lookup_misses_in_the_order_history() {
     let never = market(Exchange::Mexc, &id("history-never"), "0.01");
     assert_eq!(rig.query(&never).await, QueryResult::NotFound);
 }
+
+// ---- Issue 13, item 1: each network has its own keys ----
+
+/// The base URL of `ex`'s testnet on the mock (`/bybit-testnet`, `/binance-testnet`).
+fn testnet_ctx(rig: &Rig, ex: Exchange) -> Context {
+    Context {
+        base_url: format!("{}/{}-testnet", rig.mock.url(), ex.as_str()),
+        ..rig.ctx(ex)
+    }
+}
+
+/// The mock's testnet pair of `ex` (`mock-bybit-testnet-key` / `mock-bybit-testnet-secret`).
+fn testnet_creds(ex: Exchange) -> Credentials {
+    Credentials {
+        api_key: format!("mock-{}-testnet-key", ex.as_str()),
+        api_secret: format!("mock-{}-testnet-secret", ex.as_str()),
+    }
+}
+
+/// The orders `/__mock/orders` lists, as JSON.
+async fn listed_orders(rig: &Rig) -> Vec<Value> {
+    let v: Value = rig
+        .http
+        .get(format!("{}/__mock/orders", rig.mock.url()))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .json()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    v["orders"].as_array().cloned().unwrap_or_default()
+}
+
+/// Issue 13, item 1: Bybit's and Binance's testnets are other systems with other accounts, so a
+/// request signed with the mainnet pair is refused there as an unknown key (Bybit 10003,
+/// Binance -2015), and the other way round; each network keeps its own orders.
+#[tokio::test]
+async fn each_network_takes_only_its_own_keys() {
+    let rig = Rig::start().await;
+    for (ex, code) in [(Exchange::Bybit, "10003"), (Exchange::Binance, "-2015")] {
+        let (mainnet, testnet) = (rig.ctx(ex), testnet_ctx(&rig, ex));
+        let (main_keys, test_keys) = (rig.creds(ex), testnet_creds(ex));
+        let order = |tag: &str, testnet: bool| OrderRequest {
+            testnet,
+            ..market(ex, &id(&format!("{tag}-{ex}")), "0.01")
+        };
+        for (o, ctx, keys) in [
+            (order("main-on-test", true), &testnet, &main_keys),
+            (order("test-on-main", false), &mainnet, &test_keys),
+        ] {
+            let e = rig.submit_with(&o, ctx, keys).await.refused();
+            assert_eq!(e.code.as_deref(), Some(code), "{ex}: {e}");
+            assert_eq!(e.class, ErrorClass::Terminal, "{ex}");
+        }
+        assert!(rig.orders_of(ex).is_empty(), "{ex}");
+        let on_test = order("on-test", true);
+        rig.submit_with(&on_test, &testnet, &test_keys).await.done();
+        let on_main = order("on-main", false);
+        rig.submit_with(&on_main, &mainnet, &main_keys).await.done();
+        // A lookup asks one network: the testnet order is not on mainnet.
+        let v = venue(ex);
+        let mut found_on_main = false;
+        for req in v.query_requests(&mainnet, &main_keys, &on_test) {
+            let resp = rig.send(&req).await.unwrap_or_else(|e| panic!("{e}"));
+            found_on_main |= matches!(v.parse_query(&on_test, &resp), Ok(QueryResult::Found(_)));
+        }
+        assert!(!found_on_main, "{ex}: a testnet order looked up on mainnet");
+    }
+    let networks: Vec<(String, bool)> = listed_orders(&rig)
+        .await
+        .iter()
+        .map(|o| {
+            (
+                o["client_order_id"].as_str().unwrap_or_default().to_owned(),
+                o["testnet"].as_bool().unwrap_or(false),
+            )
+        })
+        .collect();
+    assert_eq!(
+        networks,
+        [
+            (id("on-test-bybit"), true),
+            (id("on-main-bybit"), false),
+            (id("on-test-binance"), true),
+            (id("on-main-binance"), false),
+        ]
+    );
+}
+
+// ---- Issue 13, item 2: take-profit and stop-loss ----
+
+/// A Binance request signed with the mock's mainnet pair: `params` as the form body of a POST or
+/// the query of a GET, then `recvWindow`, `timestamp` and `signature`.
+fn binance_signed(rig: &Rig, method: Method, path: &str, params: &[(&str, &str)]) -> HttpRequest {
+    let ctx = rig.ctx(Exchange::Binance);
+    let creds = rig.creds(Exchange::Binance);
+    let mut total: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    total.push(format!("recvWindow={}", ctx.recv_window_ms));
+    total.push(format!("timestamp={}", ctx.now_ms));
+    let total = total.join("&");
+    let signed = format!(
+        "{total}&signature={}",
+        exchanges::signing::binance_signature(&creds.api_secret, &total)
+    );
+    let mut headers = vec![("X-MBX-APIKEY".to_string(), creds.api_key.clone())];
+    match method {
+        Method::Post => {
+            headers.push((
+                "Content-Type".into(),
+                "application/x-www-form-urlencoded".into(),
+            ));
+            HttpRequest {
+                method,
+                url: format!("{}{path}", ctx.base_url),
+                headers,
+                body: Some(signed),
+            }
+        }
+        Method::Get => HttpRequest {
+            method,
+            url: format!("{}{path}?{signed}", ctx.base_url),
+            headers,
+            body: None,
+        },
+    }
+}
+
+/// Sends `req` and reads Binance's answer: (HTTP status, JSON).
+async fn binance_answer(rig: &Rig, req: &HttpRequest) -> (u16, Value) {
+    let resp = rig.send(req).await.unwrap_or_else(|e| panic!("{e}"));
+    let v = serde_json::from_str(&resp.body).unwrap_or(Value::Null);
+    (resp.status, v)
+}
+
+/// `POST /fapi/v1/algoOrder` with `params`.
+async fn place_algo(rig: &Rig, params: &[(&str, &str)]) -> (u16, Value) {
+    let req = binance_signed(rig, Method::Post, "/fapi/v1/algoOrder", params);
+    binance_answer(rig, &req).await
+}
+
+/// Since Binance moved conditional orders to its Algo Service (the official connector's "New
+/// Order" lost `stopPrice`, `closePosition`, `workingType` in its 2025-12-22 release; "New Algo
+/// Order" is `POST /fapi/v1/algoOrder`), `POST /fapi/v1/order` refuses the conditional types with
+/// -4120 "Order type not supported for this endpoint. Please use the Algo Order API endpoints
+/// instead." The mock answered -1116 "Invalid orderType." before.
+#[tokio::test]
+async fn binance_order_endpoint_refuses_conditional_types_with_4120() {
+    let rig = Rig::start().await;
+    for t in [
+        "STOP",
+        "STOP_MARKET",
+        "TAKE_PROFIT",
+        "TAKE_PROFIT_MARKET",
+        "TRAILING_STOP_MARKET",
+    ] {
+        let req = binance_signed(
+            &rig,
+            Method::Post,
+            "/fapi/v1/order",
+            &[
+                ("symbol", "BTCUSDT"),
+                ("side", "SELL"),
+                ("type", t),
+                ("quantity", "0.01"),
+                ("stopPrice", "60000"),
+                ("reduceOnly", "true"),
+            ],
+        );
+        let (status, v) = binance_answer(&rig, &req).await;
+        assert_eq!((status, v["code"].as_i64()), (400, Some(-4120)), "{t}: {v}");
+        assert_eq!(
+            v["msg"],
+            "Order type not supported for this endpoint. Please use the Algo Order API endpoints instead.",
+            "{t}"
+        );
+    }
+    assert!(rig.mock.orders().is_empty());
+}
+
+/// `POST /fapi/v1/algoOrder` as the connector's "New Algo Order (TRADE)" documents it: signed;
+/// `algoType` CONDITIONAL only; `symbol`, `side`, `type` mandatory; a trigger price on the tick;
+/// `closePosition=true` "Cannot be used with `quantity` parameter" nor with `reduceOnly`;
+/// `workingType` MARK_PRICE or CONTRACT_PRICE; `clientAlgoId` `^[.A-Z:/a-z0-9_-]{1,36}$` and "A
+/// unique id among open orders"; a stop that would trigger at once is refused (-2021). A lookup
+/// by `clientAlgoId` finds it (`GET /fapi/v1/algoOrder`), and tests read what was placed.
+#[tokio::test]
+async fn binance_algo_orders_are_signed_validated_unique_and_found() {
+    let rig = Rig::start().await;
+    rig.submit(&market(Exchange::Binance, &id("algo-entry"), "0.01"))
+        .await
+        .done();
+    let sl_id = format!("{}-sl", id("algo-entry"));
+    let stop = |id: &str, trigger: &str| {
+        vec![
+            ("algoType", "CONDITIONAL".to_string()),
+            ("symbol", "BTCUSDT".into()),
+            ("side", "SELL".into()),
+            ("type", "STOP_MARKET".into()),
+            ("quantity", "0.01".into()),
+            ("triggerPrice", trigger.into()),
+            ("workingType", "MARK_PRICE".into()),
+            ("reduceOnly", "true".into()),
+            ("clientAlgoId", id.into()),
+        ]
+    };
+    let send = |p: Vec<(&'static str, String)>| {
+        let rig = &rig;
+        async move {
+            let params: Vec<(&str, &str)> = p.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            place_algo(rig, &params).await
+        }
+    };
+    let (status, placed) = send(stop(&sl_id, "60000")).await;
+    assert_eq!(status, 200, "{placed}");
+    assert_eq!(placed["clientAlgoId"], sl_id.as_str());
+    assert_eq!(placed["algoType"], "CONDITIONAL");
+    assert_eq!(placed["orderType"], "STOP_MARKET");
+    assert_eq!(placed["algoStatus"], "NEW");
+    assert_eq!(placed["triggerPrice"], "60000");
+    assert!(placed["algoId"].as_i64().is_some(), "{placed}");
+    // "A unique id among open orders".
+    let (status, dup) = send(stop(&sl_id, "59000")).await;
+    assert_eq!((status, dup["code"].as_i64()), (400, Some(-4116)), "{dup}");
+    // A SELL stop triggers when the price is at or below its trigger: at 66000, above the
+    // 65000 mark, it would trigger at once.
+    let (status, now) = send(stop(&format!("{}-x", id("algo-now")), "66000")).await;
+    assert_eq!((status, now["code"].as_i64()), (400, Some(-2021)), "{now}");
+    let refusals: Vec<(Vec<(&'static str, String)>, i64)> = vec![
+        // Not on the 0.1 tick.
+        (stop("t1", "60000.05"), -4014),
+        // No trigger price for a stop.
+        (
+            stop("t2", "1")
+                .into_iter()
+                .filter(|(k, _)| *k != "triggerPrice")
+                .collect(),
+            -1102,
+        ),
+        // Only CONDITIONAL exists.
+        (
+            stop("t3", "60000")
+                .into_iter()
+                .map(|(k, v)| {
+                    if k == "algoType" {
+                        (k, "VP".into())
+                    } else {
+                        (k, v)
+                    }
+                })
+                .collect(),
+            -1130,
+        ),
+        // Close-all cannot carry a quantity or reduceOnly.
+        (
+            {
+                let mut p = stop("t4", "60000");
+                p.push(("closePosition", "true".into()));
+                p
+            },
+            -1106,
+        ),
+        (
+            stop("t5", "60000")
+                .into_iter()
+                .map(|(k, v)| {
+                    if k == "workingType" {
+                        (k, "LAST".into())
+                    } else {
+                        (k, v)
+                    }
+                })
+                .collect(),
+            -1130,
+        ),
+        (stop("not valid!", "60000"), -4015),
+        (
+            stop("t6", "60000")
+                .into_iter()
+                .map(|(k, v)| {
+                    if k == "type" {
+                        (k, "LIMIT".into())
+                    } else {
+                        (k, v)
+                    }
+                })
+                .collect(),
+            -1116,
+        ),
+    ];
+    for (params, code) in refusals {
+        let shown = format!("{params:?}");
+        let (status, v) = send(params).await;
+        assert_eq!(
+            (status, v["code"].as_i64()),
+            (400, Some(code)),
+            "{shown}: {v}"
+        );
+    }
+    // Close-all without quantity or reduceOnly is fine.
+    let close_all: Vec<(&'static str, String)> = stop("t7", "60000")
+        .into_iter()
+        .filter(|(k, _)| *k != "quantity" && *k != "reduceOnly")
+        .chain([("closePosition", "true".to_string())])
+        .collect();
+    let (status, v) = send(close_all).await;
+    assert_eq!(status, 200, "{v}");
+    // Signed like every TRADE endpoint.
+    let mut forged = binance_signed(
+        &rig,
+        Method::Post,
+        "/fapi/v1/algoOrder",
+        &[("algoType", "CONDITIONAL"), ("clientAlgoId", "forged")],
+    );
+    forged.body = forged.body.map(|b| b.replace("forged", "forgee"));
+    let (status, v) = binance_answer(&rig, &forged).await;
+    assert_eq!((status, v["code"].as_i64()), (400, Some(-1022)), "{v}");
+
+    // Found by its client id; an id never placed is not.
+    let get = |query: Vec<(&'static str, String)>| {
+        let rig = &rig;
+        async move {
+            let params: Vec<(&str, &str)> = query.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let req = binance_signed(rig, Method::Get, "/fapi/v1/algoOrder", &params);
+            binance_answer(rig, &req).await
+        }
+    };
+    let (status, found) = get(vec![("clientAlgoId", sl_id.clone())]).await;
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found["algoId"], placed["algoId"]);
+    assert_eq!(found["algoStatus"], "NEW");
+    let (status, v) = get(vec![("clientAlgoId", "never-placed".into())]).await;
+    assert_eq!((status, v["code"].as_i64()), (400, Some(-2013)), "{v}");
+    let (status, v) = get(vec![]).await;
+    assert_eq!((status, v["code"].as_i64()), (400, Some(-1102)), "{v}");
+
+    // What tests read: every accepted algo order.
+    let listed: Value = rig
+        .http
+        .get(format!("{}/__mock/algo_orders", rig.mock.url()))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .json()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let ids: Vec<&str> = listed["algo_orders"]
+        .as_array()
+        .map(|l| {
+            l.iter()
+                .filter_map(|o| o["client_algo_id"].as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(ids, [sl_id.as_str(), "t7"]);
+    assert!(rig.mock.orders().len() == 1, "algo orders are not orders");
+}
+
+/// Bybit's "Place Order": `takeProfit`/`stopLoss` attach to an opening order ("When reduceOnly
+/// is true, take profit/stop loss cannot be set"); `tpslMode` is `Full` or `Partial`;
+/// `tpTriggerBy`/`slTriggerBy` are `MarkPrice`, `IndexPrice` or `LastPrice`. The mock keeps what
+/// an order carried, so tests read it.
+#[tokio::test]
+async fn bybit_keeps_an_orders_take_profit_and_stop_loss_and_refuses_them_on_a_close() {
+    let rig = Rig::start().await;
+    let ctx = rig.ctx(Exchange::Bybit);
+    let creds = rig.creds(Exchange::Bybit);
+    let post = |body: Value| {
+        let body = body.to_string();
+        let payload = exchanges::signing::bybit_payload(
+            ctx.now_ms,
+            &creds.api_key,
+            ctx.recv_window_ms,
+            &body,
+        );
+        let req = HttpRequest {
+            method: Method::Post,
+            url: format!("{}/v5/order/create", ctx.base_url),
+            headers: vec![
+                ("X-BAPI-API-KEY".into(), creds.api_key.clone()),
+                ("X-BAPI-TIMESTAMP".into(), ctx.now_ms.to_string()),
+                ("X-BAPI-RECV-WINDOW".into(), ctx.recv_window_ms.to_string()),
+                (
+                    "X-BAPI-SIGN".into(),
+                    exchanges::signing::sign(&creds.api_secret, &payload),
+                ),
+                ("Content-Type".into(), "application/json".into()),
+            ],
+            body: Some(body),
+        };
+        let rig = &rig;
+        async move {
+            let resp = rig.send(&req).await.unwrap_or_else(|e| panic!("{e}"));
+            serde_json::from_str::<Value>(&resp.body).unwrap_or(Value::Null)
+        }
+    };
+    let open = |link: &str| {
+        json!({"category":"linear","symbol":"BTCUSDT","side":"Buy","orderType":"Market","qty":"0.01",
+               "timeInForce":"IOC","reduceOnly":false,"orderLinkId":link,"takeProfit":"70000",
+               "stopLoss":"60000","tpslMode":"Partial","tpTriggerBy":"MarkPrice","slTriggerBy":"MarkPrice"})
+    };
+    let v = post(open("tpsl-open")).await;
+    assert_eq!(v["retCode"], 0, "{v}");
+    let mut close = open("tpsl-close");
+    close["side"] = json!("Sell");
+    close["reduceOnly"] = json!(true);
+    let v = post(close).await;
+    assert_eq!(v["retCode"], 10001, "{v}");
+    for (field, bad) in [
+        ("tpslMode", "Some"),
+        ("tpTriggerBy", "Mark"),
+        ("slTriggerBy", "lastprice"),
+    ] {
+        let mut o = open(&format!("tpsl-bad-{field}"));
+        o[field] = json!(bad);
+        let v = post(o).await;
+        assert_eq!(v["retCode"], 10001, "{field}: {v}");
+    }
+    let listed = listed_orders(&rig).await;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    let o = &listed[0];
+    assert_eq!(
+        (
+            &o["take_profit"],
+            &o["stop_loss"],
+            &o["tpsl_mode"],
+            &o["tp_trigger_by"],
+            &o["sl_trigger_by"]
+        ),
+        (
+            &json!("70000"),
+            &json!("60000"),
+            &json!("Partial"),
+            &json!("MarkPrice"),
+            &json!("MarkPrice")
+        )
+    );
+}
+
+/// The Binance adapter's protective orders against the mock, as the worker places them after a
+/// fill: both accepted and found by their client ids; a second placement of one is refused as
+/// a duplicate the adapter reads as "may exist, look it up"; a stop that would trigger at once
+/// is refused for good.
+#[tokio::test]
+async fn binance_protective_orders_are_placed_found_and_never_doubled() {
+    use contracts::event::ProtectiveKind;
+    let rig = Rig::start().await;
+    let ex = Exchange::Binance;
+    let p = venue(ex)
+        .separate_protection()
+        .unwrap_or_else(|| panic!("Binance places them apart"));
+    let mut entry = market(ex, &id("protected"), "0.0123");
+    entry.take_profit = Some(d("70000.04"));
+    entry.stop_loss = Some(d("60000"));
+    let ack = rig.submit(&entry).await.done();
+    assert_eq!(ack.filled_quantity, d("0.012"));
+    let btc = rig.instrument(ex, &btc()).await;
+    let (ctx, creds) = (rig.ctx(ex), rig.creds(ex));
+    let place = |kind: ProtectiveKind| {
+        let req = p
+            .protective_request(&ctx, &creds, &entry, kind, ack.filled_quantity, &btc)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let rig = &rig;
+        let entry = &entry;
+        async move {
+            let resp = rig.send(&req).await.unwrap_or_else(|e| panic!("{e}"));
+            p.parse_protective(entry, kind, &resp)
+        }
+    };
+    let find = |kind: ProtectiveKind| {
+        let req = p.protective_query_request(&ctx, &creds, &entry, kind);
+        let rig = &rig;
+        let entry = &entry;
+        async move {
+            let resp = rig.send(&req).await.unwrap_or_else(|e| panic!("{e}"));
+            p.parse_protective_query(entry, kind, &resp)
+        }
+    };
+    assert_eq!(find(ProtectiveKind::TakeProfit).await, Ok(None));
+    let tp = place(ProtectiveKind::TakeProfit)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let sl = place(ProtectiveKind::StopLoss)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        (tp.trigger_price, tp.quantity, tp.status.as_str()),
+        (d("70000"), d("0.012"), "NEW")
+    );
+    assert_eq!(sl.client_id, format!("{}-sl", entry.client_order_id));
+    assert_eq!(find(ProtectiveKind::StopLoss).await, Ok(Some(sl.clone())));
+    let again = place(ProtectiveKind::StopLoss).await.err();
+    assert_eq!(again.map(|e| e.class), Some(ErrorClass::Unknown));
+    let algos = rig.mock.algo_orders();
+    let shown: Vec<String> = algos
+        .iter()
+        .map(|a| {
+            format!(
+                "{} {} {} {:?} reduce_only={} {}",
+                a.client_algo_id, a.side, a.order_type, a.quantity, a.reduce_only, a.working_type
+            )
+        })
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            format!(
+                "{} SELL TAKE_PROFIT_MARKET Some(0.012) reduce_only=true MARK_PRICE",
+                tp.client_id
+            ),
+            format!(
+                "{} SELL STOP_MARKET Some(0.012) reduce_only=true MARK_PRICE",
+                sl.client_id
+            ),
+        ]
+    );
+    // The mark moved through the stop before it was placed: refused, nothing placed.
+    rig.mock
+        .set_price(ex, "BTCUSDT", d("59000"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let late = OrderRequest {
+        client_order_id: id("protected-late"),
+        ..entry.clone()
+    };
+    let req = p
+        .protective_request(
+            &ctx,
+            &creds,
+            &late,
+            ProtectiveKind::StopLoss,
+            d("0.012"),
+            &btc,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    let resp = rig.send(&req).await.unwrap_or_else(|e| panic!("{e}"));
+    let e = p
+        .parse_protective(&late, ProtectiveKind::StopLoss, &resp)
+        .err();
+    assert_eq!(
+        e.map(|e| (e.class, e.code)),
+        Some((ErrorClass::Terminal, Some("-2021".into())))
+    );
+    assert_eq!(rig.mock.algo_orders().len(), 2);
+}
+
+/// The Bybit adapter's take-profit and stop-loss reach the mock as sent: on the order, for this
+/// fill (`Partial`), triggered by the mark price. MEXC's travel with its order too.
+#[tokio::test]
+async fn bybit_and_mexc_orders_carry_their_take_profit_and_stop_loss() {
+    let rig = Rig::start().await;
+    for ex in [Exchange::Bybit, Exchange::Mexc] {
+        let mut o = market(ex, &id(&format!("carried-{ex}")), "0.01");
+        o.take_profit = Some(d("70000"));
+        o.stop_loss = Some(d("60000"));
+        rig.submit(&o).await.done();
+    }
+    let bybit = &rig.orders_of(Exchange::Bybit)[0];
+    assert_eq!(
+        (
+            bybit.take_profit,
+            bybit.stop_loss,
+            bybit.tpsl_mode.as_deref(),
+            bybit.tp_trigger_by.as_deref(),
+            bybit.sl_trigger_by.as_deref()
+        ),
+        (
+            Some(d("70000")),
+            Some(d("60000")),
+            Some("Partial"),
+            Some("MarkPrice"),
+            Some("MarkPrice")
+        )
+    );
+    let mexc = &rig.orders_of(Exchange::Mexc)[0];
+    assert_eq!(
+        (mexc.take_profit, mexc.stop_loss),
+        (Some(d("70000")), Some(d("60000")))
+    );
+}
+
+/// Issue 13, items 2 and 7 together: on a hedge-mode Binance account an entry's protective
+/// orders name its position (`positionSide` LONG for a long, SHORT for a short, "It must be
+/// sent in Hedge Mode") and say no `reduceOnly` ("Cannot be sent in Hedge Mode"), as the
+/// adapter writes them from the mode the prepare read. Written for one-way mode, the account
+/// refuses them (-4061), and a hedge-mode one that also says `reduceOnly` gets -1106; on a
+/// one-way account a `positionSide` of LONG is -4061.
+#[tokio::test]
+async fn binance_protective_orders_on_a_hedge_mode_account_name_the_entry_s_position() {
+    use contracts::event::ProtectiveKind;
+    let rig = Rig::start().await;
+    let ex = Exchange::Binance;
+    switch(&rig, ex, hedge(true));
+    let p = venue(ex)
+        .separate_protection()
+        .unwrap_or_else(|| panic!("Binance places them apart"));
+    let (ctx, creds) = (rig.ctx(ex), rig.creds(ex));
+    for (side, tp, sl) in [
+        (Side::Buy, "70000", "60000"),
+        (Side::Sell, "60000", "70000"),
+    ] {
+        let entry = OrderRequest {
+            side,
+            take_profit: Some(d(tp)),
+            stop_loss: Some(d(sl)),
+            ..market(ex, &id(&format!("hedge-protected-{side:?}")), "0.01")
+        };
+        let placed = rig.prepare(&entry).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(placed.placement.position_mode, Some(PositionMode::Hedge));
+        let ack = rig.submit_placed(&entry, &placed).await.done();
+        for kind in ProtectiveKind::BOTH {
+            let place = |instrument: &Instrument| {
+                let req = p
+                    .protective_request(&ctx, &creds, &entry, kind, ack.filled_quantity, instrument)
+                    .unwrap_or_else(|e| panic!("{e}"));
+                let rig = &rig;
+                let entry = &entry;
+                async move {
+                    let resp = rig.send(&req).await.unwrap_or_else(|e| panic!("{e}"));
+                    p.parse_protective(entry, kind, &resp)
+                }
+            };
+            let one_way = in_mode(placed.clone(), Some(PositionMode::OneWay));
+            let e = place(&one_way).await.err();
+            assert_eq!(
+                e.as_ref().and_then(|e| e.code.as_deref()),
+                Some("-4061"),
+                "{side:?} {kind:?}: {e:?}"
+            );
+            let po = place(&placed)
+                .await
+                .unwrap_or_else(|e| panic!("{side:?} {kind:?}: {e}"));
+            assert_eq!(po.status, "NEW");
+        }
+    }
+    let shown: Vec<String> = rig
+        .mock
+        .algo_orders()
+        .iter()
+        .map(|a| {
+            format!(
+                "{} {} {} {} reduce_only={}",
+                a.client_algo_id, a.side, a.position_side, a.order_type, a.reduce_only
+            )
+        })
+        .collect();
+    let of = |side: &str, kind: &str| format!("{}-{kind}", id(&format!("hedge-protected-{side}")));
+    assert_eq!(
+        shown,
+        [
+            format!(
+                "{} SELL LONG TAKE_PROFIT_MARKET reduce_only=false",
+                of("Buy", "tp")
+            ),
+            format!(
+                "{} SELL LONG STOP_MARKET reduce_only=false",
+                of("Buy", "sl")
+            ),
+            format!(
+                "{} BUY SHORT TAKE_PROFIT_MARKET reduce_only=false",
+                of("Sell", "tp")
+            ),
+            format!(
+                "{} BUY SHORT STOP_MARKET reduce_only=false",
+                of("Sell", "sl")
+            ),
+        ]
+    );
+    let stop = |client: &'static str, reduce_only: bool| {
+        let mut p = vec![
+            ("algoType", "CONDITIONAL"),
+            ("symbol", "BTCUSDT"),
+            ("side", "SELL"),
+            ("positionSide", "LONG"),
+            ("type", "STOP_MARKET"),
+            ("quantity", "0.01"),
+            ("triggerPrice", "60000"),
+            ("clientAlgoId", client),
+        ];
+        if reduce_only {
+            p.push(("reduceOnly", "true"));
+        }
+        p
+    };
+    let (status, v) = place_algo(&rig, &stop("hedge-ro", true)).await;
+    assert_eq!((status, v["code"].as_i64()), (400, Some(-1106)), "{v}");
+    assert_eq!(v["msg"], "Parameter 'reduceonly' sent when not required.");
+    switch(&rig, ex, hedge(false));
+    let (status, v) = place_algo(&rig, &stop("oneway-long", false)).await;
+    assert_eq!((status, v["code"].as_i64()), (400, Some(-4061)), "{v}");
+    assert_eq!(rig.mock.algo_orders().len(), 4);
+}

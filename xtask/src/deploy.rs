@@ -40,6 +40,8 @@ pub const SECRETS: [(&str, &[&str], &[&str]); 5] = [
         "trade-worker",
         &["INTERNAL_KEY_BINDING"],
         // Live trading needs the pair of each exchange it trades on; paper trading needs none.
+        // `test: true` signals go to Bybit's and Binance's testnets, other systems with their
+        // own accounts: they are signed with the testnet pairs (MEXC has no testnet).
         &[
             "BYBIT_API_KEY",
             "BYBIT_API_SECRET",
@@ -47,6 +49,10 @@ pub const SECRETS: [(&str, &[&str], &[&str]); 5] = [
             "BINANCE_API_SECRET",
             "MEXC_API_KEY",
             "MEXC_API_SECRET",
+            "BYBIT_TESTNET_API_KEY",
+            "BYBIT_TESTNET_API_SECRET",
+            "BINANCE_TESTNET_API_KEY",
+            "BINANCE_TESTNET_API_SECRET",
         ],
     ),
     (

@@ -576,3 +576,32 @@ fn every_worker_with_secrets_is_one_the_configs_deploy() {
     let listed: BTreeSet<&str> = deploy::SECRETS.iter().map(|(w, _, _)| *w).collect();
     assert_eq!(listed, workers);
 }
+
+/// Issue 13, item 1: the testnets have their own pairs, listed with the mainnet ones.
+#[test]
+fn the_trade_worker_lists_each_networks_own_exchange_pairs() {
+    let dir = configs_copy("testnet-pairs");
+    let mut fake = Fake::new(&dir);
+    let report = deploy(&dir, &mut fake, true).unwrap_or_else(|e| panic!("{e}"));
+    let trade = report.secrets.iter().find(|(w, _, _)| w == "trade-worker");
+    assert_eq!(
+        trade.map(|(_, r, o)| (r.clone(), o.clone())),
+        Some((
+            vec!["INTERNAL_KEY_BINDING".to_string()],
+            [
+                "BYBIT_API_KEY",
+                "BYBIT_API_SECRET",
+                "BINANCE_API_KEY",
+                "BINANCE_API_SECRET",
+                "MEXC_API_KEY",
+                "MEXC_API_SECRET",
+                "BYBIT_TESTNET_API_KEY",
+                "BYBIT_TESTNET_API_SECRET",
+                "BINANCE_TESTNET_API_KEY",
+                "BINANCE_TESTNET_API_SECRET",
+            ]
+            .map(String::from)
+            .to_vec()
+        ))
+    );
+}

@@ -819,3 +819,219 @@ fn lookup_answers_from_a_script_override_the_book() {
     assert_eq!(w.run(&job, 2, &live()), Disposition::Ack);
     assert_eq!(state(&w, &job), (Lifecycle::Done(Outcome::Filled), false));
 }
+
+// ---- Issue 13, item 2: take-profit and stop-loss ----
+
+const BINANCE_PROTECTED: &str = r#"{"exchange":"binance","action":"LONG","symbol":"BTCUSDT","quantity":"0.01","price":"60000","takeProfit":"70000","stopLoss":"50000"}"#;
+
+fn protection_of(w: &World<'_>) -> Option<Protection> {
+    let events = w.events.published();
+    assert_eq!(events.len(), 1, "{events:?}");
+    events[0].protection.clone()
+}
+
+/// The hole: a Binance signal with a take-profit and a stop-loss filled with neither placed
+/// (the adapter sent the entry alone and nothing placed the rest). Now both protective orders
+/// are placed after the fill, once each, under the same claim and before `complete`, and the
+/// event says they are in place.
+#[test]
+fn a_binance_fill_places_its_take_profit_and_stop_loss_once_before_completing() {
+    use contracts::event::ProtectiveKind;
+    let clock = StepClock::new(T0);
+    let w = World::new(&clock);
+    let job = accepted(&w, "k", BINANCE_PROTECTED);
+    assert_eq!(w.run(&job, 1, &live()), Disposition::Ack);
+    let binance = w.x(Exchange::Binance);
+    assert_eq!(binance.ops(), ["prepare", "submit", "protect"]);
+    let coid = contracts::idempotency::client_order_id("k", T0);
+    assert_eq!(
+        binance.placements(),
+        [
+            ProtectiveKind::TakeProfit.client_id(&coid),
+            ProtectiveKind::StopLoss.client_id(&coid)
+        ]
+    );
+    // The same claim: no store write between the submit and the outcome.
+    assert_eq!(
+        w.store.ops(),
+        ["claim", "begin_submit", "complete", "event_published"]
+    );
+    // The attempt's deadline, less what `complete` needs after it.
+    let protect = binance.calls().into_iter().find(|c| c.op == "protect");
+    assert_eq!(
+        protect.map(|c| c.deadline_ms),
+        Some(T0 + ATTEMPT_DEADLINE_MS - OUTCOME_RESERVE_MS)
+    );
+    let Some(Protection::Placed(orders)) = protection_of(&w) else {
+        panic!("placed: {:?}", protection_of(&w));
+    };
+    let placed: Vec<(ProtectiveKind, String, Decimal)> = orders
+        .iter()
+        .map(|o| (o.kind, o.trigger_price.to_string(), o.quantity))
+        .collect();
+    assert_eq!(
+        placed,
+        [
+            (
+                ProtectiveKind::TakeProfit,
+                "70000".into(),
+                Decimal::new(1, 2)
+            ),
+            (ProtectiveKind::StopLoss, "50000".into(), Decimal::new(1, 2)),
+        ]
+    );
+    let events = w.events.published();
+    assert_eq!(
+        (events[0].outcome, events[0].detail.as_deref()),
+        (Outcome::Filled, None)
+    );
+}
+
+/// Bybit and MEXC take them with the order itself, and paper records them so: nothing is
+/// placed apart, and the event says they are attached.
+#[test]
+fn where_the_order_carries_them_they_are_attached_and_nothing_is_placed() {
+    for (exchange, cfg) in [
+        ("bybit", live()),
+        ("mexc", live()),
+        ("binance", RuntimeConfig::defaults()),
+    ] {
+        let clock = StepClock::new(T0);
+        let w = World::new(&clock);
+        let json = BINANCE_PROTECTED.replace("binance", exchange);
+        let job = accepted(&w, "k", &json);
+        assert_eq!(w.run(&job, 1, &cfg), Disposition::Ack, "{exchange}");
+        assert_eq!(protection_of(&w), Some(Protection::Attached), "{exchange}");
+        for x in [Exchange::Bybit, Exchange::Binance, Exchange::Mexc] {
+            assert!(w.x(x).placements().is_empty(), "{exchange}");
+        }
+    }
+}
+
+/// A protection that fails never loses the fill: the key ends filled, the event carries the
+/// failure and the ledger's detail says what is missing.
+#[test]
+fn a_failed_protection_keeps_the_fill_and_says_so() {
+    let clock = StepClock::new(T0);
+    let w = World::new(&clock);
+    let job = accepted(&w, "k", BINANCE_PROTECTED);
+    let failed = Protection::Failed {
+        placed: vec![],
+        reason: "stop-loss: Order would immediately trigger.".into(),
+    };
+    w.x(Exchange::Binance).script_protect(failed.clone());
+    assert_eq!(w.run(&job, 1, &live()), Disposition::Ack);
+    assert_eq!(state(&w, &job), (Lifecycle::Done(Outcome::Filled), false));
+    assert_eq!(protection_of(&w), Some(failed));
+    let events = w.events.published();
+    assert_eq!(events[0].outcome, Outcome::Filled);
+    assert_eq!(
+        events[0].detail.as_deref(),
+        Some("take-profit/stop-loss NOT in place: stop-loss: Order would immediately trigger.")
+    );
+}
+
+/// An earlier attempt filled the entry and placed its take-profit, then died. The next one
+/// finds the entry, and protects it before it completes: the take-profit is found and kept, only
+/// the stop-loss is placed.
+#[test]
+fn in_doubt_a_found_fill_is_protected_without_placing_anything_twice() {
+    use contracts::event::{ProtectiveKind, ProtectiveOrder};
+    let clock = StepClock::new(T0);
+    let w = World::new(&clock);
+    let job = accepted(&w, "k", BINANCE_PROTECTED);
+    in_doubt(&w, &job);
+    let binance = w.x(Exchange::Binance);
+    binance.place(ack(&job, "FILLED", "0.01"));
+    let coid = contracts::idempotency::client_order_id("k", T0);
+    let tp = ProtectiveOrder {
+        kind: ProtectiveKind::TakeProfit,
+        client_id: ProtectiveKind::TakeProfit.client_id(&coid),
+        exchange_id: "earlier".into(),
+        trigger_price: Decimal::from(70_000),
+        quantity: Decimal::new(1, 2),
+        status: "NEW".into(),
+    };
+    binance.place_protective(tp.clone());
+    assert_eq!(w.run(&job, 2, &live()), Disposition::Ack);
+    assert_eq!(binance.ops(), ["lookup", "protect"]);
+    assert_eq!(
+        binance.placements(),
+        [ProtectiveKind::StopLoss.client_id(&coid)]
+    );
+    let Some(Protection::Placed(orders)) = protection_of(&w) else {
+        panic!("placed: {:?}", protection_of(&w));
+    };
+    assert_eq!(orders[0], tp);
+    assert_eq!(orders.len(), 2);
+    // A third delivery of the done key places nothing.
+    assert_eq!(w.run(&job, 3, &live()), Disposition::Ack);
+    assert_eq!(binance.placements().len(), 1);
+}
+
+/// Nothing to protect: a signal without either, or an entry that ended with nothing filled.
+#[test]
+fn no_protection_without_a_request_or_a_standing_entry() {
+    let clock = StepClock::new(T0);
+    let w = World::new(&clock);
+    let plain = accepted(
+        &w,
+        "plain",
+        &BINANCE_PROTECTED.replace(r#","takeProfit":"70000","stopLoss":"50000""#, ""),
+    );
+    assert_eq!(w.run(&plain, 1, &live()), Disposition::Ack);
+    assert_eq!(protection_of(&w), None);
+    assert!(!w.x(Exchange::Binance).ops().contains(&"protect"));
+
+    let clock = StepClock::new(T0);
+    let w = World::new(&clock);
+    let job = accepted(&w, "k", BINANCE_PROTECTED);
+    w.x(Exchange::Binance)
+        .script_submit(Submit::Accept(ack(&job, "EXPIRED", "0")));
+    assert_eq!(w.run(&job, 1, &live()), Disposition::Ack);
+    assert_eq!(w.events.published()[0].outcome, Outcome::Rejected);
+    assert_eq!(protection_of(&w), None);
+    assert!(!w.x(Exchange::Binance).ops().contains(&"protect"));
+}
+
+/// Refused before anything is sent: a close carrying a stop-loss (nothing would take it), and a
+/// stop-loss on the wrong side of the exchange's reference price (it would trigger at once).
+#[test]
+fn a_close_or_a_price_on_the_wrong_side_is_rejected_before_the_submit() {
+    for (json, why) in [
+        (
+            r#"{"exchange":"binance","action":"CLOSE_LONG","symbol":"BTCUSDT","quantity":"0.01","price":"60000","stopLoss":"50000"}"#,
+            "closing signal",
+        ),
+        (
+            r#"{"exchange":"bybit","action":"LONG","symbol":"BTCUSDT","quantity":"0.01","price":"60000","stopLoss":"61000"}"#,
+            "stop-loss 61000 of a Buy must be below the reference",
+        ),
+        (
+            r#"{"exchange":"mexc","action":"SHORT","symbol":"BTCUSDT","quantity":"0.01","price":"60000","takeProfit":"60000"}"#,
+            "take-profit 60000 of a Sell must be below the reference",
+        ),
+    ] {
+        let clock = StepClock::new(T0);
+        let w = World::new(&clock);
+        let job = accepted(&w, "k", json);
+        assert_eq!(w.run(&job, 1, &live()), Disposition::Ack, "{why}");
+        let events = w.events.published();
+        assert_eq!(events[0].outcome, Outcome::Rejected, "{why}");
+        let detail = events[0].detail.clone().unwrap_or_default();
+        assert!(detail.contains(why), "{why}: {detail}");
+        for x in [Exchange::Bybit, Exchange::Binance, Exchange::Mexc] {
+            assert!(!w.x(x).ops().contains(&"submit"), "{why}");
+        }
+    }
+    // Paper checks against the signal's own price, the same way.
+    let clock = StepClock::new(T0);
+    let w = World::new(&clock);
+    let job = accepted(
+        &w,
+        "k",
+        r#"{"exchange":"paper","action":"LONG","symbol":"BTCUSDT","quantity":"0.01","price":"60000","takeProfit":"59000"}"#,
+    );
+    assert_eq!(w.run(&job, 1, &RuntimeConfig::defaults()), Disposition::Ack);
+    assert_eq!(w.events.published()[0].outcome, Outcome::Rejected);
+}

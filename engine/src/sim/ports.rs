@@ -8,7 +8,7 @@ use crate::ports::{
     Clock, Events, ExchangePort, Exchanges, Failure, FailureClass, KeyStore, Lookup, PortError,
     Prepared,
 };
-use contracts::event::OrderAck;
+use contracts::event::{OrderAck, Protection};
 use contracts::idempotency::{
     AttemptFailedRequest, ClaimResponse, CompleteRequest, Fenced, SubmitGrant, SubmitRequest,
 };
@@ -249,6 +249,21 @@ impl ExchangePort for SimVenue<'_> {
             Ok(Reply::Ack(a)) => Ok(a),
             Ok(other) => unexpected("submit", &other),
             Err(f) => Err(exchange_failure(f)),
+        }
+    }
+
+    /// The simulated signals carry no take-profit or stop-loss (the engine asks only for an
+    /// entry that does), and the simulated venues keep no protective orders: were one asked
+    /// for, it is reported not in place rather than pretended.
+    async fn protect(
+        &self,
+        _order: &OrderRequest,
+        _fill: &OrderAck,
+        _deadline_ms: i64,
+    ) -> Protection {
+        Protection::Failed {
+            placed: vec![],
+            reason: "the simulation places no protective orders".into(),
         }
     }
 }

@@ -70,9 +70,21 @@ async fn run() -> Result<(), CliError> {
             creds.api_key,
             creds.api_secret
         );
+        if let (Some(url), Some(c)) = (
+            mock.testnet_base_url(ex),
+            mock.credentials().for_network(ex, true),
+        ) {
+            println!(
+                "{:<8} {}  key={} secret={}  (testnet: *_TESTNET_BASE_URL, *_TESTNET_API_KEY/_SECRET)",
+                "",
+                url,
+                c.api_key,
+                c.api_secret
+            );
+        }
     }
     println!(
-        "control  {}/__mock/faults (POST), /__mock/prices (POST), /__mock/orders (GET), /__mock/reset (POST)",
+        "control  {}/__mock/faults (POST), /__mock/prices (POST), /__mock/orders (GET), /__mock/algo_orders (GET), /__mock/reset (POST)",
         mock.url()
     );
     tokio::signal::ctrl_c().await?;
