@@ -726,6 +726,15 @@ impl MockExchanges {
         self.shared.book().switches(exchange)
     }
 
+    /// Drops the faults still queued for `exchange` (a scenario that queued more than its
+    /// signal's submits used must not leave them to the next one).
+    pub fn clear_faults(&self, exchange: Exchange) {
+        self.shared
+            .book()
+            .faults
+            .retain(|(ex, _), _| *ex != exchange);
+    }
+
     /// Forgets orders, positions, leverage, marks and switches set by tests and queued faults.
     pub fn reset(&self) {
         *self.shared.book() = Book::default();
