@@ -265,7 +265,7 @@ impl<S: KeyStore, X: Exchanges, C: Clock, E: Events> Run<'_, '_, S, X, C, E> {
             Ok(p) => p,
             Err(f) => return self.failure(f.class, f.message, venue, order.testnet).await,
         };
-        if let Err(e) = pretrade::against_reference(&order, prepared.reference_price, self.cfg) {
+        if let Err(e) = order.check_against(prepared.reference_price, self.cfg) {
             return self
                 .finish(Outcome::Rejected, None, Some(e.to_string()))
                 .await;

@@ -6,7 +6,8 @@
 //!
 //! - [`attempt`]: one delivery, claim to disposition ([`execute`]).
 //! - [`lanes`]: a batch as lanes per (exchange, symbol) ([`run_lanes`]).
-//! - [`pretrade`]: the checks before any submit, and the order against the reference price.
+//! - [`pretrade`]: the checks before any submit (the order against the reference price is
+//!   `exchanges::order::OrderRequest::check_against`), and the order an in-doubt lookup needs.
 //! - [`circuit`]: the IP-ban circuit breaker, time passed in.
 //! - [`paper`]: the paper exchange as one more port.
 //! - [`ports`]: the traits; [`memory`]: their in-memory implementations.

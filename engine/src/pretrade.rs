@@ -9,7 +9,7 @@
 use contracts::config::{Mode, RuntimeConfig};
 use contracts::job::{DeadLetterReason, TradeJob};
 use contracts::signal::Exchange;
-use exchanges::order::{OrderRequest, PreTradeError, ReferencePrice};
+use exchanges::order::{OrderRequest, PreTradeError};
 use rust_decimal::Decimal;
 
 /// A job refused before any order: it ends as a dead letter an operator may replay.
@@ -79,21 +79,9 @@ pub fn refusal(
     None
 }
 
-/// The order checked against the exchange's own reference price: its notional (quantity ×
-/// reference) within `trade:max_order_notional`, and the sender's own price (if any) within
-/// `trade:price_band_pct` of the reference. Checked arithmetic: a notional too large to represent
-/// is a refusal, never a panic.
-pub fn against_reference(
-    order: &OrderRequest,
-    reference: ReferencePrice,
-    cfg: &RuntimeConfig,
-) -> Result<(), PreTradeError> {
-    order.check_against(reference, cfg)
-}
-
 /// The order an earlier attempt would have sent for `job`, whatever today's allow-list and
-/// notional cap say, for looking it up by client order id. `None` when no attempt could ever
-/// have built one (a signal without the price every order needs), so none was ever submitted.
+/// notional, leverage and quantity caps say, for looking it up by client order id. `None` when
+/// no attempt could ever have built one, so none was ever submitted.
 pub fn order_for_lookup(
     job: &TradeJob,
     order: &Result<OrderRequest, PreTradeError>,
@@ -117,6 +105,7 @@ pub fn order_for_lookup(
 mod tests {
     use super::*;
     use crate::memory::tests::job;
+    use exchanges::order::ReferencePrice;
 
     fn order(quantity: &str) -> OrderRequest {
         let j = job(&format!(
@@ -130,7 +119,7 @@ mod tests {
         let cfg = RuntimeConfig::defaults(); // cap 1000
         let mut o = order("0.01");
         o.price = None; // a market order: only the notional is judged
-        let at = |p: i64| against_reference(&o, ReferencePrice::mark(Decimal::from(p)), &cfg);
+        let at = |p: i64| o.check_against(ReferencePrice::mark(Decimal::from(p)), &cfg);
         assert_eq!(at(60_000), Ok(()));
         assert!(matches!(
             at(200_000),
@@ -142,12 +131,12 @@ mod tests {
     fn an_overflowing_notional_is_a_refusal_not_a_panic() {
         let mut o = order("1");
         o.quantity = Decimal::MAX;
-        assert!(against_reference(
-            &o,
-            ReferencePrice::mark(Decimal::from(2)),
-            &RuntimeConfig::defaults()
-        )
-        .is_err());
+        assert!(o
+            .check_against(
+                ReferencePrice::mark(Decimal::from(2)),
+                &RuntimeConfig::defaults()
+            )
+            .is_err());
     }
 
     #[test]
