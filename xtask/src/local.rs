@@ -36,10 +36,11 @@ const SECRETS: [&str; 4] = [
 
 /// Directories (and files) a worker build reads: every crate the workers link, the workspace
 /// manifest and lockfile. Tests, the CLI, xtask and fuzz targets are not linked into a worker.
-const BUILD_INPUTS: [&str; 12] = [
+const BUILD_INPUTS: [&str; 13] = [
     "Cargo.toml",
     "Cargo.lock",
     "contracts",
+    "engine",
     "exchanges",
     "runtime",
     "ops",
