@@ -288,9 +288,9 @@ fn sender_formats(h: &Hoox) -> Fut<'_> {
     Box::pin(async move {
         let now_ms = now_s() * 1000;
         let variants = [
-            json!({"exchange": "PAPER", "action": "buy", "symbol": "BINANCE:ETHUSDT.P", "quantity": 0.1, "price": "3000.5", "timestamp": now_ms}),
+            json!({"exchange": "PAPER", "action": "buy", "symbol": "BINANCE:ETHUSDT.P", "quantity": 0.1, "price": "3000.5", "takeProfit": 3300, "stopLoss": "2900", "timestamp": now_ms}),
             json!({"exchange": "paper", "action": "sell", "symbol": "eth-usdt", "quantity": "0.1", "price": 3000, "timestamp": now_ms / 1000}),
-            json!({"exchange": "Paper", "action": "close_long", "symbol": "ETH/USDT", "quantity": "1e-1", "price": 3000, "orderType": "LIMIT", "leverage": "3", "takeProfit": 3300, "stopLoss": "2900", "test": "false"}),
+            json!({"exchange": "Paper", "action": "close_long", "symbol": "ETH/USDT", "quantity": "1e-1", "price": 3000, "orderType": "LIMIT", "leverage": "3", "test": "false"}),
         ];
         let mut keys = vec![];
         for mut v in variants {
