@@ -1,15 +1,26 @@
 //! `TradeEvent`: what the execution consumer publishes on `trade-events` after a signal reaches
-//! its end, and what the fan-out writes to the ledger, logs and alerts.
+//! its end, and after each change the follow-up sees in its order; what the fan-out writes to
+//! the ledger, logs and alerts.
 //!
 //! Side effects hang off this event, never off the execution itself, so a D1 or Telegram outage
 //! retries the event and can never submit an order twice.
+//!
+//! Two schema versions decode. Postcard is positional, so fields cannot simply be appended to an
+//! encoded struct: version 2 ([`TRADE_EVENT_V2`], written from issue 13 on) is version 1's
+//! fields followed by where the order went ([`TradeEvent::venue`], [`TradeEvent::testnet`]), its
+//! fees ([`TradeEvent::fee`]) and, for a follow-up's event, [`TradeEvent::update`]. A version-1
+//! body (an event the store kept from before, republished; one still queued during a deploy)
+//! decodes into the same struct with those fields empty.
 
 use crate::job::TradeJob;
-use crate::signal::Signal;
+use crate::signal::{Exchange, Signal};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+/// The first schema: no venue, fees or follow-up.
 pub const TRADE_EVENT_V1: u8 = 1;
+/// The schema written now: [`TradeEventV1`]'s fields, then venue, testnet, fee and update.
+pub const TRADE_EVENT_V2: u8 = 2;
 
 /// How an accepted signal ended at the exchange.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -43,6 +54,107 @@ pub struct OrderAck {
     pub average_price: Option<Decimal>,
 }
 
+/// What an order's fills cost, as the exchange's own fill records say (Bybit's executions,
+/// Binance's account trades, MEXC's order fees). Never estimated: where the exchange said
+/// nothing, an event carries no fee at all.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fee {
+    /// Paid, in `asset`; negative is a rebate.
+    pub amount: Decimal,
+    /// `USDT` on every linear USDT contract hoox trades; kept, since realised PnL subtracts only
+    /// fees in the quote asset.
+    pub asset: String,
+}
+
+/// How the exchange's status word classes an order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum StatusClass {
+    /// Accepted and not ended: acknowledged, new, resting, partly filled, untriggered.
+    Open,
+    /// Wholly filled: final.
+    Filled,
+    /// Cancelled, rejected, expired, deactivated or invalid: final, whatever part filled.
+    Ended,
+}
+
+impl StatusClass {
+    /// Filled or ended: nothing more will happen to the order.
+    pub fn is_final(self) -> bool {
+        self != Self::Open
+    }
+}
+
+/// Classes an exchange's status word, case and separators aside: Bybit's `Filled` / `New` /
+/// `PartiallyFilled` / `Cancelled` / `Rejected` / `Deactivated` / `PartiallyFilledCanceled`,
+/// Binance's `FILLED` / `NEW` / `PARTIALLY_FILLED` / `CANCELED` / `REJECTED` / `EXPIRED` /
+/// `EXPIRED_IN_MATCH`, MEXC's words for its states 1–5 (`Filled` or `Completed` for 3,
+/// `Canceled` for 4, `Invalid` for 5), paper's `Filled`. Anything not known to be final
+/// (including an acknowledgement with no fill data, and any unknown word) is open: it is looked
+/// up again rather than taken as an end.
+pub fn classify_status(status: &str) -> StatusClass {
+    let word: String = status
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect::<String>()
+        .to_ascii_lowercase();
+    if ["cancel", "reject", "expire", "invalid", "deactivat"]
+        .iter()
+        .any(|w| word.contains(w))
+    {
+        return StatusClass::Ended;
+    }
+    match word.as_str() {
+        "filled" | "completed" => StatusClass::Filled,
+        _ => StatusClass::Open,
+    }
+}
+
+/// Where a follow-up left its order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum FollowState {
+    /// Still open at the exchange: looked up again later.
+    Following,
+    /// Filled, cancelled, expired or rejected: no longer followed.
+    Final,
+    /// Still open after `trade:follow_orders_seconds`: left open at the exchange, shown as open,
+    /// no longer followed (its fills still reach the positions table from the exchange).
+    LeftOpen,
+    /// The follow-up could not go on (credentials gone, the exchange refusing the lookup for
+    /// good): the order's last known state stands.
+    Stopped,
+}
+
+impl FollowState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Following => "following",
+            Self::Final => "final",
+            Self::LeftOpen => "left_open",
+            Self::Stopped => "stopped",
+        }
+    }
+
+    /// How far along an order is, for never letting a later but staler update overwrite a
+    /// fresher one of the same fill: following < left open / stopped < final.
+    pub fn rank(self) -> u8 {
+        match self {
+            Self::Following => 0,
+            Self::LeftOpen | Self::Stopped => 1,
+            Self::Final => 2,
+        }
+    }
+}
+
+/// What a follow-up event adds: the order changed after the signal's outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderUpdate {
+    pub state: FollowState,
+    /// Lookups the follow-up has made, this one included.
+    pub lookups: u32,
+    /// When the order was first seen (the outcome's time), epoch ms.
+    pub first_seen_ms: i64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TradeEvent {
     pub idempotency_key: String,
@@ -55,6 +167,49 @@ pub struct TradeEvent {
     pub detail: Option<String>,
     pub attempts: u32,
     pub at_ms: i64,
+    /// Where the order went: the routed exchange, `Paper` when paper-traded. `None` for a
+    /// signal that never had an order, and for version-1 events.
+    pub venue: Option<Exchange>,
+    /// The order went to the exchange's testnet.
+    pub testnet: bool,
+    /// What the order's fills cost so far, when the exchange's fill records say.
+    pub fee: Option<Fee>,
+    /// Set on a follow-up's event (the order changed after the outcome); `None` on the outcome.
+    pub update: Option<OrderUpdate>,
+}
+
+/// The version-1 layout, for decoding older bodies.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct TradeEventV1 {
+    idempotency_key: String,
+    request_id: String,
+    received_at_ms: i64,
+    signal: Signal,
+    outcome: Outcome,
+    order: Option<OrderAck>,
+    detail: Option<String>,
+    attempts: u32,
+    at_ms: i64,
+}
+
+impl From<TradeEventV1> for TradeEvent {
+    fn from(v: TradeEventV1) -> Self {
+        Self {
+            testnet: v.signal.test,
+            idempotency_key: v.idempotency_key,
+            request_id: v.request_id,
+            received_at_ms: v.received_at_ms,
+            signal: v.signal,
+            outcome: v.outcome,
+            order: v.order,
+            detail: v.detail,
+            attempts: v.attempts,
+            at_ms: v.at_ms,
+            venue: None,
+            fee: None,
+            update: None,
+        }
+    }
 }
 
 impl TradeEvent {
@@ -69,15 +224,45 @@ impl TradeEvent {
             detail: None,
             attempts,
             at_ms,
+            venue: None,
+            testnet: job.signal.test,
+            fee: None,
+            update: None,
         }
     }
 
+    /// Always the current version ([`TRADE_EVENT_V2`]).
     pub fn encode(&self) -> Vec<u8> {
-        crate::job::encode_tagged(TRADE_EVENT_V1, self)
+        crate::job::encode_tagged(TRADE_EVENT_V2, self)
     }
 
+    /// Either version; anything else is refused with its version.
     pub fn decode(bytes: &[u8]) -> Result<Self, crate::job::CodecError> {
-        crate::job::decode_tagged(TRADE_EVENT_V1, bytes)
+        match bytes.first() {
+            Some(&TRADE_EVENT_V1) => {
+                crate::job::decode_tagged::<TradeEventV1>(TRADE_EVENT_V1, bytes).map(Self::from)
+            }
+            _ => crate::job::decode_tagged(TRADE_EVENT_V2, bytes),
+        }
+    }
+
+    /// The order's class by its status word; `None` without an order.
+    pub fn status_class(&self) -> Option<StatusClass> {
+        self.order.as_ref().map(|o| classify_status(&o.status))
+    }
+
+    /// `mainnet` or `testnet`, as the ledger names networks.
+    pub fn network(&self) -> &'static str {
+        network_name(self.testnet)
+    }
+}
+
+/// `mainnet` or `testnet`.
+pub fn network_name(testnet: bool) -> &'static str {
+    if testnet {
+        "testnet"
+    } else {
+        "mainnet"
     }
 }
 
@@ -86,17 +271,105 @@ mod tests {
     use super::*;
     use crate::job::tests::sample_job;
 
-    #[test]
-    fn event_round_trips() {
-        let mut e = TradeEvent::for_job(&sample_job(), Outcome::Filled, 1, 5);
-        e.order = Some(OrderAck {
+    fn ack() -> OrderAck {
+        OrderAck {
             client_order_id: "hx-abc".into(),
             exchange_order_id: "paper-1".into(),
             status: "Filled".into(),
             filled_quantity: Decimal::new(1, 3),
             average_price: Some(Decimal::new(650005, 1)),
+        }
+    }
+
+    #[test]
+    fn event_round_trips() {
+        let mut e = TradeEvent::for_job(&sample_job(), Outcome::Filled, 1, 5);
+        e.order = Some(ack());
+        e.venue = Some(Exchange::Bybit);
+        e.fee = Some(Fee {
+            amount: Decimal::new(35, 3),
+            asset: "USDT".into(),
         });
-        assert_eq!(TradeEvent::decode(&e.encode()), Ok(e));
-        assert!(TradeEvent::decode(&[2, 0]).is_err());
+        e.update = Some(OrderUpdate {
+            state: FollowState::Final,
+            lookups: 3,
+            first_seen_ms: 5,
+        });
+        let bytes = e.encode();
+        assert_eq!(bytes[0], TRADE_EVENT_V2);
+        assert_eq!(TradeEvent::decode(&bytes), Ok(e));
+        assert!(TradeEvent::decode(&[3, 0]).is_err());
+        assert!(TradeEvent::decode(&[]).is_err());
+    }
+
+    /// An event encoded before version 2 (the store keeps them; one may be queued during a
+    /// deploy) still decodes, with no venue, fee or update.
+    #[test]
+    fn version_one_events_still_decode() {
+        let job = sample_job();
+        let old = TradeEventV1 {
+            idempotency_key: job.idempotency_key.clone(),
+            request_id: job.request_id.clone(),
+            received_at_ms: job.received_at_ms,
+            signal: job.signal.clone(),
+            outcome: Outcome::Filled,
+            order: Some(ack()),
+            detail: None,
+            attempts: 2,
+            at_ms: 9,
+        };
+        let bytes = crate::job::encode_tagged(TRADE_EVENT_V1, &old);
+        let e = TradeEvent::decode(&bytes).unwrap();
+        assert_eq!(e.order, Some(ack()));
+        assert_eq!((e.attempts, e.at_ms), (2, 9));
+        assert_eq!((e.venue, e.fee, e.update), (None, None, None));
+        assert_eq!(e.testnet, job.signal.test);
+    }
+
+    #[test]
+    fn status_words_class_orders() {
+        for s in ["Filled", "FILLED", "filled", "Completed"] {
+            assert_eq!(classify_status(s), StatusClass::Filled, "{s}");
+        }
+        for s in [
+            "Cancelled",
+            "CANCELED",
+            "Canceled",
+            "PartiallyFilledCanceled",
+            "Rejected",
+            "REJECTED",
+            "EXPIRED",
+            "EXPIRED_IN_MATCH",
+            "Deactivated",
+            "Invalid",
+        ] {
+            assert_eq!(classify_status(s), StatusClass::Ended, "{s}");
+        }
+        for s in [
+            "New",
+            "NEW",
+            "PartiallyFilled",
+            "PARTIALLY_FILLED",
+            "Created",
+            "Acknowledged",
+            "Pending",
+            "Unfilled",
+            "Untriggered",
+            "Triggered",
+            "Unknown",
+            "State7",
+            "",
+        ] {
+            assert_eq!(classify_status(s), StatusClass::Open, "{s}");
+            assert!(!classify_status(s).is_final());
+        }
+    }
+
+    #[test]
+    fn follow_states_rank_towards_final() {
+        assert!(FollowState::Following.rank() < FollowState::LeftOpen.rank());
+        assert!(FollowState::LeftOpen.rank() < FollowState::Final.rank());
+        assert_eq!(FollowState::Stopped.rank(), FollowState::LeftOpen.rank());
+        assert_eq!(network_name(true), "testnet");
     }
 }
