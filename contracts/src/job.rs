@@ -104,6 +104,8 @@ pub struct FollowOrder {
     pub last_fee: Option<Fee>,
     /// The outcome's attempt number, repeated on each update event.
     pub attempts: u32,
+    /// Lookups made after the order was seen final, for a fee its records did not tell yet.
+    pub fee_retries: u32,
 }
 
 impl FollowOrder {
@@ -310,6 +312,7 @@ pub(crate) mod tests {
                 asset: "USDT".into(),
             }),
             attempts: 1,
+            fee_retries: 0,
         }
     }
 

@@ -9,13 +9,15 @@
 //! pre-trade) → circuit breaker → **prepare** (instrument rules, the exchange's reference price,
 //! leverage) → the order against the reference price → enough time left for a whole submit →
 //! **begin_submit** (renews the lease, marks the key in doubt, re-checks the store's kill switch)
-//! → **submit** → classify → **complete** → publish the event → ack.
+//! → **submit** → classify → **complete** → publish the event → if the order is not final,
+//! send its first follow-up ([`crate::follow`]) → mark published → ack.
 //!
 //! A failure releases the claim (`released: true`) only when no order can exist from any attempt;
 //! an unknown outcome keeps the key in doubt, so the next attempt reconciles before it may
 //! submit.
 
 use crate::circuit::{Network, DEFAULT_BAN_SECONDS};
+use crate::follow;
 use crate::ports::{Clock, Events, ExchangePort, Exchanges, FailureClass, KeyStore, Lookup};
 use crate::pretrade::{self, Refusal};
 use base64::Engine as _;
@@ -24,7 +26,7 @@ use contracts::event::{OrderAck, Outcome, TradeEvent};
 use contracts::idempotency::{
     AttemptFailedRequest, ClaimResponse, CompleteRequest, Fenced, SubmitGrant, SubmitRequest,
 };
-use contracts::job::{DeadLetterReason, TradeJob};
+use contracts::job::{DeadLetterReason, FollowOrder, TradeJob};
 use contracts::lifecycle::ATTEMPT_DEADLINE_MS;
 use contracts::signal::Exchange;
 use exchanges::order::{OrderRequest, PreTradeError};
@@ -208,7 +210,12 @@ impl<S: KeyStore, X: Exchanges, C: Clock, E: Events> Run<'_, '_, S, X, C, E> {
             Ok(Lookup::Found(ack)) => {
                 tracing::warn!(client_order_id = %ack.client_order_id, status = %ack.status, "reconciled: the earlier attempt placed the order");
                 let (outcome, detail) = judge(&ack, "the order of an earlier attempt");
-                Some(self.finish(outcome, Some(ack), detail).await)
+                let placed = Placed {
+                    ack,
+                    venue,
+                    testnet: lookup.testnet,
+                };
+                Some(self.finish(outcome, Some(placed), detail).await)
             }
             Ok(Lookup::NotFound) => {
                 tracing::info!("reconciled: no order from the earlier attempt");
@@ -299,7 +306,12 @@ impl<S: KeyStore, X: Exchanges, C: Clock, E: Events> Run<'_, '_, S, X, C, E> {
         match port.submit(&order, &prepared, self.deadline_ms).await {
             Ok(ack) => {
                 let (outcome, detail) = judge(&ack, "the order");
-                self.finish(outcome, Some(ack), detail).await
+                let placed = Placed {
+                    ack,
+                    venue,
+                    testnet: order.testnet,
+                };
+                self.finish(outcome, Some(placed), detail).await
             }
             Err(f) => {
                 if f.class != FailureClass::Unknown {
@@ -409,16 +421,21 @@ impl<S: KeyStore, X: Exchanges, C: Clock, E: Events> Run<'_, '_, S, X, C, E> {
         }
     }
 
-    /// The job ended: record the outcome (fenced), then publish its event.
+    /// The job ended: record the outcome (fenced), then publish its event (and start following
+    /// its order if that is not final).
     async fn finish(
         &self,
         outcome: Outcome,
-        ack: Option<OrderAck>,
+        placed: Option<Placed>,
         detail: Option<String>,
     ) -> Disposition {
         let job = self.job;
         let mut event = TradeEvent::for_job(job, outcome, self.attempt, self.now());
-        event.order = ack;
+        if let Some(p) = placed {
+            event.order = Some(p.ack);
+            event.venue = Some(p.venue);
+            event.testnet = p.testnet;
+        }
         event.detail = detail;
         let bytes = event.encode();
         let complete = CompleteRequest {
@@ -458,12 +475,20 @@ impl<S: KeyStore, X: Exchanges, C: Clock, E: Events> Run<'_, '_, S, X, C, E> {
         publish(
             &job.idempotency_key,
             &bytes,
+            follow::start(&event),
             self.deadline_ms,
             self.ports,
             self.backoff(),
         )
         .await
     }
+}
+
+/// An order the exchange has, and where it is.
+struct Placed {
+    ack: OrderAck,
+    venue: Exchange,
+    testnet: bool,
 }
 
 /// The outcome of an order the exchange has: filled if anything filled (a partial fill is a
@@ -500,22 +525,38 @@ async fn republish<S: KeyStore, X, C: Clock, E: Events>(
     backoff: u32,
 ) -> Disposition {
     match base64::engine::general_purpose::STANDARD.decode(event_b64) {
-        Ok(bytes) => publish(key, &bytes, deadline_ms, ports, backoff).await,
+        Ok(bytes) => {
+            // The follow-up the first publish may not have sent (an older event: none).
+            let follow = TradeEvent::decode(&bytes)
+                .ok()
+                .and_then(|e| follow::start(&e));
+            publish(key, &bytes, follow, deadline_ms, ports, backoff).await
+        }
         Err(e) => retry(backoff, format!("stored event is not base64: {e}")),
     }
 }
 
-/// Publishes an ended job's event and marks it published. A failure retries the message, whose
-/// next attempt finds the key done and only publishes.
+/// Publishes an ended job's event, sends its order's first follow-up if it needs one, and marks
+/// the event published. A failure retries the message, whose next attempt finds the key done
+/// with its event unpublished: it publishes again (harmless: the ledger upserts) and sends the
+/// follow-up again, so neither is lost.
 async fn publish<S: KeyStore, X, C, E: Events>(
     key: &str,
     event: &[u8],
+    follow: Option<FollowOrder>,
     deadline_ms: i64,
     ports: &Ports<'_, S, X, C, E>,
     backoff: u32,
 ) -> Disposition {
     if let Err(e) = ports.events.publish(event, deadline_ms).await {
         return retry(backoff, format!("trade-events send failed: {e}"));
+    }
+    if let Some(f) = follow {
+        let delay = follow::delay_after(0);
+        if let Err(e) = ports.events.follow(&f.encode(), delay, deadline_ms).await {
+            return retry(backoff, format!("order follow-up not scheduled: {e}"));
+        }
+        tracing::info!(client_order_id = %f.client_order_id, status = %f.last.status, delay_seconds = delay, "order not final: following it");
     }
     if let Err(e) = ports.store.event_published(key, deadline_ms).await {
         // The event is out; a repeat publish is harmless (the ledger upserts).

@@ -8,7 +8,7 @@
 //! attempt (store, exchange, events) is given that same value.
 
 use crate::circuit::CircuitBreaker;
-use contracts::event::OrderAck;
+use contracts::event::{Fee, OrderAck};
 use contracts::idempotency::{
     AttemptFailedRequest, ClaimResponse, CompleteRequest, Fenced, SubmitGrant, SubmitRequest,
 };
@@ -111,6 +111,18 @@ pub trait ExchangePort {
         prepared: &Prepared,
         deadline_ms: i64,
     ) -> Result<OrderAck, Failure>;
+    /// What the fills of `order` (as last seen: `ack`) cost, from the exchange's fill records;
+    /// `Ok(None)` when they do not tell (yet). Reads only. The default knows no fees (paper's
+    /// fills cost nothing it could report; a test exchange may say otherwise).
+    async fn fees(
+        &self,
+        order: &OrderRequest,
+        ack: &OrderAck,
+        deadline_ms: i64,
+    ) -> Result<Option<Fee>, Failure> {
+        let _ = (order, ack, deadline_ms);
+        Ok(None)
+    }
 }
 
 /// The exchange a job is routed to, chosen per attempt (paper unless live mode routes a valid
@@ -134,8 +146,20 @@ pub trait Clock {
     fn random(&self) -> f64;
 }
 
-/// The `trade-events` producer.
+/// The `trade-events` producer, and the follow-ups' way back to `trade-execution`.
 #[allow(async_fn_in_trait)]
 pub trait Events {
     async fn publish(&self, event: &[u8], deadline_ms: i64) -> Result<(), PortError>;
+    /// Sends a follow-up (an encoded `contracts::job::FollowOrder`) to `trade-execution`, to be
+    /// delivered after `delay_seconds` (see [`crate::follow`]). The default drops it: a port
+    /// that only collects events (the simulation's) follows no orders.
+    async fn follow(
+        &self,
+        body: &[u8],
+        delay_seconds: u32,
+        deadline_ms: i64,
+    ) -> Result<(), PortError> {
+        let _ = (body, delay_seconds, deadline_ms);
+        Ok(())
+    }
 }
