@@ -6,7 +6,8 @@
 //! after a fan-out batch that carried fills, for the exchanges and networks they were on.
 //! Which pairs are read: each real exchange whose credentials are set, on every network the
 //! ledger has orders on (mainnet when it has none yet, so positions opened by hand show up
-//! before hoox trades); paper's rows are the books of its simulated fills. Every step is a read
+//! before hoox trades); paper has no exchange to read (the read API derives its rows from its
+//! fills), only its daily equity is written here. Every step is a read
 //! or a D1 write: nothing here can place, change or cancel an order, and a failure only leaves
 //! the previous snapshot (whose `updated_at_ms` says how old it is) in place.
 
@@ -23,6 +24,35 @@ use std::collections::BTreeSet;
 use worker::Env;
 
 const DB_BINDING: &str = "DB";
+/// A refresh after fills skips a pair this isolate read less than this long ago (a burst of
+/// fan-out batches reads each exchange once, not once per batch).
+const AFTER_FILLS_MIN_INTERVAL_MS: i64 = 5_000;
+
+thread_local! {
+    /// When this isolate last read each (exchange, testnet) pair.
+    static LAST_READ: std::cell::RefCell<std::collections::HashMap<(Exchange, bool), i64>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+/// The pairs not read in the last [`AFTER_FILLS_MIN_INTERVAL_MS`] (all of them for the cron),
+/// marked as read now.
+fn due(pairs: Vec<(Exchange, bool)>, scope: &Scope, now: i64) -> Vec<(Exchange, bool)> {
+    LAST_READ.with(|l| {
+        let mut l = l.borrow_mut();
+        pairs
+            .into_iter()
+            .filter(|p| {
+                let fresh = *scope == Scope::All
+                    || l.get(p)
+                        .is_none_or(|at| now.saturating_sub(*at) >= AFTER_FILLS_MIN_INTERVAL_MS);
+                if fresh {
+                    l.insert(*p, now);
+                }
+                fresh
+            })
+            .collect()
+    })
+}
 /// How long one refresh may take before its exchange calls are abandoned.
 const REFRESH_DEADLINE_MS: i64 = 20_000;
 
@@ -119,8 +149,11 @@ pub async fn refresh(env: &Env, cfg: &RuntimeConfig, scope: Scope) {
     };
     let now = runtime::now_ms();
     let day = reconcile::day_of(now);
-    let pairs = pairs_to_read(&fills, &scope);
+    let pairs = due(pairs_to_read(&fills, &scope), &scope, now);
     let with_equity = scope == Scope::All;
+    if pairs.is_empty() && !with_equity {
+        return;
+    }
     let taken: BTreeSet<(String, String)> = if with_equity {
         match d1::all::<Taken>(&db, &reconcile::equity_taken_query(&day)).await {
             Ok(rows) => rows.into_iter().map(|t| (t.exchange, t.network)).collect(),
@@ -231,8 +264,8 @@ pub async fn refresh(env: &Env, cfg: &RuntimeConfig, scope: Scope) {
     exchanges.close(|_| None).await;
 }
 
-/// Paper's rows (its books, per network) and, once a day, its equity: the realised net PnL of
-/// its simulated fills.
+/// Paper's equity, once a day: the realised net PnL of its simulated fills. (Its positions are
+/// not stored: the read API derives them from its fills on every read, so they are never stale.)
 fn paper_writes(
     books: &Books,
     fills: &[LedgerFill],
@@ -246,12 +279,7 @@ fn paper_writes(
         .filter(|f| f.exchange.as_deref() == Some("paper"))
         .filter_map(|f| f.network.clone())
         .collect();
-    if networks.is_empty() {
-        return Vec::new();
-    }
-    let rows = reconcile::paper_rows(books, now);
-    let nets: Vec<&str> = networks.iter().map(String::as_str).collect();
-    let mut out = reconcile::replace_rows("paper", &nets, &rows);
+    let mut out = Vec::new();
     if with_equity {
         let realised = books.realised().unwrap_or_default();
         for n in &networks {

@@ -160,7 +160,14 @@ async fn positions(db: &D1Database, q: &[(String, String)]) -> Answer {
         d1::all::<EquityRow>(db, &equity_q),
     );
     let books = pnl::fold(&fills?)?;
-    to_json(&PositionsView::new(rows?, books, equity?, &f)?)
+    // Paper has no exchange to read: its rows are its books, derived on every read.
+    let mut rows: Vec<PositionRow> = rows?;
+    rows.extend(
+        reconcile::paper_rows(&books, runtime::now_ms())
+            .into_iter()
+            .filter(|p| f.keeps(p)),
+    );
+    to_json(&PositionsView::new(rows, books, equity?, &f)?)
 }
 
 async fn stats(db: &D1Database) -> Answer {

@@ -70,12 +70,16 @@ pub fn delay_after(lookups: u32) -> u32 {
         .unwrap_or(STEADY_SECONDS)
 }
 
-/// The follow-up an outcome needs, if any: its order exists, went to a real exchange, and is not
-/// final. Paper fills at once; a version-1 event names no venue and is not followed.
+/// The follow-up an outcome needs, if any: its order went to a real exchange and is not final,
+/// or is final with a fill whose fee is not known yet (no submit answer carries fees: they come
+/// from the exchange's fill records, read by the follow-up). Paper fills at once and costs
+/// nothing it could report; a version-1 event names no venue and is not followed.
 pub fn start(event: &TradeEvent) -> Option<FollowOrder> {
     let ack = event.order.as_ref()?;
     let venue = event.venue.filter(|v| *v != Exchange::Paper)?;
-    if event.update.is_some() || classify_status(&ack.status).is_final() {
+    let filled = ack.filled_quantity > rust_decimal::Decimal::ZERO;
+    let fee_unknown = filled && event.fee.is_none();
+    if event.update.is_some() || (classify_status(&ack.status).is_final() && !fee_unknown) {
         return None;
     }
     Some(FollowOrder {

@@ -21,7 +21,8 @@
 //! books of its simulated fills, `source` `paper`, always `ok`.
 //!
 //! A refresh replaces one exchange and network's rows in one D1 batch ([`replace_rows`]), so a
-//! reader sees the old snapshot or the new one, never half of each.
+//! reader sees the old snapshot or the new one, never half of each. Paper's rows are not stored:
+//! the read API derives them from its fills ([`paper_rows`]) on every read.
 
 use crate::pnl::{Books, OpenBook, Side};
 use crate::query::{parse_exchange, parse_word, FilterError, Param, Query, Where};
@@ -363,6 +364,13 @@ impl PositionsFilter {
             }
         }
         Ok(f)
+    }
+
+    /// Whether `row` passes the filter (for rows not read through [`positions_query`]).
+    pub fn keeps(&self, row: &PositionRow) -> bool {
+        self.exchange.as_deref().is_none_or(|e| e == row.exchange)
+            && self.network.as_deref().is_none_or(|n| n == row.network)
+            && (!self.flagged || row.flagged())
     }
 
     pub fn to_pairs(&self) -> Vec<(String, String)> {
@@ -730,6 +738,10 @@ mod tests {
         );
         assert!(PositionsFilter::from_pairs([("network", "live")]).is_err());
         assert!(PositionsFilter::from_pairs([("symbol", "x")]).is_err());
+        let books = fold(&[fill("paper", "mainnet", "LONG", "1", 1)]).unwrap();
+        let paper = &paper_rows(&books, 1)[0];
+        assert!(!f.keeps(paper), "neither testnet nor flagged");
+        assert!(PositionsFilter::default().keeps(paper));
         let q = latest_equity_query(&f);
         assert!(
             q.sql.contains("AND e.exchange = ?1 AND e.network = ?2"),

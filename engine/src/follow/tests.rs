@@ -92,11 +92,29 @@ fn only_real_orders_that_are_not_final_are_followed() {
         e.order = Some(ack(status, "0", None));
         assert!(start(&e).is_some(), "{status}");
     }
-    for status in ["Filled", "Cancelled", "REJECTED", "EXPIRED"] {
+    // Final with nothing filled: nothing more to learn.
+    for status in ["Cancelled", "REJECTED", "EXPIRED"] {
         let mut e = base();
-        e.order = Some(ack(status, "0.01", Some("60000")));
+        e.order = Some(ack(status, "0", None));
         assert!(start(&e).is_none(), "{status}");
     }
+    // Final with a fill: followed once more for its fee, unless the event already has it.
+    let mut e = base();
+    e.order = Some(ack("FILLED", "0.01", Some("60000")));
+    let f = start(&e).expect("its fee is still to be read");
+    let s = step(
+        &f,
+        found(
+            ack("FILLED", "0.01", Some("60000")),
+            FeeSeen::Read(Some(usdt("0.3"))),
+        ),
+        &live(),
+        T0 + 2_000,
+    );
+    assert_eq!(s.event.and_then(|e| e.fee), Some(usdt("0.3")));
+    assert_eq!(s.next, None);
+    e.fee = Some(usdt("0.3"));
+    assert!(start(&e).is_none());
     // Paper fills at once; an event without a venue (version 1) or an order is not followed.
     let mut e = base();
     e.order = Some(ack("New", "0", None));
@@ -432,21 +450,33 @@ fn an_acknowledged_order_is_followed_after_its_outcome_is_published() {
 }
 
 #[test]
-fn a_filled_order_and_paper_are_not_followed() {
+fn a_filled_order_is_followed_for_its_fee_only_and_paper_not_at_all() {
     let clock = StepClock::new(T0);
     let w = World::new(&clock);
     let job = keyed_job("k", T0, BYBIT_LIMIT);
     w.store.accept(&job);
     assert_eq!(w.run(&job, 1, &live()), Disposition::Ack);
-    assert!(w.events.follows().is_empty(), "filled at once");
+    assert_eq!(
+        w.events.follows().len(),
+        1,
+        "filled at once, its fee unknown"
+    );
+    w.x(Exchange::Bybit).script_fees(Ok(Some(usdt("0.33"))));
+    let (f, _) = w.events.follows().remove(0);
+    assert_eq!(
+        block_on(run(&f, 1, &live(), &w.exchanges, w.clock, &w.events)),
+        Disposition::Ack
+    );
+    assert_eq!(w.events.published()[1].fee, Some(usdt("0.33")));
+    assert_eq!(w.events.follows().len(), 1, "nothing more to follow");
     let paper = keyed_job("p", T0, BYBIT_LIMIT);
     w.store.accept(&paper);
     assert_eq!(
         w.run(&paper, 1, &RuntimeConfig::defaults()),
         Disposition::Ack
     );
-    assert!(w.events.follows().is_empty(), "paper");
-    assert_eq!(w.events.published()[1].venue, Some(Exchange::Paper));
+    assert_eq!(w.events.follows().len(), 1, "paper is not followed");
+    assert_eq!(w.events.published()[2].venue, Some(Exchange::Paper));
 }
 
 /// A follow-up that cannot be sent is not lost: the delivery is retried, and the next finds the

@@ -65,7 +65,11 @@ impl FillLater {
             .and_then(|s| s.parse::<Exchange>().ok())
             .filter(|e| *e != Exchange::Paper)
             .ok_or_else(|| bad("exchange must be bybit, binance or mexc"))?;
-        let u32_of = |k: &str| v.get(k).and_then(Value::as_u64).and_then(|n| u32::try_from(n).ok());
+        let u32_of = |k: &str| {
+            v.get(k)
+                .and_then(Value::as_u64)
+                .and_then(|n| u32::try_from(n).ok())
+        };
         let f = Self {
             exchange,
             after_lookups: u32_of("after_lookups").filter(|n| *n > 0),
@@ -153,6 +157,47 @@ impl MockExchanges {
     /// Every fill the mock made, oldest first.
     pub fn fills(&self) -> Vec<FillRecord> {
         self.shared.account().fills.clone()
+    }
+
+    /// A market order placed outside hoox (by hand in the exchange's app): filled at the mark
+    /// at once, under a client order id hoox never uses. `quantity` in the exchange's order unit.
+    pub fn trade_by_hand(
+        &self,
+        exchange: Exchange,
+        symbol: &str,
+        buy: bool,
+        quantity: Decimal,
+    ) -> Result<(), MockError> {
+        let sp = spec(symbol)
+            .ok_or_else(|| MockError::BadPrice(format!("{symbol} is not listed by the mock")))?;
+        let now = self.shared.now_ms();
+        let mut book = self.shared.book();
+        let mut st = self.shared.account();
+        let exchange_symbol = if exchange == Exchange::Mexc {
+            sp.underscored()
+        } else {
+            sp.joined()
+        };
+        let id = book.next_order_id();
+        book.orders.push(AcceptedOrder {
+            exchange,
+            client_order_id: format!("app-{id}"),
+            exchange_order_id: id,
+            symbol: exchange_symbol,
+            side: if buy { "Buy" } else { "Sell" }.to_owned(),
+            order_type: "Market".into(),
+            quantity,
+            base_quantity: quantity * contract(exchange, &sp.joined()),
+            price: None,
+            reduce_only: false,
+            state: OrderState::Open,
+            filled_quantity: Decimal::ZERO,
+            average_price: None,
+            accepted_at_ms: now,
+        });
+        let i = book.orders.len() - 1;
+        fill_order(&mut book, &mut st, i, quantity, now);
+        Ok(())
     }
 
     /// The USDT wallet balance of `exchange`: start, plus realised PnL, minus fees.
@@ -304,9 +349,7 @@ fn fill_order(book: &mut Book, st: &mut State, i: usize, qty: Decimal, at_ms: i6
     let after = book.position(o.exchange, &o.symbol, leg);
     let filled = o.filled_quantity + qty;
     let avg = match o.average_price {
-        Some(a) if !o.filled_quantity.is_zero() => {
-            (a * o.filled_quantity + price * qty) / filled
-        }
+        Some(a) if !o.filled_quantity.is_zero() => (a * o.filled_quantity + price * qty) / filled,
         _ => price,
     };
     if let Some(order) = book.orders.get_mut(i) {
@@ -316,7 +359,8 @@ fn fill_order(book: &mut Book, st: &mut State, i: usize, qty: Decimal, at_ms: i6
             order.state = OrderState::Filled;
         }
     }
-    st.seen.insert((o.exchange, o.exchange_order_id.clone()), filled);
+    st.seen
+        .insert((o.exchange, o.exchange_order_id.clone()), filled);
     record(st, &o, qty, price, before, after, at_ms);
 }
 
@@ -343,7 +387,8 @@ fn settle_due(shared: &Shared, lookup: Option<(Exchange, &str)>) {
             || p.due_at_ms.is_some_and(|t| now >= t);
         let part = !p.partial_done
             && p.partial_first.is_some()
-            && p.after_lookups.is_some_and(|n| p.lookups + 1 >= n && p.lookups >= 1);
+            && p.after_lookups
+                .is_some_and(|n| p.lookups + 1 >= n && p.lookups >= 1);
         let quantity = book.orders[i].quantity;
         if whole {
             fill_order(&mut book, &mut st, i, quantity, now);
@@ -393,11 +438,9 @@ fn looked_up(exchange: Exchange, call: &Call) -> Option<String> {
         Exchange::Binance if call.path == "/fapi/v1/order" => {
             param(&q, "origClientOrderId").map(str::to_owned)
         }
-        Exchange::Mexc if call.path.starts_with("/api/v1/private/order/external/") => call
-            .path
-            .rsplit('/')
-            .next()
-            .map(percent_decode),
+        Exchange::Mexc if call.path.starts_with("/api/v1/private/order/external/") => {
+            call.path.rsplit('/').next().map(percent_decode)
+        }
         _ => None,
     }
 }
@@ -405,7 +448,10 @@ fn looked_up(exchange: Exchange, call: &Call) -> Option<String> {
 /// Runs before the exchange's own routes: settles fills that are due, counts lookups, serves
 /// the account routes and the `fill_later` control.
 pub(super) fn before(shared: &Shared, prefix: &str, call: &Call) -> Seen {
-    let exchange = prefix.parse::<Exchange>().ok().filter(|e| *e != Exchange::Paper);
+    let exchange = prefix
+        .parse::<Exchange>()
+        .ok()
+        .filter(|e| *e != Exchange::Paper);
     let lookup = exchange.and_then(|e| looked_up(e, call).map(|id| (e, id)));
     settle_due(shared, lookup.as_ref().map(|(e, id)| (*e, id.as_str())));
     let reply = match (prefix, exchange) {
@@ -529,7 +575,10 @@ fn control(shared: &Shared, call: &Call) -> Option<Reply> {
                            "fee": f.fee.normalize().to_string()})
                 })
                 .collect();
-            Some(Reply::Now(json_reply(StatusCode::OK, &json!({ "fills": fills }))))
+            Some(Reply::Now(json_reply(
+                StatusCode::OK,
+                &json!({ "fills": fills }),
+            )))
         }
         (&Method::POST, "/reset") => {
             // The exchanges' own reset runs too.
@@ -611,7 +660,10 @@ fn bybit_auth(shared: &Shared, call: &Call) -> Result<(), Reply> {
         call.header("x-bapi-timestamp"),
         call.header("x-bapi-sign"),
     ) else {
-        return Err(Reply::Now(text(StatusCode::UNAUTHORIZED, "401 Unauthorized")));
+        return Err(Reply::Now(text(
+            StatusCode::UNAUTHORIZED,
+            "401 Unauthorized",
+        )));
     };
     let recv = call.header("x-bapi-recv-window").unwrap_or("5000");
     if key != shared.credentials.bybit.api_key {
@@ -657,7 +709,8 @@ fn bybit(shared: &Shared, call: &Call) -> Option<Reply> {
         return Some(r);
     }
     let q = query_params(&call.query);
-    let params_error = |what: &str| bybit_ret(shared, 10001, &format!("params error: {what}"), json!({}));
+    let params_error =
+        |what: &str| bybit_ret(shared, 10001, &format!("params error: {what}"), json!({}));
     Some(match path {
         "/v5/position/list" => {
             if param(&q, "category") != Some("linear") {
@@ -759,7 +812,11 @@ fn binance_err(status: StatusCode, code: i64, msg: &str) -> Reply {
 /// the window.
 fn binance_auth(shared: &Shared, call: &Call) -> Result<Vec<(String, String)>, Reply> {
     let Some(key) = call.header("x-mbx-apikey").filter(|k| !k.is_empty()) else {
-        return Err(binance_err(StatusCode::UNAUTHORIZED, -2014, "API-key format invalid."));
+        return Err(binance_err(
+            StatusCode::UNAUTHORIZED,
+            -2014,
+            "API-key format invalid.",
+        ));
     };
     if key != shared.credentials.binance.api_key {
         return Err(binance_err(
@@ -1031,12 +1088,36 @@ mod tests {
     fn fills_move_entries_realise_pnl_and_cost_fees() {
         let mut st = State::default();
         let buy = order(Exchange::Bybit, "Buy", false);
-        record(&mut st, &buy, Decimal::ONE, lit("100"), Decimal::ZERO, Decimal::ONE, 1);
-        record(&mut st, &buy, Decimal::ONE, lit("200"), Decimal::ONE, lit("2"), 2);
+        record(
+            &mut st,
+            &buy,
+            Decimal::ONE,
+            lit("100"),
+            Decimal::ZERO,
+            Decimal::ONE,
+            1,
+        );
+        record(
+            &mut st,
+            &buy,
+            Decimal::ONE,
+            lit("200"),
+            Decimal::ONE,
+            lit("2"),
+            2,
+        );
         let key = (Exchange::Bybit, "BTCUSDT".to_owned(), Leg::Net);
         assert_eq!(st.cost.get(&key), Some(&lit("300")));
         let sell = order(Exchange::Bybit, "Sell", true);
-        record(&mut st, &sell, lit("2"), lit("180"), lit("2"), Decimal::ZERO, 3);
+        record(
+            &mut st,
+            &sell,
+            lit("2"),
+            lit("180"),
+            lit("2"),
+            Decimal::ZERO,
+            3,
+        );
         // (180 − 150) × 2.
         assert_eq!(st.realised.get(&Exchange::Bybit), Some(&lit("60")));
         assert!(!st.cost.contains_key(&key));
@@ -1046,9 +1127,25 @@ mod tests {
         // A MEXC short leg realises the other way round.
         let mut st = State::default();
         let open = order(Exchange::Mexc, "Sell", false);
-        record(&mut st, &open, lit("10"), lit("100"), Decimal::ZERO, lit("10"), 1);
+        record(
+            &mut st,
+            &open,
+            lit("10"),
+            lit("100"),
+            Decimal::ZERO,
+            lit("10"),
+            1,
+        );
         let close = order(Exchange::Mexc, "Buy", true);
-        record(&mut st, &close, lit("10"), lit("90"), lit("10"), Decimal::ZERO, 2);
+        record(
+            &mut st,
+            &close,
+            lit("10"),
+            lit("90"),
+            lit("10"),
+            Decimal::ZERO,
+            2,
+        );
         // 10 contracts × 0.0001 BTC × (100 − 90).
         assert_eq!(st.realised.get(&Exchange::Mexc), Some(&lit("0.01")));
     }
