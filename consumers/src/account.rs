@@ -15,8 +15,8 @@ use crate::exchange::LiveExchanges;
 use contracts::config::RuntimeConfig;
 use contracts::event::network_name;
 use contracts::signal::Exchange;
-use engine::circuit::Network;
-use engine::ports::Failure;
+use engine::circuit::{Network, DEFAULT_BAN_SECONDS};
+use engine::ports::{Exchanges as _, Failure, FailureClass};
 use ops::pnl::{self, Books, LedgerFill, Side};
 use ops::reconcile::{self, EquityRow, Holding, PositionRow, Taken};
 use runtime::d1;
@@ -177,8 +177,17 @@ pub async fn refresh(env: &Env, cfg: &RuntimeConfig, scope: Scope) {
         if !exchanges.has_credentials(exchange) {
             return None;
         }
+        // An IP ban is waited out, not lengthened by a read every minute.
+        if let Some(wait) = exchanges
+            .circuit()
+            .and_then(|c| c.borrow().open_for(exchange, Network::of(testnet), now))
+        {
+            tracing::info!(exchange = %exchange, testnet, wait_seconds = wait, "circuit open: positions not read");
+            return None;
+        }
         let port = exchanges.live(exchange)?;
         let books = &books;
+        let exchanges = &exchanges;
         let network = network_name(testnet);
         let snapshot = with_equity && !taken.contains(&(exchange.as_str().to_owned(), network.to_owned()));
         Some(async move {
@@ -200,7 +209,22 @@ pub async fn refresh(env: &Env, cfg: &RuntimeConfig, scope: Scope) {
                     )
                     .map_err(|e| e.to_string())
                 }
-                Err(f) => Err(f.message),
+                Err(f) => {
+                    if let FailureClass::Banned {
+                        retry_after_seconds,
+                    } = f.class
+                    {
+                        if let Some(c) = exchanges.circuit() {
+                            c.borrow_mut().open(
+                                exchange,
+                                Network::of(testnet),
+                                runtime::now_ms(),
+                                retry_after_seconds.unwrap_or(DEFAULT_BAN_SECONDS),
+                            );
+                        }
+                    }
+                    Err(f.message)
+                }
             };
             let equity = if snapshot {
                 Some(port.balance(testnet, deadline).await.map(|b| EquityRow {
