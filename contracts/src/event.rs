@@ -5,22 +5,22 @@
 //! Side effects hang off this event, never off the execution itself, so a D1 or Telegram outage
 //! retries the event and can never submit an order twice.
 //!
-//! Two schema versions decode. Postcard is positional, so fields cannot simply be appended to an
-//! encoded struct: version 2 ([`TRADE_EVENT_V2`], written from issue 13 on) is version 1's
-//! fields followed by where the order went ([`TradeEvent::venue`], [`TradeEvent::testnet`]), its
-//! fees ([`TradeEvent::fee`]) and, for a follow-up's event, [`TradeEvent::update`]. A version-1
-//! body (an event the store kept from before, republished; one still queued during a deploy)
-//! decodes into the same struct with those fields empty.
+//! The encoding is postcard, which is positional: a field is only ever added at the end of
+//! [`TradeEvent`]. Issue 13 added, after `at_ms`, where the order went ([`TradeEvent::venue`],
+//! [`TradeEvent::testnet`]), its fees ([`TradeEvent::fee`]) and, for a follow-up's event,
+//! [`TradeEvent::update`]. [`TradeEvent::decode`] reads an event encoded before them (an event
+//! the store kept and republishes, one still queued during a deploy: its bytes simply end
+//! earlier) with those fields empty, and a decoder from before them reads a new event's leading
+//! fields and ignores the rest, so old and new workers read each other's events during a
+//! deploy. The version byte stays [`TRADE_EVENT_V1`] for that reason.
 
 use crate::job::TradeJob;
 use crate::signal::{Exchange, Signal};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-/// The first schema: no venue, fees or follow-up.
+/// The schema tag of every event (fields are appended, never changed: see the module doc).
 pub const TRADE_EVENT_V1: u8 = 1;
-/// The schema written now: [`TradeEventV1`]'s fields, then venue, testnet, fee and update.
-pub const TRADE_EVENT_V2: u8 = 2;
 
 /// How an accepted signal ended at the exchange.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -178,7 +178,7 @@ pub struct TradeEvent {
     pub update: Option<OrderUpdate>,
 }
 
-/// The version-1 layout, for decoding older bodies.
+/// The layout before issue 13 (no venue, testnet, fee or update), for decoding older bodies.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct TradeEventV1 {
     idempotency_key: String,
@@ -231,19 +231,23 @@ impl TradeEvent {
         }
     }
 
-    /// Always the current version ([`TRADE_EVENT_V2`]).
     pub fn encode(&self) -> Vec<u8> {
-        crate::job::encode_tagged(TRADE_EVENT_V2, self)
+        crate::job::encode_tagged(TRADE_EVENT_V1, self)
     }
 
-    /// Either version; anything else is refused with its version.
+    /// The event, whether encoded with every field or before issue 13's (then those are empty:
+    /// the old layout, and nothing after it). Anything else is refused with the full layout's
+    /// error.
     pub fn decode(bytes: &[u8]) -> Result<Self, crate::job::CodecError> {
-        match bytes.first() {
-            Some(&TRADE_EVENT_V1) => {
-                crate::job::decode_tagged::<TradeEventV1>(TRADE_EVENT_V1, bytes).map(Self::from)
+        crate::job::decode_tagged(TRADE_EVENT_V1, bytes).or_else(|full| {
+            let Some((&TRADE_EVENT_V1, body)) = bytes.split_first() else {
+                return Err(full);
+            };
+            match postcard::take_from_bytes::<TradeEventV1>(body) {
+                Ok((old, [])) => Ok(Self::from(old)),
+                _ => Err(full),
             }
-            _ => crate::job::decode_tagged(TRADE_EVENT_V2, bytes),
-        }
+        })
     }
 
     /// The order's class by its status word; `None` without an order.
@@ -296,14 +300,20 @@ mod tests {
             first_seen_ms: 5,
         });
         let bytes = e.encode();
-        assert_eq!(bytes[0], TRADE_EVENT_V2);
-        assert_eq!(TradeEvent::decode(&bytes), Ok(e));
-        assert!(TradeEvent::decode(&[3, 0]).is_err());
+        assert_eq!(bytes[0], TRADE_EVENT_V1);
+        assert_eq!(TradeEvent::decode(&bytes), Ok(e.clone()));
+        assert!(TradeEvent::decode(&[2, 0]).is_err());
         assert!(TradeEvent::decode(&[]).is_err());
+        // A decoder from before issue 13 reads a new event's leading fields and ignores the rest.
+        let old: TradeEventV1 = postcard::from_bytes(&bytes[1..]).unwrap();
+        assert_eq!(
+            (old.idempotency_key, old.at_ms),
+            (e.idempotency_key, e.at_ms)
+        );
     }
 
-    /// An event encoded before version 2 (the store keeps them; one may be queued during a
-    /// deploy) still decodes, with no venue, fee or update.
+    /// An event encoded before issue 13's fields (the store keeps them; one may be queued
+    /// during a deploy) still decodes, with no venue, fee or update.
     #[test]
     fn version_one_events_still_decode() {
         let job = sample_job();
