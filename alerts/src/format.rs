@@ -74,17 +74,21 @@ impl TradeAlert {
     }
 
     /// Whether an event is alerted: every outcome; of a follow-up's updates, those that say
-    /// something an operator acts on (a fill, the final state, an order left open or no longer
-    /// followed), not a bare status change of an order with nothing filled.
+    /// something an operator acts on (a fill, the order's end, an order left open or no longer
+    /// followed), not a bare status change of an order with nothing filled, nor the fee of an
+    /// order whose end was already alerted.
     pub fn worth_telling(e: &TradeEvent) -> bool {
-        match &e.update {
-            None => true,
-            Some(u) => {
-                u.state != FollowState::Following
-                    || e.order
-                        .as_ref()
-                        .is_some_and(|o| o.filled_quantity > rust_decimal::Decimal::ZERO)
-            }
+        let Some(u) = &e.update else {
+            return true;
+        };
+        let filled = e
+            .order
+            .as_ref()
+            .is_some_and(|o| o.filled_quantity > rust_decimal::Decimal::ZERO);
+        match u.state {
+            FollowState::Following => u.fill_changed && filled,
+            FollowState::Final => u.fill_changed || u.status_changed,
+            FollowState::LeftOpen | FollowState::Stopped => true,
         }
     }
 }
@@ -648,6 +652,8 @@ mod tests {
             state,
             lookups: 1,
             first_seen_ms: 0,
+            status_changed: true,
+            fill_changed: true,
         });
         ev
     }
@@ -664,8 +670,19 @@ mod tests {
             "{accepted}"
         );
         assert!(accepted.contains("followed until it ends"));
-        let rest = update(live_event("New", "0"), FollowState::Following);
+        let mut rest = update(live_event("New", "0"), FollowState::Following);
+        if let Some(u) = rest.update.as_mut() {
+            u.fill_changed = false;
+        }
         assert!(!TradeAlert::worth_telling(&rest), "a bare status change");
+        let mut fee_only = update(live_event("FILLED", "0.001"), FollowState::Final);
+        if let Some(u) = fee_only.update.as_mut() {
+            (u.fill_changed, u.status_changed) = (false, false);
+        }
+        assert!(
+            !TradeAlert::worth_telling(&fee_only),
+            "its fill was alerted already"
+        );
         let part = update(
             live_event("PartiallyFilled", "0.0004"),
             FollowState::Following,

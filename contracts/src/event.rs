@@ -153,6 +153,10 @@ pub struct OrderUpdate {
     pub lookups: u32,
     /// When the order was first seen (the outcome's time), epoch ms.
     pub first_seen_ms: i64,
+    /// The order's status word changed since the follow-up last saw it.
+    pub status_changed: bool,
+    /// Its filled quantity changed (grew).
+    pub fill_changed: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -298,6 +302,8 @@ mod tests {
             state: FollowState::Final,
             lookups: 3,
             first_seen_ms: 5,
+            status_changed: true,
+            fill_changed: false,
         });
         let bytes = e.encode();
         assert_eq!(bytes[0], TRADE_EVENT_V1);

@@ -172,6 +172,8 @@ pub fn step(f: &FollowOrder, seen: Seen, cfg: &RuntimeConfig, now_ms: i64) -> St
     let expired = now_ms.saturating_sub(f.first_seen_ms) >= window_ms;
     let event = |ack: &OrderAck, fee: &Option<Fee>, state: FollowState| {
         let mut e = TradeEvent::for_job(&f.job, Outcome::Filled, f.attempts, now_ms);
+        let status_changed = ack.status != f.last.status;
+        let fill_changed = ack.filled_quantity != f.last.filled_quantity;
         e.order = Some(ack.clone());
         e.venue = Some(f.venue);
         e.testnet = f.testnet;
@@ -180,6 +182,8 @@ pub fn step(f: &FollowOrder, seen: Seen, cfg: &RuntimeConfig, now_ms: i64) -> St
             state,
             lookups,
             first_seen_ms: f.first_seen_ms,
+            status_changed,
+            fill_changed,
         });
         e
     };

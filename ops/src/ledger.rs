@@ -463,6 +463,8 @@ mod tests {
                 state,
                 lookups: 1,
                 first_seen_ms: 1,
+                status_changed: true,
+                fill_changed: true,
             });
             e
         }

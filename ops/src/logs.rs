@@ -98,6 +98,8 @@ mod tests {
             state: contracts::event::FollowState::Final,
             lookups: 2,
             first_seen_ms: 1,
+            status_changed: true,
+            fill_changed: true,
         });
         assert_eq!(event_key(&e), "events/2026/11/28/tv-123+1795867200000.json");
         let v: serde_json::Value = serde_json::from_str(&event_body(&e)).unwrap();

@@ -132,6 +132,8 @@ fn only_real_orders_that_are_not_final_are_followed() {
         state: FollowState::Following,
         lookups: 1,
         first_seen_ms: T0,
+        status_changed: false,
+        fill_changed: false,
     });
     assert!(start(&e).is_none());
 }
