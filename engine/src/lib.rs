@@ -8,11 +8,13 @@
 //! - [`lanes`]: a batch as lanes per (exchange, symbol) ([`run_lanes`]).
 //! - [`pretrade`]: the checks before any submit, and the order against the reference price.
 //! - [`circuit`]: the IP-ban circuit breaker, time passed in.
+//! - [`follow`]: an order that is not final, looked up again until it is ([`follow::run`]).
 //! - [`paper`]: the paper exchange as one more port.
 //! - [`ports`]: the traits; [`memory`]: their in-memory implementations.
 
 pub mod attempt;
 pub mod circuit;
+pub mod follow;
 pub mod lanes;
 pub mod memory;
 pub mod paper;

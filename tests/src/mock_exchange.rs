@@ -645,6 +645,7 @@ impl MockExchanges {
             accept_delay: options.accept_delay,
             clock_offset_ms: AtomicI64::new(0),
             book: Mutex::new(Book::default()),
+            account: Mutex::new(account::State::default()),
         });
         let (stop, stopped) = watch::channel(false);
         tokio::spawn(accept_loop(listener, shared.clone(), stopped));
@@ -729,6 +730,7 @@ impl MockExchanges {
     /// Forgets orders, positions, leverage, marks and switches set by tests and queued faults.
     pub fn reset(&self) {
         *self.shared.book() = Book::default();
+        self.shared.account().reset();
     }
 
     /// Moves the mock's clock (the one timestamps are checked against) by `offset_ms`.
@@ -753,11 +755,17 @@ impl Drop for MockExchanges {
 // Server
 // ---------------------------------------------------------------------------------------------
 
+/// Positions, balances and fills as each exchange reports them, and orders that fill later.
+mod account;
+pub use account::{FillLater, FillRecord};
+
 struct Shared {
     credentials: MockCredentials,
     accept_delay: Duration,
     clock_offset_ms: AtomicI64,
     book: Mutex<Book>,
+    /// Positions' entry prices, fills and wallets, and the fill-later switch ([`account`]).
+    account: Mutex<account::State>,
 }
 
 impl Shared {
@@ -999,13 +1007,18 @@ async fn handle(
         body,
         testnet,
     };
-    let reply = match prefix.as_str() {
-        "bybit" => bybit::route(&shared, &call),
-        "binance" => binance::route(&shared, &call),
-        "mexc" => mexc::route(&shared, &call),
-        "__mock" => control(&shared, &call),
-        _ => Reply::Now(text(StatusCode::NOT_FOUND, "no such exchange on this mock")),
+    let mut seen = account::before(&shared, &prefix, &call);
+    let reply = match seen.reply.take() {
+        Some(reply) => reply,
+        None => match prefix.as_str() {
+            "bybit" => bybit::route(&shared, &call),
+            "binance" => binance::route(&shared, &call),
+            "mexc" => mexc::route(&shared, &call),
+            "__mock" => control(&shared, &call),
+            _ => Reply::Now(text(StatusCode::NOT_FOUND, "no such exchange on this mock")),
+        },
     };
+    let reply = account::after(&shared, &prefix, seen, reply);
     match reply {
         Reply::Now(a) => Ok(a.into_response()),
         Reply::After(delay, a) => {
