@@ -303,7 +303,7 @@ fn a_position_opened_elsewhere_is_flagged(h: &Hoox) -> Fut<'_> {
         let first = order_row(h, &key).await;
         assert_eq!(first["network"], "testnet");
         mock()
-            .trade_by_hand(Exchange::Binance, "ETHUSDT", true, d("0.5"))
+            .trade_by_hand(Exchange::Binance, true, "ETHUSDT", true, d("0.5"))
             .expect("a trade by hand");
         let view = refresh_until(h, "?network=testnet", "the hand-made ETH position", |v| {
             row(v, "binance", "testnet", "ETHUSDT").is_some()

@@ -5,13 +5,18 @@
 //! timestamp window) and its refusals of what it refuses (a missing `category`, `settleCoin` or
 //! `symbol`, `accountType`; Binance's mandatory `symbol`):
 //!
-//! - Bybit: `GET /v5/position/list` (`category=linear` and `settleCoin` or `symbol` required;
-//!   one-way positions, `positionIdx` 0), `GET /v5/account/wallet-balance` (`accountType`
-//!   required), `GET /v5/execution/list` (`category` required; by `orderLinkId` or `orderId`).
-//! - Binance: `GET /fapi/v3/positionRisk`, `GET /fapi/v3/account`, `GET /fapi/v1/userTrades`
-//!   (`symbol` mandatory; `orderId`).
-//! - MEXC: `GET /api/v1/private/position/open_positions` (long and short apart, in contracts),
-//!   `GET /api/v1/private/account/assets`.
+//! - Bybit: `GET /v5/account/wallet-balance` (`accountType` required), `GET
+//!   /v5/execution/list` (`category` required; by `orderLinkId` or `orderId`). Its `GET
+//!   /v5/position/list` is the exchange's own route (one row per position index of the account's
+//!   mode), with the entry and unrealised PnL from here ([`entry_and_upnl`]).
+//! - Binance: `GET /fapi/v3/positionRisk` (`BOTH`, or `LONG`/`SHORT` legs in hedge mode), `GET
+//!   /fapi/v3/account`, `GET /fapi/v1/userTrades` (`symbol` mandatory; `orderId`).
+//! - MEXC: `GET /api/v1/private/account/assets`. Its `GET
+//!   /api/v1/private/position/open_positions` is the exchange's own route (positions with their
+//!   ids), with the entry from here.
+//!
+//! Each network is its own account (Bybit's and Binance's testnets): signed with that network's
+//! pair, with its own fills, positions, realised PnL, fees and wallet.
 //!
 //! Every fill (at acceptance, in part under the `partial_fill` switch, or later under
 //! [`FillLater`]) is a [`FillRecord`] with a taker fee at the exchange's default rate (Bybit
@@ -106,6 +111,8 @@ pub struct FillRecord {
     pub fee: Decimal,
     pub at_ms: i64,
     pub id: u64,
+    /// Made on the exchange's testnet.
+    pub testnet: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -127,10 +134,12 @@ pub(super) struct State {
     fills: Vec<FillRecord>,
     /// What each order had filled when last seen, to tell the fills of a call.
     seen: BTreeMap<(Exchange, String), Decimal>,
-    /// Cost of each open leg (Σ |qty| × price of what is open).
-    cost: BTreeMap<(Exchange, String, Leg), Decimal>,
-    realised: BTreeMap<Exchange, Decimal>,
-    fees: BTreeMap<Exchange, Decimal>,
+    /// Cost of each open leg (Σ |qty| × price of what is open), by (exchange, testnet, symbol,
+    /// leg).
+    cost: BTreeMap<(Exchange, bool, String, Leg), Decimal>,
+    /// By (exchange, testnet): each network is its own account.
+    realised: BTreeMap<(Exchange, bool), Decimal>,
+    fees: BTreeMap<(Exchange, bool), Decimal>,
     next_fill: u64,
 }
 
@@ -159,11 +168,13 @@ impl MockExchanges {
         self.shared.account().fills.clone()
     }
 
-    /// A market order placed outside hoox (by hand in the exchange's app): filled at the mark
-    /// at once, under a client order id hoox never uses. `quantity` in the exchange's order unit.
+    /// A market order placed outside hoox (by hand in the exchange's app) on `testnet` or
+    /// mainnet: filled at the mark at once, under a client order id hoox never uses, opening
+    /// (in hedge mode, the leg of its side). `quantity` in the exchange's order unit.
     pub fn trade_by_hand(
         &self,
         exchange: Exchange,
+        testnet: bool,
         symbol: &str,
         buy: bool,
         quantity: Decimal,
@@ -179,6 +190,11 @@ impl MockExchanges {
             sp.joined()
         };
         let id = book.next_order_id();
+        let leg = match (book.switches(exchange).hedge(exchange), buy) {
+            (false, _) => Leg::Net,
+            (true, true) => Leg::Long,
+            (true, false) => Leg::Short,
+        };
         book.orders.push(AcceptedOrder {
             exchange,
             client_order_id: format!("app-{id}"),
@@ -194,21 +210,34 @@ impl MockExchanges {
             filled_quantity: Decimal::ZERO,
             average_price: None,
             accepted_at_ms: now,
+            testnet,
+            take_profit: None,
+            stop_loss: None,
+            tpsl_mode: None,
+            tp_trigger_by: None,
+            sl_trigger_by: None,
+            leg,
         });
         let i = book.orders.len() - 1;
         fill_order(&mut book, &mut st, i, quantity, now);
         Ok(())
     }
 
-    /// The USDT wallet balance of `exchange`: start, plus realised PnL, minus fees.
+    /// The USDT wallet balance of `exchange` on mainnet: start, plus realised PnL, minus fees.
     pub fn wallet_balance(&self, exchange: Exchange) -> Decimal {
-        wallet(&self.shared.account(), exchange)
+        self.wallet_balance_on(exchange, false)
+    }
+
+    /// [`Self::wallet_balance`] on `testnet` or mainnet.
+    pub fn wallet_balance_on(&self, exchange: Exchange, testnet: bool) -> Decimal {
+        wallet(&self.shared.account(), exchange, testnet)
     }
 }
 
-fn wallet(st: &State, exchange: Exchange) -> Decimal {
-    lit(START_BALANCE) + st.realised.get(&exchange).copied().unwrap_or_default()
-        - st.fees.get(&exchange).copied().unwrap_or_default()
+fn wallet(st: &State, exchange: Exchange, testnet: bool) -> Decimal {
+    let key = (exchange, testnet);
+    lit(START_BALANCE) + st.realised.get(&key).copied().unwrap_or_default()
+        - st.fees.get(&key).copied().unwrap_or_default()
 }
 
 fn fee_rate(exchange: Exchange) -> Decimal {
@@ -219,19 +248,10 @@ fn fee_rate(exchange: Exchange) -> Decimal {
     }
 }
 
-/// The leg an order moves: one net leg on Bybit and Binance, long or short on MEXC.
+/// The leg an order moves: the one the exchange booked it on when it was placed (one net leg in
+/// one-way mode, long or short in hedge mode).
 fn leg_of(o: &AcceptedOrder) -> Leg {
-    match o.exchange {
-        Exchange::Mexc => {
-            let buy = o.side == "Buy";
-            if buy != o.reduce_only {
-                Leg::Long
-            } else {
-                Leg::Short
-            }
-        }
-        _ => Leg::Net,
-    }
+    o.leg
 }
 
 /// Base units per order unit of `symbol` on `exchange` (MEXC's contract size; 1 elsewhere).
@@ -271,10 +291,11 @@ fn record(
         fee,
         at_ms,
         id: st.next_fill,
+        testnet: o.testnet,
     });
-    *st.fees.entry(o.exchange).or_default() += fee;
+    *st.fees.entry((o.exchange, o.testnet)).or_default() += fee;
     // The leg's entry cost and realised PnL, in base units.
-    let key = (o.exchange, o.symbol.clone(), leg_of(o));
+    let key = (o.exchange, o.testnet, o.symbol.clone(), leg_of(o));
     let cost = st.cost.get(&key).copied().unwrap_or_default();
     let (b, a) = (before * size, after * size);
     let delta = a - b;
@@ -289,12 +310,13 @@ fn record(
             Decimal::NEGATIVE_ONE
         };
         // A short leg on MEXC holds a positive size: its PnL runs the other way.
-        let direction = if key.2 == Leg::Short {
+        let direction = if key.3 == Leg::Short {
             -direction
         } else {
             direction
         };
-        *st.realised.entry(o.exchange).or_default() += (price - avg) * reduced * direction;
+        *st.realised.entry((o.exchange, o.testnet)).or_default() +=
+            (price - avg) * reduced * direction;
         let left = cost - avg * reduced;
         if delta.abs() > b.abs() {
             (delta.abs() - b.abs()) * price
@@ -326,7 +348,7 @@ fn fill_order(book: &mut Book, st: &mut State, i: usize, qty: Decimal, at_ms: i6
         },
     };
     let leg = leg_of(&o);
-    let before = book.position(o.exchange, &o.symbol, leg);
+    let before = book.position_at(o.exchange, o.testnet, &o.symbol, leg);
     let buy = o.side == "Buy";
     let delta = match leg {
         Leg::Net => {
@@ -345,8 +367,27 @@ fn fill_order(book: &mut Book, st: &mut State, i: usize, qty: Decimal, at_ms: i6
             }
         }
     };
-    book.add_position(o.exchange, &o.symbol, leg, delta);
-    let after = book.position(o.exchange, &o.symbol, leg);
+    book.add_position_at(o.exchange, o.testnet, &o.symbol, leg, delta);
+    let after = book.position_at(o.exchange, o.testnet, &o.symbol, leg);
+    if o.exchange == Exchange::Mexc {
+        // MEXC keeps an open position (its id) while its size is not zero; one opened by a
+        // fill made here (later, or by hand) takes isolated margin and the default leverage.
+        let key = (o.symbol.clone(), leg);
+        if after.is_zero() {
+            book.mexc_positions.remove(&key);
+        } else if !book.mexc_positions.contains_key(&key) {
+            book.next_id += 1;
+            let id = book.next_id;
+            book.mexc_positions.insert(
+                key,
+                MexcPosition {
+                    id,
+                    open_type: 1,
+                    leverage: 20,
+                },
+            );
+        }
+    }
     let filled = o.filled_quantity + qty;
     let avg = match o.average_price {
         Some(a) if !o.filled_quantity.is_zero() => (a * o.filled_quantity + price * qty) / filled,
@@ -419,7 +460,7 @@ pub(super) struct Seen {
     /// The account route's own answer, when the call was one.
     pub(super) reply: Option<Reply>,
     orders_before: usize,
-    positions_before: BTreeMap<(Exchange, String, Leg), Decimal>,
+    positions_before: BTreeMap<(Exchange, bool, String, Leg), Decimal>,
     exchange: Option<Exchange>,
 }
 
@@ -520,9 +561,9 @@ pub(super) fn after(shared: &Shared, prefix: &str, seen: Seen, reply: Reply) -> 
         }
         if o.filled_quantity > Decimal::ZERO {
             let leg = leg_of(&o);
-            let key = (o.exchange, o.symbol.clone(), leg);
+            let key = (o.exchange, o.testnet, o.symbol.clone(), leg);
             let before = seen.positions_before.get(&key).copied().unwrap_or_default();
-            let after = book.position(o.exchange, &o.symbol, leg);
+            let after = book.position_at(o.exchange, o.testnet, &o.symbol, leg);
             let price = o.average_price.unwrap_or_default();
             st.seen
                 .insert((o.exchange, o.exchange_order_id.clone()), o.filled_quantity);
@@ -569,7 +610,8 @@ fn control(shared: &Shared, call: &Call) -> Option<Reply> {
                 .fills
                 .iter()
                 .map(|f| {
-                    json!({"exchange": f.exchange.as_str(), "client_order_id": f.client_order_id,
+                    json!({"exchange": f.exchange.as_str(), "testnet": f.testnet,
+                           "client_order_id": f.client_order_id,
                            "quantity": f.quantity.normalize().to_string(),
                            "price": f.price.normalize().to_string(),
                            "fee": f.fee.normalize().to_string()})
@@ -590,7 +632,7 @@ fn control(shared: &Shared, call: &Call) -> Option<Reply> {
 }
 
 /// One open leg as the account routes report it: size (order units, signed on a net leg), entry,
-/// mark, unrealised PnL (USDT), leverage.
+/// mark, unrealised PnL (USDT).
 struct Open {
     symbol: String,
     leg: Leg,
@@ -598,46 +640,86 @@ struct Open {
     entry: Decimal,
     mark: Decimal,
     upnl: Decimal,
-    leverage: u32,
 }
 
-fn open_legs(shared: &Shared, exchange: Exchange, default_leverage: u32) -> Vec<Open> {
+fn open_legs(shared: &Shared, exchange: Exchange, testnet: bool) -> Vec<Open> {
     let book = shared.book();
     let st = shared.account();
     book.positions
         .iter()
-        .filter(|((e, _, _), size)| *e == exchange && !size.is_zero())
-        .filter_map(|((e, symbol, leg), size)| {
+        .filter(|((e, t, _, _), size)| *e == exchange && *t == testnet && !size.is_zero())
+        .filter_map(|((e, _, symbol, leg), size)| {
             let sp = spec(symbol)?;
-            let base = contract(*e, symbol);
             let mark = book.mark(*e, sp);
-            let cost = st
-                .cost
-                .get(&(*e, symbol.clone(), *leg))
-                .copied()
-                .unwrap_or_default();
-            let held = size.abs() * base;
-            let entry = if held.is_zero() { mark } else { cost / held };
-            let direction = match leg {
-                Leg::Short => Decimal::NEGATIVE_ONE,
-                Leg::Net if size.is_sign_negative() => Decimal::NEGATIVE_ONE,
-                _ => Decimal::ONE,
-            };
+            let (entry, upnl) = leg_value(&st, *e, testnet, symbol, *leg, *size, mark);
             Some(Open {
                 symbol: symbol.clone(),
                 leg: *leg,
                 size: *size,
-                entry: entry.round_dp(8).normalize(),
+                entry,
                 mark,
-                upnl: ((mark - entry) * held * direction).round_dp(8).normalize(),
-                leverage: book
-                    .leverage
-                    .get(&(*e, symbol.clone()))
-                    .copied()
-                    .unwrap_or(default_leverage),
+                upnl,
             })
         })
         .collect()
+}
+
+/// The entry price and unrealised PnL (USDT, at `mark`) of a leg of `size` (order units).
+fn leg_value(
+    st: &State,
+    exchange: Exchange,
+    testnet: bool,
+    symbol: &str,
+    leg: Leg,
+    size: Decimal,
+    mark: Decimal,
+) -> (Decimal, Decimal) {
+    let base = contract(exchange, symbol);
+    let cost = st
+        .cost
+        .get(&(exchange, testnet, symbol.to_owned(), leg))
+        .copied()
+        .unwrap_or_default();
+    let held = size.abs() * base;
+    let entry = if held.is_zero() { mark } else { cost / held };
+    let direction = match leg {
+        Leg::Short => Decimal::NEGATIVE_ONE,
+        Leg::Net if size.is_sign_negative() => Decimal::NEGATIVE_ONE,
+        _ => Decimal::ONE,
+    };
+    (
+        entry.round_dp(8).normalize(),
+        ((mark - entry) * held * direction).round_dp(8).normalize(),
+    )
+}
+
+/// For the exchanges' own position routes, which hold `book`: the entry and unrealised PnL of
+/// a leg (zero for an empty one).
+pub(super) fn entry_and_upnl(
+    shared: &Shared,
+    book: &Book,
+    exchange: Exchange,
+    testnet: bool,
+    symbol: &str,
+    leg: Leg,
+    size: Decimal,
+) -> (Decimal, Decimal) {
+    let Some(sp) = spec(symbol) else {
+        return (Decimal::ZERO, Decimal::ZERO);
+    };
+    if size.is_zero() {
+        return (Decimal::ZERO, Decimal::ZERO);
+    }
+    let mark = book.mark(exchange, sp);
+    leg_value(
+        &shared.account(),
+        exchange,
+        testnet,
+        symbol,
+        leg,
+        size,
+        mark,
+    )
 }
 
 fn unrealised(legs: &[Open]) -> Decimal {
@@ -666,9 +748,14 @@ fn bybit_auth(shared: &Shared, call: &Call) -> Result<(), Reply> {
         )));
     };
     let recv = call.header("x-bapi-recv-window").unwrap_or("5000");
-    if key != shared.credentials.bybit.api_key {
+    // The network's own pair: a mainnet key is unknown on the testnet, and the other way round.
+    let Some(creds) = shared
+        .credentials
+        .for_network(Exchange::Bybit, call.testnet)
+        .filter(|c| c.api_key == key)
+    else {
         return Err(bybit_ret(shared, 10003, "API key is invalid.", json!({})));
-    }
+    };
     let now = shared.now_ms();
     let window: i64 = recv.parse().unwrap_or(5000);
     match ts.parse::<i64>() {
@@ -683,7 +770,7 @@ fn bybit_auth(shared: &Shared, call: &Call) -> Result<(), Reply> {
         }
     }
     let origin = format!("{ts}{key}{recv}{}", call.query);
-    if hmac_hex(&shared.credentials.bybit.api_secret, &origin) != sign {
+    if hmac_hex(&creds.api_secret, &origin) != sign {
         return Err(bybit_ret(
             shared,
             10004,
@@ -699,10 +786,7 @@ fn bybit(shared: &Shared, call: &Call) -> Option<Reply> {
         return None;
     }
     let path = call.path.as_str();
-    if !matches!(
-        path,
-        "/v5/position/list" | "/v5/account/wallet-balance" | "/v5/execution/list"
-    ) {
+    if !matches!(path, "/v5/account/wallet-balance" | "/v5/execution/list") {
         return None;
     }
     if let Err(r) = bybit_auth(shared, call) {
@@ -712,47 +796,13 @@ fn bybit(shared: &Shared, call: &Call) -> Option<Reply> {
     let params_error =
         |what: &str| bybit_ret(shared, 10001, &format!("params error: {what}"), json!({}));
     Some(match path {
-        "/v5/position/list" => {
-            if param(&q, "category") != Some("linear") {
-                return Some(params_error("category"));
-            }
-            let symbol = param(&q, "symbol");
-            if symbol.is_none() && param(&q, "settleCoin").is_none() {
-                return Some(params_error("symbol or settleCoin is required"));
-            }
-            let list: Vec<Value> = open_legs(shared, Exchange::Bybit, 10)
-                .into_iter()
-                .filter(|l| symbol.is_none_or(|s| s == l.symbol))
-                .map(|l| {
-                    json!({
-                        "positionIdx": 0, "riskId": 1, "riskLimitValue": "2000000",
-                        "symbol": l.symbol,
-                        "side": if l.size.is_sign_positive() { "Buy" } else { "Sell" },
-                        "size": l.size.abs().normalize().to_string(),
-                        "avgPrice": l.entry.to_string(),
-                        "positionValue": (l.size.abs() * l.entry).normalize().to_string(),
-                        "tradeMode": 0, "positionStatus": "Normal", "autoAddMargin": 0,
-                        "leverage": l.leverage.to_string(),
-                        "markPrice": l.mark.normalize().to_string(), "liqPrice": "", "bustPrice": "",
-                        "unrealisedPnl": l.upnl.to_string(), "cumRealisedPnl": "0",
-                        "createdTime": "0", "updatedTime": shared.now_ms().to_string(), "seq": 1,
-                    })
-                })
-                .collect();
-            bybit_ret(
-                shared,
-                0,
-                "OK",
-                json!({"category": "linear", "list": list, "nextPageCursor": ""}),
-            )
-        }
         "/v5/account/wallet-balance" => {
             if param(&q, "accountType").is_none() {
                 return Some(params_error("accountType"));
             }
-            let legs = open_legs(shared, Exchange::Bybit, 10);
+            let legs = open_legs(shared, Exchange::Bybit, call.testnet);
             let upnl = unrealised(&legs);
-            let balance = wallet(&shared.account(), Exchange::Bybit);
+            let balance = wallet(&shared.account(), Exchange::Bybit, call.testnet);
             let equity = (balance + upnl).normalize().to_string();
             bybit_ret(
                 shared,
@@ -778,7 +828,7 @@ fn bybit(shared: &Shared, call: &Call) -> Option<Reply> {
                 .fills
                 .iter()
                 .rev()
-                .filter(|f| f.exchange == Exchange::Bybit)
+                .filter(|f| f.exchange == Exchange::Bybit && f.testnet == call.testnet)
                 .filter(|f| link.is_none_or(|l| f.client_order_id == l))
                 .filter(|f| id.is_none_or(|i| f.exchange_order_id == i))
                 .map(|f| {
@@ -818,13 +868,17 @@ fn binance_auth(shared: &Shared, call: &Call) -> Result<Vec<(String, String)>, R
             "API-key format invalid.",
         ));
     };
-    if key != shared.credentials.binance.api_key {
+    let Some(creds) = shared
+        .credentials
+        .for_network(Exchange::Binance, call.testnet)
+        .filter(|c| c.api_key == key)
+    else {
         return Err(binance_err(
             StatusCode::UNAUTHORIZED,
             -2015,
             "Invalid API-key, IP, or permissions for action.",
         ));
-    }
+    };
     let Some(idx) = call.query.rfind("signature=") else {
         return Err(binance_err(
             StatusCode::BAD_REQUEST,
@@ -846,7 +900,7 @@ fn binance_auth(shared: &Shared, call: &Call) -> Result<Vec<(String, String)>, R
             ))
         }
     }
-    if !hmac_hex(&shared.credentials.binance.api_secret, total).eq_ignore_ascii_case(signature) {
+    if !hmac_hex(&creds.api_secret, total).eq_ignore_ascii_case(signature) {
         return Err(binance_err(
             StatusCode::BAD_REQUEST,
             -1022,
@@ -874,16 +928,22 @@ fn binance(shared: &Shared, call: &Call) -> Option<Reply> {
     let eight = |d: Decimal| format!("{:.8}", d);
     Some(match path {
         "/fapi/v3/positionRisk" => {
-            let rows: Vec<Value> = open_legs(shared, Exchange::Binance, 20)
+            let rows: Vec<Value> = open_legs(shared, Exchange::Binance, call.testnet)
                 .into_iter()
                 .map(|l| {
+                    // Hedge mode reports each side apart, a short's amount negative.
+                    let (side, amount) = match l.leg {
+                        Leg::Net => ("BOTH", l.size),
+                        Leg::Long => ("LONG", l.size),
+                        Leg::Short => ("SHORT", -l.size),
+                    };
                     json!({
-                        "symbol": l.symbol, "positionSide": "BOTH",
-                        "positionAmt": l.size.normalize().to_string(),
+                        "symbol": l.symbol, "positionSide": side,
+                        "positionAmt": amount.normalize().to_string(),
                         "entryPrice": l.entry.to_string(), "breakEvenPrice": l.entry.to_string(),
                         "markPrice": eight(l.mark), "unRealizedProfit": eight(l.upnl),
                         "liquidationPrice": "0", "isolatedMargin": "0",
-                        "notional": eight(l.size * l.mark), "marginAsset": "USDT",
+                        "notional": eight(amount * l.mark), "marginAsset": "USDT",
                         "isolatedWallet": "0", "initialMargin": "0", "maintMargin": "0",
                         "positionInitialMargin": "0", "openOrderInitialMargin": "0", "adl": 1,
                         "bidNotional": "0", "askNotional": "0", "updateTime": shared.now_ms(),
@@ -893,9 +953,9 @@ fn binance(shared: &Shared, call: &Call) -> Option<Reply> {
             Reply::Now(json_reply(StatusCode::OK, &Value::Array(rows)))
         }
         "/fapi/v3/account" => {
-            let legs = open_legs(shared, Exchange::Binance, 20);
+            let legs = open_legs(shared, Exchange::Binance, call.testnet);
             let upnl = unrealised(&legs);
-            let balance = wallet(&shared.account(), Exchange::Binance);
+            let balance = wallet(&shared.account(), Exchange::Binance, call.testnet);
             Reply::Now(json_reply(
                 StatusCode::OK,
                 &json!({
@@ -921,7 +981,9 @@ fn binance(shared: &Shared, call: &Call) -> Option<Reply> {
                 .account()
                 .fills
                 .iter()
-                .filter(|f| f.exchange == Exchange::Binance && f.symbol == symbol)
+                .filter(|f| {
+                    f.exchange == Exchange::Binance && f.testnet == call.testnet && f.symbol == symbol
+                })
                 .filter(|f| order.as_deref().is_none_or(|o| f.exchange_order_id == o))
                 .map(|f| {
                     json!({
@@ -930,7 +992,7 @@ fn binance(shared: &Shared, call: &Call) -> Option<Reply> {
                         "orderId": f.exchange_order_id.parse::<u64>().unwrap_or(0),
                         "price": f.price.normalize().to_string(), "qty": f.quantity.normalize().to_string(),
                         "quoteQty": (f.price * f.quantity).normalize().to_string(), "realizedPnl": "0",
-                        "side": if f.buy { "BUY" } else { "SELL" }, "positionSide": "BOTH",
+                        "side": if f.buy { "BUY" } else { "SELL" },
                         "symbol": f.symbol, "time": f.at_ms,
                     })
                 })
@@ -992,49 +1054,23 @@ fn mexc(shared: &Shared, call: &Call) -> Option<Reply> {
         return None;
     }
     let path = call.path.as_str();
-    if !matches!(
-        path,
-        "/api/v1/private/position/open_positions" | "/api/v1/private/account/assets"
-    ) {
+    if path != "/api/v1/private/account/assets" {
         return None;
     }
     if let Err(r) = mexc_auth(shared, call) {
         return Some(r);
     }
-    let legs = open_legs(shared, Exchange::Mexc, 20);
-    let ok = |data: Value| {
-        Reply::Now(json_reply(
-            StatusCode::OK,
-            &json!({"success": true, "code": 0, "data": data}),
-        ))
-    };
-    Some(if path.ends_with("open_positions") {
-        let rows: Vec<Value> = legs
-            .iter()
-            .filter_map(|l| {
-                let sp = spec(&l.symbol)?;
-                Some(json!({
-                    "positionId": 1, "symbol": sp.underscored(),
-                    "positionType": if l.leg == Leg::Short { 2 } else { 1 },
-                    "openType": 1, "state": 1, "holdVol": json_number(l.size.abs()),
-                    "frozenVol": 0, "closeVol": 0, "holdAvgPrice": json_number(l.entry),
-                    "openAvgPrice": json_number(l.entry), "closeAvgPrice": 0,
-                    "liquidatePrice": 0, "oim": 0, "im": 0, "holdFee": 0, "realised": 0,
-                    "leverage": l.leverage, "createTime": 0, "updateTime": shared.now_ms(),
-                    "autoAddIm": false,
-                }))
-            })
-            .collect();
-        ok(Value::Array(rows))
-    } else {
-        let upnl = unrealised(&legs);
-        let balance = wallet(&shared.account(), Exchange::Mexc);
-        ok(json!([{
+    let legs = open_legs(shared, Exchange::Mexc, false);
+    let upnl = unrealised(&legs);
+    let balance = wallet(&shared.account(), Exchange::Mexc, false);
+    Some(Reply::Now(json_reply(
+        StatusCode::OK,
+        &json!({"success": true, "code": 0, "data": [{
             "currency": "USDT", "positionMargin": 0, "availableBalance": json_number(balance),
             "cashBalance": json_number(balance), "frozenBalance": 0,
             "equity": json_number(balance + upnl), "unrealized": json_number(upnl), "bonus": 0,
-        }]))
-    })
+        }]}),
+    )))
 }
 
 #[cfg(test)]
@@ -1081,6 +1117,17 @@ mod tests {
             filled_quantity: Decimal::ONE,
             average_price: None,
             accepted_at_ms: 0,
+            testnet: false,
+            take_profit: None,
+            stop_loss: None,
+            tpsl_mode: None,
+            tp_trigger_by: None,
+            sl_trigger_by: None,
+            leg: match (exchange, side, reduce_only) {
+                (Exchange::Mexc, "Buy", false) | (Exchange::Mexc, "Sell", true) => Leg::Long,
+                (Exchange::Mexc, _, _) => Leg::Short,
+                _ => Leg::Net,
+            },
         }
     }
 
@@ -1106,7 +1153,7 @@ mod tests {
             lit("2"),
             2,
         );
-        let key = (Exchange::Bybit, "BTCUSDT".to_owned(), Leg::Net);
+        let key = (Exchange::Bybit, false, "BTCUSDT".to_owned(), Leg::Net);
         assert_eq!(st.cost.get(&key), Some(&lit("300")));
         let sell = order(Exchange::Bybit, "Sell", true);
         record(
@@ -1119,11 +1166,15 @@ mod tests {
             3,
         );
         // (180 − 150) × 2.
-        assert_eq!(st.realised.get(&Exchange::Bybit), Some(&lit("60")));
+        assert_eq!(st.realised.get(&(Exchange::Bybit, false)), Some(&lit("60")));
         assert!(!st.cost.contains_key(&key));
-        let fees = st.fees.get(&Exchange::Bybit).copied().unwrap_or_default();
+        let fees = st
+            .fees
+            .get(&(Exchange::Bybit, false))
+            .copied()
+            .unwrap_or_default();
         assert_eq!(fees, lit("0.055") + lit("0.11") + lit("0.198"));
-        assert_eq!(wallet(&st, Exchange::Bybit), lit("100060") - fees);
+        assert_eq!(wallet(&st, Exchange::Bybit, false), lit("100060") - fees);
         // A MEXC short leg realises the other way round.
         let mut st = State::default();
         let open = order(Exchange::Mexc, "Sell", false);
@@ -1147,6 +1198,9 @@ mod tests {
             2,
         );
         // 10 contracts × 0.0001 BTC × (100 − 90).
-        assert_eq!(st.realised.get(&Exchange::Mexc), Some(&lit("0.01")));
+        assert_eq!(
+            st.realised.get(&(Exchange::Mexc, false)),
+            Some(&lit("0.01"))
+        );
     }
 }
