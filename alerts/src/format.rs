@@ -6,10 +6,11 @@
 //! the dlq worker) send what happened, and the wording lives here, in one place.
 
 use crate::html::escape;
-use contracts::event::{Outcome, TradeEvent};
+use contracts::event::{classify_status, FollowState, Outcome, StatusClass, TradeEvent};
 use ops::dead_letters::DeadLetterSummary;
 use ops::ledger::{Stats, TradeRow};
 use ops::positions::{Position, Side};
+use ops::reconcile::{PositionRow, PositionsView};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -34,6 +35,20 @@ pub struct TradeAlert {
     /// They are not (all) in place: the position is open without the protection asked for.
     #[serde(default)]
     pub unprotected: bool,
+    /// The order's status word as the exchange reported it.
+    #[serde(default)]
+    pub status: Option<String>,
+    /// Set on a follow-up's update: `following`, `final`, `left_open`, `stopped`.
+    #[serde(default)]
+    pub update: Option<String>,
+    /// `0.35 USDT`, when the exchange's fill records told it.
+    #[serde(default)]
+    pub fee: Option<String>,
+    /// Where the order went (`bybit`), when the event says; else `exchange`.
+    #[serde(default)]
+    pub venue: Option<String>,
+    #[serde(default)]
+    pub testnet: bool,
 }
 
 impl TradeAlert {
@@ -67,6 +82,33 @@ impl TradeAlert {
             detail,
             protection,
             unprotected,
+            status: e.order.as_ref().map(|o| o.status.clone()),
+            update: e.update.as_ref().map(|u| u.state.as_str().to_owned()),
+            fee: e
+                .fee
+                .as_ref()
+                .map(|f| format!("{} {}", f.amount.normalize(), f.asset)),
+            venue: e.venue.map(|v| v.as_str().to_owned()),
+            testnet: e.testnet,
+        }
+    }
+
+    /// Whether an event is alerted: every outcome; of a follow-up's updates, those that say
+    /// something an operator acts on (a fill, the order's end, an order left open or no longer
+    /// followed), not a bare status change of an order with nothing filled, nor the fee of an
+    /// order whose end was already alerted.
+    pub fn worth_telling(e: &TradeEvent) -> bool {
+        let Some(u) = &e.update else {
+            return true;
+        };
+        let filled = e
+            .order
+            .as_ref()
+            .is_some_and(|o| o.filled_quantity > rust_decimal::Decimal::ZERO);
+        match u.state {
+            FollowState::Following => u.fill_changed && filled,
+            FollowState::Final => u.fill_changed || u.status_changed,
+            FollowState::LeftOpen | FollowState::Stopped => true,
         }
     }
 }
@@ -155,23 +197,94 @@ pub fn time_of(ms: i64) -> String {
 }
 
 fn trade_alert(t: &TradeAlert) -> String {
-    let (icon, title) = match t.outcome {
-        Outcome::Filled => ("✅", "Filled"),
-        Outcome::Rejected => ("❌", "Rejected"),
-        Outcome::Blocked => ("⛔", "Blocked"),
-    };
+    let class = t.status.as_deref().map(classify_status);
+    let filled = t.filled_quantity.as_deref().filter(|q| !is_zero(q));
+    let status = t.status.as_deref().unwrap_or("?");
+    let (icon, title, qty, note): (&str, String, String, Option<String>) =
+        match (t.update.as_deref(), t.outcome, class) {
+            (Some("final"), _, Some(StatusClass::Filled)) => (
+                "✅",
+                "Order filled".into(),
+                filled.map_or_else(|| t.quantity.clone(), str::to_owned),
+                None,
+            ),
+            (Some("final"), _, _) => (
+                "❌",
+                format!("Order {}", e(status)),
+                part_of(filled, &t.quantity),
+                filled.is_none().then(|| "nothing filled".to_owned()),
+            ),
+            (Some("left_open"), _, _) => (
+                "ℹ️",
+                "Order left open".into(),
+                part_of(filled, &t.quantity),
+                Some(format!(
+                "still {} at the exchange after trade:follow_orders_seconds; no longer followed",
+                e(status)
+            )),
+            ),
+            (Some("stopped"), _, _) => (
+                "ℹ️",
+                "Order no longer followed".into(),
+                part_of(filled, &t.quantity),
+                Some(format!("last seen {}", e(status))),
+            ),
+            (Some(_), _, _) => (
+                "✅",
+                "Partly filled".into(),
+                part_of(filled, &t.quantity),
+                None,
+            ),
+            (None, Outcome::Filled, Some(StatusClass::Open)) => (
+                "✅",
+                "Accepted".into(),
+                filled.map_or_else(|| t.quantity.clone(), |f| part_of(Some(f), &t.quantity)),
+                Some(format!(
+                    "{} at the exchange; followed until it ends",
+                    e(status)
+                )),
+            ),
+            (None, Outcome::Filled, _) => (
+                "✅",
+                "Filled".into(),
+                t.filled_quantity
+                    .clone()
+                    .unwrap_or_else(|| t.quantity.clone()),
+                None,
+            ),
+            (None, Outcome::Rejected, _) => (
+                "❌",
+                "Rejected".into(),
+                t.filled_quantity
+                    .clone()
+                    .unwrap_or_else(|| t.quantity.clone()),
+                None,
+            ),
+            (None, Outcome::Blocked, _) => (
+                "⛔",
+                "Blocked".into(),
+                t.filled_quantity
+                    .clone()
+                    .unwrap_or_else(|| t.quantity.clone()),
+                None,
+            ),
+        };
     let price = match (&t.average_price, &t.price) {
         (Some(p), _) | (None, Some(p)) => format!(" @ {}", e(p)),
         _ => String::new(),
     };
-    let qty = t.filled_quantity.as_deref().unwrap_or(&t.quantity);
+    let venue = t.venue.as_deref().unwrap_or(&t.exchange);
+    let network = if t.testnet { " (testnet)" } else { "" };
     let mut out = format!(
-        "{icon} <b>{title}</b> {} {} {}{price} on {}",
+        "{icon} <b>{title}</b> {} {} {}{price} on {}{network}",
         e(&t.action),
-        e(qty),
+        e(&qty),
         e(&t.symbol),
-        e(&t.exchange)
+        e(venue)
     );
+    if let Some(n) = note {
+        out.push_str(&format!("\n<i>{n}</i>"));
+    }
     if let Some(d) = &t.detail {
         out.push_str(&format!("\n<i>{}</i>", e(d)));
     }
@@ -183,7 +296,11 @@ fn trade_alert(t: &TradeAlert) -> String {
         (Some(p), false) => out.push_str(&format!("\n🛡 {}", e(p))),
         (None, _) => {}
     }
-    out.push_str(&format!("\nkey <code>{}</code>", e(&t.idempotency_key)));
+    out.push('\n');
+    if let Some(f) = &t.fee {
+        out.push_str(&format!("fee {} · ", e(f)));
+    }
+    out.push_str(&format!("key <code>{}</code>", e(&t.idempotency_key)));
     if let Some(id) = &t.order_id {
         out.push_str(&format!(" · order <code>{}</code>", e(id)));
     }
@@ -213,6 +330,16 @@ fn dead_letter_alert(d: &DeadLetterAlert) -> String {
         d.attempts, d.id
     ));
     out
+}
+
+fn is_zero(q: &str) -> bool {
+    q.parse::<rust_decimal::Decimal>()
+        .is_ok_and(|d| d.is_zero())
+}
+
+/// `0.004 of 0.01` (or `0 of 0.01` when nothing filled).
+fn part_of(filled: Option<&str>, quantity: &str) -> String {
+    format!("{} of {quantity}", filled.unwrap_or("0"))
 }
 
 /// One alert as HTML.
@@ -321,6 +448,115 @@ pub fn positions(list: &[Position]) -> String {
     out
 }
 
+fn network_title(exchange: &str, network: &str) -> &'static str {
+    match (exchange, network) {
+        ("paper", _) => "Paper (simulated fills)",
+        (_, "testnet") => "Testnet",
+        _ => "Live (mainnet)",
+    }
+}
+
+/// `/positions`: the exchanges' own positions, live, testnet and paper apart, each flagged where
+/// it differs from what hoox's fills imply; realised PnL and the latest equity per exchange.
+pub fn exchange_positions(v: &PositionsView) -> String {
+    let mut out = "<b>Positions</b> <i>(as the exchanges report them)</i>".to_owned();
+    if v.positions.is_empty() {
+        out.push_str("\nNo open positions.");
+    }
+    let mut groups: Vec<(&'static str, Vec<&PositionRow>)> = Vec::new();
+    for title in ["Live (mainnet)", "Testnet", "Paper (simulated fills)"] {
+        let rows: Vec<&PositionRow> = v
+            .positions
+            .iter()
+            .filter(|p| network_title(&p.exchange, &p.network) == title)
+            .collect();
+        if !rows.is_empty() {
+            groups.push((title, rows));
+        }
+    }
+    for (title, rows) in groups {
+        out.push_str(&format!("\n<b>{title}</b>"));
+        for p in rows {
+            let flag = if p.flagged() { "⚠️ " } else { "" };
+            let entry = p
+                .entry_price
+                .as_deref()
+                .map(|a| format!(" @ {}", e(a)))
+                .unwrap_or_default();
+            let mut extra = Vec::new();
+            if let Some(m) = &p.mark_price {
+                extra.push(format!("mark {}", e(m)));
+            }
+            if let Some(u) = &p.unrealised_pnl {
+                extra.push(format!("uPnL {}", e(u)));
+            }
+            match (&p.leverage, &p.margin_mode) {
+                (Some(l), Some(m)) => extra.push(format!("{}x {}", e(l), e(m))),
+                (Some(l), None) => extra.push(format!("{}x", e(l))),
+                (None, Some(m)) => extra.push(e(m)),
+                (None, None) => {}
+            }
+            let extra = if extra.is_empty() {
+                String::new()
+            } else {
+                format!(" — {}", extra.join(" · "))
+            };
+            out.push_str(&format!(
+                "\n• {flag}{} {} {}{entry} on {}{extra}",
+                e(&p.side.to_ascii_uppercase()),
+                e(&p.size),
+                e(&p.symbol),
+                e(&p.exchange)
+            ));
+            if p.flagged() {
+                out.push_str(&format!(
+                    "\n  <i>{}: {}</i>",
+                    e(&p.reconcile),
+                    e(p.reconcile_detail.as_deref().unwrap_or(""))
+                ));
+            }
+        }
+    }
+    if v.flagged > 0 {
+        out.push_str(&format!(
+            "\n⚠️ <b>{}</b> difference(s) between the exchanges and hoox's fills",
+            v.flagged
+        ));
+    }
+    if !v.realised.is_empty() {
+        out.push_str("\n<b>Realised</b>");
+        for r in &v.realised {
+            let partial = if r.complete {
+                ""
+            } else {
+                ", some fees unknown"
+            };
+            out.push_str(&format!(
+                "\n• {} {}: {} USDT net over {} closed position(s), fees {}{partial}",
+                e(&r.exchange),
+                e(&r.network),
+                r.net_pnl.normalize(),
+                r.closed_positions,
+                r.fees.normalize()
+            ));
+        }
+    }
+    if !v.equity.is_empty() {
+        out.push_str("\n<b>Equity</b>");
+        for q in &v.equity {
+            out.push_str(&format!(
+                "\n• {} {}: {} {} ({})",
+                e(&q.exchange),
+                e(&q.network),
+                e(&q.equity),
+                e(&q.asset),
+                e(&q.day)
+            ));
+        }
+    }
+    out
+}
+
 pub fn dlq(pending: i64, recent: &[DeadLetterSummary]) -> String {
     if pending == 0 {
         return "<b>Dead letters</b>\nNone pending. 👍".into();
@@ -358,7 +594,7 @@ pub fn help() -> String {
         "<b>hoox bot</b>",
         "/status — kill switch, mode, dead letters, last trade",
         "/trades [n] — the last n trades (default 5)",
-        "/positions — open positions",
+        "/positions — the exchanges' positions (live, testnet, paper), flagged where hoox's fills differ",
         "/dlq — pending dead letters",
         "/kill_on — stop submitting orders",
         "/kill_off — resume",
@@ -463,6 +699,146 @@ mod tests {
         }))
         .unwrap();
         assert_eq!((old.protection, old.unprotected), (None, false));
+    }
+
+    fn live_event(status: &str, filled: &str) -> TradeEvent {
+        let mut ev = event(Outcome::Filled);
+        ev.signal.exchange = contracts::signal::Exchange::Bybit;
+        ev.venue = Some(contracts::signal::Exchange::Bybit);
+        ev.testnet = true;
+        ev.order = Some(OrderAck {
+            client_order_id: "hx1".into(),
+            exchange_order_id: "42".into(),
+            status: status.into(),
+            filled_quantity: filled.parse().unwrap(),
+            average_price: (filled != "0").then(|| Decimal::from(65000)),
+        });
+        ev
+    }
+
+    fn update(mut ev: TradeEvent, state: FollowState) -> TradeEvent {
+        ev.update = Some(contracts::event::OrderUpdate {
+            state,
+            lookups: 1,
+            first_seen_ms: 0,
+            status_changed: true,
+            fill_changed: true,
+        });
+        ev
+    }
+
+    /// Issue 13. The old alert of a Bybit acknowledgement read "Filled LONG 0": the ack carries
+    /// no fill. Now the outcome says accepted and followed, and each update says what changed.
+    #[test]
+    fn an_order_followed_to_its_end_is_alerted_as_it_goes() {
+        let say = |e: &TradeEvent| alert(&Alert::Trade(TradeAlert::from_event(e)));
+        let accepted = say(&live_event("Acknowledged", "0"));
+        assert!(
+            accepted
+                .starts_with("✅ <b>Accepted</b> LONG 0.001 BTCUSDT @ 65000 on bybit (testnet)"),
+            "{accepted}"
+        );
+        assert!(accepted.contains("followed until it ends"));
+        let mut rest = update(live_event("New", "0"), FollowState::Following);
+        if let Some(u) = rest.update.as_mut() {
+            u.fill_changed = false;
+        }
+        assert!(!TradeAlert::worth_telling(&rest), "a bare status change");
+        let mut fee_only = update(live_event("FILLED", "0.001"), FollowState::Final);
+        if let Some(u) = fee_only.update.as_mut() {
+            (u.fill_changed, u.status_changed) = (false, false);
+        }
+        assert!(
+            !TradeAlert::worth_telling(&fee_only),
+            "its fill was alerted already"
+        );
+        let part = update(
+            live_event("PartiallyFilled", "0.0004"),
+            FollowState::Following,
+        );
+        assert!(TradeAlert::worth_telling(&part));
+        assert!(
+            say(&part).starts_with("✅ <b>Partly filled</b> LONG 0.0004 of 0.001 BTCUSDT @ 65000")
+        );
+        let mut done = update(live_event("Filled", "0.001"), FollowState::Final);
+        done.fee = Some(contracts::event::Fee {
+            amount: Decimal::new(35, 3),
+            asset: "USDT".into(),
+        });
+        let text = say(&done);
+        assert!(
+            text.starts_with(
+                "✅ <b>Order filled</b> LONG 0.001 BTCUSDT @ 65000 on bybit (testnet)"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("fee 0.035 USDT · key"));
+        let gone = say(&update(live_event("Cancelled", "0"), FollowState::Final));
+        assert!(
+            gone.starts_with("❌ <b>Order Cancelled</b> LONG 0 of 0.001"),
+            "{gone}"
+        );
+        assert!(gone.contains("nothing filled"));
+        let left = say(&update(live_event("New", "0"), FollowState::LeftOpen));
+        assert!(left.starts_with("ℹ️ <b>Order left open</b>"), "{left}");
+        assert!(super::super::html::escape("<") == "&lt;");
+    }
+
+    #[test]
+    fn positions_show_the_exchanges_truth_networks_apart_with_flags() {
+        let row = |exchange: &str, network: &str, flag: &str| PositionRow {
+            exchange: exchange.into(),
+            network: network.into(),
+            symbol: "BTCUSDT".into(),
+            side: "long".into(),
+            size: "0.01".into(),
+            entry_price: Some("65000".into()),
+            mark_price: Some("65100".into()),
+            unrealised_pnl: Some("1".into()),
+            leverage: Some("5".into()),
+            margin_mode: Some("cross".into()),
+            source: "exchange".into(),
+            implied_size: Some("0.01".into()),
+            reconcile: flag.into(),
+            reconcile_detail: (flag != "ok").then(|| "hoox's fills imply 0.02".into()),
+            updated_at_ms: 0,
+        };
+        let v = PositionsView {
+            positions: vec![
+                row("bybit", "mainnet", "ok"),
+                row("binance", "testnet", "differs"),
+                row("paper", "mainnet", "ok"),
+            ],
+            flagged: 1,
+            implied: vec![],
+            closed: vec![],
+            realised: vec![],
+            equity: vec![],
+        };
+        let text = exchange_positions(&v);
+        let live = text.find("<b>Live (mainnet)</b>").unwrap();
+        let test = text.find("<b>Testnet</b>").unwrap();
+        let paper = text.find("<b>Paper (simulated fills)</b>").unwrap();
+        assert!(live < test && test < paper, "{text}");
+        assert!(
+            text.contains("• LONG 0.01 BTCUSDT @ 65000 on bybit — mark 65100 · uPnL 1 · 5x cross")
+        );
+        assert!(text.contains("• ⚠️ LONG 0.01 BTCUSDT @ 65000 on binance"));
+        assert!(
+            text.contains("<i>differs: hoox&#39;s fills imply 0.02</i>")
+                || text.contains("<i>differs: hoox's fills imply 0.02</i>"),
+            "{text}"
+        );
+        assert!(text.contains("⚠️ <b>1</b> difference(s)"));
+        assert!(exchange_positions(&PositionsView {
+            positions: vec![],
+            flagged: 0,
+            implied: vec![],
+            closed: vec![],
+            realised: vec![],
+            equity: vec![]
+        })
+        .contains("No open positions"));
     }
 
     #[test]

@@ -37,6 +37,19 @@ pub enum Command {
     /// Trades in the ledger.
     #[command(subcommand)]
     Trades(TradesCommand),
+    /// Open positions as the exchanges report them (live, testnet and paper apart), each
+    /// flagged where it differs from what hoox's own fills imply; realised PnL and equity.
+    Positions {
+        /// bybit, binance, mexc or paper.
+        #[arg(long)]
+        exchange: Option<String>,
+        /// mainnet or testnet.
+        #[arg(long)]
+        network: Option<String>,
+        /// Only the positions that differ from hoox's fills.
+        #[arg(long)]
+        flagged: bool,
+    },
     /// Test signals.
     #[command(subcommand)]
     Signal(SignalCommand),
@@ -180,6 +193,25 @@ mod tests {
     #[test]
     fn the_command_line_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn positions_take_exchange_network_and_flagged() {
+        let cli = Cli::try_parse_from(["hoox", "positions", "--network", "testnet", "--flagged"])
+            .unwrap();
+        match cli.command {
+            Command::Positions {
+                exchange,
+                network,
+                flagged,
+            } => {
+                assert_eq!(
+                    (exchange, network.as_deref(), flagged),
+                    (None, Some("testnet"), true)
+                );
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

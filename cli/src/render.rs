@@ -6,6 +6,7 @@ use ops::dead_letters::{
     DeadLetterDetail, DeadLetterList, DeadLetterSummary, ReplayResponse, ReplayResult,
 };
 use ops::ledger::TradeRow;
+use ops::reconcile::{PositionRow, PositionsView};
 use serde_json::Value;
 
 /// Left-aligned columns separated by two spaces, a header row first.
@@ -267,6 +268,149 @@ pub fn replay(r: &ReplayResponse) -> String {
 }
 
 /// One trade per line, as `trades tail` prints them.
+fn position_cells(p: &PositionRow) -> Vec<String> {
+    vec![
+        p.exchange.clone(),
+        p.symbol.clone(),
+        p.side.clone(),
+        p.size.clone(),
+        or_dash(&p.entry_price),
+        or_dash(&p.mark_price),
+        or_dash(&p.unrealised_pnl),
+        or_dash(&p.leverage),
+        or_dash(&p.margin_mode),
+        or_dash(&p.implied_size),
+        if p.flagged() {
+            format!("! {}", p.reconcile)
+        } else {
+            p.reconcile.clone()
+        },
+        show(p.updated_at_ms),
+    ]
+}
+
+/// `hoox positions`: one table per network (live, testnet, paper), the differences spelt out,
+/// then realised PnL and the latest equity.
+pub fn positions(v: &PositionsView) -> String {
+    const HEADERS: [&str; 12] = [
+        "EXCHANGE",
+        "SYMBOL",
+        "SIDE",
+        "SIZE",
+        "ENTRY",
+        "MARK",
+        "UPNL",
+        "LEV",
+        "MARGIN",
+        "HOOX",
+        "RECONCILE",
+        "READ (UTC)",
+    ];
+    let mut out = Vec::new();
+    type Keep = fn(&PositionRow) -> bool;
+    let groups: [(&str, Keep); 3] = [
+        ("LIVE (mainnet)", |p| {
+            p.exchange != "paper" && p.network == "mainnet"
+        }),
+        ("TESTNET", |p| {
+            p.exchange != "paper" && p.network == "testnet"
+        }),
+        ("PAPER (simulated fills)", |p| p.exchange == "paper"),
+    ];
+    for (title, keep) in groups {
+        let rows: Vec<Vec<String>> = v
+            .positions
+            .iter()
+            .filter(|p| keep(p))
+            .map(position_cells)
+            .collect();
+        if !rows.is_empty() {
+            out.push(format!("{title}\n{}", table(&HEADERS, &rows)));
+        }
+    }
+    if v.positions.is_empty() {
+        out.push("no open positions".into());
+    }
+    let diffs: Vec<String> = v
+        .positions
+        .iter()
+        .filter(|p| p.flagged())
+        .map(|p| {
+            format!(
+                "! {} {} {} {} ({}): {}",
+                p.exchange,
+                p.network,
+                p.symbol,
+                p.side,
+                p.reconcile,
+                p.reconcile_detail.as_deref().unwrap_or("")
+            )
+        })
+        .collect();
+    if !diffs.is_empty() {
+        out.push(format!(
+            "{}\n{} difference(s) between the exchanges and hoox's fills",
+            diffs.join("\n"),
+            diffs.len()
+        ));
+    }
+    if !v.realised.is_empty() {
+        let rows: Vec<Vec<String>> = v
+            .realised
+            .iter()
+            .map(|r| {
+                vec![
+                    r.exchange.clone(),
+                    r.network.clone(),
+                    r.closed_positions.to_string(),
+                    r.net_pnl.normalize().to_string(),
+                    r.fees.normalize().to_string(),
+                    if r.complete { "yes" } else { "no" }.into(),
+                ]
+            })
+            .collect();
+        out.push(format!(
+            "REALISED (USDT)\n{}",
+            table(
+                &[
+                    "EXCHANGE",
+                    "NETWORK",
+                    "CLOSED",
+                    "NET PNL",
+                    "FEES",
+                    "ALL KNOWN"
+                ],
+                &rows
+            )
+        ));
+    }
+    if !v.equity.is_empty() {
+        let rows: Vec<Vec<String>> = v
+            .equity
+            .iter()
+            .map(|q| {
+                vec![
+                    q.exchange.clone(),
+                    q.network.clone(),
+                    q.day.clone(),
+                    q.wallet_balance.clone(),
+                    or_dash(&q.unrealised_pnl),
+                    q.equity.clone(),
+                    q.asset.clone(),
+                ]
+            })
+            .collect();
+        out.push(format!(
+            "EQUITY (latest daily snapshot)\n{}",
+            table(
+                &["EXCHANGE", "NETWORK", "DAY", "WALLET", "UPNL", "EQUITY", "ASSET"],
+                &rows
+            )
+        ));
+    }
+    out.join("\n\n")
+}
+
 pub fn trade_line(t: &TradeRow) -> String {
     format!(
         "{}  {:<11} {:<10} {:>12} @ {:<12} {:<8} {:<8} {}",
@@ -310,6 +454,44 @@ mod tests {
             resolved_by: None,
             resolution: None,
         }
+    }
+
+    #[test]
+    fn positions_print_per_network_with_the_differences_spelt_out() {
+        let row = |exchange: &str, network: &str, flag: &str| PositionRow {
+            exchange: exchange.into(),
+            network: network.into(),
+            symbol: "BTCUSDT".into(),
+            side: "long".into(),
+            size: "0.01".into(),
+            entry_price: Some("65000".into()),
+            mark_price: None,
+            unrealised_pnl: None,
+            leverage: None,
+            margin_mode: None,
+            source: "exchange".into(),
+            implied_size: Some("0.02".into()),
+            reconcile: flag.into(),
+            reconcile_detail: (flag != "ok").then(|| "hoox's fills imply 0.02".into()),
+            updated_at_ms: 1_795_867_200_000,
+        };
+        let v = PositionsView {
+            positions: vec![
+                row("bybit", "mainnet", "ok"),
+                row("bybit", "testnet", "differs"),
+            ],
+            flagged: 1,
+            implied: vec![],
+            closed: vec![],
+            realised: vec![],
+            equity: vec![],
+        };
+        let out = positions(&v);
+        assert!(out.starts_with("LIVE (mainnet)\nEXCHANGE"), "{out}");
+        assert!(out.contains("TESTNET\nEXCHANGE"));
+        assert!(out.contains("! differs"));
+        assert!(out.contains("! bybit testnet BTCUSDT long (differs): hoox's fills imply 0.02"));
+        assert!(out.ends_with("1 difference(s) between the exchanges and hoox's fills"));
     }
 
     #[test]

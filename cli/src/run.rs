@@ -10,6 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use ops::dead_letters::{DeadLetterDetail, DeadLetterList, ReplayResponse, Status};
 use ops::ledger::TradeRow;
 use ops::query::Page;
+use ops::reconcile::{PositionsFilter, PositionsView};
 use serde_json::{json, Value};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
@@ -190,6 +191,26 @@ pub fn run(cli: Cli, dir: &Path) -> Result<(), CliError> {
             &Client::new(&cli.url, Some(internal()?), actor()),
             cli.json,
         ),
+        Command::Positions {
+            exchange,
+            network,
+            flagged,
+        } => {
+            let client = Client::new(&cli.url, Some(internal()?), actor());
+            let filter = PositionsFilter {
+                exchange,
+                network,
+                flagged,
+            };
+            let path = format!("/admin/ledger/positions{}", query(&filter.to_pairs()));
+            let view: PositionsView = client.get(&path)?;
+            if cli.json {
+                print_json(&view);
+            } else {
+                println!("{}", render::positions(&view));
+            }
+            Ok(())
+        }
         Command::Trades(TradesCommand::Tail {
             limit,
             follow,

@@ -20,9 +20,10 @@
 //! (`ratelimit:orders`) is per exchange, as configured.
 
 use contracts::config::{Mode, Quota, RuntimeConfig};
-use contracts::event::{OrderAck, Protection, ProtectiveKind, ProtectiveOrder};
+use contracts::event::{Fee, OrderAck, Protection, ProtectiveKind, ProtectiveOrder};
 use contracts::job::TradeJob;
 use contracts::signal::Exchange;
+use contracts::symbol::Symbol;
 use engine::circuit::{CircuitBreaker, Network};
 use engine::paper::{PaperExchange, Routed};
 use engine::ports::{
@@ -390,19 +391,28 @@ pub struct LiveExchanges<'e> {
 }
 
 impl<'e> LiveExchanges<'e> {
-    /// This isolate's breaker, with the KV mirror's bans for the exchanges `jobs` go to (read
-    /// concurrently, once per batch, and only in live mode).
-    pub async fn open(env: &'e Env, cfg: &RuntimeConfig, jobs: &[&TradeJob]) -> Self {
+    /// This isolate's breaker, with the KV mirror's bans for the exchanges `jobs` go to in live
+    /// mode, and for `also` (follow-ups' and account reads' exchanges, whatever the mode), read
+    /// concurrently, once per batch.
+    pub async fn open(
+        env: &'e Env,
+        cfg: &RuntimeConfig,
+        jobs: &[&TradeJob],
+        also: &[(Exchange, Network)],
+    ) -> Self {
         let mut circuit = CIRCUIT.with(|c| c.borrow().clone());
         let now = runtime::now_ms();
         circuit.prune(now);
-        if cfg.mode == Mode::Live {
-            let mut routes: Vec<(Exchange, Network)> = jobs
-                .iter()
-                .filter_map(|job| OrderRequest::for_job(job, cfg).ok())
-                .map(|o| (o.exchange, Network::of(o.testnet)))
-                .filter(|&(e, n)| e != Exchange::Paper && circuit.open_for(e, n, now).is_none())
-                .collect();
+        let live_jobs = jobs
+            .iter()
+            .filter(|_| cfg.mode == Mode::Live)
+            .filter_map(|job| OrderRequest::for_job(job, cfg).ok())
+            .map(|o| (o.exchange, Network::of(o.testnet)));
+        let mut routes: Vec<(Exchange, Network)> = live_jobs
+            .chain(also.iter().copied())
+            .filter(|&(e, n)| e != Exchange::Paper && circuit.open_for(e, n, now).is_none())
+            .collect();
+        if !routes.is_empty() {
             routes.sort();
             routes.dedup();
             if let Ok(kv) = env.kv(CONFIG_KV) {
@@ -494,6 +504,24 @@ impl<'e> LiveExchanges<'e> {
     }
 }
 
+impl LiveExchanges<'_> {
+    /// The port of a real exchange (its account reads); `None` for paper.
+    pub fn live(&self, exchange: Exchange) -> Option<LivePort<'_>> {
+        exchanges::venue(exchange).map(|venue| LivePort {
+            env: self.env,
+            venue,
+            calls: &self.calls,
+            ban_override: self.ban_override,
+        })
+    }
+
+    /// Whether the exchange's key pair for `testnet` or mainnet is set (each network has its
+    /// own: see `secret_names`).
+    pub fn has_credentials(&self, exchange: Exchange, testnet: bool) -> bool {
+        credentials(self.env, exchange, testnet).is_ok()
+    }
+}
+
 fn circuit_key(exchange: Exchange, network: Network) -> String {
     format!("circuit:{exchange}:{}", network.as_str())
 }
@@ -576,20 +604,29 @@ impl LivePort<'_> {
     /// The network's host, then its own key pair: a route that does not exist (MEXC has no
     /// testnet) is refused as such, before any secret is looked for.
     fn connection(&self, order: &OrderRequest) -> Result<Connection, Failure> {
+        self.connection_to(order.testnet)
+    }
+
+    /// The base URL of `testnet` or mainnet, then that network's own credentials.
+    fn connection_to(&self, testnet: bool) -> Result<Connection, Failure> {
         let exchange = self.venue.exchange();
-        let base = base_url(self.env, self.venue, order.testnet).map_err(|e| self.failure(e))?;
-        let creds = credentials(self.env, exchange, order.testnet).map_err(|missing| Failure {
+        let base = base_url(self.env, self.venue, testnet).map_err(|e| self.failure(e))?;
+        let creds = credentials(self.env, exchange, testnet).map_err(|missing| Failure {
             class: FailureClass::Terminal,
-            message: missing_credentials(exchange, order.testnet, &missing),
+            message: missing_credentials(exchange, testnet, &missing),
         })?;
         Ok(Connection { creds, base })
     }
 
     fn key(&self, order: &OrderRequest) -> InstrumentKey {
+        self.key_of(&order.symbol, order.testnet)
+    }
+
+    fn key_of(&self, symbol: &Symbol, testnet: bool) -> InstrumentKey {
         (
             self.venue.exchange(),
-            Network::of(order.testnet),
-            order.symbol.canonical(),
+            Network::of(testnet),
+            symbol.canonical(),
         )
     }
 
@@ -601,11 +638,29 @@ impl LivePort<'_> {
         req: &HttpRequest,
         deadline_ms: i64,
     ) -> Result<HttpResponse, Transport> {
+        self.call_for(op, &order.client_order_id, req, deadline_ms)
+            .await
+    }
+
+    /// [`Self::call`], logged under `who` (a client order id, or [`ACCOUNT_CALLS`]).
+    async fn call_for(
+        &self,
+        op: &'static str,
+        who: &str,
+        req: &HttpRequest,
+        deadline_ms: i64,
+    ) -> Result<HttpResponse, Transport> {
         let started = runtime::now_ms();
         let result = send(req, deadline_ms).await;
+        let failed = !matches!(&result, Ok(r) if (200..300).contains(&r.status));
+        if who == ACCOUNT_CALLS && !failed {
+            // The one-minute account reads are logged when they fail only: a successful read
+            // every minute per exchange would be most of the log, and its answer is in D1.
+            return result;
+        }
         self.calls.borrow_mut().push(CallLog {
             exchange: self.venue.exchange(),
-            client_order_id: order.client_order_id.clone(),
+            client_order_id: who.to_owned(),
             op,
             at_ms: started,
             elapsed_ms: runtime::now_ms() - started,
@@ -635,7 +690,26 @@ impl LivePort<'_> {
         order: &OrderRequest,
         deadline_ms: i64,
     ) -> Result<Instrument, Failure> {
-        let key = self.key(order);
+        self.instrument_of(
+            conn,
+            &order.symbol,
+            order.testnet,
+            &order.client_order_id,
+            deadline_ms,
+        )
+        .await
+    }
+
+    /// The rules of `symbol` on `testnet` or mainnet; the call, if any, logged under `who`.
+    async fn instrument_of(
+        &self,
+        conn: &Connection,
+        symbol: &Symbol,
+        testnet: bool,
+        who: &str,
+        deadline_ms: i64,
+    ) -> Result<Instrument, Failure> {
+        let key = self.key_of(symbol, testnet);
         let now = runtime::now_ms();
         if let Some(i) = INSTRUMENTS.with(|c| c.borrow().get(&key, now)) {
             return Ok(i);
@@ -651,14 +725,14 @@ impl LivePort<'_> {
             None => {
                 let req = self
                     .venue
-                    .instrument_request(&self.context(&conn.base), &order.symbol);
+                    .instrument_request(&self.context(&conn.base), symbol);
                 let resp = self
-                    .call("instrument", order, &req, deadline_ms)
+                    .call_for("instrument", who, &req, deadline_ms)
                     .await
                     .map_err(|e| Self::read_failed("instrument info", e))?;
                 let i = self
                     .venue
-                    .parse_instrument(&order.symbol, &resp)
+                    .parse_instrument(symbol, &resp)
                     .map_err(|e| self.failure(e))?;
                 if let (Some(kv), Ok(text)) = (&kv, serde_json::to_string(&i)) {
                     if let Ok(put) = kv.put(&kv_key, text) {
@@ -1165,7 +1239,87 @@ impl ExchangePort for LivePort<'_> {
             }
         }
     }
+
+    /// The order's fees from the exchange's fill records (a read: a lost answer is retried).
+    async fn fees(
+        &self,
+        order: &OrderRequest,
+        ack: &OrderAck,
+        deadline_ms: i64,
+    ) -> Result<Option<Fee>, Failure> {
+        let conn = self.connection(order)?;
+        let req = self
+            .venue
+            .fees_request(&self.context(&conn.base), &conn.creds, order, ack);
+        let resp = self
+            .call("fees", order, &req, deadline_ms)
+            .await
+            .map_err(|e| Self::read_failed("order fees", e))?;
+        self.venue
+            .parse_fees(order, ack, &resp)
+            .map_err(|e| self.failure(e))
+    }
 }
+
+impl LivePort<'_> {
+    /// The exchange's open positions on `testnet` or mainnet, sizes in base-asset units (MEXC's
+    /// contracts converted with each instrument's contract size). Reads only.
+    pub async fn positions(
+        &self,
+        testnet: bool,
+        deadline_ms: i64,
+    ) -> Result<exchanges::account::Positions, Failure> {
+        let conn = self.connection_to(testnet)?;
+        let req = self
+            .venue
+            .positions_request(&self.context(&conn.base), &conn.creds);
+        let resp = self
+            .call_for("positions", ACCOUNT_CALLS, &req, deadline_ms)
+            .await
+            .map_err(|e| Self::read_failed("positions", e))?;
+        let mut positions = self
+            .venue
+            .parse_positions(&resp)
+            .map_err(|e| self.failure(e))?;
+        for p in &mut positions.positions {
+            let instrument = self
+                .instrument_of(&conn, &p.symbol, testnet, ACCOUNT_CALLS, deadline_ms)
+                .await?;
+            p.size = instrument
+                .checked_base_quantity(p.size)
+                .map_err(|e| Failure {
+                    class: FailureClass::Terminal,
+                    message: format!("position size of {}: {e}", p.exchange_symbol),
+                })?;
+        }
+        Ok(positions)
+    }
+
+    /// The account's USDT wallet on `testnet` or mainnet. Reads only.
+    pub async fn balance(
+        &self,
+        testnet: bool,
+        deadline_ms: i64,
+    ) -> Result<exchanges::account::Balance, Failure> {
+        let conn = self.connection_to(testnet)?;
+        let req = self
+            .venue
+            .balance_request(&self.context(&conn.base), &conn.creds);
+        let resp = self
+            .call_for("balance", ACCOUNT_CALLS, &req, deadline_ms)
+            .await
+            .map_err(|e| Self::read_failed("balance", e))?;
+        self.venue.parse_balance(&resp).map_err(|e| self.failure(e))
+    }
+
+    /// Whether the account nets long and short (see `exchanges::account::Account::nets_sides`).
+    pub fn nets_sides(&self) -> bool {
+        self.venue.nets_sides()
+    }
+}
+
+/// Who the account reads are logged under (no job is behind them).
+pub const ACCOUNT_CALLS: &str = "account";
 
 /// The client order id of each job, to name the job of a call in its log.
 pub fn jobs_by_client_order_id<'j>(

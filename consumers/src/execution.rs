@@ -4,6 +4,10 @@
 //! delivery: ack, retry with a delay, or a dead letter. The only rule kept here is the order
 //! quota, whose `governor` limiters live per isolate.
 //!
+//! Follow-ups (`FollowOrder` bodies, see `engine::follow`) share the queue: each is looked up
+//! by [`engine::follow::run`] beside the batch's lanes (it claims nothing and submits nothing,
+//! so it needs no lane), and acked or retried like a job.
+//!
 //! Exchange calls are logged to R2 after the batch's dispositions are applied
 //! ([`LiveExchanges::close`]), never on a job's path: a slow R2 never delays a submit, a claim's
 //! renewal or the next job of a lane. They are collected and awaited at the end of the batch
@@ -13,8 +17,9 @@
 use crate::exchange::{self, LiveExchanges};
 use crate::ports::{QueueEvents, WorkerClock, WorkerStore};
 use contracts::config::RuntimeConfig;
-use contracts::job::{DeadLetter, TradeJob};
+use contracts::job::{DeadLetter, ExecutionBody, FollowOrder, TradeJob};
 use contracts::signal::Exchange;
+use engine::circuit::Network;
 use engine::{Disposition, Ports, Queued};
 use runtime::bytes;
 use runtime::queue::Delivery;
@@ -34,9 +39,11 @@ pub async fn run(deliveries: Vec<Delivery>, env: &Env) {
         }
     };
     let mut decoded: Vec<(Delivery, TradeJob)> = Vec::with_capacity(deliveries.len());
+    let mut follows: Vec<(Delivery, FollowOrder)> = Vec::new();
     for d in deliveries {
-        match TradeJob::decode(&d.body) {
-            Ok(job) => decoded.push((d, job)),
+        match ExecutionBody::decode(&d.body) {
+            Ok(ExecutionBody::Job(job)) => decoded.push((d, job)),
+            Ok(ExecutionBody::Follow(f)) => follows.push((d, f)),
             Err(e) => {
                 tracing::error!(message_id = %d.id, error = %e, "undecodable job");
                 let letter = DeadLetter {
@@ -58,7 +65,11 @@ pub async fn run(deliveries: Vec<Delivery>, env: &Env) {
         })
         .collect();
     let jobs: Vec<&TradeJob> = batch.iter().map(|q| q.job).collect();
-    let exchanges = LiveExchanges::open(env, &cfg, &jobs).await;
+    let followed: Vec<(Exchange, Network)> = follows
+        .iter()
+        .map(|(_, f)| (f.venue, Network::of(f.testnet)))
+        .collect();
+    let exchanges = LiveExchanges::open(env, &cfg, &jobs, &followed).await;
     let store = WorkerStore::new(env);
     let events = QueueEvents::new(env);
     let ports = Ports {
@@ -67,8 +78,28 @@ pub async fn run(deliveries: Vec<Delivery>, env: &Env) {
         clock: &WorkerClock,
         events: &events,
     };
-    let dispositions =
-        engine::run_lanes(&batch, &cfg, &ports, |_, venue| rate_slot(&cfg, venue)).await;
+    let follow_ups = follows.iter().map(|(d, f)| {
+        let span = tracing::info_span!("follow", request_id = %f.job.request_id, idempotency_key = %f.job.idempotency_key, client_order_id = %f.client_order_id, attempt = d.attempts);
+        engine::follow::run(f, d.attempts, &cfg, &exchanges, &WorkerClock, &events).instrument(span)
+    });
+    let (dispositions, followed) = futures::future::join(
+        engine::run_lanes(&batch, &cfg, &ports, |_, venue| rate_slot(&cfg, venue)),
+        futures::future::join_all(follow_ups),
+    )
+    .await;
+    for ((d, f), disposition) in follows.iter().zip(followed) {
+        match disposition {
+            Disposition::Retry {
+                delay_seconds,
+                error,
+            } => {
+                tracing::warn!(request_id = %f.job.request_id, client_order_id = %f.client_order_id, delay_seconds, error = %error, "follow-up retried");
+                d.retry(delay_seconds);
+            }
+            // A follow-up is never dead-lettered (the DLQ knows jobs only).
+            Disposition::Ack | Disposition::Dead { .. } => d.ack(),
+        }
+    }
     let settle = decoded
         .iter()
         .zip(dispositions)
@@ -77,8 +108,14 @@ pub async fn run(deliveries: Vec<Delivery>, env: &Env) {
             apply(env, d, job, disposition).instrument(span)
         });
     futures::future::join_all(settle).await;
-    let names =
+    let mut names =
         exchange::jobs_by_client_order_id(batch.iter().map(|q| (q.job, q.delivery_attempts)));
+    for (d, f) in &follows {
+        names.insert(
+            f.client_order_id.clone(),
+            (f.job.idempotency_key.clone(), d.attempts),
+        );
+    }
     exchanges
         .close(|client_order_id| names.get(client_order_id).cloned())
         .await;

@@ -2,11 +2,16 @@
 //! Telegram, per message batch.
 //!
 //! 1. D1: upserts into `signals` and `orders` (keyed by idempotency key and client order id), in
-//!    one batch for the whole message batch.
+//!    one batch for the whole message batch. A follow-up's update writes the order only, and
+//!    never overwrites a more advanced state (`ops::ledger::order_upsert`).
 //! 2. R2 `SYSTEM_LOGS_BUCKET`: one JSON object per event at `events/YYYY/MM/DD/<key>.json`
 //!    (`ops::logs`); a redelivery overwrites its own object. Events hold no secret.
-//! 3. Telegram: one alert message for the filled / rejected / blocked events of the batch,
+//! 3. Telegram: one alert message for the filled / rejected / blocked events of the batch, and
+//!    for the order updates worth telling (a fill, the final state, an order left open),
 //!    through `TELEGRAM_SERVICE`.
+//! 4. After the batch is acked, when it carried fills: the positions of their exchanges and
+//!    networks are read again (`crate::account`), best effort (the cron reads them every
+//!    minute anyway).
 //!
 //! Each step is idempotent or harmless to repeat, so a failure retries the events with a growing
 //! delay (`fanout_delay_seconds`) and the next delivery redoes the steps; after `max_retries` the
@@ -15,8 +20,8 @@
 
 use alerts::format::{Alert, AlertRequest, AlertResponse, TradeAlert};
 use contracts::event::TradeEvent;
+use contracts::signal::Exchange;
 use runtime::queue::Delivery;
-use wasm_bindgen::JsValue;
 use worker::{D1PreparedStatement, Env, HttpMetadata, Method};
 
 pub const DB_BINDING: &str = "DB";
@@ -30,72 +35,30 @@ pub fn fanout_delay_seconds(attempts: u32) -> u32 {
         .min(600)
 }
 
-fn opt_text(v: Option<String>) -> JsValue {
-    v.map(JsValue::from).unwrap_or(JsValue::NULL)
-}
-
+/// An event's writes (its signal for an outcome, its order), from `ops::ledger`: the order's
+/// upsert applies only if the event is at least as advanced as the row, so a redelivered
+/// outcome or a lagging update never takes a fill back.
 fn statements(db: &worker::D1Database, e: &TradeEvent) -> worker::Result<Vec<D1PreparedStatement>> {
-    let s = &e.signal;
-    let mut out = vec![db
-        .prepare(
-            "INSERT INTO signals (idempotency_key, request_id, exchange, symbol, action, order_type,
-                quantity, price, leverage, test, received_at_ms, outcome, detail, attempts, updated_at_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
-             ON CONFLICT (idempotency_key) DO UPDATE SET outcome = excluded.outcome,
-                detail = excluded.detail, attempts = excluded.attempts, updated_at_ms = excluded.updated_at_ms",
-        )
-        .bind(&[
-            e.idempotency_key.as_str().into(),
-            e.request_id.as_str().into(),
-            s.exchange.as_str().into(),
-            s.symbol.canonical().into(),
-            s.action.as_str().into(),
-            s.order_type.as_str().into(),
-            s.quantity.to_string().into(),
-            opt_text(s.price.map(|p| p.to_string())),
-            s.leverage.map(|l| JsValue::from(f64::from(l))).unwrap_or(JsValue::NULL),
-            JsValue::from(f64::from(u8::from(s.test))),
-            JsValue::from(e.received_at_ms as f64),
-            e.outcome.as_str().into(),
-            opt_text(e.detail.clone()),
-            JsValue::from(f64::from(e.attempts)),
-            JsValue::from(e.at_ms as f64),
-        ])?];
-    if let Some(o) = &e.order {
-        out.push(
-            db.prepare(
-                "INSERT INTO orders (client_order_id, idempotency_key, exchange, exchange_order_id, symbol,
-                    side, quantity, price, status, filled_quantity, average_price, created_at_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
-                 ON CONFLICT (client_order_id) DO UPDATE SET status = excluded.status,
-                    filled_quantity = excluded.filled_quantity, average_price = excluded.average_price",
-            )
-            .bind(&[
-                o.client_order_id.as_str().into(),
-                e.idempotency_key.as_str().into(),
-                venue_of(o).into(),
-                o.exchange_order_id.as_str().into(),
-                s.symbol.canonical().into(),
-                (if s.action.is_buy() { "Buy" } else { "Sell" }).into(),
-                s.quantity.to_string().into(),
-                opt_text(s.price.map(|p| p.to_string())),
-                o.status.as_str().into(),
-                o.filled_quantity.to_string().into(),
-                opt_text(o.average_price.map(|p| p.to_string())),
-                JsValue::from(e.at_ms as f64),
-            ])?,
-        );
-    }
-    Ok(out)
+    ops::ledger::event_writes(e)
+        .iter()
+        .map(|q| runtime::d1::prepare(db, q))
+        .collect()
 }
 
-/// The venue that executed the order (paper orders carry a `paper-` exchange id).
-fn venue_of(o: &contracts::event::OrderAck) -> &'static str {
-    if o.exchange_order_id.starts_with("paper-") {
-        "paper"
-    } else {
-        "live"
-    }
+/// The exchanges and networks whose positions the batch's fills changed.
+fn filled_pairs(events: &[TradeEvent]) -> Vec<(Exchange, bool)> {
+    let mut pairs: Vec<(Exchange, bool)> = events
+        .iter()
+        .filter(|e| {
+            e.order
+                .as_ref()
+                .is_some_and(|o| o.filled_quantity > rust_decimal::Decimal::ZERO)
+        })
+        .filter_map(|e| e.venue.map(|v| (v, e.testnet)))
+        .collect();
+    pairs.sort();
+    pairs.dedup();
+    pairs
 }
 
 /// Retries every delivery with the fan-out delay of its attempt.
@@ -136,9 +99,16 @@ async fn alert(env: &Env, events: &[TradeEvent]) -> Result<AlertResponse, (Strin
     let request = AlertRequest {
         alerts: events
             .iter()
+            .filter(|e| TradeAlert::worth_telling(e))
             .map(|e| Alert::Trade(TradeAlert::from_event(e)))
             .collect(),
     };
+    if request.alerts.is_empty() {
+        return Ok(AlertResponse {
+            skipped: Some("no event worth an alert".into()),
+            ..AlertResponse::default()
+        });
+    }
     let request_id = events
         .first()
         .map(|e| e.request_id.clone())
@@ -205,6 +175,13 @@ pub async fn run(deliveries: Vec<Delivery>, env: &Env) {
         Ok(r) => {
             tracing::info!(events = events.len(), sent = r.sent, skipped = ?r.skipped, "events alerted");
             written.iter().for_each(Delivery::ack);
+            let pairs = filled_pairs(&events);
+            if !pairs.is_empty() {
+                let cfg = runtime::config::load(env).await.unwrap_or_else(|_| {
+                    std::rc::Rc::new(contracts::config::RuntimeConfig::defaults())
+                });
+                crate::account::refresh(env, &cfg, crate::account::Scope::Pairs(pairs)).await;
+            }
         }
         Err((e, retry_after)) => {
             tracing::warn!(error = %e, events = written.len(), "alert failed; retrying the fan-out only");

@@ -1,18 +1,25 @@
-//! `trade-worker`: consumes `trade-execution` (execute each accepted signal exactly once) and
-//! `trade-events` (fan the outcomes out to the D1 ledger).
+//! `trade-worker`: consumes `trade-execution` (execute each accepted signal exactly once, and
+//! follow each order that is not final) and `trade-events` (fan the outcomes out to the D1
+//! ledger); its one-minute cron reads the exchanges' positions and balances into the ledger
+//! ([`account`]).
 //!
 //! The `queue` export is written by hand rather than with `#[event(queue)]`, to read each
 //! message's `attempts` and to make sure no error escapes: every message is acked, retried or
-//! dead-lettered on its own.
+//! dead-lettered on its own. The `scheduled` export is the `worker` macro's, whose handler
+//! returns nothing to fail with.
 
+mod account;
 mod exchange;
 mod execution;
 mod ledger;
 mod ports;
 
+use contracts::config::RuntimeConfig;
+use std::rc::Rc;
+use tracing::Instrument as _;
 use wasm_bindgen::prelude::*;
 use worker::worker_sys::{Context as ContextSys, MessageBatch};
-use worker::Env;
+use worker::{event, Env, ScheduleContext, ScheduledEvent};
 
 pub const EXECUTION_QUEUE: &str = "trade-execution";
 pub const EVENTS_QUEUE: &str = "trade-events";
@@ -32,4 +39,23 @@ pub async fn queue(batch: MessageBatch, env: Env, _ctx: ContextSys) -> Result<Js
         }
     }
     Ok(JsValue::UNDEFINED)
+}
+
+/// The one-minute cron: every exchange's positions (and today's equity snapshot, once a day).
+#[event(scheduled)]
+async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    runtime::logging::init(&env);
+    let span = tracing::info_span!("positions", cron = %event.cron(), worker = "trade-worker");
+    async {
+        let cfg = match runtime::config::load(&env).await {
+            Ok(cfg) => cfg,
+            Err(e) => {
+                tracing::warn!(error = %e, "CONFIG_KV unreadable; positions read with defaults");
+                Rc::new(RuntimeConfig::defaults())
+            }
+        };
+        account::refresh(&env, &cfg, account::Scope::All).await;
+    }
+    .instrument(span)
+    .await;
 }

@@ -18,6 +18,8 @@ use contracts::idempotency::{
 
 /// Producer binding of `trade-events`.
 pub const EVENTS_BINDING: &str = "TRADE_EVENTS";
+/// Producer binding of `trade-execution`, for the orders' follow-ups.
+pub const EXECUTION_BINDING: &str = "TRADE_QUEUE";
 
 /// `call`, unless `deadline_ms` comes first.
 async fn within<T, E: std::fmt::Display>(
@@ -122,7 +124,7 @@ impl Clock for WorkerClock {
     }
 }
 
-/// The `trade-events` producer.
+/// The `trade-events` producer, and `trade-execution`'s for the follow-ups.
 pub struct QueueEvents<'e> {
     env: &'e Env,
 }
@@ -142,5 +144,20 @@ impl Events for QueueEvents<'_> {
                 .await
         };
         within("publish", deadline_ms, send).await
+    }
+
+    async fn follow(
+        &self,
+        body: &[u8],
+        delay_seconds: u32,
+        deadline_ms: i64,
+    ) -> Result<(), PortError> {
+        let send = async {
+            self.env
+                .queue(EXECUTION_BINDING)?
+                .send_raw(bytes::message_after(body, delay_seconds))
+                .await
+        };
+        within("follow", deadline_ms, send).await
     }
 }

@@ -26,6 +26,7 @@
 //! | `trade:max_quantity` | JSON object symbol → decimal | `{}` | per-symbol cap on `quantity` (base-asset units), e.g. `{"BTCUSDT":"0.5"}`; a symbol not named has no cap |
 //! | `trade:price_band_pct` | decimal, 0 < x ≤ 100 | 5 | a sender's `price` further than this percentage from the exchange's reference price is refused |
 //! | `idempotency:fingerprint_window_seconds` | int 1–3600 | 60 | how long identical fingerprinted signals (no idempotency key) count as one |
+//! | `trade:follow_orders_seconds` | int 60–2592000 | 86400 | how long an order that is not final (resting, partly filled, acknowledged without fills) is looked up again; after it, it is left open and shown as such |
 
 use crate::signal::Exchange;
 use rust_decimal::Decimal;
@@ -54,6 +55,9 @@ pub const MAX_LEVERAGE: &str = "trade:max_leverage";
 pub const MAX_QUANTITY: &str = "trade:max_quantity";
 pub const PRICE_BAND_PCT: &str = "trade:price_band_pct";
 pub const FINGERPRINT_WINDOW_SECONDS: &str = "idempotency:fingerprint_window_seconds";
+pub const FOLLOW_ORDERS_SECONDS: &str = "trade:follow_orders_seconds";
+/// The longest `trade:follow_orders_seconds`: 30 days.
+pub const MAX_FOLLOW_ORDERS_SECONDS: u32 = 30 * 86_400;
 
 /// The floor of `idempotency:ttl_seconds`: one day.
 pub const MIN_IDEMPOTENCY_TTL_SECONDS: u32 = 86_400;
@@ -93,12 +97,13 @@ pub const MANIFEST: [(&str, &str); 16] = [
 
 /// Typed keys beside the manifest (SPEC §6: "features add their own namespaced keys beside
 /// it"), with their defaults. Not written by applying the manifest: absent reads as the default.
-pub const EXTRA_KEYS: [(&str, &str); 5] = [
+pub const EXTRA_KEYS: [(&str, &str); 6] = [
     (MAX_LEVERAGE, "20"),
     (MAX_QUANTITY, "{}"),
     (PRICE_BAND_PCT, "5"),
     (FINGERPRINT_WINDOW_SECONDS, "60"),
     (DLQ_STUCK_AFTER_SECONDS, "1800"),
+    (FOLLOW_ORDERS_SECONDS, "86400"),
 ];
 
 pub fn is_manifest_key(key: &str) -> bool {
@@ -317,6 +322,9 @@ pub struct RuntimeConfig {
     pub price_band_pct: Decimal,
     /// `idempotency:fingerprint_window_seconds` (beside the manifest): 1–3600.
     pub fingerprint_window_seconds: u32,
+    /// `trade:follow_orders_seconds` (beside the manifest): 60 s to 30 days. How long an order
+    /// that is not final is followed before it is left open.
+    pub follow_orders_seconds: u32,
 }
 
 /// A key whose value did not parse; its default was used instead (the kill switch: "on").
@@ -524,6 +532,23 @@ impl RuntimeConfig {
             },
         )
         .unwrap_or(default_cfg.fingerprint_window_seconds);
+        let follow_orders_seconds = checked(
+            w,
+            FOLLOW_ORDERS_SECONDS,
+            &value(FOLLOW_ORDERS_SECONDS),
+            |v| {
+                v.trim()
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|s| (60..=MAX_FOLLOW_ORDERS_SECONDS).contains(s))
+                    .ok_or_else(|| {
+                        format!(
+                            "is not a number of seconds from 60 to {MAX_FOLLOW_ORDERS_SECONDS} (30 days)"
+                        )
+                    })
+            },
+        )
+        .unwrap_or(default_cfg.follow_orders_seconds);
         (
             Self {
                 kill_switch,
@@ -544,6 +569,7 @@ impl RuntimeConfig {
                 max_quantity,
                 price_band_pct,
                 fingerprint_window_seconds,
+                follow_orders_seconds,
             },
             warnings,
         )
@@ -583,6 +609,7 @@ impl RuntimeConfig {
             max_quantity: BTreeMap::new(),
             price_band_pct: Decimal::from(5),
             fingerprint_window_seconds: 60,
+            follow_orders_seconds: 86_400,
         }
     }
 
@@ -771,8 +798,10 @@ mod tests {
             ),
             (PRICE_BAND_PCT, "2.5"),
             (FINGERPRINT_WINDOW_SECONDS, "3600"),
+            (FOLLOW_ORDERS_SECONDS, "600"),
         ]);
         assert_eq!(warnings, vec![]);
+        assert_eq!(cfg.follow_orders_seconds, 600);
         assert_eq!(cfg.max_leverage, 50);
         // Two spellings of one symbol: the smaller cap.
         assert_eq!(cfg.max_quantity.get("BTCUSDT"), Some(&Decimal::new(25, 2)));
@@ -794,6 +823,9 @@ mod tests {
             (PRICE_BAND_PCT, "five"),
             (FINGERPRINT_WINDOW_SECONDS, "0"),
             (FINGERPRINT_WINDOW_SECONDS, "3601"),
+            (FOLLOW_ORDERS_SECONDS, "59"),
+            (FOLLOW_ORDERS_SECONDS, "2592001"),
+            (FOLLOW_ORDERS_SECONDS, "a day"),
         ] {
             let (cfg, warnings) = read(&[(key, bad)]);
             assert_eq!(warnings.len(), 1, "{key}={bad}");

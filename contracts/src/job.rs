@@ -6,13 +6,17 @@
 //! itself carry their own tag so the DLQ worker can tell them from jobs the platform moved there
 //! after `max_retries`.
 
-use crate::signal::Signal;
+use crate::event::{Fee, OrderAck};
+use crate::signal::{Exchange, Signal};
 use serde::{Deserialize, Serialize};
 
 /// Schema version of [`TradeJob`] bodies.
 pub const TRADE_JOB_V1: u8 = 1;
 /// Tag of [`DeadLetter`] bodies (high bit set so it can never collide with a job version).
 pub const DEAD_LETTER_V1: u8 = 0x81;
+/// Tag of [`FollowOrder`] bodies on `trade-execution`: outside the range job versions count up
+/// in (from 1) and apart from the dead letters' high-bit tags.
+pub const FOLLOW_ORDER_V1: u8 = 0x41;
 
 /// One accepted signal, as the gateway enqueues it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,6 +77,61 @@ impl TradeJob {
 
     pub fn decode(bytes: &[u8]) -> Result<Self, CodecError> {
         decode_tagged(TRADE_JOB_V1, bytes)
+    }
+}
+
+/// A follow-up of one order that was not final when last seen (an acknowledgement with no fill
+/// data, a resting limit order, a partial fill): the trade-worker looks it up again, by client
+/// order id only, when this message is delivered (it is sent with a delay, see
+/// `engine::follow`). It never submits anything, so it needs no claim: a duplicate follow-up is
+/// one more lookup, and the ledger keeps the most advanced state it was told.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FollowOrder {
+    /// The signal's job: its key, request id, intake time and signal, which each update repeats.
+    pub job: TradeJob,
+    /// Where the order went (a real exchange: paper fills at once).
+    pub venue: Exchange,
+    pub testnet: bool,
+    pub client_order_id: String,
+    /// When the order was first seen (the outcome's time), epoch ms; the follow-up gives up
+    /// `trade:follow_orders_seconds` after it.
+    pub first_seen_ms: i64,
+    /// Lookups made so far (the schedule's position).
+    pub lookups: u32,
+    /// The order as last seen.
+    pub last: OrderAck,
+    /// Its fees as last known.
+    pub last_fee: Option<Fee>,
+    /// The outcome's attempt number, repeated on each update event.
+    pub attempts: u32,
+    /// Lookups made after the order was seen final, for a fee its records did not tell yet.
+    pub fee_retries: u32,
+}
+
+impl FollowOrder {
+    pub fn encode(&self) -> Vec<u8> {
+        encode_tagged(FOLLOW_ORDER_V1, self)
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, CodecError> {
+        decode_tagged(FOLLOW_ORDER_V1, bytes)
+    }
+}
+
+/// Whatever a `trade-execution` body is: a signal's job, or an order's follow-up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExecutionBody {
+    Job(TradeJob),
+    Follow(FollowOrder),
+}
+
+impl ExecutionBody {
+    /// By the leading tag; a body that is neither is refused with the job decoder's reason.
+    pub fn decode(bytes: &[u8]) -> Result<Self, CodecError> {
+        match bytes.first() {
+            Some(&FOLLOW_ORDER_V1) => FollowOrder::decode(bytes).map(Self::Follow),
+            _ => TradeJob::decode(bytes).map(Self::Job),
+        }
     }
 }
 
@@ -233,6 +292,53 @@ pub(crate) mod tests {
         assert_eq!(DlqBody::decode(&letter.encode()), DlqBody::Letter(letter));
     }
 
+    pub fn sample_follow() -> FollowOrder {
+        FollowOrder {
+            job: sample_job(),
+            venue: Exchange::Bybit,
+            testnet: true,
+            client_order_id: "hx0123".into(),
+            first_seen_ms: 1_764_300_000_500,
+            lookups: 2,
+            last: OrderAck {
+                client_order_id: "hx0123".into(),
+                exchange_order_id: "42".into(),
+                status: "PartiallyFilled".into(),
+                filled_quantity: Decimal::new(5, 4),
+                average_price: Some(Decimal::new(65000, 0)),
+            },
+            last_fee: Some(Fee {
+                amount: Decimal::new(18, 3),
+                asset: "USDT".into(),
+            }),
+            attempts: 1,
+            fee_retries: 0,
+        }
+    }
+
+    #[test]
+    fn execution_bodies_are_told_apart_by_their_tag() {
+        let follow = sample_follow();
+        let bytes = follow.encode();
+        assert_eq!(bytes[0], FOLLOW_ORDER_V1);
+        assert_eq!(
+            ExecutionBody::decode(&bytes),
+            Ok(ExecutionBody::Follow(follow))
+        );
+        let job = sample_job();
+        assert_eq!(
+            ExecutionBody::decode(&job.encode()),
+            Ok(ExecutionBody::Job(job))
+        );
+        // A job decoder never mistakes a follow-up for a job.
+        assert_eq!(
+            TradeJob::decode(&bytes),
+            Err(CodecError::UnknownVersion(FOLLOW_ORDER_V1))
+        );
+        assert!(ExecutionBody::decode(&[FOLLOW_ORDER_V1, 0xff]).is_err());
+        assert_eq!(ExecutionBody::decode(&[]), Err(CodecError::Empty));
+    }
+
     prop_compose! {
         fn arb_job()(key in "[ -~]{1,64}", rid in "[a-f0-9]{8,32}", at in 0i64..4_000_000_000_000, q in 1i64..1_000_000_000, scale in 0u32..10, lev in proptest::option::of(1u8..=125), ts in proptest::option::of(0i64..4_000_000_000_000)) -> TradeJob {
             let mut job = sample_job();
@@ -256,6 +362,7 @@ pub(crate) mod tests {
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
             let _ = TradeJob::decode(&bytes);
             let _ = DlqBody::decode(&bytes);
+            let _ = ExecutionBody::decode(&bytes);
         }
     }
 }

@@ -4,8 +4,9 @@
 use ops::audit::{self, AuditFilter, NewAudit};
 use ops::dead_letters::{self as dl, DeadLetterDetail, DeadLetterFilter, DeadLetterList};
 use ops::ledger::{self, Count, LedgerFilter, SignalRow, Stats, TradeRow};
-use ops::positions::{self, Fill, PositionError};
+use ops::pnl::{self, LedgerFill, PnlError};
 use ops::query::{FilterError, Page};
+use ops::reconcile::{self, EquityRow, PositionRow, PositionsFilter, PositionsView};
 use runtime::d1;
 use runtime::http::{error, internal_authorized, json};
 use worker::{D1Database, Env, Method, Request, Response, Result};
@@ -25,7 +26,7 @@ enum ApiError {
     Db(#[from] worker::Error),
     /// The ledger holds fills whose fold overflows a decimal.
     #[error(transparent)]
-    Positions(#[from] PositionError),
+    Positions(#[from] PnlError),
 }
 
 impl ApiError {
@@ -102,7 +103,7 @@ pub async fn handle(mut req: Request, env: Env, request_id: String) -> Result<Re
     let result = match (req.method(), path) {
         (Method::Get, "/trades") => trades(&db, &q).await,
         (Method::Get, "/signals") => signals(&db, &q).await,
-        (Method::Get, "/positions") => positions(&db).await,
+        (Method::Get, "/positions") => positions(&db, &q).await,
         (Method::Get, "/stats") => stats(&db).await,
         (Method::Get, "/dead-letters") => dead_letters(&db, &q).await,
         (Method::Get, p) if p.starts_with("/dead-letters/") => {
@@ -143,12 +144,30 @@ async fn signals(db: &D1Database, q: &[(String, String)]) -> Answer {
     ))
 }
 
-async fn positions(db: &D1Database) -> Answer {
-    let fills: Vec<Fill> = d1::all(db, &positions::fills_query()).await?;
-    to_json(&serde_json::json!({
-        "positions": positions::derive(&fills)?,
-        "derived_from": "orders",
-    }))
+/// The exchanges' positions as last read (live, testnet and paper rows, each with its
+/// reconcile flag), what hoox's fills imply, realised PnL per closed position and the latest
+/// equity snapshots. Filters: `exchange`, `network` (`mainnet`/`testnet`), `flagged=true`.
+async fn positions(db: &D1Database, q: &[(String, String)]) -> Answer {
+    let f = PositionsFilter::from_pairs(borrowed(q))?;
+    let (rows_q, fills_q, equity_q) = (
+        reconcile::positions_query(&f),
+        pnl::fills_query(),
+        reconcile::latest_equity_query(&f),
+    );
+    let (rows, fills, equity) = futures::join!(
+        d1::all::<PositionRow>(db, &rows_q),
+        d1::all::<LedgerFill>(db, &fills_q),
+        d1::all::<EquityRow>(db, &equity_q),
+    );
+    let books = pnl::fold(&fills?)?;
+    // Paper has no exchange to read: its rows are its books, derived on every read.
+    let mut rows: Vec<PositionRow> = rows?;
+    rows.extend(
+        reconcile::paper_rows(&books, runtime::now_ms())
+            .into_iter()
+            .filter(|p| f.keeps(p)),
+    );
+    to_json(&PositionsView::new(rows, books, equity?, &f)?)
 }
 
 async fn stats(db: &D1Database) -> Answer {

@@ -11,9 +11,10 @@
 //! **begin_submit** (renews the lease, marks the key in doubt, re-checks the store's kill switch)
 //! → **submit** → classify → **protect** (an entry that stands at the exchange and asked for a
 //! take-profit or stop-loss: [`ExchangePort::protect`], under the same claim and deadline) →
-//! **complete** → publish the event → ack. An entry an in-doubt lookup found is protected the
-//! same way before it completes (the port looks every protective order up before it could place
-//! one, so none is placed twice). A protection that fails never loses the fill: the job
+//! **complete** → publish the event → if the order is not final, send its first follow-up
+//! ([`crate::follow`]) → mark published → ack. An entry an in-doubt lookup found is protected
+//! the same way before it completes (the port looks every protective order up before it could
+//! place one, so none is placed twice). A protection that fails never loses the fill: the job
 //! completes filled, its event says `protection: Failed` and why, and the alert says so.
 //!
 //! A failure releases the claim (`released: true`) only when no order can exist from any attempt;
@@ -21,6 +22,7 @@
 //! submit.
 
 use crate::circuit::{Network, DEFAULT_BAN_SECONDS};
+use crate::follow;
 use crate::ports::{Clock, Events, ExchangePort, Exchanges, FailureClass, KeyStore, Lookup};
 use crate::pretrade::{self, Refusal};
 use base64::Engine as _;
@@ -29,7 +31,7 @@ use contracts::event::{OrderAck, Outcome, Protection, TradeEvent};
 use contracts::idempotency::{
     AttemptFailedRequest, ClaimResponse, CompleteRequest, Fenced, SubmitGrant, SubmitRequest,
 };
-use contracts::job::{DeadLetterReason, TradeJob};
+use contracts::job::{DeadLetterReason, FollowOrder, TradeJob};
 use contracts::lifecycle::ATTEMPT_DEADLINE_MS;
 use contracts::signal::Exchange;
 use exchanges::order::{OrderRequest, PreTradeError};
@@ -218,8 +220,13 @@ impl<S: KeyStore, X: Exchanges, C: Clock, E: Events> Run<'_, '_, S, X, C, E> {
                 tracing::warn!(client_order_id = %ack.client_order_id, status = %ack.status, "reconciled: the earlier attempt placed the order");
                 let (outcome, detail) = judge(&ack, "the order of an earlier attempt");
                 let protection = self.protect(&port, &lookup, &ack, outcome).await;
+                let placed = Placed {
+                    ack,
+                    venue,
+                    testnet: lookup.testnet,
+                };
                 Some(
-                    self.finish_protected(outcome, Some(ack), detail, protection)
+                    self.finish_protected(outcome, Some(placed), detail, protection)
                         .await,
                 )
             }
@@ -313,7 +320,12 @@ impl<S: KeyStore, X: Exchanges, C: Clock, E: Events> Run<'_, '_, S, X, C, E> {
             Ok(ack) => {
                 let (outcome, detail) = judge(&ack, "the order");
                 let protection = self.protect(&port, &order, &ack, outcome).await;
-                self.finish_protected(outcome, Some(ack), detail, protection)
+                let placed = Placed {
+                    ack,
+                    venue,
+                    testnet: order.testnet,
+                };
+                self.finish_protected(outcome, Some(placed), detail, protection)
                     .await
             }
             Err(f) => {
@@ -450,14 +462,15 @@ impl<S: KeyStore, X: Exchanges, C: Clock, E: Events> Run<'_, '_, S, X, C, E> {
         Some(protection)
     }
 
-    /// The job ended: record the outcome (fenced), then publish its event.
+    /// The job ended: record the outcome (fenced), then publish its event (and start following
+    /// its order if that is not final).
     async fn finish(
         &self,
         outcome: Outcome,
-        ack: Option<OrderAck>,
+        placed: Option<Placed>,
         detail: Option<String>,
     ) -> Disposition {
-        self.finish_protected(outcome, ack, detail, None).await
+        self.finish_protected(outcome, placed, detail, None).await
     }
 
     /// [`Self::finish`], with the entry's protection in the event (and, when it failed, in the
@@ -465,13 +478,17 @@ impl<S: KeyStore, X: Exchanges, C: Clock, E: Events> Run<'_, '_, S, X, C, E> {
     async fn finish_protected(
         &self,
         outcome: Outcome,
-        ack: Option<OrderAck>,
+        placed: Option<Placed>,
         detail: Option<String>,
         protection: Option<Protection>,
     ) -> Disposition {
         let job = self.job;
         let mut event = TradeEvent::for_job(job, outcome, self.attempt, self.now());
-        event.order = ack;
+        if let Some(p) = placed {
+            event.order = Some(p.ack);
+            event.venue = Some(p.venue);
+            event.testnet = p.testnet;
+        }
         event.detail = match (&protection, detail) {
             (Some(p), detail) if !p.in_place() => Some(match detail {
                 Some(d) => format!("{d}; {}", p.summary()),
@@ -515,8 +532,23 @@ impl<S: KeyStore, X: Exchanges, C: Clock, E: Events> Run<'_, '_, S, X, C, E> {
             since_intake_ms = event.at_ms - job.received_at_ms,
             "executed"
         );
-        publish(job, &bytes, self.deadline_ms, self.ports, self.backoff()).await
+        publish(
+            job,
+            &bytes,
+            follow::start(&event),
+            self.deadline_ms,
+            self.ports,
+            self.backoff(),
+        )
+        .await
     }
+}
+
+/// An order the exchange has, and where it is.
+struct Placed {
+    ack: OrderAck,
+    venue: Exchange,
+    testnet: bool,
 }
 
 /// The outcome of an order the exchange has: filled if anything filled (a partial fill is a
@@ -553,22 +585,38 @@ async fn republish<S: KeyStore, X, C: Clock, E: Events>(
     backoff: u32,
 ) -> Disposition {
     match base64::engine::general_purpose::STANDARD.decode(event_b64) {
-        Ok(bytes) => publish(job, &bytes, deadline_ms, ports, backoff).await,
+        Ok(bytes) => {
+            // The follow-up the first publish may not have sent (an older event: none).
+            let follow = TradeEvent::decode(&bytes)
+                .ok()
+                .and_then(|e| follow::start(&e));
+            publish(job, &bytes, follow, deadline_ms, ports, backoff).await
+        }
         Err(e) => retry(backoff, format!("stored event is not base64: {e}")),
     }
 }
 
-/// Publishes an ended job's event and marks it published. A failure retries the message, whose
-/// next attempt finds the key done and only publishes.
+/// Publishes an ended job's event, sends its order's first follow-up if it needs one, and marks
+/// the event published. A failure retries the message, whose next attempt finds the key done
+/// with its event unpublished: it publishes again (harmless: the ledger upserts) and sends the
+/// follow-up again, so neither is lost.
 async fn publish<S: KeyStore, X, C, E: Events>(
     job: &TradeJob,
     event: &[u8],
+    follow: Option<FollowOrder>,
     deadline_ms: i64,
     ports: &Ports<'_, S, X, C, E>,
     backoff: u32,
 ) -> Disposition {
     if let Err(e) = ports.events.publish(event, deadline_ms).await {
         return retry(backoff, format!("trade-events send failed: {e}"));
+    }
+    if let Some(f) = follow {
+        let delay = follow::delay_after(0);
+        if let Err(e) = ports.events.follow(&f.encode(), delay, deadline_ms).await {
+            return retry(backoff, format!("order follow-up not scheduled: {e}"));
+        }
+        tracing::info!(client_order_id = %f.client_order_id, status = %f.last.status, delay_seconds = delay, "order not final: following it");
     }
     // Named by the job's intake time: a late answer for an old signal must not mark the event
     // of a newer signal under a reused key as published.

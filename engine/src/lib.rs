@@ -9,11 +9,13 @@
 //! - [`pretrade`]: the checks before any submit (the order against the reference price is
 //!   `exchanges::order::OrderRequest::check_against`), and the order an in-doubt lookup needs.
 //! - [`circuit`]: the IP-ban circuit breaker, time passed in.
+//! - [`follow`]: an order that is not final, looked up again until it is ([`follow::run`]).
 //! - [`paper`]: the paper exchange as one more port.
 //! - [`ports`]: the traits; [`memory`]: their in-memory implementations.
 
 pub mod attempt;
 pub mod circuit;
+pub mod follow;
 pub mod lanes;
 pub mod memory;
 pub mod paper;

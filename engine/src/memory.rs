@@ -20,7 +20,7 @@ use crate::ports::{
     Prepared, CALL_TIMEOUT_MS,
 };
 use base64::Engine as _;
-use contracts::event::{OrderAck, Protection, ProtectiveOrder};
+use contracts::event::{Fee, OrderAck, Protection, ProtectiveOrder};
 use contracts::idempotency::{
     AttemptFailedRequest, ClaimResponse, CompleteRequest, Fenced, IntakeRequest, SubmitGrant,
     SubmitRequest,
@@ -419,6 +419,7 @@ pub struct MemoryExchange<'c> {
     orders: RefCell<BTreeMap<String, OrderAck>>,
     prepares: RefCell<VecDeque<Result<Prepared, Failure>>>,
     lookups: RefCell<VecDeque<Result<Lookup, Failure>>>,
+    fees: RefCell<VecDeque<Result<Option<Fee>, Failure>>>,
     submits: RefCell<VecDeque<Submit>>,
     /// How long each call takes (the clock moves by this before it answers).
     latency_ms: Cell<i64>,
@@ -441,6 +442,7 @@ impl<'c> MemoryExchange<'c> {
             orders: RefCell::new(BTreeMap::new()),
             prepares: RefCell::new(VecDeque::new()),
             lookups: RefCell::new(VecDeque::new()),
+            fees: RefCell::new(VecDeque::new()),
             submits: RefCell::new(VecDeque::new()),
             latency_ms: Cell::new(0),
             hold_submit: RefCell::new(None),
@@ -481,6 +483,11 @@ impl<'c> MemoryExchange<'c> {
     /// The answer of the next `lookup` (else: from the accepted orders).
     pub fn script_lookup(&self, answer: Result<Lookup, Failure>) {
         self.lookups.borrow_mut().push_back(answer);
+    }
+
+    /// The answer of the next `fees` (else: `Ok(None)`, nothing known).
+    pub fn script_fees(&self, answer: Result<Option<Fee>, Failure>) {
+        self.fees.borrow_mut().push_back(answer);
     }
 
     /// What the next `submit` does (else: [`Submit::Fill`]).
@@ -674,6 +681,16 @@ impl ExchangePort for &MemoryExchange<'_> {
         }
         Protection::Placed(placed)
     }
+
+    async fn fees(
+        &self,
+        order: &OrderRequest,
+        _ack: &OrderAck,
+        deadline_ms: i64,
+    ) -> Result<Option<Fee>, Failure> {
+        self.log("fees", order, deadline_ms);
+        self.fees.borrow_mut().pop_front().unwrap_or(Ok(None))
+    }
 }
 
 /// The three real exchanges in memory, paper as itself, and a circuit breaker.
@@ -720,11 +737,13 @@ impl<'c> Exchanges for MemoryExchanges<'c> {
 
 // ---- Events ----
 
-/// The `trade-events` queue in memory.
+/// The `trade-events` queue in memory, and the follow-ups sent to `trade-execution`.
 #[derive(Debug, Default)]
 pub struct MemoryEvents {
     published: RefCell<Vec<Vec<u8>>>,
     fail_next: Cell<u32>,
+    follows: RefCell<Vec<(Vec<u8>, u32)>>,
+    fail_follow_next: Cell<u32>,
 }
 
 impl MemoryEvents {
@@ -744,6 +763,20 @@ impl MemoryEvents {
             .filter_map(|b| contracts::event::TradeEvent::decode(b).ok())
             .collect()
     }
+
+    /// The next `n` follow-up sends fail.
+    pub fn fail_follow_next(&self, n: u32) {
+        self.fail_follow_next.set(n);
+    }
+
+    /// Follow-ups sent, with their delays.
+    pub fn follows(&self) -> Vec<(contracts::job::FollowOrder, u32)> {
+        self.follows
+            .borrow()
+            .iter()
+            .filter_map(|(b, d)| contracts::job::FollowOrder::decode(b).ok().map(|f| (f, *d)))
+            .collect()
+    }
 }
 
 impl Events for MemoryEvents {
@@ -757,6 +790,26 @@ impl Events for MemoryEvents {
             });
         }
         self.published.borrow_mut().push(event.to_vec());
+        Ok(())
+    }
+
+    async fn follow(
+        &self,
+        body: &[u8],
+        delay_seconds: u32,
+        _deadline_ms: i64,
+    ) -> Result<(), PortError> {
+        let failing = self.fail_follow_next.get();
+        if failing > 0 {
+            self.fail_follow_next.set(failing - 1);
+            return Err(PortError {
+                op: "follow",
+                message: "queue unavailable".into(),
+            });
+        }
+        self.follows
+            .borrow_mut()
+            .push((body.to_vec(), delay_seconds));
         Ok(())
     }
 }

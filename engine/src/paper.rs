@@ -9,7 +9,7 @@
 //! serves paper: its own port for a real exchange, this one for paper.
 
 use crate::ports::{ExchangePort, Failure, FailureClass, Lookup, Prepared};
-use contracts::event::{OrderAck, Protection};
+use contracts::event::{Fee, OrderAck, Protection};
 use contracts::signal::Exchange;
 use exchanges::order::OrderRequest;
 use exchanges::paper::{self, PaperRejection};
@@ -130,6 +130,18 @@ impl<L: ExchangePort> ExchangePort for Routed<L> {
         match self {
             Self::Live(l) => l.protect(order, fill, deadline_ms).await,
             Self::Paper(p) => p.protect(order, fill, deadline_ms).await,
+        }
+    }
+
+    async fn fees(
+        &self,
+        order: &OrderRequest,
+        ack: &OrderAck,
+        deadline_ms: i64,
+    ) -> Result<Option<Fee>, Failure> {
+        match self {
+            Self::Live(l) => l.fees(order, ack, deadline_ms).await,
+            Self::Paper(p) => p.fees(order, ack, deadline_ms).await,
         }
     }
 }

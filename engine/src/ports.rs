@@ -8,7 +8,7 @@
 //! attempt (store, exchange, events) is given that same value.
 
 use crate::circuit::CircuitBreaker;
-use contracts::event::{OrderAck, Protection};
+use contracts::event::{Fee, OrderAck, Protection};
 use contracts::idempotency::{
     AttemptFailedRequest, ClaimResponse, CompleteRequest, Fenced, SubmitGrant, SubmitRequest,
 };
@@ -132,6 +132,18 @@ pub trait ExchangePort {
     /// unknown outcome, never placed twice. Never an error: what could not be put in place (or
     /// whose fate is unknown) is [`Protection::Failed`], and the fill stands.
     async fn protect(&self, order: &OrderRequest, fill: &OrderAck, deadline_ms: i64) -> Protection;
+    /// What the fills of `order` (as last seen: `ack`) cost, from the exchange's fill records;
+    /// `Ok(None)` when they do not tell (yet). Reads only. The default knows no fees (paper's
+    /// fills cost nothing it could report; a test exchange may say otherwise).
+    async fn fees(
+        &self,
+        order: &OrderRequest,
+        ack: &OrderAck,
+        deadline_ms: i64,
+    ) -> Result<Option<Fee>, Failure> {
+        let _ = (order, ack, deadline_ms);
+        Ok(None)
+    }
 }
 
 /// The exchange a job is routed to, chosen per attempt (paper unless live mode routes a valid
@@ -155,8 +167,20 @@ pub trait Clock {
     fn random(&self) -> f64;
 }
 
-/// The `trade-events` producer.
+/// The `trade-events` producer, and the follow-ups' way back to `trade-execution`.
 #[allow(async_fn_in_trait)]
 pub trait Events {
     async fn publish(&self, event: &[u8], deadline_ms: i64) -> Result<(), PortError>;
+    /// Sends a follow-up (an encoded `contracts::job::FollowOrder`) to `trade-execution`, to be
+    /// delivered after `delay_seconds` (see [`crate::follow`]). The default drops it: a port
+    /// that only collects events (the simulation's) follows no orders.
+    async fn follow(
+        &self,
+        body: &[u8],
+        delay_seconds: u32,
+        deadline_ms: i64,
+    ) -> Result<(), PortError> {
+        let _ = (body, delay_seconds, deadline_ms);
+        Ok(())
+    }
 }

@@ -163,6 +163,9 @@ pub struct Binance;
 
 pub static BINANCE: Binance = Binance;
 
+/// Positions, the USDT wallet and fees: [`crate::account::Account`].
+mod account;
+
 impl Binance {
     /// `params` + `recvWindow` + `timestamp`, then `signature` over all of it as the last
     /// parameter.

@@ -152,6 +152,9 @@ pub struct Bybit;
 
 pub static BYBIT: Bybit = Bybit;
 
+/// Positions, the USDT wallet and fees: [`crate::account::Account`].
+mod account;
+
 impl Bybit {
     fn signed_headers(ctx: &Context, creds: &Credentials, params: &str) -> Vec<(String, String)> {
         let payload = bybit_payload(ctx.now_ms, &creds.api_key, ctx.recv_window_ms, params);

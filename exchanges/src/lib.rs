@@ -4,6 +4,7 @@
 //!
 //! Nothing here performs I/O; the `consumers` worker supplies the transport and the clock.
 
+pub mod account;
 pub mod binance;
 pub mod bybit;
 pub mod mexc;

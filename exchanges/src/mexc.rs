@@ -176,6 +176,9 @@ pub struct Mexc;
 
 pub static MEXC: Mexc = Mexc;
 
+/// Positions, the USDT wallet and fees: [`crate::account::Account`].
+mod account;
+
 fn no_testnet() -> ExchangeError {
     refused(
         Exchange::Mexc,

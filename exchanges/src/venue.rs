@@ -341,7 +341,7 @@ pub enum QueryResult {
 ///
 /// Quantities in the `OrderAck`s it parses are in the exchange's order unit (contracts on MEXC
 /// futures); `Instrument::base_quantity` turns them into base-asset units.
-pub trait Venue: Sync {
+pub trait Venue: Sync + crate::account::Account {
     fn exchange(&self) -> Exchange;
     /// Default host (`https://…`) for production or testnet; MEXC has no testnet → Terminal.
     fn default_base_url(&self, testnet: bool) -> Result<&'static str, ExchangeError>;

@@ -4,7 +4,11 @@
 //! Callers never send SQL. They send typed filters ([`query`], [`ledger`], [`dead_letters`],
 //! [`audit`]); this crate turns them into parameterised statements whose text holds only
 //! constant column names, and defines the JSON the `d1-worker`, the `dlq` worker and the `hoox`
-//! CLI exchange. Positions are derived from filled orders ([`positions`]), the fan-out's R2
+//! CLI exchange. The ledger's writes from trade events, never letting a staler order state
+//! overwrite a more advanced one, are in [`ledger`]; what hoox's fills imply (open books,
+//! realised PnL per closed position) in [`pnl`]; the exchange's own positions reconciled with
+//! them, and the daily equity snapshots, in [`reconcile`]. Positions derived from filled orders
+//! the old way remain in [`positions`]; the fan-out's R2
 //! log layout lives in [`logs`], and how the `dlq` worker records a dead letter (its status and
 //! in-doubt fact from the store's view of the key, the sweep's rows) in [`recording`]. Nothing here touches the Workers runtime, so it is tested natively.
 
@@ -12,8 +16,10 @@ pub mod audit;
 pub mod dead_letters;
 pub mod ledger;
 pub mod logs;
+pub mod pnl;
 pub mod positions;
 pub mod query;
+pub mod reconcile;
 pub mod recording;
 
 /// Header carrying who performs an operator action (`cli:alice`, `telegram:12345`); recorded in

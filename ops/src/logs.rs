@@ -33,10 +33,17 @@ pub fn path_segment(key: &str) -> String {
     out
 }
 
-/// The R2 key of an event's log object.
+/// The R2 key of an event's log object. A follow-up's update is its own object beside the
+/// outcome's, `<key>+<at_ms>.json` (`+` never appears in a path segment, so no key's object can
+/// be taken for another's update); a redelivered update overwrites its own.
 pub fn event_key(e: &TradeEvent) -> String {
+    let update = e
+        .update
+        .as_ref()
+        .map(|_| format!("+{}", e.at_ms))
+        .unwrap_or_default();
     format!(
-        "{EVENTS_PREFIX}/{}/{}.json",
+        "{EVENTS_PREFIX}/{}/{}{update}.json",
         date_path(e.at_ms),
         path_segment(&e.idempotency_key)
     )
@@ -44,6 +51,7 @@ pub fn event_key(e: &TradeEvent) -> String {
 
 #[derive(Serialize)]
 struct EventLog<'a> {
+    /// `trade_event` for an outcome, `order_update` for a follow-up's update.
     kind: &'static str,
     outcome: &'static str,
     event: &'a TradeEvent,
@@ -52,7 +60,11 @@ struct EventLog<'a> {
 /// The JSON body of an event's log object.
 pub fn event_body(e: &TradeEvent) -> String {
     serde_json::to_string(&EventLog {
-        kind: "trade_event",
+        kind: if e.update.is_some() {
+            "order_update"
+        } else {
+            "trade_event"
+        },
         outcome: e.outcome.as_str(),
         event: e,
     })
@@ -76,6 +88,24 @@ mod tests {
         let e = event("tv-123", 1_795_867_200_000);
         assert_eq!(event_key(&e), "events/2026/11/28/tv-123.json");
         assert_eq!(date_path(0), "1970/01/01");
+    }
+
+    /// A follow-up's update is logged beside the outcome, never over it.
+    #[test]
+    fn updates_have_their_own_objects() {
+        let mut e = event("tv-123", 1_795_867_200_000);
+        e.update = Some(contracts::event::OrderUpdate {
+            state: contracts::event::FollowState::Final,
+            lookups: 2,
+            first_seen_ms: 1,
+            status_changed: true,
+            fill_changed: true,
+        });
+        assert_eq!(event_key(&e), "events/2026/11/28/tv-123+1795867200000.json");
+        let v: serde_json::Value = serde_json::from_str(&event_body(&e)).unwrap();
+        assert_eq!(v["kind"], "order_update");
+        // No idempotency key's own object can look like another's update.
+        assert!(!path_segment("tv-123+1795867200000").contains('+'));
     }
 
     #[test]

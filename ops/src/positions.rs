@@ -1,4 +1,7 @@
-//! Open positions, derived from filled orders rather than stored.
+//! Open positions, derived from filled orders rather than stored: hoox's own view, the fold the
+//! ledger has always had. What operators see now is the exchanges' own positions beside what
+//! hoox's fills imply per exchange and network ([`crate::reconcile`], [`crate::pnl`]); this fold
+//! stays for callers of its types.
 //!
 //! The ledger upserts orders keyed by client order id, so replays and redeliveries never count a
 //! fill twice; a positions table updated incrementally would need read-modify-write on every

@@ -15,6 +15,13 @@ pub fn message(bytes: &[u8]) -> SendMessage<JsValue> {
     RawMessageBuilder::new(to_js(bytes)).build_with_content_type(QueueContentType::V8)
 }
 
+/// [`message`], delivered after `delay_seconds` (at most the Queues limit of 12 hours).
+pub fn message_after(bytes: &[u8], delay_seconds: u32) -> SendMessage<JsValue> {
+    RawMessageBuilder::new(to_js(bytes))
+        .delay_seconds(delay_seconds.min(43_200))
+        .build_with_content_type(QueueContentType::V8)
+}
+
 /// Bytes of whatever body arrived.
 pub fn body_bytes(body: &JsValue) -> Vec<u8> {
     if let Some(arr) = body.dyn_ref::<Uint8Array>() {

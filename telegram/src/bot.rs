@@ -15,8 +15,8 @@ use contracts::config::{RuntimeConfig, KILL_SWITCH};
 use ops::audit::{self, Action, NewAudit};
 use ops::dead_letters::DeadLetterList;
 use ops::ledger::{Stats, TradeRow};
-use ops::positions::Position;
 use ops::query::Page;
+use ops::reconcile::PositionsView;
 use runtime::http::{error, json, secret};
 use runtime::service::{call, ServiceError};
 use serde::Deserialize;
@@ -133,16 +133,10 @@ async fn run(cmd: &Command, message: &Message, env: &Env, request_id: &str) -> S
                 Err(e) => unavailable("trades", e),
             }
         }
-        Command::Positions => {
-            #[derive(Deserialize)]
-            struct Positions {
-                positions: Vec<Position>,
-            }
-            match ledger::<Positions>(env, "/positions", request_id).await {
-                Ok(p) => format::positions(&p.positions),
-                Err(e) => unavailable("positions", e),
-            }
-        }
+        Command::Positions => match ledger::<PositionsView>(env, "/positions", request_id).await {
+            Ok(v) => format::exchange_positions(&v),
+            Err(e) => unavailable("positions", e),
+        },
         Command::Dlq => {
             match ledger::<DeadLetterList>(env, "/dead-letters?status=pending&limit=10", request_id)
                 .await

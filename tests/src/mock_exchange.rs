@@ -473,6 +473,8 @@ pub struct AcceptedOrder {
     pub tpsl_mode: Option<String>,
     pub tp_trigger_by: Option<String>,
     pub sl_trigger_by: Option<String>,
+    /// The position it moves (the account's mode when it was placed).
+    leg: Leg,
 }
 
 impl AcceptedOrder {
@@ -645,6 +647,7 @@ impl MockExchanges {
             accept_delay: options.accept_delay,
             clock_offset_ms: AtomicI64::new(0),
             book: Mutex::new(Book::default()),
+            account: Mutex::new(account::State::default()),
         });
         let (stop, stopped) = watch::channel(false);
         tokio::spawn(accept_loop(listener, shared.clone(), stopped));
@@ -738,6 +741,7 @@ impl MockExchanges {
     /// Forgets orders, positions, leverage, marks and switches set by tests and queued faults.
     pub fn reset(&self) {
         *self.shared.book() = Book::default();
+        self.shared.account().reset();
     }
 
     /// Moves the mock's clock (the one timestamps are checked against) by `offset_ms`.
@@ -762,11 +766,17 @@ impl Drop for MockExchanges {
 // Server
 // ---------------------------------------------------------------------------------------------
 
+/// Positions, balances and fills as each exchange reports them, and orders that fill later.
+mod account;
+pub use account::{FillLater, FillRecord};
+
 struct Shared {
     credentials: MockCredentials,
     accept_delay: Duration,
     clock_offset_ms: AtomicI64,
     book: Mutex<Book>,
+    /// Positions' entry prices, fills and wallets, and the fill-later switch ([`account`]).
+    account: Mutex<account::State>,
 }
 
 impl Shared {
@@ -887,9 +897,20 @@ impl Book {
     }
 
     fn add_position(&mut self, o: &NewOrder, delta: Decimal) {
+        self.add_position_at(o.exchange, o.testnet, &o.symbol, o.leg, delta);
+    }
+
+    fn add_position_at(
+        &mut self,
+        exchange: Exchange,
+        testnet: bool,
+        symbol: &str,
+        leg: Leg,
+        delta: Decimal,
+    ) {
         *self
             .positions
-            .entry((o.exchange, o.testnet, o.symbol.clone(), o.leg))
+            .entry((exchange, testnet, symbol.to_owned(), leg))
             .or_insert(Decimal::ZERO) += delta;
     }
 }
@@ -1008,13 +1029,18 @@ async fn handle(
         body,
         testnet,
     };
-    let reply = match prefix.as_str() {
-        "bybit" => bybit::route(&shared, &call),
-        "binance" => binance::route(&shared, &call),
-        "mexc" => mexc::route(&shared, &call),
-        "__mock" => control(&shared, &call),
-        _ => Reply::Now(text(StatusCode::NOT_FOUND, "no such exchange on this mock")),
+    let mut seen = account::before(&shared, &prefix, &call);
+    let reply = match seen.reply.take() {
+        Some(reply) => reply,
+        None => match prefix.as_str() {
+            "bybit" => bybit::route(&shared, &call),
+            "binance" => binance::route(&shared, &call),
+            "mexc" => mexc::route(&shared, &call),
+            "__mock" => control(&shared, &call),
+            _ => Reply::Now(text(StatusCode::NOT_FOUND, "no such exchange on this mock")),
+        },
     };
+    let reply = account::after(&shared, &prefix, seen, reply);
     match reply {
         Reply::Now(a) => Ok(a.into_response()),
         Reply::After(delay, a) => {
@@ -1419,6 +1445,7 @@ fn accept(shared: &Shared, book: &mut Book, o: NewOrder) -> AcceptedOrder {
         tpsl_mode: o.tpsl.mode.clone(),
         tp_trigger_by: o.tpsl.tp_trigger_by.clone(),
         sl_trigger_by: o.tpsl.sl_trigger_by.clone(),
+        leg: o.leg,
     };
     if marketable {
         // Under `partial_fill`, a market order takes only part of the book and its IOC
@@ -2051,10 +2078,23 @@ mod bybit {
                     (Leg::Net, std::cmp::Ordering::Greater) => "Buy",
                     (Leg::Net, std::cmp::Ordering::Less) => "Sell",
                 };
-                let mark = book.mark(Exchange::Bybit, sp).normalize().to_string();
+                let mark = book.mark(Exchange::Bybit, sp);
+                let (entry, upnl) = account::entry_and_upnl(
+                    shared,
+                    &book,
+                    Exchange::Bybit,
+                    call.testnet,
+                    &symbol,
+                    leg,
+                    size,
+                );
+                let mark = mark.normalize().to_string();
                 list.push(json!({
                     "positionIdx": idx, "riskId": 1, "symbol": symbol, "side": side,
                     "size": size.abs().normalize().to_string(), "markPrice": mark,
+                    "avgPrice": entry.to_string(), "unrealisedPnl": upnl.to_string(),
+                    "positionValue": (size.abs() * entry).normalize().to_string(),
+                    "cumRealisedPnl": "0", "updatedTime": shared.now_ms().to_string(),
                     "leverage": book.leverage.get(&(Exchange::Bybit, call.testnet, symbol.clone())).copied().unwrap_or(10).to_string(),
                     "positionStatus": "Normal", "autoAddMargin": 0, "tradeMode": 0,
                 }));
@@ -3370,10 +3410,22 @@ mod mexc {
                     Leg::Net => 2,
                 };
                 (!size.is_zero()).then(|| {
+                    let (entry, _) = account::entry_and_upnl(
+                        shared,
+                        &book,
+                        Exchange::Mexc,
+                        false,
+                        s,
+                        *leg,
+                        size,
+                    );
                     json!({
                         "positionId": p.id, "symbol": s, "positionType": position_type,
                         "openType": p.open_type, "state": 1,
                         "holdVol": json_number(size.abs()), "frozenVol": 0, "closeVol": 0,
+                        "holdAvgPrice": json_number(entry), "openAvgPrice": json_number(entry),
+                        "closeAvgPrice": 0, "realised": 0, "holdFee": 0,
+                        "updateTime": shared.now_ms(),
                         "leverage": p.leverage, "autoAddIm": false,
                     })
                 })

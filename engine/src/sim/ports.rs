@@ -8,7 +8,7 @@ use crate::ports::{
     Clock, Events, ExchangePort, Exchanges, Failure, FailureClass, KeyStore, Lookup, PortError,
     Prepared,
 };
-use contracts::event::{OrderAck, Protection};
+use contracts::event::{Fee, OrderAck, Protection};
 use contracts::idempotency::{
     AttemptFailedRequest, ClaimResponse, CompleteRequest, Fenced, SubmitGrant, SubmitRequest,
 };
@@ -266,6 +266,16 @@ impl ExchangePort for SimVenue<'_> {
             reason: "the simulation places no protective orders".into(),
         }
     }
+
+    /// The simulated venues charge no fees and keep no fill records: the fees are unknown.
+    async fn fees(
+        &self,
+        _order: &OrderRequest,
+        _ack: &OrderAck,
+        _deadline_ms: i64,
+    ) -> Result<Option<Fee>, Failure> {
+        Ok(None)
+    }
 }
 
 /// The world's clock: it moves only when the scheduler moves it.
@@ -299,5 +309,17 @@ impl Events for SimEvents {
             Ok(other) => unexpected("publish", &other),
             Err(f) => Err(port_error("publish", f)),
         }
+    }
+
+    /// The simulation delivers no follow-ups (its invariants are about the signal's order and
+    /// its one outcome event; a follow-up only looks the order up again): sending one succeeds
+    /// and does nothing.
+    async fn follow(
+        &self,
+        _body: &[u8],
+        _delay_seconds: u32,
+        _deadline_ms: i64,
+    ) -> Result<(), PortError> {
+        Ok(())
     }
 }
