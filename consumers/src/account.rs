@@ -250,6 +250,12 @@ pub async fn refresh(env: &Env, cfg: &RuntimeConfig, scope: Scope) {
         })
     });
     let reads: Vec<Read> = futures::future::join_all(reads).await;
+    tracing::info!(
+        scope = ?scope,
+        pairs = ?pairs,
+        read = reads.len(),
+        "positions read"
+    );
     let mut writes = Vec::new();
     let mut refreshed = 0usize;
     let mut flagged = 0usize;
