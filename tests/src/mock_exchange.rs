@@ -46,8 +46,9 @@
 //! CloudFront 403 page for every request (`geo_block`), the account's position mode
 //! (`hedge_mode`: hedge or one-way; unset, each exchange's default, one-way on Bybit and
 //! Binance, hedge on MEXC), MEXC's margin conflicts (`margin_conflicts`: 2021 for an opening
-//! order at another leverage than its position's, 2027 for one of another margin type) and an
-//! external-id lookup that misses every order (`external_lookup_misses`):
+//! order at another leverage than its position's, 2027 for one of another margin type), an
+//! external-id lookup that misses every order (`external_lookup_misses`) and orders that
+//! lookups see only some time after they were accepted (`visible_after_ms`):
 //! [`MockExchanges::set_switches`] or `POST /__mock/switches` `{"exchange":"bybit",
 //! "partial_fill":"0.5"}`.
 //!
@@ -362,6 +363,11 @@ pub struct Switches {
     /// MEXC only: the external-id lookup answers 2040 "order not exist" for every order, as
     /// an undocumented answer may; only the order history still has them.
     pub external_lookup_misses: bool,
+    /// Every order lookup (by client order id or order id, and the order history lists) finds
+    /// an order only this long after it was accepted, as a read replica behind the matching
+    /// engine does: Binance's "an order in flight may not be visible yet" (issue 13 item 6). A
+    /// lookup before then answers as for an unknown order.
+    pub visible_after_ms: Option<u64>,
 }
 
 impl Switches {
@@ -393,8 +399,15 @@ impl Switches {
                 )))
             }
         };
+        let visible_after_ms = match v.get("visible_after_ms") {
+            None | Some(Value::Null) => None,
+            Some(ms) => Some(ms.as_u64().ok_or_else(|| {
+                bad(format!("visible_after_ms must be a whole number of milliseconds, not {ms}"))
+            })?),
+        };
         let s = Self {
             partial_fill,
+            visible_after_ms,
             realtime_forgets_closed: flag("realtime_forgets_closed")?,
             geo_block: flag("geo_block")?,
             hedge_mode,
@@ -438,6 +451,7 @@ impl Switches {
             "hedge_mode": self.hedge_mode,
             "margin_conflicts": self.margin_conflicts,
             "external_lookup_misses": self.external_lookup_misses,
+            "visible_after_ms": self.visible_after_ms,
         })
     }
 }
@@ -768,7 +782,7 @@ impl Drop for MockExchanges {
 
 /// Positions, balances and fills as each exchange reports them, and orders that fill later.
 mod account;
-pub use account::{FillLater, FillRecord};
+pub use account::{FillLater, FillRecord, HeldPosition};
 
 struct Shared {
     credentials: MockCredentials,
@@ -877,6 +891,13 @@ impl Book {
 
     fn switches(&self, exchange: Exchange) -> Switches {
         self.switches.get(&exchange).cloned().unwrap_or_default()
+    }
+
+    /// Whether a lookup at `now_ms` sees `o` ([`Switches::visible_after_ms`]).
+    fn visible(&self, o: &AcceptedOrder, now_ms: i64) -> bool {
+        self.switches.get(&o.exchange).and_then(|s| s.visible_after_ms).is_none_or(|ms| {
+            now_ms.saturating_sub(o.accepted_at_ms) >= i64::try_from(ms).unwrap_or(i64::MAX)
+        })
     }
 
     fn next_order_id(&mut self) -> String {
@@ -2016,6 +2037,7 @@ mod bybit {
         let link = param(&q, "orderLinkId");
         let id = param(&q, "orderId");
         let by_id = link.is_some() || id.is_some();
+        let now = shared.now_ms();
         let book = shared.book();
         let forgotten = book.switches(Exchange::Bybit).realtime_forgets_closed;
         let list: Vec<Value> = book
@@ -2028,6 +2050,7 @@ mod bybit {
             .filter(|o| id.is_none_or(|i| o.exchange_order_id == i))
             .filter(|o| by_id || (o.state != OrderState::Open) == closed)
             .filter(|o| !(forgotten && o.state != OrderState::Open))
+            .filter(|o| book.visible(o, now))
             .map(order_json)
             .collect();
         ret(
@@ -2118,13 +2141,15 @@ mod bybit {
         let symbol = param(&q, "symbol");
         let link = param(&q, "orderLinkId");
         let id = param(&q, "orderId");
-        let list: Vec<Value> = shared
-            .book()
+        let now = shared.now_ms();
+        let book = shared.book();
+        let list: Vec<Value> = book
             .orders
             .iter()
             .rev()
             .filter(|o| o.exchange == Exchange::Bybit && o.testnet == call.testnet)
             .filter(|o| o.state != OrderState::Open)
+            .filter(|o| book.visible(o, now))
             .filter(|o| symbol.is_none_or(|s| o.symbol == s))
             .filter(|o| link.is_none_or(|l| o.client_order_id == l))
             .filter(|o| id.is_none_or(|i| o.exchange_order_id == i))
@@ -2886,6 +2911,7 @@ mod binance {
         if by_client.is_none() && by_id.is_none() {
             return mandatory("orderId");
         }
+        let now = shared.now_ms();
         let book = shared.book();
         // A reused client id names its latest order.
         let found = book.orders.iter().rev().find(|o| {
@@ -2895,6 +2921,7 @@ mod binance {
                 && by_client.is_none_or(|c| o.client_order_id == c)
                 && by_id.is_none_or(|i| o.exchange_order_id == i)
         });
+        let found = found.filter(|o| book.visible(o, now));
         match found {
             Some(o) => json_reply(StatusCode::OK, &order_json(o)),
             None => err(StatusCode::BAD_REQUEST, -2013, "Order does not exist."),
@@ -3320,9 +3347,11 @@ mod mexc {
         if book.switches(Exchange::Mexc).external_lookup_misses {
             return fail(2040, "order not exist");
         }
+        let now = shared.now_ms();
         let found = book.orders.iter().rev().find(|o| {
             o.exchange == Exchange::Mexc && o.symbol == symbol && o.client_order_id == oid
         });
+        let found = found.filter(|o| book.visible(o, now));
         let Some(o) = found else {
             return fail(2040, "order not exist");
         };
@@ -3380,6 +3409,7 @@ mod mexc {
             .filter(|o| symbol.is_none_or(|s| o.symbol == s))
             .filter(|o| side.is_none_or(|s| side_code(o) == s))
             .filter(|o| (start..=end).contains(&o.accepted_at_ms))
+            .filter(|o| book.visible(o, now))
             .map(order_json)
             .filter(|o| {
                 states

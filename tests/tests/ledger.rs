@@ -10,7 +10,9 @@
 //! orders) showed no Bybit exposure at all.
 
 use contracts::signal::Exchange;
-use integration::mock_exchange::{FillLater, MockCredentials, MockExchanges};
+use integration::mock_exchange::{
+    Fault, FaultKind, FillLater, MockCredentials, MockExchanges, OrderState, Switches,
+};
 use integration::mock_telegram::MockTelegram;
 use integration::{dev_var, run_scenarios, unique, Hoox, Scenario};
 use rust_decimal::Decimal;
@@ -421,6 +423,243 @@ fn paper_positions_come_from_its_fills(h: &Hoox) -> Fut<'_> {
     })
 }
 
+/// Chaos with the exchanges' untidy truths switched on (market orders filled in part, orders
+/// that rest and fill later, orders lookups see only after a delay, submits whose answers are
+/// lost): once every signal has ended and its order been followed, the ledger equals the
+/// exchanges' state, order by order (filled quantity, final or not) and position by position
+/// (every mainnet position hoox's fills imply is the one the exchange holds: reconciled `ok`).
+/// A signal that died in doubt is replayed, as an operator would, and then counts like the rest.
+fn the_ledger_equals_the_exchanges_after_chaos(h: &Hoox) -> Fut<'_> {
+    Box::pin(async move {
+        go_live(h).await;
+        let n: usize = std::env::var("LEDGER_CHAOS_SIGNALS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(60);
+        let mut rng = 0x1ed9_e5ea_u64;
+        let mut below = |k: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % k
+        };
+        for (ex, fraction) in [
+            (Exchange::Bybit, "0.6"),
+            (Exchange::Binance, "0.5"),
+            (Exchange::Mexc, "0.5"),
+        ] {
+            mock()
+                .set_switches(
+                    ex,
+                    Switches {
+                        partial_fill: Some(d(fraction)),
+                        visible_after_ms: Some(2_000),
+                        ..Switches::default()
+                    },
+                )
+                .expect("switches");
+        }
+        let run = unique("ledger-chaos");
+        let mut keys: Vec<String> = Vec::new();
+        for wave in 0..n.div_ceil(15) {
+            // Each wave: a few orders that rest and fill later, a lost answer or two.
+            mock().fill_later(FillLater {
+                partial_first: Some(d("0.5")),
+                count: 2,
+                ..FillLater::after_lookups(Exchange::Bybit, 3)
+            });
+            mock().fill_later(FillLater {
+                after_ms: Some(6_000),
+                count: 2,
+                ..FillLater::after_lookups(Exchange::Binance, 4)
+            });
+            mock().fill_later(FillLater {
+                count: 2,
+                ..FillLater::after_lookups(Exchange::Mexc, 2)
+            });
+            for _ in 0..2 {
+                let ex = [Exchange::Bybit, Exchange::Binance, Exchange::Mexc][below(3) as usize];
+                let kind = if below(2) == 0 {
+                    FaultKind::Http503Unknown
+                } else {
+                    FaultKind::ResetAfterAccept
+                };
+                mock().inject(Fault::new(ex, kind));
+            }
+            let mut posts = Vec::new();
+            for i in wave * 15..((wave + 1) * 15).min(n) {
+                let ex = [Exchange::Bybit, Exchange::Binance, Exchange::Mexc][i % 3];
+                let (symbol, qty, mark) = if below(2) == 0 {
+                    ("BTCUSDT", "0.01", 65_000)
+                } else {
+                    ("ETHUSDT", "0.2", 3_000)
+                };
+                let action = ["LONG", "SHORT", "LONG", "CLOSE_LONG", "CLOSE_SHORT"][below(5) as usize];
+                let buy = matches!(action, "LONG" | "CLOSE_SHORT");
+                // A third are limit orders 2 % through the mark's wrong side: they rest.
+                let extra = if below(3) == 0 && !action.starts_with("CLOSE") {
+                    let price = if buy { mark * 98 / 100 } else { mark * 102 / 100 };
+                    json!({"symbol": symbol, "quantity": qty, "orderType": "limit", "price": price.to_string()})
+                } else {
+                    json!({"symbol": symbol, "quantity": qty, "price": mark.to_string()})
+                };
+                let key = format!("{run}-{i}");
+                let body = signal(h, &key, ex, action, extra);
+                let copies = if below(5) == 0 { 2 } else { 1 };
+                for _ in 0..copies {
+                    let body = body.clone();
+                    posts.push(async move { h.webhook(&body, &[]).await.status().as_u16() });
+                }
+                keys.push(key);
+            }
+            for status in futures::future::join_all(posts).await {
+                assert_eq!(status, 202);
+            }
+        }
+        // Every signal ends: an outcome, or a dead letter.
+        let pattern = json!(format!("{run}-%"));
+        let ended_sql = "SELECT (SELECT COUNT(*) FROM signals WHERE idempotency_key LIKE ?1)
+                              + (SELECT COUNT(*) FROM dead_letters WHERE idempotency_key LIKE ?1) AS n";
+        let deadline = Instant::now() + Duration::from_secs(180);
+        loop {
+            let ended = h.sql(ended_sql, std::slice::from_ref(&pattern)).await[0]["n"]
+                .as_u64()
+                .unwrap_or(0) as usize;
+            if ended >= keys.len() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{ended} of {} signals ended\n{}",
+                keys.len(),
+                h.log_tail(40)
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        // What died in doubt is replayed; the replay looks the order up and records it.
+        let dead = h
+            .sql(
+                "SELECT id, idempotency_key AS k, reason FROM dead_letters
+                 WHERE idempotency_key LIKE ?1 AND status = 'pending'",
+                std::slice::from_ref(&pattern),
+            )
+            .await;
+        for row in &dead {
+            let id = row["id"].as_i64().unwrap_or_default();
+            let r = h
+                .http
+                .post(h.url(&format!("/admin/dlq/{id}/replay")))
+                .header("X-Internal-Auth-Key", &h.internal_key)
+                .send()
+                .await
+                .expect("replay");
+            assert_eq!(r.status(), 200, "replay of {row}");
+        }
+        // Order by order, the ledger catches up with the exchanges.
+        let mut ours: Vec<(String, String)> = Vec::new();
+        for key in &keys {
+            if let Some(cid) = h.client_order_id(key).await {
+                ours.push((key.clone(), cid));
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(240);
+        let (placed, rested, partial) = loop {
+            let orders = mock().orders();
+            let mut behind: Vec<String> = Vec::new();
+            let (mut placed, mut rested, mut partial) = (0, 0, 0);
+            for (key, cid) in &ours {
+                let at: Vec<_> = orders.iter().filter(|o| &o.client_order_id == cid).collect();
+                assert!(at.len() <= 1, "{key}: {} orders at the exchange", at.len());
+                let Some(o) = at.first() else { continue };
+                placed += 1;
+                let base_filled = if o.quantity.is_zero() {
+                    Decimal::ZERO
+                } else {
+                    o.filled_quantity * o.base_quantity / o.quantity
+                };
+                if o.state == OrderState::Open {
+                    rested += 1;
+                }
+                if o.state == OrderState::Cancelled && !o.filled_quantity.is_zero() {
+                    partial += 1;
+                }
+                let rows = h
+                    .sql("SELECT * FROM orders WHERE client_order_id = ?", &[json!(cid)])
+                    .await;
+                let ledger = rows.first();
+                let filled = ledger
+                    .and_then(|r| r["filled_quantity"].as_str())
+                    .map(d)
+                    .unwrap_or(Decimal::MIN);
+                let state = ledger.and_then(|r| r["follow_state"].as_str()).unwrap_or("");
+                let final_here = o.state != OrderState::Open;
+                if filled != base_filled.normalize() || (state == "final") != final_here {
+                    behind.push(format!(
+                        "{key} ({}): exchange {:?} filled {base_filled}, ledger {state} filled {filled}",
+                        o.exchange, o.state
+                    ));
+                }
+            }
+            if behind.is_empty() {
+                break (placed, rested, partial);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the ledger never caught up with the exchanges:\n{}\n{}",
+                behind.join("\n"),
+                h.log_tail(40)
+            );
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        };
+        // Position by position, after the exchanges are read again.
+        let held = mock().held_positions();
+        let view = refresh_until(h, "?network=mainnet", "the exchanges' positions", |v| {
+            held.iter().filter(|p| !p.testnet).all(|p| {
+                v["positions"].as_array().is_some_and(|rows| {
+                    rows.iter().any(|r| {
+                        r["exchange"] == p.exchange.as_str()
+                            && r["network"] == "mainnet"
+                            && r["symbol"] == p.symbol
+                            && r["side"] == p.side
+                            && r["size"].as_str().map(d) == Some(p.size)
+                    })
+                })
+            })
+        })
+        .await;
+        let rows = view["positions"].as_array().cloned().unwrap_or_default();
+        for r in &rows {
+            if r["source"] != "exchange" {
+                continue;
+            }
+            assert_eq!(r["reconcile"], "ok", "hoox's fills and the exchange disagree: {r}");
+        }
+        let exchange_rows = rows.iter().filter(|r| r["source"] == "exchange").count();
+        let held_mainnet = held.iter().filter(|p| !p.testnet).count();
+        assert_eq!(exchange_rows, held_mainnet, "{view:#}");
+        let filled = h
+            .sql(
+                "SELECT COUNT(*) AS n FROM signals WHERE idempotency_key LIKE ?1 AND outcome = 'filled'",
+                std::slice::from_ref(&pattern),
+            )
+            .await[0]["n"]
+            .as_u64()
+            .unwrap_or(0);
+        println!(
+            "    ledger chaos: {} signals, {} orders at the exchanges ({rested} resting, {partial} \
+             partly filled then cancelled), {filled} filled outcomes, {} dead letters replayed, \
+             {held_mainnet} mainnet positions reconciled",
+            keys.len(),
+            placed,
+            dead.len()
+        );
+        for ex in [Exchange::Bybit, Exchange::Binance, Exchange::Mexc] {
+            mock().set_switches(ex, Switches::default()).expect("switches");
+            mock().clear_faults(ex);
+        }
+    })
+}
+
 fn main() {
     let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     let mock_rt = tokio::runtime::Runtime::new().expect("runtime");
@@ -458,6 +697,10 @@ fn main() {
         (
             "paper_positions_come_from_its_fills",
             paper_positions_come_from_its_fills,
+        ),
+        (
+            "the_ledger_equals_the_exchanges_after_chaos",
+            the_ledger_equals_the_exchanges_after_chaos,
         ),
     ];
     let ok = run_scenarios(&hoox, &scenarios, filter.as_deref());

@@ -793,6 +793,38 @@ async fn an_unknown_client_id_is_not_found() {
     }
 }
 
+/// Issue 13, item 6: an order in flight may not be visible yet. Under `visible_after_ms` every
+/// lookup route of every exchange misses an accepted order until its time has passed, so a
+/// worker that took "not found" as "never placed" would order twice.
+#[tokio::test]
+async fn an_order_is_found_only_once_visible() {
+    let rig = Rig::start().await;
+    for ex in REAL {
+        switch(
+            &rig,
+            ex,
+            Switches {
+                visible_after_ms: Some(1_500),
+                ..Switches::default()
+            },
+        );
+        let o = market(ex, &id(&format!("unseen-{ex}")), "0.01");
+        rig.submit(&o).await.done();
+        assert_eq!(rig.orders_of(ex).len(), 1, "{ex}: the order was placed");
+        assert!(
+            !matches!(rig.query(&o).await, QueryResult::Found(_)),
+            "{ex}: a lookup right after the submit must not see the order yet"
+        );
+        tokio::time::sleep(Duration::from_millis(1_600)).await;
+        let found = rig.found(&o).await;
+        assert_eq!(found.client_order_id, o.client_order_id, "{ex}");
+    }
+    assert!(
+        Switches::from_json(Exchange::Bybit, &json!({"visible_after_ms": "soon"})).is_err(),
+        "a malformed delay is refused, not ignored"
+    );
+}
+
 #[tokio::test]
 async fn closing_without_a_position_is_refused_and_closing_a_position_works() {
     let rig = Rig::start().await;

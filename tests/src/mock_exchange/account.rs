@@ -96,6 +96,19 @@ impl FillLater {
     }
 }
 
+/// One open position leg of a mocked account ([`MockExchanges::held_positions`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldPosition {
+    pub exchange: Exchange,
+    pub testnet: bool,
+    /// hoox's symbol (`BTCUSDT`), whatever the exchange calls it.
+    pub symbol: String,
+    /// `long` or `short`.
+    pub side: &'static str,
+    /// Base units (MEXC's contracts times their size).
+    pub size: Decimal,
+}
+
 /// One fill the mock made.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FillRecord {
@@ -221,6 +234,31 @@ impl MockExchanges {
         let i = book.orders.len() - 1;
         fill_order(&mut book, &mut st, i, quantity, now);
         Ok(())
+    }
+
+    /// Every open leg the mock's accounts hold, as the exchanges' position routes report them:
+    /// for a test to hold the ledger against the exchanges' own state.
+    pub fn held_positions(&self) -> Vec<HeldPosition> {
+        let book = self.shared.book();
+        book.positions
+            .iter()
+            .filter(|(_, size)| !size.is_zero())
+            .filter_map(|((exchange, testnet, symbol, leg), size)| {
+                let sp = spec(symbol)?;
+                let long = match leg {
+                    Leg::Net => size.is_sign_positive(),
+                    Leg::Long => true,
+                    Leg::Short => false,
+                };
+                Some(HeldPosition {
+                    exchange: *exchange,
+                    testnet: *testnet,
+                    symbol: sp.joined(),
+                    side: if long { "long" } else { "short" },
+                    size: (size.abs() * contract(*exchange, symbol)).normalize(),
+                })
+            })
+            .collect()
     }
 
     /// The USDT wallet balance of `exchange` on mainnet: start, plus realised PnL, minus fees.
