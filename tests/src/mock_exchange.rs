@@ -402,7 +402,9 @@ impl Switches {
         let visible_after_ms = match v.get("visible_after_ms") {
             None | Some(Value::Null) => None,
             Some(ms) => Some(ms.as_u64().ok_or_else(|| {
-                bad(format!("visible_after_ms must be a whole number of milliseconds, not {ms}"))
+                bad(format!(
+                    "visible_after_ms must be a whole number of milliseconds, not {ms}"
+                ))
             })?),
         };
         let s = Self {
@@ -895,9 +897,12 @@ impl Book {
 
     /// Whether a lookup at `now_ms` sees `o` ([`Switches::visible_after_ms`]).
     fn visible(&self, o: &AcceptedOrder, now_ms: i64) -> bool {
-        self.switches.get(&o.exchange).and_then(|s| s.visible_after_ms).is_none_or(|ms| {
-            now_ms.saturating_sub(o.accepted_at_ms) >= i64::try_from(ms).unwrap_or(i64::MAX)
-        })
+        self.switches
+            .get(&o.exchange)
+            .and_then(|s| s.visible_after_ms)
+            .is_none_or(|ms| {
+                now_ms.saturating_sub(o.accepted_at_ms) >= i64::try_from(ms).unwrap_or(i64::MAX)
+            })
     }
 
     fn next_order_id(&mut self) -> String {
@@ -1483,13 +1488,6 @@ fn accept(shared: &Shared, book: &mut Book, o: NewOrder) -> AcceptedOrder {
             }
             _ => o.quantity,
         };
-        order.state = if filled == o.quantity {
-            OrderState::Filled
-        } else {
-            OrderState::Cancelled
-        };
-        order.filled_quantity = filled;
-        order.average_price = (!filled.is_zero()).then_some(mark);
         let delta = match o.leg {
             // One-way: buys add, sells subtract; a reduce-only order never crosses zero.
             Leg::Net => {
@@ -1513,6 +1511,21 @@ fn accept(shared: &Shared, book: &mut Book, o: NewOrder) -> AcceptedOrder {
                 }
             }
         };
+        // A reduce-only order larger than its position executes only the position (Bybit
+        // "fixes" its quantity, 110017 "current position is zero, cannot fix reduce-only order
+        // qty"; Binance expires the rest): what it filled is what it moved.
+        let filled = if o.reduce_only {
+            delta.abs().min(filled)
+        } else {
+            filled
+        };
+        order.state = if filled == o.quantity {
+            OrderState::Filled
+        } else {
+            OrderState::Cancelled
+        };
+        order.filled_quantity = filled;
+        order.average_price = (!filled.is_zero()).then_some(mark);
         book.add_position(&o, delta);
     }
     book.orders.push(order.clone());

@@ -852,6 +852,44 @@ async fn closing_without_a_position_is_refused_and_closing_a_position_works() {
     }
 }
 
+/// A reduce-only order larger than its position executes only the position, and says so: its
+/// filled quantity is what it closed (Bybit fixes the quantity, Binance and MEXC close what is
+/// open), the rest cancelled. The mock before this reported the whole order filled while the
+/// position moved by half, so hoox's books (which trust the order) and the exchange's
+/// position disagreed after chaos.
+#[tokio::test]
+async fn a_reduce_only_order_larger_than_its_position_fills_only_the_position() {
+    let rig = Rig::start().await;
+    for ex in REAL {
+        rig.submit(&market(ex, &id(&format!("half-{ex}")), "0.005"))
+            .await
+            .done();
+        let close = OrderRequest {
+            side: Side::Sell,
+            reduce_only: true,
+            ..market(ex, &id(&format!("overclose-{ex}")), "0.01")
+        };
+        rig.submit(&close).await.done();
+        let found = rig.found(&close).await;
+        let orders = rig.orders_of(ex);
+        let placed = orders
+            .iter()
+            .find(|o| o.client_order_id == close.client_order_id)
+            .expect("the close was placed");
+        let half = placed.quantity / Decimal::TWO;
+        assert_eq!(
+            placed.filled_quantity, half,
+            "{ex}: it filled what was open"
+        );
+        assert_eq!(
+            placed.state,
+            OrderState::Cancelled,
+            "{ex}: the rest is cancelled"
+        );
+        assert_eq!(found.filled_quantity, half, "{ex}: the lookup says so too");
+    }
+}
+
 #[tokio::test]
 async fn leverage_is_set_and_not_modified_is_success() {
     let rig = Rig::start().await;

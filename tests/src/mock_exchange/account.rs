@@ -371,7 +371,12 @@ fn record(
 
 /// Fills `qty` more of the order at index `i` (order units), moving its leg.
 fn fill_order(book: &mut Book, st: &mut State, i: usize, qty: Decimal, at_ms: i64) {
-    let Some(o) = book.orders.get(i).cloned() else {
+    let Some(o) = book
+        .orders
+        .get(i)
+        .cloned()
+        .filter(|o| o.state == OrderState::Open)
+    else {
         return;
     };
     let qty = qty.min(o.quantity - o.filled_quantity);
@@ -407,6 +412,14 @@ fn fill_order(book: &mut Book, st: &mut State, i: usize, qty: Decimal, at_ms: i6
     };
     book.add_position_at(o.exchange, o.testnet, &o.symbol, leg, delta);
     let after = book.position_at(o.exchange, o.testnet, &o.symbol, leg);
+    // A reduce-only order executes no more than its position (see `accept`): the rest is
+    // cancelled, and what it filled is what it moved.
+    let trimmed = o.reduce_only && delta.abs() < qty;
+    let qty = if o.reduce_only {
+        delta.abs().min(qty)
+    } else {
+        qty
+    };
     if o.exchange == Exchange::Mexc {
         // MEXC keeps an open position (its id) while its size is not zero; one opened by a
         // fill made here (later, or by hand) takes isolated margin and the default leverage.
@@ -436,6 +449,8 @@ fn fill_order(book: &mut Book, st: &mut State, i: usize, qty: Decimal, at_ms: i6
         order.average_price = Some(avg.round_dp(8).normalize());
         if filled >= order.quantity {
             order.state = OrderState::Filled;
+        } else if trimmed {
+            order.state = OrderState::Cancelled;
         }
     }
     st.seen
