@@ -169,45 +169,84 @@ impl Deployable {
     }
 }
 
+/// A table of deployables and exchanges. [`HOOX`] is the one the tools and workers read; a test
+/// can build another (an extra row) and hand it to the same code.
+#[derive(Debug, Clone, Copy)]
+pub struct Registry {
+    pub deployables: &'static [Deployable],
+    pub exchanges: &'static [ExchangeInfo],
+}
+
+/// hoox's registry.
+pub const HOOX: Registry = Registry {
+    deployables: &DEPLOYABLES,
+    exchanges: &EXCHANGES,
+};
+
+impl Registry {
+    /// The public deployable (the gateway); the first row if none is (tests hold one is).
+    pub fn public(&self) -> &'static Deployable {
+        let rows = self.deployables;
+        rows.iter()
+            .find(|d| d.exposure == Exposure::Public)
+            .unwrap_or(&rows[0])
+    }
+
+    /// The deployable whose wrangler `name` is `worker`.
+    pub fn by_worker(&self, worker: &str) -> Option<&'static Deployable> {
+        self.deployables.iter().find(|d| d.worker == worker)
+    }
+
+    /// Every deployable's config, in deploy order.
+    pub fn configs(&self) -> Vec<&'static str> {
+        self.deployables.iter().map(|d| d.config).collect()
+    }
+
+    /// Configs for one local `wrangler dev`: the public worker first (the primary), then the
+    /// rest in deploy order.
+    pub fn dev_configs(&self) -> Vec<&'static str> {
+        let first = self.public();
+        std::iter::once(first.config)
+            .chain(
+                self.deployables
+                    .iter()
+                    .filter(|d| d.worker != first.worker)
+                    .map(|d| d.config),
+            )
+            .collect()
+    }
+
+    /// Every secret some deployable requires, each once, in deploy order: what a local run
+    /// generates (`.dev.vars`).
+    pub fn local_secrets(&self) -> Vec<&'static str> {
+        let mut out: Vec<&'static str> = Vec::new();
+        for s in self.deployables.iter().flat_map(|d| d.secrets) {
+            if !out.contains(s) {
+                out.push(s);
+            }
+        }
+        out
+    }
+}
+
 /// The public deployable (the gateway).
 pub fn public() -> &'static Deployable {
-    // DEPLOYABLES holds exactly one public row (tested below).
-    let mut i = 0;
-    while i < DEPLOYABLES.len() - 1 && !matches!(DEPLOYABLES[i].exposure, Exposure::Public) {
-        i += 1;
-    }
-    &DEPLOYABLES[i]
+    HOOX.public()
 }
 
 /// The deployable whose wrangler `name` is `worker`.
 pub fn by_worker(worker: &str) -> Option<&'static Deployable> {
-    DEPLOYABLES.iter().find(|d| d.worker == worker)
+    HOOX.by_worker(worker)
 }
 
-/// Configs for one local `wrangler dev`: the public worker first (the primary), then the rest
-/// in deploy order.
+/// [`Registry::dev_configs`] of [`HOOX`].
 pub fn dev_configs() -> Vec<&'static str> {
-    let first = public();
-    std::iter::once(first.config)
-        .chain(
-            DEPLOYABLES
-                .iter()
-                .filter(|d| d.worker != first.worker)
-                .map(|d| d.config),
-        )
-        .collect()
+    HOOX.dev_configs()
 }
 
-/// Every secret some deployable requires, each once, in deploy order: what a local run
-/// generates (`.dev.vars`).
+/// [`Registry::local_secrets`] of [`HOOX`].
 pub fn local_secrets() -> Vec<&'static str> {
-    let mut out: Vec<&'static str> = Vec::new();
-    for s in DEPLOYABLES.iter().flat_map(|d| d.secrets) {
-        if !out.contains(s) {
-            out.push(s);
-        }
-    }
-    out
+    HOOX.local_secrets()
 }
 
 /// A gateway path's forwarding target: (the deployable, its binding, the path on it, whether

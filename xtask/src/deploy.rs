@@ -9,6 +9,7 @@
 //! enforces the platform's rules; only [`Wrangler::run`] reaches Cloudflare.
 
 use crate::jsonc;
+use registry::Registry;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -31,7 +32,14 @@ pub const CONFIGS: [&str; registry::DEPLOYABLES.len()] = {
 /// one another. Live trading needs the pair of each exchange it trades on; paper trading needs
 /// none; `test: true` signals are signed with the testnets' own pairs (MEXC has no testnet).
 pub fn secrets() -> Vec<(&'static str, &'static [&'static str], Vec<&'static str>)> {
-    registry::DEPLOYABLES
+    secrets_of(&registry::HOOX)
+}
+
+/// [`secrets`] of any registry.
+pub fn secrets_of(
+    reg: &Registry,
+) -> Vec<(&'static str, &'static [&'static str], Vec<&'static str>)> {
+    reg.deployables
         .iter()
         .map(|d| (d.worker, d.secrets, d.all_optional_secrets()))
         .collect()
@@ -323,11 +331,14 @@ pub fn with_account_ids(config: &WorkerConfig, account: &Account) -> Result<Opti
 /// Checks each config's exposure against the registry: an internal worker has no
 /// `workers.dev` URL and no preview URLs (only the gateway is public), and every config names a
 /// registered worker. Returns, per config, whether it is public.
-pub fn check_exposure(configs: &[WorkerConfig]) -> Result<Vec<(String, registry::Exposure)>> {
+pub fn check_exposure(
+    reg: &Registry,
+    configs: &[WorkerConfig],
+) -> Result<Vec<(String, registry::Exposure)>> {
     configs
         .iter()
         .map(|c| {
-            let d = registry::by_worker(&c.name).ok_or_else(|| DeployError::Unregistered {
+            let d = reg.by_worker(&c.name).ok_or_else(|| DeployError::Unregistered {
                 path: c.path.clone(),
                 worker: c.name.clone(),
             })?;
@@ -546,8 +557,13 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DeployError + '_ {
 }
 
 pub fn read_configs(root: &Path) -> Result<Vec<WorkerConfig>> {
-    CONFIGS
-        .iter()
+    read_configs_of(&registry::HOOX, root)
+}
+
+/// Every config `reg` lists, read from under `root`.
+pub fn read_configs_of(reg: &Registry, root: &Path) -> Result<Vec<WorkerConfig>> {
+    reg.configs()
+        .into_iter()
         .map(|c| {
             let path = root.join(c);
             let text = std::fs::read_to_string(&path).map_err(io(&path))?;
@@ -564,14 +580,25 @@ pub fn run(
     dry_run: bool,
     out: &mut dyn Write,
 ) -> Result<Report> {
+    run_with(&registry::HOOX, root, w, dry_run, out)
+}
+
+/// [`run`] for the deployables of `reg`.
+pub fn run_with(
+    reg: &Registry,
+    root: &Path,
+    w: &mut dyn Wrangler,
+    dry_run: bool,
+    out: &mut dyn Write,
+) -> Result<Report> {
     let mut say = |line: String| {
         let _ = writeln!(out, "{line}");
     };
-    let mut configs = read_configs(root)?;
+    let mut configs = read_configs_of(reg, root)?;
     // Only the gateway is public: a config that would give an internal worker a URL stops the
     // deploy before anything is read or created.
     let exposure: BTreeMap<String, registry::Exposure> =
-        check_exposure(&configs)?.into_iter().collect();
+        check_exposure(reg, &configs)?.into_iter().collect();
     say("reading the account (a wrangler call per resource and worker)…".into());
     let mut account = discover(w, &configs)?;
     let create = missing(&configs, &account);
@@ -667,7 +694,7 @@ pub fn run(
     }
     report.deploys = deploys;
     say(next("check each worker's secrets".into()));
-    for (worker, required, optional) in secrets() {
+    for (worker, required, optional) in secrets_of(reg) {
         let set: BTreeSet<String> = if dry_run && !account.workers.contains(worker) {
             BTreeSet::new()
         } else {
@@ -705,7 +732,10 @@ pub fn run(
         }
     }
     if !dry_run {
-        say("deployed: the gateway's URL is the one under `deploy hoox`; send signals to its /webhook.".into());
+        say(format!(
+            "deployed: the gateway's URL is the one under `deploy {}`; send signals to its /webhook.",
+            reg.public().worker
+        ));
     }
     Ok(report)
 }

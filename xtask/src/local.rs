@@ -561,6 +561,9 @@ mod tests {
         // Build output does not count; a source edit, a lockfile edit and another tool do.
         std::fs::write(root.join("gateway/build/index.js"), "out").unwrap();
         assert_eq!(first, source_fingerprint(&root, &tools));
+        // Nor do the generated local secrets beside a worker config.
+        std::fs::write(root.join("gateway/.dev.vars"), "K=v").unwrap();
+        assert_eq!(first, source_fingerprint(&root, &tools));
         std::fs::write(src.join("lib.rs"), "fn b() {}").unwrap();
         let edited = source_fingerprint(&root, &tools);
         assert_ne!(first, edited);
@@ -571,6 +574,41 @@ mod tests {
             source_fingerprint(&root, &tools),
             source_fingerprint(&root, &other)
         );
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    /// Issue 14: `cargo xtask dev` writes `.dev.vars` beside every worker config after the
+    /// build, so the next build hashed new files and rebuilt all five workers. In a checkout
+    /// only what git tracks (or would track) counts.
+    #[test]
+    fn in_a_checkout_only_tracked_or_unignored_inputs_count() {
+        let root = std::env::temp_dir().join(format!("hoox-fp-git-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("dlq/src")).unwrap();
+        let git = |args: &[&str]| {
+            std::process::Command::new("git")
+                .args(args)
+                .current_dir(&root)
+                .output()
+                .map(|o| o.status.success())
+                .unwrap_or(false)
+        };
+        if !git(&["init", "-q"]) {
+            eprintln!("no git here: the walk's case is covered above");
+            return;
+        }
+        std::fs::write(root.join(".gitignore"), ".dev.vars\n**/.dev.vars\n").unwrap();
+        std::fs::write(root.join("dlq/src/lib.rs"), "fn a() {}").unwrap();
+        assert!(git(&["add", "."]));
+        let tools = ["t".to_owned()];
+        let first = source_fingerprint(&root, &tools);
+        std::fs::write(root.join("dlq/.dev.vars"), "BYBIT_API_KEY=x").unwrap();
+        assert_eq!(first, source_fingerprint(&root, &tools), ".dev.vars is ignored");
+        std::fs::write(root.join("dlq/src/new.rs"), "fn n() {}").unwrap();
+        let with_new = source_fingerprint(&root, &tools);
+        assert_ne!(first, with_new, "a new, not yet added source file counts");
+        std::fs::write(root.join("dlq/src/lib.rs"), "fn b() {}").unwrap();
+        assert_ne!(with_new, source_fingerprint(&root, &tools), "an edit counts");
         let _ = std::fs::remove_dir_all(&root);
     }
 

@@ -657,7 +657,8 @@ fn an_internal_worker_with_a_url_is_refused_before_anything_happens() {
 fn the_configs_expose_only_the_gateway() {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let configs = deploy::read_configs(&repo).unwrap_or_else(|e| panic!("{e}"));
-    let exposure = deploy::check_exposure(&configs).unwrap_or_else(|e| panic!("{e}"));
+    let exposure =
+        deploy::check_exposure(&registry::HOOX, &configs).unwrap_or_else(|e| panic!("{e}"));
     let public: Vec<&str> = exposure
         .iter()
         .filter(|(_, e)| *e == registry::Exposure::Public)
@@ -666,4 +667,77 @@ fn the_configs_expose_only_the_gateway() {
     assert_eq!(public, ["hoox"]);
     let gateway = configs.iter().find(|c| c.name == "hoox");
     assert!(gateway.is_some_and(|c| c.workers_dev != Some(false)));
+}
+
+/// Issue 14's "done when": a new worker is a crate plus one registry row. A trivial internal
+/// worker (its config, and a row in a registry built from hoox's) is planned, checked for
+/// exposure, deployed after what it binds and listed for its secrets with no other edit.
+#[test]
+fn a_new_worker_is_a_config_and_a_registry_row() {
+    static ROWS: std::sync::OnceLock<Vec<registry::Deployable>> = std::sync::OnceLock::new();
+    let rows = ROWS.get_or_init(|| {
+        let mut rows = registry::DEPLOYABLES.to_vec();
+        rows.push(registry::Deployable {
+            krate: "email-worker",
+            worker: "email-worker",
+            config: "email-worker/wrangler.jsonc",
+            exposure: registry::Exposure::Internal,
+            secrets: &[registry::INTERNAL_KEY, "EMAIL_API_TOKEN"],
+            optional_secrets: &[],
+            trades: false,
+            binding: Some("EMAIL_SERVICE"),
+            routes: &[],
+        });
+        rows
+    });
+    let reg = registry::Registry {
+        deployables: rows,
+        exchanges: &registry::EXCHANGES,
+    };
+    let dir = configs_copy("new-worker");
+    let config = r#"// email-worker: sends the daily report (a test-only row).
+{
+  "name": "email-worker",
+  "main": "build/index.js",
+  "compatibility_date": "2025-11-01",
+  "workers_dev": false,
+  "preview_urls": false,
+  "kv_namespaces": [{ "binding": "CONFIG_KV", "id": "local-config-kv" }],
+  "services": [{ "binding": "D1_SERVICE", "service": "d1-worker" }],
+}"#;
+    std::fs::create_dir_all(dir.join("email-worker")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(dir.join(reg.configs()[5]), config).unwrap_or_else(|e| panic!("{e}"));
+    let mut fake = Fake::new(&dir);
+    let mut out = Vec::new();
+    let report = deploy::run_with(&reg, &dir, &mut fake, false, &mut out)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let order = names(&report.deploys);
+    let at = |w: &str| order.iter().position(|n| n == w);
+    assert!(at("email-worker") > at("d1-worker"), "{order:?}");
+    assert!(fake.workers.contains_key("email-worker"));
+    assert!(!fake.reachable.contains("email-worker"), "internal");
+    let email = report.secrets.iter().find(|(w, _, _)| w == "email-worker");
+    assert_eq!(
+        email.map(|(_, r, _)| r.clone()),
+        Some(vec![
+            "INTERNAL_KEY_BINDING".to_string(),
+            "EMAIL_API_TOKEN".into()
+        ])
+    );
+    let rewritten = std::fs::read_to_string(dir.join("email-worker/wrangler.jsonc"))
+        .unwrap_or_default();
+    assert!(rewritten.starts_with("// email-worker"), "comments kept");
+    assert!(!rewritten.contains("local-config-kv"), "its KV id rewritten");
+    // The local run generates its new secret, and `wrangler dev` starts it.
+    assert!(reg.local_secrets().contains(&"EMAIL_API_TOKEN"));
+    assert!(reg.dev_configs().contains(&"email-worker/wrangler.jsonc"));
+
+    // The same row, public by mistake in its config, is refused.
+    std::fs::write(
+        dir.join("email-worker/wrangler.jsonc"),
+        config.replace("\"workers_dev\": false,", ""),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let e = deploy::run_with(&reg, &dir, &mut Fake::new(&dir), true, &mut Vec::new()).err();
+    assert!(matches!(e, Some(DeployError::Public { worker, .. }) if worker == "email-worker"));
 }
