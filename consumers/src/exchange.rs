@@ -215,8 +215,8 @@ fn missing_credentials(exchange: Exchange, testnet: bool, missing: &[String]) ->
 fn base_url(env: &Env, venue: &dyn Venue, testnet: bool) -> Result<String, ExchangeError> {
     // The default host also decides whether the route exists (MEXC has no testnet).
     let default = venue.default_base_url(testnet)?;
-    let Some(var) = registry::exchange(venue.exchange().as_str())
-        .and_then(|e| e.base_url_var(testnet))
+    let Some(var) =
+        registry::exchange(venue.exchange().as_str()).and_then(|e| e.base_url_var(testnet))
     else {
         return Ok(default.trim_end_matches('/').to_owned());
     };

@@ -578,7 +578,12 @@ impl RuntimeConfig {
 
     /// The configuration of a fresh install.
     pub fn defaults() -> Self {
-        let quota = |q: &str| q.parse().unwrap_or(Quota { count: 1, per_seconds: 1 });
+        let quota = |q: &str| {
+            q.parse().unwrap_or(Quota {
+                count: 1,
+                per_seconds: 1,
+            })
+        };
         Self {
             kill_switch: false,
             mode: Mode::Paper,
@@ -688,14 +693,19 @@ mod tests {
             .collect();
         assert_eq!(live.len(), registry::EXCHANGES.len());
         for e in live {
-            let info = registry::exchange(e.as_str()).unwrap_or_else(|| panic!("{e} not registered"));
+            let info =
+                registry::exchange(e.as_str()).unwrap_or_else(|| panic!("{e} not registered"));
             assert!(MANIFEST.contains(&(info.enabled_key, "true")), "{e}");
             assert_eq!(
                 RuntimeConfig::defaults().rate_limits[&e],
                 info.default_quota.parse().unwrap()
             );
         }
-        let manifest_quotas = MANIFEST.iter().find(|(k, _)| *k == RATELIMIT_ORDERS).unwrap().1;
+        let manifest_quotas = MANIFEST
+            .iter()
+            .find(|(k, _)| *k == RATELIMIT_ORDERS)
+            .unwrap()
+            .1;
         assert_eq!(manifest_quotas, registry::default_order_quotas());
     }
 

@@ -48,8 +48,7 @@ mod tests {
         let v = parse("# local\nA=1\n\nB = \"two\" \nnot a pair\nC=x=y\n");
         assert_eq!(
             v,
-            [("A", "1"), ("B", "two"), ("C", "x=y")]
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            [("A", "1"), ("B", "two"), ("C", "x=y")].map(|(k, v)| (k.to_owned(), v.to_owned()))
         );
         assert_eq!(get("A=1\nA=2\n", "A").as_deref(), Some("2"));
         assert_eq!(get("A=1\n", "B"), None);

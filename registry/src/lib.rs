@@ -73,7 +73,11 @@ pub const DEPLOYABLES: [Deployable; 5] = [
         worker: "telegram-worker",
         config: "telegram/wrangler.jsonc",
         exposure: Exposure::Internal,
-        secrets: &[INTERNAL_KEY, "TG_BOT_TOKEN_BINDING", "TELEGRAM_SECRET_TOKEN"],
+        secrets: &[
+            INTERNAL_KEY,
+            "TG_BOT_TOKEN_BINDING",
+            "TELEGRAM_SECRET_TOKEN",
+        ],
         optional_secrets: &[],
         trades: false,
         binding: Some("TELEGRAM_SERVICE"),
@@ -457,7 +461,9 @@ mod tests {
 
     #[test]
     fn every_worker_holds_the_internal_key_and_local_secrets_cover_all() {
-        assert!(DEPLOYABLES.iter().all(|d| d.secrets.contains(&INTERNAL_KEY)));
+        assert!(DEPLOYABLES
+            .iter()
+            .all(|d| d.secrets.contains(&INTERNAL_KEY)));
         let local = local_secrets();
         for s in DEPLOYABLES.iter().flat_map(|d| d.secrets) {
             assert_eq!(local.iter().filter(|l| *l == s).count(), 1, "{s}");
@@ -468,13 +474,25 @@ mod tests {
     #[test]
     fn gateway_routes() {
         let f = forward("/admin/dlq").unwrap();
-        assert_eq!((f.binding, f.path.as_str(), f.internal_key), ("DLQ_SERVICE", "/", true));
+        assert_eq!(
+            (f.binding, f.path.as_str(), f.internal_key),
+            ("DLQ_SERVICE", "/", true)
+        );
         assert_eq!(forward("/admin/dlq/12/replay").unwrap().path, "/12/replay");
         let f = forward("/admin/ledger/trades").unwrap();
-        assert_eq!((f.binding, f.deployable.worker), ("D1_SERVICE", "d1-worker"));
+        assert_eq!(
+            (f.binding, f.deployable.worker),
+            ("D1_SERVICE", "d1-worker")
+        );
         let f = forward("/telegram/webhook").unwrap();
         assert_eq!((f.path.as_str(), f.internal_key), ("/webhook", false));
-        for p in ["/webhook", "/admin/dlqx", "/telegram/webhook/x", "/telegram", "/"] {
+        for p in [
+            "/webhook",
+            "/admin/dlqx",
+            "/telegram/webhook/x",
+            "/telegram",
+            "/",
+        ] {
             assert_eq!(forward(p), None, "{p}");
         }
     }
@@ -488,7 +506,10 @@ mod tests {
             assert!(e.base_url_var.starts_with(e.env_prefix));
             assert_eq!(e.enabled_key, format!("exchange:{}:enabled", e.name));
             assert_eq!(e.testnet.is_some(), e.testnet_base_url_var.is_some());
-            assert!(e.secret_headers.iter().all(|h| *h == h.to_ascii_lowercase()));
+            assert!(e
+                .secret_headers
+                .iter()
+                .all(|h| *h == h.to_ascii_lowercase()));
         }
         assert_eq!(exchange("BYBIT"), Some(&BYBIT));
         assert_eq!(exchange("paper"), None);

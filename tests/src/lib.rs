@@ -35,10 +35,9 @@ pub fn mock_exchange_vars(mock: &mock_exchange::MockExchanges) -> Vec<(String, S
     use contracts::signal::Exchange;
     let mut vars = vec![];
     for info in registry::EXCHANGES {
-        let exchange: Exchange = info
-            .name
-            .parse()
-            .unwrap_or_else(|()| panic!("registry exchange {} is not a signal exchange", info.name));
+        let exchange: Exchange = info.name.parse().unwrap_or_else(|()| {
+            panic!("registry exchange {} is not a signal exchange", info.name)
+        });
         for testnet in [false, true] {
             let base = if testnet {
                 mock.testnet_base_url(exchange)
@@ -134,7 +133,10 @@ fn wrangler(args: &[&str]) -> Command {
 
 /// The harness's own test-only workers (plain JavaScript, not deployables; see
 /// `registry::TEST_ONLY_CONFIGS`): the fixture is the primary.
-pub const FIXTURE_CONFIGS: [&str; 2] = ["tests/fixture/wrangler.jsonc", "tests/fixture/trivial.jsonc"];
+pub const FIXTURE_CONFIGS: [&str; 2] = [
+    "tests/fixture/wrangler.jsonc",
+    "tests/fixture/trivial.jsonc",
+];
 
 /// Worker configs the harness starts: the fixtures, then every deployable (the registry's).
 pub fn worker_configs() -> Vec<&'static str> {
@@ -531,33 +533,6 @@ impl Drop for Hoox {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    /// Issue 14: exchange keys a developer added to `.dev.vars` by hand reached the test
-    /// workers and overrode the mock exchanges' credentials ("API key is invalid").
-    #[test]
-    fn a_developers_own_vars_do_not_reach_test_workers() {
-        let developer = "# mine\nWEBHOOK_API_KEY=w\nINTERNAL_KEY_BINDING=i\nTG_BOT_TOKEN_BINDING=t\n\
-             TELEGRAM_SECRET_TOKEN=s\nBYBIT_API_KEY=real-key\nBYBIT_TESTNET_API_SECRET=real\nLOG_LEVEL=debug\n";
-        let written = super::test_dev_vars(developer);
-        let vars = registry::dev_vars::parse(&written);
-        let names: Vec<&str> = vars.iter().map(|(k, _)| k.as_str()).collect();
-        assert_eq!(names, registry::local_secrets());
-        assert_eq!(registry::dev_vars::get(&written, "INTERNAL_KEY_BINDING").as_deref(), Some("i"));
-        assert!(!written.contains("real"), "{written}");
-        assert!(!written.contains("LOG_LEVEL"), "{written}");
-    }
-
-    #[test]
-    fn the_harness_starts_every_deployable() {
-        let configs = super::worker_configs();
-        for d in registry::DEPLOYABLES {
-            assert!(configs.contains(&d.config), "{}", d.config);
-        }
-        assert_eq!(configs[0], "tests/fixture/wrangler.jsonc", "the fixture is the primary");
-    }
-}
-
 pub type Scenario = for<'a> fn(&'a Hoox) -> Pin<Box<dyn Future<Output = ()> + 'a>>;
 
 /// Runs named scenarios against one shared instance, printing a line each and a summary in the
@@ -589,4 +564,37 @@ pub fn run_scenarios(hoox: &Hoox, scenarios: &[(&str, Scenario)], filter: Option
     );
     println!("{passed} passed, {failed} failed");
     failed == 0
+}
+
+#[cfg(test)]
+mod tests {
+    /// Issue 14: exchange keys a developer added to `.dev.vars` by hand reached the test
+    /// workers and overrode the mock exchanges' credentials ("API key is invalid").
+    #[test]
+    fn a_developers_own_vars_do_not_reach_test_workers() {
+        let developer = "# mine\nWEBHOOK_API_KEY=w\nINTERNAL_KEY_BINDING=i\nTG_BOT_TOKEN_BINDING=t\n\
+             TELEGRAM_SECRET_TOKEN=s\nBYBIT_API_KEY=real-key\nBYBIT_TESTNET_API_SECRET=real\nLOG_LEVEL=debug\n";
+        let written = super::test_dev_vars(developer);
+        let vars = registry::dev_vars::parse(&written);
+        let names: Vec<&str> = vars.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(names, registry::local_secrets());
+        assert_eq!(
+            registry::dev_vars::get(&written, "INTERNAL_KEY_BINDING").as_deref(),
+            Some("i")
+        );
+        assert!(!written.contains("real"), "{written}");
+        assert!(!written.contains("LOG_LEVEL"), "{written}");
+    }
+
+    #[test]
+    fn the_harness_starts_every_deployable() {
+        let configs = super::worker_configs();
+        for d in registry::DEPLOYABLES {
+            assert!(configs.contains(&d.config), "{}", d.config);
+        }
+        assert_eq!(
+            configs[0], "tests/fixture/wrangler.jsonc",
+            "the fixture is the primary"
+        );
+    }
 }

@@ -310,7 +310,12 @@ pub fn with_account_ids(config: &WorkerConfig, account: &Account) -> Result<Opti
             .get(&db.name)
             .ok_or_else(|| not_listed(format!("D1 database {}", db.name), "d1 list --json"))?;
         if *real != db.id {
-            swaps.push(("d1_databases", ("database_name", &db.name), "database_id", real));
+            swaps.push((
+                "d1_databases",
+                ("database_name", &db.name),
+                "database_id",
+                real,
+            ));
         }
     }
     for (list, (key, value), field, new) in swaps {
@@ -338,10 +343,12 @@ pub fn check_exposure(
     configs
         .iter()
         .map(|c| {
-            let d = reg.by_worker(&c.name).ok_or_else(|| DeployError::Unregistered {
-                path: c.path.clone(),
-                worker: c.name.clone(),
-            })?;
+            let d = reg
+                .by_worker(&c.name)
+                .ok_or_else(|| DeployError::Unregistered {
+                    path: c.path.clone(),
+                    worker: c.name.clone(),
+                })?;
             if d.exposure == registry::Exposure::Internal
                 && (c.workers_dev != Some(false) || c.preview_urls != Some(false))
             {

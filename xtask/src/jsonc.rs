@@ -74,9 +74,15 @@ mod tests {
   ],
   "note": "\"same\"",
 }"#;
-        let out = set_in_list(text, "kv_namespaces", ("binding", "SESSIONS_KV"), "id", "abc")
-            .unwrap()
-            .unwrap();
+        let out = set_in_list(
+            text,
+            "kv_namespaces",
+            ("binding", "SESSIONS_KV"),
+            "id",
+            "abc",
+        )
+        .unwrap()
+        .unwrap();
         let v = parse(&out).unwrap();
         assert_eq!(v["kv_namespaces"][0]["id"], "same");
         assert_eq!(v["kv_namespaces"][1]["id"], "abc");

@@ -48,7 +48,14 @@ fn build_inputs() -> Vec<&'static str> {
 fn input_files(root: &Path) -> Vec<std::path::PathBuf> {
     let inputs = build_inputs();
     let listed = Command::new("git")
-        .args(["ls-files", "-z", "--cached", "--others", "--exclude-standard", "--"])
+        .args([
+            "ls-files",
+            "-z",
+            "--cached",
+            "--others",
+            "--exclude-standard",
+            "--",
+        ])
         .args(&inputs)
         .current_dir(root)
         .stderr(std::process::Stdio::null())
@@ -603,12 +610,20 @@ mod tests {
         let tools = ["t".to_owned()];
         let first = source_fingerprint(&root, &tools);
         std::fs::write(root.join("dlq/.dev.vars"), "BYBIT_API_KEY=x").unwrap();
-        assert_eq!(first, source_fingerprint(&root, &tools), ".dev.vars is ignored");
+        assert_eq!(
+            first,
+            source_fingerprint(&root, &tools),
+            ".dev.vars is ignored"
+        );
         std::fs::write(root.join("dlq/src/new.rs"), "fn n() {}").unwrap();
         let with_new = source_fingerprint(&root, &tools);
         assert_ne!(first, with_new, "a new, not yet added source file counts");
         std::fs::write(root.join("dlq/src/lib.rs"), "fn b() {}").unwrap();
-        assert_ne!(with_new, source_fingerprint(&root, &tools), "an edit counts");
+        assert_ne!(
+            with_new,
+            source_fingerprint(&root, &tools),
+            "an edit counts"
+        );
         let _ = std::fs::remove_dir_all(&root);
     }
 

@@ -631,8 +631,14 @@ fn the_trade_worker_lists_each_networks_own_exchange_pairs() {
 #[test]
 fn an_internal_worker_with_a_url_is_refused_before_anything_happens() {
     for (key, shown) in [
-        ("\"workers_dev\": false", "workers_dev unset (on), preview_urls false"),
-        ("\"preview_urls\": false", "workers_dev false, preview_urls unset (on)"),
+        (
+            "\"workers_dev\": false",
+            "workers_dev unset (on), preview_urls false",
+        ),
+        (
+            "\"preview_urls\": false",
+            "workers_dev false, preview_urls unset (on)",
+        ),
     ] {
         let dir = configs_copy("public");
         let path = dir.join("dlq/wrangler.jsonc");
@@ -646,7 +652,10 @@ fn an_internal_worker_with_a_url_is_refused_before_anything_happens() {
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();
-        assert!(message.starts_with("dlq/wrangler.jsonc: dlq is internal"), "{message}");
+        assert!(
+            message.starts_with("dlq/wrangler.jsonc: dlq is internal"),
+            "{message}"
+        );
         assert!(message.contains(shown), "{message}");
         assert!(fake.calls.is_empty(), "nothing read: {:?}", fake.calls);
     }
@@ -709,8 +718,8 @@ fn a_new_worker_is_a_config_and_a_registry_row() {
     std::fs::write(dir.join(reg.configs()[5]), config).unwrap_or_else(|e| panic!("{e}"));
     let mut fake = Fake::new(&dir);
     let mut out = Vec::new();
-    let report = deploy::run_with(&reg, &dir, &mut fake, false, &mut out)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let report =
+        deploy::run_with(&reg, &dir, &mut fake, false, &mut out).unwrap_or_else(|e| panic!("{e}"));
     let order = names(&report.deploys);
     let at = |w: &str| order.iter().position(|n| n == w);
     assert!(at("email-worker") > at("d1-worker"), "{order:?}");
@@ -724,10 +733,13 @@ fn a_new_worker_is_a_config_and_a_registry_row() {
             "EMAIL_API_TOKEN".into()
         ])
     );
-    let rewritten = std::fs::read_to_string(dir.join("email-worker/wrangler.jsonc"))
-        .unwrap_or_default();
+    let rewritten =
+        std::fs::read_to_string(dir.join("email-worker/wrangler.jsonc")).unwrap_or_default();
     assert!(rewritten.starts_with("// email-worker"), "comments kept");
-    assert!(!rewritten.contains("local-config-kv"), "its KV id rewritten");
+    assert!(
+        !rewritten.contains("local-config-kv"),
+        "its KV id rewritten"
+    );
     // The local run generates its new secret, and `wrangler dev` starts it.
     assert!(reg.local_secrets().contains(&"EMAIL_API_TOKEN"));
     assert!(reg.dev_configs().contains(&"email-worker/wrangler.jsonc"));

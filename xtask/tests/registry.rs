@@ -42,7 +42,10 @@ fn every_worker_config_in_the_tree_is_registered() {
         );
     }
     for config in registered {
-        assert!(found.iter().any(|f| f == config), "{config} is registered but missing");
+        assert!(
+            found.iter().any(|f| f == config),
+            "{config} is registered but missing"
+        );
     }
 }
 
@@ -74,8 +77,13 @@ fn the_gateway_binds_every_worker_it_forwards_to() {
         .flatten()
         .filter_map(|s| Some((s["binding"].as_str()?, s["service"].as_str()?)))
         .collect();
-    for d in registry::DEPLOYABLES.iter().filter(|d| !d.routes.is_empty()) {
-        let binding = d.binding.unwrap_or_else(|| panic!("{} has routes, no binding", d.worker));
+    for d in registry::DEPLOYABLES
+        .iter()
+        .filter(|d| !d.routes.is_empty())
+    {
+        let binding = d
+            .binding
+            .unwrap_or_else(|| panic!("{} has routes, no binding", d.worker));
         assert!(
             services.contains(&(binding, d.worker)),
             "{} binds {binding} → {}",
