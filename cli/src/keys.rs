@@ -9,22 +9,8 @@ pub const INTERNAL_ENV: &str = "HOOX_INTERNAL_KEY";
 pub const WEBHOOK_ENV: &str = "HOOX_WEBHOOK_KEY";
 pub const DEV_VARS: &str = ".dev.vars";
 
-/// `KEY=value` lines of a `.dev.vars` file; comments and blank lines skipped, quotes removed.
-pub fn parse_dev_vars(text: &str) -> Vec<(String, String)> {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| {
-            let v = v.trim();
-            let v = v
-                .strip_prefix('"')
-                .and_then(|v| v.strip_suffix('"'))
-                .unwrap_or(v);
-            (k.trim().to_owned(), v.to_owned())
-        })
-        .collect()
-}
+/// `KEY=value` lines of a `.dev.vars` file: the one parser xtask and the harness use too.
+pub use registry::dev_vars::parse as parse_dev_vars;
 
 /// Which key to find.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

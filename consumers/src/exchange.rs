@@ -156,15 +156,6 @@ pub fn take_rate_slot(exchange: Exchange, quota: Quota) -> Result<(), u32> {
     })
 }
 
-fn env_name(exchange: Exchange) -> &'static str {
-    match exchange {
-        Exchange::Bybit => "BYBIT",
-        Exchange::Binance => "BINANCE",
-        Exchange::Mexc => "MEXC",
-        Exchange::Paper => "PAPER",
-    }
-}
-
 /// The secrets holding `exchange`'s key pair on a network: `BYBIT_API_KEY` / `BYBIT_API_SECRET`
 /// on mainnet, `BYBIT_TESTNET_API_KEY` / `BYBIT_TESTNET_API_SECRET` on its testnet. A testnet
 /// is another system with its own accounts: a mainnet key is unknown there (Bybit's "Error
@@ -173,12 +164,20 @@ fn env_name(exchange: Exchange) -> &'static str {
 /// testnet-demo"; Binance -2015), so a `test: true` signal is signed with the testnet's own
 /// pair, never the mainnet one.
 fn secret_names(exchange: Exchange, testnet: bool) -> [String; 2] {
-    let prefix = format!(
-        "{}_{}",
-        env_name(exchange),
-        if testnet { "TESTNET_" } else { "" }
-    );
-    [format!("{prefix}API_KEY"), format!("{prefix}API_SECRET")]
+    // The names are the registry's (`registry::ExchangeInfo`).
+    match registry::exchange(exchange.as_str()).and_then(|e| e.credential(testnet)) {
+        Some(c) => [c.key.to_owned(), c.secret.to_owned()],
+        // A network the registry has no pair for: names no secret holds, so the order is
+        // refused as unsigned, naming them.
+        None => {
+            let prefix = format!(
+                "{}_{}",
+                exchange.as_str().to_ascii_uppercase(),
+                if testnet { "TESTNET_" } else { "" }
+            );
+            [format!("{prefix}API_KEY"), format!("{prefix}API_SECRET")]
+        }
+    }
 }
 
 /// The pair of `exchange` on the order's network, or the names of the secrets that are not set.
@@ -216,13 +215,13 @@ fn missing_credentials(exchange: Exchange, testnet: bool, missing: &[String]) ->
 fn base_url(env: &Env, venue: &dyn Venue, testnet: bool) -> Result<String, ExchangeError> {
     // The default host also decides whether the route exists (MEXC has no testnet).
     let default = venue.default_base_url(testnet)?;
-    let var = format!(
-        "{}_{}BASE_URL",
-        env_name(venue.exchange()),
-        if testnet { "TESTNET_" } else { "" }
-    );
+    let Some(var) =
+        registry::exchange(venue.exchange().as_str()).and_then(|e| e.base_url_var(testnet))
+    else {
+        return Ok(default.trim_end_matches('/').to_owned());
+    };
     Ok(env
-        .var(&var)
+        .var(var)
         .map(|v| v.to_string())
         .ok()
         .filter(|v| !v.is_empty())
@@ -299,15 +298,6 @@ async fn send(req: &HttpRequest, deadline_ms: i64) -> Result<HttpResponse, Trans
     }
 }
 
-/// Header names whose values are credentials or signatures.
-const SECRET_HEADERS: [&str; 5] = [
-    "x-bapi-sign",
-    "x-bapi-api-key",
-    "x-mbx-apikey",
-    "apikey",
-    "signature",
-];
-
 /// The request as it may be logged: signature and key values replaced.
 fn redacted(req: &HttpRequest) -> serde_json::Value {
     let url = match req.url.split_once("signature=") {
@@ -324,7 +314,8 @@ fn redacted(req: &HttpRequest) -> serde_json::Value {
         .headers
         .iter()
         .map(|(k, v)| {
-            let shown = if SECRET_HEADERS.contains(&k.to_ascii_lowercase().as_str()) {
+            // Header names whose values are credentials or signatures are the registry's.
+            let shown = if registry::is_secret_header(k) {
                 "<redacted>".to_owned()
             } else {
                 v.clone()

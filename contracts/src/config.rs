@@ -41,9 +41,10 @@ pub const MAX_ORDER_NOTIONAL: &str = "trade:max_order_notional";
 pub const ALLOWED_SYMBOLS: &str = "trade:allowed_symbols";
 pub const ROUTING: &str = "trade:routing";
 pub const MAX_SIGNAL_AGE_SECONDS: &str = "trade:max_signal_age_seconds";
-pub const BYBIT_ENABLED: &str = "exchange:bybit:enabled";
-pub const BINANCE_ENABLED: &str = "exchange:binance:enabled";
-pub const MEXC_ENABLED: &str = "exchange:mexc:enabled";
+// The exchanges' keys come from the registry (one row per exchange).
+pub const BYBIT_ENABLED: &str = registry::BYBIT.enabled_key;
+pub const BINANCE_ENABLED: &str = registry::BINANCE.enabled_key;
+pub const MEXC_ENABLED: &str = registry::MEXC.enabled_key;
 pub const RATELIMIT_ORDERS: &str = "ratelimit:orders";
 pub const RETRY_POLICY: &str = "retry:policy";
 pub const IP_CHECK_ENABLED: &str = "webhook:ip_check_enabled";
@@ -78,6 +79,7 @@ pub const MANIFEST: [(&str, &str); 16] = [
     (BYBIT_ENABLED, "true"),
     (BINANCE_ENABLED, "true"),
     (MEXC_ENABLED, "true"),
+    // `registry::default_order_quotas()`, spelled out for a const (a test holds them equal).
     (
         RATELIMIT_ORDERS,
         r#"{"bybit":"10/s","binance":"5/s","mexc":"5/s","paper":"100/s"}"#,
@@ -430,11 +432,10 @@ impl RuntimeConfig {
         )
         .unwrap_or(default_cfg.max_signal_age_seconds);
         let mut exchange_enabled = BTreeMap::new();
-        for (ex, key) in [
-            (Exchange::Bybit, BYBIT_ENABLED),
-            (Exchange::Binance, BINANCE_ENABLED),
-            (Exchange::Mexc, MEXC_ENABLED),
-        ] {
+        for info in registry::EXCHANGES {
+            let (Ok(ex), key) = (info.name.parse::<Exchange>(), info.enabled_key) else {
+                continue;
+            };
             // A disabled exchange is the safe reading of garbage here too.
             exchange_enabled.insert(ex, parsed(w, key, &value(key), parse_bool).unwrap_or(false));
         }
@@ -577,7 +578,12 @@ impl RuntimeConfig {
 
     /// The configuration of a fresh install.
     pub fn defaults() -> Self {
-        let q = |count, per_seconds| Quota { count, per_seconds };
+        let quota = |q: &str| {
+            q.parse().unwrap_or(Quota {
+                count: 1,
+                per_seconds: 1,
+            })
+        };
         Self {
             kill_switch: false,
             mode: Mode::Paper,
@@ -587,14 +593,11 @@ impl RuntimeConfig {
             routing: BTreeMap::new(),
             max_signal_age_seconds: 300,
             exchange_enabled: Exchange::ALL.into_iter().map(|e| (e, true)).collect(),
-            rate_limits: [
-                (Exchange::Bybit, q(10, 1)),
-                (Exchange::Binance, q(5, 1)),
-                (Exchange::Mexc, q(5, 1)),
-                (Exchange::Paper, q(100, 1)),
-            ]
-            .into_iter()
-            .collect(),
+            rate_limits: registry::EXCHANGES
+                .iter()
+                .filter_map(|e| Some((e.name.parse().ok()?, quota(e.default_quota))))
+                .chain([(Exchange::Paper, quota(registry::PAPER_QUOTA))])
+                .collect(),
             retry: RetryPolicy::default(),
             ip_check_enabled: false,
             allowed_ips: vec![
@@ -681,6 +684,30 @@ pub fn cache_use(age_ms: i64, ttl_ms: i64, refreshing: bool, max_stale_ms: i64) 
 mod tests {
     use super::*;
     use std::collections::HashMap;
+
+    #[test]
+    fn the_exchanges_are_the_registrys() {
+        let live: Vec<Exchange> = Exchange::ALL
+            .into_iter()
+            .filter(|e| *e != Exchange::Paper)
+            .collect();
+        assert_eq!(live.len(), registry::EXCHANGES.len());
+        for e in live {
+            let info =
+                registry::exchange(e.as_str()).unwrap_or_else(|| panic!("{e} not registered"));
+            assert!(MANIFEST.contains(&(info.enabled_key, "true")), "{e}");
+            assert_eq!(
+                RuntimeConfig::defaults().rate_limits[&e],
+                info.default_quota.parse().unwrap()
+            );
+        }
+        let manifest_quotas = MANIFEST
+            .iter()
+            .find(|(k, _)| *k == RATELIMIT_ORDERS)
+            .unwrap()
+            .1;
+        assert_eq!(manifest_quotas, registry::default_order_quotas());
+    }
 
     #[test]
     fn cache_refreshes_once_and_bounds_staleness() {

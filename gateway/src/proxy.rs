@@ -1,4 +1,5 @@
-//! Forwarding operator and bot routes to the workers that own them, through service bindings:
+//! Forwarding operator and bot routes to the workers that own them, through service bindings
+//! (the route table is the registry's):
 //! locally (and in production) only the gateway is exposed, so this is how the CLI reaches the
 //! dead-letter API and the ledger, and how Telegram reaches the bot.
 //!
@@ -24,35 +25,13 @@ pub struct Target {
     pub internal: bool,
 }
 
-fn under(path: &str, prefix: &str) -> Option<String> {
-    let rest = path.strip_prefix(prefix)?;
-    match rest {
-        "" => Some("/".into()),
-        r if r.starts_with('/') => Some(r.to_owned()),
-        _ => None,
-    }
-}
-
-/// The target of a gateway path, if it is forwarded.
+/// The target of a gateway path, if it is forwarded: the routes are the registry's
+/// (`registry::Deployable::routes`).
 pub fn target(path: &str) -> Option<Target> {
-    if let Some(p) = under(path, "/admin/dlq") {
-        return Some(Target {
-            binding: "DLQ_SERVICE",
-            path: p,
-            internal: true,
-        });
-    }
-    if let Some(p) = under(path, "/admin/ledger") {
-        return Some(Target {
-            binding: "D1_SERVICE",
-            path: p,
-            internal: true,
-        });
-    }
-    (path == "/telegram/webhook").then(|| Target {
-        binding: "TELEGRAM_SERVICE",
-        path: "/webhook".into(),
-        internal: false,
+    registry::forward(path).map(|f| Target {
+        binding: f.binding,
+        path: f.path,
+        internal: f.internal_key,
     })
 }
 

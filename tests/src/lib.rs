@@ -29,26 +29,29 @@ pub fn unique(prefix: &str) -> String {
 
 /// Vars pointing the trade-worker at the mock exchanges, with the mock's credentials: each
 /// network its own base URL and its own pair (`BYBIT_TESTNET_API_KEY`, ...), as the real
-/// testnets are other systems with other accounts. MEXC has no testnet.
+/// testnets are other systems with other accounts. The names are the registry's; MEXC has no
+/// testnet.
 pub fn mock_exchange_vars(mock: &mock_exchange::MockExchanges) -> Vec<(String, String)> {
     use contracts::signal::Exchange;
     let mut vars = vec![];
-    for (exchange, prefix) in [
-        (Exchange::Bybit, "BYBIT"),
-        (Exchange::Binance, "BINANCE"),
-        (Exchange::Mexc, "MEXC"),
-    ] {
-        vars.push((format!("{prefix}_BASE_URL"), mock.base_url(exchange)));
-        if let Some(c) = mock.credentials().get(exchange) {
-            vars.push((format!("{prefix}_API_KEY"), c.api_key.clone()));
-            vars.push((format!("{prefix}_API_SECRET"), c.api_secret.clone()));
-        }
-        if let Some(base) = mock.testnet_base_url(exchange) {
-            vars.push((format!("{prefix}_TESTNET_BASE_URL"), base));
-        }
-        if let Some(c) = mock.credentials().for_network(exchange, true) {
-            vars.push((format!("{prefix}_TESTNET_API_KEY"), c.api_key.clone()));
-            vars.push((format!("{prefix}_TESTNET_API_SECRET"), c.api_secret.clone()));
+    for info in registry::EXCHANGES {
+        let exchange: Exchange = info.name.parse().unwrap_or_else(|()| {
+            panic!("registry exchange {} is not a signal exchange", info.name)
+        });
+        for testnet in [false, true] {
+            let base = if testnet {
+                mock.testnet_base_url(exchange)
+            } else {
+                Some(mock.base_url(exchange))
+            };
+            if let (Some(var), Some(base)) = (info.base_url_var(testnet), base) {
+                vars.push((var.to_owned(), base));
+            }
+            let pair = mock.credentials().for_network(exchange, testnet);
+            if let (Some(names), Some(c)) = (info.credential(testnet), pair) {
+                vars.push((names.key.to_owned(), c.api_key.clone()));
+                vars.push((names.secret.to_owned(), c.api_secret.clone()));
+            }
         }
     }
     vars
@@ -65,11 +68,23 @@ pub fn root() -> PathBuf {
 pub fn dev_var(name: &str) -> String {
     let text = std::fs::read_to_string(root().join(".dev.vars"))
         .expect(".dev.vars missing: run `cargo xtask test` (it generates local secrets)");
-    text.lines()
-        .filter_map(|l| l.split_once('='))
-        .find(|(k, _)| k.trim() == name)
-        .map(|(_, v)| v.trim().to_owned())
-        .unwrap_or_else(|| panic!("{name} not in .dev.vars"))
+    registry::dev_vars::get(&text, name).unwrap_or_else(|| panic!("{name} not in .dev.vars"))
+}
+
+/// The `.dev.vars` a test run gives its workers: only the generated local secrets
+/// ([`registry::local_secrets`]) from a developer's `.dev.vars`. Anything else there (exchange
+/// keys added by hand for `cargo xtask dev`) would override the vars a scenario sets (the mock
+/// exchanges' credentials) and must not reach test workers.
+pub fn test_dev_vars(developer: &str) -> String {
+    let kept: Vec<(&str, String)> = registry::local_secrets()
+        .into_iter()
+        .filter_map(|name| Some((name, registry::dev_vars::get(developer, name)?)))
+        .collect();
+    let pairs: Vec<(&str, &str)> = kept.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    registry::dev_vars::render(
+        "Written by the integration harness for one run: the local secrets only.",
+        &pairs,
+    )
 }
 
 fn free_port() -> u16 {
@@ -116,16 +131,20 @@ fn wrangler(args: &[&str]) -> Command {
     cmd
 }
 
-/// Worker configs started by the harness after the fixture (the fixture is the primary).
-pub const WORKER_CONFIGS: &[&str] = &[
+/// The harness's own test-only workers (plain JavaScript, not deployables; see
+/// `registry::TEST_ONLY_CONFIGS`): the fixture is the primary.
+pub const FIXTURE_CONFIGS: [&str; 2] = [
     "tests/fixture/wrangler.jsonc",
     "tests/fixture/trivial.jsonc",
-    "wrangler.jsonc",
-    "consumers/wrangler.jsonc",
-    "dlq/wrangler.jsonc",
-    "telegram/wrangler.jsonc",
-    "d1-worker/wrangler.jsonc",
 ];
+
+/// Worker configs the harness starts: the fixtures, then every deployable (the registry's).
+pub fn worker_configs() -> Vec<&'static str> {
+    FIXTURE_CONFIGS
+        .into_iter()
+        .chain(registry::dev_configs())
+        .collect()
+}
 
 /// Writes a copy of a worker config into `dir` with absolute paths and `vars` merged in, so a
 /// test run can point a worker at mocks or inject faults without touching the real configs.
@@ -174,7 +193,7 @@ impl Hoox {
         // HOOX_IT_CONFIGS (comma-separated) narrows the set for local debugging.
         let chosen: Vec<String> = match std::env::var("HOOX_IT_CONFIGS") {
             Ok(list) => list.split(',').map(|c| c.trim().to_owned()).collect(),
-            Err(_) => WORKER_CONFIGS.iter().map(|c| (*c).to_owned()).collect(),
+            Err(_) => worker_configs().into_iter().map(str::to_owned).collect(),
         };
         Self::start_configs(&chosen, vars)
     }
@@ -183,10 +202,10 @@ impl Hoox {
     /// trade-worker, so accepted jobs are never delivered). One instance per process at a time:
     /// they share the state directory.
     pub fn start_without(without: &[&str], vars: &[(&str, &str)]) -> Self {
-        let chosen: Vec<String> = WORKER_CONFIGS
-            .iter()
+        let chosen: Vec<String> = worker_configs()
+            .into_iter()
             .filter(|c| !without.contains(c))
-            .map(|c| (*c).to_owned())
+            .map(str::to_owned)
             .collect();
         Self::start_configs(&chosen, vars)
     }
@@ -197,9 +216,12 @@ impl Hoox {
         let _ = std::fs::remove_dir_all(&state);
         let configs_dir = state.join("configs");
         std::fs::create_dir_all(&configs_dir).expect("state dir");
-        // Every worker shares the generated local secrets.
-        std::fs::copy(root.join(".dev.vars"), configs_dir.join(".dev.vars"))
+        // Every worker shares the generated local secrets, and nothing else of the developer's
+        // `.dev.vars` (wrangler reads the `.dev.vars` beside each config copy, this one).
+        let developer = std::fs::read_to_string(root.join(".dev.vars"))
             .expect(".dev.vars missing: run `cargo xtask test` (it generates local secrets)");
+        std::fs::write(configs_dir.join(".dev.vars"), test_dev_vars(&developer))
+            .expect("test .dev.vars");
         let configs: Vec<String> = chosen
             .iter()
             .map(|c| {
@@ -542,4 +564,37 @@ pub fn run_scenarios(hoox: &Hoox, scenarios: &[(&str, Scenario)], filter: Option
     );
     println!("{passed} passed, {failed} failed");
     failed == 0
+}
+
+#[cfg(test)]
+mod tests {
+    /// Issue 14: exchange keys a developer added to `.dev.vars` by hand reached the test
+    /// workers and overrode the mock exchanges' credentials ("API key is invalid").
+    #[test]
+    fn a_developers_own_vars_do_not_reach_test_workers() {
+        let developer = "# mine\nWEBHOOK_API_KEY=w\nINTERNAL_KEY_BINDING=i\nTG_BOT_TOKEN_BINDING=t\n\
+             TELEGRAM_SECRET_TOKEN=s\nBYBIT_API_KEY=real-key\nBYBIT_TESTNET_API_SECRET=real\nLOG_LEVEL=debug\n";
+        let written = super::test_dev_vars(developer);
+        let vars = registry::dev_vars::parse(&written);
+        let names: Vec<&str> = vars.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(names, registry::local_secrets());
+        assert_eq!(
+            registry::dev_vars::get(&written, "INTERNAL_KEY_BINDING").as_deref(),
+            Some("i")
+        );
+        assert!(!written.contains("real"), "{written}");
+        assert!(!written.contains("LOG_LEVEL"), "{written}");
+    }
+
+    #[test]
+    fn the_harness_starts_every_deployable() {
+        let configs = super::worker_configs();
+        for d in registry::DEPLOYABLES {
+            assert!(configs.contains(&d.config), "{}", d.config);
+        }
+        assert_eq!(
+            configs[0], "tests/fixture/wrangler.jsonc",
+            "the fixture is the primary"
+        );
+    }
 }

