@@ -249,14 +249,6 @@ fn trade_alert(t: &TradeAlert) -> String {
                     .unwrap_or_else(|| t.quantity.clone()),
                 None,
             ),
-            (None, Outcome::Blocked, _) => (
-                "⛔",
-                "Blocked".into(),
-                t.filled_quantity
-                    .clone()
-                    .unwrap_or_else(|| t.quantity.clone()),
-                None,
-            ),
         };
     let price = match (&t.average_price, &t.price) {
         (Some(p), _) | (None, Some(p)) => format!(" @ {}", e(p)),
@@ -643,10 +635,6 @@ mod tests {
         let text = alert(&Alert::Trade(TradeAlert::from_event(&rejected)));
         assert!(text.starts_with("❌ <b>Rejected</b> LONG 0.001 BTCUSDT @ 65000 on paper"));
         assert!(text.contains("<i>notional 65 &gt; max &lt;10&gt; &amp; cap</i>"));
-        let blocked = alert(&Alert::Trade(TradeAlert::from_event(&event(
-            Outcome::Blocked,
-        ))));
-        assert!(blocked.starts_with("⛔ <b>Blocked</b>"));
     }
 
     /// Issue 13, item 2: a fill whose take-profit/stop-loss failed says so loudly, once; one
