@@ -12,7 +12,6 @@ use ops::ledger::{Stats, TradeRow};
 use ops::positions::{Position, Side};
 use ops::reconcile::{PositionRow, PositionsView};
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
 
 /// A trade that ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -183,17 +182,7 @@ fn opt(s: &Option<String>) -> String {
 
 /// `2026-11-28 12:00:00 UTC`.
 pub fn time_of(ms: i64) -> String {
-    let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    format!("{} UTC", ops::utc::format(ms, ops::utc::SECOND))
 }
 
 fn trade_alert(t: &TradeAlert) -> String {
@@ -255,14 +244,6 @@ fn trade_alert(t: &TradeAlert) -> String {
             (None, Outcome::Rejected, _) => (
                 "❌",
                 "Rejected".into(),
-                t.filled_quantity
-                    .clone()
-                    .unwrap_or_else(|| t.quantity.clone()),
-                None,
-            ),
-            (None, Outcome::Blocked, _) => (
-                "⛔",
-                "Blocked".into(),
                 t.filled_quantity
                     .clone()
                     .unwrap_or_else(|| t.quantity.clone()),
@@ -654,10 +635,6 @@ mod tests {
         let text = alert(&Alert::Trade(TradeAlert::from_event(&rejected)));
         assert!(text.starts_with("❌ <b>Rejected</b> LONG 0.001 BTCUSDT @ 65000 on paper"));
         assert!(text.contains("<i>notional 65 &gt; max &lt;10&gt; &amp; cap</i>"));
-        let blocked = alert(&Alert::Trade(TradeAlert::from_event(&event(
-            Outcome::Blocked,
-        ))));
-        assert!(blocked.starts_with("⛔ <b>Blocked</b>"));
     }
 
     /// Issue 13, item 2: a fill whose take-profit/stop-loss failed says so loudly, once; one

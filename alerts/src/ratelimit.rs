@@ -5,6 +5,10 @@
 //! `retry_after` seconds when a bot goes faster. [`RateLimiter::acquire`] either grants a send
 //! (and records it) or says how long to wait; [`RateLimiter::retry_after`] pauses a chat and the
 //! bot after a `429`. Nothing here reads a clock, so every rule is tested with exact times.
+//!
+//! Hand-written rather than a general limiter (`governor` and the like): Telegram's rules are
+//! three nested limits plus server-imposed pauses, and the limiter must be a plain value the
+//! worker keeps between messages with time passed in, so every rule is property-tested exactly.
 
 use std::collections::{BTreeMap, VecDeque};
 

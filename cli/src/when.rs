@@ -40,17 +40,7 @@ pub fn parse(value: &str, now_ms: i64) -> Result<i64, CliError> {
 
 /// `2026-11-28 12:00:00` (UTC) for tables.
 pub fn show(ms: i64) -> String {
-    let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    ops::utc::format(ms, ops::utc::SECOND)
 }
 
 #[cfg(test)]

@@ -2,6 +2,11 @@
 //!
 //! Every comparison of a presented secret with a configured one goes through [`secret_eq`], which is
 //! constant-time and fail-closed: an unset or empty configured secret never matches anything.
+//!
+//! Standard Webhooks verification is written here rather than taken from a crate: it is a few
+//! lines over `hmac`/`sha2`/`subtle`, it must run in the gateway's wasm isolate without a
+//! clock of its own (the time is passed in), it checks the timestamp tolerance and every
+//! rotated `v1,` signature in constant time, and it is pinned by the spec's published vector.
 
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
@@ -139,7 +144,7 @@ mod tests {
         assert!(secret_eq("abc", Some("abc")));
     }
 
-    // Standard Webhooks reference vector (shared/vectors/signing.json).
+    // Standard Webhooks reference vector (`standard_webhooks` in exchanges/tests/vectors/signing.json).
     const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
     const ID: &str = "msg_p5jXN8AQM9LWM0D4loKWxJek";
     const TS: i64 = 1614265330;

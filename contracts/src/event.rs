@@ -28,10 +28,9 @@ pub const TRADE_EVENT_V1: u8 = 1;
 pub enum Outcome {
     /// The exchange accepted the order (filled or resting as a limit order).
     Filled,
-    /// The exchange or a pre-trade check refused it for good.
+    /// The exchange or a pre-trade check refused it for good. (A hoox rule that stops a signal
+    /// before the exchange, such as the kill switch, makes a dead letter, not an outcome.)
     Rejected,
-    /// A hoox rule stopped it before the exchange (kill switch, disabled exchange).
-    Blocked,
 }
 
 impl Outcome {
@@ -39,7 +38,6 @@ impl Outcome {
         match self {
             Self::Filled => "filled",
             Self::Rejected => "rejected",
-            Self::Blocked => "blocked",
         }
     }
 }

@@ -16,17 +16,6 @@ pub const SHARDS: u32 = 64;
 /// long of the first are one signal.
 pub const FINGERPRINT_WINDOW_MS: i64 = 60_000;
 
-/// Where a key came from, reported back to the sender.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum KeySource {
-    Body,
-    Header,
-    /// The verified Standard Webhooks `webhook-id`: a sender's retry of the same message carries
-    /// the same id.
-    WebhookId,
-    Fingerprint,
-}
-
 /// Hex SHA-256 of the validated signal; equal payloads hash equal whatever their spelling
 /// (`"0.0010"` and `0.001`, `btc/usdt` and `BTCUSDT`), and the secret is never part of it.
 pub fn payload_hash(signal: &Signal) -> String {
@@ -34,17 +23,17 @@ pub fn payload_hash(signal: &Signal) -> String {
     hex::encode(Sha256::digest(canonical))
 }
 
-/// A chosen key: where it came from, and for a keyless signal without a sender timestamp the
-/// fingerprint whose sliding window the store applies.
+/// A chosen key, and for a keyless signal without a sender timestamp the fingerprint whose
+/// sliding window the store applies.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResolvedKey {
     pub key: String,
-    pub source: KeySource,
     pub window: Option<FingerprintWindow>,
 }
 
 /// The key of a signal, in this order: the body's `idempotencyKey`; the `Idempotency-Key`
-/// header; a verified Standard Webhooks `webhook-id`; else a fingerprint of the payload. With a
+/// header; a verified Standard Webhooks `webhook-id` (a sender's retry of the same message
+/// carries the same id); else a fingerprint of the payload. With a
 /// sender `timestamp` the fingerprint is `fp_` + hash(payload, timestamp), the same key forever.
 /// Without one it is `fp_<hash>-<arrival ms>`, and the store treats a signal with the same
 /// `fp_<hash>` recorded within `window_ms` as this one (a sliding window: a retry two seconds
@@ -57,32 +46,27 @@ pub fn resolve_key(
     received_at_ms: i64,
     window_ms: i64,
 ) -> ResolvedKey {
-    let explicit = |key: &str, source| ResolvedKey {
+    let explicit = |key: &str| ResolvedKey {
         key: key.to_owned(),
-        source,
         window: None,
     };
     if let Some(k) = body_key {
-        return explicit(k, KeySource::Body);
+        return explicit(k);
     }
     if let Some(k) = header_key {
-        return explicit(k, KeySource::Header);
+        return explicit(k);
     }
     if let Some(k) = webhook_id.filter(|k| !k.is_empty()) {
-        return explicit(k, KeySource::WebhookId);
+        return explicit(k);
     }
     let hash = payload_hash(signal);
     if let Some(t) = signal.timestamp_ms {
         let digest = Sha256::digest(format!("{hash}|t{t}"));
-        return explicit(
-            &format!("fp_{}", &hex::encode(digest)[..32]),
-            KeySource::Fingerprint,
-        );
+        return explicit(&format!("fp_{}", &hex::encode(digest)[..32]));
     }
     let fingerprint = format!("fp_{}", &hash[..32]);
     ResolvedKey {
         key: format!("{fingerprint}-{received_at_ms}"),
-        source: KeySource::Fingerprint,
         window: Some(FingerprintWindow {
             fingerprint,
             window_ms,
@@ -150,7 +134,6 @@ impl Lifecycle {
             Self::Submitting => "submitting",
             Self::Done(Outcome::Filled) => "filled",
             Self::Done(Outcome::Rejected) => "rejected",
-            Self::Done(Outcome::Blocked) => "blocked",
             Self::Dead => "dead",
         }
     }
@@ -161,7 +144,6 @@ impl Lifecycle {
             "submitting" => Self::Submitting,
             "filled" => Self::Done(Outcome::Filled),
             "rejected" => Self::Done(Outcome::Rejected),
-            "blocked" => Self::Done(Outcome::Blocked),
             "dead" => Self::Dead,
             _ => return None,
         })
@@ -463,14 +445,14 @@ mod tests {
     fn key_precedence_body_header_webhook_id_fingerprint() {
         let s = signal(r#"{"exchange":"paper","action":"LONG","symbol":"BTCUSDT","quantity":1}"#);
         let k = key(Some("b"), Some("h"), Some("msg_1"), &s, 0);
-        assert_eq!((k.key.as_str(), k.source), ("b", KeySource::Body));
+        assert_eq!(k.key, "b");
         let k = key(None, Some("h"), Some("msg_1"), &s, 0);
-        assert_eq!((k.key.as_str(), k.source), ("h", KeySource::Header));
+        assert_eq!(k.key, "h");
         let k = key(None, None, Some("msg_1"), &s, 0);
-        assert_eq!((k.key.as_str(), k.source), ("msg_1", KeySource::WebhookId));
+        assert_eq!(k.key, "msg_1");
         assert_eq!(k.window, None);
         let k1 = key(None, None, None, &s, 1_000);
-        assert_eq!(k1.source, KeySource::Fingerprint);
+        assert!(k1.key.starts_with("fp_"), "{}", k1.key);
         let w = k1
             .window
             .clone()
@@ -513,7 +495,6 @@ mod tests {
             Lifecycle::Submitting,
             Lifecycle::Done(Outcome::Filled),
             Lifecycle::Done(Outcome::Rejected),
-            Lifecycle::Done(Outcome::Blocked),
             Lifecycle::Dead,
         ] {
             assert_eq!(Lifecycle::parse(l.as_str()), Some(l));

@@ -38,8 +38,8 @@ mod tests {
     use super::*;
     use serde_json::Value;
 
-    /// The published examples of `shared/vectors/signing.json`, as literals so the tests do not
-    /// depend on where that folder sits; `literals_match_the_shared_vector_file` keeps them in step.
+    /// The published examples of `exchanges/tests/vectors/signing.json`, as literals beside the
+    /// signers; `literals_match_the_vector_file` keeps them in step with the file.
     struct Vector {
         section: &'static str,
         secret: &'static str,
@@ -75,22 +75,11 @@ mod tests {
     }
 
     #[test]
-    fn literals_match_the_shared_vector_file() {
-        let candidates = [
-            std::env::var("HOOX_SHARED").unwrap_or_default() + "/vectors/signing.json",
-            concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../shared/vectors/signing.json"
-            )
-            .to_owned(),
-        ];
-        let Some(text) = candidates
-            .iter()
-            .find_map(|p| std::fs::read_to_string(p).ok())
-        else {
-            // Not beside this checkout: the literals above still pin the signers.
-            return;
-        };
+    fn literals_match_the_vector_file() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/signing.json");
+        let text = std::fs::read_to_string(path).unwrap_or_else(|e| {
+            panic!("the signing vectors must be in the repository: {path}: {e}")
+        });
         let file: Value = serde_json::from_str(&text).expect("signing.json is JSON");
         for v in [BINANCE_FUTURES, MEXC_SPOT_V3] {
             let s = &file[v.section];

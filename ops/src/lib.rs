@@ -10,7 +10,8 @@
 //! them, and the daily equity snapshots, in [`reconcile`]. Positions derived from filled orders
 //! the old way remain in [`positions`]; the fan-out's R2
 //! log layout lives in [`logs`], and how the `dlq` worker records a dead letter (its status and
-//! in-doubt fact from the store's view of the key, the sweep's rows) in [`recording`]. Nothing here touches the Workers runtime, so it is tested natively.
+//! in-doubt fact from the store's view of the key, the sweep's rows) in [`recording`]; UTC times
+//! as text in [`utc`]. Nothing here touches the Workers runtime, so it is tested natively.
 
 pub mod audit;
 pub mod dead_letters;
@@ -21,6 +22,7 @@ pub mod positions;
 pub mod query;
 pub mod reconcile;
 pub mod recording;
+pub mod utc;
 
 /// Header carrying who performs an operator action (`cli:alice`, `telegram:12345`); recorded in
 /// the audit log. Authentication is the internal key; this only names the person or tool.

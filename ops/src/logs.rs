@@ -7,30 +7,28 @@
 
 use contracts::event::TradeEvent;
 use serde::Serialize;
-use time::OffsetDateTime;
 
 /// Prefix of the event log in `SYSTEM_LOGS_BUCKET`.
 pub const EVENTS_PREFIX: &str = "events";
 
 /// `YYYY/MM/DD` of an epoch-ms time, UTC (`1970/01/01` for times out of range).
 pub fn date_path(at_ms: i64) -> String {
-    let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(at_ms) * 1_000_000)
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
-    format!("{:04}/{:02}/{:02}", t.year(), u8::from(t.month()), t.day())
+    crate::utc::format(at_ms, crate::utc::DAY_PATH)
 }
 
 /// An idempotency key as one safe path segment: `[A-Za-z0-9._-]` kept, every other byte
 /// percent-encoded (so `a/b` cannot climb directories and distinct keys stay distinct).
 pub fn path_segment(key: &str) -> String {
-    let mut out = String::with_capacity(key.len());
-    for b in key.bytes() {
-        if b.is_ascii_alphanumeric() || b"_-".contains(&b) || (b == b'.' && !out.is_empty()) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
+    const KEPT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'_')
+        .remove(b'-')
+        .remove(b'.');
+    let out = percent_encoding::utf8_percent_encode(key, KEPT).to_string();
+    // A leading dot is escaped too, so no segment is `.` or `..` or hidden.
+    match out.strip_prefix('.') {
+        Some(rest) => format!("%2E{rest}"),
+        None => out,
     }
-    out
 }
 
 /// The R2 key of an event's log object. A follow-up's update is its own object beside the

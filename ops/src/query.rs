@@ -4,6 +4,10 @@
 //! and `?N` placeholders, plus the values bound to them. Caller input (a symbol, a reason, a
 //! cursor) only ever becomes a [`Param`], so no filter can change what a statement does. Lists
 //! page by key (a [`Cursor`] names the last row seen), which stays correct while new rows arrive.
+//!
+//! The builder is hand-written rather than a query-builder crate: D1 takes SQLite text with
+//! `?N` placeholders and JSON-typed binds, the statements are few and fixed, and keeping the
+//! text constant is what the property tests check (no filter value ever reaches the SQL).
 
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};

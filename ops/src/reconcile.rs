@@ -30,7 +30,6 @@ use contracts::amount;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use time::OffsetDateTime;
 
 /// One open position as an exchange reports it, in base-asset units.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -426,9 +425,7 @@ pub struct EquityRow {
 
 /// The UTC day of an epoch-ms time, `YYYY-MM-DD` (`1970-01-01` out of range).
 pub fn day_of(at_ms: i64) -> String {
-    let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(at_ms) * 1_000_000)
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
-    format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day())
+    crate::utc::format(at_ms, crate::utc::DAY)
 }
 
 /// Records a day's snapshot once: the first taken that day stands.

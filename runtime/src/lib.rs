@@ -26,14 +26,3 @@ pub fn random_id() -> String {
     }
     hex::encode(buf)
 }
-
-/// `YYYY/MM/DD` (UTC) of an epoch-ms time, for date-partitioned R2 keys.
-pub fn date_path(ms: i64) -> String {
-    let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms as f64));
-    format!(
-        "{:04}/{:02}/{:02}",
-        d.get_utc_full_year(),
-        d.get_utc_month() + 1,
-        d.get_utc_date()
-    )
-}

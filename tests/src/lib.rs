@@ -9,12 +9,15 @@
 
 pub mod mock_exchange;
 pub mod mock_telegram;
+pub mod suite;
+pub mod wait;
+
+pub use suite::{run_suite, suite_args, Scenario};
+pub use wait::wait_until;
 
 use serde_json::Value;
-use std::future::Future;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -103,6 +106,8 @@ pub struct Hoox {
     pub http: reqwest::Client,
     pub api_key: String,
     pub internal_key: String,
+    /// When CONFIG_KV was last written, for [`Hoox::config_visible`].
+    config_written_at: std::sync::Mutex<Option<Instant>>,
 }
 
 fn wrangler(args: &[&str]) -> Command {
@@ -281,6 +286,7 @@ impl Hoox {
                 .expect("http client"),
             api_key: dev_var("WEBHOOK_API_KEY"),
             internal_key: dev_var("INTERNAL_KEY_BINDING"),
+            config_written_at: std::sync::Mutex::new(None),
         };
         hoox.wait_healthy();
         hoox
@@ -389,20 +395,12 @@ impl Hoox {
         n: usize,
         timeout: Duration,
     ) -> Vec<Value> {
-        let deadline = Instant::now() + timeout;
-        loop {
+        let what = format!("{n} row(s) of `{sql}` {params:?}");
+        wait_until(timeout, &what, || async {
             let rows = self.sql(sql, params).await;
-            if rows.len() >= n {
-                return rows;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "waited {timeout:?} for {n} row(s) of `{sql}` {params:?}, have {}:\n{}",
-                rows.len(),
-                self.log_tail(40)
-            );
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
+            (rows.len() >= n).then_some(rows)
+        })
+        .await
     }
 
     /// Waits for the ledger's order row(s) of one idempotency key.
@@ -445,6 +443,7 @@ impl Hoox {
             "put {key}: {}",
             r.text().await.unwrap_or_default()
         );
+        self.config_written();
     }
 
     /// Runs `worker`'s cron (`scheduled`) handler once, as the platform's trigger would, and
@@ -507,6 +506,24 @@ impl Hoox {
             "set {key}: {}",
             r.text().await.unwrap_or_default()
         );
+        self.config_written();
+    }
+
+    /// Notes a write to CONFIG_KV made by something other than [`Hoox::set_config`] or
+    /// [`Hoox::put_kv`] (the CLI, a bot command), for [`Hoox::config_visible`].
+    pub fn config_written(&self) {
+        if let Ok(mut at) = self.config_written_at.lock() {
+            *at = Some(Instant::now());
+        }
+    }
+
+    /// Returns once every worker reads the config as last written: at once if the last write
+    /// is older than the workers' cache allows ([`wait::CONFIG_VISIBLE_AFTER`]), else when it is.
+    pub async fn config_visible(&self) {
+        let at = self.config_written_at.lock().ok().and_then(|at| *at);
+        if let Some(at) = at {
+            tokio::time::sleep_until((at + wait::CONFIG_VISIBLE_AFTER).into()).await;
+        }
     }
 }
 
@@ -531,39 +548,6 @@ impl Drop for Hoox {
             let _ = std::fs::remove_dir_all(&self.state);
         }
     }
-}
-
-pub type Scenario = for<'a> fn(&'a Hoox) -> Pin<Box<dyn Future<Output = ()> + 'a>>;
-
-/// Runs named scenarios against one shared instance, printing a line each and a summary in the
-/// form CI reads (`N passed, N failed`). Returns whether all passed.
-pub fn run_scenarios(hoox: &Hoox, scenarios: &[(&str, Scenario)], filter: Option<&str>) -> bool {
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let (mut passed, mut failed) = (0, 0);
-    for (name, scenario) in scenarios {
-        if filter.is_some_and(|f| !name.contains(f)) {
-            continue;
-        }
-        let started = Instant::now();
-        let result =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.block_on(scenario(hoox))));
-        match result {
-            Ok(()) => {
-                passed += 1;
-                println!("test {name} ... ok ({:.1?})", started.elapsed());
-            }
-            Err(_) => {
-                failed += 1;
-                println!("test {name} ... FAILED ({:.1?})", started.elapsed());
-            }
-        }
-    }
-    println!(
-        "\ntest result: {}. {passed} passed; {failed} failed; 0 ignored",
-        if failed == 0 { "ok" } else { "FAILED" }
-    );
-    println!("{passed} passed, {failed} failed");
-    failed == 0
 }
 
 #[cfg(test)]

@@ -3057,16 +3057,16 @@ mod mexc {
             .join("&")
     }
 
+    /// What Java's `URLEncoder` keeps (`A-Z a-z 0-9 . - * _`); its `+` for a space is `%20`
+    /// here, as MEXC signs it.
+    const JAVA_KEPT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'.')
+        .remove(b'-')
+        .remove(b'*')
+        .remove(b'_');
+
     fn java_url_encode(s: &str) -> String {
-        s.bytes()
-            .map(|b| {
-                if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'*' | b'_') {
-                    char::from(b).to_string()
-                } else {
-                    format!("%{b:02X}")
-                }
-            })
-            .collect()
+        percent_encoding::utf8_percent_encode(s, JAVA_KEPT).to_string()
     }
 
     /// `ApiKey`, `Request-Time` within `Recv-Window` seconds (default 10, at most 60) of the

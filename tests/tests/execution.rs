@@ -9,7 +9,7 @@
 
 use contracts::signal::Exchange;
 use integration::mock_exchange::{Fault, FaultKind, MockCredentials, MockExchanges};
-use integration::{run_scenarios, unique, Hoox, Scenario};
+use integration::{run_suite, unique, Hoox, Scenario};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
@@ -96,7 +96,7 @@ async fn go_live(h: &Hoox) {
     )
     .await;
     h.set_config("trade:max_signal_age_seconds", "0").await;
-    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    h.config_visible().await;
 }
 
 /// Every failure class on every exchange ends in exactly one order (or, for terminal errors,
@@ -599,7 +599,7 @@ fn chaos(h: &Hoox) -> Fut<'_> {
 }
 
 fn main() {
-    let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let args = integration::suite_args();
     // The mock lives on its own runtime for the whole run.
     let mock_rt = tokio::runtime::Runtime::new().expect("runtime");
     let mock = mock_rt
@@ -613,7 +613,7 @@ fn main() {
     vars.extend(integration::mock_exchange_vars(&mock));
     let _ = MOCK.set(mock);
     let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let hoox = Hoox::start_with(&vars);
+    let hoox = || Hoox::start_with(&vars);
     let scenarios: Vec<(&str, Scenario)> = vec![
         ("failure_classes_per_exchange", failure_classes_per_exchange),
         (
@@ -634,11 +634,7 @@ fn main() {
         ),
         ("chaos", chaos),
     ];
-    let ok = run_scenarios(&hoox, &scenarios, filter.as_deref());
-    if !ok {
-        eprintln!("--- wrangler log (tail) ---\n{}", hoox.log_tail(80));
-    }
-    drop(hoox);
+    let conclusion = run_suite(&args, hoox, &scenarios, 80);
     drop(mock_rt);
-    std::process::exit(if ok { 0 } else { 1 });
+    integration::suite::exit(&[conclusion]);
 }

@@ -4,7 +4,7 @@
 
 use base64::Engine as _;
 use contracts::auth::sign_standard_webhook;
-use integration::{run_scenarios, unique, Hoox, Scenario};
+use integration::{run_suite, unique, Hoox, Scenario};
 use serde_json::{json, Value};
 use std::future::Future;
 use std::pin::Pin;
@@ -186,8 +186,9 @@ fn keyless_repeats_within_the_window_are_one_signal(h: &Hoox) -> Fut<'_> {
         // The window is the operator's: past it, the same payload is a new signal.
         h.set_config("idempotency:fingerprint_window_seconds", "2")
             .await;
-        // The gateway reads config through its per-isolate cache (2 s locally).
-        tokio::time::sleep(Duration::from_millis(4_500)).await;
+        // In force once the gateway's config cache has let it in; by then the 2 s window
+        // since the first record has long passed.
+        h.config_visible().await;
         let later = h.webhook(&body, &[]).await;
         assert_eq!(later.status(), 202);
         assert!(later.headers().get("Idempotent-Replayed").is_none());
@@ -199,7 +200,6 @@ fn keyless_repeats_within_the_window_are_one_signal(h: &Hoox) -> Fut<'_> {
         );
         h.set_config("idempotency:fingerprint_window_seconds", "60")
             .await;
-        tokio::time::sleep(Duration::from_millis(2_500)).await;
     })
 }
 
@@ -508,7 +508,7 @@ fn ip_allow_list(h: &Hoox) -> Fut<'_> {
         h.set_config("webhook:allowed_ips", r#"["203.0.113.7"]"#)
             .await;
         h.set_config("webhook:ip_check_enabled", "true").await;
-        tokio::time::sleep(Duration::from_millis(2_500)).await;
+        h.config_visible().await;
         let allowed = h
             .webhook(
                 &with_key(h, &unique("ip")),
@@ -525,7 +525,6 @@ fn ip_allow_list(h: &Hoox) -> Fut<'_> {
         )
         .await;
         h.set_config("webhook:ip_check_enabled", "false").await;
-        tokio::time::sleep(Duration::from_millis(2_500)).await;
         assert_eq!(allowed, 202);
         assert_eq!(denied, (403, "forbidden_ip".into()));
     })
@@ -591,11 +590,13 @@ fn no_secret_in_logs_or_records(h: &Hoox) -> Fut<'_> {
 }
 
 fn main() {
-    let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
-    let hoox = Hoox::start_with(&[
-        ("HOOX_FAULTS", "store_unavailable,outbox_send"),
-        ("WEBHOOK_RATE_LIMIT", "20/s"),
-    ]);
+    let args = integration::suite_args();
+    let hoox = || {
+        Hoox::start_with(&[
+            ("HOOX_FAULTS", "store_unavailable,outbox_send"),
+            ("WEBHOOK_RATE_LIMIT", "20/s"),
+        ])
+    };
     let scenarios: Vec<(&str, Scenario)> = vec![
         ("standard_webhook_signatures", standard_webhook_signatures),
         ("webhook_id_is_the_key", webhook_id_is_the_key),
@@ -621,10 +622,6 @@ fn main() {
         ("store_refuses_bad_calls", store_refuses_bad_calls),
         ("no_secret_in_logs_or_records", no_secret_in_logs_or_records),
     ];
-    let ok = run_scenarios(&hoox, &scenarios, filter.as_deref());
-    if !ok {
-        eprintln!("--- wrangler log (tail) ---\n{}", hoox.log_tail(80));
-    }
-    drop(hoox);
-    std::process::exit(if ok { 0 } else { 1 });
+    let conclusion = run_suite(&args, hoox, &scenarios, 80);
+    integration::suite::exit(&[conclusion]);
 }

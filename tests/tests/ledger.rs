@@ -14,7 +14,7 @@ use integration::mock_exchange::{
     Fault, FaultKind, FillLater, MockCredentials, MockExchanges, OrderState, Switches,
 };
 use integration::mock_telegram::MockTelegram;
-use integration::{dev_var, run_scenarios, unique, Hoox, Scenario};
+use integration::{dev_var, run_suite, unique, Hoox, Scenario};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 use std::future::Future;
@@ -56,7 +56,7 @@ async fn go_live(h: &Hoox) {
     .await;
     h.set_config("telegram:allowed_chat_ids", &format!("[{CHAT}]"))
         .await;
-    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    h.config_visible().await;
 }
 
 fn signal(h: &Hoox, key: &str, exchange: Exchange, action: &str, extra: Value) -> Value {
@@ -400,7 +400,7 @@ fn an_ack_whose_fill_shows_later_is_followed(h: &Hoox) -> Fut<'_> {
 fn paper_positions_come_from_its_fills(h: &Hoox) -> Fut<'_> {
     Box::pin(async move {
         h.set_config("trade:mode", "paper").await;
-        tokio::time::sleep(Duration::from_millis(2_500)).await;
+        h.config_visible().await;
         let key = unique("paper-long");
         let body = signal(
             h,
@@ -718,7 +718,7 @@ fn the_ledger_equals_the_exchanges_after_chaos(h: &Hoox) -> Fut<'_> {
 }
 
 fn main() {
-    let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let args = integration::suite_args();
     let mock_rt = tokio::runtime::Runtime::new().expect("runtime");
     let mock = mock_rt
         .block_on(MockExchanges::start(MockCredentials::default()))
@@ -732,7 +732,7 @@ fn main() {
     let _ = MOCK.set(mock);
     let _ = TELEGRAM.set(telegram);
     let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let hoox = Hoox::start_with(&vars);
+    let hoox = || Hoox::start_with(&vars);
     // In this order: the close needs the first scenario's position.
     let scenarios: Vec<(&str, Scenario)> = vec![
         (
@@ -760,11 +760,7 @@ fn main() {
             the_ledger_equals_the_exchanges_after_chaos,
         ),
     ];
-    let ok = run_scenarios(&hoox, &scenarios, filter.as_deref());
-    if !ok {
-        eprintln!("--- wrangler log (tail) ---\n{}", hoox.log_tail(120));
-    }
-    drop(hoox);
+    let conclusion = run_suite(&args, hoox, &scenarios, 120);
     drop(mock_rt);
-    std::process::exit(if ok { 0 } else { 1 });
+    integration::suite::exit(&[conclusion]);
 }

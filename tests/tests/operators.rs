@@ -9,7 +9,7 @@ use base64::Engine as _;
 use contracts::idempotency::{client_order_id, shard_name};
 use contracts::job::TradeJob;
 use integration::mock_telegram::MockTelegram;
-use integration::{dev_var, root, run_scenarios, unique, Hoox, Scenario};
+use integration::{dev_var, root, run_suite, unique, Hoox, Scenario};
 use serde_json::{json, Value};
 use std::future::Future;
 use std::path::PathBuf;
@@ -81,11 +81,11 @@ async fn admin(h: &Hoox, method: &str, path: &str, body: Option<Value>) -> (u16,
     )
 }
 
-/// Sets the kill switch and waits out the workers' config cache (2 s locally).
+/// Sets the kill switch and returns once every worker reads it.
 async fn kill_switch(h: &Hoox, on: bool) {
     h.set_config("trade:kill_switch", if on { "true" } else { "false" })
         .await;
-    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    h.config_visible().await;
 }
 
 fn update(chat: i64, text: &str) -> Value {
@@ -331,11 +331,13 @@ fn bot_commands_answer_allowed_chats(h: &Hoox) -> Fut<'_> {
         assert!(on.contains("Kill switch <b>ON</b>"), "{on}");
         let (_, cfg) = admin(h, "GET", "/admin/config", None).await;
         assert_eq!(cfg["effective"]["kill_switch"], true);
-        tokio::time::sleep(Duration::from_millis(2_500)).await;
+        h.config_written();
+        h.config_visible().await;
         let status = command(h, CHAT, "/status").await;
         assert!(status.contains("Kill switch: 🛑 <b>ON</b>"), "{status}");
         let off = command(h, CHAT, "/kill_off").await;
         assert!(off.contains("Kill switch <b>off</b>"), "{off}");
+        h.config_written();
         let (_, cfg) = admin(h, "GET", "/admin/config", None).await;
         assert_eq!(cfg["effective"]["kill_switch"], false);
 
@@ -357,7 +359,6 @@ fn bot_commands_answer_allowed_chats(h: &Hoox) -> Fut<'_> {
             .as_str()
             .unwrap()
             .contains("\"value\":\"false\""));
-        tokio::time::sleep(Duration::from_millis(2_500)).await;
     })
 }
 
@@ -907,26 +908,22 @@ fn unclaimed_key_is_swept_and_alerted(h: &Hoox) -> Fut<'_> {
         h.put_kv("dlq:stuck_after_seconds", "1").await;
         let key = unique("unclaimed");
         assert_eq!(h.webhook(&signal(h, &key), &[]).await.status(), 202);
-        tokio::time::sleep(Duration::from_secs(3)).await;
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let rows = loop {
-            h.trigger_cron("dlq").await;
-            let rows = h
-                .sql(
-                    "SELECT * FROM dead_letters WHERE idempotency_key = ?",
-                    &[json!(key)],
-                )
-                .await;
-            if !rows.is_empty() {
-                break rows;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the sweep never recorded {key}:\n{}",
-                h.log_tail(40)
-            );
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        };
+        // Swept once it is older than the threshold and the dlq worker reads the threshold.
+        let rows = integration::wait_until(
+            Duration::from_secs(60),
+            &format!("the sweep to record {key}"),
+            || async {
+                h.trigger_cron("dlq").await;
+                let rows = h
+                    .sql(
+                        "SELECT * FROM dead_letters WHERE idempotency_key = ?",
+                        &[json!(key)],
+                    )
+                    .await;
+                (!rows.is_empty()).then_some(rows)
+            },
+        )
+        .await;
         let r = &rows[0];
         assert_eq!(r["reason"], "unclaimed", "{r}");
         assert_eq!(r["queue"], "sweep", "{r}");
@@ -1072,7 +1069,8 @@ fn cli_drives_the_local_runtime(h: &Hoox) -> Fut<'_> {
         let (code, out, _) = cli(h, &["kill", "on"]);
         assert_eq!(code, 0);
         assert!(out.starts_with("kill switch: ON"), "{out}");
-        tokio::time::sleep(Duration::from_millis(2_500)).await;
+        h.config_written();
+        h.config_visible().await;
 
         // A signal sent while the kill switch is on becomes a dead letter.
         let killed = unique("cli-killed");
@@ -1089,7 +1087,8 @@ fn cli_drives_the_local_runtime(h: &Hoox) -> Fut<'_> {
             (code, out.trim()),
             (0, "kill switch: off (trade:kill_switch = false)")
         );
-        tokio::time::sleep(Duration::from_millis(2_500)).await;
+        h.config_written();
+        h.config_visible().await;
         let audit = h
             .sql("SELECT detail FROM audit_log WHERE actor = 'cli:ops-test' AND action = 'config_set' ORDER BY id", &[])
             .await;
@@ -1211,7 +1210,7 @@ fn build_cli() -> PathBuf {
 }
 
 fn main() {
-    let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let args = integration::suite_args();
     let _ = HOOX_BIN.set(build_cli());
     let mock = MockTelegram::start(&dev_var("TG_BOT_TOKEN_BINDING"));
     let base = mock.base();
@@ -1222,8 +1221,11 @@ fn main() {
         // per-sender quota is the gateway suite's subject, not this one's.
         ("WEBHOOK_RATE_LIMIT", "100000/s"),
     ];
-    let hoox = Hoox::start_with(&vars);
-    allow_chats(&hoox);
+    let hoox = || {
+        let hoox = Hoox::start_with(&vars);
+        allow_chats(&hoox);
+        hoox
+    };
     let scenarios: Vec<(&str, Scenario)> = vec![
         (
             "bot_webhook_refuses_strangers",
@@ -1268,36 +1270,25 @@ fn main() {
         ("ledger_read_api", ledger_read_api),
         ("cli_drives_the_local_runtime", cli_drives_the_local_runtime),
     ];
-    let ok = run_scenarios(&hoox, &scenarios, filter.as_deref());
-    if !ok {
-        eprintln!("--- wrangler log (tail) ---\n{}", hoox.log_tail(120));
-    }
-    drop(hoox);
+    let first = run_suite(&args, hoox, &scenarios, 120);
 
     // Without the trade-worker nothing consumes trade-execution: accepted, never delivered.
     let undelivered: Vec<(&str, Scenario)> = vec![(
         "unclaimed_key_is_swept_and_alerted",
         unclaimed_key_is_swept_and_alerted,
     )];
-    let wanted = undelivered
-        .iter()
-        .any(|(name, _)| filter.as_deref().is_none_or(|f| name.contains(f)));
-    let ok2 = !wanted || {
+    let without_consumers = || {
         let hoox = Hoox::start_without(&["consumers/wrangler.jsonc"], &vars);
         allow_chats(&hoox);
-        let ok = run_scenarios(&hoox, &undelivered, filter.as_deref());
-        if !ok {
-            eprintln!("--- wrangler log (tail) ---\n{}", hoox.log_tail(120));
-        }
-        ok
+        hoox
     };
-    std::process::exit(if ok && ok2 { 0 } else { 1 });
+    let second = run_suite(&args, without_consumers, &undelivered, 120);
+    integration::suite::exit(&[first, second]);
 }
 
-/// Allow-lists the test chats and waits out the config cache.
+/// Allow-lists the test chats (in force before the first scenario: the suite waits for it).
 fn allow_chats(hoox: &Hoox) {
     tokio::runtime::Runtime::new()
         .expect("runtime")
         .block_on(hoox.set_config("telegram:allowed_chat_ids", &format!("[{CHAT},{GROUP}]")));
-    std::thread::sleep(Duration::from_millis(2_500));
 }

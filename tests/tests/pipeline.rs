@@ -1,7 +1,7 @@
 //! The whole pipeline on the local Workers runtime: gateway → trade-execution → trade-worker →
 //! trade-events → D1, and dead letters → dlq → D1.
 
-use integration::{run_scenarios, unique, Hoox, Scenario};
+use integration::{run_suite, unique, Hoox, Scenario};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -209,8 +209,7 @@ fn kill_switch_blocks_into_dead_letter(
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>> {
     Box::pin(async move {
         h.set_config("trade:kill_switch", "true").await;
-        // The workers cache config per isolate for CONFIG_CACHE_TTL_MS (2 s locally).
-        tokio::time::sleep(Duration::from_millis(2_500)).await;
+        h.config_visible().await;
         let key = unique("killed");
         assert_eq!(h.webhook(&signal(h, &key), &[]).await.status(), 202);
         let rows = h
@@ -227,7 +226,6 @@ fn kill_switch_blocks_into_dead_letter(
         assert_eq!(rows[0]["symbol"], "BTCUSDT");
         assert!(rows[0]["job"].is_string(), "the job is kept for replay");
         assert!(orders_for(h, &key).await.is_empty());
-        tokio::time::sleep(Duration::from_millis(2_500)).await;
     })
 }
 
@@ -310,7 +308,6 @@ fn kill_switch_stops_submits_within_a_second(
             sent.iter().any(|(_, at)| *at > answered_at),
             "the stream outlasted the switch"
         );
-        tokio::time::sleep(Duration::from_millis(2_500)).await;
     })
 }
 
@@ -363,9 +360,10 @@ fn replay_counts_freshness_from_the_replay(
     Box::pin(async move {
         h.set_config("trade:max_signal_age_seconds", "3").await;
         h.set_config("trade:kill_switch", "true").await;
-        tokio::time::sleep(Duration::from_millis(2_500)).await;
+        h.config_visible().await;
         let key = unique("replay-old");
         assert_eq!(h.webhook(&signal(h, &key), &[]).await.status(), 202);
+        let sent = tokio::time::Instant::now();
         let rows = h
             .wait_rows(
                 "SELECT id FROM dead_letters WHERE idempotency_key = ?",
@@ -375,8 +373,10 @@ fn replay_counts_freshness_from_the_replay(
             )
             .await;
         h.set_config("trade:kill_switch", "false").await;
-        // Older than the 3 s limit by the time it is replayed.
-        tokio::time::sleep(Duration::from_millis(4_000)).await;
+        // Older than the 3 s limit by the time it is replayed (its age is the subject), and
+        // the kill switch off in every worker.
+        tokio::time::sleep_until(sent + Duration::from_millis(4_000)).await;
+        h.config_visible().await;
         let id = rows[0]["id"].as_i64().unwrap();
         let r = h
             .http
@@ -397,13 +397,12 @@ fn replay_counts_freshness_from_the_replay(
             .sql("SELECT COUNT(*) AS n FROM dead_letters WHERE idempotency_key = ? AND reason = 'stale'", &[json!(key)])
             .await;
         assert_eq!(stale[0]["n"], 0, "not dead-lettered as stale");
-        tokio::time::sleep(Duration::from_millis(2_500)).await;
     })
 }
 
 fn main() {
-    let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
-    let hoox = Hoox::start();
+    let args = integration::suite_args();
+    let hoox = Hoox::start;
     let scenarios: Vec<(&str, Scenario)> = vec![
         ("signal_becomes_paper_order", signal_becomes_paper_order),
         (
@@ -429,10 +428,6 @@ fn main() {
             replay_counts_freshness_from_the_replay,
         ),
     ];
-    let ok = run_scenarios(&hoox, &scenarios, filter.as_deref());
-    if !ok {
-        eprintln!("--- wrangler log (tail) ---\n{}", hoox.log_tail(80));
-    }
-    drop(hoox);
-    std::process::exit(if ok { 0 } else { 1 });
+    let conclusion = run_suite(&args, hoox, &scenarios, 80);
+    integration::suite::exit(&[conclusion]);
 }

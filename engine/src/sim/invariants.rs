@@ -3,7 +3,7 @@
 //!   id names two orders (a key reused after its TTL is a new signal, but it must not collide
 //!   with the old one's order).
 //! - **The ledger agrees with the exchanges.** A signal recorded filled names an order that
-//!   signal placed; a signal recorded rejected or blocked has no order; no signal has two
+//!   signal placed; a signal recorded rejected has no order; no signal has two
 //!   outcomes.
 //! - **No order a delivery's checks should have stopped** (disabled exchange, failed pre-trade
 //!   check, stale signal, kill switch on since before the grant) — noticed when the order is
@@ -257,7 +257,7 @@ pub(crate) fn check(w: &World) -> Option<Finding> {
                         Some(_) => {}
                     }
                 }
-                Outcome::Rejected | Outcome::Blocked => {
+                Outcome::Rejected => {
                     if let Some(o) = own.first() {
                         return finding(
                             ViolationKind::LedgerMismatch,
