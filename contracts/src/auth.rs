@@ -36,7 +36,11 @@ pub fn check_secret(name: &'static str, value: Option<&str>) -> Result<(), WeakS
     let Some(value) = value else {
         return Ok(());
     };
-    let len = value.strip_prefix("whsec_").unwrap_or(value).chars().count();
+    let len = value
+        .strip_prefix("whsec_")
+        .unwrap_or(value)
+        .chars()
+        .count();
     if len < MIN_SECRET_LEN {
         return Err(WeakSecret { name, len });
     }
@@ -165,16 +169,40 @@ mod tests {
     #[test]
     fn short_secrets_are_refused_by_name_and_length_never_value() {
         assert_eq!(check_secret("WEBHOOK_API_KEY", None), Ok(()));
-        assert_eq!(check_secret("WEBHOOK_API_KEY", Some(&"a".repeat(32))), Ok(()));
+        assert_eq!(
+            check_secret("WEBHOOK_API_KEY", Some(&"a".repeat(32))),
+            Ok(())
+        );
         let e = check_secret("INTERNAL_KEY_BINDING", Some("hunter2-hunter2")).unwrap_err();
-        assert_eq!(e, WeakSecret { name: "INTERNAL_KEY_BINDING", len: 15 });
+        assert_eq!(
+            e,
+            WeakSecret {
+                name: "INTERNAL_KEY_BINDING",
+                len: 15
+            }
+        );
         let shown = e.to_string();
-        assert!(shown.contains("INTERNAL_KEY_BINDING") && shown.contains("32"), "{shown}");
+        assert!(
+            shown.contains("INTERNAL_KEY_BINDING") && shown.contains("32"),
+            "{shown}"
+        );
         assert!(!shown.contains("hunter2"), "the value is never shown");
         // `whsec_` is a prefix, not key material.
-        assert!(check_secret("WEBHOOK_SIGNING_SECRET", Some(&format!("whsec_{}", "b".repeat(31)))).is_err());
-        assert!(check_secret("WEBHOOK_SIGNING_SECRET", Some(&format!("whsec_{}", "b".repeat(32)))).is_ok());
-        assert_eq!(check_secret("X", Some(&"é".repeat(32))), Ok(()), "characters, not bytes");
+        assert!(check_secret(
+            "WEBHOOK_SIGNING_SECRET",
+            Some(&format!("whsec_{}", "b".repeat(31)))
+        )
+        .is_err());
+        assert!(check_secret(
+            "WEBHOOK_SIGNING_SECRET",
+            Some(&format!("whsec_{}", "b".repeat(32)))
+        )
+        .is_ok());
+        assert_eq!(
+            check_secret("X", Some(&"é".repeat(32))),
+            Ok(()),
+            "characters, not bytes"
+        );
     }
 
     #[test]

@@ -825,11 +825,20 @@ mod tests {
         assert!(cfg.webhook_require_signature);
         let d = RuntimeConfig::defaults();
         assert!(d.telegram_allowed_user_ids.is_empty() && !d.webhook_require_signature);
-        assert_eq!(validate_write(TELEGRAM_ALLOWED_USER_IDS, "[1,2]"), Ok(TELEGRAM_ALLOWED_USER_IDS));
-        assert_eq!(validate_write(REQUIRE_SIGNATURE, "on"), Ok(REQUIRE_SIGNATURE));
+        assert_eq!(
+            validate_write(TELEGRAM_ALLOWED_USER_IDS, "[1,2]"),
+            Ok(TELEGRAM_ALLOWED_USER_IDS)
+        );
+        assert_eq!(
+            validate_write(REQUIRE_SIGNATURE, "on"),
+            Ok(REQUIRE_SIGNATURE)
+        );
         for bad in ["55", r#"["op"]"#, "[1.5]", "{}"] {
             assert!(
-                matches!(validate_write(TELEGRAM_ALLOWED_USER_IDS, bad), Err(ConfigWriteError::Invalid { .. })),
+                matches!(
+                    validate_write(TELEGRAM_ALLOWED_USER_IDS, bad),
+                    Err(ConfigWriteError::Invalid { .. })
+                ),
                 "{bad}"
             );
         }

@@ -88,27 +88,42 @@ mod tests {
 
     #[test]
     fn ipv6_senders_share_a_bucket_per_64() {
-        assert_eq!(sender_key(Some("2001:db8:1:2:aaaa::1")), "2001:db8:1:2::/64");
+        assert_eq!(
+            sender_key(Some("2001:db8:1:2:aaaa::1")),
+            "2001:db8:1:2::/64"
+        );
         assert_eq!(
             sender_key(Some("2001:db8:1:2:ffff:ffff:ffff:ffff")),
             sender_key(Some("2001:db8:1:2::9"))
         );
-        assert_ne!(sender_key(Some("2001:db8:1:3::1")), sender_key(Some("2001:db8:1:2::1")));
+        assert_ne!(
+            sender_key(Some("2001:db8:1:3::1")),
+            sender_key(Some("2001:db8:1:2::1"))
+        );
         assert_eq!(sender_key(Some(" 192.0.2.7 ")), "192.0.2.7");
         assert_eq!(sender_key(Some("::ffff:192.0.2.7")), "192.0.2.7");
         assert_eq!(sender_key(Some("not an address")), "unknown");
         assert_eq!(sender_key(None), "unknown");
-        assert_ne!(credential_key("WEBHOOK_API_KEY"), sender_key(Some("192.0.2.7")));
+        assert_ne!(
+            credential_key("WEBHOOK_API_KEY"),
+            sender_key(Some("192.0.2.7"))
+        );
     }
 
     #[test]
     fn a_whole_64_is_one_sender() {
-        let mut b = TokenBuckets::new(Quota { count: 2, per_seconds: 60 });
+        let mut b = TokenBuckets::new(Quota {
+            count: 2,
+            per_seconds: 60,
+        });
         let a = sender_key(Some("2001:db8::1"));
         let c = sender_key(Some("2001:db8::2:3:4"));
         assert!(b.check(&a, 0).is_ok());
         assert!(b.check(&c, 0).is_ok());
-        assert!(b.check(&a, 0).is_err(), "a neighbour in the /64 used the second token");
+        assert!(
+            b.check(&a, 0).is_err(),
+            "a neighbour in the /64 used the second token"
+        );
     }
 
     #[test]

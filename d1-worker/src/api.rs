@@ -8,7 +8,7 @@ use ops::pnl::{self, LedgerFill, PnlError};
 use ops::query::{FilterError, Page};
 use ops::reconcile::{self, EquityRow, PositionRow, PositionsFilter, PositionsView};
 use runtime::d1;
-use runtime::http::{error, internal_authorized, json};
+use runtime::http::{json, require_internal, HttpError};
 use worker::{D1Database, Env, Method, Request, Response, Result};
 
 pub const DB_BINDING: &str = "DB";
@@ -29,37 +29,21 @@ enum ApiError {
     Positions(#[from] PnlError),
 }
 
-impl ApiError {
-    fn respond(&self, request_id: &str) -> Result<Response> {
-        match self {
-            Self::Filter(e) => error(
-                400,
-                "invalid_field",
-                &e.to_string(),
-                Some(e.field()),
-                request_id,
-            ),
-            Self::Body(m) => error(400, "invalid_body", m, None, request_id),
-            Self::NotFound(what) => error(
-                404,
-                "not_found",
-                &format!("no such {what}"),
-                None,
-                request_id,
-            ),
-            Self::Positions(e) => {
-                tracing::error!(error = %e, "positions cannot be derived");
-                error(500, "positions_overflow", &e.to_string(), None, request_id)
+impl From<&ApiError> for HttpError {
+    fn from(e: &ApiError) -> Self {
+        match e {
+            ApiError::Filter(f) => {
+                HttpError::new(400, "invalid_field", f.to_string()).field(f.field())
             }
-            Self::Db(e) => {
-                tracing::error!(error = %e, "D1 query failed");
-                error(
-                    503,
-                    "unavailable",
-                    "the ledger is unavailable; retry",
-                    None,
-                    request_id,
-                )
+            ApiError::Body(m) => HttpError::new(400, "invalid_body", m.clone()),
+            ApiError::NotFound(what) => HttpError::not_found(format!("no such {what}")),
+            ApiError::Positions(p) => {
+                tracing::error!(error = %p, "positions cannot be derived");
+                HttpError::new(500, "positions_overflow", p.to_string())
+            }
+            ApiError::Db(d) => {
+                tracing::error!(error = %d, "D1 query failed");
+                HttpError::unavailable("the ledger is unavailable; retry")
             }
         }
     }
@@ -80,24 +64,12 @@ fn borrowed(p: &[(String, String)]) -> impl Iterator<Item = (&str, &str)> {
 pub async fn handle(mut req: Request, env: Env, request_id: String) -> Result<Response> {
     let path = req.path();
     let path = path.trim_end_matches('/');
-    if req.method() == Method::Get && path == "/health" {
-        return json(
-            200,
-            &serde_json::json!({"status": "ok", "worker": "d1-worker"}),
-        );
-    }
-    if !internal_authorized(&req, &env) {
-        return error(
-            401,
-            "unauthorized",
-            "missing or invalid X-Internal-Auth-Key",
-            None,
-            &request_id,
-        );
+    if let Err(e) = require_internal(&req, &env) {
+        return e.respond(&request_id);
     }
     let db = match env.d1(DB_BINDING) {
         Ok(db) => db,
-        Err(e) => return ApiError::Db(e).respond(&request_id),
+        Err(e) => return HttpError::from(&ApiError::Db(e)).respond(&request_id),
     };
     let q = pairs(&req)?;
     let result = match (req.method(), path) {
@@ -114,11 +86,11 @@ pub async fn handle(mut req: Request, env: Env, request_id: String) -> Result<Re
             let body = req.text().await?;
             append_audit(&db, &body, &request_id).await
         }
-        _ => return error(404, "not_found", "no such route", None, &request_id),
+        _ => return HttpError::not_found("no such route").respond(&request_id),
     };
     match result {
         Ok(value) => json(200, &value),
-        Err(e) => e.respond(&request_id),
+        Err(e) => HttpError::from(&e).respond(&request_id),
     }
 }
 
