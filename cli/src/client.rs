@@ -200,7 +200,10 @@ mod tests {
         assert!(matches!(e, CliError::InsecureUrl(_)));
         assert_eq!(e.exit_code(), 2);
         assert!(e.to_string().contains("https://"), "{e}");
-        assert!(!e.to_string().contains(&"k".repeat(48)), "the key is not shown");
+        assert!(
+            !e.to_string().contains(&"k".repeat(48)),
+            "the key is not shown"
+        );
         // Without the key (a signal sent with the webhook key) plain http stays allowed.
         assert!(Client::new("http://hoox.example", None, "cli:t".into()).is_ok());
     }
