@@ -2,7 +2,7 @@
 //! `ops` builds, and answers JSON; failures map to the hoox error shape.
 
 use ops::audit::{self, AuditFilter, NewAudit};
-use ops::dead_letters::{self as dl, DeadLetterDetail, DeadLetterFilter, DeadLetterList};
+use ops::dead_letters::DeadLetterFilter;
 use ops::ledger::{self, Count, LedgerFilter, SignalRow, Stats, TradeRow};
 use ops::pnl::{self, LedgerFill, PnlError};
 use ops::query::{FilterError, Page};
@@ -157,12 +157,7 @@ async fn stats(db: &D1Database) -> Answer {
 
 async fn dead_letters(db: &D1Database, q: &[(String, String)]) -> Answer {
     let (f, paging) = DeadLetterFilter::from_pairs(borrowed(q))?;
-    let (list, count) = (dl::list_query(&f, &paging), dl::count_query(&f));
-    let (rows, total) = futures::join!(d1::all(db, &list), d1::first::<Count>(db, &count));
-    to_json(&DeadLetterList {
-        page: Page::from_rows(rows?, paging.limit(), dl::cursor_of),
-        total: total?.map_or(0, |c| c.n),
-    })
+    to_json(&d1::dead_letter_list(db, &f, &paging).await?)
 }
 
 async fn dead_letter(db: &D1Database, id: &str) -> Answer {
@@ -170,11 +165,8 @@ async fn dead_letter(db: &D1Database, id: &str) -> Answer {
         field: "id",
         message: "not a dead letter id".into(),
     })?;
-    let row = d1::first(db, &dl::get_query(id))
-        .await?
-        .ok_or(ApiError::NotFound("dead letter"))?;
-    let history = d1::all(db, &audit::history_query(&audit::dead_letter_target(id))).await?;
-    to_json(&DeadLetterDetail::new(row, history))
+    let detail = d1::dead_letter_detail(db, id).await?;
+    to_json(&detail.ok_or(ApiError::NotFound("dead letter"))?)
 }
 
 async fn audit_list(db: &D1Database, q: &[(String, String)]) -> Answer {

@@ -22,12 +22,10 @@ use contracts::idempotency::KeyUpdate;
 use futures::stream::{self, StreamExt as _};
 use ops::audit::{self, Action, NewAudit};
 use ops::dead_letters::{
-    self as dl, DeadLetterDetail, DeadLetterFilter, DeadLetterList, DeadLetterRow,
-    DeadLetterSummary, DiscardRequest, LedgerFill, Plan, ReplayItem, ReplayRequest, ReplayResponse,
-    ReplayResult, RequestError, Selection,
+    self as dl, DeadLetterFilter, DeadLetterRow, DeadLetterSummary, DiscardRequest, LedgerFill,
+    Plan, ReplayItem, ReplayRequest, ReplayResponse, ReplayResult, RequestError, Selection,
 };
-use ops::ledger::Count;
-use ops::query::{FilterError, Page};
+use ops::query::FilterError;
 use runtime::http::{json, require_internal, HttpError};
 use runtime::idempotency::Store;
 use runtime::{bytes, d1};
@@ -179,21 +177,12 @@ pub async fn handle(mut req: Request, env: Env, request_id: String) -> Result<Re
 async fn list(db: &D1Database, pairs: &[(String, String)]) -> Answer {
     let (f, paging) =
         DeadLetterFilter::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
-    let (list, count) = (dl::list_query(&f, &paging), dl::count_query(&f));
-    let (rows, total) = futures::join!(d1::all(db, &list), d1::first::<Count>(db, &count));
-    to_json(&DeadLetterList {
-        page: Page::from_rows(rows?, paging.limit(), dl::cursor_of),
-        total: total?.map_or(0, |c| c.n),
-    })
+    to_json(&d1::dead_letter_list(db, &f, &paging).await?)
 }
 
 async fn show(db: &D1Database, id: &str) -> Answer {
-    let id = parse_id(id)?;
-    let row: DeadLetterRow = d1::first(db, &dl::get_query(id))
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    let history = d1::all(db, &audit::history_query(&audit::dead_letter_target(id))).await?;
-    to_json(&DeadLetterDetail::new(row, history))
+    let detail = d1::dead_letter_detail(db, parse_id(id)?).await?;
+    to_json(&detail.ok_or(ApiError::NotFound)?)
 }
 
 async fn replay(

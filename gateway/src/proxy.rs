@@ -11,9 +11,8 @@
 //! telegram-worker checks the token again. The gateway's own webhook is untouched.
 
 use alerts::api::SECRET_TOKEN_HEADER;
-use contracts::auth::secret_eq;
 use contracts::signal::MAX_BODY_BYTES;
-use runtime::http::{read_capped, require_internal, secret, HttpError};
+use runtime::http::{header_holds_secret, read_capped, require_internal, HttpError};
 use runtime::service::REQUEST_ID_HEADER;
 use worker::{Env, Headers, Method, Request, RequestInit, Response, Result};
 
@@ -101,13 +100,7 @@ async fn forwarded(
     let actor = if t.internal {
         Some(require_internal(&req, env)?.actor)
     } else {
-        let presented = req
-            .headers()
-            .get(SECRET_TOKEN_HEADER)
-            .ok()
-            .flatten()
-            .unwrap_or_default();
-        if !secret_eq(&presented, secret(env, TELEGRAM_SECRET_TOKEN).as_deref()) {
+        if !header_holds_secret(&req, env, SECRET_TOKEN_HEADER, TELEGRAM_SECRET_TOKEN) {
             return Err(HttpError::unauthorized("bad secret token"));
         }
         None

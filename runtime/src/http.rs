@@ -133,15 +133,16 @@ pub fn secret(env: &Env, name: &str) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
+/// Whether header `header` of `req` holds the secret `secret_name` (constant time; an unset
+/// secret matches nothing).
+pub fn header_holds_secret(req: &Request, env: &Env, header: &str, secret_name: &str) -> bool {
+    let presented = req.headers().get(header).ok().flatten().unwrap_or_default();
+    secret_eq(&presented, secret(env, secret_name).as_deref())
+}
+
 /// Whether `req` carries the internal key. Fails closed when `INTERNAL_KEY_BINDING` is unset.
 pub fn internal_authorized(req: &Request, env: &Env) -> bool {
-    let presented = req
-        .headers()
-        .get(INTERNAL_AUTH_HEADER)
-        .ok()
-        .flatten()
-        .unwrap_or_default();
-    secret_eq(&presented, secret(env, INTERNAL_KEY_SECRET).as_deref())
+    header_holds_secret(req, env, INTERNAL_AUTH_HEADER, INTERNAL_KEY_SECRET)
 }
 
 /// Who an authenticated operator request acts as.

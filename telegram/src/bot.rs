@@ -12,13 +12,12 @@ use crate::sender::{allowed_chats, Sender};
 use alerts::api::{Message, Update, SECRET_TOKEN_HEADER};
 use alerts::command::{self, Command};
 use alerts::format::{self, StatusView};
-use contracts::auth::secret_eq;
 use contracts::config::{RuntimeConfig, KILL_SWITCH};
 use ops::dead_letters::DeadLetterList;
 use ops::ledger::{Stats, TradeRow};
 use ops::query::Page;
 use ops::reconcile::PositionsView;
-use runtime::http::{json, secret, HttpError};
+use runtime::http::{header_holds_secret, json, HttpError};
 use runtime::service::{call, ServiceError};
 use serde::Deserialize;
 use worker::{Env, Method, Request, Response, Result};
@@ -32,13 +31,7 @@ fn ack(note: &str) -> Result<Response> {
 }
 
 pub async fn webhook(mut req: Request, env: &Env, request_id: &str) -> Result<Response> {
-    let presented = req
-        .headers()
-        .get(SECRET_TOKEN_HEADER)
-        .ok()
-        .flatten()
-        .unwrap_or_default();
-    if !secret_eq(&presented, secret(env, SECRET_TOKEN_SECRET).as_deref()) {
+    if !header_holds_secret(&req, env, SECRET_TOKEN_HEADER, SECRET_TOKEN_SECRET) {
         tracing::warn!("bot webhook: bad or missing secret token");
         return HttpError::unauthorized("bad secret token").respond(request_id);
     }
