@@ -1,5 +1,5 @@
-//! Token buckets for the gateway's `429 rate_limited` answer: one per credential for
-//! authenticated signals, and a cheap one per sender address for refusals, so strangers behind a
+//! Token buckets for the gateway's `429 rate_limited` answer: one per credential (and sender
+//! address) for authenticated signals, and a cheap one per sender address for refusals, so strangers behind a
 //! shared address (TradingView sends from four) cannot drain a trader's bucket. IPv6 senders are
 //! bucketed per /64, the block one subscriber is usually given.
 //!
@@ -30,9 +30,12 @@ pub fn sender_key(ip: Option<&str>) -> String {
     }
 }
 
-/// The bucket of an authenticated sender: the credential that verified it, not its address.
-pub fn credential_key(credential: &str) -> String {
-    format!("credential:{credential}")
+/// The bucket of an authenticated sender: the credential that verified it, per sender address
+/// (`sender_key`). Only a holder of the credential can draw from it, so a stranger sharing the
+/// address drains nothing but the refusals' bucket; and one sender's burst does not hold back
+/// the same credential's signals from elsewhere, as before.
+pub fn credential_key(credential: &str, sender: &str) -> String {
+    format!("credential:{credential}:{sender}")
 }
 
 #[derive(Debug, Clone)]
@@ -104,9 +107,15 @@ mod tests {
         assert_eq!(sender_key(Some("::ffff:192.0.2.7")), "192.0.2.7");
         assert_eq!(sender_key(Some("not an address")), "unknown");
         assert_eq!(sender_key(None), "unknown");
+        let ip = sender_key(Some("192.0.2.7"));
         assert_ne!(
-            credential_key("WEBHOOK_API_KEY"),
-            sender_key(Some("192.0.2.7"))
+            credential_key("WEBHOOK_API_KEY", &ip),
+            ip,
+            "refusals and signals apart"
+        );
+        assert_ne!(
+            credential_key("WEBHOOK_API_KEY", &ip),
+            credential_key("WEBHOOK_SIGNING_SECRET", &ip)
         );
     }
 

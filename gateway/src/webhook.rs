@@ -5,8 +5,9 @@
 //! authentication, and only then field validation.
 //!
 //! Rate limits: an authenticated signal is charged to the bucket of the credential that
-//! verified it (the API key or the signing secret), never to its address, so strangers sharing
-//! a sender's address (TradingView sends from four) cannot drain it. A refusal of
+//! verified it (the API key or the signing secret) at its address, which only holders of the
+//! credential draw from, so strangers sharing a sender's address (TradingView sends from four)
+//! cannot drain it. A refusal of
 //! authentication is charged to its sender's address (IPv6: its /64); once that bucket is
 //! empty, further refusals from there are `429` — a cheap limit on guessing that never touches
 //! authenticated traffic.
@@ -188,7 +189,10 @@ async fn accept(req: web_sys::Request, env: &Env, request_id: &str) -> Result<Re
             return refused("missing or invalid API key");
         }
     }
-    if let Err(retry_after) = rate_limit(env, &credential_key(credential)) {
+    if let Err(retry_after) = rate_limit(
+        env,
+        &credential_key(credential, &sender_key(source_ip.as_deref())),
+    ) {
         return rate_limited(retry_after, request_id);
     }
 
