@@ -29,6 +29,13 @@ impl Command {
     pub fn is_mutating(&self) -> bool {
         matches!(self, Self::KillOn | Self::KillOff)
     }
+
+    /// Whether a sender may run this command in an allow-listed chat: reading needs only the
+    /// chat; a command that changes state also needs the sender's user id in
+    /// `telegram:allowed_user_ids` (a chat can hold people who should not stop trading).
+    pub fn permitted(&self, sender: Option<i64>, allowed_users: &[i64]) -> bool {
+        !self.is_mutating() || sender.is_some_and(|id| allowed_users.contains(&id))
+    }
 }
 
 /// The command in `text`, if it is one for this bot. `bot_username` (without `@`) is this bot's
@@ -70,6 +77,19 @@ pub fn parse(text: &str, bot_username: Option<&str>) -> Option<Command> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn state_changes_need_an_allowed_user_reads_do_not() {
+        for cmd in [Command::KillOn, Command::KillOff] {
+            assert!(cmd.permitted(Some(55), &[55, 56]));
+            assert!(!cmd.permitted(Some(57), &[55, 56]), "{cmd:?}");
+            assert!(!cmd.permitted(None, &[55]), "an update without a sender");
+            assert!(!cmd.permitted(Some(55), &[]), "no user allowed by default");
+        }
+        for cmd in [Command::Status, Command::Trades { limit: 5 }, Command::Help] {
+            assert!(cmd.permitted(None, &[]), "{cmd:?}");
+        }
+    }
     use proptest::prelude::*;
 
     #[test]

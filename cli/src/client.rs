@@ -52,6 +52,27 @@ pub fn api_error(status: u16, body: &str) -> CliError {
     }
 }
 
+/// Whether `url` may carry the internal key: `https`, or plain `http` to a loopback host (the
+/// local run). Anything else would send the key in clear over a network.
+pub fn key_may_go_to(url: &str) -> bool {
+    let Ok(uri) = url.trim().parse::<ureq::http::Uri>() else {
+        return false;
+    };
+    match uri.scheme_str().map(str::to_ascii_lowercase).as_deref() {
+        Some("https") => uri.host().is_some(),
+        Some("http") => uri.host().is_some_and(is_loopback),
+        _ => false,
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 pub enum Body<'a> {
     None,
     Json(&'a Value),
@@ -59,18 +80,22 @@ pub enum Body<'a> {
 }
 
 impl Client {
-    pub fn new(base: &str, internal_key: Option<String>, actor: String) -> Self {
+    /// A client of the gateway at `base`; refused when it would send `internal_key` in clear.
+    pub fn new(base: &str, internal_key: Option<String>, actor: String) -> Result<Self, CliError> {
+        if internal_key.is_some() && !key_may_go_to(base) {
+            return Err(CliError::InsecureUrl(base.to_owned()));
+        }
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(60)))
             .build()
             .into();
-        Self {
+        Ok(Self {
             base: base.trim_end_matches('/').to_owned(),
             agent,
             internal_key,
             actor,
-        }
+        })
     }
 
     /// Sends one request; `headers` are added to the internal key and actor.
@@ -140,6 +165,47 @@ impl Client {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_internal_key_goes_over_https_or_to_loopback_only() {
+        for ok in [
+            "https://hoox.example.workers.dev",
+            "HTTPS://hoox.example/",
+            "http://127.0.0.1:8787",
+            "http://127.1.2.3",
+            "http://localhost:8787/",
+            "http://[::1]:8787",
+        ] {
+            assert!(key_may_go_to(ok), "{ok}");
+        }
+        for refused in [
+            "http://hoox.example.workers.dev",
+            "http://192.168.1.10:8787",
+            "http://localhost.evil.example",
+            "http://[::2]",
+            "ftp://hoox.example",
+            "hoox.example",
+            "",
+        ] {
+            assert!(!key_may_go_to(refused), "{refused}");
+        }
+    }
+
+    #[test]
+    fn a_client_with_the_key_refuses_plain_http_before_any_request() {
+        let e = Client::new("http://hoox.example", Some("k".repeat(48)), "cli:t".into())
+            .err()
+            .expect("refused");
+        assert!(matches!(e, CliError::InsecureUrl(_)));
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("https://"), "{e}");
+        assert!(
+            !e.to_string().contains(&"k".repeat(48)),
+            "the key is not shown"
+        );
+        // Without the key (a signal sent with the webhook key) plain http stays allowed.
+        assert!(Client::new("http://hoox.example", None, "cli:t".into()).is_ok());
+    }
 
     #[test]
     fn queries_are_encoded() {

@@ -21,6 +21,8 @@ pub enum CliError {
     Usage(String),
     #[error("missing key: {0}")]
     MissingKey(String),
+    #[error("refusing to send the internal key to {0}: use an https:// URL (plain http only to a loopback address such as 127.0.0.1 or localhost)")]
+    InsecureUrl(String),
     #[error("cannot reach {url}: {message}")]
     Transport { url: String, message: String },
     #[error("{status} {code}: {message}{}{}", field.as_deref().map(|f| format!(" (field `{f}`)")).unwrap_or_default(), request_id.as_deref().map(|r| format!(" [request {r}]")).unwrap_or_default())]
@@ -41,7 +43,7 @@ impl CliError {
     /// The process exit code: 2 for usage and key problems, 1 for everything else.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Self::Usage(_) | Self::MissingKey(_) => 2,
+            Self::Usage(_) | Self::MissingKey(_) | Self::InsecureUrl(_) => 2,
             _ => 1,
         }
     }

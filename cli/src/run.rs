@@ -58,7 +58,7 @@ pub fn run(cli: Cli, dir: &Path) -> Result<(), CliError> {
             key,
         }) => {
             let webhook_key = keys::find(Key::Webhook, env_var, dir)?;
-            let client = Client::new(&cli.url, None, actor());
+            let client = Client::new(&cli.url, None, actor())?;
             let mut body = json!({
                 "exchange": exchange, "symbol": symbol, "action": action, "quantity": quantity,
             });
@@ -95,7 +95,7 @@ pub fn run(cli: Cli, dir: &Path) -> Result<(), CliError> {
             Ok(())
         }
         Command::Kill { state } => {
-            let client = Client::new(&cli.url, Some(internal()?), actor());
+            let client = Client::new(&cli.url, Some(internal()?), actor())?;
             if state != KillState::Status {
                 let value = if state == KillState::On {
                     "true"
@@ -118,7 +118,7 @@ pub fn run(cli: Cli, dir: &Path) -> Result<(), CliError> {
             Ok(())
         }
         Command::Config(cmd) => {
-            let client = Client::new(&cli.url, Some(internal()?), actor());
+            let client = Client::new(&cli.url, Some(internal()?), actor())?;
             match cmd {
                 ConfigCommand::List => {
                     let cfg: Value = client.get("/admin/config")?;
@@ -188,7 +188,7 @@ pub fn run(cli: Cli, dir: &Path) -> Result<(), CliError> {
         }
         Command::Dlq(cmd) => dlq(
             cmd,
-            &Client::new(&cli.url, Some(internal()?), actor()),
+            &Client::new(&cli.url, Some(internal()?), actor())?,
             cli.json,
         ),
         Command::Positions {
@@ -196,7 +196,7 @@ pub fn run(cli: Cli, dir: &Path) -> Result<(), CliError> {
             network,
             flagged,
         } => {
-            let client = Client::new(&cli.url, Some(internal()?), actor());
+            let client = Client::new(&cli.url, Some(internal()?), actor())?;
             let filter = PositionsFilter {
                 exchange,
                 network,
@@ -218,7 +218,7 @@ pub fn run(cli: Cli, dir: &Path) -> Result<(), CliError> {
             symbol,
             exchange,
         }) => {
-            let client = Client::new(&cli.url, Some(internal()?), actor());
+            let client = Client::new(&cli.url, Some(internal()?), actor())?;
             let mut pairs = vec![("limit".to_owned(), limit.clamp(1, 200).to_string())];
             if let Some(s) = symbol {
                 pairs.push(("symbol".into(), s));

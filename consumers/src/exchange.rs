@@ -45,7 +45,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::hash::Hash;
 use std::num::NonZeroU32;
 use std::time::Duration;
-use worker::{AbortController, Delay, Env, Fetch, Headers, Request, RequestInit};
+use worker::{Env, Headers, Request, RequestInit};
 
 const CONFIG_KV: &str = "CONFIG_KV";
 const LOGS_BUCKET: &str = "SYSTEM_LOGS_BUCKET";
@@ -268,33 +268,13 @@ async fn send(req: &HttpRequest, deadline_ms: i64) -> Result<HttpResponse, Trans
         init.with_body(Some(body.as_str().into()));
     }
     let request = Request::new_with_init(&req.url, &init).map_err(not_sent)?;
-    let controller = AbortController::default();
-    let signal = controller.signal();
-    let no_answer = |e: worker::Error| Transport::NoAnswer(e.to_string());
-    let exchange = async {
-        let mut resp = Fetch::Request(request)
-            .send_with_signal(&signal)
-            .await
-            .map_err(no_answer)?;
-        let status = resp.status_code();
-        let headers = resp.headers().entries().collect();
-        let body = resp.text().await.map_err(no_answer)?;
-        Ok(HttpResponse {
-            status,
-            headers,
-            body,
-        })
-    };
-    let timer = Delay::from(Duration::from_millis(budget_ms.unsigned_abs()));
-    let first = futures::future::select(Box::pin(exchange), Box::pin(timer)).await;
-    match first {
-        futures::future::Either::Left((answer, _)) => answer,
-        futures::future::Either::Right(_) => {
-            controller.abort();
-            Err(Transport::NoAnswer(format!(
-                "no complete answer within {budget_ms} ms"
-            )))
-        }
+    match runtime::fetch::text(request, budget_ms.unsigned_abs()).await {
+        Ok(a) => Ok(HttpResponse {
+            status: a.status,
+            headers: a.headers,
+            body: a.body,
+        }),
+        Err(e) => Err(Transport::NoAnswer(e.to_string())),
     }
 }
 

@@ -22,11 +22,10 @@ use alerts::format::{Alert, AlertRequest, AlertResponse, TradeAlert};
 use contracts::event::TradeEvent;
 use contracts::signal::Exchange;
 use runtime::queue::Delivery;
-use worker::{D1PreparedStatement, Env, HttpMetadata, Method};
+use worker::{D1PreparedStatement, Env, HttpMetadata};
 
 pub const DB_BINDING: &str = "DB";
 pub const LOGS_BUCKET: &str = "SYSTEM_LOGS_BUCKET";
-pub const TELEGRAM_SERVICE: &str = "TELEGRAM_SERVICE";
 
 /// Delay before a failed fan-out is tried again: 5 s doubling per attempt, capped at 10 min, so
 /// the platform's ten retries ride out about half an hour of a D1, R2 or Telegram outage.
@@ -113,17 +112,9 @@ async fn alert(env: &Env, events: &[TradeEvent]) -> Result<AlertResponse, (Strin
         .first()
         .map(|e| e.request_id.clone())
         .unwrap_or_else(runtime::random_id);
-    runtime::service::call(
-        env,
-        TELEGRAM_SERVICE,
-        Method::Post,
-        "/alert",
-        Some(&request),
-        &request_id,
-        None,
-    )
-    .await
-    .map_err(|e| (e.to_string(), e.retry_after()))
+    runtime::alert::send(env, &request, &request_id)
+        .await
+        .map_err(|e| (e.to_string(), e.retry_after()))
 }
 
 pub async fn run(deliveries: Vec<Delivery>, env: &Env) {

@@ -26,7 +26,8 @@ pub const EVENTS_QUEUE: &str = "trade-events";
 
 #[wasm_bindgen]
 pub async fn queue(batch: MessageBatch, env: Env, _ctx: ContextSys) -> Result<JsValue, JsValue> {
-    runtime::logging::init(&env);
+    // A misconfigured secret is logged; the batch still runs (see `runtime::edge::start`).
+    let _ = runtime::edge::start(&env);
     let (queue, deliveries) = runtime::queue::deliveries(&batch);
     match queue.as_str() {
         EXECUTION_QUEUE => execution::run(deliveries, &env).await,
@@ -44,7 +45,7 @@ pub async fn queue(batch: MessageBatch, env: Env, _ctx: ContextSys) -> Result<Js
 /// The one-minute cron: every exchange's positions (and today's equity snapshot, once a day).
 #[event(scheduled)]
 async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
-    runtime::logging::init(&env);
+    let _ = runtime::edge::start(&env);
     let span = tracing::info_span!("positions", cron = %event.cron(), worker = "trade-worker");
     async {
         let cfg = match runtime::config::load(&env).await {

@@ -8,8 +8,7 @@ use engine::ports::{Clock, Events, KeyStore, PortError};
 use runtime::idempotency::Store;
 use runtime::{bytes, now_ms};
 use std::future::Future;
-use std::time::Duration;
-use worker::{Delay, Env};
+use worker::Env;
 
 use contracts::idempotency::{
     AttemptFailedRequest, ClaimResponse, CompleteRequest, Fenced, KeyUpdate, SubmitGrant,
@@ -34,13 +33,12 @@ async fn within<T, E: std::fmt::Display>(
             message: "the attempt's deadline has passed: not called".into(),
         });
     }
-    let timer = Delay::from(Duration::from_millis(left.unsigned_abs()));
-    match futures::future::select(Box::pin(call), Box::pin(timer)).await {
-        futures::future::Either::Left((answer, _)) => answer.map_err(|e| PortError {
+    match runtime::fetch::within(left.unsigned_abs(), call).await {
+        Ok(answer) => answer.map_err(|e| PortError {
             op,
             message: e.to_string(),
         }),
-        futures::future::Either::Right(_) => Err(PortError {
+        Err(_) => Err(PortError {
             op,
             message: format!("no answer within the attempt's deadline ({left} ms)"),
         }),

@@ -15,6 +15,43 @@ use subtle::ConstantTimeEq;
 
 type HmacSha256 = Hmac<Sha256>;
 
+/// The shortest hoox secret a worker starts with: 32 characters (the local run generates 48
+/// hex characters). Exchange keys are not held to it: the venues choose their formats.
+pub const MIN_SECRET_LEN: usize = 32;
+
+/// The secrets hoox itself issues, held to [`MIN_SECRET_LEN`] wherever they are set.
+pub const HOOX_SECRETS: [&str; 4] = [
+    "WEBHOOK_API_KEY",
+    "INTERNAL_KEY_BINDING",
+    "TELEGRAM_SECRET_TOKEN",
+    "WEBHOOK_SIGNING_SECRET",
+];
+
+/// A configured secret too short to resist guessing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{name} is {len} characters; hoox secrets need at least {MIN_SECRET_LEN} (generate one with `openssl rand -hex 24`)")]
+pub struct WeakSecret {
+    pub name: &'static str,
+    pub len: usize,
+}
+
+/// Checks a configured secret's length. `None` (unset) passes: an unset secret fails closed
+/// where it is used. A Standard Webhooks `whsec_` secret is measured without its prefix.
+pub fn check_secret(name: &'static str, value: Option<&str>) -> Result<(), WeakSecret> {
+    let Some(value) = value else {
+        return Ok(());
+    };
+    let len = value
+        .strip_prefix("whsec_")
+        .unwrap_or(value)
+        .chars()
+        .count();
+    if len < MIN_SECRET_LEN {
+        return Err(WeakSecret { name, len });
+    }
+    Ok(())
+}
+
 /// Constant-time equality of a presented secret with the configured one.
 ///
 /// Both sides are hashed first so neither the comparison time nor an early length check reveals
@@ -133,6 +170,45 @@ pub fn sign_standard_webhook(secret: &str, msg_id: &str, timestamp: i64, body: &
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_secrets_are_refused_by_name_and_length_never_value() {
+        assert_eq!(check_secret("WEBHOOK_API_KEY", None), Ok(()));
+        assert_eq!(
+            check_secret("WEBHOOK_API_KEY", Some(&"a".repeat(32))),
+            Ok(())
+        );
+        let e = check_secret("INTERNAL_KEY_BINDING", Some("hunter2-hunter2")).unwrap_err();
+        assert_eq!(
+            e,
+            WeakSecret {
+                name: "INTERNAL_KEY_BINDING",
+                len: 15
+            }
+        );
+        let shown = e.to_string();
+        assert!(
+            shown.contains("INTERNAL_KEY_BINDING") && shown.contains("32"),
+            "{shown}"
+        );
+        assert!(!shown.contains("hunter2"), "the value is never shown");
+        // `whsec_` is a prefix, not key material.
+        assert!(check_secret(
+            "WEBHOOK_SIGNING_SECRET",
+            Some(&format!("whsec_{}", "b".repeat(31)))
+        )
+        .is_err());
+        assert!(check_secret(
+            "WEBHOOK_SIGNING_SECRET",
+            Some(&format!("whsec_{}", "b".repeat(32)))
+        )
+        .is_ok());
+        assert_eq!(
+            check_secret("X", Some(&"é".repeat(32))),
+            Ok(()),
+            "characters, not bytes"
+        );
+    }
 
     #[test]
     fn secret_eq_fails_closed() {

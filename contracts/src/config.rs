@@ -27,6 +27,8 @@
 //! | `trade:price_band_pct` | decimal, 0 < x ≤ 100 | 5 | a sender's `price` further than this percentage from the exchange's reference price is refused |
 //! | `idempotency:fingerprint_window_seconds` | int 1–3600 | 60 | how long identical fingerprinted signals (no idempotency key) count as one |
 //! | `trade:follow_orders_seconds` | int 60–2592000 | 86400 | how long an order that is not final (resting, partly filled, acknowledged without fills) is looked up again; after it, it is left open and shown as such |
+//! | `telegram:allowed_user_ids` | JSON array of user ids | `[]` | the Telegram users whose `/kill_on` and `/kill_off` take effect (in an allow-listed chat); read-only commands need only the chat |
+//! | `webhook:require_signature` | bool | false | refuse signals without a valid Standard Webhooks signature (`apiKey` and Bearer no longer suffice) |
 
 use crate::signal::Exchange;
 use rust_decimal::Decimal;
@@ -57,6 +59,8 @@ pub const MAX_QUANTITY: &str = "trade:max_quantity";
 pub const PRICE_BAND_PCT: &str = "trade:price_band_pct";
 pub const FINGERPRINT_WINDOW_SECONDS: &str = "idempotency:fingerprint_window_seconds";
 pub const FOLLOW_ORDERS_SECONDS: &str = "trade:follow_orders_seconds";
+pub const TELEGRAM_ALLOWED_USER_IDS: &str = "telegram:allowed_user_ids";
+pub const REQUIRE_SIGNATURE: &str = "webhook:require_signature";
 /// The longest `trade:follow_orders_seconds`: 30 days.
 pub const MAX_FOLLOW_ORDERS_SECONDS: u32 = 30 * 86_400;
 
@@ -99,13 +103,15 @@ pub const MANIFEST: [(&str, &str); 16] = [
 
 /// Typed keys beside the manifest (SPEC §6: "features add their own namespaced keys beside
 /// it"), with their defaults. Not written by applying the manifest: absent reads as the default.
-pub const EXTRA_KEYS: [(&str, &str); 6] = [
+pub const EXTRA_KEYS: [(&str, &str); 8] = [
     (MAX_LEVERAGE, "20"),
     (MAX_QUANTITY, "{}"),
     (PRICE_BAND_PCT, "5"),
     (FINGERPRINT_WINDOW_SECONDS, "60"),
     (DLQ_STUCK_AFTER_SECONDS, "1800"),
     (FOLLOW_ORDERS_SECONDS, "86400"),
+    (TELEGRAM_ALLOWED_USER_IDS, "[]"),
+    (REQUIRE_SIGNATURE, "false"),
 ];
 
 pub fn is_manifest_key(key: &str) -> bool {
@@ -327,6 +333,10 @@ pub struct RuntimeConfig {
     /// `trade:follow_orders_seconds` (beside the manifest): 60 s to 30 days. How long an order
     /// that is not final is followed before it is left open.
     pub follow_orders_seconds: u32,
+    /// `telegram:allowed_user_ids` (beside the manifest): who may change state from Telegram.
+    pub telegram_allowed_user_ids: Vec<i64>,
+    /// `webhook:require_signature` (beside the manifest): unsigned signals are refused.
+    pub webhook_require_signature: bool,
 }
 
 /// A key whose value did not parse; its default was used instead (the kill switch: "on").
@@ -475,18 +485,18 @@ impl RuntimeConfig {
             w,
             TELEGRAM_ALLOWED_CHAT_IDS,
             &value(TELEGRAM_ALLOWED_CHAT_IDS),
-            |v| {
-                let raw: Vec<serde_json::Value> = serde_json::from_str(v).ok()?;
-                raw.iter()
-                    .map(|id| match id {
-                        serde_json::Value::Number(n) => n.as_i64(),
-                        serde_json::Value::String(s) => s.trim().parse().ok(),
-                        _ => None,
-                    })
-                    .collect()
-            },
+            parse_ids,
         )
         .unwrap_or_default();
+        let telegram_allowed_user_ids = parsed(
+            w,
+            TELEGRAM_ALLOWED_USER_IDS,
+            &value(TELEGRAM_ALLOWED_USER_IDS),
+            parse_ids,
+        )
+        .unwrap_or_default();
+        let webhook_require_signature =
+            parsed(w, REQUIRE_SIGNATURE, &value(REQUIRE_SIGNATURE), parse_bool).unwrap_or(false);
         let ttl_raw = value(IDEMPOTENCY_TTL_SECONDS);
         let idempotency_ttl_seconds = match parsed(w, IDEMPOTENCY_TTL_SECONDS, &ttl_raw, |v| {
             v.trim().parse::<u32>().ok()
@@ -571,6 +581,8 @@ impl RuntimeConfig {
                 price_band_pct,
                 fingerprint_window_seconds,
                 follow_orders_seconds,
+                telegram_allowed_user_ids,
+                webhook_require_signature,
             },
             warnings,
         )
@@ -613,6 +625,8 @@ impl RuntimeConfig {
             price_band_pct: Decimal::from(5),
             fingerprint_window_seconds: 60,
             follow_orders_seconds: 86_400,
+            telegram_allowed_user_ids: vec![],
+            webhook_require_signature: false,
         }
     }
 
@@ -623,6 +637,18 @@ impl RuntimeConfig {
             ..Self::defaults()
         }
     }
+}
+
+/// A JSON array of Telegram ids, numbers or numeric strings (`[123, "-456"]`).
+fn parse_ids(v: &str) -> Option<Vec<i64>> {
+    let raw: Vec<serde_json::Value> = serde_json::from_str(v).ok()?;
+    raw.iter()
+        .map(|id| match id {
+            serde_json::Value::Number(n) => n.as_i64(),
+            serde_json::Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        })
+        .collect()
 }
 
 /// A decimal in plain (`1.5`) or scientific (`1e3`) notation.
@@ -813,6 +839,40 @@ mod tests {
             (20, Decimal::from(5), 60)
         );
         assert!(d.max_quantity.is_empty());
+    }
+
+    #[test]
+    fn the_edge_keys_are_typed_and_validated_on_write() {
+        let (cfg, warnings) = read(&[
+            (TELEGRAM_ALLOWED_USER_IDS, r#"[55, "-7"]"#),
+            (REQUIRE_SIGNATURE, "true"),
+        ]);
+        assert_eq!(warnings, vec![]);
+        assert_eq!(cfg.telegram_allowed_user_ids, vec![55, -7]);
+        assert!(cfg.webhook_require_signature);
+        let d = RuntimeConfig::defaults();
+        assert!(d.telegram_allowed_user_ids.is_empty() && !d.webhook_require_signature);
+        assert_eq!(
+            validate_write(TELEGRAM_ALLOWED_USER_IDS, "[1,2]"),
+            Ok(TELEGRAM_ALLOWED_USER_IDS)
+        );
+        assert_eq!(
+            validate_write(REQUIRE_SIGNATURE, "on"),
+            Ok(REQUIRE_SIGNATURE)
+        );
+        for bad in ["55", r#"["op"]"#, "[1.5]", "{}"] {
+            assert!(
+                matches!(
+                    validate_write(TELEGRAM_ALLOWED_USER_IDS, bad),
+                    Err(ConfigWriteError::Invalid { .. })
+                ),
+                "{bad}"
+            );
+        }
+        assert!(matches!(
+            validate_write(REQUIRE_SIGNATURE, "sometimes"),
+            Err(ConfigWriteError::Invalid { .. })
+        ));
     }
 
     #[test]

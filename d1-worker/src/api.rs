@@ -2,13 +2,13 @@
 //! `ops` builds, and answers JSON; failures map to the hoox error shape.
 
 use ops::audit::{self, AuditFilter, NewAudit};
-use ops::dead_letters::{self as dl, DeadLetterDetail, DeadLetterFilter, DeadLetterList};
+use ops::dead_letters::DeadLetterFilter;
 use ops::ledger::{self, Count, LedgerFilter, SignalRow, Stats, TradeRow};
 use ops::pnl::{self, LedgerFill, PnlError};
 use ops::query::{FilterError, Page};
 use ops::reconcile::{self, EquityRow, PositionRow, PositionsFilter, PositionsView};
 use runtime::d1;
-use runtime::http::{error, internal_authorized, json};
+use runtime::http::{json, require_internal, HttpError};
 use worker::{D1Database, Env, Method, Request, Response, Result};
 
 pub const DB_BINDING: &str = "DB";
@@ -29,37 +29,21 @@ enum ApiError {
     Positions(#[from] PnlError),
 }
 
-impl ApiError {
-    fn respond(&self, request_id: &str) -> Result<Response> {
-        match self {
-            Self::Filter(e) => error(
-                400,
-                "invalid_field",
-                &e.to_string(),
-                Some(e.field()),
-                request_id,
-            ),
-            Self::Body(m) => error(400, "invalid_body", m, None, request_id),
-            Self::NotFound(what) => error(
-                404,
-                "not_found",
-                &format!("no such {what}"),
-                None,
-                request_id,
-            ),
-            Self::Positions(e) => {
-                tracing::error!(error = %e, "positions cannot be derived");
-                error(500, "positions_overflow", &e.to_string(), None, request_id)
+impl From<&ApiError> for HttpError {
+    fn from(e: &ApiError) -> Self {
+        match e {
+            ApiError::Filter(f) => {
+                HttpError::new(400, "invalid_field", f.to_string()).field(f.field())
             }
-            Self::Db(e) => {
-                tracing::error!(error = %e, "D1 query failed");
-                error(
-                    503,
-                    "unavailable",
-                    "the ledger is unavailable; retry",
-                    None,
-                    request_id,
-                )
+            ApiError::Body(m) => HttpError::new(400, "invalid_body", m.clone()),
+            ApiError::NotFound(what) => HttpError::not_found(format!("no such {what}")),
+            ApiError::Positions(p) => {
+                tracing::error!(error = %p, "positions cannot be derived");
+                HttpError::new(500, "positions_overflow", p.to_string())
+            }
+            ApiError::Db(d) => {
+                tracing::error!(error = %d, "D1 query failed");
+                HttpError::unavailable("the ledger is unavailable; retry")
             }
         }
     }
@@ -80,24 +64,12 @@ fn borrowed(p: &[(String, String)]) -> impl Iterator<Item = (&str, &str)> {
 pub async fn handle(mut req: Request, env: Env, request_id: String) -> Result<Response> {
     let path = req.path();
     let path = path.trim_end_matches('/');
-    if req.method() == Method::Get && path == "/health" {
-        return json(
-            200,
-            &serde_json::json!({"status": "ok", "worker": "d1-worker"}),
-        );
-    }
-    if !internal_authorized(&req, &env) {
-        return error(
-            401,
-            "unauthorized",
-            "missing or invalid X-Internal-Auth-Key",
-            None,
-            &request_id,
-        );
+    if let Err(e) = require_internal(&req, &env) {
+        return e.respond(&request_id);
     }
     let db = match env.d1(DB_BINDING) {
         Ok(db) => db,
-        Err(e) => return ApiError::Db(e).respond(&request_id),
+        Err(e) => return HttpError::from(&ApiError::Db(e)).respond(&request_id),
     };
     let q = pairs(&req)?;
     let result = match (req.method(), path) {
@@ -114,11 +86,11 @@ pub async fn handle(mut req: Request, env: Env, request_id: String) -> Result<Re
             let body = req.text().await?;
             append_audit(&db, &body, &request_id).await
         }
-        _ => return error(404, "not_found", "no such route", None, &request_id),
+        _ => return HttpError::not_found("no such route").respond(&request_id),
     };
     match result {
         Ok(value) => json(200, &value),
-        Err(e) => e.respond(&request_id),
+        Err(e) => HttpError::from(&e).respond(&request_id),
     }
 }
 
@@ -185,12 +157,7 @@ async fn stats(db: &D1Database) -> Answer {
 
 async fn dead_letters(db: &D1Database, q: &[(String, String)]) -> Answer {
     let (f, paging) = DeadLetterFilter::from_pairs(borrowed(q))?;
-    let (list, count) = (dl::list_query(&f, &paging), dl::count_query(&f));
-    let (rows, total) = futures::join!(d1::all(db, &list), d1::first::<Count>(db, &count));
-    to_json(&DeadLetterList {
-        page: Page::from_rows(rows?, paging.limit(), dl::cursor_of),
-        total: total?.map_or(0, |c| c.n),
-    })
+    to_json(&d1::dead_letter_list(db, &f, &paging).await?)
 }
 
 async fn dead_letter(db: &D1Database, id: &str) -> Answer {
@@ -198,11 +165,8 @@ async fn dead_letter(db: &D1Database, id: &str) -> Answer {
         field: "id",
         message: "not a dead letter id".into(),
     })?;
-    let row = d1::first(db, &dl::get_query(id))
-        .await?
-        .ok_or(ApiError::NotFound("dead letter"))?;
-    let history = d1::all(db, &audit::history_query(&audit::dead_letter_target(id))).await?;
-    to_json(&DeadLetterDetail::new(row, history))
+    let detail = d1::dead_letter_detail(db, id).await?;
+    to_json(&detail.ok_or(ApiError::NotFound("dead letter"))?)
 }
 
 async fn audit_list(db: &D1Database, q: &[(String, String)]) -> Answer {

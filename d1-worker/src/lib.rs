@@ -8,14 +8,9 @@
 
 mod api;
 
-use runtime::service::request_id_of;
-use tracing::Instrument as _;
 use worker::{event, Context, Env, Request, Response, Result};
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
-    runtime::logging::init(&env);
-    let request_id = request_id_of(&req);
-    let span = tracing::info_span!("request", request_id = %request_id, worker = "d1-worker");
-    api::handle(req, env, request_id).instrument(span).await
+    runtime::edge::serve("d1-worker", req, env, api::handle).await
 }

@@ -9,7 +9,8 @@
 //! - `POST /<id>/discard` (`{"reason": "..."}`) — close one with a reason.
 //!
 //! Every replay and discard is written to `audit_log` in the same D1 batch that ends the row, and
-//! only when it did end it. The actor comes from `X-Hoox-Actor`.
+//! only when it did end it. The actor is the one the internal key names (`X-Hoox-Actor` within
+//! the operators' namespace, `ops::audit::internal_key_actor`).
 //!
 //! A replay (dry run included) first asks the ledger whether that very signal filled (its client
 //! order id in `orders`, or its `filled` outcome in `signals`) and skips it if so
@@ -21,15 +22,12 @@ use contracts::idempotency::KeyUpdate;
 use futures::stream::{self, StreamExt as _};
 use ops::audit::{self, Action, NewAudit};
 use ops::dead_letters::{
-    self as dl, DeadLetterDetail, DeadLetterFilter, DeadLetterList, DeadLetterRow,
-    DeadLetterSummary, DiscardRequest, LedgerFill, Plan, ReplayItem, ReplayRequest, ReplayResponse,
-    ReplayResult, RequestError, Selection,
+    self as dl, DeadLetterFilter, DeadLetterRow, DeadLetterSummary, DiscardRequest, LedgerFill,
+    Plan, ReplayItem, ReplayRequest, ReplayResponse, ReplayResult, RequestError, Selection,
 };
-use ops::ledger::Count;
-use ops::query::{FilterError, Page};
-use runtime::http::{error, internal_authorized, json};
+use ops::query::FilterError;
+use runtime::http::{json, require_internal, HttpError};
 use runtime::idempotency::Store;
-use runtime::service::actor_of;
 use runtime::{bytes, d1};
 use worker::{D1Database, Env, Method, Request, Response, Result};
 
@@ -56,38 +54,33 @@ enum ApiError {
     Store(String),
 }
 
-impl ApiError {
-    fn respond(&self, request_id: &str) -> Result<Response> {
-        let msg = self.to_string();
-        match self {
-            Self::Filter(e) => error(400, "invalid_field", &msg, Some(e.field()), request_id),
-            Self::Request(RequestError::Filter(e)) => {
-                error(400, "invalid_field", &msg, Some(e.field()), request_id)
+impl From<&ApiError> for HttpError {
+    fn from(e: &ApiError) -> Self {
+        let msg = e.to_string();
+        match e {
+            ApiError::Filter(f) | ApiError::Request(RequestError::Filter(f)) => {
+                HttpError::new(400, "invalid_field", msg).field(f.field())
             }
-            Self::Request(_) | Self::Body(_) => error(400, "invalid_body", &msg, None, request_id),
-            Self::NotFound => error(404, "not_found", &msg, None, request_id),
-            Self::NotPending(..) => error(409, "not_pending", &msg, None, request_id),
-            Self::Store(e) => {
-                tracing::error!(error = %e, "idempotency store failed");
-                error(
-                    503,
-                    "unavailable",
+            ApiError::Request(_) | ApiError::Body(_) => HttpError::new(400, "invalid_body", msg),
+            ApiError::NotFound => HttpError::not_found(msg),
+            ApiError::NotPending(..) => HttpError::new(409, "not_pending", msg),
+            ApiError::Store(s) => {
+                tracing::error!(error = %s, "idempotency store failed");
+                HttpError::unavailable(
                     "the idempotency store is unavailable; nothing changed, retry",
-                    None,
-                    request_id,
                 )
             }
-            Self::Db(e) => {
-                tracing::error!(error = %e, "D1 failed");
-                error(
-                    503,
-                    "unavailable",
-                    "the ledger is unavailable; retry",
-                    None,
-                    request_id,
-                )
+            ApiError::Db(d) => {
+                tracing::error!(error = %d, "D1 failed");
+                HttpError::unavailable("the ledger is unavailable; retry")
             }
         }
+    }
+}
+
+impl ApiError {
+    fn respond(&self, request_id: &str) -> Result<Response> {
+        HttpError::from(self).respond(request_id)
     }
 }
 
@@ -118,23 +111,14 @@ fn parse_id(s: &str) -> std::result::Result<i64, ApiError> {
 pub async fn handle(mut req: Request, env: Env, request_id: String) -> Result<Response> {
     let path = req.path();
     let path = path.trim_end_matches('/');
-    if req.method() == Method::Get && path == "/health" {
-        return json(200, &serde_json::json!({"status": "ok", "worker": "dlq"}));
-    }
-    if !internal_authorized(&req, &env) {
-        return error(
-            401,
-            "unauthorized",
-            "missing or invalid X-Internal-Auth-Key",
-            None,
-            &request_id,
-        );
-    }
+    let actor = match require_internal(&req, &env) {
+        Ok(operator) => operator.actor,
+        Err(e) => return e.respond(&request_id),
+    };
     let db = match env.d1("DB") {
         Ok(db) => db,
         Err(e) => return ApiError::Db(e).respond(&request_id),
     };
-    let actor = actor_of(&req, "operator");
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let method = req.method();
     let result = match (method, segments.as_slice()) {
@@ -182,7 +166,7 @@ pub async fn handle(mut req: Request, env: Env, request_id: String) -> Result<Re
                 Err(e) => Err(e),
             }
         }
-        _ => return error(404, "not_found", "no such route", None, &request_id),
+        _ => return HttpError::not_found("no such route").respond(&request_id),
     };
     match result {
         Ok(v) => json(200, &v),
@@ -193,21 +177,12 @@ pub async fn handle(mut req: Request, env: Env, request_id: String) -> Result<Re
 async fn list(db: &D1Database, pairs: &[(String, String)]) -> Answer {
     let (f, paging) =
         DeadLetterFilter::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
-    let (list, count) = (dl::list_query(&f, &paging), dl::count_query(&f));
-    let (rows, total) = futures::join!(d1::all(db, &list), d1::first::<Count>(db, &count));
-    to_json(&DeadLetterList {
-        page: Page::from_rows(rows?, paging.limit(), dl::cursor_of),
-        total: total?.map_or(0, |c| c.n),
-    })
+    to_json(&d1::dead_letter_list(db, &f, &paging).await?)
 }
 
 async fn show(db: &D1Database, id: &str) -> Answer {
-    let id = parse_id(id)?;
-    let row: DeadLetterRow = d1::first(db, &dl::get_query(id))
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    let history = d1::all(db, &audit::history_query(&audit::dead_letter_target(id))).await?;
-    to_json(&DeadLetterDetail::new(row, history))
+    let detail = d1::dead_letter_detail(db, parse_id(id)?).await?;
+    to_json(&detail.ok_or(ApiError::NotFound)?)
 }
 
 async fn replay(

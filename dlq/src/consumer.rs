@@ -13,7 +13,7 @@
 //! (their records are kept; only the alert is pending), then gives up on the alert only.
 
 use crate::{EVENTS_DLQ, EXECUTION_DLQ};
-use alerts::format::{Alert, AlertRequest, AlertResponse, DeadLetterAlert};
+use alerts::format::{Alert, AlertRequest, DeadLetterAlert};
 use base64::Engine as _;
 use contracts::event::TradeEvent;
 use contracts::idempotency::KeyUpdate;
@@ -23,9 +23,8 @@ use ops::recording::{self as rec, NewDeadLetter, RecordedRow, Recording};
 use runtime::d1;
 use runtime::idempotency::Store;
 use runtime::queue::Delivery;
-use worker::{Env, Method};
+use worker::Env;
 
-pub const TELEGRAM_SERVICE: &str = "TELEGRAM_SERVICE";
 const RETRY_SECONDS: u32 = 10;
 /// Delivery attempts spent waiting for Telegram before the alert is given up.
 const ALERT_ATTEMPTS: u32 = 6;
@@ -206,16 +205,7 @@ pub(crate) async fn alert_rows(
             .collect(),
     };
     let request_id = runtime::random_id();
-    let sent = runtime::service::call::<_, AlertResponse>(
-        env,
-        TELEGRAM_SERVICE,
-        Method::Post,
-        "/alert",
-        Some(&request),
-        &request_id,
-        None,
-    )
-    .await;
+    let sent = runtime::alert::send(env, &request, &request_id).await;
     match sent {
         Ok(r) => {
             tracing::info!(dead_letters = fresh.len(), sent = r.sent, skipped = ?r.skipped, "dead letters alerted");

@@ -17,7 +17,6 @@ mod api;
 mod consumer;
 mod sweep;
 
-use runtime::service::request_id_of;
 use tracing::Instrument as _;
 use wasm_bindgen::prelude::*;
 use worker::worker_sys::{Context as ContextSys, MessageBatch};
@@ -28,7 +27,8 @@ pub use ops::dead_letters::{EVENTS_DLQ, EXECUTION_DLQ};
 
 #[wasm_bindgen]
 pub async fn queue(batch: MessageBatch, env: Env, _ctx: ContextSys) -> Result<JsValue, JsValue> {
-    runtime::logging::init(&env);
+    // A misconfigured secret is logged; the batch still runs (see `runtime::edge::start`).
+    let _ = runtime::edge::start(&env);
     let (queue, deliveries) = runtime::queue::deliveries(&batch);
     consumer::run(&queue, deliveries, &env).await;
     Ok(JsValue::UNDEFINED)
@@ -36,15 +36,12 @@ pub async fn queue(batch: MessageBatch, env: Env, _ctx: ContextSys) -> Result<Js
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
-    runtime::logging::init(&env);
-    let request_id = request_id_of(&req);
-    let span = tracing::info_span!("request", request_id = %request_id, worker = "dlq");
-    api::handle(req, env, request_id).instrument(span).await
+    runtime::edge::serve("dlq", req, env, api::handle).await
 }
 
 #[event(scheduled)]
 async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
-    runtime::logging::init(&env);
+    let _ = runtime::edge::start(&env);
     let span = tracing::info_span!("sweep", cron = %event.cron(), worker = "dlq");
     sweep::run(&env).instrument(span).await;
 }

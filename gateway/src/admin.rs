@@ -1,42 +1,36 @@
 //! Operator config API (internal key): read the manifest, set a key, apply missing defaults.
 //! The CLI and the local run command use it; it works the same against a deployed gateway.
+//! A key is set through `runtime::config::set`, the one writer (validation, the kill switch in
+//! every store shard, CONFIG_KV, the audit entry under the credential's actor).
 
 use contracts::config::{self, RuntimeConfig};
 use runtime::config::{read_all, CONFIG_KV};
-use runtime::http::{error, internal_authorized, json};
+use runtime::http::{json, require_internal, HttpError};
 use worker::{Env, Method, Request, Response, Result};
 
-pub async fn handle(mut req: Request, env: Env) -> Result<Response> {
+pub async fn handle(req: Request, env: Env) -> Result<Response> {
     let request_id = runtime::random_id();
-    if !internal_authorized(&req, &env) {
-        return error(
-            401,
-            "unauthorized",
-            "missing or invalid X-Internal-Auth-Key",
-            None,
-            &request_id,
-        );
+    match route(req, &env, &request_id).await {
+        Ok(r) => Ok(r),
+        Err(e) => e.respond(&request_id),
     }
-    let kv = match env.kv(CONFIG_KV) {
-        Ok(kv) => kv,
-        Err(e) => {
-            return error(
-                503,
-                "unavailable",
-                &format!("CONFIG_KV: {e}"),
-                None,
-                &request_id,
-            )
-        }
-    };
+}
+
+async fn route(
+    mut req: Request,
+    env: &Env,
+    request_id: &str,
+) -> std::result::Result<Response, HttpError> {
+    let operator = require_internal(&req, env)?;
+    let internal = |e: worker::Error| HttpError::unavailable(e.to_string());
+    let kv = env
+        .kv(CONFIG_KV)
+        .map_err(|e| HttpError::unavailable(format!("CONFIG_KV: {e}")))?;
     let path = req.path();
     let rest = path.trim_start_matches("/admin/config");
     match (req.method(), rest) {
         (Method::Get, "" | "/") => {
-            let values = match read_all(&kv).await {
-                Ok(v) => v,
-                Err(e) => return error(503, "unavailable", &e, None, &request_id),
-            };
+            let values = read_all(&kv).await.map_err(HttpError::unavailable)?;
             let (effective, warnings) = RuntimeConfig::read(|k| {
                 values
                     .iter()
@@ -53,74 +47,52 @@ pub async fn handle(mut req: Request, env: Env) -> Result<Response> {
                 200,
                 &serde_json::json!({"keys": keys, "effective": effective, "warnings": warnings}),
             )
+            .map_err(internal)
         }
         (Method::Post, "/apply-manifest") => {
-            let values = match read_all(&kv).await {
-                Ok(v) => v,
-                Err(e) => return error(503, "unavailable", &e, None, &request_id),
-            };
+            let values = read_all(&kv).await.map_err(HttpError::unavailable)?;
             let present = |k: &str| values.iter().any(|(key, v)| *key == k && v.is_some());
             let mut written = Vec::new();
             for (key, default) in config::missing_keys(present) {
-                kv.put(key, default)?.execute().await?;
+                let kv_failed =
+                    |e: worker::kv::KvError| HttpError::unavailable(format!("CONFIG_KV: {e}"));
+                kv.put(key, default)
+                    .map_err(kv_failed)?
+                    .execute()
+                    .await
+                    .map_err(kv_failed)?;
                 written.push(key);
             }
             runtime::config::invalidate();
-            tracing::info!(written = ?written, "manifest applied");
-            json(200, &serde_json::json!({"written": written}))
+            tracing::info!(written = ?written, actor = %operator.actor, "manifest applied");
+            json(200, &serde_json::json!({"written": written})).map_err(internal)
         }
         (Method::Put, key) if key.starts_with('/') => {
             let key = key.trim_start_matches('/');
             if !config::is_known_key(key) {
-                return error(
+                return Err(HttpError::new(
                     404,
                     "unknown_key",
-                    &format!("{key} is not a hoox config key"),
-                    Some("key"),
-                    &request_id,
-                );
+                    format!("{key} is not a hoox config key"),
+                )
+                .field("key"));
             }
-            let actor = runtime::service::actor_of(&req, "operator");
-            let value = req.text().await?;
-            let value = value.trim();
-            let key = match config::validate_write(key, value) {
-                Ok(key) => key,
-                Err(e @ config::ConfigWriteError::UnknownKey(_)) => {
-                    return error(404, "unknown_key", &e.to_string(), Some("key"), &request_id)
-                }
-                Err(e) => {
-                    return error(
-                        400,
-                        "invalid_field",
-                        &e.to_string(),
-                        Some("value"),
-                        &request_id,
-                    )
-                }
-            };
-            if key == config::KILL_SWITCH {
-                // The authoritative switch first: once this answers, no claim or submit passes.
-                let on = config::parse_bool(value).unwrap_or(true);
-                if let Err(e) = runtime::idempotency::Store::new(&env)
-                    .set_kill_switch(on)
+            let value = req.text().await.map_err(internal)?;
+            let set =
+                runtime::config::set(env, key, &value, &operator.actor, "config_api", request_id)
                     .await
-                {
-                    tracing::error!(error = %e, on, "kill switch not set in the store");
-                    return error(
-                        503,
-                        "unavailable",
-                        &format!("the kill switch was not set everywhere ({e}); retry"),
-                        None,
-                        &request_id,
-                    );
-                }
-            }
-            kv.put(key, value)?.execute().await?;
-            runtime::config::invalidate();
-            tracing::info!(key, value, actor = %actor, "config set");
-            crate::proxy::audit_config(&env, &actor, key, value, &request_id).await;
-            json(200, &serde_json::json!({"key": key, "value": value}))
+                    .map_err(|e| {
+                        if matches!(e, runtime::config::SetError::Store(_)) {
+                            tracing::error!(error = %e, "kill switch not set in the store");
+                        }
+                        HttpError::from(&e)
+                    })?;
+            json(
+                200,
+                &serde_json::json!({"key": set.key, "value": value.trim()}),
+            )
+            .map_err(internal)
         }
-        _ => error(404, "not_found", "no such admin route", None, &request_id),
+        _ => Err(HttpError::not_found("no such admin route")),
     }
 }

@@ -11,7 +11,7 @@ mod webhook;
 
 pub use store::IdempotencyStore;
 
-use runtime::http::error;
+use runtime::http::HttpError;
 use worker::{event, web_sys, Context, Env, Method, Request, Response, Result};
 
 /// The path of an absolute URL as the runtime gives it (already normalised), without a query.
@@ -23,7 +23,9 @@ fn path_of(url: &str) -> &str {
 
 #[event(fetch)]
 async fn fetch(raw: web_sys::Request, env: Env, _ctx: Context) -> Result<Response> {
-    runtime::logging::init(&env);
+    if let Err(e) = runtime::edge::start(&env) {
+        return e.respond(&runtime::random_id());
+    }
     // Signals are handled on the runtime's request as it is: making a `worker::Request` of it
     // parses its `cf` object, a few percent of the gateway's time per signal.
     if raw.method() == "POST" && matches!(path_of(&raw.url()), "/webhook" | "/") {
@@ -36,27 +38,11 @@ async fn fetch(raw: web_sys::Request, env: Env, _ctx: Context) -> Result<Respons
     }
     match (req.method(), path.as_str()) {
         (_, "/webhook" | "/") => {
-            let mut r = error(
-                405,
-                "method_not_allowed",
-                "use POST",
-                None,
-                &runtime::random_id(),
-            )?;
-            r.headers_mut().set("Allow", "POST")?;
-            Ok(r)
+            HttpError::method_not_allowed("POST").respond(&runtime::random_id())
         }
-        (Method::Get, "/health") => {
-            runtime::http::json(200, &serde_json::json!({"status": "ok", "worker": "hoox"}))
-        }
+        (Method::Get, "/health") => runtime::http::health("hoox"),
         (_, p) if p.starts_with("/admin/") => admin::handle(req, env).await,
-        _ => error(
-            404,
-            "not_found",
-            "no such route",
-            None,
-            &runtime::random_id(),
-        ),
+        _ => HttpError::not_found("no such route").respond(&runtime::random_id()),
     }
 }
 

@@ -4,16 +4,23 @@
 //! dead-letter API and the ledger, and how Telegram reaches the bot.
 //!
 //! `/admin/dlq/*` → `DLQ_SERVICE` and `/admin/ledger/*` → `D1_SERVICE` are checked for the
-//! internal key here and again by the target; `/telegram/webhook` → `TELEGRAM_SERVICE` is checked
-//! by the telegram-worker (Telegram's secret-token header). The gateway's own webhook is untouched.
+//! internal key here and again by the target, and carry the actor the key names
+//! (`ops::audit::internal_key_actor`), never the caller's header as it came; the ledger is
+//! read-only from outside (audit entries are appended by workers only). `/telegram/webhook` →
+//! `TELEGRAM_SERVICE` is checked here for Telegram's secret-token header (constant time,
+//! fail-closed) before its body is read, and the body is held to the webhook's 64 KiB; the
+//! telegram-worker checks the token again. The gateway's own webhook is untouched.
 
-use ops::audit::{self, Action, NewAudit};
-use runtime::http::{error, internal_authorized};
+use alerts::api::SECRET_TOKEN_HEADER;
+use contracts::signal::MAX_BODY_BYTES;
+use runtime::http::{header_holds_secret, read_capped, require_internal, HttpError};
 use runtime::service::REQUEST_ID_HEADER;
 use worker::{Env, Headers, Method, Request, RequestInit, Response, Result};
 
-/// Largest body forwarded (operator requests and bot updates are small).
+/// Largest operator request body forwarded.
 const MAX_FORWARD_BYTES: usize = 1024 * 1024;
+/// The bot's secret token, shared with the telegram-worker.
+pub const TELEGRAM_SECRET_TOKEN: &str = "TELEGRAM_SECRET_TOKEN";
 
 /// Where a forwarded request goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,95 +42,92 @@ pub fn target(path: &str) -> Option<Target> {
     })
 }
 
-pub async fn forward(mut req: Request, env: &Env, t: Target) -> Result<Response> {
+/// Whether `method` may be forwarded to `t`: the ledger is read-only from outside.
+fn allows(t: &Target, method: &Method) -> bool {
+    t.binding != "D1_SERVICE" || matches!(method, Method::Get | Method::Head)
+}
+
+/// The body cap of a forwarded route: a bot update is held to the webhook's cap.
+fn cap_of(t: &Target) -> usize {
+    if t.internal {
+        MAX_FORWARD_BYTES
+    } else {
+        MAX_BODY_BYTES
+    }
+}
+
+pub async fn forward(req: Request, env: &Env, t: Target) -> Result<Response> {
     let request_id = runtime::random_id();
-    if t.internal && !internal_authorized(&req, env) {
-        return error(
-            401,
-            "unauthorized",
-            "missing or invalid X-Internal-Auth-Key",
-            None,
-            &request_id,
-        );
-    }
-    let headers = Headers::new();
-    for (k, v) in req.headers().entries() {
-        if !matches!(k.as_str(), "host" | "content-length") {
-            headers.set(&k, &v)?;
-        }
-    }
-    headers.set(REQUEST_ID_HEADER, &request_id)?;
-    let method = req.method();
-    let mut init = RequestInit::new();
-    init.with_method(method.clone()).with_headers(headers);
-    if !matches!(method, Method::Get | Method::Head) {
-        let body = req.bytes().await?;
-        if body.len() > MAX_FORWARD_BYTES {
-            return error(
-                413,
-                "payload_too_large",
-                "body over 1 MiB",
-                None,
-                &request_id,
-            );
-        }
-        init.with_body(Some(js_sys::Uint8Array::from(body.as_slice()).into()));
-    }
-    let query = req
-        .url()?
-        .query()
-        .map(|q| format!("?{q}"))
-        .unwrap_or_default();
-    let url = format!("https://{}.internal{}{query}", t.binding, t.path);
-    tracing::info!(request_id = %request_id, binding = t.binding, path = %t.path, "forwarding");
-    let fetcher = match env.service(t.binding) {
-        Ok(f) => f,
-        Err(e) => {
-            tracing::error!(error = %e, binding = t.binding, "service binding missing");
-            return error(503, "unavailable", "service unavailable", None, &request_id);
-        }
-    };
-    match fetcher
-        .fetch_request(Request::new_with_init(&url, &init)?)
-        .await
-    {
+    match forwarded(req, env, &t, &request_id).await {
         Ok(r) => Ok(r),
         Err(e) => {
-            tracing::error!(error = %e, binding = t.binding, "forward failed");
-            error(
-                503,
-                "unavailable",
-                "service unavailable; retry",
-                None,
-                &request_id,
-            )
+            if e.status < 500 {
+                tracing::info!(request_id = %request_id, binding = t.binding, status = e.status, "refused");
+            }
+            e.respond(&request_id)
         }
     }
 }
 
-/// Records a config change made through the gateway's config API in the audit log (via the
-/// d1-worker). The change stands even if the audit log is unavailable; that is logged.
-pub async fn audit_config(env: &Env, actor: &str, key: &str, value: &str, request_id: &str) {
-    let entry = NewAudit::new(
-        actor,
-        Action::ConfigSet,
-        audit::config_target(key),
-        &serde_json::json!({"key": key, "value": value, "via": "config_api"}),
-        request_id,
-    );
-    let recorded = runtime::service::call::<_, serde_json::Value>(
-        env,
-        "D1_SERVICE",
-        Method::Post,
-        "/audit",
-        Some(&entry),
-        request_id,
-        Some(actor),
-    )
-    .await;
-    if let Err(e) = recorded {
-        tracing::error!(error = %e, key, "config change not audit-logged");
+async fn forwarded(
+    req: Request,
+    env: &Env,
+    t: &Target,
+    request_id: &str,
+) -> std::result::Result<Response, HttpError> {
+    let internal = |e: worker::Error| HttpError::unavailable(e.to_string());
+    let actor = if t.internal {
+        Some(require_internal(&req, env)?.actor)
+    } else {
+        if !header_holds_secret(&req, env, SECRET_TOKEN_HEADER, TELEGRAM_SECRET_TOKEN) {
+            return Err(HttpError::unauthorized("bad secret token"));
+        }
+        None
+    };
+    let method = req.method();
+    if !allows(t, &method) {
+        return Err(HttpError::method_not_allowed("GET"));
     }
+    let headers = Headers::new();
+    for (k, v) in req.headers().entries() {
+        if !matches!(k.as_str(), "host" | "content-length") {
+            headers.set(&k, &v).map_err(internal)?;
+        }
+    }
+    headers
+        .set(REQUEST_ID_HEADER, request_id)
+        .map_err(internal)?;
+    if let Some(actor) = &actor {
+        headers.set(ops::ACTOR_HEADER, actor).map_err(internal)?;
+    }
+    let query = req
+        .url()
+        .map_err(internal)?
+        .query()
+        .map(|q| format!("?{q}"))
+        .unwrap_or_default();
+    let mut init = RequestInit::new();
+    init.with_method(method.clone()).with_headers(headers);
+    if !matches!(method, Method::Get | Method::Head) {
+        let body = read_capped(
+            // The JS object itself, not `Request.clone()` (which would tee the body).
+            <worker::web_sys::Request as Clone>::clone(req.inner()),
+            cap_of(t),
+        )
+        .await?;
+        init.with_body(Some(js_sys::Uint8Array::from(body.as_slice()).into()));
+    }
+    let url = format!("https://{}.internal{}{query}", t.binding, t.path);
+    tracing::info!(request_id = %request_id, binding = t.binding, path = %t.path, "forwarding");
+    let fetcher = env.service(t.binding).map_err(|e| {
+        tracing::error!(error = %e, binding = t.binding, "service binding missing");
+        HttpError::unavailable("service unavailable")
+    })?;
+    let forward = Request::new_with_init(&url, &init).map_err(internal)?;
+    fetcher.fetch_request(forward).await.map_err(|e| {
+        tracing::error!(error = %e, binding = t.binding, "forward failed");
+        HttpError::unavailable("service unavailable; retry")
+    })
 }
 
 #[cfg(test)]
@@ -145,6 +149,22 @@ mod tests {
             (t.binding, t.path.as_str(), t.internal),
             ("TELEGRAM_SERVICE", "/webhook", false)
         );
+    }
+
+    #[test]
+    fn the_ledger_is_read_only_and_bot_updates_have_the_webhook_cap() {
+        let ledger = target("/admin/ledger/audit").unwrap();
+        assert!(allows(&ledger, &Method::Get));
+        assert!(
+            !allows(&ledger, &Method::Post),
+            "audit entries come from workers only"
+        );
+        let dlq = target("/admin/dlq/3/replay").unwrap();
+        assert!(allows(&dlq, &Method::Post));
+        let bot = target("/telegram/webhook").unwrap();
+        assert!(allows(&bot, &Method::Post));
+        assert_eq!(cap_of(&bot), 64 * 1024);
+        assert_eq!(cap_of(&dlq), 1024 * 1024);
     }
 
     #[test]

@@ -1,27 +1,34 @@
 //! `POST /webhook`: authenticate, validate, record once, enqueue, answer `202`.
 //!
 //! The order of checks is chosen so an unauthenticated sender learns nothing about the signal
-//! format: media type and size first, then the source-IP allow-list and the per-sender rate
-//! limit, then JSON, then authentication, and only then field validation.
+//! format: media type and size first, then the source-IP allow-list, then JSON, then
+//! authentication, and only then field validation.
+//!
+//! Rate limits: an authenticated signal is charged to the bucket of the credential that
+//! verified it (the API key or the signing secret) at its address, which only holders of the
+//! credential draw from, so strangers sharing a sender's address (TradingView sends from four)
+//! cannot drain it. A refusal of
+//! authentication is charged to its sender's address (IPv6: its /64); once that bucket is
+//! empty, further refusals from there are `429` — a cheap limit on guessing that never touches
+//! authenticated traffic.
 
 use base64::Engine as _;
 use contracts::auth::{secret_eq, verify_standard_webhook, SignatureError};
 use contracts::config::{Quota, RuntimeConfig};
 use contracts::idempotency::{payload_hash, resolve_key, IntakeRequest, IntakeResponse};
 use contracts::job::TradeJob;
-use contracts::ratelimit::TokenBuckets;
+use contracts::ratelimit::{credential_key, sender_key, TokenBuckets};
 use contracts::signal::{self, SignalError, MAX_BODY_BYTES};
-use futures::StreamExt as _;
-use runtime::http::{error, secret};
+use runtime::http::{error, read_capped, secret, HttpError};
 use runtime::idempotency::Store;
 use std::cell::RefCell;
-use worker::wasm_bindgen_futures::JsFuture;
-use worker::{web_sys, Env, Headers, Request, Response, Result};
+use worker::{web_sys, Env, Headers, Response, Result};
 
 const WEBHOOK_API_KEY: &str = "WEBHOOK_API_KEY";
 /// Optional Standard Webhooks secret (`whsec_…`); without it, signatures use WEBHOOK_API_KEY.
 const WEBHOOK_SIGNING_SECRET: &str = "WEBHOOK_SIGNING_SECRET";
-/// Per-sender quota, e.g. `60/s` (a var; the default suits one trader's alerts with headroom).
+/// Quota of each bucket (a credential's, or an address's refusals), e.g. `60/s` (a var; the
+/// default suits one trader's alerts with headroom).
 const RATE_LIMIT_VAR: &str = "WEBHOOK_RATE_LIMIT";
 const DEFAULT_RATE_LIMIT: Quota = Quota {
     count: 60,
@@ -62,8 +69,8 @@ fn header(headers: &Headers, name: &str) -> Result<Option<String>> {
     headers.get(name)
 }
 
-/// Takes a token for `sender`; `Err(retry_after_seconds)` when over quota.
-fn rate_limit(env: &Env, sender: &str) -> std::result::Result<(), u32> {
+/// Takes a token from bucket `key`; `Err(retry_after_seconds)` when over quota.
+fn rate_limit(env: &Env, key: &str) -> std::result::Result<(), u32> {
     LIMITER.with(|l| {
         l.borrow_mut()
             .get_or_insert_with(|| {
@@ -74,27 +81,8 @@ fn rate_limit(env: &Env, sender: &str) -> std::result::Result<(), u32> {
                     .unwrap_or(DEFAULT_RATE_LIMIT);
                 TokenBuckets::new(quota)
             })
-            .check(sender, runtime::now_ms())
+            .check(key, runtime::now_ms())
     })
-}
-
-/// Reads the body, refusing as soon as it passes the cap (a lying or absent Content-Length
-/// cannot make the gateway buffer more than 64 KiB).
-async fn read_capped(req: &mut Request) -> Result<Option<Vec<u8>>> {
-    let mut body = Vec::new();
-    let mut stream = match req.stream() {
-        Ok(s) => s,
-        // No body at all.
-        Err(_) => return Ok(Some(body)),
-    };
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk?;
-        if body.len() + chunk.len() > MAX_BODY_BYTES {
-            return Ok(None);
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(Some(body))
 }
 
 async fn accept(req: web_sys::Request, env: &Env, request_id: &str) -> Result<Response> {
@@ -115,8 +103,7 @@ async fn accept(req: web_sys::Request, env: &Env, request_id: &str) -> Result<Re
             request_id,
         );
     }
-    let declared = header(&headers, "content-length")?.and_then(|l| l.parse::<usize>().ok());
-    if declared.is_some_and(|l| l > MAX_BODY_BYTES) {
+    if runtime::http::content_length(&req).is_some_and(|l| l > MAX_BODY_BYTES) {
         return too_large(request_id);
     }
     let source_ip = header(&headers, "cf-connecting-ip")?;
@@ -143,45 +130,37 @@ async fn accept(req: web_sys::Request, env: &Env, request_id: &str) -> Result<Re
             );
         }
     }
-    if let Err(retry_after) = rate_limit(env, source_ip.as_deref().unwrap_or("unknown")) {
-        let mut r = error(
-            429,
-            "rate_limited",
-            "too many requests from this sender",
-            None,
-            request_id,
-        )?;
-        r.headers_mut()
-            .set("Retry-After", &retry_after.to_string())?;
-        return Ok(r);
-    }
-
-    // With a declared length (checked above, and held to by the runtime) one read suffices;
-    // without one, the body is streamed and cut off at the cap.
-    let body = if declared.is_some() {
-        let buffer = JsFuture::from(req.array_buffer()?).await?;
-        js_sys::Uint8Array::new(&buffer).to_vec()
-    } else {
-        match read_capped(&mut Request::from(req)).await? {
-            Some(body) => body,
-            None => return too_large(request_id),
-        }
+    let body = match read_capped(req, MAX_BODY_BYTES).await {
+        Ok(body) => body,
+        Err(e) => return e.respond(request_id),
     };
-    if body.len() > MAX_BODY_BYTES {
-        return too_large(request_id);
-    }
     let obj = match signal::parse_json(&body) {
         Ok(obj) => obj,
         Err(e) => return refuse(&e, request_id),
     };
 
     // Authentication: a Standard Webhooks signature if the sender signs, else `apiKey` in the
-    // body or a Bearer token. All comparisons are constant-time and fail closed.
+    // body or a Bearer token. All comparisons are constant-time and fail closed. A refusal is
+    // charged to the sender's address; past its quota, refusals are 429.
+    let refused = |message: &str| -> Result<Response> {
+        match rate_limit(env, &sender_key(source_ip.as_deref())) {
+            Ok(()) => unauthorized(message, request_id),
+            Err(retry_after) => rate_limited(retry_after, request_id),
+        }
+    };
     let api_key = secret(env, WEBHOOK_API_KEY);
     // A verified Standard Webhooks message id: the sender's retries of one message carry it.
     let mut webhook_id = None;
+    // Which secret verified the sender: its rate-limit bucket.
+    let mut credential = WEBHOOK_API_KEY;
     if let Some(signature) = header(&headers, "webhook-signature")? {
-        let signing = secret(env, WEBHOOK_SIGNING_SECRET).or_else(|| api_key.clone());
+        let own = secret(env, WEBHOOK_SIGNING_SECRET);
+        credential = if own.is_some() {
+            WEBHOOK_SIGNING_SECRET
+        } else {
+            WEBHOOK_API_KEY
+        };
+        let signing = own.or_else(|| api_key.clone());
         let id = header(&headers, "webhook-id")?.unwrap_or_default();
         let ts = header(&headers, "webhook-timestamp")?.unwrap_or_default();
         let now = runtime::now_ms() / 1000;
@@ -192,9 +171,13 @@ async fn accept(req: web_sys::Request, env: &Env, request_id: &str) -> Result<Re
                 SignatureError::Expired { .. } | SignatureError::BadTimestamp => e.to_string(),
                 _ => "invalid webhook signature".to_owned(),
             };
-            return unauthorized(&message, request_id);
+            return refused(&message);
         }
         webhook_id = Some(id).filter(|id| !id.is_empty());
+    } else if cfg.webhook_require_signature {
+        return refused(
+            "this gateway requires a Standard Webhooks signature (webhook:require_signature)",
+        );
     } else {
         let bearer = header(&headers, "authorization")?
             .and_then(|a| a.strip_prefix("Bearer ").map(|k| k.trim().to_owned()));
@@ -203,8 +186,14 @@ async fn accept(req: web_sys::Request, env: &Env, request_id: &str) -> Result<Re
             .as_deref()
             .is_some_and(|k| secret_eq(k, api_key.as_deref()));
         if !authorized {
-            return unauthorized("missing or invalid API key", request_id);
+            return refused("missing or invalid API key");
         }
+    }
+    if let Err(retry_after) = rate_limit(
+        env,
+        &credential_key(credential, &sender_key(source_ip.as_deref())),
+    ) {
+        return rate_limited(retry_after, request_id);
     }
 
     let parsed = match signal::validate(&obj) {
@@ -325,13 +314,13 @@ async fn accept(req: web_sys::Request, env: &Env, request_id: &str) -> Result<Re
 }
 
 fn too_large(request_id: &str) -> Result<Response> {
-    error(
-        413,
-        "payload_too_large",
-        "body exceeds 64 KiB",
-        None,
-        request_id,
-    )
+    HttpError::too_large(MAX_BODY_BYTES).respond(request_id)
+}
+
+fn rate_limited(retry_after: u32, request_id: &str) -> Result<Response> {
+    HttpError::new(429, "rate_limited", "too many requests from this sender")
+        .retry_after(retry_after)
+        .respond(request_id)
 }
 
 fn raw_json(status: u16, body: String) -> Result<Response> {

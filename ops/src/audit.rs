@@ -44,18 +44,43 @@ pub fn config_target(key: &str) -> String {
 /// An actor name safe to store and show: printable, no control characters, bounded; empty
 /// becomes `unknown`.
 pub fn clean_actor(raw: &str) -> String {
-    let cleaned: String = raw
-        .trim()
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(MAX_ACTOR_LEN)
-        .collect();
+    let printable: String = raw.chars().filter(|c| !c.is_control()).collect();
+    let cut: String = printable.trim().chars().take(MAX_ACTOR_LEN).collect();
+    // Cutting can leave white space at the end.
+    let cleaned = cut.trim_end();
     if cleaned.is_empty() {
         "unknown".into()
+    } else {
+        cleaned.to_owned()
+    }
+}
+
+/// The actor of an action taken with the internal key: the key is the credential, so the actor
+/// is named for it (`internal-key`) unless the caller names a person within the operators'
+/// namespace (`cli:alice`). A name reserved to another credential (`telegram:` names come only
+/// from a verified Telegram update) is never taken from a header: it is kept, prefixed with
+/// `internal-key:`, so the log shows which key acted. Applying it twice changes nothing.
+pub fn internal_key_actor(claimed: Option<&str>) -> String {
+    let claimed = claimed.map(str::trim).filter(|c| !c.is_empty());
+    let Some(claimed) = claimed else {
+        return INTERNAL_KEY_ACTOR.to_owned();
+    };
+    let cleaned = clean_actor(claimed);
+    let reserved = RESERVED_ACTOR_PREFIXES
+        .iter()
+        .any(|p| cleaned.to_ascii_lowercase().starts_with(p));
+    if reserved {
+        clean_actor(&format!("{INTERNAL_KEY_ACTOR}:{cleaned}"))
     } else {
         cleaned
     }
 }
+
+/// The actor of an action authenticated by the internal key alone.
+pub const INTERNAL_KEY_ACTOR: &str = "internal-key";
+
+/// Actor names only another credential may produce.
+const RESERVED_ACTOR_PREFIXES: [&str; 1] = ["telegram:"];
 
 /// One action to record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -205,6 +230,32 @@ pub fn history_query(target: &str) -> Query {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn the_internal_key_names_its_actor() {
+        assert_eq!(internal_key_actor(None), "internal-key");
+        assert_eq!(internal_key_actor(Some("  ")), "internal-key");
+        assert_eq!(internal_key_actor(Some("cli:ops-test")), "cli:ops-test");
+        assert_eq!(
+            internal_key_actor(Some("telegram:-100:op")),
+            "internal-key:telegram:-100:op",
+            "a header cannot pass for a Telegram user"
+        );
+        assert_eq!(
+            internal_key_actor(Some("TELEGRAM:1")),
+            "internal-key:TELEGRAM:1"
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn the_internal_key_actor_is_stable_and_never_telegram(raw in ".{0,80}") {
+            let once = internal_key_actor(Some(&raw));
+            prop_assert!(!once.to_ascii_lowercase().starts_with("telegram:"));
+            prop_assert_eq!(internal_key_actor(Some(&once)), once.clone());
+            prop_assert!(once.chars().count() <= MAX_ACTOR_LEN);
+        }
+    }
 
     #[test]
     fn an_action_becomes_one_insert() {

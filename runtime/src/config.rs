@@ -1,10 +1,16 @@
 //! The runtime manifest read from CONFIG_KV through a per-isolate cache, so a hot path pays a KV
-//! round trip once per TTL instead of once per request or message.
+//! round trip once per TTL instead of once per request or message; and [`set`], the one writer
+//! of a key (the config API and the Telegram kill switch alike).
 //!
 //! A failed read never yields a permissive config: [`RuntimeConfig::unreadable`] has the kill
 //! switch on, and it is not cached, so the next call tries again.
 
-use contracts::config::{cache_use, known_keys, CacheUse, RuntimeConfig};
+use crate::http::HttpError;
+use contracts::config::{
+    cache_use, known_keys, parse_bool, validate_write, CacheUse, ConfigWriteError, RuntimeConfig,
+    KILL_SWITCH,
+};
+use ops::audit::{self, Action, NewAudit};
 use std::cell::RefCell;
 use std::rc::Rc;
 use worker::{kv::KvStore, Env};
@@ -122,4 +128,85 @@ pub async fn read_all(kv: &KvStore) -> Result<Vec<(&'static str, Option<String>)
             .map_err(|e| format!("{key}: {e}"))
     });
     futures::future::join_all(reads).await.into_iter().collect()
+}
+
+/// Why [`set`] changed nothing (or not everything).
+#[derive(Debug, thiserror::Error)]
+pub enum SetError {
+    #[error(transparent)]
+    Refused(#[from] ConfigWriteError),
+    /// The kill switch is set in every store shard first; a shard that did not take it stops
+    /// the write (retry: setting it again is harmless).
+    #[error("the kill switch was not set everywhere ({0}); retry")]
+    Store(String),
+    #[error("CONFIG_KV: {0}")]
+    Kv(String),
+}
+
+impl From<&SetError> for HttpError {
+    fn from(e: &SetError) -> Self {
+        match e {
+            SetError::Refused(ConfigWriteError::UnknownKey(_)) => {
+                HttpError::new(404, "unknown_key", e.to_string()).field("key")
+            }
+            SetError::Refused(ConfigWriteError::Invalid { .. }) => {
+                HttpError::new(400, "invalid_field", e.to_string()).field("value")
+            }
+            SetError::Store(_) | SetError::Kv(_) => HttpError::unavailable(e.to_string()),
+        }
+    }
+}
+
+/// A write that took effect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Set {
+    pub key: &'static str,
+    /// Whether the audit log has it (the change stands either way).
+    pub audited: bool,
+}
+
+/// Sets one key, the one way any worker does: validated (`contracts::config::validate_write`),
+/// the kill switch first in every store shard (once this answers, no claim or submit passes),
+/// then CONFIG_KV, this isolate's cache dropped, and the change audited under `actor` with
+/// `via` naming the door it came through. The audit log being down never undoes a change.
+pub async fn set(
+    env: &Env,
+    key: &str,
+    value: &str,
+    actor: &str,
+    via: &str,
+    request_id: &str,
+) -> Result<Set, SetError> {
+    let value = value.trim();
+    let key = validate_write(key, value)?;
+    if key == KILL_SWITCH {
+        let on = parse_bool(value).unwrap_or(true);
+        crate::idempotency::Store::new(env)
+            .set_kill_switch(on)
+            .await
+            .map_err(|e| SetError::Store(e.to_string()))?;
+    }
+    let kv = env.kv(CONFIG_KV).map_err(|e| SetError::Kv(e.to_string()))?;
+    kv.put(key, value)
+        .map_err(|e| SetError::Kv(e.to_string()))?
+        .execute()
+        .await
+        .map_err(|e| SetError::Kv(e.to_string()))?;
+    invalidate();
+    tracing::info!(key, value, actor, via, "config set");
+    let entry = NewAudit::new(
+        actor,
+        Action::ConfigSet,
+        audit::config_target(key),
+        &serde_json::json!({"key": key, "value": value, "via": via}),
+        request_id,
+    );
+    let audited = match crate::audit::append(env, &entry, request_id).await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::error!(error = %e, key, "config change not audit-logged");
+            false
+        }
+    };
+    Ok(Set { key, audited })
 }

@@ -49,3 +49,32 @@ pub async fn batch(db: &D1Database, qs: &[Query]) -> Result<Vec<usize>> {
         .map(|r| r.meta().ok().flatten().and_then(|m| m.changes).unwrap_or(0))
         .collect())
 }
+
+/// The dead letters a filter selects, one page with the total: read the same way by the
+/// operator API (dlq) and the read API (d1-worker).
+pub async fn dead_letter_list(
+    db: &D1Database,
+    filter: &ops::dead_letters::DeadLetterFilter,
+    paging: &ops::query::Paging,
+) -> Result<ops::dead_letters::DeadLetterList> {
+    use ops::dead_letters as dl;
+    let (list, count) = (dl::list_query(filter, paging), dl::count_query(filter));
+    let (rows, total) = futures::join!(all(db, &list), first::<ops::ledger::Count>(db, &count));
+    Ok(dl::DeadLetterList {
+        page: ops::query::Page::from_rows(rows?, paging.limit(), dl::cursor_of),
+        total: total?.map_or(0, |c| c.n),
+    })
+}
+
+/// One dead letter with its audit history, if it exists.
+pub async fn dead_letter_detail(
+    db: &D1Database,
+    id: i64,
+) -> Result<Option<ops::dead_letters::DeadLetterDetail>> {
+    use ops::{audit, dead_letters as dl};
+    let Some(row) = first::<dl::DeadLetterRow>(db, &dl::get_query(id)).await? else {
+        return Ok(None);
+    };
+    let history = all(db, &audit::history_query(&audit::dead_letter_target(id))).await?;
+    Ok(Some(dl::DeadLetterDetail::new(row, history)))
+}

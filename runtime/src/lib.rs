@@ -1,10 +1,18 @@
-//! What every hoox worker shares at the edge: structured logs, the runtime config read through a
-//! per-isolate cache, internal service authentication, and byte/JSON plumbing over the Workers
-//! bindings. Domain logic stays in `contracts` and `exchanges`; this crate only adapts.
+//! What every hoox worker shares at the edge (the scaffold a new worker is built on): the
+//! `fetch` entry with logging, the secrets check, the request id and `/health` ([`edge`]); the
+//! one HTTP error type and internal-key authentication ([`http`]); the runtime config read
+//! through a per-isolate cache and its one writer ([`config`]); outbound calls under a deadline
+//! ([`fetch`]), to other workers ([`service`]), the Telegram alert client ([`alert`]) and the
+//! audit append ([`audit`]); and byte/JSON plumbing over the Workers bindings. Domain logic
+//! stays in the pure crates; this crate only adapts.
 
+pub mod alert;
+pub mod audit;
 pub mod bytes;
 pub mod config;
 pub mod d1;
+pub mod edge;
+pub mod fetch;
 pub mod http;
 pub mod idempotency;
 pub mod logging;

@@ -108,18 +108,3 @@ pub fn request_id_of(req: &Request) -> String {
         .filter(|id| !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_graphic()))
         .unwrap_or_else(crate::random_id)
 }
-
-/// Who performs an operator action, from `X-Hoox-Actor` (cleaned), else `fallback`.
-pub fn actor_of(req: &Request, fallback: &str) -> String {
-    let raw = req
-        .headers()
-        .get(ops::ACTOR_HEADER)
-        .ok()
-        .flatten()
-        .unwrap_or_default();
-    if raw.trim().is_empty() {
-        fallback.to_owned()
-    } else {
-        ops::audit::clean_actor(&raw)
-    }
-}

@@ -4,42 +4,36 @@
 //! time; no secret configured = every update refused). Only chats in `telegram:allowed_chat_ids`
 //! may command; anything else is acknowledged and has no effect, so Telegram does not retry it
 //! and a stranger learns nothing. Commands read the ledger through `D1_SERVICE`; `/kill_on` and
-//! `/kill_off` write CONFIG_KV and are audit-logged.
+//! `/kill_off` also need the sender's user id in `telegram:allowed_user_ids`, and go through
+//! `runtime::config::set` (every store shard, CONFIG_KV, the audit entry under the verified
+//! sender).
 
 use crate::sender::{allowed_chats, Sender};
 use alerts::api::{Message, Update, SECRET_TOKEN_HEADER};
 use alerts::command::{self, Command};
 use alerts::format::{self, StatusView};
-use contracts::auth::secret_eq;
 use contracts::config::{RuntimeConfig, KILL_SWITCH};
-use ops::audit::{self, Action, NewAudit};
 use ops::dead_letters::DeadLetterList;
 use ops::ledger::{Stats, TradeRow};
 use ops::query::Page;
 use ops::reconcile::PositionsView;
-use runtime::http::{error, json, secret};
+use runtime::http::{header_holds_secret, json, HttpError};
 use runtime::service::{call, ServiceError};
 use serde::Deserialize;
 use worker::{Env, Method, Request, Response, Result};
 
 pub const SECRET_TOKEN_SECRET: &str = "TELEGRAM_SECRET_TOKEN";
 pub const BOT_USERNAME_VAR: &str = "TELEGRAM_BOT_USERNAME";
-const D1_SERVICE: &str = "D1_SERVICE";
+use runtime::audit::D1_SERVICE;
 
 fn ack(note: &str) -> Result<Response> {
     json(200, &serde_json::json!({"ok": true, "note": note}))
 }
 
 pub async fn webhook(mut req: Request, env: &Env, request_id: &str) -> Result<Response> {
-    let presented = req
-        .headers()
-        .get(SECRET_TOKEN_HEADER)
-        .ok()
-        .flatten()
-        .unwrap_or_default();
-    if !secret_eq(&presented, secret(env, SECRET_TOKEN_SECRET).as_deref()) {
+    if !header_holds_secret(&req, env, SECRET_TOKEN_HEADER, SECRET_TOKEN_SECRET) {
         tracing::warn!("bot webhook: bad or missing secret token");
-        return error(401, "unauthorized", "bad secret token", None, request_id);
+        return HttpError::unauthorized("bad secret token").respond(request_id);
     }
     let update: Update = match req.json().await {
         Ok(u) => u,
@@ -68,8 +62,18 @@ pub async fn webhook(mut req: Request, env: &Env, request_id: &str) -> Result<Re
         );
         return ack("ignored");
     }
-    tracing::info!(chat_id = chat, command = ?cmd, update_id = update.update_id, "bot command");
-    let reply = run(&cmd, &message, env, request_id).await;
+    let user = message.from.as_ref().map(|u| u.id);
+    let allowed_users = match runtime::config::load(env).await {
+        Ok(cfg) => cfg.telegram_allowed_user_ids.clone(),
+        Err(_) => Vec::new(),
+    };
+    tracing::info!(chat_id = chat, user_id = ?user, command = ?cmd, update_id = update.update_id, "bot command");
+    let reply = if cmd.permitted(user, &allowed_users) {
+        run(&cmd, &message, env, request_id).await
+    } else {
+        tracing::warn!(chat_id = chat, user_id = ?user, command = ?cmd, "state change by a user not in telegram:allowed_user_ids; refused");
+        format::failure("only users in telegram:allowed_user_ids may change the kill switch")
+    };
     match Sender::from_env(env) {
         Ok(sender) => {
             if let Err(e) = sender.deliver(&[chat], &reply).await {
@@ -156,52 +160,26 @@ async fn run(cmd: &Command, message: &Message, env: &Env, request_id: &str) -> S
 /// when the audit log cannot be written, and the reply says so.
 async fn kill_switch(env: &Env, on: bool, actor: &str, request_id: &str) -> String {
     let value = if on { "true" } else { "false" };
-    // The authoritative switch, in every store shard, first; then CONFIG_KV's mirror.
-    if let Err(e) = runtime::idempotency::Store::new(env)
-        .set_kill_switch(on)
-        .await
-    {
-        tracing::error!(error = %e, "kill switch not set in the store");
-        return format::failure(
-            "could not change the kill switch everywhere (idempotency store unavailable); use `hoox kill` instead",
-        );
+    match runtime::config::set(env, KILL_SWITCH, value, actor, "telegram", request_id).await {
+        Ok(set) => {
+            tracing::warn!(actor, value, "kill switch set from Telegram");
+            let mut reply = format::kill_switch_set(on);
+            if !set.audited {
+                reply.push_str("\n⚠️ The audit log could not be written.");
+            }
+            reply
+        }
+        Err(e @ runtime::config::SetError::Store(_)) => {
+            tracing::error!(error = %e, "kill switch not set in the store");
+            format::failure(
+                "could not change the kill switch everywhere (idempotency store unavailable); use `hoox kill` instead",
+            )
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "kill switch not written");
+            format::failure(
+                "could not change the kill switch (CONFIG_KV unavailable); use `hoox kill` instead",
+            )
+        }
     }
-    let written = match env.kv(runtime::config::CONFIG_KV) {
-        Ok(kv) => match kv.put(KILL_SWITCH, value) {
-            Ok(put) => put.execute().await.map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
-        },
-        Err(e) => Err(e.to_string()),
-    };
-    if let Err(e) = written {
-        tracing::error!(error = %e, "kill switch not written");
-        return format::failure(
-            "could not change the kill switch (CONFIG_KV unavailable); use `hoox kill` instead",
-        );
-    }
-    runtime::config::invalidate();
-    tracing::warn!(actor, value, "kill switch set from Telegram");
-    let entry = NewAudit::new(
-        actor,
-        Action::ConfigSet,
-        audit::config_target(KILL_SWITCH),
-        &serde_json::json!({"key": KILL_SWITCH, "value": value, "via": "telegram"}),
-        request_id,
-    );
-    let audited = call::<_, serde_json::Value>(
-        env,
-        D1_SERVICE,
-        Method::Post,
-        "/audit",
-        Some(&entry),
-        request_id,
-        Some(actor),
-    )
-    .await;
-    let mut reply = format::kill_switch_set(on);
-    if let Err(e) = audited {
-        tracing::error!(error = %e, "kill switch change not audit-logged");
-        reply.push_str("\n⚠️ The audit log could not be written.");
-    }
-    reply
 }

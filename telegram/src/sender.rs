@@ -9,14 +9,11 @@ use alerts::api::{classify, SendMessage, SendOutcome};
 use alerts::format::{self, AlertRequest, AlertResponse};
 use alerts::html::{split, MAX_MESSAGE_LEN};
 use alerts::ratelimit::{Permit, RateLimiter};
-use futures::future::Either;
-use runtime::http::{error, json, secret};
+use runtime::http::{json, secret, HttpError};
 use runtime::now_ms;
 use std::cell::RefCell;
 use std::time::Duration;
-use worker::{
-    AbortController, Delay, Env, Fetch, Headers, Method, Request, RequestInit, Response, Result,
-};
+use worker::{Delay, Env, Headers, Method, Request, RequestInit, Response, Result};
 
 pub const TOKEN_SECRET: &str = "TG_BOT_TOKEN_BINDING";
 pub const API_BASE_VAR: &str = "TELEGRAM_API_BASE";
@@ -65,7 +62,7 @@ impl Sender {
     }
 
     async fn post(&self, msg: &SendMessage) -> std::result::Result<(u16, String), String> {
-        let send = async {
+        let build = || {
             let headers = Headers::new();
             headers.set("content-type", "application/json")?;
             let mut init = RequestInit::new();
@@ -73,28 +70,18 @@ impl Sender {
                 .with_headers(headers)
                 .with_body(Some(serde_json::to_string(msg)?.into()));
             let url = format!("{}/bot{}/sendMessage", self.base, self.token);
-            let controller = AbortController::default();
-            let signal = controller.signal();
-            let fetch = Fetch::Request(Request::new_with_init(&url, &init)?);
-            let sending = fetch.send_with_signal(&signal);
-            let timeout = Delay::from(Duration::from_millis(SEND_TIMEOUT_MS));
-            futures::pin_mut!(sending, timeout);
-            let mut resp = match futures::future::select(sending, timeout).await {
-                Either::Left((resp, _)) => resp?,
-                Either::Right(_) => {
-                    controller.abort();
-                    return Err(worker::Error::RustError(format!(
-                        "no answer within {SEND_TIMEOUT_MS} ms"
-                    )));
-                }
-            };
-            let body = resp.text().await.unwrap_or_default();
-            Ok::<_, worker::Error>((resp.status_code(), body))
+            Request::new_with_init(&url, &init)
+        };
+        let sent = match build() {
+            Ok(request) => runtime::fetch::text(request, SEND_TIMEOUT_MS)
+                .await
+                .map(|a| (a.status, a.body))
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
         };
         // The error text of a failed fetch may quote the URL, which holds the token.
-        send.await.map_err(|e| {
-            e.to_string()
-                .replace(&self.token, "<token>")
+        sent.map_err(|e| {
+            e.replace(&self.token, "<token>")
                 .chars()
                 .take(200)
                 .collect()
@@ -178,13 +165,8 @@ pub async fn alert(mut req: Request, env: &Env, request_id: &str) -> Result<Resp
     let body: AlertRequest = match req.json().await {
         Ok(b) => b,
         Err(e) => {
-            return error(
-                400,
-                "invalid_body",
-                &format!("not an alert request: {e}"),
-                None,
-                request_id,
-            )
+            return HttpError::new(400, "invalid_body", format!("not an alert request: {e}"))
+                .respond(request_id)
         }
     };
     if body.alerts.is_empty() {
@@ -229,13 +211,12 @@ pub async fn alert(mut req: Request, env: &Env, request_id: &str) -> Result<Resp
         }
         Err(e) => {
             tracing::warn!(error = %e, "alerts not delivered; caller retries");
-            let mut r = error(503, "unavailable", &e.to_string(), None, request_id)?;
+            let mut refusal = HttpError::unavailable(e.to_string());
             // Flood control names its wait; an outage leaves the delay to the caller's backoff.
             if let DeliveryError::RetryAfter(s) = &e {
-                r.headers_mut()
-                    .set("Retry-After", &(*s).max(1).to_string())?;
+                refusal = refusal.retry_after((*s).max(1));
             }
-            Ok(r)
+            refusal.respond(request_id)
         }
     }
 }

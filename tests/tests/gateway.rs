@@ -589,6 +589,193 @@ fn no_secret_in_logs_or_records(h: &Hoox) -> Fut<'_> {
     })
 }
 
+/// Issue 14: `/telegram/webhook` is checked at the gateway for Telegram's secret token before
+/// its body is read, and held to the webhook's 64 KiB whether or not it declares a length
+/// (before: any size up to 1 MiB was buffered and forwarded, unauthenticated).
+fn telegram_webhook_is_checked_at_the_gateway(h: &Hoox) -> Fut<'_> {
+    Box::pin(async move {
+        let token = integration::dev_var("TELEGRAM_SECRET_TOKEN");
+        let post = |token: Option<String>, body: reqwest::Body| {
+            let mut req = h
+                .http
+                .post(h.url("/telegram/webhook"))
+                .header("content-type", "application/json")
+                .body(body);
+            if let Some(t) = token {
+                req = req.header("X-Telegram-Bot-Api-Secret-Token", t);
+            }
+            req.send()
+        };
+        let big = format!("{{\"update_id\":1,\"pad\":\"{}\"}}", "x".repeat(100 * 1024));
+        let r = post(None, big.clone().into()).await.expect("bot webhook");
+        assert_eq!(
+            code_of(r).await,
+            (401, "unauthorized".into()),
+            "no token: refused before the body"
+        );
+        let r = post(Some("wrong".into()), big.clone().into())
+            .await
+            .expect("bot webhook");
+        assert_eq!(code_of(r).await, (401, "unauthorized".into()));
+        let r = post(Some(token.clone()), big.clone().into())
+            .await
+            .expect("bot webhook");
+        assert_eq!(
+            code_of(r).await,
+            (413, "payload_too_large".into()),
+            "a declared length over 64 KiB"
+        );
+        let chunks: Vec<Result<Vec<u8>, std::io::Error>> = big
+            .as_bytes()
+            .chunks(8 * 1024)
+            .map(|c| Ok(c.to_vec()))
+            .collect();
+        let streamed = reqwest::Body::wrap_stream(futures::stream::iter(chunks));
+        let r = post(Some(token.clone()), streamed)
+            .await
+            .expect("bot webhook");
+        assert_eq!(
+            code_of(r).await,
+            (413, "payload_too_large".into()),
+            "a streamed body is cut off at 64 KiB"
+        );
+        let small = json!({"update_id": 2}).to_string();
+        let r = post(Some(token), small.into()).await.expect("bot webhook");
+        assert_eq!(
+            r.status(),
+            200,
+            "a small update with the token reaches the bot"
+        );
+    })
+}
+
+/// Issue 14: refusals are limited per sender address, authenticated signals per credential, so
+/// strangers sharing a trader's address cannot drain the trader's bucket; IPv6 senders are one
+/// bucket per /64.
+fn refusals_cannot_drain_a_senders_bucket(h: &Hoox) -> Fut<'_> {
+    Box::pin(async move {
+        let shared = "192.0.2.60";
+        let drain = |ip: &'static str| async move {
+            for _ in 0..60 {
+                let r = post_raw(h, "{}".into(), &[("cf-connecting-ip", ip.into())]).await;
+                if r.status() == 429 {
+                    return;
+                }
+            }
+            panic!("refusals from {ip} were never limited");
+        };
+        drain(shared).await;
+        let r = h
+            .webhook(
+                &with_key(h, &unique("shared-ip")),
+                &[("cf-connecting-ip", shared)],
+            )
+            .await;
+        assert_eq!(
+            r.status(),
+            202,
+            "the trader's signal from the drained address is accepted"
+        );
+        drain("2001:db8:5:6::1").await;
+        let neighbour = post_raw(
+            h,
+            "{}".into(),
+            &[("cf-connecting-ip", "2001:db8:5:6:ffff::9".into())],
+        )
+        .await;
+        assert_eq!(neighbour.status(), 429, "the same /64 is one sender");
+        let other = post_raw(
+            h,
+            "{}".into(),
+            &[("cf-connecting-ip", "2001:db8:5:7::1".into())],
+        )
+        .await;
+        assert_eq!(other.status(), 401, "another /64 is another sender");
+    })
+}
+
+/// Issue 14: `webhook:require_signature` refuses signals carrying only `apiKey` or a Bearer
+/// token; signed ones still pass.
+fn require_signature_refuses_unsigned_signals(h: &Hoox) -> Fut<'_> {
+    Box::pin(async move {
+        h.set_config("webhook:require_signature", "true").await;
+        tokio::time::sleep(Duration::from_millis(2_500)).await;
+        let unsigned = code_of(h.webhook(&with_key(h, &unique("req-sig")), &[]).await).await;
+        let body = signal(&unique("req-sig-signed")).to_string();
+        let ts = now_s();
+        let sig = sign_standard_webhook(&h.api_key, "msg_req_sig", ts, body.as_bytes());
+        let signed = post_raw(
+            h,
+            body,
+            &[
+                ("webhook-id", "msg_req_sig".into()),
+                ("webhook-timestamp", ts.to_string()),
+                ("webhook-signature", sig),
+            ],
+        )
+        .await
+        .status();
+        h.set_config("webhook:require_signature", "false").await;
+        tokio::time::sleep(Duration::from_millis(2_500)).await;
+        assert_eq!(unsigned, (401, "unauthorized".into()));
+        assert_eq!(signed, 202);
+        assert_eq!(
+            h.webhook(&with_key(h, &unique("req-sig-off")), &[])
+                .await
+                .status(),
+            202,
+            "off again: apiKey suffices"
+        );
+    })
+}
+
+/// Issue 14: the audit actor comes from the credential: the internal key cannot write an entry
+/// that passes for a Telegram user, and the ledger cannot be written through the gateway.
+fn the_audit_actor_comes_from_the_credential(h: &Hoox) -> Fut<'_> {
+    Box::pin(async move {
+        let put = |actor: &'static str, value: &'static str| {
+            h.http
+                .put(h.url("/admin/config/trade:max_signal_age_seconds"))
+                .header("X-Internal-Auth-Key", &h.internal_key)
+                .header("X-Hoox-Actor", actor)
+                .body(value)
+                .send()
+        };
+        assert_eq!(
+            put("telegram:-100777:op", "301")
+                .await
+                .expect("put")
+                .status(),
+            200
+        );
+        assert_eq!(put("cli:auditor", "300").await.expect("put").status(), 200);
+        let rows = h
+            .wait_rows(
+                "SELECT actor FROM audit_log WHERE target = 'config:trade:max_signal_age_seconds' AND detail LIKE '%\"value\":\"30_\"%' ORDER BY id",
+                &[],
+                2,
+                WAIT,
+            )
+            .await;
+        let actors: Vec<&str> = rows.iter().filter_map(|r| r["actor"].as_str()).collect();
+        assert!(
+            actors.contains(&"internal-key:telegram:-100777:op"),
+            "a forged Telegram actor is named for the key: {actors:?}"
+        );
+        assert!(actors.contains(&"cli:auditor"), "{actors:?}");
+        assert!(!actors.contains(&"telegram:-100777:op"), "{actors:?}");
+        let forged = h
+            .http
+            .post(h.url("/admin/ledger/audit"))
+            .header("X-Internal-Auth-Key", &h.internal_key)
+            .json(&json!({"actor": "telegram:1:x", "action": "config_set", "target": "config:x", "detail": "{}"}))
+            .send()
+            .await
+            .expect("ledger write");
+        assert_eq!(code_of(forged).await, (405, "method_not_allowed".into()));
+    })
+}
+
 fn main() {
     let args = integration::suite_args();
     let hoox = || {
@@ -621,6 +808,22 @@ fn main() {
         ("ip_allow_list", ip_allow_list),
         ("store_refuses_bad_calls", store_refuses_bad_calls),
         ("no_secret_in_logs_or_records", no_secret_in_logs_or_records),
+        (
+            "telegram_webhook_is_checked_at_the_gateway",
+            telegram_webhook_is_checked_at_the_gateway,
+        ),
+        (
+            "refusals_cannot_drain_a_senders_bucket",
+            refusals_cannot_drain_a_senders_bucket,
+        ),
+        (
+            "require_signature_refuses_unsigned_signals",
+            require_signature_refuses_unsigned_signals,
+        ),
+        (
+            "the_audit_actor_comes_from_the_credential",
+            the_audit_actor_comes_from_the_credential,
+        ),
     ];
     let conclusion = run_suite(&args, hoox, &scenarios, 80);
     integration::suite::exit(&[conclusion]);

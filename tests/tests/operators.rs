@@ -1209,6 +1209,40 @@ fn build_cli() -> PathBuf {
     dir.join("hoox")
 }
 
+/// Issue 14: in an allow-listed chat, `/kill_on` from a user not in `telegram:allowed_user_ids`
+/// changes nothing and is not audited; the reply says who may.
+fn kill_switch_needs_an_allowed_user(h: &Hoox) -> Fut<'_> {
+    Box::pin(async move {
+        let before = tg().messages_to(GROUP).len();
+        let mut body = update(GROUP, "/kill_on");
+        body["message"]["from"] =
+            json!({"id": 66, "is_bot": false, "first_name": "Guest", "username": "guest"});
+        let status = post_update(h, Some(&dev_var("TELEGRAM_SECRET_TOKEN")), &body).await;
+        assert_eq!(status, 200);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let reply = loop {
+            if let Some(m) = tg().messages_to(GROUP)[before..]
+                .iter()
+                .find(|m| !is_alert(&m.text))
+            {
+                break m.text.clone();
+            }
+            assert!(Instant::now() < deadline, "no reply to the guest");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert!(reply.contains("telegram:allowed_user_ids"), "{reply}");
+        let (_, cfg) = admin(h, "GET", "/admin/config", None).await;
+        assert_eq!(cfg["effective"]["kill_switch"], false, "no effect");
+        let audit = h
+            .sql(
+                "SELECT * FROM audit_log WHERE actor = ?",
+                &[json!(format!("telegram:{GROUP}:guest"))],
+            )
+            .await;
+        assert!(audit.is_empty(), "{audit:?}");
+    })
+}
+
 fn main() {
     let args = integration::suite_args();
     let _ = HOOX_BIN.set(build_cli());
@@ -1269,6 +1303,10 @@ fn main() {
         ),
         ("ledger_read_api", ledger_read_api),
         ("cli_drives_the_local_runtime", cli_drives_the_local_runtime),
+        (
+            "kill_switch_needs_an_allowed_user",
+            kill_switch_needs_an_allowed_user,
+        ),
     ];
     let first = run_suite(&args, hoox, &scenarios, 120);
 
@@ -1286,9 +1324,10 @@ fn main() {
     integration::suite::exit(&[first, second]);
 }
 
-/// Allow-lists the test chats (in force before the first scenario: the suite waits for it).
+/// Allow-lists the test chats and the operator's user (`@op`, id 55, who sends every test
+/// update); in force before the first scenario (the suite waits for it).
 fn allow_chats(hoox: &Hoox) {
-    tokio::runtime::Runtime::new()
-        .expect("runtime")
-        .block_on(hoox.set_config("telegram:allowed_chat_ids", &format!("[{CHAT},{GROUP}]")));
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(hoox.set_config("telegram:allowed_chat_ids", &format!("[{CHAT},{GROUP}]")));
+    rt.block_on(hoox.set_config("telegram:allowed_user_ids", "[55]"));
 }
