@@ -133,6 +133,8 @@ pub async fn refresh(env: &Env, cfg: &RuntimeConfig, scope: Scope) {
             return;
         }
     };
+    // Taken before the ledger read: a snapshot is as new as the books it is reconciled with.
+    let read_at = runtime::now_ms();
     let fills: Vec<LedgerFill> = match d1::all(&db, &pnl::fills_query()).await {
         Ok(f) => f,
         Err(e) => {
@@ -269,6 +271,7 @@ pub async fn refresh(env: &Env, cfg: &RuntimeConfig, scope: Scope) {
                     r.exchange.as_str(),
                     &[network],
                     rows,
+                    read_at,
                 ));
             }
             Err(e) => {

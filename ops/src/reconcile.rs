@@ -21,7 +21,8 @@
 //! books of its simulated fills, `source` `paper`, always `ok`.
 //!
 //! A refresh replaces one exchange and network's rows in one D1 batch ([`replace_rows`]), so a
-//! reader sees the old snapshot or the new one, never half of each. Paper's rows are not stored:
+//! reader sees the old snapshot or the new one, never half of each, and never an older one
+//! after a newer (the batch is a no-op when a later refresh has written). Paper's rows are not stored:
 //! the read API derives them from its fills ([`paper_rows`]) on every read.
 
 use crate::pnl::{Books, OpenBook, Side};
@@ -280,22 +281,38 @@ const POSITION_COLUMNS: &str = "exchange, network, symbol, side, size, entry_pri
      unrealised_pnl, leverage, margin_mode, source, implied_size, reconcile, reconcile_detail, \
      updated_at_ms";
 
-/// Replaces every row of `exchange` on each of `networks` by `rows`, as one batch.
-pub fn replace_rows(exchange: &str, networks: &[&str], rows: &[PositionRow]) -> Vec<Query> {
-    let mut out: Vec<Query> = networks
-        .iter()
-        .map(|n| {
-            Query::new(
-                "DELETE FROM positions WHERE exchange = ?1 AND network = ?2",
-                vec![exchange.into(), (*n).into()],
-            )
-        })
-        .collect();
+/// Replaces every row of `exchange` on each of `networks` by `rows`, as one batch, unless a
+/// later refresh already has: `read_at_ms` is when this refresh read the ledger, and
+/// `position_reads` keeps the latest per exchange and network. Without it, a refresh whose
+/// ledger read predates a fill (its books one fill short) could land after a newer one and
+/// flag a difference that is not there.
+pub fn replace_rows(
+    exchange: &str,
+    networks: &[&str],
+    rows: &[PositionRow],
+    read_at_ms: i64,
+) -> Vec<Query> {
+    const LATEST: &str =
+        "(SELECT read_at_ms FROM position_reads WHERE exchange = ?1 AND network = ?2)";
+    let mut out: Vec<Query> = Vec::new();
+    for n in networks {
+        out.push(Query::new(
+            "INSERT INTO position_reads (exchange, network, read_at_ms) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (exchange, network) DO UPDATE SET read_at_ms = excluded.read_at_ms \
+             WHERE excluded.read_at_ms > position_reads.read_at_ms",
+            vec![exchange.into(), (*n).into(), Param::Int(read_at_ms)],
+        ));
+        out.push(Query::new(
+            format!("DELETE FROM positions WHERE exchange = ?1 AND network = ?2 AND {LATEST} = ?3"),
+            vec![exchange.into(), (*n).into(), Param::Int(read_at_ms)],
+        ));
+    }
     for r in rows {
         out.push(Query::new(
             format!(
-                "INSERT INTO positions ({POSITION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, \
-                 ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) ON CONFLICT (exchange, network, symbol, side) \
+                "INSERT INTO positions ({POSITION_COLUMNS}) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, \
+                 ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15 WHERE {LATEST} = ?16 \
+                 ON CONFLICT (exchange, network, symbol, side) \
                  DO UPDATE SET size = excluded.size, entry_price = excluded.entry_price, \
                  mark_price = excluded.mark_price, unrealised_pnl = excluded.unrealised_pnl, \
                  leverage = excluded.leverage, margin_mode = excluded.margin_mode, \
@@ -319,6 +336,7 @@ pub fn replace_rows(exchange: &str, networks: &[&str], rows: &[PositionRow]) -> 
                 r.reconcile.clone().into(),
                 r.reconcile_detail.clone().into(),
                 Param::Int(r.updated_at_ms),
+                Param::Int(read_at_ms),
             ],
         ));
     }
@@ -700,18 +718,90 @@ mod tests {
     fn a_refresh_replaces_one_exchange_and_network_in_one_batch() {
         let books = fold(&[fill("bybit", "testnet", "LONG", "0.01", 1)]).unwrap();
         let rows = reconcile("bybit", "testnet", &[], &books, true, true, 5).unwrap();
-        let qs = replace_rows("bybit", &["testnet"], &rows);
-        assert_eq!(qs.len(), 2);
-        assert!(qs[0]
+        let qs = replace_rows("bybit", &["testnet"], &rows, 4);
+        assert_eq!(qs.len(), 3);
+        assert!(qs[0].sql.starts_with("INSERT INTO position_reads"));
+        assert!(qs[1]
             .sql
             .starts_with("DELETE FROM positions WHERE exchange = ?1 AND network = ?2"));
         assert_eq!(
-            qs[0].params,
-            vec![Param::Text("bybit".into()), Param::Text("testnet".into())]
+            qs[1].params,
+            vec![
+                Param::Text("bybit".into()),
+                Param::Text("testnet".into()),
+                Param::Int(4)
+            ]
         );
-        assert!(qs[1].sql.starts_with("INSERT INTO positions"));
-        assert_eq!(qs[1].params.len(), 15);
-        assert_eq!(qs[1].params[12], Param::Text("missing".into()));
+        assert!(qs[2].sql.starts_with("INSERT INTO positions"));
+        assert_eq!(qs[2].params.len(), 16);
+        assert_eq!(qs[2].params[12], Param::Text("missing".into()));
+    }
+
+    /// The batches run on SQLite (D1's engine) over the real migrations: a refresh that read
+    /// the ledger earlier but lands later leaves the newer snapshot standing.
+    #[test]
+    fn an_older_refresh_landing_late_does_not_overwrite_a_newer_one() {
+        let db = rusqlite::Connection::open_in_memory().unwrap();
+        let dir = format!("{}/../migrations", env!("CARGO_MANIFEST_DIR"));
+        let mut migrations: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        migrations.sort();
+        for m in migrations {
+            let sql = std::fs::read_to_string(&m).unwrap();
+            db.execute_batch(&sql)
+                .unwrap_or_else(|e| panic!("{}: {e}", m.display()));
+        }
+        let run = |qs: Vec<Query>| {
+            for q in qs {
+                let params: Vec<rusqlite::types::Value> = q
+                    .params
+                    .iter()
+                    .map(|p| match p {
+                        Param::Text(t) => rusqlite::types::Value::Text(t.clone()),
+                        Param::Int(i) => rusqlite::types::Value::Integer(*i),
+                        Param::Null => rusqlite::types::Value::Null,
+                    })
+                    .collect();
+                db.execute(&q.sql, rusqlite::params_from_iter(params))
+                    .unwrap_or_else(|e| panic!("{}: {e}", q.sql));
+            }
+        };
+        let holding = |size: &str| Holding {
+            symbol: "BTCUSDT".into(),
+            side: Side::Long,
+            size: Decimal::from_str_exact(size).unwrap(),
+            entry_price: None,
+            mark_price: None,
+            unrealised_pnl: None,
+            leverage: None,
+            margin_mode: None,
+        };
+        let one = fold(&[fill("bybit", "mainnet", "LONG", "0.01", 1)]).unwrap();
+        let two = fold(&[
+            fill("bybit", "mainnet", "LONG", "0.01", 1),
+            fill("bybit", "mainnet", "LONG", "0.01", 2),
+        ])
+        .unwrap();
+        let exchange = [holding("0.02")];
+        // The newer refresh (ledger read at 20, both fills) lands first...
+        let newer = reconcile("bybit", "mainnet", &exchange, &two, true, true, 21).unwrap();
+        run(replace_rows("bybit", &["mainnet"], &newer, 20));
+        // ...then the older one (ledger read at 10, one fill short) arrives.
+        let older = reconcile("bybit", "mainnet", &exchange, &one, true, true, 22).unwrap();
+        assert_eq!(older[0].reconcile, "differs");
+        run(replace_rows("bybit", &["mainnet"], &older, 10));
+        let flag: String = db
+            .query_row("SELECT reconcile FROM positions", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(flag, "ok", "the newer snapshot stands");
+        // A later refresh still replaces it, rows it no longer has included.
+        run(replace_rows("bybit", &["mainnet"], &[], 30));
+        let n: i64 = db
+            .query_row("SELECT COUNT(*) FROM positions", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 0);
     }
 
     #[test]
