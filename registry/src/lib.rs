@@ -137,7 +137,7 @@ pub const DEPLOYABLES: [Deployable; 5] = [
         worker: "hoox",
         config: "wrangler.jsonc",
         exposure: Exposure::Public,
-        secrets: &["WEBHOOK_API_KEY", INTERNAL_KEY],
+        secrets: &["WEBHOOK_API_KEY", INTERNAL_KEY, "TELEGRAM_SECRET_TOKEN"],
         optional_secrets: &["WEBHOOK_SIGNING_SECRET"],
         trades: false,
         binding: None,

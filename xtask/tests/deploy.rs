@@ -388,7 +388,12 @@ fn a_fresh_account_gets_everything_and_every_deploy_is_accepted() {
     assert_eq!(
         hoox.map(|(_, r, o)| (r.clone(), o.clone())),
         Some((
-            vec!["WEBHOOK_API_KEY".to_string(), "INTERNAL_KEY_BINDING".into()],
+            // The gateway checks Telegram's secret token itself before reading an update.
+            vec![
+                "WEBHOOK_API_KEY".to_string(),
+                "INTERNAL_KEY_BINDING".into(),
+                "TELEGRAM_SECRET_TOKEN".into()
+            ],
             vec!["WEBHOOK_SIGNING_SECRET".to_string()]
         ))
     );
@@ -406,6 +411,7 @@ fn a_second_deploy_creates_and_rewrites_nothing_and_deploys_each_worker_once() {
         [
             "WEBHOOK_API_KEY",
             "INTERNAL_KEY_BINDING",
+            "TELEGRAM_SECRET_TOKEN",
             "WEBHOOK_SIGNING_SECRET",
         ]
         .map(String::from)
