@@ -1493,12 +1493,7 @@ fn accept(shared: &Shared, book: &mut Book, o: NewOrder) -> AcceptedOrder {
             Leg::Net => {
                 let signed = if o.buy { filled } else { -filled };
                 if o.reduce_only {
-                    let pos = book.position(&o);
-                    if signed.abs() > pos.abs() {
-                        -pos
-                    } else {
-                        signed
-                    }
+                    reduce_net(book.position(&o), signed)
                 } else {
                     signed
                 }
@@ -1530,6 +1525,20 @@ fn accept(shared: &Shared, book: &mut Book, o: NewOrder) -> AcceptedOrder {
     }
     book.orders.push(order.clone());
     order
+}
+
+/// What a reduce-only fill of `signed` moves a one-way position of `before` by: towards zero and
+/// no further, and nothing when the position is flat or on the order's own side by then (an
+/// order that rested while the position flipped; Binance and Bybit never let a reduce-only
+/// order grow a position: -2022, 110017).
+fn reduce_net(before: Decimal, signed: Decimal) -> Decimal {
+    if before.is_zero() || before.is_sign_positive() == signed.is_sign_positive() {
+        Decimal::ZERO
+    } else if signed.abs() > before.abs() {
+        -before
+    } else {
+        signed
+    }
 }
 
 /// The notional an exchange values an order of `base_quantity` at: a limit order at its price,

@@ -14,7 +14,7 @@ use exchanges::venue::{
     ReferencePrice, Venue,
 };
 use integration::mock_exchange::{
-    Fault, FaultKind, MockExchanges, MockOptions, OrderState, Switches,
+    Fault, FaultKind, FillLater, MockExchanges, MockOptions, OrderState, Switches,
 };
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
@@ -887,6 +887,52 @@ async fn a_reduce_only_order_larger_than_its_position_fills_only_the_position() 
             "{ex}: the rest is cancelled"
         );
         assert_eq!(found.filled_quantity, half, "{ex}: the lookup says so too");
+    }
+}
+
+/// A reduce-only order that rested while its position flipped never grows the new one: when it
+/// would fill, it fills nothing and is cancelled. The mock before this filled it, growing the
+/// flipped position, which the ledger chaos found as hoox's books one order short of Binance's.
+#[tokio::test]
+async fn a_resting_reduce_only_order_never_grows_a_flipped_position() {
+    let rig = Rig::start().await;
+    for ex in [Exchange::Bybit, Exchange::Binance] {
+        rig.submit(&market(ex, &id(&format!("long-{ex}")), "0.01"))
+            .await
+            .done();
+        rig.mock.fill_later(FillLater::after_lookups(ex, 1));
+        let close = OrderRequest {
+            side: Side::Sell,
+            reduce_only: true,
+            ..market(ex, &id(&format!("rest-close-{ex}")), "0.01")
+        };
+        rig.submit(&close).await.done();
+        // The position flips to a short before the close fills.
+        let flip = OrderRequest {
+            side: Side::Sell,
+            ..market(ex, &id(&format!("flip-{ex}")), "0.02")
+        };
+        rig.submit(&flip).await.done();
+        let found = rig.found(&close).await;
+        assert_eq!(
+            found.filled_quantity,
+            Decimal::ZERO,
+            "{ex}: it fills nothing"
+        );
+        let placed = rig
+            .orders_of(ex)
+            .into_iter()
+            .find(|o| o.client_order_id == close.client_order_id)
+            .expect("placed");
+        assert_eq!(placed.state, OrderState::Cancelled, "{ex}");
+        let held: Vec<_> = rig
+            .mock
+            .held_positions()
+            .into_iter()
+            .filter(|p| p.exchange == ex)
+            .map(|p| (p.side, p.size))
+            .collect();
+        assert_eq!(held, vec![("short", d("0.01"))], "{ex}");
     }
 }
 

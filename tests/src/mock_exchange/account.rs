@@ -396,8 +396,8 @@ fn fill_order(book: &mut Book, st: &mut State, i: usize, qty: Decimal, at_ms: i6
     let delta = match leg {
         Leg::Net => {
             let signed = if buy { qty } else { -qty };
-            if o.reduce_only && signed.abs() > before.abs() {
-                -before
+            if o.reduce_only {
+                reduce_net(before, signed)
             } else {
                 signed
             }
