@@ -112,6 +112,7 @@ fn holding_of(p: &exchanges::account::ExchangePosition) -> Holding {
         unrealised_pnl: p.unrealised_pnl,
         leverage: p.leverage,
         margin_mode: p.margin_mode.map(|m| m.as_str().to_owned()),
+        hedge_leg: p.hedge_leg,
     }
 }
 

@@ -69,6 +69,11 @@ pub struct ExchangePosition {
     pub unrealised_pnl: Option<Decimal>,
     pub leverage: Option<Decimal>,
     pub margin_mode: Option<MarginMode>,
+    /// The exchange reported it as one leg of a hedge-mode account (Bybit `positionIdx` 1 or
+    /// 2, Binance `positionSide` `LONG`/`SHORT`, every MEXC position): its long and short are
+    /// not netted when hoox's fills are compared with it, whatever [`Account::nets_sides`] says
+    /// of the venue's one-way default.
+    pub hedge_leg: bool,
 }
 
 /// Every open position of the account's USDT linear contracts.

@@ -15,9 +15,10 @@
 //! - `unknown` — the exchange's answer was not the whole list (a next page), so a position
 //!   missing from it proves nothing.
 //!
-//! Where the exchange nets long and short (one-way mode: Bybit and Binance as hoox trades them),
-//! hoox's long and short books of a symbol are netted before the comparison; where it keeps
-//! them apart (MEXC), each side is compared on its own. Paper has no exchange: its rows are the
+//! Where the exchange nets long and short (one-way mode, Bybit's and Binance's default), hoox's
+//! long and short books of a symbol are netted before the comparison; where it keeps them apart
+//! (MEXC, or a symbol the exchange reports as hedge-mode legs), each side is compared on its
+//! own. Paper has no exchange: its rows are the
 //! books of its simulated fills, `source` `paper`, always `ok`.
 //!
 //! A refresh replaces one exchange and network's rows in one D1 batch ([`replace_rows`]), so a
@@ -45,6 +46,9 @@ pub struct Holding {
     pub leverage: Option<Decimal>,
     /// `cross` or `isolated`.
     pub margin_mode: Option<String>,
+    /// The exchange holds it as one leg of a hedge-mode account: hoox's long and short books of
+    /// its symbol are compared side by side, not netted, even on a venue that nets by default.
+    pub hedge_leg: bool,
 }
 
 /// How a row's exchange size compares with what hoox implies.
@@ -114,7 +118,7 @@ fn text(d: Decimal) -> String {
 /// What hoox implies per (symbol, side) on one exchange and network, netted when `nets`.
 fn implied_sizes<'a>(
     books: impl Iterator<Item = &'a OpenBook>,
-    nets: bool,
+    nets: impl Fn(&str) -> bool,
 ) -> Result<BTreeMap<(String, Side), Decimal>, amount::AmountError> {
     let mut by_side: BTreeMap<(String, Side), Decimal> = BTreeMap::new();
     for b in books {
@@ -123,13 +127,18 @@ fn implied_sizes<'a>(
             .or_insert(Decimal::ZERO);
         *e = amount::add(*e, b.quantity)?;
     }
-    if !nets {
-        return Ok(by_side);
-    }
     let mut symbols: Vec<String> = by_side.keys().map(|(s, _)| s.clone()).collect();
     symbols.dedup();
     let mut net = BTreeMap::new();
     for s in symbols {
+        if !nets(&s) {
+            for side in [Side::Long, Side::Short] {
+                if let Some(q) = by_side.get(&(s.clone(), side)) {
+                    net.insert((s.clone(), side), *q);
+                }
+            }
+            continue;
+        }
         let long = by_side
             .get(&(s.clone(), Side::Long))
             .copied()
@@ -159,7 +168,16 @@ pub fn reconcile(
     complete: bool,
     now_ms: i64,
 ) -> Result<Vec<PositionRow>, amount::AmountError> {
-    let mut implied = implied_sizes(books.open_on(exchange, network), nets)?;
+    // A symbol the exchange reports as hedge-mode legs is compared side by side: the account's
+    // mode, not the venue's default, decides.
+    let hedged: std::collections::BTreeSet<&str> = holdings
+        .iter()
+        .filter(|h| h.hedge_leg)
+        .map(|h| h.symbol.as_str())
+        .collect();
+    let mut implied = implied_sizes(books.open_on(exchange, network), |s| {
+        nets && !hedged.contains(s)
+    })?;
     let mut rows = Vec::new();
     // The exchange may report one side of a symbol in more than one row (never in practice):
     // summed.
@@ -590,6 +608,7 @@ mod tests {
             unrealised_pnl: Some(d("1")),
             leverage: Some(d("5")),
             margin_mode: Some("cross".into()),
+            hedge_leg: false,
         }
     }
 
@@ -777,6 +796,7 @@ mod tests {
             unrealised_pnl: None,
             leverage: None,
             margin_mode: None,
+            hedge_leg: false,
         };
         let one = fold(&[fill("bybit", "mainnet", "LONG", "0.01", 1)]).unwrap();
         let two = fold(&[
@@ -802,6 +822,43 @@ mod tests {
             .query_row("SELECT COUNT(*) FROM positions", [], |r| r.get(0))
             .unwrap();
         assert_eq!(n, 0);
+    }
+
+    /// A Bybit or Binance account switched to hedge mode reports its legs apart: hoox's long
+    /// and short books of the symbol are then compared side by side, not netted.
+    #[test]
+    fn hedge_legs_on_a_netting_venue_are_compared_side_by_side() {
+        let books = fold(&[
+            fill("binance", "mainnet", "LONG", "0.01", 1),
+            fill("binance", "mainnet", "SHORT", "0.004", 2),
+        ])
+        .unwrap();
+        let leg = |side: Side, size: &str, hedge_leg: bool| Holding {
+            symbol: "BTCUSDT".into(),
+            side,
+            size: Decimal::from_str_exact(size).unwrap(),
+            entry_price: None,
+            mark_price: None,
+            unrealised_pnl: None,
+            leverage: None,
+            margin_mode: None,
+            hedge_leg,
+        };
+        let hedge = [
+            leg(Side::Long, "0.01", true),
+            leg(Side::Short, "0.004", true),
+        ];
+        let rows = reconcile("binance", "mainnet", &hedge, &books, true, true, 3).unwrap();
+        let flags: Vec<_> = rows
+            .iter()
+            .map(|r| (r.side.as_str(), r.size.as_str(), r.reconcile.as_str()))
+            .collect();
+        assert_eq!(flags, [("long", "0.01", "ok"), ("short", "0.004", "ok")]);
+        // One-way, the same fills are one net long.
+        let one_way = [leg(Side::Long, "0.006", false)];
+        let rows = reconcile("binance", "mainnet", &one_way, &books, true, true, 3).unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].reconcile, "ok", "{:?}", rows[0]);
     }
 
     #[test]

@@ -72,10 +72,10 @@ fn position_of(row: &Value) -> Result<Option<ExchangePosition>, String> {
     let Some((signed_side, size)) = signed_size(amount) else {
         return Ok(None);
     };
-    let side = match row.get("positionSide").and_then(Value::as_str) {
-        Some("LONG") => PositionSide::Long,
-        Some("SHORT") => PositionSide::Short,
-        _ => signed_side,
+    let (side, hedge_leg) = match row.get("positionSide").and_then(Value::as_str) {
+        Some("LONG") => (PositionSide::Long, true),
+        Some("SHORT") => (PositionSide::Short, true),
+        _ => (signed_side, false),
     };
     let exchange_symbol = row
         .get("symbol")
@@ -99,6 +99,7 @@ fn position_of(row: &Value) -> Result<Option<ExchangePosition>, String> {
                 MarginMode::Cross
             }
         }),
+        hedge_leg,
     }))
 }
 
@@ -288,12 +289,14 @@ mod tests {
         assert_eq!(x.mark_price, Some(d("0.4104759")));
         assert_eq!(x.unrealised_pnl, Some(d("0.764277")));
         assert_eq!((x.leverage, x.margin_mode), (None, Some(MarginMode::Cross)));
+        assert!(!x.hedge_leg, "positionSide BOTH is one-way");
         let p = B
             .parse_positions(&response(200, DOC_HEDGE_SHORT))
             .unwrap_or_else(|e| panic!("{e}"));
         let x = &p.positions[0];
         assert_eq!((x.side, x.size), (PositionSide::Short, d("1")));
         assert_eq!(x.unrealised_pnl, Some(d("21.20817624")));
+        assert!(x.hedge_leg, "positionSide SHORT is a hedge-mode leg");
     }
 
     #[test]

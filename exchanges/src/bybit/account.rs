@@ -24,8 +24,9 @@
 //!   when the executions listed add up to the order's filled quantity (the list is
 //!   asynchronous and may lag the order) and no further page exists.
 //!
-//! Bybit keeps one net position per symbol in one-way mode (`positionIdx` 0), the mode hoox's
-//! orders need (they send no `positionIdx`): [`Account::nets_sides`].
+//! Bybit keeps one net position per symbol in one-way mode (`positionIdx` 0, its default:
+//! [`Account::nets_sides`]); a hedge-mode account reports each side as its own leg
+//! (`positionIdx` 1 or 2, `ExchangePosition::hedge_leg`), compared side by side.
 
 use super::{envelope, Bybit};
 use crate::account::{
@@ -94,6 +95,8 @@ fn position_of(item: &Value) -> Result<Option<ExchangePosition>, String> {
         leverage: num(item, "leverage").filter(|l| *l > Decimal::ZERO),
         margin_mode: (item.get("tradeMode").and_then(Value::as_i64) == Some(1))
             .then_some(MarginMode::Isolated),
+        // "0: one-way mode position, 1: Buy side of hedge-mode position, 2: Sell side".
+        hedge_leg: matches!(item.get("positionIdx").and_then(Value::as_i64), Some(1 | 2)),
     }))
 }
 
@@ -354,6 +357,11 @@ mod tests {
         assert_eq!(x.leverage, Some(d("10")));
         // tradeMode 0 is deprecated on UTA: it says nothing.
         assert_eq!(x.margin_mode, None);
+        for (idx, hedge_leg) in [(0, false), (1, true), (2, true)] {
+            let item = serde_json::json!({"positionIdx": idx, "symbol": "BTCUSDT", "side": "Buy", "size": "0.01"});
+            let p = position_of(&item).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(p.map(|p| p.hedge_leg), Some(hedge_leg), "positionIdx {idx}");
+        }
     }
 
     #[test]

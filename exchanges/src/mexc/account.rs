@@ -88,6 +88,8 @@ fn position_of(item: &Value) -> Result<Option<ExchangePosition>, String> {
             Some(2) => Some(MarginMode::Cross),
             _ => None,
         },
+        // MEXC keeps every position apart by side (`positionType` 1 long, 2 short).
+        hedge_leg: true,
     }))
 }
 
