@@ -157,6 +157,13 @@ pub struct Books {
     pub open: Vec<OpenBook>,
     /// Oldest first.
     pub closed: Vec<ClosedPosition>,
+    /// Every fill's signed quantity summed per (exchange, network, symbol): buys (`LONG`,
+    /// `CLOSE_SHORT`) up, sells down. What a venue that nets long and short holds, whatever the
+    /// order hoox recorded its fills in: the books above clamp a close to what their side holds
+    /// at that point of the ledger's order, which on a netting venue (a close filled against a
+    /// position an opposite open built) is not the exchange's order.
+    #[serde(skip)]
+    pub net: BTreeMap<(String, String, String), Decimal>,
 }
 
 impl Books {
@@ -169,6 +176,18 @@ impl Books {
         self.open
             .iter()
             .filter(move |b| b.key.exchange == exchange && b.key.network == network)
+    }
+
+    /// The signed net of every fill on one exchange and network, per symbol ([`Self::net`]).
+    pub fn net_on<'a>(
+        &'a self,
+        exchange: &'a str,
+        network: &'a str,
+    ) -> impl Iterator<Item = (&'a str, Decimal)> + 'a {
+        self.net
+            .iter()
+            .filter(move |((e, n, _), _)| e == exchange && n == network)
+            .map(|((_, _, s), q)| (s.as_str(), *q))
     }
 
     /// Realised totals per exchange and network.
@@ -376,6 +395,7 @@ fn tidy(d: Decimal) -> Decimal {
 pub fn fold(fills: &[LedgerFill]) -> Result<Books, PnlError> {
     let mut books: BTreeMap<BookKey, Book> = BTreeMap::new();
     let mut closed = Vec::new();
+    let mut net: BTreeMap<(String, String, String), Decimal> = BTreeMap::new();
     for f in fills {
         let Some(qty) = dec(&f.filled_quantity).filter(|q| *q > Decimal::ZERO) else {
             continue;
@@ -398,11 +418,25 @@ pub fn fold(fills: &[LedgerFill]) -> Result<Books, PnlError> {
         };
         let price = f.average_price.as_deref().and_then(dec);
         let fee = fee_of(f);
-        let book = books.entry(key.clone()).or_default();
         let fail = |source| PnlError {
             key: key.clone(),
             source,
         };
+        let buys = matches!((side, opens), (Side::Long, true) | (Side::Short, false));
+        let n = net
+            .entry((
+                key.exchange.clone(),
+                key.network.clone(),
+                key.symbol.clone(),
+            ))
+            .or_default();
+        *n = if buys {
+            amount::add(*n, qty)
+        } else {
+            amount::sub(*n, qty)
+        }
+        .map_err(fail)?;
+        let book = books.entry(key.clone()).or_default();
         if opens {
             book.open(qty, price, fee, f.created_at_ms).map_err(fail)?;
         } else if let Some(c) = book
@@ -452,7 +486,7 @@ pub fn fold(fills: &[LedgerFill]) -> Result<Books, PnlError> {
             last_fill_at_ms: b.last_at,
         });
     }
-    Ok(Books { open, closed })
+    Ok(Books { open, closed, net })
 }
 
 #[cfg(test)]

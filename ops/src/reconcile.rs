@@ -175,9 +175,21 @@ pub fn reconcile(
         .filter(|h| h.hedge_leg)
         .map(|h| h.symbol.as_str())
         .collect();
-    let mut implied = implied_sizes(books.open_on(exchange, network), |s| {
-        nets && !hedged.contains(s)
-    })?;
+    let nets_symbol = |s: &str| nets && !hedged.contains(s);
+    let mut implied = implied_sizes(books.open_on(exchange, network), nets_symbol)?;
+    // Netted, what the exchange holds is the signed sum of the fills, in any order.
+    for (symbol, q) in books.net_on(exchange, network) {
+        if !nets_symbol(symbol) {
+            continue;
+        }
+        implied.remove(&(symbol.to_owned(), Side::Long));
+        implied.remove(&(symbol.to_owned(), Side::Short));
+        if q > Decimal::ZERO {
+            implied.insert((symbol.to_owned(), Side::Long), q);
+        } else if q < Decimal::ZERO {
+            implied.insert((symbol.to_owned(), Side::Short), q.abs());
+        }
+    }
     let mut rows = Vec::new();
     // The exchange may report one side of a symbol in more than one row (never in practice):
     // summed.
@@ -859,6 +871,34 @@ mod tests {
         let rows = reconcile("binance", "mainnet", &one_way, &books, true, true, 3).unwrap();
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].reconcile, "ok", "{:?}", rows[0]);
+    }
+
+    /// On a netting venue, a close recorded before the open it closed against (the ledger's
+    /// order is the signals', not the exchange's fills') still nets: the books clamp that
+    /// close to nothing, the exchange does not.
+    #[test]
+    fn a_netting_venue_is_compared_with_the_signed_sum_of_its_fills() {
+        let books = fold(&[
+            fill("binance", "mainnet", "SHORT", "0.005", 1),
+            fill("binance", "mainnet", "CLOSE_LONG", "0.005", 2),
+            fill("binance", "mainnet", "LONG", "0.02", 3),
+        ])
+        .unwrap();
+        let held = [Holding {
+            symbol: "BTCUSDT".into(),
+            side: Side::Long,
+            size: Decimal::from_str_exact("0.01").unwrap(),
+            entry_price: None,
+            mark_price: None,
+            unrealised_pnl: None,
+            leverage: None,
+            margin_mode: None,
+            hedge_leg: false,
+        }];
+        let rows = reconcile("binance", "mainnet", &held, &books, true, true, 4).unwrap();
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!(rows[0].reconcile, "ok", "{:?}", rows[0]);
+        assert_eq!(rows[0].implied_size.as_deref(), Some("0.01"));
     }
 
     #[test]
