@@ -719,3 +719,211 @@ fn as_pct(r: Rule) -> Option<Pct> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(key: &str, json: &str) -> Rule {
+        match validate(key, json) {
+            Ok(Setting { rule: Some(r), .. }) => r,
+            other => panic!("{key} = {json}: {other:?}"),
+        }
+    }
+
+    fn err(key: &str, json: &str) -> RuleError {
+        validate(key, json).expect_err(json)
+    }
+
+    fn pct(s: &str) -> Pct {
+        Pct(Decimal::from_str(s).unwrap())
+    }
+
+    #[test]
+    fn each_rule_reads_its_documented_form() {
+        assert_eq!(ok(STOP_LOSS_PCT, "5"), Rule::StopLoss(pct("5")));
+        assert_eq!(ok(STOP_LOSS_PCT, "\"2.50\""), Rule::StopLoss(pct("2.5")));
+        assert_eq!(
+            ok(TRAILING, r#"{"distance_pct": 1.5, "activation_pct": 3}"#),
+            Rule::Trailing(Trailing {
+                distance_pct: pct("1.5"),
+                activation_pct: Some(pct("3")),
+            })
+        );
+        assert_eq!(
+            ok(TRAILING, r#"{"distance_pct": 2}"#),
+            Rule::Trailing(Trailing {
+                distance_pct: pct("2"),
+                activation_pct: None,
+            })
+        );
+        let Rule::TakeProfitLadder(l) = ok(
+            TAKE_PROFIT_LADDER,
+            r#"{"targets": [{"profit_pct": 2, "share_pct": 50}, {"profit_pct": 5, "share_pct": 50}], "breakeven_after_first": true}"#,
+        ) else {
+            panic!()
+        };
+        assert_eq!(l.targets.len(), 2);
+        assert!(l.breakeven_after_first);
+        let Rule::RoiTable(t) = ok(
+            ROI_TABLE,
+            r#"[{"after_minutes": 0, "profit_pct": 10}, {"after_minutes": 30, "profit_pct": 4}, {"after_minutes": 120, "profit_pct": 1}]"#,
+        ) else {
+            panic!()
+        };
+        assert_eq!(t.at(0).unwrap().profit_pct, pct("10"));
+        assert_eq!(t.at(29).unwrap().profit_pct, pct("10"));
+        assert_eq!(t.at(30).unwrap().profit_pct, pct("4"));
+        assert_eq!(t.at(10_000).unwrap().profit_pct, pct("1"));
+        assert_eq!(ok(COOLDOWN_MINUTES, "15"), Rule::Cooldown(Minutes(15)));
+        assert_eq!(ok(MAX_DAILY_LOSS_PCT, "3"), Rule::MaxDailyLoss(pct("3")));
+        assert_eq!(ok(MAX_DRAWDOWN_PCT, "100"), Rule::MaxDrawdown(pct("100")));
+        assert_eq!(
+            ok(
+                STOPLOSS_GUARD,
+                r#"{"stop_outs": 3, "window_minutes": 60, "pause_minutes": 120}"#
+            ),
+            Rule::StoplossGuard(StoplossGuard {
+                stop_outs: 3,
+                window: Minutes(60),
+                pause: Minutes(120),
+            })
+        );
+        assert_eq!(ok(FLATTEN_ON_BREACH, "true"), Rule::FlattenOnBreach(true));
+    }
+
+    #[test]
+    fn bounds_are_refused_with_the_key_and_the_bound() {
+        for (key, json) in [
+            (STOP_LOSS_PCT, "0"),
+            (STOP_LOSS_PCT, "-5"),
+            (STOP_LOSS_PCT, "100"),
+            (MAX_DAILY_LOSS_PCT, "-3"),
+            (MAX_DRAWDOWN_PCT, "100.01"),
+            (TRAILING, r#"{"distance_pct": 0}"#),
+            (TRAILING, r#"{"distance_pct": 1, "activation_pct": -2}"#),
+            (
+                TAKE_PROFIT_LADDER,
+                r#"{"targets": [{"profit_pct": -2, "share_pct": 50}]}"#,
+            ),
+            (ROI_TABLE, r#"[{"after_minutes": 0, "profit_pct": 0}]"#),
+        ] {
+            let e = err(key, json);
+            assert!(
+                matches!(e, RuleError::OutOfBounds { .. }),
+                "{key} {json}: {e:?}"
+            );
+            let text = e.to_string();
+            assert!(text.starts_with(key), "{text}");
+            assert!(text.contains("greater than 0"), "{text}");
+        }
+        let e = err(COOLDOWN_MINUTES, "0").to_string();
+        assert!(e.contains("from 1 to 10080"), "{e}");
+        let e = err(
+            STOPLOSS_GUARD,
+            r#"{"stop_outs": 0, "window_minutes": 60, "pause_minutes": 60}"#,
+        );
+        assert!(e.to_string().contains("stop_outs = 0"), "{e}");
+    }
+
+    #[test]
+    fn shapes_are_refused() {
+        assert!(matches!(
+            err(
+                TAKE_PROFIT_LADDER,
+                r#"{"targets": [{"profit_pct": 2, "share_pct": 60}, {"profit_pct": 3, "share_pct": 50}]}"#
+            ),
+            RuleError::SharesOver100 { .. }
+        ));
+        assert!(matches!(
+            err(
+                TAKE_PROFIT_LADDER,
+                r#"{"targets": [{"profit_pct": 3, "share_pct": 10}, {"profit_pct": 3, "share_pct": 10}]}"#
+            ),
+            RuleError::NotIncreasing { .. }
+        ));
+        assert!(matches!(
+            err(TAKE_PROFIT_LADDER, r#"{"targets": []}"#),
+            RuleError::Count { .. }
+        ));
+        assert!(matches!(
+            err(
+                ROI_TABLE,
+                r#"[{"after_minutes": 30, "profit_pct": 1}, {"after_minutes": 10, "profit_pct": 2}]"#
+            ),
+            RuleError::NotIncreasing { .. }
+        ));
+        assert!(matches!(
+            err(TRAILING, r#"{"distance_pct": 1, "offset": 2}"#),
+            RuleError::UnknownField { .. }
+        ));
+        assert!(matches!(
+            err(TRAILING, r#"{"activation_pct": 2}"#),
+            RuleError::MissingField { .. }
+        ));
+        assert!(matches!(
+            err(STOP_LOSS_PCT, "five"),
+            RuleError::NotJson { .. }
+        ));
+        assert!(matches!(
+            err(STOP_LOSS_PCT, "true"),
+            RuleError::WrongType { .. }
+        ));
+        assert!(matches!(
+            err(FLATTEN_ON_BREACH, "1"),
+            RuleError::WrongType { .. }
+        ));
+    }
+
+    #[test]
+    fn keys_and_per_symbol_form() {
+        assert!(matches!(
+            err("risk:stop_loss", "5"),
+            RuleError::UnknownKey { .. }
+        ));
+        assert!(matches!(
+            err("trade:stop_loss_pct", "5"),
+            RuleError::UnknownKey { .. }
+        ));
+        assert!(matches!(
+            err("risk:max_drawdown_pct:BTCUSDT", "5"),
+            RuleError::NotPerSymbol { .. }
+        ));
+        assert!(matches!(
+            err("risk:stop_loss_pct:BTC/USDT", "5"),
+            RuleError::NotCanonical { .. }
+        ));
+        assert!(matches!(
+            err("risk:stop_loss_pct:BTC", "5"),
+            RuleError::BadSymbol { .. }
+        ));
+        let s = validate("risk:stop_loss_pct:ETHUSDT", "null").unwrap();
+        assert_eq!(s.key, STOP_LOSS_PCT);
+        assert_eq!(s.rule, None);
+        assert_eq!(s.scope, Scope::Symbol(Symbol::parse("ETHUSDT").unwrap()));
+    }
+
+    #[test]
+    fn overrides_replace_or_turn_off_the_global_rule() {
+        let (set, errors) = RuleSet::load([
+            (STOP_LOSS_PCT, "5"),
+            (COOLDOWN_MINUTES, "10"),
+            ("risk:stop_loss_pct:BTCUSDT", "2"),
+            ("risk:stop_loss_pct:ETHUSDT", "null"),
+            ("risk:cooldown_minutes:ETHUSDT", "30"),
+            ("risk:trailing", r#"{"distance_pct": -1}"#),
+            ("trade:kill_switch", "false"),
+        ]);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].to_string().starts_with(TRAILING));
+        let btc = set.for_symbol(&Symbol::parse("BTCUSDT").unwrap());
+        let eth = set.for_symbol(&Symbol::parse("ETHUSDT").unwrap());
+        let sol = set.for_symbol(&Symbol::parse("SOLUSDT").unwrap());
+        assert_eq!(btc.stop_loss, Some(pct("2")));
+        assert_eq!(btc.cooldown, Some(Minutes(10)));
+        assert_eq!(eth.stop_loss, None);
+        assert_eq!(eth.cooldown, Some(Minutes(30)));
+        assert_eq!(sol.stop_loss, Some(pct("5")));
+        assert_eq!(sol.trailing, None);
+    }
+}
