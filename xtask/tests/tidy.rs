@@ -32,6 +32,7 @@ const PURE: &[&str] = &[
     "ops",
     "alerts",
     "registry",
+    "risk",
 ];
 
 /// Crates that run on the Workers runtime and serve requests.
