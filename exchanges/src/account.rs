@@ -101,6 +101,39 @@ pub struct Balance {
     pub equity: Decimal,
 }
 
+impl Balance {
+    /// An account that lists no USDT (exchanges leave zero balances out).
+    pub fn no_usdt() -> Self {
+        Self {
+            asset: "USDT".into(),
+            wallet_balance: Decimal::ZERO,
+            unrealised_pnl: Some(Decimal::ZERO),
+            equity: Decimal::ZERO,
+        }
+    }
+
+    /// A USDT wallet; its equity is the exchange's own figure where it reports one, else the
+    /// wallet plus the unrealised PnL.
+    pub fn usdt(
+        wallet_balance: Decimal,
+        unrealised_pnl: Option<Decimal>,
+        equity: Option<Decimal>,
+    ) -> Result<Self, contracts::amount::AmountError> {
+        let equity = match equity {
+            Some(e) => e,
+            None => {
+                contracts::amount::add(wallet_balance, unrealised_pnl.unwrap_or(Decimal::ZERO))?
+            }
+        };
+        Ok(Self {
+            asset: "USDT".into(),
+            wallet_balance,
+            unrealised_pnl,
+            equity,
+        })
+    }
+}
+
 /// The account half of a venue (see the module doc).
 pub trait Account {
     /// Every open position of USDT linear contracts (signed, read only).

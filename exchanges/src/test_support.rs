@@ -31,7 +31,8 @@ pub fn creds() -> Credentials {
     }
 }
 
-fn d(s: &str) -> Decimal {
+/// A decimal from a test literal.
+pub fn d(s: &str) -> Decimal {
     Decimal::from_str(s).unwrap_or_else(|_| panic!("{s}"))
 }
 

@@ -142,27 +142,13 @@ impl Account for Binance {
             .iter()
             .find(|a| a.get("asset").and_then(Value::as_str) == Some("USDT"))
         else {
-            return Ok(Balance {
-                asset: "USDT".into(),
-                wallet_balance: Decimal::ZERO,
-                unrealised_pnl: Some(Decimal::ZERO),
-                equity: Decimal::ZERO,
-            });
+            return Ok(Balance::no_usdt());
         };
         let wallet = num(usdt, "walletBalance")
             .ok_or_else(|| unreadable(resp, "USDT walletBalance missing"))?;
         let unrealised = num(usdt, "unrealizedProfit");
-        let equity = match num(usdt, "marginBalance") {
-            Some(e) => e,
-            None => contracts::amount::add(wallet, unrealised.unwrap_or(Decimal::ZERO))
-                .map_err(|e| unreadable(resp, &e.to_string()))?,
-        };
-        Ok(Balance {
-            asset: "USDT".into(),
-            wallet_balance: wallet,
-            unrealised_pnl: unrealised,
-            equity,
-        })
+        Balance::usdt(wallet, unrealised, num(usdt, "marginBalance"))
+            .map_err(|e| unreadable(resp, &e.to_string()))
     }
 
     fn fees_request(
@@ -228,14 +214,9 @@ impl Account for Binance {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::{creds, ctx_at, order, response};
-    use std::str::FromStr;
+    use crate::test_support::{creds, ctx_at, d, order, response};
 
     const B: Binance = Binance;
-
-    fn d(s: &str) -> Decimal {
-        Decimal::from_str(s).unwrap_or_else(|_| panic!("{s}"))
-    }
 
     fn ctx() -> Context {
         ctx_at("https://fapi.binance.com")

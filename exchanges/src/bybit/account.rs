@@ -159,27 +159,13 @@ impl Account for Bybit {
             });
         let Some(usdt) = usdt else {
             // Zero assets are not listed: the account holds no USDT.
-            return Ok(Balance {
-                asset: "USDT".into(),
-                wallet_balance: Decimal::ZERO,
-                unrealised_pnl: Some(Decimal::ZERO),
-                equity: Decimal::ZERO,
-            });
+            return Ok(Balance::no_usdt());
         };
         let wallet = num(usdt, "walletBalance")
             .ok_or_else(|| missing(resp, "USDT walletBalance missing"))?;
         let unrealised = num(usdt, "unrealisedPnl");
-        let equity = match num(usdt, "equity") {
-            Some(e) => e,
-            None => contracts::amount::add(wallet, unrealised.unwrap_or(Decimal::ZERO))
-                .map_err(|e| missing(resp, &e.to_string()))?,
-        };
-        Ok(Balance {
-            asset: "USDT".into(),
-            wallet_balance: wallet,
-            unrealised_pnl: unrealised,
-            equity,
-        })
+        Balance::usdt(wallet, unrealised, num(usdt, "equity"))
+            .map_err(|e| missing(resp, &e.to_string()))
     }
 
     fn fees_request(
@@ -249,12 +235,7 @@ impl Account for Bybit {
 mod tests {
     use super::*;
     use crate::signing::sign;
-    use crate::test_support::{creds, ctx, order, response};
-    use std::str::FromStr;
-
-    fn d(s: &str) -> Decimal {
-        Decimal::from_str(s).unwrap_or_else(|_| panic!("{s}"))
-    }
+    use crate::test_support::{creds, ctx, d, order, response};
 
     fn header<'a>(r: &'a HttpRequest, name: &str) -> &'a str {
         r.headers

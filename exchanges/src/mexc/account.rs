@@ -147,23 +147,14 @@ impl Account for Mexc {
             .iter()
             .find(|a| a.get("currency").and_then(Value::as_str) == Some("USDT"))
         else {
-            return Ok(Balance {
-                asset: "USDT".into(),
-                wallet_balance: Decimal::ZERO,
-                unrealised_pnl: Some(Decimal::ZERO),
-                equity: Decimal::ZERO,
-            });
+            return Ok(Balance::no_usdt());
         };
         let equity = num(usdt, "equity").ok_or_else(|| unreadable(resp, "USDT equity missing"))?;
         let unrealised = num(usdt, "unrealized");
         let wallet = contracts::amount::sub(equity, unrealised.unwrap_or(Decimal::ZERO))
             .map_err(|e| unreadable(resp, &e.to_string()))?;
-        Ok(Balance {
-            asset: "USDT".into(),
-            wallet_balance: wallet,
-            unrealised_pnl: unrealised,
-            equity,
-        })
+        Balance::usdt(wallet, unrealised, Some(equity))
+            .map_err(|e| unreadable(resp, &e.to_string()))
     }
 
     fn fees_request(
@@ -220,14 +211,9 @@ impl Account for Mexc {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::{creds, ctx_at, order, response};
-    use std::str::FromStr;
+    use crate::test_support::{creds, ctx_at, d, order, response};
 
     const M: Mexc = Mexc;
-
-    fn d(s: &str) -> Decimal {
-        Decimal::from_str(s).unwrap_or_else(|_| panic!("{s}"))
-    }
 
     fn ctx() -> Context {
         ctx_at("https://contract.mexc.com")
