@@ -31,7 +31,7 @@ use crate::order::OrderRequest;
 use crate::venue::{
     Context, Credentials, ErrorClass, ExchangeError, HttpRequest, HttpResponse, Method, Venue,
 };
-use crate::wire::{decimal, error, excerpt, percent_encode, text, Call};
+use crate::wire::{decimal, error, excerpt, text, Call};
 use contracts::event::{Fee, OrderAck};
 use contracts::signal::Exchange;
 use contracts::symbol::Symbol;
@@ -164,12 +164,8 @@ impl Account for Mexc {
         order: &OrderRequest,
         _ack: &OrderAck,
     ) -> HttpRequest {
-        let path = format!(
-            "/api/v1/private/order/external/{}/{}",
-            self.symbol(&order.symbol),
-            percent_encode(&order.client_order_id)
-        );
-        Self::signed(ctx, creds, Method::Get, &path, String::new(), None)
+        // The order by its external id carries its fees: the lookup's own request.
+        self.query_request(ctx, creds, order)
     }
 
     fn parse_fees(
