@@ -17,6 +17,7 @@ use contracts::event::network_name;
 use contracts::signal::Exchange;
 use engine::circuit::{Network, DEFAULT_BAN_SECONDS};
 use engine::ports::{Exchanges as _, Failure, FailureClass};
+use ops::account::{AccountRead, AccountSnapshot};
 use ops::pnl::{self, Books, LedgerFill, Side};
 use ops::reconcile::{self, EquityRow, Holding, PositionRow, Taken};
 use runtime::d1;
@@ -42,7 +43,7 @@ fn due(pairs: Vec<(Exchange, bool)>, scope: &Scope, now: i64) -> Vec<(Exchange, 
         pairs
             .into_iter()
             .filter(|p| {
-                let fresh = *scope == Scope::All
+                let fresh = !matches!(scope, Scope::Pairs(_))
                     || l.get(p)
                         .is_none_or(|at| now.saturating_sub(*at) >= AFTER_FILLS_MIN_INTERVAL_MS);
                 if fresh {
@@ -63,6 +64,8 @@ pub enum Scope {
     All,
     /// These pairs (after fills), positions only.
     Pairs(Vec<(Exchange, bool)>),
+    /// What [`All`](Self::All) reads, plus every pair's balance (the agent-worker's read).
+    Read,
 }
 
 /// The real exchanges and networks to read, from the ledger's orders and the scope.
@@ -78,7 +81,7 @@ fn pairs_to_read(fills: &[LedgerFill], scope: &Scope) -> Vec<(Exchange, bool)> {
     }
     let mut out: BTreeSet<(Exchange, bool)> = BTreeSet::new();
     match scope {
-        Scope::All => {
+        Scope::All | Scope::Read => {
             for e in [Exchange::Bybit, Exchange::Binance, Exchange::Mexc] {
                 let mut nets: Vec<bool> = seen
                     .iter()
@@ -121,41 +124,52 @@ struct Read {
     exchange: Exchange,
     testnet: bool,
     rows: Result<Vec<PositionRow>, String>,
-    equity: Option<Result<EquityRow, Failure>>,
+    /// The balance, when read (today's first read or [`Scope::Read`]).
+    balance: Option<Result<EquityRow, Failure>>,
+    /// Whether `balance` is today's first reading, to be stored as the day's snapshot.
+    snapshot: bool,
 }
 
-/// Refreshes `scope`: reads the exchanges, reconciles, writes D1. Never fails: what it cannot do
-/// is logged (its rows keep their previous snapshot).
-pub async fn refresh(env: &Env, cfg: &RuntimeConfig, scope: Scope) {
-    let db = match env.d1(DB_BINDING) {
-        Ok(db) => db,
-        Err(e) => {
-            tracing::error!(error = %e, "D1 binding missing: positions not refreshed");
-            return;
-        }
-    };
+/// Why a refresh read nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum RefreshError {
+    #[error("D1 binding missing: {0}")]
+    Binding(String),
+    #[error("the ledger is unreadable: {0}")]
+    Ledger(String),
+    #[error("hoox's books cannot be folded: {0}")]
+    Books(String),
+}
+
+/// Refreshes `scope`: reads the exchanges, reconciles, writes D1, and answers what it read.
+/// What it cannot read is logged and answered as such (its rows keep their previous snapshot);
+/// it fails only when it could read nothing at all.
+pub async fn refresh(
+    env: &Env,
+    cfg: &RuntimeConfig,
+    scope: Scope,
+) -> Result<AccountSnapshot, RefreshError> {
+    let db = env
+        .d1(DB_BINDING)
+        .map_err(|e| RefreshError::Binding(e.to_string()))?;
     // Taken before the ledger read: a snapshot is as new as the books it is reconciled with.
     let read_at = runtime::now_ms();
-    let fills: Vec<LedgerFill> = match d1::all(&db, &pnl::fills_query()).await {
-        Ok(f) => f,
-        Err(e) => {
-            tracing::error!(error = %e, "ledger unreadable: positions not refreshed");
-            return;
-        }
-    };
-    let books = match pnl::fold(&fills) {
-        Ok(b) => b,
-        Err(e) => {
-            tracing::error!(error = %e, "hoox's books cannot be folded: positions not refreshed");
-            return;
-        }
-    };
+    let fills: Vec<LedgerFill> = d1::all(&db, &pnl::fills_query())
+        .await
+        .map_err(|e| RefreshError::Ledger(e.to_string()))?;
+    let books = pnl::fold(&fills).map_err(|e| RefreshError::Books(e.to_string()))?;
     let now = runtime::now_ms();
     let day = reconcile::day_of(now);
     let pairs = due(pairs_to_read(&fills, &scope), &scope, now);
-    let with_equity = scope == Scope::All;
+    let with_equity = !matches!(scope, Scope::Pairs(_));
+    let always_balance = scope == Scope::Read;
+    let mut answer = AccountSnapshot {
+        read_at_ms: read_at,
+        reads: Vec::new(),
+        open: books.open.clone(),
+    };
     if pairs.is_empty() && !with_equity {
-        return;
+        return Ok(answer);
     }
     let taken: BTreeSet<(String, String)> = if with_equity {
         match d1::all::<Taken>(&db, &reconcile::equity_taken_query(&day)).await {
@@ -229,7 +243,7 @@ pub async fn refresh(env: &Env, cfg: &RuntimeConfig, scope: Scope) {
                     Err(f.message)
                 }
             };
-            let equity = if snapshot {
+            let balance = if snapshot || always_balance {
                 Some(port.balance(testnet, deadline).await.map(|b| EquityRow {
                     exchange: exchange.as_str().to_owned(),
                     network: network.to_owned(),
@@ -248,7 +262,8 @@ pub async fn refresh(env: &Env, cfg: &RuntimeConfig, scope: Scope) {
                 exchange,
                 testnet,
                 rows,
-                equity,
+                balance,
+                snapshot,
             }
         })
     });
@@ -264,6 +279,22 @@ pub async fn refresh(env: &Env, cfg: &RuntimeConfig, scope: Scope) {
     let mut flagged = 0usize;
     for r in &reads {
         let network = network_name(r.testnet);
+        answer.reads.push(AccountRead {
+            exchange: r.exchange.as_str().to_owned(),
+            network: network.to_owned(),
+            positions: r.rows.as_ref().ok().cloned(),
+            positions_error: r.rows.as_ref().err().cloned(),
+            equity: r
+                .balance
+                .as_ref()
+                .and_then(|b| b.as_ref().ok())
+                .map(|b| b.equity.clone()),
+            equity_error: r
+                .balance
+                .as_ref()
+                .and_then(|b| b.as_ref().err())
+                .map(|f| f.message.clone()),
+        });
         match &r.rows {
             Ok(rows) => {
                 refreshed += 1;
@@ -279,8 +310,9 @@ pub async fn refresh(env: &Env, cfg: &RuntimeConfig, scope: Scope) {
                 tracing::warn!(exchange = %r.exchange, network, error = %e, "positions not read; the previous snapshot stands")
             }
         }
-        match &r.equity {
-            Some(Ok(row)) => writes.push(reconcile::equity_insert(row)),
+        match &r.balance {
+            Some(Ok(row)) if r.snapshot => writes.push(reconcile::equity_insert(row)),
+            Some(Ok(_)) => {}
             Some(Err(f)) => {
                 tracing::warn!(exchange = %r.exchange, network, error = %f.message, "balance not read; no equity snapshot yet today")
             }
@@ -296,6 +328,27 @@ pub async fn refresh(env: &Env, cfg: &RuntimeConfig, scope: Scope) {
         }
     }
     exchanges.close(|_| None).await;
+    Ok(answer)
+}
+
+/// `POST /account/read` (internal key): a fresh read of every exchange's positions and equity
+/// ([`Scope::Read`]), for the agent-worker. It refreshes the ledger too.
+pub async fn read(
+    req: worker::Request,
+    env: &Env,
+    cfg: &RuntimeConfig,
+    request_id: &str,
+) -> worker::Result<worker::Response> {
+    if let Err(e) = runtime::http::require_internal(&req, env) {
+        return e.respond(request_id);
+    }
+    match refresh(env, cfg, Scope::Read).await {
+        Ok(snapshot) => runtime::http::json(200, &snapshot),
+        Err(e) => {
+            tracing::error!(request_id, error = %e, "account read failed");
+            runtime::http::HttpError::unavailable(e.to_string()).respond(request_id)
+        }
+    }
 }
 
 /// Paper's equity, once a day: the realised net PnL of its simulated fills. (Its positions are

@@ -171,7 +171,11 @@ pub async fn run(deliveries: Vec<Delivery>, env: &Env) {
                 let cfg = runtime::config::load(env).await.unwrap_or_else(|_| {
                     std::rc::Rc::new(contracts::config::RuntimeConfig::defaults())
                 });
-                crate::account::refresh(env, &cfg, crate::account::Scope::Pairs(pairs)).await;
+                if let Err(e) =
+                    crate::account::refresh(env, &cfg, crate::account::Scope::Pairs(pairs)).await
+                {
+                    tracing::error!(error = %e, "positions not refreshed after fills");
+                }
             }
         }
         Err((e, retry_after)) => {

@@ -19,7 +19,7 @@ use std::rc::Rc;
 use tracing::Instrument as _;
 use wasm_bindgen::prelude::*;
 use worker::worker_sys::{Context as ContextSys, MessageBatch};
-use worker::{event, Env, ScheduleContext, ScheduledEvent};
+use worker::{event, Context, Env, Method, Request, Response, ScheduleContext, ScheduledEvent};
 
 pub const EXECUTION_QUEUE: &str = "trade-execution";
 pub const EVENTS_QUEUE: &str = "trade-events";
@@ -42,6 +42,28 @@ pub async fn queue(batch: MessageBatch, env: Env, _ctx: ContextSys) -> Result<Js
     Ok(JsValue::UNDEFINED)
 }
 
+/// Internal routes (the internal key on each): reached through the `TRADE_SERVICE` binding.
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+    runtime::edge::serve(
+        "trade-worker",
+        req,
+        env,
+        |req, env, request_id| async move {
+            let cfg = runtime::config::load(&env)
+                .await
+                .unwrap_or_else(|_| Rc::new(RuntimeConfig::defaults()));
+            match (req.method(), req.path().as_str()) {
+                (Method::Post, "/account/read") => {
+                    account::read(req, &env, &cfg, &request_id).await
+                }
+                _ => runtime::http::HttpError::not_found("no such route").respond(&request_id),
+            }
+        },
+    )
+    .await
+}
+
 /// The one-minute cron: every exchange's positions (and today's equity snapshot, once a day).
 #[event(scheduled)]
 async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
@@ -55,7 +77,9 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
                 Rc::new(RuntimeConfig::defaults())
             }
         };
-        account::refresh(&env, &cfg, account::Scope::All).await;
+        if let Err(e) = account::refresh(&env, &cfg, account::Scope::All).await {
+            tracing::error!(error = %e, "positions not refreshed");
+        }
     }
     .instrument(span)
     .await;

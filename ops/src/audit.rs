@@ -20,6 +20,19 @@ pub enum Action {
     Discard,
     /// A CONFIG_KV key was set (the kill switch included).
     ConfigSet,
+    /// The agent-worker closed (part of) a position: a stop, trailing stop, take-profit, ROI
+    /// target or flatten.
+    RiskClose,
+    /// A close the agent-worker asked for that did not go through.
+    RiskCloseFailed,
+    /// The trailing stop armed or moved, or the stop moved to breakeven.
+    RiskStopMoved,
+    /// Entries paused (a protection or an operator).
+    RiskPause,
+    /// Entries resumed by an operator.
+    RiskResume,
+    /// Every position of a network (or pair) closed by a breach or an operator.
+    RiskFlatten,
 }
 
 impl Action {
@@ -28,6 +41,12 @@ impl Action {
             Self::Replay => "replay",
             Self::Discard => "discard",
             Self::ConfigSet => "config_set",
+            Self::RiskClose => "risk_close",
+            Self::RiskCloseFailed => "risk_close_failed",
+            Self::RiskStopMoved => "risk_stop_moved",
+            Self::RiskPause => "risk_pause",
+            Self::RiskResume => "risk_resume",
+            Self::RiskFlatten => "risk_flatten",
         }
     }
 }
@@ -35,6 +54,11 @@ impl Action {
 /// The record an action is about: `dead_letter:12`, `config:trade:kill_switch`.
 pub fn dead_letter_target(id: i64) -> String {
     format!("dead_letter:{id}")
+}
+
+/// A position the agent-worker acted on: `position:bybit:mainnet:BTCUSDT:long:1700000000000`.
+pub fn position_target(position: &str) -> String {
+    format!("position:{position}")
 }
 
 pub fn config_target(key: &str) -> String {

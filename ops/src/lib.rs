@@ -7,12 +7,14 @@
 //! CLI exchange. The ledger's writes from trade events, never letting a staler order state
 //! overwrite a more advanced one, are in [`ledger`]; what hoox's fills imply (open books,
 //! realised PnL per closed position) in [`pnl`]; the exchange's own positions reconciled with
-//! them, and the daily equity snapshots, in [`reconcile`]. Positions derived from filled orders
+//! them, and the daily equity snapshots, in [`reconcile`], and the fresh read the agent-worker evaluates on in [`account`]. Positions derived from filled orders
 //! the old way remain in [`positions`]; the fan-out's R2
 //! log layout lives in [`logs`], and how the `dlq` worker records a dead letter (its status and
 //! in-doubt fact from the store's view of the key, the sweep's rows) in [`recording`]; UTC times
-//! as text in [`utc`]. Nothing here touches the Workers runtime, so it is tested natively.
+//! as text in [`utc`]; the agent-worker's records (rule state per position, exits, equity peaks,
+//! runs) in [`risk`]. Nothing here touches the Workers runtime, so it is tested natively.
 
+pub mod account;
 pub mod audit;
 pub mod dead_letters;
 pub mod ledger;
@@ -22,6 +24,7 @@ pub mod positions;
 pub mod query;
 pub mod reconcile;
 pub mod recording;
+pub mod risk;
 pub mod utc;
 
 /// Header carrying who performs an operator action (`cli:alice`, `telegram:12345`); recorded in

@@ -19,12 +19,17 @@
 //! each one order; entry pauses (per network, or per pair for a cooldown); flattens — plus
 //! [`evaluate::Note`]s worth an alert and every open position's new state.
 //!
+//! [`plan`] turns the records the agent-worker reads (the trade-worker's fresh account read, the
+//! stored states, exits and equity memory) into that input, and its closes into signals.
+//!
 //! Two separations hold throughout: pausing entries never suppresses an exit (the position rules
 //! do not read the pauses at all), and testnet and mainnet are judged apart (each protection on
 //! its own network's equity and exits). Nothing is guessed: a missing mark price or equity
 //! figure means no decision for what needs it, reported as a note, never a default.
 
 pub mod evaluate;
+pub mod pauses;
+pub mod plan;
 pub mod rules;
 
 pub use evaluate::{evaluate, Action, Evaluation, Input};

@@ -1,0 +1,689 @@
+//! From the records to one evaluation's [`Input`](crate::Input), and from its actions back to
+//! records and signals: what the agent-worker gathers and carries out, as pure functions.
+//!
+//! - **Positions** are the exchanges' own (the trade-worker's fresh read, every real exchange
+//!   with credentials), not hoox's books: the agent protects what is open, however it opened.
+//!   A position's opening time, part of its identity, is hoox's book's when hoox opened it, else
+//!   the time the agent first saw it; a stored state whose opening time differs belongs to an
+//!   earlier position and is cleared, so nothing is inherited. A state is cleared only where the
+//!   read succeeded: an exchange that could not be read keeps its states (unknown is not closed).
+//!   Paper has no market data, so no price rule could ever judge it: it is not managed.
+//! - **Equity** per network is the sum over the exchanges read on it, and only when every one
+//!   answered (a partial sum would look like a loss); its start of day is the same exchanges'
+//!   first snapshot of the UTC day (or an operator's re-base); its peak is the highest seen.
+//! - **Closes** become signals for the trade-worker's `POST /signals`, the door every signal
+//!   uses, with the close's deterministic key as the idempotency key.
+
+use crate::evaluate::{
+    Account, Close, CloseReason, Exit, Network, Position, PositionId, PositionState, Quantity, Side,
+};
+use contracts::amount;
+use contracts::signal::Exchange;
+use contracts::symbol::Symbol;
+use ops::account::AccountSnapshot;
+use ops::reconcile::EquityRow;
+use ops::risk::{EquityState, ExitRow, StateRow};
+use rust_decimal::Decimal;
+use std::collections::{BTreeMap, BTreeSet};
+use std::str::FromStr;
+
+/// How far back exits are read: the longest StoplossGuard window or cooldown this reads (the
+/// rules' bounds keep both within a week).
+pub const EXITS_LOOKBACK_MS: i64 = 7 * 86_400_000;
+
+/// The open positions of one read, with their states.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Gathered {
+    pub positions: Vec<Position>,
+    pub states: BTreeMap<PositionId, PositionState>,
+    /// The stored exchange-side stop of each position, as JSON.
+    pub stops: BTreeMap<PositionId, String>,
+    /// Stored states of positions that are no longer open (or were replaced by a newer one on
+    /// the same pair and side): to clear, each an exit for the protections.
+    pub closed: Vec<StateRow>,
+    /// What could not be used, for the run's notes.
+    pub problems: Vec<String>,
+}
+
+fn side_of(s: &str) -> Option<Side> {
+    match s {
+        "long" => Some(Side::Long),
+        "short" => Some(Side::Short),
+        _ => None,
+    }
+}
+
+fn network_of(s: &str) -> Option<Network> {
+    match s {
+        "mainnet" => Some(Network::Mainnet),
+        "testnet" => Some(Network::Testnet),
+        _ => None,
+    }
+}
+
+fn decimal(s: &str) -> Option<Decimal> {
+    Decimal::from_str(s.trim()).ok()
+}
+
+/// The position identity of a stored state row, if it names one.
+pub fn id_of_row(row: &StateRow) -> Option<PositionId> {
+    Some(PositionId {
+        exchange: Exchange::from_str(&row.exchange).ok()?,
+        network: network_of(&row.network)?,
+        symbol: Symbol::parse(&row.symbol).ok()?,
+        side: side_of(&row.side)?,
+        opened_at_ms: u64::try_from(row.opened_at_ms).ok()?,
+    })
+}
+
+/// The open positions of `snapshot` with their states from `stored`.
+pub fn positions(snapshot: &AccountSnapshot, stored: &[StateRow], now_ms: i64) -> Gathered {
+    let mut out = Gathered::default();
+    let mut read: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut open: BTreeSet<(String, String, String, String, i64)> = BTreeSet::new();
+    for r in &snapshot.reads {
+        let Some(rows) = &r.positions else { continue };
+        if r.exchange == Exchange::Paper.as_str() {
+            continue;
+        }
+        read.insert((r.exchange.clone(), r.network.clone()));
+        for row in rows {
+            let (Some(exchange), Some(network), Some(side), Ok(symbol)) = (
+                Exchange::from_str(&row.exchange).ok(),
+                network_of(&row.network),
+                side_of(&row.side),
+                Symbol::parse(&row.symbol),
+            ) else {
+                out.problems.push(format!(
+                    "{} {} {} {}: a position hoox cannot name, not managed",
+                    row.exchange, row.network, row.symbol, row.side
+                ));
+                continue;
+            };
+            let size = decimal(&row.size).unwrap_or_default();
+            let Some(entry) = row.entry_price.as_deref().and_then(decimal) else {
+                out.problems.push(format!(
+                    "{} {} {} {}: no entry price, not managed",
+                    row.exchange, row.network, row.symbol, row.side
+                ));
+                continue;
+            };
+            if size <= Decimal::ZERO {
+                continue;
+            }
+            let same_pair = |s: &&StateRow| {
+                s.exchange == row.exchange
+                    && s.network == row.network
+                    && s.symbol == row.symbol
+                    && s.side == row.side
+            };
+            let book = snapshot.open.iter().find(|b| {
+                b.key.exchange == row.exchange
+                    && b.key.network == row.network
+                    && b.key.symbol == row.symbol
+                    && b.key.side.as_str() == row.side
+            });
+            let opened_at = match book {
+                Some(b) => b.opened_at_ms,
+                None => stored
+                    .iter()
+                    .filter(same_pair)
+                    .map(|s| s.opened_at_ms)
+                    .max()
+                    .unwrap_or(now_ms),
+            };
+            let id = PositionId {
+                exchange,
+                network,
+                symbol,
+                side,
+                opened_at_ms: u64::try_from(opened_at).unwrap_or(0),
+            };
+            if let Some(s) = stored
+                .iter()
+                .filter(same_pair)
+                .find(|s| s.opened_at_ms == opened_at)
+            {
+                match serde_json::from_str::<PositionState>(&s.state) {
+                    Ok(state) => {
+                        out.states.insert(id.clone(), state);
+                    }
+                    Err(e) => out.problems.push(format!(
+                        "{id}: stored state unreadable ({e}), starting afresh"
+                    )),
+                }
+                if let Some(stops) = &s.stops {
+                    out.stops.insert(id.clone(), stops.clone());
+                }
+            }
+            open.insert((
+                row.exchange.clone(),
+                row.network.clone(),
+                row.symbol.clone(),
+                row.side.clone(),
+                opened_at,
+            ));
+            out.positions.push(Position {
+                id,
+                size,
+                entry_price: entry,
+                mark_price: row.mark_price.as_deref().and_then(decimal),
+                lot_step: None,
+            });
+        }
+    }
+    for s in stored {
+        let key = (
+            s.exchange.clone(),
+            s.network.clone(),
+            s.symbol.clone(),
+            s.side.clone(),
+            s.opened_at_ms,
+        );
+        if read.contains(&(s.exchange.clone(), s.network.clone())) && !open.contains(&key) {
+            out.closed.push(s.clone());
+        }
+    }
+    out.positions.sort_by(|a, b| a.id.cmp(&b.id));
+    out
+}
+
+/// Each network's account figures, and the equity memory to store back (peaks raised).
+pub fn accounts(
+    snapshot: &AccountSnapshot,
+    day: &[EquityRow],
+    stored: &[EquityState],
+    today: &str,
+    now_ms: i64,
+) -> (Vec<Account>, Vec<EquityState>) {
+    let mut accounts = Vec::new();
+    let mut memory = Vec::new();
+    for network in [Network::Mainnet, Network::Testnet] {
+        let reads: Vec<_> = snapshot
+            .reads
+            .iter()
+            .filter(|r| r.network == network.as_str() && r.exchange != Exchange::Paper.as_str())
+            .collect();
+        if reads.is_empty() {
+            continue;
+        }
+        let sum = |values: Vec<Option<Decimal>>| -> Option<Decimal> {
+            values
+                .into_iter()
+                .try_fold(Decimal::ZERO, |acc, v| amount::add(acc, v?).ok())
+        };
+        let equity = sum(reads
+            .iter()
+            .map(|r| r.equity.as_deref().and_then(decimal))
+            .collect());
+        let previous = stored.iter().find(|s| s.network == network.as_str());
+        let rebased = previous
+            .filter(|s| s.base_day.as_deref() == Some(today))
+            .and_then(|s| s.base.as_deref())
+            .and_then(decimal);
+        let start_of_day = rebased.or_else(|| {
+            sum(reads
+                .iter()
+                .map(|r| {
+                    day.iter()
+                        .find(|d| d.exchange == r.exchange && d.network == r.network)
+                        .and_then(|d| decimal(&d.equity))
+                })
+                .collect())
+        });
+        let stored_peak = previous.and_then(|s| s.peak.as_deref()).and_then(decimal);
+        let peak = match (stored_peak, equity) {
+            (Some(p), Some(e)) => Some(p.max(e)),
+            (p, e) => p.or(e),
+        };
+        if peak != stored_peak {
+            memory.push(EquityState {
+                network: network.as_str().into(),
+                peak: peak.map(|p| p.normalize().to_string()),
+                peak_at_ms: Some(now_ms),
+                base_day: previous.and_then(|s| s.base_day.clone()),
+                base: previous.and_then(|s| s.base.clone()),
+                updated_at_ms: now_ms,
+            });
+        }
+        accounts.push(Account {
+            network,
+            start_of_day_equity: start_of_day,
+            equity_peak: peak,
+            equity,
+        });
+    }
+    (accounts, memory)
+}
+
+/// The memory after an operator's resume on `network`: the drawdown is measured from `equity`
+/// and today's loss from it too, so the breach that paused entries does not pause them again
+/// at once; a further fall of the limit does.
+pub fn rebase(network: Network, equity: Decimal, today: &str, now_ms: i64) -> EquityState {
+    let e = equity.normalize().to_string();
+    EquityState {
+        network: network.as_str().into(),
+        peak: Some(e.clone()),
+        peak_at_ms: Some(now_ms),
+        base_day: Some(today.into()),
+        base: Some(e),
+        updated_at_ms: now_ms,
+    }
+}
+
+/// Stored exits as the evaluation reads them (rows naming no known exchange are skipped).
+pub fn exits(rows: &[ExitRow]) -> Vec<Exit> {
+    rows.iter()
+        .filter_map(|r| {
+            Some(Exit {
+                at_ms: u64::try_from(r.at_ms).ok()?,
+                exchange: Exchange::from_str(&r.exchange).ok()?,
+                network: network_of(&r.network)?,
+                symbol: Symbol::parse(&r.symbol).ok()?,
+                stop_out: r.stop_out != 0,
+            })
+        })
+        .collect()
+}
+
+/// The base-unit quantity a close asks for.
+pub fn close_quantity(close: &Close, position: &Position) -> Option<Decimal> {
+    let q = match close.quantity {
+        Quantity::All => position.size,
+        Quantity::Exact(q) => q,
+        Quantity::Share(pct) => {
+            amount::mul(position.size, amount::div(pct, Decimal::ONE_HUNDRED).ok()?).ok()?
+        }
+    };
+    (q > Decimal::ZERO).then(|| q.min(position.size).normalize())
+}
+
+/// The signal of a close, for `POST /signals`: a reduce-only market close of the position's
+/// side, on its network, keyed by the close's deterministic key.
+pub fn close_signal(close: &Close, position: &Position) -> Option<serde_json::Value> {
+    let quantity = close_quantity(close, position)?;
+    let action = match position.id.side {
+        Side::Long => "CLOSE_LONG",
+        Side::Short => "CLOSE_SHORT",
+    };
+    Some(serde_json::json!({
+        "exchange": position.id.exchange.as_str(),
+        "action": action,
+        "symbol": position.id.symbol.canonical(),
+        "quantity": quantity.to_string(),
+        "orderType": "market",
+        "test": position.id.network == Network::Testnet,
+        "idempotencyKey": close.key,
+    }))
+}
+
+fn row_of(id: &PositionId) -> (String, String, String, String) {
+    (
+        id.exchange.as_str().into(),
+        id.network.as_str().into(),
+        id.symbol.canonical(),
+        id.side.as_str().into(),
+    )
+}
+
+/// The exit a close records once accepted: only a close of the whole position is an exit (a
+/// ladder target's part leaves it open).
+pub fn close_exit(close: &Close, now_ms: i64) -> Option<ExitRow> {
+    if close.quantity != Quantity::All {
+        return None;
+    }
+    let (exchange, network, symbol, side) = row_of(&close.position);
+    Some(ExitRow {
+        key: close.key.clone(),
+        position: close.position.to_string(),
+        at_ms: now_ms,
+        exchange,
+        network,
+        symbol,
+        side,
+        stop_out: i64::from(close.reason.is_stop_out()),
+        reason: reason_name(&close.reason).into(),
+    })
+}
+
+/// The exit of a position that closed without the agent (by hand, a signal, an exchange-side
+/// stop or liquidation): counted by cooldowns, not as a stop-out (nothing says it was one).
+pub fn gone_exit(row: &StateRow, now_ms: i64) -> ExitRow {
+    let position = id_of_row(row).map_or_else(
+        || {
+            format!(
+                "{}:{}:{}:{}:{}",
+                row.exchange, row.network, row.symbol, row.side, row.opened_at_ms
+            )
+        },
+        |id| id.to_string(),
+    );
+    ExitRow {
+        key: format!("gone:{position}"),
+        position,
+        at_ms: now_ms,
+        exchange: row.exchange.clone(),
+        network: row.network.clone(),
+        symbol: row.symbol.clone(),
+        side: row.side.clone(),
+        stop_out: 0,
+        reason: "closed".into(),
+    }
+}
+
+/// The rule that closed: `stop_loss`, `breakeven`, `trailing`, `take_profit`, `roi`, `flatten`.
+pub fn reason_name(r: &CloseReason) -> &'static str {
+    match r {
+        CloseReason::StopLoss { .. } => "stop_loss",
+        CloseReason::Breakeven { .. } => "breakeven",
+        CloseReason::Trailing { .. } => "trailing",
+        CloseReason::TakeProfit { .. } => "take_profit",
+        CloseReason::Roi { .. } => "roi",
+        CloseReason::Flatten(_) => "flatten",
+    }
+}
+
+/// A state row to store for an open position.
+pub fn state_row(
+    id: &PositionId,
+    state: &PositionState,
+    stops: Option<String>,
+    now_ms: i64,
+) -> StateRow {
+    let (exchange, network, symbol, side) = row_of(id);
+    StateRow {
+        exchange,
+        network,
+        symbol,
+        side,
+        opened_at_ms: i64::try_from(id.opened_at_ms).unwrap_or(i64::MAX),
+        state: serde_json::to_string(state).unwrap_or_else(|_| "{}".into()),
+        stops,
+        updated_at_ms: now_ms,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ops::account::AccountRead;
+    use ops::pnl::{BookKey, OpenBook};
+    use ops::reconcile::PositionRow;
+
+    fn d(s: &str) -> Decimal {
+        Decimal::from_str(s).unwrap()
+    }
+
+    fn row(exchange: &str, network: &str, side: &str, size: &str) -> PositionRow {
+        PositionRow {
+            exchange: exchange.into(),
+            network: network.into(),
+            symbol: "BTCUSDT".into(),
+            side: side.into(),
+            size: size.into(),
+            entry_price: Some("100".into()),
+            mark_price: Some("95".into()),
+            unrealised_pnl: None,
+            leverage: None,
+            margin_mode: None,
+            source: "exchange".into(),
+            implied_size: None,
+            reconcile: "ok".into(),
+            reconcile_detail: None,
+            updated_at_ms: 1,
+        }
+    }
+
+    fn read(exchange: &str, network: &str, rows: Option<Vec<PositionRow>>) -> AccountRead {
+        AccountRead {
+            exchange: exchange.into(),
+            network: network.into(),
+            positions: rows,
+            positions_error: None,
+            equity: Some("1000".into()),
+            equity_error: None,
+        }
+    }
+
+    fn stored(side: &str, opened: i64, state: &str) -> StateRow {
+        StateRow {
+            exchange: "bybit".into(),
+            network: "mainnet".into(),
+            symbol: "BTCUSDT".into(),
+            side: side.into(),
+            opened_at_ms: opened,
+            state: state.into(),
+            stops: None,
+            updated_at_ms: 1,
+        }
+    }
+
+    fn book(opened: i64) -> OpenBook {
+        OpenBook {
+            key: BookKey {
+                exchange: "bybit".into(),
+                network: "mainnet".into(),
+                symbol: "BTCUSDT".into(),
+                side: ops::pnl::Side::Long,
+            },
+            quantity: d("1"),
+            entry_price: Some(d("100")),
+            realised_pnl: None,
+            opened_at_ms: opened,
+            last_fill_at_ms: opened,
+        }
+    }
+
+    #[test]
+    fn a_position_takes_hoox_s_opening_time_and_a_newer_one_inherits_nothing() {
+        let snapshot = AccountSnapshot {
+            read_at_ms: 50,
+            reads: vec![read(
+                "bybit",
+                "mainnet",
+                Some(vec![row("bybit", "mainnet", "long", "1")]),
+            )],
+            open: vec![book(40)],
+        };
+        // A state of an earlier long on the pair (opened at 10) with a watermark.
+        let old = stored(
+            "long",
+            10,
+            r#"{"watermark":"120","ladder_done":1,"breakeven":true}"#,
+        );
+        let g = positions(&snapshot, std::slice::from_ref(&old), 50);
+        assert_eq!(g.positions.len(), 1);
+        assert_eq!(g.positions[0].id.opened_at_ms, 40);
+        assert!(g.states.is_empty(), "the new position starts fresh");
+        assert_eq!(g.closed, vec![old], "the old state is cleared");
+    }
+
+    #[test]
+    fn an_untracked_position_keeps_its_first_seen_time() {
+        let snapshot = AccountSnapshot {
+            read_at_ms: 50,
+            reads: vec![read(
+                "bybit",
+                "mainnet",
+                Some(vec![row("bybit", "mainnet", "long", "1")]),
+            )],
+            open: vec![],
+        };
+        let first = positions(&snapshot, &[], 50);
+        assert_eq!(first.positions[0].id.opened_at_ms, 50);
+        let s = stored(
+            "long",
+            50,
+            r#"{"watermark":"101","ladder_done":0,"breakeven":false}"#,
+        );
+        let later = positions(&snapshot, &[s], 110);
+        assert_eq!(later.positions[0].id.opened_at_ms, 50);
+        assert_eq!(
+            later.states.values().next().and_then(|s| s.watermark),
+            Some(d("101"))
+        );
+        assert!(later.closed.is_empty());
+    }
+
+    #[test]
+    fn states_are_cleared_only_where_the_read_succeeded() {
+        let s = stored("long", 5, "{}");
+        let unreadable = AccountSnapshot {
+            read_at_ms: 50,
+            reads: vec![read("bybit", "mainnet", None)],
+            open: vec![],
+        };
+        assert!(positions(&unreadable, std::slice::from_ref(&s), 50)
+            .closed
+            .is_empty());
+        let flat = AccountSnapshot {
+            read_at_ms: 50,
+            reads: vec![read("bybit", "mainnet", Some(vec![]))],
+            open: vec![],
+        };
+        assert_eq!(
+            positions(&flat, std::slice::from_ref(&s), 50).closed,
+            vec![s]
+        );
+    }
+
+    #[test]
+    fn paper_is_not_managed_and_networks_stay_apart() {
+        let snapshot = AccountSnapshot {
+            read_at_ms: 50,
+            reads: vec![
+                read(
+                    "paper",
+                    "mainnet",
+                    Some(vec![row("paper", "mainnet", "long", "1")]),
+                ),
+                read(
+                    "bybit",
+                    "testnet",
+                    Some(vec![row("bybit", "testnet", "short", "2")]),
+                ),
+            ],
+            open: vec![],
+        };
+        let g = positions(&snapshot, &[], 50);
+        assert_eq!(g.positions.len(), 1);
+        assert_eq!(g.positions[0].id.network, Network::Testnet);
+        assert_eq!(g.positions[0].id.side, Side::Short);
+    }
+
+    fn equity_row(exchange: &str, network: &str, equity: &str) -> EquityRow {
+        EquityRow {
+            exchange: exchange.into(),
+            network: network.into(),
+            day: "2026-12-02".into(),
+            asset: "USDT".into(),
+            wallet_balance: equity.into(),
+            unrealised_pnl: None,
+            equity: equity.into(),
+            source: "exchange".into(),
+            at_ms: 1,
+        }
+    }
+
+    #[test]
+    fn equity_is_summed_only_when_every_exchange_answered() {
+        let mut a = read("bybit", "mainnet", Some(vec![]));
+        a.equity = Some("600".into());
+        let mut b = read("binance", "mainnet", Some(vec![]));
+        b.equity = Some("300".into());
+        let snapshot = AccountSnapshot {
+            read_at_ms: 1,
+            reads: vec![a.clone(), b.clone()],
+            open: vec![],
+        };
+        let day = [
+            equity_row("bybit", "mainnet", "700"),
+            equity_row("binance", "mainnet", "300"),
+        ];
+        let (got, memory) = accounts(&snapshot, &day, &[], "2026-12-02", 9);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].equity, Some(d("900")));
+        assert_eq!(got[0].start_of_day_equity, Some(d("1000")));
+        assert_eq!(got[0].equity_peak, Some(d("900")));
+        assert_eq!(memory[0].peak.as_deref(), Some("900"));
+
+        b.equity = None;
+        let snapshot = AccountSnapshot {
+            read_at_ms: 1,
+            reads: vec![a, b],
+            open: vec![],
+        };
+        let stored = [EquityState {
+            network: "mainnet".into(),
+            peak: Some("1200".into()),
+            peak_at_ms: Some(1),
+            base_day: Some("2026-12-01".into()),
+            base: Some("5".into()),
+            updated_at_ms: 1,
+        }];
+        let (got, memory) = accounts(&snapshot, &day[..1], &stored, "2026-12-02", 9);
+        assert_eq!(got[0].equity, None, "a partial sum would look like a loss");
+        assert_eq!(
+            got[0].start_of_day_equity, None,
+            "binance has no snapshot today; yesterday's re-base does not apply"
+        );
+        assert_eq!(got[0].equity_peak, Some(d("1200")));
+        assert!(memory.is_empty());
+    }
+
+    #[test]
+    fn a_rebase_sets_peak_and_start_of_day() {
+        let snapshot = AccountSnapshot {
+            read_at_ms: 1,
+            reads: vec![read("bybit", "mainnet", Some(vec![]))],
+            open: vec![],
+        };
+        let stored = [rebase(Network::Mainnet, d("800"), "2026-12-02", 5)];
+        let (got, _) = accounts(&snapshot, &[], &stored, "2026-12-02", 9);
+        assert_eq!(got[0].start_of_day_equity, Some(d("800")));
+        assert_eq!(got[0].equity_peak, Some(d("1000")));
+    }
+
+    fn position(size: &str) -> Position {
+        Position {
+            id: PositionId {
+                exchange: Exchange::Bybit,
+                network: Network::Testnet,
+                symbol: Symbol::parse("BTCUSDT").unwrap(),
+                side: Side::Short,
+                opened_at_ms: 7,
+            },
+            size: d(size),
+            entry_price: d("100"),
+            mark_price: Some(d("90")),
+            lot_step: None,
+        }
+    }
+
+    #[test]
+    fn a_close_is_a_keyed_reduce_only_signal_never_above_the_position() {
+        let p = position("0.3");
+        let close = Close {
+            key: format!("risk:tp1:{}", p.id),
+            position: p.id.clone(),
+            quantity: Quantity::Share(d("50")),
+            reason: CloseReason::Breakeven { profit_pct: d("0") },
+        };
+        let s = close_signal(&close, &p).unwrap();
+        assert_eq!(s["action"], "CLOSE_SHORT");
+        assert_eq!(s["quantity"], "0.15");
+        assert_eq!(s["test"], true);
+        assert_eq!(
+            s["idempotencyKey"],
+            "risk:tp1:bybit:testnet:BTCUSDT:short:7"
+        );
+        let body = contracts::signal::validate(s.as_object().unwrap()).unwrap();
+        assert_eq!(body.idempotency_key.as_deref(), Some(close.key.as_str()));
+        assert!(close_exit(&close, 1).is_none(), "a part is not an exit");
+        let all = Close {
+            quantity: Quantity::Exact(d("5")),
+            ..close
+        };
+        assert_eq!(close_quantity(&all, &p), Some(d("0.3")));
+    }
+}
