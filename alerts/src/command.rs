@@ -1,6 +1,6 @@
 //! Bot commands: what an allow-listed chat may ask for, parsed from a message's text.
 //!
-//! `/status`, `/kill_on`, `/kill_off`, `/trades [n]`, `/positions`, `/dlq`, `/help` (and
+//! `/status`, `/kill_on`, `/kill_off`, `/trades [n]`, `/positions`, `/risk`, `/dlq`, `/help` (and
 //! `/start`). In group chats Telegram appends the bot's name (`/status@hoox_bot`); a command
 //! addressed to another bot is not ours and parses to nothing.
 
@@ -18,6 +18,8 @@ pub enum Command {
         limit: u32,
     },
     Positions,
+    /// The risk manager's rules, pauses and positions (agent-worker status).
+    Risk,
     Dlq,
     Help,
     /// A command hoox does not know (answered with the help text).
@@ -67,6 +69,7 @@ pub fn parse(text: &str, bot_username: Option<&str>) -> Option<Command> {
                 .clamp(1, MAX_TRADES),
         },
         "positions" => Command::Positions,
+        "risk" => Command::Risk,
         "dlq" => Command::Dlq,
         "help" | "start" => Command::Help,
         "" => return None,
@@ -113,6 +116,8 @@ mod tests {
         );
         assert_eq!(parse("/positions", None), Some(Command::Positions));
         assert_eq!(parse("/dlq", None), Some(Command::Dlq));
+        assert_eq!(parse("/risk", None), Some(Command::Risk));
+        assert!(!Command::Risk.is_mutating());
         assert_eq!(parse("/start", None), Some(Command::Help));
         assert_eq!(parse("/nope", None), Some(Command::Unknown("nope".into())));
         assert_eq!(parse("status", None), None);

@@ -576,12 +576,77 @@ pub fn help() -> String {
         "/status — kill switch, mode, dead letters, last trade",
         "/trades [n] — the last n trades (default 5)",
         "/positions — the exchanges' positions (live, testnet, paper), flagged where hoox's fills differ",
+        "/risk — the risk manager: rules, entries paused, protected positions, last run",
         "/dlq — pending dead letters",
         "/kill_on — stop submitting orders",
         "/kill_off — resume",
         "/help — this list",
     ]
     .join("\n")
+}
+
+/// `/risk`: the agent-worker's status (`GET /agent/status`), short enough for a phone.
+pub fn risk_status(v: &serde_json::Value) -> String {
+    let txt = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => "-".into(),
+        other => other.to_string(),
+    };
+    let fields = |v: &serde_json::Value| -> Vec<String> {
+        v.as_object()
+            .map(|o| {
+                o.iter()
+                    .filter(|(_, v)| !v.is_null() && **v != serde_json::Value::Bool(false))
+                    .map(|(k, v)| format!("{k} {}", txt(v)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut out = vec!["<b>Risk manager</b>".to_owned()];
+    let rules = fields(&v["rules"]["global"]);
+    let protections = fields(&v["rules"]["account"]);
+    out.push(format!(
+        "Rules: {}",
+        if rules.is_empty() { "none".into() } else { e(&rules.join(", ")) }
+    ));
+    out.push(format!(
+        "Protections: {}",
+        if protections.is_empty() { "none".into() } else { e(&protections.join(", ")) }
+    ));
+    let paused = v["paused"].as_array().cloned().unwrap_or_default();
+    if paused.is_empty() {
+        out.push("Entries: open".into());
+    } else {
+        for p in &paused {
+            let scope = match (p["exchange"].as_str(), p["symbol"].as_str()) {
+                (Some(x), Some(s)) => format!("{x} {s}"),
+                (Some(x), None) => x.to_owned(),
+                _ => "all".to_owned(),
+            };
+            let until = p["until_ms"]
+                .as_i64()
+                .map_or("until resumed".to_owned(), |u| format!("until {}", time_of(u)));
+            out.push(format!(
+                "⏸ Entries paused ({} {}) {} — {}",
+                e(&txt(&p["network"])),
+                e(&scope),
+                e(&until),
+                e(&txt(&p["reason"]))
+            ));
+        }
+    }
+    let positions = v["positions"].as_array().map_or(0, Vec::len);
+    out.push(format!("Protected positions: {positions}"));
+    match v.get("last_run").filter(|r| !r.is_null()) {
+        Some(r) => out.push(format!(
+            "Last run: {} — {} action(s), {} problem(s)",
+            r["at_ms"].as_i64().map_or("-".into(), time_of),
+            r["actions"].as_array().map_or(0, Vec::len),
+            r["problems"].as_array().map_or(0, Vec::len)
+        )),
+        None => out.push("Last run: none yet".into()),
+    }
+    out.join("\n")
 }
 
 pub fn unknown(name: &str) -> String {

@@ -53,6 +53,61 @@ pub enum Command {
     /// Test signals.
     #[command(subcommand)]
     Signal(SignalCommand),
+    /// The risk manager (agent-worker): its rules, positions' state and pauses; pause or
+    /// resume entries (exits keep running); flatten positions; run an evaluation now.
+    #[command(subcommand)]
+    Risk(RiskCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RiskCommand {
+    /// Rules in force, each position's state, pauses, equity memory and the last run.
+    Status,
+    /// Evaluate every rule now (what the one-minute cron does) and show what it did.
+    Run,
+    /// Pause entries (opening signals become dead letters `entries_paused`; closes still run).
+    Pause {
+        #[command(flatten)]
+        scope: RiskScope,
+        /// How long; without it, until `hoox risk resume`.
+        #[arg(long)]
+        minutes: Option<i64>,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Lift the pauses in the scope. A network-wide resume also re-bases max daily loss and
+    /// max drawdown at the equity of now.
+    Resume {
+        #[command(flatten)]
+        scope: RiskScope,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Close every position in the scope (reduce-only market closes, through the same door
+    /// as every signal).
+    Flatten {
+        #[command(flatten)]
+        scope: RiskScope,
+        #[arg(long)]
+        reason: String,
+        /// Needed: flattening closes real positions.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+/// Which entries or positions a risk command is about.
+#[derive(Debug, Clone, Args)]
+pub struct RiskScope {
+    /// mainnet or testnet.
+    #[arg(long, default_value = "mainnet")]
+    pub network: String,
+    /// bybit, binance or mexc (default: every exchange).
+    #[arg(long)]
+    pub exchange: Option<String>,
+    /// One pair (needs --exchange).
+    #[arg(long)]
+    pub symbol: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -592,3 +592,195 @@ mod tests {
         assert!(config(&v).contains("trade:kill_switch  true   false"));
     }
 }
+
+/// The non-null fields of a JSON object as `name value` pairs (values compact).
+fn set_fields(v: &Value) -> Vec<String> {
+    v.as_object()
+        .map(|o| {
+            o.iter()
+                .filter(|(_, v)| !v.is_null() && *v != &Value::Bool(false))
+                .map(|(k, v)| match v {
+                    Value::String(s) => format!("{k} {s}"),
+                    other => format!("{k} {other}"),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".into(),
+        other => other.to_string(),
+    }
+}
+
+/// A pause list (`trade:entries_paused`) as a table.
+pub fn risk_pauses(title: &str, list: &Value) -> String {
+    let rows: Vec<Vec<String>> = list
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|p| {
+                    vec![
+                        text(&p["network"]),
+                        p["exchange"].as_str().unwrap_or("all").to_owned(),
+                        p["symbol"].as_str().unwrap_or("all").to_owned(),
+                        p["until_ms"]
+                            .as_i64()
+                            .map_or("until resumed".into(), show),
+                        cut(&text(&p["reason"]), 70),
+                    ]
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if rows.is_empty() {
+        return format!("{title}: nothing (entries open)");
+    }
+    format!(
+        "{title}:\n{}",
+        table(&["network", "exchange", "symbol", "until", "reason"], &rows)
+    )
+}
+
+/// `GET /admin/agent/status`.
+pub fn risk_status(v: &Value) -> String {
+    let mut out = Vec::new();
+    let rules = &v["rules"];
+    let global = set_fields(&rules["global"]);
+    let account = set_fields(&rules["account"]);
+    out.push(format!(
+        "rules (global): {}",
+        if global.is_empty() {
+            "none".into()
+        } else {
+            global.join(", ")
+        }
+    ));
+    out.push(format!(
+        "protections: {}",
+        if account.is_empty() {
+            "none".into()
+        } else {
+            account.join(", ")
+        }
+    ));
+    if let Some(symbols) = rules["symbols"].as_object() {
+        for (s, o) in symbols {
+            out.push(format!("rules ({s}): {}", set_fields(o).join(", ")));
+        }
+    }
+    for e in v["rule_errors"].as_array().into_iter().flatten() {
+        out.push(format!("rule left out: {}", text(e)));
+    }
+    out.push(risk_pauses("entries paused", &v["paused"]));
+    let positions: Vec<Vec<String>> = v["positions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| {
+            let s = &p["state"];
+            vec![
+                text(&p["position"]),
+                text(&s["watermark"]),
+                text(&s["ladder_done"]),
+                if s["breakeven"].as_bool() == Some(true) {
+                    "yes".into()
+                } else {
+                    "no".into()
+                },
+                p["updated_at_ms"].as_i64().map_or("-".into(), show),
+            ]
+        })
+        .collect();
+    if positions.is_empty() {
+        out.push("positions: none open".into());
+    } else {
+        out.push(table(
+            &["position", "watermark", "targets taken", "breakeven", "updated"],
+            &positions,
+        ));
+    }
+    for e in v["equity"].as_array().into_iter().flatten() {
+        out.push(format!(
+            "equity {}: peak {}{}",
+            text(&e["network"]),
+            text(&e["peak"]),
+            e["base"].as_str().map_or(String::new(), |b| format!(
+                ", start of day re-based to {b} on {}",
+                text(&e["base_day"])
+            ))
+        ));
+    }
+    match v.get("last_run").filter(|r| !r.is_null()) {
+        Some(r) => out.push(format!("last run:\n{}", risk_run(r))),
+        None => out.push("last run: none yet".into()),
+    }
+    out.join("\n")
+}
+
+/// One run's summary (`POST /admin/agent/run`, or the status's last run).
+pub fn risk_run(r: &Value) -> String {
+    let mut out = vec![format!(
+        "{} ({}): {} position(s), {} action(s)",
+        r["at_ms"].as_i64().map_or("-".into(), show),
+        text(&r["trigger"]),
+        r["positions"].as_array().map_or(0, Vec::len),
+        r["actions"].as_array().map_or(0, Vec::len),
+    )];
+    for a in r["actions"].as_array().into_iter().flatten() {
+        let what = match a["action"].as_str() {
+            Some("close") => format!(
+                "close {} ({})",
+                text(&a["key"]),
+                a["sent"]["outcome"].as_str().unwrap_or("not sent")
+            ),
+            Some("pause_entries") => format!("pause entries {}", a["scope"]),
+            Some("flatten") => format!("flatten {}", text(&a["network"])),
+            _ => a.to_string(),
+        };
+        out.push(format!("  - {what}"));
+    }
+    for a in r["accounts"].as_array().into_iter().flatten() {
+        out.push(format!(
+            "  equity {}: {} (start of day {}, peak {})",
+            text(&a["network"]),
+            text(&a["equity"]),
+            text(&a["start_of_day_equity"]),
+            text(&a["equity_peak"])
+        ));
+    }
+    for n in r["notes"].as_array().into_iter().flatten() {
+        out.push(format!("  note: {}", text(&n["message"])));
+    }
+    for p in r["problems"].as_array().into_iter().flatten() {
+        out.push(format!("  problem: {}", text(p)));
+    }
+    out.join("\n")
+}
+
+/// `hoox risk flatten`'s answer.
+pub fn risk_flatten(v: &Value) -> String {
+    let rows: Vec<Vec<String>> = v["closes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            vec![
+                text(&c["position"]),
+                c["sent"]["outcome"].as_str().unwrap_or("-").to_owned(),
+                cut(&text(&c["sent"]["detail"]), 60),
+            ]
+        })
+        .collect();
+    if rows.is_empty() {
+        return "nothing to flatten: no open position in that scope".into();
+    }
+    format!(
+        "{}\nfailed: {}",
+        table(&["position", "close", "detail"], &rows),
+        text(&v["failed"])
+    )
+}

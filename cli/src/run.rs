@@ -1,7 +1,8 @@
 //! Carrying out one command against the gateway.
 
 use crate::args::{
-    Cli, Command, ConfigCommand, DlqCommand, DlqFilter, KillState, SignalCommand, TradesCommand,
+    Cli, Command, ConfigCommand, DlqCommand, DlqFilter, KillState, RiskCommand, RiskScope,
+    SignalCommand, TradesCommand,
 };
 use crate::client::{query, Body, Client};
 use crate::keys::{self, Key};
@@ -191,6 +192,86 @@ pub fn run(cli: Cli, dir: &Path) -> Result<(), CliError> {
             &Client::new(&cli.url, Some(internal()?), actor())?,
             cli.json,
         ),
+        Command::Risk(cmd) => {
+            let client = Client::new(&cli.url, Some(internal()?), actor())?;
+            let over = |action: &str, scope: &RiskScope, reason: &str, minutes: Option<i64>| {
+                let mut body = json!({
+                    "action": action,
+                    "network": scope.network,
+                    "reason": reason,
+                });
+                if let Some(e) = &scope.exchange {
+                    body["exchange"] = json!(e);
+                }
+                if let Some(s) = &scope.symbol {
+                    body["symbol"] = json!(s);
+                }
+                if let Some(m) = minutes {
+                    body["minutes"] = json!(m);
+                }
+                client.post::<Value>("/admin/agent/risk-override", &body)
+            };
+            let (answer, shown) = match cmd {
+                RiskCommand::Status => {
+                    let v: Value = client.get("/admin/agent/status")?;
+                    let text = render::risk_status(&v);
+                    (v, text)
+                }
+                RiskCommand::Run => {
+                    let spinner = ProgressBar::new_spinner();
+                    spinner.set_message("evaluating every rule (reads every exchange)…");
+                    spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+                    let v: Result<Value, CliError> = client.post("/admin/agent/run", &json!({}));
+                    spinner.finish_and_clear();
+                    let v = v?;
+                    let text = render::risk_run(&v);
+                    (v, text)
+                }
+                RiskCommand::Pause {
+                    scope,
+                    minutes,
+                    reason,
+                } => {
+                    let v = over("pause", &scope, &reason, minutes)?;
+                    let text = render::risk_pauses("paused", &v["paused"]);
+                    (v, text)
+                }
+                RiskCommand::Resume { scope, reason } => {
+                    let v = over("resume", &scope, &reason, None)?;
+                    let mut text = render::risk_pauses("still paused", &v["paused"]);
+                    text.push_str(&format!(
+                        "\nlifted: {}",
+                        v["lifted"].as_array().map_or(0, Vec::len)
+                    ));
+                    if let Some(e) = v["rebased_equity"].as_str() {
+                        text.push_str(&format!(
+                            "\ndaily loss and drawdown now measured from {e} USDT"
+                        ));
+                    }
+                    (v, text)
+                }
+                RiskCommand::Flatten {
+                    scope,
+                    reason,
+                    yes,
+                } => {
+                    if !yes {
+                        return Err(CliError::Usage(
+                            "flatten closes real positions: add --yes to go ahead".into(),
+                        ));
+                    }
+                    let v = over("flatten", &scope, &reason, None)?;
+                    let text = render::risk_flatten(&v);
+                    (v, text)
+                }
+            };
+            if cli.json {
+                print_json(&answer);
+            } else {
+                println!("{shown}");
+            }
+            Ok(())
+        }
         Command::Positions {
             exchange,
             network,

@@ -67,7 +67,7 @@ pub const INTERNAL_KEY: &str = "INTERNAL_KEY_BINDING";
 
 /// Every deployable, in deploy order (SPEC §7: a worker after those its bindings name, where
 /// the bindings allow it). Exactly one is public.
-pub const DEPLOYABLES: [Deployable; 5] = [
+pub const DEPLOYABLES: [Deployable; 6] = [
     Deployable {
         krate: "telegram",
         worker: "telegram-worker",
@@ -131,6 +131,36 @@ pub const DEPLOYABLES: [Deployable; 5] = [
         trades: true,
         binding: None,
         routes: &[],
+    },
+    Deployable {
+        krate: "agent-worker",
+        worker: "agent-worker",
+        config: "agent-worker/wrangler.jsonc",
+        exposure: Exposure::Internal,
+        secrets: &[INTERNAL_KEY],
+        optional_secrets: &[],
+        trades: false,
+        binding: Some("AGENT_SERVICE"),
+        routes: &[
+            Route {
+                path: "/admin/agent/status",
+                matching: Match::Exact,
+                to: "/agent/status",
+                internal_key: true,
+            },
+            Route {
+                path: "/admin/agent/run",
+                matching: Match::Exact,
+                to: "/agent/run",
+                internal_key: true,
+            },
+            Route {
+                path: "/admin/agent/risk-override",
+                matching: Match::Exact,
+                to: "/agent/risk-override",
+                internal_key: true,
+            },
+        ],
     },
     Deployable {
         krate: "gateway",

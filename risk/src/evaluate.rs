@@ -213,6 +213,9 @@ pub enum CloseReason {
         target: Pct,
     },
     Flatten(Breach),
+    /// An operator's flatten (`hoox risk flatten`): the same key as a breach's, so the two
+    /// never close one position twice.
+    OperatorFlatten,
 }
 
 impl CloseReason {
@@ -224,7 +227,7 @@ impl CloseReason {
             Self::Trailing { .. } => "trail".into(),
             Self::TakeProfit { step, .. } => format!("tp{step}"),
             Self::Roi { after_minutes, .. } => format!("roi{after_minutes}"),
-            Self::Flatten(_) => "flatten".into(),
+            Self::Flatten(_) | Self::OperatorFlatten => "flatten".into(),
         }
     }
 
@@ -350,6 +353,11 @@ fn fall_pct(reference: Decimal, value: Decimal) -> Result<Decimal, AmountError> 
         amount::div(amount::sub(reference, value)?, reference)?,
         Decimal::ONE_HUNDRED,
     )
+}
+
+/// The close of a whole position for `reason`, keyed like every close.
+pub fn close_all(p: &Position, reason: CloseReason) -> Close {
+    close(p, Quantity::All, reason)
 }
 
 /// Evaluates every rule once.

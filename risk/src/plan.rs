@@ -379,8 +379,59 @@ pub fn reason_name(r: &CloseReason) -> &'static str {
         CloseReason::Trailing { .. } => "trailing",
         CloseReason::TakeProfit { .. } => "take_profit",
         CloseReason::Roi { .. } => "roi",
-        CloseReason::Flatten(_) => "flatten",
+        CloseReason::Flatten(_) | CloseReason::OperatorFlatten => "flatten",
     }
+}
+
+/// One line saying what a close is and why, for its alert and audit entry.
+pub fn describe_close(close: &Close, quantity: Option<Decimal>) -> String {
+    let why = match &close.reason {
+        CloseReason::StopLoss { loss_pct, limit } => format!(
+            "stop-loss: {} % loss (limit {limit})",
+            loss_pct.round_dp(2).normalize()
+        ),
+        CloseReason::Breakeven { profit_pct } => format!(
+            "breakeven stop: profit back to {} % after the first target",
+            profit_pct.round_dp(2).normalize()
+        ),
+        CloseReason::Trailing {
+            watermark,
+            stop_price,
+            distance,
+        } => format!(
+            "trailing stop: {distance} below the best price {} (stop {})",
+            watermark.normalize(),
+            stop_price.round_dp(8).normalize()
+        ),
+        CloseReason::TakeProfit {
+            step,
+            of,
+            profit_pct,
+            target,
+        } => format!(
+            "take-profit {step}/{of}: {} % profit (target {target})",
+            profit_pct.round_dp(2).normalize()
+        ),
+        CloseReason::Roi {
+            after_minutes,
+            profit_pct,
+            target,
+        } => format!(
+            "ROI table: {} % profit after {after_minutes} min (target {target})",
+            profit_pct.round_dp(2).normalize()
+        ),
+        CloseReason::Flatten(b) => format!(
+            "flatten on breach: {}",
+            crate::pauses::describe(&crate::evaluate::PauseReason::Breach(*b))
+        ),
+        CloseReason::OperatorFlatten => "flatten by an operator".to_owned(),
+    };
+    let what = match (close.quantity, quantity) {
+        (Quantity::All, _) => "all".to_owned(),
+        (_, Some(q)) => q.normalize().to_string(),
+        (_, None) => "?".to_owned(),
+    };
+    format!("closing {what} of {}: {why}", close.position)
 }
 
 /// A state row to store for an open position.

@@ -85,6 +85,9 @@ pub async fn webhook(mut req: Request, env: &Env, request_id: &str) -> Result<Re
     ack("handled")
 }
 
+/// The agent-worker (`/risk`).
+const AGENT_SERVICE: &str = "AGENT_SERVICE";
+
 async fn ledger<R: for<'de> Deserialize<'de>>(
     env: &Env,
     path: &str,
@@ -140,6 +143,20 @@ async fn run(cmd: &Command, message: &Message, env: &Env, request_id: &str) -> S
         Command::Positions => match ledger::<PositionsView>(env, "/positions", request_id).await {
             Ok(v) => format::exchange_positions(&v),
             Err(e) => unavailable("positions", e),
+        },
+        Command::Risk => match call::<(), serde_json::Value>(
+            env,
+            AGENT_SERVICE,
+            Method::Get,
+            "/agent/status",
+            None,
+            request_id,
+            None,
+        )
+        .await
+        {
+            Ok(v) => format::risk_status(&v),
+            Err(e) => unavailable("the risk manager", e),
         },
         Command::Dlq => {
             match ledger::<DeadLetterList>(env, "/dead-letters?status=pending&limit=10", request_id)

@@ -446,6 +446,34 @@ impl Hoox {
         self.config_written();
     }
 
+    /// Deletes every CONFIG_KV key starting with `prefix` (through the fixture).
+    pub async fn delete_kv_prefix(&self, prefix: &str) {
+        let r = self
+            .http
+            .delete(self.url("/__fixture/kv"))
+            .query(&[("prefix", prefix)])
+            .send()
+            .await
+            .expect("kv request");
+        assert_eq!(r.status(), 200, "delete {prefix}*");
+        self.config_written();
+    }
+
+    /// `method path` on the gateway with the internal key (an operator call); status and JSON.
+    pub async fn admin(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method, self.url(path))
+            .header("X-Internal-Auth-Key", &self.internal_key);
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let r = req.send().await.expect("admin request");
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
     /// Runs `worker`'s cron (`scheduled`) handler once, as the platform's trigger would, and
     /// waits for it to finish. wrangler 4 serves `/cdn-cgi/local/scheduled` (the old
     /// `--test-scheduled` `/__scheduled` route is only for a single worker) and routes it to the

@@ -1,0 +1,418 @@
+//! One evaluation, gathered and carried out: rules, pauses, the exchanges' positions and equity,
+//! the agent's own records → `risk::evaluate` → closes through the trade-worker's door, pauses
+//! into `trade:entries_paused`, states, exits and equity memory into D1 (one batch, with an
+//! audit entry per action), and one Telegram message with every alert of the run.
+//!
+//! Nothing here decides: every decision is `risk`'s. A close that did not go through keeps its
+//! position's previous state, so the next minute decides it again (under the same key, so a
+//! close that did go through after all is not placed twice).
+
+use crate::records::{self, ReadError, ENTRIES_PAUSED};
+use crate::trade::{self, Sent};
+use alerts::format::{Alert, AlertRequest};
+use ops::audit::{position_target, Action as AuditAction, NewAudit};
+use ops::query::Query;
+use ops::reconcile::day_of;
+use ops::risk::RunRow;
+use risk::evaluate::{Action, Close, NoteKind, Position, PositionId};
+use risk::pauses::{self, PauseRecord};
+use risk::plan;
+use risk::Input;
+use runtime::d1;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use worker::Env;
+
+/// What started a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trigger {
+    Cron,
+    /// `POST /agent/run`, by this actor.
+    Operator(String),
+}
+
+impl Trigger {
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Cron => "cron",
+            Self::Operator(_) => "operator",
+        }
+    }
+
+    fn actor(&self) -> &str {
+        match self {
+            Self::Cron => crate::WORKER,
+            Self::Operator(a) => a,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    #[error("the exchanges could not be read through the trade-worker: {0}")]
+    Trade(runtime::service::ServiceError),
+    #[error("the run's records were not written: {0}")]
+    Write(String),
+}
+
+/// One action and what became of it.
+#[derive(Debug, Serialize)]
+pub struct Done {
+    #[serde(flatten)]
+    pub action: Action,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sent: Option<Sent>,
+}
+
+/// What a run saw and did: the answer of `POST /agent/run`, stored in `risk_runs`.
+#[derive(Debug, Serialize)]
+pub struct Summary {
+    pub run_id: String,
+    pub at_ms: i64,
+    pub trigger: &'static str,
+    pub positions: Vec<Position>,
+    pub accounts: Vec<risk::evaluate::Account>,
+    pub actions: Vec<Done>,
+    pub notes: Vec<risk::evaluate::Note>,
+    /// Rules left out, positions not managed, records unreadable.
+    pub problems: Vec<String>,
+    /// The pauses in force after the run.
+    pub paused: Vec<PauseRecord>,
+}
+
+/// Sends the closes, each once (a flatten and a stop on one position share nothing but the
+/// position: each has its own key, and the trade-worker closes no more than is open).
+pub async fn send_closes<'a>(
+    env: &Env,
+    closes: impl IntoIterator<Item = &'a Close>,
+    positions: &[Position],
+    request_id: &str,
+) -> Vec<(Close, Option<Sent>)> {
+    let mut seen = BTreeSet::new();
+    let sends = closes
+        .into_iter()
+        .filter(|c| seen.insert(c.key.clone()))
+        .map(|c| {
+            let position = positions.iter().find(|p| p.id == c.position);
+            async move {
+                let sent = match position.and_then(|p| plan::close_signal(c, p)) {
+                    Some(signal) => trade::close(env, &signal, request_id).await,
+                    None => Sent::Refused("no quantity to close".into()),
+                };
+                (c.clone(), Some(sent))
+            }
+        });
+    futures::future::join_all(sends).await
+}
+
+/// The alert, audit entry and exit of each sent close; the positions whose close failed.
+pub fn record_closes(
+    sent: &[(Close, Option<Sent>)],
+    positions: &[Position],
+    already: &BTreeSet<String>,
+    actor: &str,
+    request_id: &str,
+    now_ms: i64,
+    writes: &mut Vec<Query>,
+    alerts: &mut Vec<Alert>,
+) -> BTreeSet<PositionId> {
+    let mut failed = BTreeSet::new();
+    for (close, result) in sent {
+        let Some(result) = result else { continue };
+        let quantity = positions
+            .iter()
+            .find(|p| p.id == close.position)
+            .and_then(|p| plan::close_quantity(close, p));
+        let line = plan::describe_close(close, quantity);
+        let detail = serde_json::json!({
+            "key": close.key,
+            "reason": plan::reason_name(&close.reason),
+            "quantity": quantity.map(|q| q.to_string()),
+            "sent": result,
+            "what": line,
+        });
+        if result.went_through() {
+            if already.contains(&close.key) {
+                // The same trigger evaluated again (the close is in flight): said once already.
+                continue;
+            }
+            if let Some(exit) = plan::close_exit(close, now_ms) {
+                writes.push(ops::risk::exit_insert(&exit));
+            }
+            writes.push(
+                NewAudit::new(
+                    actor,
+                    AuditAction::RiskClose,
+                    position_target(&close.position.to_string()),
+                    &detail,
+                    request_id,
+                )
+                .insert(now_ms),
+            );
+            alerts.push(notice(format!("🛡 {line}")));
+        } else {
+            failed.insert(close.position.clone());
+            let why = match result {
+                Sent::Refused(m) | Sent::Failed(m) => m.as_str(),
+                _ => "",
+            };
+            tracing::error!(request_id, key = %close.key, error = why, "close failed");
+            writes.push(
+                NewAudit::new(
+                    actor,
+                    AuditAction::RiskCloseFailed,
+                    position_target(&close.position.to_string()),
+                    &detail,
+                    request_id,
+                )
+                .insert(now_ms),
+            );
+            alerts.push(notice(format!(
+                "🚨 CLOSE FAILED — {line}. {why}. The agent asks again every minute under the \
+                 same key; close it by hand if this repeats."
+            )));
+        }
+    }
+    failed
+}
+
+pub fn notice(text: String) -> Alert {
+    Alert::Notice { text }
+}
+
+/// Writes the pause list through the config writer (validated, audited as a config change).
+pub async fn write_pauses(
+    env: &Env,
+    list: &[PauseRecord],
+    actor: &str,
+    request_id: &str,
+) -> Result<(), String> {
+    let value = serde_json::to_string(list).map_err(|e| e.to_string())?;
+    runtime::config::set(env, ENTRIES_PAUSED, &value, actor, "agent", request_id)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+pub async fn send_alerts(env: &Env, alerts: Vec<Alert>, request_id: &str) {
+    if alerts.is_empty() {
+        return;
+    }
+    if let Err(e) = runtime::alert::send(env, &AlertRequest { alerts }, request_id).await {
+        tracing::error!(request_id, error = %e, "risk alerts not sent");
+    }
+}
+
+/// One evaluation, start to end.
+pub async fn run(env: &Env, trigger: Trigger, request_id: &str) -> Result<Summary, RunError> {
+    let now = runtime::now_ms();
+    let today = day_of(now);
+    let actor = trigger.actor().to_owned();
+    let db = records::db(env)?;
+    let (rules, mut problems) = records::rules(env).await?;
+    let pauses_before = records::pauses(env).await?;
+    let snapshot = trade::account(env, request_id)
+        .await
+        .map_err(RunError::Trade)?;
+    for r in &snapshot.reads {
+        if let Some(e) = &r.positions_error {
+            problems.push(format!("{} {}: positions unreadable: {e}", r.exchange, r.network));
+        }
+        if let Some(e) = &r.equity_error {
+            problems.push(format!("{} {}: equity unreadable: {e}", r.exchange, r.network));
+        }
+    }
+    let stored = records::stored(&db, &today, now).await?;
+    let gathered = plan::positions(&snapshot, &stored.states, now);
+    problems.extend(gathered.problems.iter().cloned());
+    let (accounts, memory) = plan::accounts(&snapshot, &stored.day, &stored.equity, &today, now);
+    let exits = plan::exits(&stored.exits);
+    let paused = pauses::in_force(&pauses_before, now);
+    let eval = risk::evaluate(Input {
+        rules: &rules,
+        positions: &gathered.positions,
+        states: &gathered.states,
+        accounts: &accounts,
+        exits: &exits,
+        paused: &paused,
+        now_ms: u64::try_from(now).unwrap_or(0),
+    });
+
+    let mut writes: Vec<Query> = Vec::new();
+    let mut alerts: Vec<Alert> = Vec::new();
+    let already: BTreeSet<String> = stored.exits.iter().map(|e| e.key.clone()).collect();
+
+    let sent = send_closes(env, eval.closes(), &gathered.positions, request_id).await;
+    let failed = record_closes(
+        &sent,
+        &gathered.positions,
+        &already,
+        &actor,
+        request_id,
+        now,
+        &mut writes,
+        &mut alerts,
+    );
+    let mut results: BTreeMap<String, Sent> = sent
+        .into_iter()
+        .filter_map(|(c, s)| s.map(|s| (c.key, s)))
+        .collect();
+
+    // Stop moves (trail armed or moved, breakeven): visible like every action.
+    for n in &eval.notes {
+        let moved = matches!(
+            n.kind,
+            NoteKind::TrailArmed | NoteKind::TrailMoved | NoteKind::BreakevenSet
+        );
+        match &n.position {
+            Some(id) if moved && !failed.contains(id) => {
+                writes.push(
+                    NewAudit::new(
+                        &actor,
+                        AuditAction::RiskStopMoved,
+                        position_target(&id.to_string()),
+                        &serde_json::json!({"note": n.kind, "what": n.message}),
+                        request_id,
+                    )
+                    .insert(now),
+                );
+                alerts.push(notice(format!("↗ {}", n.message)));
+            }
+            _ => tracing::info!(request_id, note = ?n.kind, message = %n.message, "risk note"),
+        }
+    }
+
+    // Pauses: added to the stored list (re-read just before the write).
+    let added: Vec<PauseRecord> = eval
+        .pauses()
+        .map(|p| pauses::record_of(p, now))
+        .collect();
+    let mut paused_after = pauses::add(&pauses_before, &[], now);
+    if !added.is_empty() {
+        let current = records::pauses(env).await.unwrap_or(pauses_before.clone());
+        let list = pauses::add(&current, &added, now);
+        match write_pauses(env, &list, &actor, request_id).await {
+            Ok(()) => {
+                paused_after = list;
+                for (p, r) in eval.pauses().zip(&added) {
+                    let scope = match &p.scope.pair {
+                        Some(pair) => format!(
+                            "{} {} on {}",
+                            pair.exchange.as_str(),
+                            pair.symbol.canonical(),
+                            r.network
+                        ),
+                        None => format!("every entry on {}", r.network),
+                    };
+                    let until = r
+                        .until_ms
+                        .map_or("until an operator resumes".to_owned(), |u| {
+                            format!("until {}", alerts::format::time_of(u))
+                        });
+                    writes.push(
+                        NewAudit::new(
+                            &actor,
+                            AuditAction::RiskPause,
+                            format!("entries:{}", r.network),
+                            &serde_json::to_value(r).unwrap_or_default(),
+                            request_id,
+                        )
+                        .insert(now),
+                    );
+                    alerts.push(notice(format!(
+                        "⏸ Entries paused: {scope}, {until} — {}. Exits keep running.",
+                        r.reason
+                    )));
+                }
+            }
+            Err(e) => {
+                problems.push(format!("entries not paused: {e}"));
+                alerts.push(notice(format!(
+                    "🚨 A protection wanted entries paused but the pause was not written: {e}"
+                )));
+            }
+        }
+    }
+    for a in &eval.actions {
+        if let Action::Flatten { network, reason } = a {
+            let why = pauses::describe(&risk::evaluate::PauseReason::Breach(*reason));
+            writes.push(
+                NewAudit::new(
+                    &actor,
+                    AuditAction::RiskFlatten,
+                    format!("entries:{}", network.as_str()),
+                    &serde_json::json!({"reason": why}),
+                    request_id,
+                )
+                .insert(now),
+            );
+            alerts.push(notice(format!(
+                "⚠ Flattening every position on {}: {why}",
+                network.as_str()
+            )));
+        }
+    }
+
+    // States: the new one for each open position, the previous one where its close failed.
+    for (id, state) in &eval.states {
+        let state = if failed.contains(id) {
+            gathered.states.get(id).cloned().unwrap_or_default()
+        } else {
+            state.clone()
+        };
+        writes.push(ops::risk::state_upsert(&plan::state_row(
+            id,
+            &state,
+            gathered.stops.get(id).cloned(),
+            now,
+        )));
+    }
+    for row in &gathered.closed {
+        writes.push(ops::risk::state_delete(row));
+        writes.push(ops::risk::exit_gone_insert(&plan::gone_exit(row, now)));
+    }
+    writes.extend(memory.iter().map(ops::risk::equity_state_upsert));
+
+    let run_id = format!("{now:013}-{request_id}");
+    let summary = Summary {
+        run_id: run_id.clone(),
+        at_ms: now,
+        trigger: trigger.name(),
+        positions: gathered.positions.clone(),
+        accounts,
+        actions: eval
+            .actions
+            .iter()
+            .cloned()
+            .map(|a| {
+                let sent = match &a {
+                    Action::Close(c) => results.remove(&c.key),
+                    _ => None,
+                };
+                Done { action: a, sent }
+            })
+            .collect(),
+        notes: eval.notes.clone(),
+        problems,
+        paused: paused_after,
+    };
+    writes.extend(ops::risk::run_insert(&RunRow {
+        run_id,
+        at_ms: now,
+        trigger: trigger.name().into(),
+        summary: serde_json::to_string(&summary).unwrap_or_else(|_| "{}".into()),
+    }));
+    let written = d1::batch(&db, &writes).await;
+    send_alerts(env, alerts, request_id).await;
+    written.map_err(|e| RunError::Write(e.to_string()))?;
+    tracing::info!(
+        request_id,
+        positions = summary.positions.len(),
+        actions = summary.actions.len(),
+        problems = summary.problems.len(),
+        "risk evaluated"
+    );
+    Ok(summary)
+}
