@@ -2,7 +2,7 @@
 //! from CONFIG_KV, and its own rows in D1 (statements from `ops::risk`).
 
 use ops::reconcile::EquityRow;
-use ops::risk::{self as rows, EquityState, ExitRow, RunRow, StateRow};
+use ops::risk::{self as rows, DeadClose, EquityState, ExitRow, RunRow, StateRow};
 use risk::pauses::{self, PauseRecord};
 use risk::RuleSet;
 use runtime::d1;
@@ -87,6 +87,8 @@ pub struct Stored {
     pub exits: Vec<ExitRow>,
     pub equity: Vec<EquityState>,
     pub day: Vec<EquityRow>,
+    /// Dead letters of the agent's closes.
+    pub dead: Vec<DeadClose>,
 }
 
 pub async fn stored(db: &D1Database, today: &str, now_ms: i64) -> Result<Stored, ReadError> {
@@ -95,17 +97,20 @@ pub async fn stored(db: &D1Database, today: &str, now_ms: i64) -> Result<Stored,
     let exits = rows::exits_since_query(now_ms.saturating_sub(risk::plan::EXITS_LOOKBACK_MS));
     let equity = rows::equity_states_query();
     let day = rows::day_equity_query(today);
-    let (states, exits, equity, day) = futures::join!(
+    let dead = rows::dead_closes_query();
+    let (states, exits, equity, day, dead) = futures::join!(
         d1::all::<StateRow>(db, &states),
         d1::all::<ExitRow>(db, &exits),
         d1::all::<EquityState>(db, &equity),
         d1::all::<EquityRow>(db, &day),
+        d1::all::<DeadClose>(db, &dead),
     );
     Ok(Stored {
         states: states.map_err(err)?,
         exits: exits.map_err(err)?,
         equity: equity.map_err(err)?,
         day: day.map_err(err)?,
+        dead: dead.map_err(err)?,
     })
 }
 

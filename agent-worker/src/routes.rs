@@ -288,7 +288,8 @@ async fn risk_override(
                 .map(|p| close_all(p, CloseReason::OperatorFlatten))
                 .collect();
             let sent =
-                run::send_closes(env, closes.iter(), &gathered.positions, request_id).await;
+                run::send_closes(env, closes.iter(), &gathered.positions, &stored.dead, request_id)
+                    .await;
             let already = stored.exits.iter().map(|e| e.key.clone()).collect();
             let failed = run::record_closes(
                 &sent,

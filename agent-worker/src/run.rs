@@ -13,10 +13,10 @@ use alerts::format::{Alert, AlertRequest};
 use ops::audit::{position_target, Action as AuditAction, NewAudit};
 use ops::query::Query;
 use ops::reconcile::day_of;
-use ops::risk::RunRow;
+use ops::risk::{DeadClose, RunRow};
 use risk::evaluate::{Action, Close, NoteKind, Position, PositionId};
 use risk::pauses::{self, PauseRecord};
-use risk::plan;
+use risk::plan::{self, Retry};
 use risk::Input;
 use runtime::d1;
 use serde::Serialize;
@@ -84,10 +84,14 @@ pub struct Summary {
 
 /// Sends the closes, each once (a flatten and a stop on one position share nothing but the
 /// position: each has its own key, and the trade-worker closes no more than is open).
+///
+/// A close whose order dead-lettered goes out again under its next key (`plan::retry_key`);
+/// one that may have reached the exchange, or has used its retries, is not sent and fails.
 pub async fn send_closes<'a>(
     env: &Env,
     closes: impl IntoIterator<Item = &'a Close>,
     positions: &[Position],
+    dead: &[DeadClose],
     request_id: &str,
 ) -> Vec<(Close, Option<Sent>)> {
     let mut seen = BTreeSet::new();
@@ -96,12 +100,23 @@ pub async fn send_closes<'a>(
         .filter(|c| seen.insert(c.key.clone()))
         .map(|c| {
             let position = positions.iter().find(|p| p.id == c.position);
+            let retry = plan::retry_key(&c.key, dead);
             async move {
-                let sent = match position.and_then(|p| plan::close_signal(c, p)) {
-                    Some(signal) => trade::close(env, &signal, request_id).await,
-                    None => Sent::Refused("no quantity to close".into()),
+                let mut close = c.clone();
+                let sent = match retry {
+                    Retry::Blocked(why) => Sent::Failed(why),
+                    Retry::Send { key, dead } => {
+                        if !dead.is_empty() {
+                            tracing::warn!(request_id, key = %key, dead = ?dead, "close sent again after its dead letters");
+                        }
+                        close.key = key;
+                        match position.and_then(|p| plan::close_signal(&close, p)) {
+                            Some(signal) => trade::close(env, &signal, request_id).await,
+                            None => Sent::Refused("no quantity to close".into()),
+                        }
+                    }
                 };
-                (c.clone(), Some(sent))
+                (close, Some(sent))
             }
         });
     futures::future::join_all(sends).await
@@ -151,7 +166,12 @@ pub fn record_closes(
                 )
                 .insert(now_ms),
             );
-            alerts.push(notice(format!("🛡 {line}")));
+            let again = if close.key.contains('~') {
+                " (sent again: the earlier order dead-lettered)"
+            } else {
+                ""
+            };
+            alerts.push(notice(format!("🛡 {line}{again}")));
         } else {
             failed.insert(close.position.clone());
             let why = match result {
@@ -244,7 +264,14 @@ pub async fn run(env: &Env, trigger: Trigger, request_id: &str) -> Result<Summar
     let mut alerts: Vec<Alert> = Vec::new();
     let already: BTreeSet<String> = stored.exits.iter().map(|e| e.key.clone()).collect();
 
-    let sent = send_closes(env, eval.closes(), &gathered.positions, request_id).await;
+    let sent = send_closes(
+        env,
+        eval.closes(),
+        &gathered.positions,
+        &stored.dead,
+        request_id,
+    )
+    .await;
     let failed = record_closes(
         &sent,
         &gathered.positions,

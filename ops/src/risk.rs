@@ -127,6 +127,26 @@ pub fn exits_since_query(since_ms: i64) -> Query {
     )
 }
 
+/// A dead letter of one of the agent's closes (its key starts with `risk:`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadClose {
+    pub idempotency_key: String,
+    pub reason: String,
+    /// 1 when the order may have reached the exchange.
+    pub in_doubt: i64,
+    pub status: String,
+}
+
+/// Every dead letter of an agent's close: a close that failed after it was accepted is sent
+/// again under a new key (`risk::plan::retry_key`), unless it may have been placed.
+pub fn dead_closes_query() -> Query {
+    Query::new(
+        "SELECT idempotency_key, reason, in_doubt, status FROM dead_letters \
+         WHERE idempotency_key LIKE 'risk:%' ORDER BY id",
+        vec![],
+    )
+}
+
 /// A network's equity memory, as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EquityState {

@@ -383,6 +383,58 @@ pub fn reason_name(r: &CloseReason) -> &'static str {
     }
 }
 
+/// How many times a close is sent again after its order dead-lettered.
+pub const MAX_CLOSE_RETRIES: usize = 3;
+
+/// What to do with a close given the dead letters of its key and its earlier retries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Retry {
+    /// Send under this key: the close's own, or `<key>~<n>` after n dead letters (a dead key
+    /// answers its stored reply forever, so the same key would never reach the exchange again).
+    Send { key: String, dead: Vec<String> },
+    /// Do not send: a dead letter says the order may have reached the exchange, or the retries
+    /// are spent. The operator decides (the alert says why).
+    Blocked(String),
+}
+
+/// The key a close goes out under, from the dead letters of the agent's closes.
+pub fn retry_key(key: &str, dead: &[ops::risk::DeadClose]) -> Retry {
+    let mine: Vec<&ops::risk::DeadClose> = dead
+        .iter()
+        .filter(|d| {
+            d.idempotency_key == key
+                || d.idempotency_key
+                    .strip_prefix(key)
+                    .and_then(|rest| rest.strip_prefix('~'))
+                    .is_some_and(|n| n.parse::<u32>().is_ok())
+        })
+        .collect();
+    if let Some(d) = mine.iter().find(|d| d.in_doubt != 0) {
+        return Retry::Blocked(format!(
+            "{} dead-lettered in doubt ({}): the order may be at the exchange; check it, then \
+             replay or discard the dead letter",
+            d.idempotency_key, d.reason
+        ));
+    }
+    if mine.len() > MAX_CLOSE_RETRIES {
+        return Retry::Blocked(format!(
+            "{key} dead-lettered {} times (last: {}); close it by hand",
+            mine.len(),
+            mine.last().map_or("", |d| d.reason.as_str())
+        ));
+    }
+    let dead = mine
+        .iter()
+        .map(|d| format!("{} ({})", d.idempotency_key, d.reason))
+        .collect();
+    let key = if mine.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{key}~{}", mine.len())
+    };
+    Retry::Send { key, dead }
+}
+
 /// One line saying what a close is and why, for its alert and audit entry.
 pub fn describe_close(close: &Close, quantity: Option<Decimal>) -> String {
     let why = match &close.reason {
@@ -709,6 +761,37 @@ mod tests {
             mark_price: Some(d("90")),
             lot_step: None,
         }
+    }
+
+    #[test]
+    fn a_dead_lettered_close_goes_again_under_a_new_key_unless_in_doubt() {
+        let dead = |key: &str, in_doubt: i64| ops::risk::DeadClose {
+            idempotency_key: key.into(),
+            reason: "terminal".into(),
+            in_doubt,
+            status: "pending".into(),
+        };
+        let k = "risk:sl:bybit:mainnet:BTCUSDT:long:1";
+        assert_eq!(
+            retry_key(k, &[dead("risk:sl:bybit:mainnet:BTCUSDT:long:10", 0)]),
+            Retry::Send {
+                key: k.into(),
+                dead: vec![]
+            },
+            "another position's key is not this one's"
+        );
+        match retry_key(k, &[dead(k, 0), dead(&format!("{k}~1"), 0)]) {
+            Retry::Send { key, dead } => {
+                assert_eq!(key, format!("{k}~2"));
+                assert_eq!(dead.len(), 2);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(retry_key(k, &[dead(k, 1)]), Retry::Blocked(_)));
+        let spent: Vec<_> = (0..=MAX_CLOSE_RETRIES)
+            .map(|i| dead(&if i == 0 { k.to_owned() } else { format!("{k}~{i}") }, 0))
+            .collect();
+        assert!(matches!(retry_key(k, &spent), Retry::Blocked(_)));
     }
 
     #[test]

@@ -127,7 +127,7 @@ proptest! {
                 CloseReason::Roi { target, .. } => prop_assert!(profit >= target.get()),
                 // Armed this minute at the mark, it cannot also be hit.
                 CloseReason::Trailing { .. } => prop_assert!(false, "trailing hit on arming"),
-                CloseReason::Breakeven { .. } | CloseReason::Flatten(_) => prop_assert!(false, "{:?}", c.reason),
+                CloseReason::Breakeven { .. } | CloseReason::Flatten(_) | CloseReason::OperatorFlatten => prop_assert!(false, "{:?}", c.reason),
             }
         }
         let first = targets[0].0;
