@@ -1240,7 +1240,11 @@ impl ExchangePort for LivePort<'_> {
     /// a read, then each write of the plan in order (new placements before the cancels they
     /// replace). The first refusal stops there, with the exchange's words; every call is on
     /// the network's own key pair and under `deadline_ms`.
-    async fn set_stops(&self, request: &StopRequest, deadline_ms: i64) -> Result<StopsSet, Failure> {
+    async fn set_stops(
+        &self,
+        request: &StopRequest,
+        deadline_ms: i64,
+    ) -> Result<StopsSet, Failure> {
         let exchange = self.venue.exchange();
         let Some(stops) = exchanges::stops::of(exchange) else {
             return Err(Failure {
@@ -1275,7 +1279,13 @@ impl ExchangePort for LivePort<'_> {
             });
         };
         let instrument = self
-            .instrument_of(&conn, &request.symbol, request.testnet, STOP_CALLS, deadline_ms)
+            .instrument_of(
+                &conn,
+                &request.symbol,
+                request.testnet,
+                STOP_CALLS,
+                deadline_ms,
+            )
             .await?;
         let mark = match held.mark_price {
             Some(m) if m > rust_decimal::Decimal::ZERO => m,
@@ -1318,7 +1328,13 @@ impl ExchangePort for LivePort<'_> {
             }
         };
         let plan = stops
-            .stops_plan(&self.context(&conn.base), &conn.creds, &position, &request.target, &existing)
+            .stops_plan(
+                &self.context(&conn.base),
+                &conn.creds,
+                &position,
+                &request.target,
+                &existing,
+            )
             .map_err(|e| self.failure(e))?;
         let mut results = Vec::with_capacity(plan.writes.len());
         for w in &plan.writes {

@@ -78,7 +78,10 @@ fn positive(v: Option<&Value>, field: &str) -> Result<Option<Decimal>, HttpError
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => match Decimal::from_str(s.trim()) {
             Ok(d) if d > Decimal::ZERO => Ok(Some(d)),
-            _ => Err(bad(field, format!("{field} must be a positive decimal, not {s:?}"))),
+            _ => Err(bad(
+                field,
+                format!("{field} must be a positive decimal, not {s:?}"),
+            )),
         },
         Some(other) => Err(bad(
             field,
@@ -108,7 +111,12 @@ pub fn parse(body: &[u8]) -> Result<StopsIn, HttpError> {
     let testnet = match obj.get("test") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
-        Some(other) => return Err(bad("test", format!("test must be true or false, not {other}"))),
+        Some(other) => {
+            return Err(bad(
+                "test",
+                format!("test must be true or false, not {other}"),
+            ))
+        }
     };
     let symbol = obj
         .get("symbol")
@@ -134,10 +142,7 @@ pub fn parse(body: &[u8]) -> Result<StopsIn, HttpError> {
             }
             Some(Trailing {
                 distance_pct,
-                activation_price: positive(
-                    t.get("activation_price"),
-                    "trailing.activation_price",
-                )?,
+                activation_price: positive(t.get("activation_price"), "trailing.activation_price")?,
             })
         }
         Some(other) => {
@@ -170,8 +175,9 @@ pub fn failure_error(f: &Failure) -> HttpError {
         }
         | FailureClass::Banned {
             retry_after_seconds,
-        } => HttpError::unavailable(f.message.clone())
-            .retry_after(retry_after_seconds.unwrap_or(5)),
+        } => {
+            HttpError::unavailable(f.message.clone()).retry_after(retry_after_seconds.unwrap_or(5))
+        }
         FailureClass::Unknown => HttpError::new(
             502,
             "unknown",
@@ -288,8 +294,15 @@ mod tests {
             (br#"{"exchange":"bybit","symbol":"BTCUSDT","side":"long","test":"yes"}"#, "test"),
         ];
         for (body, field) in cases {
-            let e = parse(body).err().unwrap_or_else(|| panic!("{field} refused"));
-            assert_eq!((e.status, e.field.as_deref()), (400, Some(field)), "{}", e.message);
+            let e = parse(body)
+                .err()
+                .unwrap_or_else(|| panic!("{field} refused"));
+            assert_eq!(
+                (e.status, e.field.as_deref()),
+                (400, Some(field)),
+                "{}",
+                e.message
+            );
         }
         assert_eq!(parse(b"[]").err().map(|e| e.status), Some(400));
     }
@@ -312,8 +325,9 @@ mod tests {
 
     #[test]
     fn the_answer_names_network_ids_and_support() {
-        let input = parse(br#"{"exchange":"mexc","symbol":"BTCUSDT","side":"long","stop_price":"60000"}"#)
-            .unwrap_or_else(|e| panic!("{}", e.message));
+        let input =
+            parse(br#"{"exchange":"mexc","symbol":"BTCUSDT","side":"long","stop_price":"60000"}"#)
+                .unwrap_or_else(|e| panic!("{}", e.message));
         let set = StopsSet {
             placed: Placed {
                 stop: Some(PlacedStop {

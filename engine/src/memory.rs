@@ -19,8 +19,6 @@ use crate::ports::{
     Clock, Events, ExchangePort, Exchanges, Failure, FailureClass, KeyStore, Lookup, PortError,
     Prepared, StopRequest, StopsSet, CALL_TIMEOUT_MS,
 };
-use exchanges::account::PositionSide;
-use exchanges::stops::{Placed, PlacedStop, StopKind, StopTarget};
 use base64::Engine as _;
 use contracts::event::{Fee, OrderAck, Protection, ProtectiveOrder};
 use contracts::idempotency::{
@@ -30,7 +28,9 @@ use contracts::idempotency::{
 use contracts::job::TradeJob;
 use contracts::lifecycle::KeyRecord;
 use contracts::signal::Exchange;
+use exchanges::account::PositionSide;
 use exchanges::order::OrderRequest;
+use exchanges::stops::{Placed, PlacedStop, StopKind, StopTarget};
 use exchanges::venue::Instrument;
 use rust_decimal::Decimal;
 use std::cell::{Cell, RefCell};
@@ -712,7 +712,11 @@ impl ExchangePort for &MemoryExchange<'_> {
 
     /// Keeps the target as the position's stops, as far as the venue documents keeping them
     /// (a trailing stop MEXC cannot keep is said in a note, not kept); a scripted answer first.
-    async fn set_stops(&self, request: &StopRequest, deadline_ms: i64) -> Result<StopsSet, Failure> {
+    async fn set_stops(
+        &self,
+        request: &StopRequest,
+        deadline_ms: i64,
+    ) -> Result<StopsSet, Failure> {
         self.clock.advance(self.latency_ms.get());
         let _ = deadline_ms;
         if let Some(answer) = self.stop_answers.borrow_mut().pop_front() {

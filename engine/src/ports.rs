@@ -148,7 +148,11 @@ pub trait ExchangePort {
     /// they are `request.target` (see `exchanges::stops`), by `deadline_ms`. Refused (Terminal)
     /// when there is no such position or the exchange refuses the target, with the exchange's
     /// words. The default keeps none (paper, the simulation).
-    async fn set_stops(&self, request: &StopRequest, deadline_ms: i64) -> Result<StopsSet, Failure> {
+    async fn set_stops(
+        &self,
+        request: &StopRequest,
+        deadline_ms: i64,
+    ) -> Result<StopsSet, Failure> {
         let _ = (request, deadline_ms);
         Err(Failure {
             class: FailureClass::Terminal,

@@ -248,8 +248,9 @@ pub(crate) fn on_tick(
     price: Decimal,
     tick: Decimal,
 ) -> Result<Decimal, ExchangeError> {
-    let p = crate::precision::round_to_tick(price, tick)
-        .map_err(|e| crate::wire::refused(exchange, format!("{what} {price} out of range ({e})")))?;
+    let p = crate::precision::round_to_tick(price, tick).map_err(|e| {
+        crate::wire::refused(exchange, format!("{what} {price} out of range ({e})"))
+    })?;
     if p <= Decimal::ZERO {
         return Err(crate::wire::refused(
             exchange,

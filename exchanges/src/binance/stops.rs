@@ -31,8 +31,8 @@
 use super::*;
 use crate::account::PositionSide;
 use crate::stops::{
-    on_tick, Existing, Plan, PlacedStop, ServerStops, StopKind, StopPosition, StopTarget,
-    Support, Trailing, Write, WriteKind,
+    on_tick, Existing, PlacedStop, Plan, ServerStops, StopKind, StopPosition, StopTarget, Support,
+    Trailing, Write, WriteKind,
 };
 
 /// `callbackRate` bounds, percent.
@@ -259,7 +259,11 @@ impl ServerStops for Binance {
             let prefix = trailing_prefix(position.side, rate, activation);
             kept_trailing = olds
                 .iter()
-                .find(|o| o.client_id.as_deref().is_some_and(|c| c.starts_with(&prefix)))
+                .find(|o| {
+                    o.client_id
+                        .as_deref()
+                        .is_some_and(|c| c.starts_with(&prefix))
+                })
                 .map(|o| (*o).clone());
             match &kept_trailing {
                 Some(k) => plan.kept.push(PlacedStop {
@@ -268,9 +272,12 @@ impl ServerStops for Binance {
                     ..k.clone()
                 }),
                 None => {
-                    let quantity = round_down_to_step(position.size, position.qty_step)
-                        .map_err(|e| {
-                            refused(Exchange::Binance, format!("position size out of range ({e})"))
+                    let quantity =
+                        round_down_to_step(position.size, position.qty_step).map_err(|e| {
+                            refused(
+                                Exchange::Binance,
+                                format!("position size out of range ({e})"),
+                            )
                         })?;
                     if quantity <= Decimal::ZERO {
                         return Err(refused(
@@ -542,9 +549,9 @@ mod tests {
         let cancel = &plan.writes[1].request;
         assert_eq!(cancel.method, Method::Delete);
         assert!(
-            cancel
-                .url
-                .starts_with("https://fapi.binance.com/fapi/v1/algoOrder?algoId=11&recvWindow=5000&timestamp="),
+            cancel.url.starts_with(
+                "https://fapi.binance.com/fapi/v1/algoOrder?algoId=11&recvWindow=5000&timestamp="
+            ),
             "{}",
             cancel.url
         );
@@ -555,7 +562,10 @@ mod tests {
         let r1 = BINANCE
             .parse_stop_write(
                 &plan.writes[1],
-                &response(200, r#"{"algoId":11,"clientAlgoId":"hxs-L-1","code":"200","msg":"success"}"#),
+                &response(
+                    200,
+                    r#"{"algoId":11,"clientAlgoId":"hxs-L-1","code":"200","msg":"success"}"#,
+                ),
             )
             .unwrap_or_else(|e| panic!("{e}"));
         let placed = settle(&plan, &[r0, r1]);
@@ -596,7 +606,10 @@ mod tests {
         let e = BINANCE
             .parse_stop_write(
                 &plan.writes[0],
-                &response(400, r#"{"code":-2021,"msg":"Order would immediately trigger."}"#),
+                &response(
+                    400,
+                    r#"{"code":-2021,"msg":"Order would immediately trigger."}"#,
+                ),
             )
             .err()
             .unwrap_or_else(|| panic!("refused"));

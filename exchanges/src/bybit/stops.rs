@@ -23,7 +23,7 @@
 use super::*;
 use crate::account::PositionSide;
 use crate::stops::{
-    distance_of, on_tick, Existing, Plan, PlacedStop, ServerStops, StopKind, StopPosition,
+    distance_of, on_tick, Existing, PlacedStop, Plan, ServerStops, StopKind, StopPosition,
     StopTarget, Support, Write, WriteKind,
 };
 
@@ -146,12 +146,7 @@ impl ServerStops for Bybit {
         Ok(Plan {
             writes: vec![Write {
                 kind: WriteKind::Set { placed },
-                request: Self::signed_post(
-                    ctx,
-                    creds,
-                    "/v5/position/trading-stop",
-                    body.finish(),
-                ),
+                request: Self::signed_post(ctx, creds, "/v5/position/trading-stop", body.finish()),
             }],
             kept: Vec::new(),
             notes: Vec::new(),
@@ -223,21 +218,14 @@ mod tests {
                 .find(|(k, _)| k == n)
                 .map(|(_, v)| v.clone())
         };
-        let payload = crate::signing::bybit_payload(
-            crate::test_support::NOW_MS,
-            "test-key",
-            5000,
-            &body,
-        );
+        let payload =
+            crate::signing::bybit_payload(crate::test_support::NOW_MS, "test-key", 5000, &body);
         assert_eq!(
             header("X-BAPI-SIGN"),
             Some(crate::signing::sign("test-secret", &payload))
         );
         let placed = settle(&plan, &[None]);
-        assert_eq!(
-            placed.stop.and_then(|s| s.trigger_price),
-            Some(d("60000"))
-        );
+        assert_eq!(placed.stop.and_then(|s| s.trigger_price), Some(d("60000")));
         assert_eq!(
             placed.trailing.map(|s| (s.distance, s.activation_price)),
             Some((Some(d("990")), Some(d("66000"))))
@@ -270,7 +258,10 @@ mod tests {
             .body
             .clone()
             .unwrap_or_default();
-        assert!(b.ends_with(r#""stopLoss":"0","trailingStop":"650"}"#), "{b}");
+        assert!(
+            b.ends_with(r#""stopLoss":"0","trailingStop":"650"}"#),
+            "{b}"
+        );
     }
 
     fn plan_body(p: &StopPosition) -> String {
@@ -288,7 +279,8 @@ mod tests {
         let w = &plan.writes[0];
         let ok = r#"{"retCode":0,"retMsg":"OK","result":{},"retExtInfo":{},"time":1672281607343}"#;
         assert_eq!(BYBIT.parse_stop_write(w, &response(200, ok)), Ok(None));
-        let same = r#"{"retCode":34040,"retMsg":"Not modified","result":{},"retExtInfo":{},"time":1}"#;
+        let same =
+            r#"{"retCode":34040,"retMsg":"Not modified","result":{},"retExtInfo":{},"time":1}"#;
         assert_eq!(BYBIT.parse_stop_write(w, &response(200, same)), Ok(None));
         let wrong = r#"{"retCode":10001,"retMsg":"StopLoss:6600000 set for Buy position should lower than base_price:6500000??MarkPrice","result":{},"retExtInfo":{},"time":1}"#;
         let e = BYBIT

@@ -25,8 +25,8 @@
 use super::*;
 use crate::account::PositionSide;
 use crate::stops::{
-    on_tick, Existing, Plan, PlacedStop, ServerStops, StopKind, StopPosition, StopTarget,
-    Support, Write, WriteKind,
+    on_tick, Existing, PlacedStop, Plan, ServerStops, StopKind, StopPosition, StopTarget, Support,
+    Write, WriteKind,
 };
 
 /// "1: untriggered".
@@ -155,7 +155,10 @@ impl ServerStops for Mexc {
         else {
             return Err(refused(
                 Exchange::Mexc,
-                format!("stop-limit order id {:?} is not a number", order.exchange_id),
+                format!(
+                    "stop-limit order id {:?} is not a number",
+                    order.exchange_id
+                ),
             ));
         };
         let change = |sl: Option<Decimal>, tp: Option<Decimal>| {
@@ -293,7 +296,9 @@ mod tests {
         assert_eq!(long.stops[0].trigger_price, Some(d("60000")));
         assert_eq!(long.stops[0].take_profit, Some(d("70000")));
         assert_eq!(
-            existing(PositionSide::Short).stops[0].exchange_id.as_deref(),
+            existing(PositionSide::Short).stops[0]
+                .exchange_id
+                .as_deref(),
             Some("102")
         );
     }
@@ -403,13 +408,20 @@ mod tests {
         let e = MEXC
             .parse_stop_write(
                 &plan.writes[0],
-                &response(200, r#"{"success":false,"code":2015,"message":"Price or quantity error"}"#),
+                &response(
+                    200,
+                    r#"{"success":false,"code":2015,"message":"Price or quantity error"}"#,
+                ),
             )
             .err()
             .unwrap_or_else(|| panic!("refused"));
         assert_eq!(
             (e.class, e.code.as_deref(), e.message.as_str()),
-            (ErrorClass::Terminal, Some("2015"), "Price or quantity error")
+            (
+                ErrorClass::Terminal,
+                Some("2015"),
+                "Price or quantity error"
+            )
         );
     }
 }
