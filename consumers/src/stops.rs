@@ -224,7 +224,7 @@ async fn serve(req: Request, env: &Env, request_id: &str) -> Result<StopsOut, Ht
             input.exchange,
             network.as_str()
         ))
-        .retry_after(u32::try_from(wait).unwrap_or(u32::MAX)));
+        .retry_after(wait));
     }
     let Some(port) = exchanges.live(input.exchange) else {
         return Err(bad("exchange", "no live port for this exchange"));
