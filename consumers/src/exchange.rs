@@ -27,10 +27,12 @@ use contracts::symbol::Symbol;
 use engine::circuit::{CircuitBreaker, Network};
 use engine::paper::{PaperExchange, Routed};
 use engine::ports::{
-    ExchangePort, Exchanges, Failure, FailureClass, Lookup, Prepared, CALL_TIMEOUT_MS,
+    ExchangePort, Exchanges, Failure, FailureClass, Lookup, Prepared, StopRequest, StopsSet,
+    CALL_TIMEOUT_MS,
 };
 use exchanges::order::{OrderRequest, ReferencePrice};
 use exchanges::protect::{self, ProtectiveOrders};
+use exchanges::stops::StopPosition;
 use exchanges::venue::{
     Context, Credentials, ErrorClass, ExchangeError, HttpRequest, HttpResponse, Instrument, Method,
     OpenPosition, Placement, PositionMode, PriceKind, QueryResult, Venue,
@@ -262,6 +264,7 @@ async fn send(req: &HttpRequest, deadline_ms: i64) -> Result<HttpResponse, Trans
     init.with_method(match req.method {
         Method::Get => worker::Method::Get,
         Method::Post => worker::Method::Post,
+        Method::Delete => worker::Method::Delete,
     })
     .with_headers(headers);
     if let Some(body) = &req.body {
@@ -1230,6 +1233,131 @@ impl ExchangePort for LivePort<'_> {
             .parse_fees(order, ack, &resp)
             .map_err(|e| self.failure(e))
     }
+
+    /// The position's server-side stops made `request.target` (`exchanges::stops`): the
+    /// position read from the exchange (its size in the exchange's unit, its mark, whether it
+    /// is a hedge leg), the instrument's tick and step, what it holds now where the venue needs
+    /// a read, then each write of the plan in order (new placements before the cancels they
+    /// replace). The first refusal stops there, with the exchange's words; every call is on
+    /// the network's own key pair and under `deadline_ms`.
+    async fn set_stops(
+        &self,
+        request: &StopRequest,
+        deadline_ms: i64,
+    ) -> Result<StopsSet, Failure> {
+        let exchange = self.venue.exchange();
+        let Some(stops) = exchanges::stops::of(exchange) else {
+            return Err(Failure {
+                class: FailureClass::Terminal,
+                message: format!("{exchange} keeps no server-side stops"),
+            });
+        };
+        let conn = self.connection_to(request.testnet)?;
+        let ctx = self.context(&conn.base);
+        let req = self.venue.positions_request(&ctx, &conn.creds);
+        let resp = self
+            .call_for("stops_position", STOP_CALLS, &req, deadline_ms)
+            .await
+            .map_err(|e| Self::read_failed("positions", e))?;
+        let positions = self
+            .venue
+            .parse_positions(&resp)
+            .map_err(|e| self.failure(e))?;
+        let Some(held) = positions
+            .positions
+            .iter()
+            .find(|p| p.symbol == request.symbol && p.side == request.side)
+        else {
+            return Err(Failure {
+                class: FailureClass::Terminal,
+                message: format!(
+                    "{exchange} holds no open {} position on {} ({}): no stop to set",
+                    request.side.as_str(),
+                    request.symbol.canonical(),
+                    Network::of(request.testnet).as_str()
+                ),
+            });
+        };
+        let instrument = self
+            .instrument_of(
+                &conn,
+                &request.symbol,
+                request.testnet,
+                STOP_CALLS,
+                deadline_ms,
+            )
+            .await?;
+        let mark = match held.mark_price {
+            Some(m) if m > rust_decimal::Decimal::ZERO => m,
+            _ => {
+                let req = self.venue.price_request(&ctx, &request.symbol);
+                let resp = self
+                    .call_for("stops_price", STOP_CALLS, &req, deadline_ms)
+                    .await
+                    .map_err(|e| Self::read_failed("reference price", e))?;
+                self.venue
+                    .parse_price(&request.symbol, &resp)
+                    .map_err(|e| self.failure(e))?
+                    .price
+            }
+        };
+        let position = StopPosition {
+            symbol: request.symbol.clone(),
+            exchange_symbol: held.exchange_symbol.clone(),
+            side: request.side,
+            mode: if held.hedge_leg {
+                PositionMode::Hedge
+            } else {
+                PositionMode::OneWay
+            },
+            size: held.size,
+            mark,
+            tick_size: instrument.tick_size,
+            qty_step: instrument.qty_step,
+        };
+        let existing = match stops.stops_read_request(&ctx, &conn.creds, &position) {
+            None => exchanges::stops::Existing::default(),
+            Some(req) => {
+                let resp = self
+                    .call_for("stops_read", STOP_CALLS, &req, deadline_ms)
+                    .await
+                    .map_err(|e| Self::read_failed("stop orders", e))?;
+                stops
+                    .parse_stops_read(&position, &resp)
+                    .map_err(|e| self.failure(e))?
+            }
+        };
+        let plan = stops
+            .stops_plan(
+                &self.context(&conn.base),
+                &conn.creds,
+                &position,
+                &request.target,
+                &existing,
+            )
+            .map_err(|e| self.failure(e))?;
+        let mut results = Vec::with_capacity(plan.writes.len());
+        for w in &plan.writes {
+            let resp = self
+                .call_for("stops_write", STOP_CALLS, &w.request, deadline_ms)
+                .await
+                .map_err(|e| Failure {
+                    // A write that got no answer may have taken effect: the next call's read
+                    // (or the agent's next minute) finds what it did.
+                    class: FailureClass::Unknown,
+                    message: format!("stop write: {e}"),
+                })?;
+            results.push(
+                stops
+                    .parse_stop_write(w, &resp)
+                    .map_err(|e| self.failure(e))?,
+            );
+        }
+        Ok(StopsSet {
+            placed: exchanges::stops::settle(&plan, &results),
+            supported: stops.support(),
+        })
+    }
 }
 
 impl LivePort<'_> {
@@ -1291,6 +1419,9 @@ impl LivePort<'_> {
 
 /// Who the account reads are logged under (no job is behind them).
 pub const ACCOUNT_CALLS: &str = "account";
+
+/// Who the server-side stop calls are logged under.
+pub const STOP_CALLS: &str = "stops";
 
 /// The client order id of each job, to name the job of a call in its log.
 pub fn jobs_by_client_order_id<'j>(

@@ -13,6 +13,9 @@ mod exchange;
 mod execution;
 mod ledger;
 mod ports;
+/// `POST /stops`: wired into the fetch entry at merge.
+#[allow(dead_code)]
+mod stops;
 
 use contracts::config::RuntimeConfig;
 use std::rc::Rc;

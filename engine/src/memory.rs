@@ -17,7 +17,7 @@ use crate::circuit::CircuitBreaker;
 use crate::paper::{PaperExchange, Routed};
 use crate::ports::{
     Clock, Events, ExchangePort, Exchanges, Failure, FailureClass, KeyStore, Lookup, PortError,
-    Prepared, CALL_TIMEOUT_MS,
+    Prepared, StopRequest, StopsSet, CALL_TIMEOUT_MS,
 };
 use base64::Engine as _;
 use contracts::event::{Fee, OrderAck, Protection, ProtectiveOrder};
@@ -28,7 +28,9 @@ use contracts::idempotency::{
 use contracts::job::TradeJob;
 use contracts::lifecycle::KeyRecord;
 use contracts::signal::Exchange;
+use exchanges::account::PositionSide;
 use exchanges::order::OrderRequest;
+use exchanges::stops::{Placed, PlacedStop, StopKind, StopTarget};
 use exchanges::venue::Instrument;
 use rust_decimal::Decimal;
 use std::cell::{Cell, RefCell};
@@ -432,6 +434,10 @@ pub struct MemoryExchange<'c> {
     /// Client ids of every protective placement, in order (a repeat would be a second order).
     placements: RefCell<Vec<String>>,
     protections: RefCell<VecDeque<Protection>>,
+    /// The server-side stops each position holds, by (symbol, side, testnet).
+    stops: RefCell<BTreeMap<(String, PositionSide, bool), StopTarget>>,
+    /// Scripted answers of the next `set_stops` calls.
+    stop_answers: RefCell<VecDeque<Result<StopsSet, Failure>>>,
 }
 
 impl<'c> MemoryExchange<'c> {
@@ -451,7 +457,19 @@ impl<'c> MemoryExchange<'c> {
             protective: RefCell::new(BTreeMap::new()),
             placements: RefCell::new(Vec::new()),
             protections: RefCell::new(VecDeque::new()),
+            stops: RefCell::new(BTreeMap::new()),
+            stop_answers: RefCell::new(VecDeque::new()),
         }
+    }
+
+    /// The server-side stops each position holds now, by (canonical symbol, side, testnet).
+    pub fn stops(&self) -> BTreeMap<(String, PositionSide, bool), StopTarget> {
+        self.stops.borrow().clone()
+    }
+
+    /// The next `set_stops` answers this (and changes nothing).
+    pub fn script_stops(&self, answer: Result<StopsSet, Failure>) {
+        self.stop_answers.borrow_mut().push_back(answer);
     }
 
     /// The answer of the next `protect` (else: attached, or placed as the venue takes them).
@@ -691,6 +709,61 @@ impl ExchangePort for &MemoryExchange<'_> {
         self.log("fees", order, deadline_ms);
         self.fees.borrow_mut().pop_front().unwrap_or(Ok(None))
     }
+
+    /// Keeps the target as the position's stops, as far as the venue documents keeping them
+    /// (a trailing stop MEXC cannot keep is said in a note, not kept); a scripted answer first.
+    async fn set_stops(
+        &self,
+        request: &StopRequest,
+        deadline_ms: i64,
+    ) -> Result<StopsSet, Failure> {
+        self.clock.advance(self.latency_ms.get());
+        let _ = deadline_ms;
+        if let Some(answer) = self.stop_answers.borrow_mut().pop_front() {
+            return answer;
+        }
+        let Some(venue) = exchanges::stops::of(self.exchange) else {
+            return Err(Failure {
+                class: FailureClass::Terminal,
+                message: format!("{} keeps no server-side stops", self.exchange),
+            });
+        };
+        let supported = venue.support();
+        let mut target = request.target.clone();
+        let mut placed = Placed::default();
+        if target.trailing.is_some() && !supported.trailing {
+            target.trailing = None;
+            placed
+                .notes
+                .push(format!("{} documents no trailing stop", self.exchange));
+        }
+        let id = |kind: &str| format!("mem-{kind}-{}", request.symbol.canonical());
+        placed.stop = target.stop_price.map(|p| PlacedStop {
+            kind: StopKind::Stop,
+            exchange_id: Some(id("stop")),
+            client_id: None,
+            trigger_price: Some(p),
+            distance: None,
+            activation_price: None,
+            take_profit: None,
+        });
+        placed.trailing = target.trailing.as_ref().map(|t| PlacedStop {
+            kind: StopKind::Trailing,
+            exchange_id: Some(id("trailing")),
+            client_id: None,
+            trigger_price: None,
+            distance: Some(t.distance_pct),
+            activation_price: t.activation_price,
+            take_profit: None,
+        });
+        let key = (request.symbol.canonical(), request.side, request.testnet);
+        if target == StopTarget::default() {
+            self.stops.borrow_mut().remove(&key);
+        } else {
+            self.stops.borrow_mut().insert(key, target);
+        }
+        Ok(StopsSet { placed, supported })
+    }
 }
 
 /// The three real exchanges in memory, paper as itself, and a circuit breaker.
@@ -895,5 +968,60 @@ pub(crate) mod tests {
         let again = futures::executor::block_on(port.submit(&order, &prepared, 1));
         assert_eq!(again.map_err(|f| f.class), Err(FailureClass::Unknown));
         assert_eq!(x.orders().len(), 1);
+    }
+}
+
+#[cfg(test)]
+mod stop_tests {
+    use super::*;
+    use exchanges::stops::Trailing;
+
+    fn block_on<F: Future>(f: F) -> F::Output {
+        futures::executor::block_on(f)
+    }
+
+    fn request(stop: Option<&str>, trailing: Option<&str>) -> StopRequest {
+        let d = |s: &str| s.parse::<Decimal>().unwrap_or_else(|e| panic!("{e}"));
+        StopRequest {
+            symbol: contracts::symbol::Symbol::parse("BTCUSDT").unwrap_or_else(|e| panic!("{e}")),
+            side: PositionSide::Long,
+            testnet: true,
+            target: StopTarget {
+                stop_price: stop.map(d),
+                trailing: trailing.map(|t| Trailing {
+                    distance_pct: d(t),
+                    activation_price: None,
+                }),
+            },
+        }
+    }
+
+    /// The memory exchange keeps what the venue documents keeping: MEXC's trailing stop is a
+    /// note, not a stop; none clears the position's stops; a scripted refusal is answered.
+    #[test]
+    fn stops_are_kept_as_far_as_the_venue_keeps_them() {
+        let clock = StepClock::new(0);
+        let mexc = MemoryExchange::new(Exchange::Mexc, &clock);
+        let set = block_on((&mexc).set_stops(&request(Some("60000"), Some("1")), 1))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(set.placed.trailing.is_none());
+        assert_eq!(set.placed.notes.len(), 1);
+        assert!(!set.supported.trailing);
+        let kept = mexc.stops();
+        let target = kept.values().next().cloned().unwrap_or_default();
+        assert!(target.trailing.is_none() && target.stop_price.is_some());
+        let bybit = MemoryExchange::new(Exchange::Bybit, &clock);
+        let set = block_on((&bybit).set_stops(&request(Some("60000"), Some("1")), 1))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(set.placed.trailing.is_some() && set.placed.stop.is_some());
+        block_on((&bybit).set_stops(&request(None, None), 1)).unwrap_or_else(|e| panic!("{e}"));
+        assert!(bybit.stops().is_empty());
+        bybit.script_stops(Err(Failure {
+            class: FailureClass::Terminal,
+            message: "refused".into(),
+        }));
+        assert!(block_on((&bybit).set_stops(&request(Some("1"), None), 1)).is_err());
+        let paper = PaperExchange;
+        assert!(block_on(paper.set_stops(&request(Some("1"), None), 1)).is_err());
     }
 }

@@ -144,6 +144,40 @@ pub trait ExchangePort {
         let _ = (order, ack, deadline_ms);
         Ok(None)
     }
+    /// Places, moves or cancels the server-side stop and trailing stop of an open position so
+    /// they are `request.target` (see `exchanges::stops`), by `deadline_ms`. Refused (Terminal)
+    /// when there is no such position or the exchange refuses the target, with the exchange's
+    /// words. The default keeps none (paper, the simulation).
+    async fn set_stops(
+        &self,
+        request: &StopRequest,
+        deadline_ms: i64,
+    ) -> Result<StopsSet, Failure> {
+        let _ = (request, deadline_ms);
+        Err(Failure {
+            class: FailureClass::Terminal,
+            message: format!("{} keeps no server-side stops", self.exchange()),
+        })
+    }
+}
+
+/// "Make the exchange-side protection of this open position be": what
+/// [`ExchangePort::set_stops`] is asked (the agent's server-side stops, issue 15).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StopRequest {
+    pub symbol: contracts::symbol::Symbol,
+    pub side: exchanges::account::PositionSide,
+    /// The network whose account holds the position (its own key pair).
+    pub testnet: bool,
+    pub target: exchanges::stops::StopTarget,
+}
+
+/// What is in force on the exchange after [`ExchangePort::set_stops`], and what the exchange
+/// can keep at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StopsSet {
+    pub placed: exchanges::stops::Placed,
+    pub supported: exchanges::stops::Support,
 }
 
 /// The exchange a job is routed to, chosen per attempt (paper unless live mode routes a valid

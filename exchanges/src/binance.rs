@@ -165,6 +165,8 @@ pub static BINANCE: Binance = Binance;
 
 /// Positions, the USDT wallet and fees: [`crate::account::Account`].
 mod account;
+/// Server-side stops: [`crate::stops::ServerStops`].
+mod stops;
 
 impl Binance {
     /// `params` + `recvWindow` + `timestamp`, then `signature` over all of it as the last
@@ -195,6 +197,19 @@ impl Binance {
                 ),
             ],
             body: Some(Self::signed_params(ctx, creds, params)),
+        }
+    }
+
+    /// A signed `DELETE`, its parameters in the query string as a `GET`'s.
+    fn signed_delete(
+        ctx: &Context,
+        creds: &Credentials,
+        path: &str,
+        params: &[(&str, String)],
+    ) -> HttpRequest {
+        HttpRequest {
+            method: Method::Delete,
+            ..Self::signed_get(ctx, creds, path, params)
         }
     }
 

@@ -154,6 +154,8 @@ pub static BYBIT: Bybit = Bybit;
 
 /// Positions, the USDT wallet and fees: [`crate::account::Account`].
 mod account;
+/// Server-side stops: [`crate::stops::ServerStops`].
+mod stops;
 
 impl Bybit {
     fn signed_headers(ctx: &Context, creds: &Credentials, params: &str) -> Vec<(String, String)> {

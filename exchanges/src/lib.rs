@@ -13,6 +13,7 @@ pub mod paper;
 pub mod precision;
 pub mod protect;
 pub mod signing;
+pub mod stops;
 pub mod venue;
 mod wire;
 

@@ -178,6 +178,8 @@ pub static MEXC: Mexc = Mexc;
 
 /// Positions, the USDT wallet and fees: [`crate::account::Account`].
 mod account;
+/// Server-side stops: [`crate::stops::ServerStops`].
+mod stops;
 
 fn no_testnet() -> ExchangeError {
     refused(

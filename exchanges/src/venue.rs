@@ -14,6 +14,8 @@ use std::fmt;
 pub enum Method {
     Get,
     Post,
+    /// Binance's cancels (`DELETE /fapi/v1/algoOrder`).
+    Delete,
 }
 
 /// A request ready to send: full URL (query included), headers, body.

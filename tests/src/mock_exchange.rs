@@ -546,9 +546,14 @@ pub struct AlgoOrder {
     pub working_type: String,
     pub reduce_only: bool,
     pub close_position: bool,
-    /// `NEW` while it waits.
+    /// `NEW` while it waits; `FINISHED` once the mark fired it, `CANCELED` once cancelled.
     pub status: String,
     pub created_at_ms: i64,
+    /// A trailing stop's `callbackRate` (percent) and `activatePrice`.
+    pub callback_rate: Option<Decimal>,
+    pub activate_price: Option<Decimal>,
+    /// Its best mark since activation (`None`: not active yet).
+    pub watermark: Option<Decimal>,
 }
 
 impl AlgoOrder {
@@ -720,9 +725,11 @@ impl MockExchanges {
         symbol: &str,
         price: Decimal,
     ) -> Result<(), MockError> {
-        self.shared
-            .book()
-            .set_mark(&MarkPrice::new(exchange, symbol, price))
+        let m = MarkPrice::new(exchange, symbol, price);
+        let sp = m.spec()?;
+        self.shared.book().set_mark(&m)?;
+        stops::fire(&self.shared, exchange, sp);
+        Ok(())
     }
 
     /// The mark `exchange` publishes for `symbol` (`None` if the mock does not list it).
@@ -785,6 +792,10 @@ impl Drop for MockExchanges {
 /// Positions, balances and fills as each exchange reports them, and orders that fill later.
 mod account;
 pub use account::{FillLater, FillRecord, HeldPosition};
+/// Server-side stops (Bybit's trading stop, Binance's trailing and open/cancel algo orders)
+/// and their firing when a mark moves.
+mod stops;
+pub use stops::ServerStop;
 
 struct Shared {
     credentials: MockCredentials,
@@ -848,6 +859,8 @@ struct Book {
     next_id: u64,
     /// Binance's conditional orders (`POST /fapi/v1/algoOrder`).
     algo_orders: Vec<AlgoOrder>,
+    /// Bybit's trading stops (`POST /v5/position/trading-stop`).
+    server_stops: Vec<stops::ServerStop>,
 }
 
 impl Book {
@@ -1123,12 +1136,16 @@ fn control(shared: &Shared, call: &Call) -> Reply {
                 Ok(prices) => {
                     let mut book = shared.book();
                     let set: Vec<Value> = prices
-                        .into_iter()
+                        .iter()
                         .map(|(p, sp)| {
                             book.marks.insert((p.exchange, sp.joined()), p.price);
                             json!({"exchange": p.exchange.as_str(), "symbol": sp.joined(), "price": p.price.normalize().to_string()})
                         })
                         .collect();
+                    drop(book);
+                    for (p, sp) in &prices {
+                        stops::fire(shared, p.exchange, sp);
+                    }
                     json_reply(StatusCode::OK, &json!({ "prices": set }))
                 }
                 Err(e) => json_reply(StatusCode::BAD_REQUEST, &json!({ "error": e.to_string() })),
@@ -1593,6 +1610,9 @@ mod bybit {
             (&Method::GET, "/v5/order/realtime") => authed(shared, call, realtime),
             (&Method::GET, "/v5/order/history") => authed(shared, call, history),
             (&Method::GET, "/v5/position/list") => authed(shared, call, position_list),
+            (&Method::POST, "/v5/position/trading-stop") => {
+                authed(shared, call, stops::bybit_trading_stop)
+            }
             _ => text(StatusCode::NOT_FOUND, "Cannot find path"),
         };
         Reply::Now(r)
@@ -2219,6 +2239,14 @@ mod binance {
                 Ok(p) => query_algo(&p, shared, call.testnet),
                 Err(r) => r,
             },
+            (&Method::DELETE, "/fapi/v1/algoOrder") => match auth(shared, call) {
+                Ok(p) => stops::binance_cancel_algo(&p, shared, call.testnet),
+                Err(r) => r,
+            },
+            (&Method::GET, "/fapi/v1/openAlgoOrders") => match auth(shared, call) {
+                Ok(p) => stops::binance_open_algo(&p, shared, call.testnet),
+                Err(r) => r,
+            },
             (&Method::POST, "/fapi/v1/leverage") => match auth(shared, call) {
                 Ok(p) => leverage(&p, shared, call.testnet),
                 Err(r) => r,
@@ -2709,7 +2737,7 @@ mod binance {
 
     /// The algo order's JSON in the shape of the connector's `NewAlgoOrderResponse` /
     /// `QueryAlgoOrderResponse`.
-    fn algo_json(a: &AlgoOrder) -> Value {
+    pub(super) fn algo_json(a: &AlgoOrder) -> Value {
         json!({
             "algoId": a.algo_id, "clientAlgoId": a.client_algo_id, "algoType": "CONDITIONAL",
             "orderType": a.order_type, "symbol": a.symbol, "side": a.side, "positionSide": a.position_side,
@@ -2719,6 +2747,8 @@ mod binance {
             "workingType": a.working_type, "priceMatch": "NONE",
             "closePosition": a.close_position, "priceProtect": false,
             "reduceOnly": a.reduce_only, "createTime": a.created_at_ms,
+            "callbackRate": a.callback_rate.map(|r| r.to_string()),
+            "activatePrice": a.activate_price.map(|p| p.to_string()),
             "updateTime": a.created_at_ms, "triggerTime": 0, "goodTillDate": 0,
         })
     }
@@ -2764,17 +2794,32 @@ mod binance {
             None => return bad(mandatory("side")),
         };
         let order_type = match param(&p, "type") {
-            Some(t @ ("STOP_MARKET" | "TAKE_PROFIT_MARKET")) => t.to_owned(),
-            // Limit stops and trailing stops exist but hoox places none: the mock refuses
-            // them rather than accept what it does not simulate.
+            Some(t @ ("STOP_MARKET" | "TAKE_PROFIT_MARKET" | "TRAILING_STOP_MARKET")) => {
+                t.to_owned()
+            }
+            // Limit stops exist but hoox places none: the mock refuses them rather than accept
+            // what it does not simulate.
             Some(_) => return bad(err(StatusCode::BAD_REQUEST, -1116, "Invalid orderType.")),
             None => return bad(mandatory("type")),
         };
-        let Some(trigger) = param(&p, "triggerPrice")
+        let trailing = order_type == "TRAILING_STOP_MARKET";
+        let trailing_params = if trailing {
+            let mark = shared.book().mark(Exchange::Binance, sp);
+            match stops::binance_trailing(&p, buy, mark) {
+                Ok(t) => Some(t),
+                Err(r) => return bad(r),
+            }
+        } else {
+            None
+        };
+        let trigger = match param(&p, "triggerPrice")
             .and_then(dec)
             .filter(|t| *t > Decimal::ZERO)
-        else {
-            return bad(mandatory("triggerPrice"));
+        {
+            Some(t) => t,
+            // A trailing stop triggers off its watermark, not a price.
+            None if trailing => lit(sp.tick),
+            None => return bad(mandatory("triggerPrice")),
         };
         if !on_step(trigger, lit(sp.tick)) {
             return bad(err(
@@ -2854,10 +2899,11 @@ mod binance {
         // The trigger is judged against the mark (which is also the mock's last price).
         let mark = book.mark(Exchange::Binance, sp);
         let stop = order_type == "STOP_MARKET";
-        let triggers_now = match (stop, buy) {
-            (true, true) | (false, false) => mark >= trigger,
-            (true, false) | (false, true) => mark <= trigger,
-        };
+        let triggers_now = !trailing
+            && match (stop, buy) {
+                (true, true) | (false, false) => mark >= trigger,
+                (true, false) | (false, true) => mark <= trigger,
+            };
         if triggers_now {
             return bad(err(
                 StatusCode::BAD_REQUEST,
@@ -2890,6 +2936,9 @@ mod binance {
             close_position,
             status: "NEW".into(),
             created_at_ms: shared.now_ms(),
+            callback_rate: trailing_params.map(|(r, _)| r),
+            activate_price: trailing_params.and_then(|(_, a)| a),
+            watermark: trailing_params.filter(|(_, a)| a.is_none()).map(|_| mark),
         };
         book.algo_orders.push(algo.clone());
         drop(book);

@@ -106,6 +106,7 @@ impl Rig {
         let mut b = match req.method {
             Method::Get => self.http.get(&req.url),
             Method::Post => self.http.post(&req.url),
+            Method::Delete => self.http.delete(&req.url),
         };
         for (k, v) in &req.headers {
             b = b.header(k, v);
@@ -2350,7 +2351,7 @@ fn binance_signed(rig: &Rig, method: Method, path: &str, params: &[(&str, &str)]
                 body: Some(signed),
             }
         }
-        Method::Get => HttpRequest {
+        Method::Get | Method::Delete => HttpRequest {
             method,
             url: format!("{}{path}?{signed}", ctx.base_url),
             headers,
@@ -2921,4 +2922,306 @@ async fn binance_protective_orders_on_a_hedge_mode_account_name_the_entry_s_posi
     let (status, v) = place_algo(&rig, &stop("oneway-long", false)).await;
     assert_eq!((status, v["code"].as_i64()), (400, Some(-4061)), "{v}");
     assert_eq!(rig.mock.algo_orders().len(), 4);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Server-side stops (issue 15): the adapters' plans against the mock, and stops that fire
+// ---------------------------------------------------------------------------------------------
+
+use exchanges::account::PositionSide;
+use exchanges::stops::{Placed, StopPosition, StopTarget, Trailing};
+
+fn stop_position(ex: Exchange, side: PositionSide, mode: PositionMode, size: &str) -> StopPosition {
+    StopPosition {
+        symbol: btc(),
+        exchange_symbol: if ex == Exchange::Mexc {
+            "BTC_USDT"
+        } else {
+            "BTCUSDT"
+        }
+        .into(),
+        side,
+        mode,
+        size: d(size),
+        mark: d("65000"),
+        tick_size: d("0.1"),
+        qty_step: d("0.001"),
+    }
+}
+
+fn target(stop: Option<&str>, trailing: Option<(&str, Option<&str>)>) -> StopTarget {
+    StopTarget {
+        stop_price: stop.map(d),
+        trailing: trailing.map(|(pct, act)| Trailing {
+            distance_pct: d(pct),
+            activation_price: act.map(d),
+        }),
+    }
+}
+
+/// What the live port does: read (where the venue needs it), plan, send each write in order.
+async fn set_stops(
+    rig: &Rig,
+    ex: Exchange,
+    position: &StopPosition,
+    t: &StopTarget,
+) -> Result<Placed, ExchangeError> {
+    let v = exchanges::stops::of(ex).unwrap_or_else(|| panic!("{ex} stops"));
+    let (ctx, creds) = (rig.ctx(ex), rig.creds(ex));
+    let existing = match v.stops_read_request(&ctx, &creds, position) {
+        Some(req) => {
+            let resp = rig.send(&req).await.unwrap_or_else(|e| panic!("{e}"));
+            v.parse_stops_read(position, &resp)?
+        }
+        None => Default::default(),
+    };
+    let plan = v.stops_plan(&ctx, &creds, position, t, &existing)?;
+    let mut results = Vec::new();
+    for w in &plan.writes {
+        let resp = rig.send(&w.request).await.unwrap_or_else(|e| panic!("{e}"));
+        results.push(v.parse_stop_write(w, &resp)?);
+    }
+    Ok(exchanges::stops::settle(&plan, &results))
+}
+
+/// Held size of BTCUSDT on `ex` mainnet, signed by side (0 when flat).
+fn held(rig: &Rig, ex: Exchange) -> Decimal {
+    rig.mock
+        .held_positions()
+        .into_iter()
+        .filter(|p| p.exchange == ex && !p.testnet && p.symbol == "BTCUSDT")
+        .map(|p| if p.side == "long" { p.size } else { -p.size })
+        .sum()
+}
+
+#[tokio::test]
+async fn bybit_trading_stop_refuses_what_bybit_refuses() {
+    let rig = Rig::start().await;
+    let ex = Exchange::Bybit;
+    let long = stop_position(ex, PositionSide::Long, PositionMode::OneWay, "0.01");
+    // No position yet.
+    let e = set_stops(&rig, ex, &long, &target(Some("60000"), None))
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("refused"));
+    assert_eq!(e.code.as_deref(), Some("10001"));
+    assert!(e.message.contains("zero position"), "{}", e.message);
+    rig.submit(&market(ex, &id("stop-entry"), "0.01"))
+        .await
+        .done();
+    // A long's stop above the mark, in Bybit's words.
+    let e = set_stops(&rig, ex, &long, &target(Some("66000"), None))
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("refused"));
+    assert_eq!(e.class, ErrorClass::Terminal);
+    assert!(
+        e.message.contains("should lower than base_price"),
+        "{}",
+        e.message
+    );
+    // The hedge-mode index on a one-way account.
+    let hedge = stop_position(ex, PositionSide::Long, PositionMode::Hedge, "0.01");
+    let e = set_stops(&rig, ex, &hedge, &target(Some("60000"), None))
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("refused"));
+    assert!(e.message.contains("position idx"), "{}", e.message);
+    // Unsigned: refused before anything is kept.
+    let plan = exchanges::stops::of(ex)
+        .and_then(|v| {
+            v.stops_plan(
+                &rig.ctx(ex),
+                &rig.creds(ex),
+                &long,
+                &target(Some("60000"), None),
+                &Default::default(),
+            )
+            .ok()
+        })
+        .unwrap_or_else(|| panic!("a plan"));
+    let mut unsigned = plan.writes[0].request.clone();
+    unsigned.headers.retain(|(k, _)| k != "X-BAPI-SIGN");
+    let resp = rig.send(&unsigned).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(resp.status, 401);
+    assert!(rig.mock.server_stops().is_empty());
+    // Accepted, then the same again is "Not modified", read as success.
+    let placed = set_stops(&rig, ex, &long, &target(Some("60000"), None))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(placed.stop.and_then(|s| s.trigger_price), Some(d("60000")));
+    assert!(set_stops(&rig, ex, &long, &target(Some("60000"), None))
+        .await
+        .is_ok());
+    assert_eq!(rig.mock.server_stops().len(), 1);
+    // None cancels it.
+    set_stops(&rig, ex, &long, &StopTarget::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(rig.mock.server_stops().is_empty());
+}
+
+/// A Bybit stop fires when the mark a test sets reaches it: the position closes as a
+/// reduce-only market order would, with a fill at the mark, and its stop goes with it.
+#[tokio::test]
+async fn bybit_stop_and_trailing_stop_fire_when_the_mark_crosses_them() {
+    let rig = Rig::start().await;
+    let ex = Exchange::Bybit;
+    rig.submit(&market(ex, &id("fire-entry"), "0.01"))
+        .await
+        .done();
+    let long = stop_position(ex, PositionSide::Long, PositionMode::OneWay, "0.01");
+    set_stops(&rig, ex, &long, &target(Some("60000"), None))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    rig.mock
+        .set_price(ex, "BTCUSDT", d("60500"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(held(&rig, ex), d("0.01"), "above the stop: still open");
+    rig.mock
+        .set_price(ex, "BTCUSDT", d("59990"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(held(&rig, ex), Decimal::ZERO, "the stop closed it");
+    let close = rig
+        .orders_of(ex)
+        .into_iter()
+        .last()
+        .unwrap_or_else(|| panic!("a close"));
+    assert!(close.reduce_only && close.side == "Sell" && close.state == OrderState::Filled);
+    assert_eq!(close.average_price, Some(d("59990")));
+    let fill = rig
+        .mock
+        .fills()
+        .into_iter()
+        .last()
+        .unwrap_or_else(|| panic!("a fill"));
+    assert_eq!((fill.quantity, fill.price), (d("0.01"), d("59990")));
+    assert!(
+        rig.mock.server_stops().is_empty(),
+        "cleared with the position"
+    );
+    // A trailing stop: 1 % (650 at 65000) behind the highest mark since activation at 66000.
+    rig.mock
+        .set_price(ex, "BTCUSDT", d("65000"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    rig.submit(&market(ex, &id("trail-entry"), "0.01"))
+        .await
+        .done();
+    let placed = set_stops(&rig, ex, &long, &target(None, Some(("1", Some("66000")))))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(placed.trailing.and_then(|t| t.distance), Some(d("660")));
+    let stops = rig.mock.server_stops();
+    assert_eq!(
+        stops[0].watermark, None,
+        "not active below its activation price"
+    );
+    rig.mock
+        .set_price(ex, "BTCUSDT", d("64000"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(held(&rig, ex), d("0.01"), "inactive: no trail yet");
+    rig.mock
+        .set_price(ex, "BTCUSDT", d("67000"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(rig.mock.server_stops()[0].watermark, Some(d("67000")));
+    rig.mock
+        .set_price(ex, "BTCUSDT", d("66400"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(held(&rig, ex), d("0.01"), "within 660 of the watermark");
+    rig.mock
+        .set_price(ex, "BTCUSDT", d("66300"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(held(&rig, ex), Decimal::ZERO, "67000 - 660 reached");
+}
+
+#[tokio::test]
+async fn binance_trailing_stops_keep_their_bounds_and_fire_behind_the_watermark() {
+    let rig = Rig::start().await;
+    let ex = Exchange::Binance;
+    rig.submit(&market(ex, &id("bn-trail-entry"), "0.012"))
+        .await
+        .done();
+    let long = stop_position(ex, PositionSide::Long, PositionMode::OneWay, "0.012");
+    // The adapter refuses a rate outside [0.1, 10]; the mock refuses one sent anyway.
+    assert!(
+        set_stops(&rig, ex, &long, &target(None, Some(("12", None))))
+            .await
+            .is_err()
+    );
+    let (status, v) = place_algo(
+        &rig,
+        &[
+            ("algoType", "CONDITIONAL"),
+            ("symbol", "BTCUSDT"),
+            ("side", "SELL"),
+            ("type", "TRAILING_STOP_MARKET"),
+            ("quantity", "0.012"),
+            ("callbackRate", "12"),
+            ("reduceOnly", "true"),
+        ],
+    )
+    .await;
+    assert_eq!((status, v["code"].as_i64()), (400, Some(-1130)));
+    // An activation price at or below the mark for a SELL would trigger at once.
+    let e = set_stops(&rig, ex, &long, &target(None, Some(("1", Some("64000")))))
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("refused"));
+    assert_eq!(e.code.as_deref(), Some("-2021"));
+    let placed = set_stops(&rig, ex, &long, &target(Some("60000"), Some(("2", None))))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let trailing_id = placed.trailing.as_ref().and_then(|t| t.exchange_id.clone());
+    assert!(placed.stop.and_then(|s| s.exchange_id).is_some() && trailing_id.is_some());
+    // Asked again: the same orders stay (the trailing watermark is not reset).
+    let again = set_stops(&rig, ex, &long, &target(Some("60000"), Some(("2", None))))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(again.trailing.and_then(|t| t.exchange_id), trailing_id);
+    assert_eq!(
+        rig.mock
+            .algo_orders()
+            .iter()
+            .filter(|a| a.status == "NEW")
+            .count(),
+        2
+    );
+    // Moved: the new stop is placed, then the old one cancelled.
+    let moved = set_stops(&rig, ex, &long, &target(Some("61000"), Some(("2", None))))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(moved.cancelled.len(), 1);
+    let statuses: Vec<_> = rig
+        .mock
+        .algo_orders()
+        .iter()
+        .map(|a| a.status.clone())
+        .collect();
+    assert_eq!(statuses, ["CANCELED", "NEW", "NEW"]);
+    // 2 % behind the highest mark: 70000 → fires at 68600.
+    rig.mock
+        .set_price(ex, "BTCUSDT", d("70000"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    rig.mock
+        .set_price(ex, "BTCUSDT", d("68700"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(held(&rig, ex), d("0.012"));
+    rig.mock
+        .set_price(ex, "BTCUSDT", d("68600"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(held(&rig, ex), Decimal::ZERO, "the trailing stop closed it");
+    let fired: Vec<_> = rig
+        .mock
+        .algo_orders()
+        .into_iter()
+        .filter(|a| a.status == "FINISHED")
+        .map(|a| a.order_type)
+        .collect();
+    assert_eq!(fired, ["TRAILING_STOP_MARKET"]);
+    // Nothing left to cancel but the stop, which the open-order list still shows.
+    let none = set_stops(&rig, ex, &long, &StopTarget::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(none.cancelled.len(), 1);
+    assert!(rig.mock.algo_orders().iter().all(|a| a.status != "NEW"));
 }

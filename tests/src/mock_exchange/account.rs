@@ -370,7 +370,7 @@ fn record(
 }
 
 /// Fills `qty` more of the order at index `i` (order units), moving its leg.
-fn fill_order(book: &mut Book, st: &mut State, i: usize, qty: Decimal, at_ms: i64) {
+pub(super) fn fill_order(book: &mut Book, st: &mut State, i: usize, qty: Decimal, at_ms: i64) {
     let Some(o) = book
         .orders
         .get(i)
