@@ -13,8 +13,6 @@ mod exchange;
 mod execution;
 mod ledger;
 mod ports;
-/// `POST /stops`: wired into the fetch entry at merge.
-#[allow(dead_code)]
 mod stops;
 
 use contracts::config::RuntimeConfig;
@@ -60,6 +58,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response
                 (Method::Post, "/account/read") => {
                     account::read(req, &env, &cfg, &request_id).await
                 }
+                (Method::Post, "/stops") => stops::handle(req, &env, &request_id).await,
                 _ => runtime::http::HttpError::not_found("no such route").respond(&request_id),
             }
         },
