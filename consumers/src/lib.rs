@@ -1,7 +1,8 @@
 //! `trade-worker`: consumes `trade-execution` (execute each accepted signal exactly once, and
 //! follow each order that is not final) and `trade-events` (fan the outcomes out to the D1
 //! ledger); its one-minute cron reads the exchanges' positions and balances into the ledger
-//! ([`account`]).
+//! ([`account`]); its internal `fetch` routes ([`door`]: `POST /signals`, `POST /quote`, behind
+//! the internal key) let other workers send signals through the same intake as the gateway's.
 //!
 //! The `queue` export is written by hand rather than with `#[event(queue)]`, to read each
 //! message's `attempts` and to make sure no error escapes: every message is acked, retried or
@@ -9,6 +10,7 @@
 //! returns nothing to fail with.
 
 mod account;
+mod door;
 mod exchange;
 mod execution;
 mod ledger;
@@ -19,7 +21,7 @@ use std::rc::Rc;
 use tracing::Instrument as _;
 use wasm_bindgen::prelude::*;
 use worker::worker_sys::{Context as ContextSys, MessageBatch};
-use worker::{event, Env, ScheduleContext, ScheduledEvent};
+use worker::{event, Context, Env, Request, Response, ScheduleContext, ScheduledEvent};
 
 pub const EXECUTION_QUEUE: &str = "trade-execution";
 pub const EVENTS_QUEUE: &str = "trade-events";
@@ -40,6 +42,12 @@ pub async fn queue(batch: MessageBatch, env: Env, _ctx: ContextSys) -> Result<Js
         }
     }
     Ok(JsValue::UNDEFINED)
+}
+
+/// The internal routes (`/health` answers in `runtime::edge::serve`).
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+    runtime::edge::serve("trade-worker", req, env, door::handle).await
 }
 
 /// The one-minute cron: every exchange's positions (and today's equity snapshot, once a day).

@@ -236,3 +236,28 @@ pub async fn set(
         audited,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn risk_keys_are_writable_and_judged_by_the_risk_rules() {
+        assert!(is_writable("risk:stop_loss_pct:BTCUSDT"));
+        assert!(is_writable(KILL_SWITCH));
+        assert!(!is_writable("nope:key"));
+        let e = SetError::from(risk::rules::validate("risk:stop_loss_pct", "150").unwrap_err());
+        let h = HttpError::from(&e);
+        assert_eq!(
+            (h.status, h.code, h.field.as_deref()),
+            (400, "invalid_field", Some("value"))
+        );
+        assert!(
+            h.message.contains("risk:stop_loss_pct") && h.message.contains("100"),
+            "{}",
+            h.message
+        );
+        let unknown = SetError::from(risk::rules::validate("risk:nope", "1").unwrap_err());
+        assert_eq!(HttpError::from(&unknown).status, 404);
+    }
+}
