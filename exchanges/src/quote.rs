@@ -329,7 +329,10 @@ pub fn quote(
                 return Err(QuoteError::NoEquity { equity: e });
             }
             let margin = amount::div(amount::mul(e, pct)?, Decimal::ONE_HUNDRED)?;
-            (amount::mul(margin, Decimal::from(leverage))?, Some(e))
+            (
+                amount::mul(margin, Decimal::from(leverage))?,
+                Some(e.normalize()),
+            )
         }
     };
     // The lot in base units, no finer than a signal quantity can be written.
@@ -406,7 +409,7 @@ pub fn quote(
         leverage,
         lot_step: base_step.normalize(),
         min_quantity,
-        min_notional: instrument.limits.min_notional,
+        min_notional: instrument.limits.min_notional.map(|m| m.normalize()),
         equity: equity_used,
         equity_pct: match req.size {
             Size::EquityPct(p) => Some(p),
@@ -498,7 +501,7 @@ mod tests {
             &r,
             &instrument("1", "1", "0.0001"),
             ReferencePrice::mark(d("60000")),
-            Some(d("2000")),
+            Some(d("2000.000")),
             &roomy(),
         )
         .unwrap();
@@ -508,7 +511,11 @@ mod tests {
         assert_eq!(q.quantity, d("0.0166"));
         assert_eq!(q.notional, d("996"));
         assert_eq!(q.network, "testnet");
-        assert_eq!(q.equity, Some(d("2000")));
+        assert_eq!(
+            q.equity.map(|e| e.to_string()).as_deref(),
+            Some("2000"),
+            "normalised"
+        );
     }
 
     #[test]
