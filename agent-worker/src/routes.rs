@@ -45,9 +45,11 @@ pub async fn handle(mut req: Request, env: Env, request_id: String) -> Result<Re
                 )),
             }
         }
-        (_, "/agent/status" | "/agent/run" | "/agent/risk-override") => {
-            Err(HttpError::new(405, "method_not_allowed", "see the README for each route's method"))
-        }
+        (_, "/agent/status" | "/agent/run" | "/agent/risk-override") => Err(HttpError::new(
+            405,
+            "method_not_allowed",
+            "see the README for each route's method",
+        )),
         _ => Err(HttpError::not_found("no such route")),
     };
     match answer {
@@ -156,9 +158,9 @@ async fn risk_override(
     };
     let symbol = match o.symbol.as_deref() {
         None => None,
-        Some(s) => Some(
-            contracts::symbol::Symbol::parse(s).map_err(|e| bad("symbol", e.to_string()))?,
-        ),
+        Some(s) => {
+            Some(contracts::symbol::Symbol::parse(s).map_err(|e| bad("symbol", e.to_string()))?)
+        }
     };
     if symbol.is_some() && exchange.is_none() {
         return Err(bad("exchange", "a symbol needs its exchange"));
@@ -190,8 +192,8 @@ async fn risk_override(
                 }
             };
             let record = PauseRecord {
-                network: network.as_str().into(),
-                exchange: exchange_name.clone(),
+                testnet: network == Network::Testnet,
+                exchange,
                 symbol: symbol_name.clone(),
                 until_ms,
                 reason: format!("{actor}: {reason}"),
@@ -219,13 +221,8 @@ async fn risk_override(
         }
         OverrideAction::Resume => {
             let current = records::pauses(env).await.map_err(unavailable)?;
-            let (kept, lifted) = pauses::resume(
-                &current,
-                network.as_str(),
-                exchange_name.as_deref(),
-                symbol_name.as_deref(),
-                now,
-            );
+            let (kept, lifted) =
+                pauses::resume(&current, network, exchange, symbol_name.as_deref(), now);
             run::write_pauses(env, &kept, actor, request_id)
                 .await
                 .map_err(HttpError::unavailable)?;
@@ -246,7 +243,9 @@ async fn risk_override(
                             rebased = Some(e.normalize().to_string());
                         }
                     }
-                    Err(e) => tracing::warn!(request_id, error = %e, "equity unreadable: protections not re-based"),
+                    Err(e) => {
+                        tracing::warn!(request_id, error = %e, "equity unreadable: protections not re-based")
+                    }
                 }
             }
             writes.push(
@@ -287,9 +286,14 @@ async fn risk_override(
                 .iter()
                 .map(|p| close_all(p, CloseReason::OperatorFlatten))
                 .collect();
-            let sent =
-                run::send_closes(env, closes.iter(), &gathered.positions, &stored.dead, request_id)
-                    .await;
+            let sent = run::send_closes(
+                env,
+                closes.iter(),
+                &gathered.positions,
+                &stored.dead,
+                request_id,
+            )
+            .await;
             let already = stored.exits.iter().map(|e| e.key.clone()).collect();
             let failed = run::record_closes(
                 &sent,

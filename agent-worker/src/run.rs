@@ -225,6 +225,126 @@ pub async fn send_alerts(env: &Env, alerts: Vec<Alert>, request_id: &str) {
     }
 }
 
+/// Who and when, for the exchange-side stops' records.
+pub struct StopsContext<'a> {
+    pub actor: &'a str,
+    pub request_id: &'a str,
+    pub now_ms: i64,
+}
+
+/// Places, moves or cancels each open position's exchange-side stop where the rules' target
+/// changed since the last one placed (`plan::stop_target`), through the trade-worker's
+/// `POST /stops`; the stored record of each position touched (`{"target", "placed",
+/// "supported"}`, or the last target that failed, alerted once). A position closing this run
+/// is left alone.
+#[allow(clippy::too_many_arguments)]
+pub async fn exchange_stops(
+    env: &Env,
+    rules: &risk::RuleSet,
+    gathered: &plan::Gathered,
+    states: &BTreeMap<PositionId, risk::evaluate::PositionState>,
+    closing: &BTreeSet<PositionId>,
+    cx: StopsContext<'_>,
+    writes: &mut Vec<Query>,
+    alerts: &mut Vec<Alert>,
+    problems: &mut Vec<String>,
+) -> BTreeMap<PositionId, String> {
+    let mut calls = Vec::new();
+    for p in &gathered.positions {
+        if closing.contains(&p.id) {
+            continue;
+        }
+        let state = states.get(&p.id).cloned().unwrap_or_default();
+        let target = plan::stop_target(p, &rules.for_symbol(&p.id.symbol), &state);
+        let stored: serde_json::Value = gathered
+            .stops
+            .get(&p.id)
+            .and_then(|s| serde_json::from_str(s).ok())
+            .unwrap_or_default();
+        let placed_target = stored.get("target").cloned().filter(|t| !t.is_null());
+        if target == placed_target {
+            continue;
+        }
+        let mut body = target
+            .clone()
+            .unwrap_or_else(|| serde_json::json!({"stop_price": null, "trailing": null}));
+        body["exchange"] = p.id.exchange.as_str().into();
+        body["test"] = (p.id.network == risk::evaluate::Network::Testnet).into();
+        body["symbol"] = p.id.symbol.canonical().into();
+        body["side"] = p.id.side.as_str().into();
+        let id = p.id.clone();
+        calls.push(async move {
+            let answer = trade::stops(env, &body, cx.request_id).await;
+            (id, target, placed_target, stored, answer)
+        });
+    }
+    let mut out = BTreeMap::new();
+    for (id, target, placed_target, stored, answer) in futures::future::join_all(calls).await {
+        let what = match &target {
+            Some(t) => format!(
+                "stop {}{}",
+                t["stop_price"].as_str().unwrap_or("none"),
+                t["trailing"]["distance_pct"]
+                    .as_str()
+                    .map_or(String::new(), |d| format!(", trailing {d} %"))
+            ),
+            None => "none (cancelled)".to_owned(),
+        };
+        match answer {
+            Ok(a) => {
+                let record = serde_json::json!({
+                    "target": target,
+                    "placed": a["placed"],
+                    "supported": a["supported"],
+                    "at_ms": cx.now_ms,
+                });
+                out.insert(id.clone(), record.to_string());
+                writes.push(
+                    NewAudit::new(
+                        cx.actor,
+                        AuditAction::RiskStopMoved,
+                        position_target(&id.to_string()),
+                        &serde_json::json!({"exchange_side": record}),
+                        cx.request_id,
+                    )
+                    .insert(cx.now_ms),
+                );
+                let notes = a["placed"]["notes"]
+                    .as_array()
+                    .map(|n| {
+                        n.iter()
+                            .filter_map(|x| x.as_str())
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    })
+                    .filter(|n| !n.is_empty())
+                    .map_or(String::new(), |n| format!(" ({n})"));
+                alerts.push(notice(format!(
+                    "🛡 Exchange-side protection of {id}: {what}{notes}"
+                )));
+            }
+            Err(e) => {
+                problems.push(format!("{id}: exchange-side stop not set: {e}"));
+                let first_time = stored.get("failed") != target.as_ref();
+                let mut record = stored.clone();
+                if !record.is_object() {
+                    record = serde_json::json!({});
+                }
+                record["target"] = placed_target.unwrap_or_default();
+                record["failed"] = target.clone().unwrap_or_default();
+                out.insert(id.clone(), record.to_string());
+                if first_time {
+                    alerts.push(notice(format!(
+                        "⚠ Exchange-side protection of {id} not set ({what}): {e}. The \
+                         agent's minute check still protects it."
+                    )));
+                }
+            }
+        }
+    }
+    out
+}
+
 /// One evaluation, start to end.
 pub async fn run(env: &Env, trigger: Trigger, request_id: &str) -> Result<Summary, RunError> {
     let now = runtime::now_ms();
@@ -238,10 +358,16 @@ pub async fn run(env: &Env, trigger: Trigger, request_id: &str) -> Result<Summar
         .map_err(RunError::Trade)?;
     for r in &snapshot.reads {
         if let Some(e) = &r.positions_error {
-            problems.push(format!("{} {}: positions unreadable: {e}", r.exchange, r.network));
+            problems.push(format!(
+                "{} {}: positions unreadable: {e}",
+                r.exchange, r.network
+            ));
         }
         if let Some(e) = &r.equity_error {
-            problems.push(format!("{} {}: equity unreadable: {e}", r.exchange, r.network));
+            problems.push(format!(
+                "{} {}: equity unreadable: {e}",
+                r.exchange, r.network
+            ));
         }
     }
     let stored = records::stored(&db, &today, now).await?;
@@ -312,10 +438,7 @@ pub async fn run(env: &Env, trigger: Trigger, request_id: &str) -> Result<Summar
     }
 
     // Pauses: added to the stored list (re-read just before the write).
-    let added: Vec<PauseRecord> = eval
-        .pauses()
-        .map(|p| pauses::record_of(p, now))
-        .collect();
+    let added: Vec<PauseRecord> = eval.pauses().map(|p| pauses::record_of(p, now)).collect();
     let mut paused_after = pauses::add(&pauses_before, &[], now);
     if !added.is_empty() {
         let current = records::pauses(env).await.unwrap_or(pauses_before.clone());
@@ -324,14 +447,15 @@ pub async fn run(env: &Env, trigger: Trigger, request_id: &str) -> Result<Summar
             Ok(()) => {
                 paused_after = list;
                 for (p, r) in eval.pauses().zip(&added) {
+                    let network = p.scope.network.as_str();
                     let scope = match &p.scope.pair {
                         Some(pair) => format!(
                             "{} {} on {}",
                             pair.exchange.as_str(),
                             pair.symbol.canonical(),
-                            r.network
+                            network
                         ),
-                        None => format!("every entry on {}", r.network),
+                        None => format!("every entry on {network}"),
                     };
                     let until = r
                         .until_ms
@@ -342,7 +466,7 @@ pub async fn run(env: &Env, trigger: Trigger, request_id: &str) -> Result<Summar
                         NewAudit::new(
                             &actor,
                             AuditAction::RiskPause,
-                            format!("entries:{}", r.network),
+                            format!("entries:{network}"),
                             &serde_json::to_value(r).unwrap_or_default(),
                             request_id,
                         )
@@ -383,17 +507,43 @@ pub async fn run(env: &Env, trigger: Trigger, request_id: &str) -> Result<Summar
     }
 
     // States: the new one for each open position, the previous one where its close failed.
+    let closing: BTreeSet<PositionId> = eval
+        .closes()
+        .filter(|c| c.quantity == risk::evaluate::Quantity::All)
+        .map(|c| c.position.clone())
+        .collect();
+    let mut kept: BTreeMap<PositionId, risk::evaluate::PositionState> = BTreeMap::new();
     for (id, state) in &eval.states {
         let state = if failed.contains(id) {
             gathered.states.get(id).cloned().unwrap_or_default()
         } else {
             state.clone()
         };
+        kept.insert(id.clone(), state);
+    }
+    let stops = exchange_stops(
+        env,
+        &rules,
+        &gathered,
+        &kept,
+        &closing,
+        StopsContext {
+            actor: &actor,
+            request_id,
+            now_ms: now,
+        },
+        &mut writes,
+        &mut alerts,
+        &mut problems,
+    )
+    .await;
+    for (id, state) in &kept {
+        let stored = stops
+            .get(id)
+            .cloned()
+            .or_else(|| gathered.stops.get(id).cloned());
         writes.push(ops::risk::state_upsert(&plan::state_row(
-            id,
-            &state,
-            gathered.stops.get(id).cloned(),
-            now,
+            id, state, stored, now,
         )));
     }
     for row in &gathered.closed {

@@ -74,3 +74,22 @@ pub async fn close(env: &Env, signal: &serde_json::Value, request_id: &str) -> S
     }
     Sent::Failed(last)
 }
+
+/// Makes the exchange-side stop of a position be `body` (`POST /stops`); the trade-worker's
+/// answer (what it placed and what the venue supports), or why not.
+pub async fn stops(
+    env: &Env,
+    body: &serde_json::Value,
+    request_id: &str,
+) -> Result<serde_json::Value, ServiceError> {
+    call(
+        env,
+        TRADE_SERVICE,
+        Method::Post,
+        "/stops",
+        Some(body),
+        request_id,
+        Some(crate::WORKER),
+    )
+    .await
+}

@@ -607,11 +607,19 @@ pub fn risk_status(v: &serde_json::Value) -> String {
     let protections = fields(&v["rules"]["account"]);
     out.push(format!(
         "Rules: {}",
-        if rules.is_empty() { "none".into() } else { e(&rules.join(", ")) }
+        if rules.is_empty() {
+            "none".into()
+        } else {
+            e(&rules.join(", "))
+        }
     ));
     out.push(format!(
         "Protections: {}",
-        if protections.is_empty() { "none".into() } else { e(&protections.join(", ")) }
+        if protections.is_empty() {
+            "none".into()
+        } else {
+            e(&protections.join(", "))
+        }
     ));
     let paused = v["paused"].as_array().cloned().unwrap_or_default();
     if paused.is_empty() {
@@ -625,7 +633,9 @@ pub fn risk_status(v: &serde_json::Value) -> String {
             };
             let until = p["until_ms"]
                 .as_i64()
-                .map_or("until resumed".to_owned(), |u| format!("until {}", time_of(u)));
+                .map_or("until resumed".to_owned(), |u| {
+                    format!("until {}", time_of(u))
+                });
             out.push(format!(
                 "⏸ Entries paused ({} {}) {} — {}",
                 e(&txt(&p["network"])),

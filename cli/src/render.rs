@@ -627,9 +627,7 @@ pub fn risk_pauses(title: &str, list: &Value) -> String {
                         text(&p["network"]),
                         p["exchange"].as_str().unwrap_or("all").to_owned(),
                         p["symbol"].as_str().unwrap_or("all").to_owned(),
-                        p["until_ms"]
-                            .as_i64()
-                            .map_or("until resumed".into(), show),
+                        p["until_ms"].as_i64().map_or("until resumed".into(), show),
                         cut(&text(&p["reason"]), 70),
                     ]
                 })
@@ -699,7 +697,13 @@ pub fn risk_status(v: &Value) -> String {
         out.push("positions: none open".into());
     } else {
         out.push(table(
-            &["position", "watermark", "targets taken", "breakeven", "updated"],
+            &[
+                "position",
+                "watermark",
+                "targets taken",
+                "breakeven",
+                "updated",
+            ],
             &positions,
         ));
     }

@@ -250,11 +250,7 @@ pub fn run(cli: Cli, dir: &Path) -> Result<(), CliError> {
                     }
                     (v, text)
                 }
-                RiskCommand::Flatten {
-                    scope,
-                    reason,
-                    yes,
-                } => {
+                RiskCommand::Flatten { scope, reason, yes } => {
                     if !yes {
                         return Err(CliError::Usage(
                             "flatten closes real positions: add --yes to go ahead".into(),

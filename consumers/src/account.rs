@@ -331,17 +331,13 @@ pub async fn refresh(
     Ok(answer)
 }
 
-/// `POST /account/read` (internal key): a fresh read of every exchange's positions and equity
-/// ([`Scope::Read`]), for the agent-worker. It refreshes the ledger too.
+/// `POST /account/read` (its route checks the internal key): a fresh read of every exchange's
+/// positions and equity ([`Scope::Read`]), for the agent-worker. It refreshes the ledger too.
 pub async fn read(
-    req: worker::Request,
     env: &Env,
     cfg: &RuntimeConfig,
     request_id: &str,
 ) -> worker::Result<worker::Response> {
-    if let Err(e) = runtime::http::require_internal(&req, env) {
-        return e.respond(request_id);
-    }
     match refresh(env, cfg, Scope::Read).await {
         Ok(snapshot) => runtime::http::json(200, &snapshot),
         Err(e) => {

@@ -731,11 +731,31 @@ impl LivePort<'_> {
         order: &OrderRequest,
         deadline_ms: i64,
     ) -> Result<ReferencePrice, Failure> {
-        let key = self.key(order);
+        self.reference_price_of(
+            conn,
+            &order.symbol,
+            order.testnet,
+            &order.client_order_id,
+            deadline_ms,
+        )
+        .await
+    }
+
+    /// The reference price of `symbol` on `testnet` or mainnet; the call, if any, logged under
+    /// `who`.
+    async fn reference_price_of(
+        &self,
+        conn: &Connection,
+        symbol: &Symbol,
+        testnet: bool,
+        who: &str,
+        deadline_ms: i64,
+    ) -> Result<ReferencePrice, Failure> {
+        let key = self.key_of(symbol, testnet);
         if let Some(p) = PRICES.with(|c| c.borrow().get(&key, runtime::now_ms())) {
             return Ok(p);
         }
-        let fetched = self.fetch_reference(conn, order, deadline_ms).await?;
+        let fetched = self.fetch_reference(conn, symbol, who, deadline_ms).await?;
         if fetched.instrument_wide {
             PRICES.with(|c| c.borrow_mut().put(key, runtime::now_ms(), fetched.price));
         }
@@ -747,19 +767,18 @@ impl LivePort<'_> {
     async fn fetch_reference(
         &self,
         conn: &Connection,
-        order: &OrderRequest,
+        symbol: &Symbol,
+        who: &str,
         deadline_ms: i64,
     ) -> Result<Reference, Failure> {
-        let req = self
-            .venue
-            .price_request(&self.context(&conn.base), &order.symbol);
+        let req = self.venue.price_request(&self.context(&conn.base), symbol);
         let resp = self
-            .call("price", order, &req, deadline_ms)
+            .call_for("price", who, &req, deadline_ms)
             .await
             .map_err(|e| Self::read_failed("reference price", e))?;
         let quoted = self
             .venue
-            .parse_price(&order.symbol, &resp)
+            .parse_price(symbol, &resp)
             .map_err(|e| self.failure(e))?;
         let price = match quoted.kind {
             PriceKind::Last => ReferencePrice::last(quoted.price),
@@ -1411,6 +1430,24 @@ impl LivePort<'_> {
         self.venue.parse_balance(&resp).map_err(|e| self.failure(e))
     }
 
+    /// The instrument's rules and the reference price of `symbol` on `testnet` or mainnet,
+    /// fetched together through the same caches as an order's (`POST /quote`). Reads only: no
+    /// leverage is set, nothing is placed.
+    pub async fn market(
+        &self,
+        symbol: &Symbol,
+        testnet: bool,
+        deadline_ms: i64,
+    ) -> Result<(Instrument, ReferencePrice), Failure> {
+        let conn = self.connection_to(testnet)?;
+        let (instrument, price) = futures::future::join(
+            self.instrument_of(&conn, symbol, testnet, QUOTE_CALLS, deadline_ms),
+            self.reference_price_of(&conn, symbol, testnet, QUOTE_CALLS, deadline_ms),
+        )
+        .await;
+        Ok((instrument?, price?))
+    }
+
     /// Whether the account nets long and short (see `exchanges::account::Account::nets_sides`).
     pub fn nets_sides(&self) -> bool {
         self.venue.nets_sides()
@@ -1419,6 +1456,8 @@ impl LivePort<'_> {
 
 /// Who the account reads are logged under (no job is behind them).
 pub const ACCOUNT_CALLS: &str = "account";
+/// Who a quote's market reads are logged under.
+pub const QUOTE_CALLS: &str = "quote";
 
 /// Who the server-side stop calls are logged under.
 pub const STOP_CALLS: &str = "stops";

@@ -1,7 +1,9 @@
 //! `trade-worker`: consumes `trade-execution` (execute each accepted signal exactly once, and
 //! follow each order that is not final) and `trade-events` (fan the outcomes out to the D1
 //! ledger); its one-minute cron reads the exchanges' positions and balances into the ledger
-//! ([`account`]).
+//! ([`account`]); its internal `fetch` routes ([`door`]: `POST /signals`, `POST /quote`,
+//! `POST /account/read`, `POST /stops`, behind the internal key) let other workers send signals
+//! through the same intake as the gateway's, read the accounts and place exchange-side stops.
 //!
 //! The `queue` export is written by hand rather than with `#[event(queue)]`, to read each
 //! message's `attempts` and to make sure no error escapes: every message is acked, retried or
@@ -9,6 +11,7 @@
 //! returns nothing to fail with.
 
 mod account;
+mod door;
 mod exchange;
 mod execution;
 mod ledger;
@@ -20,7 +23,7 @@ use std::rc::Rc;
 use tracing::Instrument as _;
 use wasm_bindgen::prelude::*;
 use worker::worker_sys::{Context as ContextSys, MessageBatch};
-use worker::{event, Context, Env, Method, Request, Response, ScheduleContext, ScheduledEvent};
+use worker::{event, Context, Env, Request, Response, ScheduleContext, ScheduledEvent};
 
 pub const EXECUTION_QUEUE: &str = "trade-execution";
 pub const EVENTS_QUEUE: &str = "trade-events";
@@ -43,27 +46,10 @@ pub async fn queue(batch: MessageBatch, env: Env, _ctx: ContextSys) -> Result<Js
     Ok(JsValue::UNDEFINED)
 }
 
-/// Internal routes (the internal key on each): reached through the `TRADE_SERVICE` binding.
+/// The internal routes (`/health` answers in `runtime::edge::serve`).
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
-    runtime::edge::serve(
-        "trade-worker",
-        req,
-        env,
-        |req, env, request_id| async move {
-            let cfg = runtime::config::load(&env)
-                .await
-                .unwrap_or_else(|_| Rc::new(RuntimeConfig::defaults()));
-            match (req.method(), req.path().as_str()) {
-                (Method::Post, "/account/read") => {
-                    account::read(req, &env, &cfg, &request_id).await
-                }
-                (Method::Post, "/stops") => stops::handle(req, &env, &request_id).await,
-                _ => runtime::http::HttpError::not_found("no such route").respond(&request_id),
-            }
-        },
-    )
-    .await
+    runtime::edge::serve("trade-worker", req, env, door::handle).await
 }
 
 /// The one-minute cron: every exchange's positions (and today's equity snapshot, once a day).

@@ -29,6 +29,7 @@
 //! | `trade:follow_orders_seconds` | int 60–2592000 | 86400 | how long an order that is not final (resting, partly filled, acknowledged without fills) is looked up again; after it, it is left open and shown as such |
 //! | `telegram:allowed_user_ids` | JSON array of user ids | `[]` | the Telegram users whose `/kill_on` and `/kill_off` take effect (in an allow-listed chat); read-only commands need only the chat |
 //! | `webhook:require_signature` | bool | false | refuse signals without a valid Standard Webhooks signature (`apiKey` and Bearer no longer suffice) |
+//! | `trade:entries_paused` | JSON list of pauses (see [`crate::pause`]) | `[]` | opening signals a pause in force covers become `entries_paused` dead letters; closes pass. Unreadable = every entry paused |
 
 use crate::signal::Exchange;
 use rust_decimal::Decimal;
@@ -61,6 +62,7 @@ pub const FINGERPRINT_WINDOW_SECONDS: &str = "idempotency:fingerprint_window_sec
 pub const FOLLOW_ORDERS_SECONDS: &str = "trade:follow_orders_seconds";
 pub const TELEGRAM_ALLOWED_USER_IDS: &str = "telegram:allowed_user_ids";
 pub const REQUIRE_SIGNATURE: &str = "webhook:require_signature";
+pub const ENTRIES_PAUSED: &str = "trade:entries_paused";
 /// The longest `trade:follow_orders_seconds`: 30 days.
 pub const MAX_FOLLOW_ORDERS_SECONDS: u32 = 30 * 86_400;
 
@@ -103,7 +105,7 @@ pub const MANIFEST: [(&str, &str); 16] = [
 
 /// Typed keys beside the manifest (SPEC §6: "features add their own namespaced keys beside
 /// it"), with their defaults. Not written by applying the manifest: absent reads as the default.
-pub const EXTRA_KEYS: [(&str, &str); 8] = [
+pub const EXTRA_KEYS: [(&str, &str); 9] = [
     (MAX_LEVERAGE, "20"),
     (MAX_QUANTITY, "{}"),
     (PRICE_BAND_PCT, "5"),
@@ -112,6 +114,7 @@ pub const EXTRA_KEYS: [(&str, &str); 8] = [
     (FOLLOW_ORDERS_SECONDS, "86400"),
     (TELEGRAM_ALLOWED_USER_IDS, "[]"),
     (REQUIRE_SIGNATURE, "false"),
+    (ENTRIES_PAUSED, "[]"),
 ];
 
 pub fn is_manifest_key(key: &str) -> bool {
@@ -337,6 +340,9 @@ pub struct RuntimeConfig {
     pub telegram_allowed_user_ids: Vec<i64>,
     /// `webhook:require_signature` (beside the manifest): unsigned signals are refused.
     pub webhook_require_signature: bool,
+    /// `trade:entries_paused` (beside the manifest): the pauses of opening signals, expired
+    /// ones included (they are ignored when judged, see [`crate::pause::in_force`]).
+    pub entries_paused: Vec<crate::pause::EntryPause>,
 }
 
 /// A key whose value did not parse; its default was used instead (the kill switch: "on").
@@ -497,6 +503,18 @@ impl RuntimeConfig {
         .unwrap_or_default();
         let webhook_require_signature =
             parsed(w, REQUIRE_SIGNATURE, &value(REQUIRE_SIGNATURE), parse_bool).unwrap_or(false);
+        let paused_raw = value(ENTRIES_PAUSED);
+        // Fail closed, like the kill switch, but for entries only: exits still run.
+        let entries_paused = match crate::pause::parse(&paused_raw) {
+            Ok(p) => p,
+            Err(why) => {
+                w.push(ConfigWarning {
+                    key: ENTRIES_PAUSED,
+                    message: format!("{paused_raw:?} {why}; every entry is paused"),
+                });
+                crate::pause::unreadable(&why)
+            }
+        };
         let ttl_raw = value(IDEMPOTENCY_TTL_SECONDS);
         let idempotency_ttl_seconds = match parsed(w, IDEMPOTENCY_TTL_SECONDS, &ttl_raw, |v| {
             v.trim().parse::<u32>().ok()
@@ -583,6 +601,7 @@ impl RuntimeConfig {
                 follow_orders_seconds,
                 telegram_allowed_user_ids,
                 webhook_require_signature,
+                entries_paused,
             },
             warnings,
         )
@@ -627,6 +646,7 @@ impl RuntimeConfig {
             follow_orders_seconds: 86_400,
             telegram_allowed_user_ids: vec![],
             webhook_require_signature: false,
+            entries_paused: vec![],
         }
     }
 

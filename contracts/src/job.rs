@@ -158,6 +158,9 @@ pub enum DeadLetterReason {
     Unclaimed,
     /// Found by the sweep: claimed, then left with no live claim and no retry for too long.
     Abandoned,
+    /// An opening signal (`LONG`/`SHORT`) a pause of `trade:entries_paused` covered; nothing
+    /// was sent. Replay once the pause is lifted. (Appended, as above.)
+    EntriesPaused,
 }
 
 impl DeadLetterReason {
@@ -172,6 +175,7 @@ impl DeadLetterReason {
             Self::Unrecorded => "unrecorded",
             Self::Unclaimed => "unclaimed",
             Self::Abandoned => "abandoned",
+            Self::EntriesPaused => "entries_paused",
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod event;
 pub mod idempotency;
 pub mod job;
 pub mod lifecycle;
+pub mod pause;
 pub mod ratelimit;
 pub mod signal;
 pub mod symbol;

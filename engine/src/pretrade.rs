@@ -37,8 +37,9 @@ pub fn route(order: &Result<OrderRequest, PreTradeError>, cfg: &RuntimeConfig) -
 }
 
 /// The checks that need no exchange and end a job as a dead letter: the kill switch's mirror,
-/// the signal's age (from an operator's replay, else the sender's time, else intake), and
-/// `exchange:<venue>:enabled`.
+/// the signal's age (from an operator's replay, else the sender's time, else intake),
+/// `exchange:<venue>:enabled`, and for an opening signal the pauses of `trade:entries_paused`
+/// on the venue it goes to (paper in paper mode) and its network (closes always pass).
 pub fn refusal(
     job: &TradeJob,
     venue: Exchange,
@@ -75,6 +76,22 @@ pub fn refusal(
             reason: DeadLetterReason::ExchangeDisabled,
             detail: format!("exchange:{venue}:enabled is off"),
         });
+    }
+    if !job.signal.action.is_close() && !cfg.entries_paused.is_empty() {
+        let symbol = job.signal.symbol.canonical();
+        let paused = contracts::pause::in_force(
+            &cfg.entries_paused,
+            job.signal.test,
+            venue,
+            &symbol,
+            now_ms,
+        );
+        if let Some(p) = paused {
+            return Some(Refusal {
+                reason: DeadLetterReason::EntriesPaused,
+                detail: p.detail(),
+            });
+        }
     }
     None
 }

@@ -12,6 +12,7 @@ pub mod order;
 pub mod paper;
 pub mod precision;
 pub mod protect;
+pub mod quote;
 pub mod signing;
 pub mod stops;
 pub mod venue;

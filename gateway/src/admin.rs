@@ -69,7 +69,7 @@ async fn route(
         }
         (Method::Put, key) if key.starts_with('/') => {
             let key = key.trim_start_matches('/');
-            if !config::is_known_key(key) {
+            if !runtime::config::is_writable(key) {
                 return Err(HttpError::new(
                     404,
                     "unknown_key",

@@ -12,15 +12,12 @@
 //! empty, further refusals from there are `429` — a cheap limit on guessing that never touches
 //! authenticated traffic.
 
-use base64::Engine as _;
 use contracts::auth::{secret_eq, verify_standard_webhook, SignatureError};
 use contracts::config::{Quota, RuntimeConfig};
-use contracts::idempotency::{payload_hash, resolve_key, IntakeRequest, IntakeResponse};
-use contracts::job::TradeJob;
 use contracts::ratelimit::{credential_key, sender_key, TokenBuckets};
 use contracts::signal::{self, SignalError, MAX_BODY_BYTES};
 use runtime::http::{error, read_capped, secret, HttpError};
-use runtime::idempotency::Store;
+use runtime::intake;
 use std::cell::RefCell;
 use worker::{web_sys, Env, Headers, Response, Result};
 
@@ -34,9 +31,8 @@ const DEFAULT_RATE_LIMIT: Quota = Quota {
     count: 60,
     per_seconds: 1,
 };
-/// Test-only fault injection (absent in production configs): `store_unavailable` makes keys
-/// starting with `fault-store-` behave as if the idempotency store were down.
-pub const FAULTS_VAR: &str = "HOOX_FAULTS";
+/// Test-only fault injection (absent in production configs), read by the intake and the store.
+pub use runtime::intake::FAULTS_VAR;
 
 thread_local! {
     /// Built on the isolate's first request: vars are fixed for an isolate's life.
@@ -201,22 +197,9 @@ async fn accept(req: web_sys::Request, env: &Env, request_id: &str) -> Result<Re
         Err(e) => return refuse(&e, request_id),
     };
     // The header is only consulted (and so only validated) when the body names no key.
-    let header_key = match header(&headers, "idempotency-key")?
-        .filter(|_| parsed.idempotency_key.is_none())
-        .as_deref()
-        .map(signal::validate_idempotency_key)
-    {
-        Some(Err(m)) => {
-            return error(
-                400,
-                "invalid_field",
-                &format!("Idempotency-Key {m}"),
-                Some("Idempotency-Key"),
-                request_id,
-            )
-        }
-        Some(Ok(k)) => Some(k.to_owned()),
-        None => None,
+    let header_key = match intake::header_key(&headers, parsed.idempotency_key.is_some()) {
+        Ok(k) => k,
+        Err(e) => return e.respond(request_id),
     };
 
     let received_at_ms = runtime::now_ms();
@@ -233,84 +216,12 @@ async fn accept(req: web_sys::Request, env: &Env, request_id: &str) -> Result<Re
         Some(Ok(k)) => Some(k.to_owned()),
         None => None,
     };
-    let resolved = resolve_key(
-        parsed.idempotency_key.as_deref(),
-        header_key.as_deref(),
-        webhook_id.as_deref(),
-        &parsed.signal,
-        received_at_ms,
-        i64::from(cfg.fingerprint_window_seconds) * 1000,
-    );
-    let key = resolved.key;
-    let job = TradeJob {
-        idempotency_key: key.clone(),
-        request_id: request_id.to_owned(),
-        received_at_ms,
-        signal: parsed.signal,
+    let keys = intake::Keys {
+        body: parsed.idempotency_key.as_deref(),
+        header: header_key.as_deref(),
+        webhook_id: webhook_id.as_deref(),
     };
-    let answer = serde_json::json!({
-        "status": "accepted",
-        "request_id": request_id,
-        "idempotency_key": key,
-    })
-    .to_string();
-    let intake = IntakeRequest {
-        key: key.clone(),
-        payload_hash: payload_hash(&job.signal),
-        job: base64::engine::general_purpose::STANDARD.encode(job.encode()),
-        status: 202,
-        body: answer.clone(),
-        ttl_seconds: cfg.idempotency_ttl_seconds,
-        fingerprint: resolved.window,
-        received_at_ms: Some(received_at_ms),
-    };
-    let faulted = key.starts_with("fault-store-")
-        && env
-            .var(FAULTS_VAR)
-            .is_ok_and(|v| v.to_string().contains("store_unavailable"));
-    let outcome = if faulted {
-        Err(runtime::idempotency::StoreError {
-            op: "intake",
-            message: "injected fault".into(),
-        })
-    } else {
-        Store::new(env).intake(&intake).await
-    };
-    match outcome {
-        Ok(IntakeResponse::Recorded) => {
-            // Debug, not info: the 202 is in the platform's invocation log, the signal is a row
-            // in the store, and the trade-worker's `executed` line says all this line did under
-            // the same request id. At info this one console call was about a tenth of the
-            // gateway's time per signal (V8 profile under `bench ingest`).
-            tracing::debug!(request_id = %request_id, idempotency_key = %key, symbol = %job.signal.symbol, exchange = %job.signal.exchange, action = job.signal.action.as_str(), "signal accepted");
-            raw_json(202, answer)
-        }
-        Ok(IntakeResponse::Replay { status, body }) => {
-            tracing::info!(request_id = %request_id, idempotency_key = %key, "duplicate replayed");
-            let mut r = raw_json(status, body)?;
-            r.headers_mut().set("Idempotent-Replayed", "true")?;
-            Ok(r)
-        }
-        Ok(IntakeResponse::Conflict) => error(
-            422,
-            "idempotency_key_reused",
-            "this idempotency key was used with a different payload",
-            None,
-            request_id,
-        ),
-        Err(e) => {
-            tracing::error!(request_id = %request_id, error = %e, "idempotency store unavailable");
-            let mut r = error(
-                503,
-                "unavailable",
-                "the signal store is unavailable; nothing was recorded, retry",
-                None,
-                request_id,
-            )?;
-            r.headers_mut().set("Retry-After", "1")?;
-            Ok(r)
-        }
-    }
+    intake::accept(env, &cfg, parsed.signal, keys, request_id, received_at_ms).await
 }
 
 fn too_large(request_id: &str) -> Result<Response> {
@@ -321,10 +232,4 @@ fn rate_limited(retry_after: u32, request_id: &str) -> Result<Response> {
     HttpError::new(429, "rate_limited", "too many requests from this sender")
         .retry_after(retry_after)
         .respond(request_id)
-}
-
-fn raw_json(status: u16, body: String) -> Result<Response> {
-    let mut r = Response::ok(body)?.with_status(status);
-    r.headers_mut().set("content-type", "application/json")?;
-    Ok(r)
 }

@@ -129,7 +129,8 @@ pub const DEPLOYABLES: [Deployable; 6] = [
         secrets: &[INTERNAL_KEY],
         optional_secrets: &[],
         trades: true,
-        binding: None,
+        // Its internal `POST /signals` and `POST /quote` (the agent's door); no gateway routes.
+        binding: Some("TRADE_SERVICE"),
         routes: &[],
     },
     Deployable {

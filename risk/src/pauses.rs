@@ -9,43 +9,31 @@
 use crate::evaluate::{Breach, EntriesPaused, Network, Pair, Pause, PauseReason, PauseScope};
 use contracts::signal::Exchange;
 use contracts::symbol::Symbol;
-use serde::{Deserialize, Serialize};
-use std::str::FromStr;
 
-/// One stored pause: a network's entries, or one exchange's, or one pair's.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PauseRecord {
-    /// `mainnet` or `testnet`.
-    pub network: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub exchange: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub symbol: Option<String>,
-    /// `None`: until an operator resumes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub until_ms: Option<i64>,
-    pub reason: String,
-    pub since_ms: i64,
+/// One stored pause (the trade-worker's own type: one record, read and written alike).
+pub use contracts::pause::EntryPause as PauseRecord;
+
+fn in_force_at(r: &PauseRecord, now_ms: i64) -> bool {
+    r.until_ms.is_none_or(|u| u > now_ms)
 }
 
-impl PauseRecord {
-    fn in_force(&self, now_ms: i64) -> bool {
-        self.until_ms.is_none_or(|u| u > now_ms)
-    }
-
-    /// Whether this pause lies inside `scope` (network, then exchange, then symbol narrowing).
-    fn within(&self, network: &str, exchange: Option<&str>, symbol: Option<&str>) -> bool {
-        self.network == network
-            && exchange.is_none_or(|e| self.exchange.as_deref() == Some(e))
-            && symbol.is_none_or(|s| self.symbol.as_deref() == Some(s))
-    }
+/// Whether `r` lies inside the scope (network, then exchange, then symbol narrowing).
+fn within(
+    r: &PauseRecord,
+    testnet: bool,
+    exchange: Option<Exchange>,
+    symbol: Option<&str>,
+) -> bool {
+    r.testnet == testnet
+        && exchange.is_none_or(|e| r.exchange == Some(e))
+        && symbol.is_none_or(|s| r.symbol.as_deref() == Some(s))
 }
 
 /// Parses the stored list (absent or empty: nothing paused).
-pub fn parse(raw: Option<&str>) -> Result<Vec<PauseRecord>, serde_json::Error> {
+pub fn parse(raw: Option<&str>) -> Result<Vec<PauseRecord>, String> {
     match raw.map(str::trim).filter(|r| !r.is_empty()) {
         None => Ok(Vec::new()),
-        Some(r) => serde_json::from_str(r),
+        Some(r) => contracts::pause::parse(r),
     }
 }
 
@@ -54,17 +42,13 @@ pub fn parse(raw: Option<&str>) -> Result<Vec<PauseRecord>, serde_json::Error> {
 pub fn in_force(records: &[PauseRecord], now_ms: i64) -> Vec<EntriesPaused> {
     records
         .iter()
-        .filter(|r| r.in_force(now_ms))
+        .filter(|r| in_force_at(r, now_ms))
         .filter_map(|r| {
-            let network = match r.network.as_str() {
-                "mainnet" => Network::Mainnet,
-                "testnet" => Network::Testnet,
-                _ => return None,
-            };
+            let network = Network::from_testnet(r.testnet);
             let pair = match (&r.exchange, &r.symbol) {
                 (None, None) => None,
                 (Some(e), Some(s)) => Some(Pair {
-                    exchange: Exchange::from_str(e).ok()?,
+                    exchange: *e,
                     symbol: Symbol::parse(s).ok()?,
                 }),
                 _ => return None,
@@ -104,12 +88,8 @@ pub fn describe(reason: &PauseReason) -> String {
 /// The record of a protection's pause.
 pub fn record_of(pause: &Pause, now_ms: i64) -> PauseRecord {
     PauseRecord {
-        network: pause.scope.network.as_str().into(),
-        exchange: pause
-            .scope
-            .pair
-            .as_ref()
-            .map(|p| p.exchange.as_str().into()),
+        testnet: pause.scope.network == Network::Testnet,
+        exchange: pause.scope.pair.as_ref().map(|p| p.exchange),
         symbol: pause.scope.pair.as_ref().map(|p| p.symbol.canonical()),
         until_ms: pause.until_ms.and_then(|u| i64::try_from(u).ok()),
         reason: describe(&pause.reason),
@@ -122,7 +102,7 @@ pub fn add(records: &[PauseRecord], added: &[PauseRecord], now_ms: i64) -> Vec<P
     records
         .iter()
         .chain(added)
-        .filter(|r| r.in_force(now_ms))
+        .filter(|r| in_force_at(r, now_ms))
         .cloned()
         .collect()
 }
@@ -131,16 +111,17 @@ pub fn add(records: &[PauseRecord], added: &[PauseRecord], now_ms: i64) -> Vec<P
 /// the network; a pair's lifts that pair's), and what was lifted. Expired entries go too.
 pub fn resume(
     records: &[PauseRecord],
-    network: &str,
-    exchange: Option<&str>,
+    network: Network,
+    exchange: Option<Exchange>,
     symbol: Option<&str>,
     now_ms: i64,
 ) -> (Vec<PauseRecord>, Vec<PauseRecord>) {
+    let testnet = network == Network::Testnet;
     let (lifted, kept): (Vec<_>, Vec<_>) = records
         .iter()
-        .filter(|r| r.in_force(now_ms))
+        .filter(|r| in_force_at(r, now_ms))
         .cloned()
-        .partition(|r| r.within(network, exchange, symbol));
+        .partition(|r| within(r, testnet, exchange, symbol));
     (kept, lifted)
 }
 
@@ -150,8 +131,8 @@ mod tests {
 
     fn rec(network: &str, pair: Option<(&str, &str)>, until: Option<i64>) -> PauseRecord {
         PauseRecord {
-            network: network.into(),
-            exchange: pair.map(|p| p.0.into()),
+            testnet: network == "testnet",
+            exchange: pair.map(|p| p.0.parse().unwrap()),
             symbol: pair.map(|p| p.1.into()),
             until_ms: until,
             reason: "x".into(),
@@ -173,10 +154,16 @@ mod tests {
             rec("mainnet", None, None),
             rec("testnet", None, None),
         ];
-        let (kept, lifted) = resume(&list, "mainnet", None, None, 5);
+        let (kept, lifted) = resume(&list, Network::Mainnet, None, None, 5);
         assert_eq!(kept, vec![list[2].clone()]);
         assert_eq!(lifted.len(), 2);
-        let (kept, lifted) = resume(&list, "mainnet", Some("bybit"), Some("BTCUSDT"), 5);
+        let (kept, lifted) = resume(
+            &list,
+            Network::Mainnet,
+            Some(Exchange::Bybit),
+            Some("BTCUSDT"),
+            5,
+        );
         assert_eq!(lifted, vec![list[0].clone()]);
         assert_eq!(kept.len(), 2);
     }

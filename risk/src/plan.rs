@@ -383,6 +383,55 @@ pub fn reason_name(r: &CloseReason) -> &'static str {
     }
 }
 
+/// The exchange-side protection a position should hold (the trade-worker's `POST /stops` body
+/// without the position's identity): its stop-loss price — the entry once the stop moved to
+/// breakeven — and its trailing stop (distance, and the activation price its offset gives).
+/// `None` when no rule asks for one. The exchange then fires between two evaluations; the
+/// minute's evaluation stays the backstop.
+pub fn stop_target(
+    position: &Position,
+    rules: &crate::rules::PositionRules,
+    state: &PositionState,
+) -> Option<serde_json::Value> {
+    let hundred = Decimal::ONE_HUNDRED;
+    let entry = position.entry_price;
+    let toward_loss = |pct: Decimal| -> Option<Decimal> {
+        let f = amount::div(pct, hundred).ok()?;
+        match position.id.side {
+            Side::Long => amount::mul(entry, amount::sub(Decimal::ONE, f).ok()?).ok(),
+            Side::Short => amount::mul(entry, amount::add(Decimal::ONE, f).ok()?).ok(),
+        }
+    };
+    let toward_profit = |pct: Decimal| -> Option<Decimal> {
+        let f = amount::div(pct, hundred).ok()?;
+        match position.id.side {
+            Side::Long => amount::mul(entry, amount::add(Decimal::ONE, f).ok()?).ok(),
+            Side::Short => amount::mul(entry, amount::sub(Decimal::ONE, f).ok()?).ok(),
+        }
+    };
+    let stop = if state.breakeven {
+        Some(entry)
+    } else {
+        rules.stop_loss.and_then(|sl| toward_loss(sl.get()))
+    };
+    let trailing = rules.trailing.map(|t| {
+        serde_json::json!({
+            "distance_pct": t.distance_pct.get().normalize().to_string(),
+            "activation_price": t
+                .activation_pct
+                .and_then(|a| toward_profit(a.get()))
+                .map(|p| p.normalize().to_string()),
+        })
+    });
+    if stop.is_none() && trailing.is_none() {
+        return None;
+    }
+    Some(serde_json::json!({
+        "stop_price": stop.map(|p| p.normalize().to_string()),
+        "trailing": trailing,
+    }))
+}
+
 /// How many times a close is sent again after its order dead-lettered.
 pub const MAX_CLOSE_RETRIES: usize = 3;
 
@@ -764,6 +813,31 @@ mod tests {
     }
 
     #[test]
+    fn the_exchange_side_stop_follows_the_rules_and_breakeven() {
+        let rules = |json: &[(&str, &str)]| crate::rules::RuleSet::load(json.iter().copied()).0;
+        let p = position("1"); // a short at 100
+        let set = rules(&[
+            ("risk:stop_loss_pct", "2"),
+            (
+                "risk:trailing",
+                r#"{"distance_pct": 1, "activation_pct": 3}"#,
+            ),
+        ]);
+        let r = set.for_symbol(&p.id.symbol);
+        let t = stop_target(&p, &r, &PositionState::default()).unwrap();
+        assert_eq!(t["stop_price"], "102", "a short's stop is above its entry");
+        assert_eq!(t["trailing"]["distance_pct"], "1");
+        assert_eq!(t["trailing"]["activation_price"], "97");
+        let be = PositionState {
+            breakeven: true,
+            ..PositionState::default()
+        };
+        assert_eq!(stop_target(&p, &r, &be).unwrap()["stop_price"], "100");
+        let none = rules(&[]).for_symbol(&p.id.symbol);
+        assert_eq!(stop_target(&p, &none, &PositionState::default()), None);
+    }
+
+    #[test]
     fn a_dead_lettered_close_goes_again_under_a_new_key_unless_in_doubt() {
         let dead = |key: &str, in_doubt: i64| ops::risk::DeadClose {
             idempotency_key: key.into(),
@@ -789,7 +863,16 @@ mod tests {
         }
         assert!(matches!(retry_key(k, &[dead(k, 1)]), Retry::Blocked(_)));
         let spent: Vec<_> = (0..=MAX_CLOSE_RETRIES)
-            .map(|i| dead(&if i == 0 { k.to_owned() } else { format!("{k}~{i}") }, 0))
+            .map(|i| {
+                dead(
+                    &if i == 0 {
+                        k.to_owned()
+                    } else {
+                        format!("{k}~{i}")
+                    },
+                    0,
+                )
+            })
             .collect();
         assert!(matches!(retry_key(k, &spent), Retry::Blocked(_)));
     }

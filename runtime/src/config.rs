@@ -7,10 +7,11 @@
 
 use crate::http::HttpError;
 use contracts::config::{
-    cache_use, known_keys, parse_bool, validate_write, CacheUse, ConfigWriteError, RuntimeConfig,
-    KILL_SWITCH,
+    cache_use, is_known_key, known_keys, parse_bool, validate_write, CacheUse, ConfigWriteError,
+    RuntimeConfig, KILL_SWITCH,
 };
 use ops::audit::{self, Action, NewAudit};
+use risk::rules::RuleError;
 use std::cell::RefCell;
 use std::rc::Rc;
 use worker::{kv::KvStore, Env};
@@ -135,6 +136,9 @@ pub async fn read_all(kv: &KvStore) -> Result<Vec<(&'static str, Option<String>)
 pub enum SetError {
     #[error(transparent)]
     Refused(#[from] ConfigWriteError),
+    /// A `risk:*` value out of its rule's bounds (the error names the key and the bound).
+    #[error(transparent)]
+    Rule(#[from] RuleError),
     /// The kill switch is set in every store shard first; a shard that did not take it stops
     /// the write (retry: setting it again is harmless).
     #[error("the kill switch was not set everywhere ({0}); retry")]
@@ -152,6 +156,10 @@ impl From<&SetError> for HttpError {
             SetError::Refused(ConfigWriteError::Invalid { .. }) => {
                 HttpError::new(400, "invalid_field", e.to_string()).field("value")
             }
+            SetError::Rule(RuleError::UnknownKey { .. }) => {
+                HttpError::new(404, "unknown_key", e.to_string()).field("key")
+            }
+            SetError::Rule(_) => HttpError::new(400, "invalid_field", e.to_string()).field("value"),
             SetError::Store(_) | SetError::Kv(_) => HttpError::unavailable(e.to_string()),
         }
     }
@@ -160,12 +168,22 @@ impl From<&SetError> for HttpError {
 /// A write that took effect.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Set {
-    pub key: &'static str,
+    pub key: String,
     /// Whether the audit log has it (the change stands either way).
     pub audited: bool,
 }
 
-/// Sets one key, the one way any worker does: validated (`contracts::config::validate_write`),
+/// Whether `key` is one [`set`] may write: a known config key, or a `risk:*` rule key (whose
+/// exact form `risk::rules::validate` judges). Lets a caller refuse a stray key before reading a
+/// body.
+pub fn is_writable(key: &str) -> bool {
+    is_known_key(key) || key.starts_with(RISK_PREFIX)
+}
+
+const RISK_PREFIX: &str = "risk:";
+
+/// Sets one key, the one way any worker does: validated (`contracts::config::validate_write`;
+/// a `risk:*` rule by `risk::rules::validate`, its bounds and per-symbol form),
 /// the kill switch first in every store shard (once this answers, no claim or submit passes),
 /// then CONFIG_KV, this isolate's cache dropped, and the change audited under `actor` with
 /// `via` naming the door it came through. The audit log being down never undoes a change.
@@ -178,7 +196,12 @@ pub async fn set(
     request_id: &str,
 ) -> Result<Set, SetError> {
     let value = value.trim();
-    let key = validate_write(key, value)?;
+    let key = if key.starts_with(RISK_PREFIX) {
+        risk::rules::validate(key, value)?;
+        key
+    } else {
+        validate_write(key, value)?
+    };
     if key == KILL_SWITCH {
         let on = parse_bool(value).unwrap_or(true);
         crate::idempotency::Store::new(env)
@@ -208,5 +231,33 @@ pub async fn set(
             false
         }
     };
-    Ok(Set { key, audited })
+    Ok(Set {
+        key: key.to_owned(),
+        audited,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn risk_keys_are_writable_and_judged_by_the_risk_rules() {
+        assert!(is_writable("risk:stop_loss_pct:BTCUSDT"));
+        assert!(is_writable(KILL_SWITCH));
+        assert!(!is_writable("nope:key"));
+        let e = SetError::from(risk::rules::validate("risk:stop_loss_pct", "150").unwrap_err());
+        let h = HttpError::from(&e);
+        assert_eq!(
+            (h.status, h.code, h.field.as_deref()),
+            (400, "invalid_field", Some("value"))
+        );
+        assert!(
+            h.message.contains("risk:stop_loss_pct") && h.message.contains("100"),
+            "{}",
+            h.message
+        );
+        let unknown = SetError::from(risk::rules::validate("risk:nope", "1").unwrap_err());
+        assert_eq!(HttpError::from(&unknown).status, 404);
+    }
 }

@@ -3,7 +3,8 @@
 //! one HTTP error type and internal-key authentication ([`http`]); the runtime config read
 //! through a per-isolate cache and its one writer ([`config`]); outbound calls under a deadline
 //! ([`fetch`]), to other workers ([`service`]), the Telegram alert client ([`alert`]) and the
-//! audit append ([`audit`]); and byte/JSON plumbing over the Workers bindings. Domain logic
+//! audit append ([`audit`]); the one intake of a validated signal into the pipeline, shared by
+//! the gateway's webhook and the trade-worker's internal door ([`intake`]); and byte/JSON plumbing over the Workers bindings. Domain logic
 //! stays in the pure crates; this crate only adapts.
 
 pub mod alert;
@@ -15,6 +16,7 @@ pub mod edge;
 pub mod fetch;
 pub mod http;
 pub mod idempotency;
+pub mod intake;
 pub mod logging;
 pub mod queue;
 pub mod service;

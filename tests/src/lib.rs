@@ -460,7 +460,12 @@ impl Hoox {
     }
 
     /// `method path` on the gateway with the internal key (an operator call); status and JSON.
-    pub async fn admin(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> (u16, Value) {
+    pub async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
         let mut req = self
             .http
             .request(method, self.url(path))
@@ -471,7 +476,10 @@ impl Hoox {
         let r = req.send().await.expect("admin request");
         let status = r.status().as_u16();
         let text = r.text().await.unwrap_or_default();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     /// Runs `worker`'s cron (`scheduled`) handler once, as the platform's trigger would, and

@@ -86,10 +86,11 @@ async fn wait_filled(h: &Hoox, key_like: &str) -> Value {
                 &[json!(key_like)],
             )
             .await;
-        if let Some(r) = rows
-            .into_iter()
-            .find(|r| r["status"].as_str().is_some_and(|s| s.eq_ignore_ascii_case("filled")))
-        {
+        if let Some(r) = rows.into_iter().find(|r| {
+            r["status"]
+                .as_str()
+                .is_some_and(|s| s.eq_ignore_ascii_case("filled"))
+        }) {
             return r;
         }
         assert!(
@@ -111,7 +112,9 @@ async fn orders_like(h: &Hoox, key_like: &str) -> Vec<Value> {
 
 /// One evaluation through the operator route; its summary.
 async fn run(h: &Hoox) -> Value {
-    let (status, v) = h.admin(Method::POST, "/admin/agent/run", Some(&json!({}))).await;
+    let (status, v) = h
+        .admin(Method::POST, "/admin/agent/run", Some(&json!({})))
+        .await;
     assert_eq!(status, 200, "agent run: {v}\n{}", h.log_tail(60));
     v
 }
@@ -148,7 +151,10 @@ async fn alert_containing(h: &Hoox, needle: &str) -> String {
         assert!(
             Instant::now() < deadline,
             "no alert containing {needle:?}; sent: {:?}\n{}",
-            tg().messages_to(CHAT).iter().map(|m| &m.text).collect::<Vec<_>>(),
+            tg().messages_to(CHAT)
+                .iter()
+                .map(|m| &m.text)
+                .collect::<Vec<_>>(),
             h.log_tail(40)
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -194,7 +200,13 @@ fn a_stop_loss_closes_once_with_an_alert_and_an_audit_entry(h: &Hoox) -> Fut<'_>
         // The same minute evaluated again while the close is in flight or done.
         h.trigger_cron(AGENT).await;
         let close = wait_filled(h, "risk:sl:bybit:mainnet:BTCUSDT:long:%").await;
-        assert_eq!(close["side"].as_str().map(str::to_ascii_lowercase).as_deref(), Some("sell"));
+        assert_eq!(
+            close["side"]
+                .as_str()
+                .map(str::to_ascii_lowercase)
+                .as_deref(),
+            Some("sell")
+        );
         assert_eq!(orders_like(h, "risk:sl:%").await.len(), 1, "closed once");
         assert!(
             mock().held_positions().is_empty(),
@@ -204,7 +216,11 @@ fn a_stop_loss_closes_once_with_an_alert_and_an_audit_entry(h: &Hoox) -> Fut<'_>
         let text = alert_containing(h, "stop-loss").await;
         assert!(text.contains("bybit:mainnet:BTCUSDT:long"), "{text}");
         let entries = audit(h, "risk_close").await;
-        assert_eq!(entries.len(), 1, "one audit entry for one close: {entries:?}");
+        assert_eq!(
+            entries.len(),
+            1,
+            "one audit entry for one close: {entries:?}"
+        );
         assert_eq!(entries[0]["actor"], AGENT);
 
         // Closed: the next run clears its state and counts the exit as a stop-out.
@@ -213,7 +229,10 @@ fn a_stop_loss_closes_once_with_an_alert_and_an_audit_entry(h: &Hoox) -> Fut<'_>
         assert_eq!(st["positions"].as_array().map(Vec::len), Some(0), "{st}");
         let exits = st["exits"].as_array().cloned().unwrap_or_default();
         assert!(
-            exits.iter().any(|e| e["key"].as_str().is_some_and(|k| k.starts_with("risk:sl:")) && e["stop_out"] == 1),
+            exits.iter().any(
+                |e| e["key"].as_str().is_some_and(|k| k.starts_with("risk:sl:"))
+                    && e["stop_out"] == 1
+            ),
             "{exits:?}"
         );
     })
@@ -233,7 +252,11 @@ fn stoploss_guard_and_cooldown_pause_entries_after_the_stop_out(h: &Hoox) -> Fut
         let paused = s["paused"].as_array().cloned().unwrap_or_default();
         let guard = paused
             .iter()
-            .find(|p| p["reason"].as_str().is_some_and(|r| r.contains("StoplossGuard")))
+            .find(|p| {
+                p["reason"]
+                    .as_str()
+                    .is_some_and(|r| r.contains("StoplossGuard"))
+            })
             .unwrap_or_else(|| panic!("StoplossGuard pause: {s}"));
         assert_eq!(guard["network"], "mainnet");
         assert!(guard.get("exchange").is_none(), "network-wide: {guard}");
@@ -320,10 +343,24 @@ fn each_ladder_target_closes_its_share_and_the_stop_moves_to_breakeven(h: &Hoox)
         run(h).await;
         open(h, Exchange::Bybit, "SHORT", "ETHUSDT", "0.2", false).await;
         let entry = mock().price(Exchange::Bybit, "ETHUSDT").expect("listed");
-        set_mark(Exchange::Bybit, "ETHUSDT", &(entry * d("0.988")).round_dp(2).to_string()).await;
+        set_mark(
+            Exchange::Bybit,
+            "ETHUSDT",
+            &(entry * d("0.988")).round_dp(2).to_string(),
+        )
+        .await;
         let s = run(h).await;
-        assert_eq!(closes(&s).len(), 1, "tp1 of the new position (nothing inherited): {s}");
-        set_mark(Exchange::Bybit, "ETHUSDT", &(entry * d("1.001")).round_dp(2).to_string()).await;
+        assert_eq!(
+            closes(&s).len(),
+            1,
+            "tp1 of the new position (nothing inherited): {s}"
+        );
+        set_mark(
+            Exchange::Bybit,
+            "ETHUSDT",
+            &(entry * d("1.001")).round_dp(2).to_string(),
+        )
+        .await;
         let s = run(h).await;
         assert_eq!(closes(&s).len(), 1, "{s}");
         wait_filled(h, "risk:be:bybit:mainnet:ETHUSDT:short:%").await;
@@ -374,7 +411,9 @@ fn a_daily_loss_pauses_the_network_and_flattens_it(h: &Hoox) -> Fut<'_> {
         let paused = s["paused"].as_array().cloned().unwrap_or_default();
         assert!(
             paused.iter().any(|p| p["network"] == "testnet"
-                && p["reason"].as_str().is_some_and(|r| r.contains("max daily loss"))),
+                && p["reason"]
+                    .as_str()
+                    .is_some_and(|r| r.contains("max daily loss"))),
             "{s}"
         );
         assert!(
@@ -410,7 +449,11 @@ fn a_drawdown_from_the_peak_pauses_until_resumed(h: &Hoox) -> Fut<'_> {
         let s = run(h).await;
         let p = s["paused"]
             .as_array()
-            .and_then(|a| a.iter().find(|p| p["reason"].as_str().is_some_and(|r| r.contains("drawdown"))).cloned())
+            .and_then(|a| {
+                a.iter()
+                    .find(|p| p["reason"].as_str().is_some_and(|r| r.contains("drawdown")))
+                    .cloned()
+            })
             .unwrap_or_else(|| panic!("{s}"));
         assert!(p.get("until_ms").is_none(), "until resumed: {p}");
         assert!(closes(&s).is_empty(), "no flatten unless asked");
@@ -438,20 +481,40 @@ fn an_operator_flattens_a_network_and_bad_overrides_are_refused(h: &Hoox) -> Fut
         open(h, Exchange::Binance, "SHORT", "ETHUSDT", "0.1", false).await;
         open(h, Exchange::Bybit, "LONG", "ETHUSDT", "0.1", true).await;
         for (body, field) in [
-            (json!({"action": "flatten", "network": "moon", "reason": "x y z"}), "network"),
-            (json!({"action": "flatten", "network": "mainnet", "reason": ""}), "reason"),
-            (json!({"action": "pause", "network": "mainnet", "symbol": "BTCUSDT", "reason": "abc"}), "exchange"),
-            (json!({"action": "pause", "network": "mainnet", "minutes": 0, "reason": "abc"}), "minutes"),
+            (
+                json!({"action": "flatten", "network": "moon", "reason": "x y z"}),
+                "network",
+            ),
+            (
+                json!({"action": "flatten", "network": "mainnet", "reason": ""}),
+                "reason",
+            ),
+            (
+                json!({"action": "pause", "network": "mainnet", "symbol": "BTCUSDT", "reason": "abc"}),
+                "exchange",
+            ),
+            (
+                json!({"action": "pause", "network": "mainnet", "minutes": 0, "reason": "abc"}),
+                "minutes",
+            ),
         ] {
-            let (s, v) = h.admin(Method::POST, "/admin/agent/risk-override", Some(&body)).await;
+            let (s, v) = h
+                .admin(Method::POST, "/admin/agent/risk-override", Some(&body))
+                .await;
             assert_eq!(s, 400, "{body} → {v}");
             assert_eq!(v["error"]["field"], field, "{v}");
         }
         let (s, v) = h
-            .admin(Method::POST, "/admin/agent/risk-override", Some(&json!({"action": "nuke", "network": "mainnet", "reason": "abc"})))
+            .admin(
+                Method::POST,
+                "/admin/agent/risk-override",
+                Some(&json!({"action": "nuke", "network": "mainnet", "reason": "abc"})),
+            )
             .await;
         assert_eq!(s, 400, "{v}");
-        let (s, v) = h.admin(Method::GET, "/admin/agent/risk-override", None).await;
+        let (s, v) = h
+            .admin(Method::GET, "/admin/agent/risk-override", None)
+            .await;
         assert_eq!(s, 405, "{v}");
 
         let (s, v) = h
@@ -466,7 +529,9 @@ fn an_operator_flattens_a_network_and_bad_overrides_are_refused(h: &Hoox) -> Fut
         wait_filled(h, "risk:flatten:bybit:mainnet:ETHUSDT:long:%").await;
         wait_filled(h, "risk:flatten:binance:mainnet:ETHUSDT:short:%").await;
         assert!(
-            orders_like(h, "risk:flatten:bybit:testnet:%").await.is_empty(),
+            orders_like(h, "risk:flatten:bybit:testnet:%")
+                .await
+                .is_empty(),
             "testnet is not mainnet"
         );
         alert_containing(h, "Flatten by").await;

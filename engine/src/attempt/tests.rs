@@ -180,6 +180,87 @@ fn the_order_is_checked_against_the_exchanges_reference_price_before_the_submit(
         .contains("max_order_notional"));
 }
 
+// ---- Entries paused ----
+
+/// A pause of every mainnet entry on Bybit, in force from before the tests' start.
+fn paused_bybit() -> RuntimeConfig {
+    RuntimeConfig {
+        entries_paused: contracts::pause::parse(
+            r#"[{"network":"mainnet","exchange":"bybit","reason":"max daily loss","since_ms":1}]"#,
+        )
+        .unwrap(),
+        ..live()
+    }
+}
+
+#[test]
+fn a_paused_entry_is_a_dead_letter_with_the_claim_released_and_nothing_sent() {
+    let clock = StepClock::new(T0);
+    let w = World::new(&clock);
+    let job = accepted(&w, "k", BYBIT_LONG);
+    let d = w.run(&job, 1, &paused_bybit());
+    let Disposition::Dead { reason, detail } = d else {
+        panic!("expected a dead letter, got {d:?}");
+    };
+    assert_eq!(reason, DeadLetterReason::EntriesPaused);
+    assert_eq!(reason.as_str(), "entries_paused");
+    assert!(detail.contains("max daily loss"), "{detail}");
+    assert!(
+        w.x(Exchange::Bybit).calls().is_empty(),
+        "nothing at the exchange"
+    );
+    assert_eq!(releases(&w), [true]);
+    assert_eq!(state(&w, &job), (Lifecycle::Accepted, false), "replayable");
+}
+
+#[test]
+fn a_close_passes_a_pause_and_other_exchanges_and_networks_are_not_paused() {
+    let clock = StepClock::new(T0);
+    let w = World::new(&clock);
+    let cfg = paused_bybit();
+    let close = accepted(
+        &w,
+        "close",
+        r#"{"exchange":"bybit","action":"CLOSE_LONG","symbol":"BTCUSDT","quantity":"0.01","price":"60000"}"#,
+    );
+    assert!(matches!(w.run(&close, 1, &cfg), Disposition::Ack));
+    let testnet = accepted(
+        &w,
+        "testnet",
+        r#"{"exchange":"bybit","action":"SHORT","symbol":"BTCUSDT","quantity":"0.01","price":"60000","test":true}"#,
+    );
+    assert!(matches!(w.run(&testnet, 1, &cfg), Disposition::Ack));
+    let other = accepted(
+        &w,
+        "binance",
+        r#"{"exchange":"binance","action":"LONG","symbol":"BTCUSDT","quantity":"0.01","price":"60000"}"#,
+    );
+    assert!(matches!(w.run(&other, 1, &cfg), Disposition::Ack));
+    assert_eq!(w.x(Exchange::Bybit).orders().len(), 2);
+}
+
+#[test]
+fn paper_is_its_own_exchange_and_an_expired_pause_is_ignored() {
+    let clock = StepClock::new(T0);
+    let w = World::new(&clock);
+    // Paper mode: the order goes to paper, which the Bybit pause does not cover.
+    let paper_mode = RuntimeConfig {
+        mode: Mode::Paper,
+        ..paused_bybit()
+    };
+    let job = accepted(&w, "paper", BYBIT_LONG);
+    assert!(matches!(w.run(&job, 1, &paper_mode), Disposition::Ack));
+    let expired = RuntimeConfig {
+        entries_paused: contracts::pause::parse(&format!(
+            r#"[{{"network":"mainnet","reason":"guard","since_ms":1,"until_ms":{T0}}}]"#
+        ))
+        .unwrap(),
+        ..live()
+    };
+    let job = accepted(&w, "expired", BYBIT_LONG);
+    assert!(matches!(w.run(&job, 1, &expired), Disposition::Ack));
+}
+
 // ---- Kill switch ----
 
 #[test]
