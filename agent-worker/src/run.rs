@@ -546,9 +546,11 @@ pub async fn run(env: &Env, trigger: Trigger, request_id: &str) -> Result<Summar
             id, state, stored, now,
         )));
     }
-    for row in &gathered.closed {
+    for (row, stop_out) in &gathered.closed {
         writes.push(ops::risk::state_delete(row));
-        writes.push(ops::risk::exit_gone_insert(&plan::gone_exit(row, now)));
+        writes.push(ops::risk::exit_gone_insert(&plan::gone_exit(
+            row, *stop_out, now,
+        )));
     }
     writes.extend(memory.iter().map(ops::risk::equity_state_upsert));
 

@@ -214,7 +214,19 @@ pub async fn refresh(
                     if !p.unrecognised.is_empty() {
                         tracing::warn!(exchange = %exchange, network, symbols = ?p.unrecognised, "positions hoox cannot name: not reconciled");
                     }
-                    let holdings: Vec<Holding> = p.positions.iter().map(holding_of).collect();
+                    let mut holdings: Vec<Holding> = p.positions.iter().map(holding_of).collect();
+                    // The agent judges marks: where the venue's position list carries none
+                    // (MEXC's), its own reference price (MEXC's fair price) stands in.
+                    if always_balance {
+                        for (h, x) in holdings.iter_mut().zip(&p.positions) {
+                            if h.mark_price.is_none() {
+                                match port.market(&x.symbol, testnet, deadline).await {
+                                    Ok((_, r)) => h.mark_price = Some(r.price),
+                                    Err(f) => tracing::warn!(exchange = %exchange, symbol = %x.symbol, error = %f.message, "no mark price for a position"),
+                                }
+                            }
+                        }
+                    }
                     reconcile::reconcile(
                         exchange.as_str(),
                         network,

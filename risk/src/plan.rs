@@ -8,6 +8,8 @@
 //!   earlier position and is cleared, so nothing is inherited. A state is cleared only where the
 //!   read succeeded: an exchange that could not be read keeps its states (unknown is not closed).
 //!   Paper has no market data, so no price rule could ever judge it: it is not managed.
+//!   A position that closed without the agent counts as a stop-out when an exchange-side stop
+//!   was in force and hoox's own books still hold it open (nothing hoox sent closed it).
 //! - **Equity** per network is the sum over the exchanges read on it, and only when every one
 //!   answered (a partial sum would look like a loss); its start of day is the same exchanges'
 //!   first snapshot of the UTC day (or an operator's re-base); its peak is the highest seen.
@@ -39,8 +41,9 @@ pub struct Gathered {
     /// The stored exchange-side stop of each position, as JSON.
     pub stops: BTreeMap<PositionId, String>,
     /// Stored states of positions that are no longer open (or were replaced by a newer one on
-    /// the same pair and side): to clear, each an exit for the protections.
-    pub closed: Vec<StateRow>,
+    /// the same pair and side): to clear, each an exit for the protections, with whether it
+    /// counts as a stop-out (see [`positions`]).
+    pub closed: Vec<(StateRow, bool)>,
     /// What could not be used, for the run's notes.
     pub problems: Vec<String>,
 }
@@ -101,6 +104,10 @@ pub fn positions(snapshot: &AccountSnapshot, stored: &[StateRow], now_ms: i64) -
                 continue;
             };
             let size = decimal(&row.size).unwrap_or_default();
+            if size <= Decimal::ZERO {
+                // A row of what hoox's fills imply that the exchange does not hold.
+                continue;
+            }
             let Some(entry) = row.entry_price.as_deref().and_then(decimal) else {
                 out.problems.push(format!(
                     "{} {} {} {}: no entry price, not managed",
@@ -181,7 +188,20 @@ pub fn positions(snapshot: &AccountSnapshot, stored: &[StateRow], now_ms: i64) -
             s.opened_at_ms,
         );
         if read.contains(&(s.exchange.clone(), s.network.clone())) && !open.contains(&key) {
-            out.closed.push(s.clone());
+            let stop_in_force = s
+                .stops
+                .as_deref()
+                .and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok())
+                .is_some_and(|v| {
+                    !v["placed"]["stop"].is_null() || !v["placed"]["trailing"].is_null()
+                });
+            let hoox_holds_it = snapshot.open.iter().any(|b| {
+                b.key.exchange == s.exchange
+                    && b.key.network == s.network
+                    && b.key.symbol == s.symbol
+                    && b.key.side.as_str() == s.side
+            });
+            out.closed.push((s.clone(), stop_in_force && hoox_holds_it));
         }
     }
     out.positions.sort_by(|a, b| a.id.cmp(&b.id));
@@ -347,8 +367,8 @@ pub fn close_exit(close: &Close, now_ms: i64) -> Option<ExitRow> {
 }
 
 /// The exit of a position that closed without the agent (by hand, a signal, an exchange-side
-/// stop or liquidation): counted by cooldowns, not as a stop-out (nothing says it was one).
-pub fn gone_exit(row: &StateRow, now_ms: i64) -> ExitRow {
+/// stop or liquidation): counted by cooldowns, and by StoplossGuard when `stop_out`.
+pub fn gone_exit(row: &StateRow, stop_out: bool, now_ms: i64) -> ExitRow {
     let position = id_of_row(row).map_or_else(
         || {
             format!(
@@ -366,8 +386,8 @@ pub fn gone_exit(row: &StateRow, now_ms: i64) -> ExitRow {
         network: row.network.clone(),
         symbol: row.symbol.clone(),
         side: row.side.clone(),
-        stop_out: 0,
-        reason: "closed".into(),
+        stop_out: i64::from(stop_out),
+        reason: if stop_out { "exchange_stop" } else { "closed" }.into(),
     }
 }
 
@@ -647,7 +667,7 @@ mod tests {
         assert_eq!(g.positions.len(), 1);
         assert_eq!(g.positions[0].id.opened_at_ms, 40);
         assert!(g.states.is_empty(), "the new position starts fresh");
-        assert_eq!(g.closed, vec![old], "the old state is cleared");
+        assert_eq!(g.closed, vec![(old, false)], "the old state is cleared");
     }
 
     #[test]
@@ -695,7 +715,23 @@ mod tests {
         };
         assert_eq!(
             positions(&flat, std::slice::from_ref(&s), 50).closed,
-            vec![s]
+            vec![(s.clone(), false)]
+        );
+        // Gone while an exchange stop was in force and hoox's books still hold it: a stop-out.
+        let mut with_stop = s.clone();
+        with_stop.stops = Some(r#"{"placed":{"stop":{"kind":"stop"},"trailing":null}}"#.into());
+        let held = AccountSnapshot {
+            open: vec![book(5)],
+            ..flat.clone()
+        };
+        assert_eq!(
+            positions(&held, std::slice::from_ref(&with_stop), 50).closed,
+            vec![(with_stop.clone(), true)]
+        );
+        assert_eq!(
+            positions(&flat, std::slice::from_ref(&with_stop), 50).closed,
+            vec![(with_stop, false)],
+            "hoox's own close is no stop-out"
         );
     }
 

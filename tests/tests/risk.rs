@@ -181,31 +181,67 @@ async fn status(h: &Hoox) -> Value {
     v
 }
 
-fn a_stop_loss_closes_once_with_an_alert_and_an_audit_entry(h: &Hoox) -> Fut<'_> {
+fn an_exchange_side_stop_protects_between_evaluations(h: &Hoox) -> Fut<'_> {
     Box::pin(async move {
         fresh(h).await;
         h.put_kv("risk:stop_loss_pct", "2").await;
+        h.config_visible().await;
         open(h, Exchange::Bybit, "LONG", "BTCUSDT", "0.01", false).await;
-        // The scheduled handler, as the platform's cron runs it.
+        // The scheduled handler, as the platform's cron runs it: it places the stop on Bybit.
+        h.trigger_cron(AGENT).await;
+        let stops = mock().server_stops();
+        assert_eq!(stops.len(), 1, "{stops:?}");
+        assert_eq!(stops[0].stop_loss, Some(d("63700")), "2 % under the entry");
+        alert_containing(h, "Exchange-side protection of bybit:mainnet:BTCUSDT:long").await;
+        assert!(
+            orders_like(h, "risk:%").await.is_empty(),
+            "no close without a breach"
+        );
+        // The mark crosses it: the exchange closes the position, no evaluation needed.
+        set_mark(Exchange::Bybit, "BTCUSDT", "63600").await;
+        assert!(
+            mock().held_positions().is_empty(),
+            "the exchange's stop closed it: {:?}",
+            mock().held_positions()
+        );
+        // The next evaluation clears its state and counts the exit as a stop-out.
+        h.trigger_cron(AGENT).await;
+        let st = status(h).await;
+        assert_eq!(st["positions"].as_array().map(Vec::len), Some(0), "{st}");
+        let exits = st["exits"].as_array().cloned().unwrap_or_default();
+        assert!(
+            exits.iter().any(|e| e["key"]
+                .as_str()
+                .is_some_and(|k| k.starts_with("gone:bybit:mainnet:BTCUSDT:long:"))
+                && e["stop_out"] == 1),
+            "{exits:?}"
+        );
+        assert!(
+            orders_like(h, "risk:%").await.is_empty(),
+            "the agent sent nothing"
+        );
+    })
+}
+
+fn the_agent_closes_a_stop_loss_once_with_an_alert_and_an_audit_entry(h: &Hoox) -> Fut<'_> {
+    Box::pin(async move {
+        // MEXC documents no stop for an open position: the minute's evaluation closes it.
+        h.put_kv("risk:stop_loss_pct", "2").await;
+        h.config_visible().await;
+        open(h, Exchange::Mexc, "LONG", "BTCUSDT", "0.01", false).await;
         h.trigger_cron(AGENT).await;
         assert!(
             orders_like(h, "risk:%").await.is_empty(),
             "no close without a breach"
         );
-        let st = status(h).await;
-        assert_eq!(st["positions"].as_array().map(Vec::len), Some(1), "{st}");
-
-        set_mark(Exchange::Bybit, "BTCUSDT", "63600").await; // −2.15 %
+        set_mark(Exchange::Mexc, "BTCUSDT", "63600").await; // −2.15 %
         h.trigger_cron(AGENT).await;
         // The same minute evaluated again while the close is in flight or done.
         h.trigger_cron(AGENT).await;
-        let close = wait_filled(h, "risk:sl:bybit:mainnet:BTCUSDT:long:%").await;
+        let close = wait_filled(h, "risk:sl:mexc:mainnet:BTCUSDT:long:%").await;
         assert_eq!(
-            close["side"]
-                .as_str()
-                .map(str::to_ascii_lowercase)
-                .as_deref(),
-            Some("sell")
+            d(close["filled_quantity"].as_str().unwrap_or("0")),
+            d("0.01")
         );
         assert_eq!(orders_like(h, "risk:sl:%").await.len(), 1, "closed once");
         assert!(
@@ -214,7 +250,7 @@ fn a_stop_loss_closes_once_with_an_alert_and_an_audit_entry(h: &Hoox) -> Fut<'_>
             mock().held_positions()
         );
         let text = alert_containing(h, "stop-loss").await;
-        assert!(text.contains("bybit:mainnet:BTCUSDT:long"), "{text}");
+        assert!(text.contains("mexc:mainnet:BTCUSDT:long"), "{text}");
         let entries = audit(h, "risk_close").await;
         assert_eq!(
             entries.len(),
@@ -222,17 +258,15 @@ fn a_stop_loss_closes_once_with_an_alert_and_an_audit_entry(h: &Hoox) -> Fut<'_>
             "one audit entry for one close: {entries:?}"
         );
         assert_eq!(entries[0]["actor"], AGENT);
-
-        // Closed: the next run clears its state and counts the exit as a stop-out.
         h.trigger_cron(AGENT).await;
         let st = status(h).await;
         assert_eq!(st["positions"].as_array().map(Vec::len), Some(0), "{st}");
         let exits = st["exits"].as_array().cloned().unwrap_or_default();
         assert!(
-            exits.iter().any(
-                |e| e["key"].as_str().is_some_and(|k| k.starts_with("risk:sl:"))
-                    && e["stop_out"] == 1
-            ),
+            exits.iter().any(|e| e["key"]
+                .as_str()
+                .is_some_and(|k| k.starts_with("risk:sl:mexc:"))
+                && e["stop_out"] == 1),
             "{exits:?}"
         );
     })
@@ -240,10 +274,12 @@ fn a_stop_loss_closes_once_with_an_alert_and_an_audit_entry(h: &Hoox) -> Fut<'_>
 
 fn stoploss_guard_and_cooldown_pause_entries_after_the_stop_out(h: &Hoox) -> Fut<'_> {
     Box::pin(async move {
-        // Follows the stop-loss scenario: its stop-out is the one exit counted here.
+        // Follows the two stop-loss scenarios: their stop-outs (the exchange's, the agent's)
+        // are the two this guard counts.
+        h.delete_kv_prefix("risk:").await;
         h.put_kv(
             "risk:stoploss_guard",
-            r#"{"stop_outs": 1, "window_minutes": 60, "pause_minutes": 30}"#,
+            r#"{"stop_outs": 2, "window_minutes": 60, "pause_minutes": 30}"#,
         )
         .await;
         h.put_kv("risk:cooldown_minutes", "15").await;
@@ -260,12 +296,41 @@ fn stoploss_guard_and_cooldown_pause_entries_after_the_stop_out(h: &Hoox) -> Fut
             .unwrap_or_else(|| panic!("StoplossGuard pause: {s}"));
         assert_eq!(guard["network"], "mainnet");
         assert!(guard.get("exchange").is_none(), "network-wide: {guard}");
-        let cooldown = paused
+        let cooldowns: Vec<String> = paused
             .iter()
-            .find(|p| p["reason"].as_str().is_some_and(|r| r.contains("cooldown")))
-            .unwrap_or_else(|| panic!("cooldown pause: {s}"));
-        assert_eq!(cooldown["exchange"], "bybit");
-        assert_eq!(cooldown["symbol"], "BTCUSDT");
+            .filter(|p| p["reason"].as_str().is_some_and(|r| r.contains("cooldown")))
+            .map(|p| {
+                format!(
+                    "{} {}",
+                    p["exchange"].as_str().unwrap_or(""),
+                    p["symbol"].as_str().unwrap_or("")
+                )
+            })
+            .collect();
+        assert!(cooldowns.contains(&"bybit BTCUSDT".to_owned()), "{s}");
+        assert!(cooldowns.contains(&"mexc BTCUSDT".to_owned()), "{s}");
+        // The trade-worker refuses an entry the pause covers, as a dead letter of its own.
+        let key = unique("paused-entry");
+        let r = h
+            .webhook(
+                &json!({"apiKey": h.api_key, "exchange": "binance", "action": "LONG",
+                    "symbol": "ETHUSDT", "quantity": "0.1", "price": "3000", "orderType": "market",
+                    "idempotencyKey": key}),
+                &[],
+            )
+            .await;
+        assert_eq!(r.status(), 202);
+        h.wait_rows(
+            "SELECT * FROM dead_letters WHERE idempotency_key = ? AND reason = 'entries_paused'",
+            &[json!(key)],
+            1,
+            WAIT,
+        )
+        .await;
+        assert!(
+            orders_like(h, &key).await.is_empty(),
+            "nothing reached the exchange"
+        );
         alert_containing(h, "Entries paused").await;
         assert!(!audit(h, "risk_pause").await.is_empty());
         // Evaluated again: already in force, not added twice.
@@ -280,6 +345,7 @@ fn stoploss_guard_and_cooldown_pause_entries_after_the_stop_out(h: &Hoox) -> Fut
 
 fn a_trailing_stop_arms_at_its_activation_and_closes_on_the_pullback(h: &Hoox) -> Fut<'_> {
     Box::pin(async move {
+        // On MEXC, which documents no trailing stop: the minute's evaluation trails.
         fresh(h).await;
         h.put_kv(
             "risk:trailing",
@@ -287,25 +353,25 @@ fn a_trailing_stop_arms_at_its_activation_and_closes_on_the_pullback(h: &Hoox) -
         )
         .await;
         h.config_visible().await;
-        open(h, Exchange::Binance, "LONG", "BTCUSDT", "0.01", false).await;
-        set_mark(Exchange::Binance, "BTCUSDT", "65650").await; // +1 %: not armed
+        open(h, Exchange::Mexc, "LONG", "BTCUSDT", "0.01", false).await;
+        set_mark(Exchange::Mexc, "BTCUSDT", "65650").await; // +1 %: not armed
         let s = run(h).await;
         assert!(!note_kinds(&s).contains(&"trail_armed".to_owned()), "{s}");
         // A 1 % fall before activation closes nothing.
-        set_mark(Exchange::Binance, "BTCUSDT", "64990").await;
+        set_mark(Exchange::Mexc, "BTCUSDT", "64990").await;
         assert!(closes(&run(h).await).is_empty());
-        set_mark(Exchange::Binance, "BTCUSDT", "66400").await; // +2.15 %: armed
+        set_mark(Exchange::Mexc, "BTCUSDT", "66400").await; // +2.15 %: armed
         let s = run(h).await;
         assert!(note_kinds(&s).contains(&"trail_armed".to_owned()), "{s}");
-        set_mark(Exchange::Binance, "BTCUSDT", "67000").await;
+        set_mark(Exchange::Mexc, "BTCUSDT", "67000").await;
         let s = run(h).await;
         assert!(note_kinds(&s).contains(&"trail_moved".to_owned()), "{s}");
-        set_mark(Exchange::Binance, "BTCUSDT", "66400").await; // −0.9 % from 67000
+        set_mark(Exchange::Mexc, "BTCUSDT", "66400").await; // −0.9 % from 67000
         assert!(closes(&run(h).await).is_empty());
-        set_mark(Exchange::Binance, "BTCUSDT", "66300").await; // −1.04 %
+        set_mark(Exchange::Mexc, "BTCUSDT", "66300").await; // −1.04 %
         let s = run(h).await;
         assert_eq!(closes(&s).len(), 1, "{s}");
-        wait_filled(h, "risk:trail:binance:mainnet:BTCUSDT:long:%").await;
+        wait_filled(h, "risk:trail:mexc:mainnet:BTCUSDT:long:%").await;
         alert_containing(h, "trailing stop").await;
         alert_containing(h, "trailing stop armed").await;
         assert!(!audit(h, "risk_stop_moved").await.is_empty());
@@ -321,30 +387,30 @@ fn each_ladder_target_closes_its_share_and_the_stop_moves_to_breakeven(h: &Hoox)
         )
         .await;
         h.config_visible().await;
-        open(h, Exchange::Bybit, "SHORT", "ETHUSDT", "0.2", false).await;
-        set_mark(Exchange::Bybit, "ETHUSDT", "2965").await; // short +1.17 %
+        open(h, Exchange::Mexc, "SHORT", "ETHUSDT", "0.2", false).await;
+        set_mark(Exchange::Mexc, "ETHUSDT", "2965").await; // short +1.17 %
         let s = run(h).await;
         assert_eq!(closes(&s).len(), 1, "{s}");
-        let tp1 = wait_filled(h, "risk:tp1:bybit:mainnet:ETHUSDT:short:%").await;
+        let tp1 = wait_filled(h, "risk:tp1:mexc:mainnet:ETHUSDT:short:%").await;
         assert_eq!(d(tp1["filled_quantity"].as_str().unwrap_or("0")), d("0.1"));
         assert!(note_kinds(&s).contains(&"breakeven_set".to_owned()), "{s}");
         // The same minute again: tp1 is taken, nothing more.
         assert!(closes(&run(h).await).is_empty());
         assert_eq!(orders_like(h, "risk:tp1:%").await.len(), 1);
-        set_mark(Exchange::Bybit, "ETHUSDT", "2935").await; // +2.17 %
+        set_mark(Exchange::Mexc, "ETHUSDT", "2935").await; // +2.17 %
         let s = run(h).await;
         assert_eq!(closes(&s).len(), 1, "{s}");
-        let tp2 = wait_filled(h, "risk:tp2:bybit:mainnet:ETHUSDT:short:%").await;
+        let tp2 = wait_filled(h, "risk:tp2:mexc:mainnet:ETHUSDT:short:%").await;
         assert_eq!(d(tp2["filled_quantity"].as_str().unwrap_or("0")), d("0.1"));
         alert_containing(h, "take-profit 1/2").await;
         alert_containing(h, "take-profit 2/2").await;
 
         // Breakeven: a new position takes tp1, then the price comes back to the entry.
         run(h).await;
-        open(h, Exchange::Bybit, "SHORT", "ETHUSDT", "0.2", false).await;
-        let entry = mock().price(Exchange::Bybit, "ETHUSDT").expect("listed");
+        open(h, Exchange::Mexc, "SHORT", "ETHUSDT", "0.2", false).await;
+        let entry = mock().price(Exchange::Mexc, "ETHUSDT").expect("listed");
         set_mark(
-            Exchange::Bybit,
+            Exchange::Mexc,
             "ETHUSDT",
             &(entry * d("0.988")).round_dp(2).to_string(),
         )
@@ -356,14 +422,14 @@ fn each_ladder_target_closes_its_share_and_the_stop_moves_to_breakeven(h: &Hoox)
             "tp1 of the new position (nothing inherited): {s}"
         );
         set_mark(
-            Exchange::Bybit,
+            Exchange::Mexc,
             "ETHUSDT",
             &(entry * d("1.001")).round_dp(2).to_string(),
         )
         .await;
         let s = run(h).await;
         assert_eq!(closes(&s).len(), 1, "{s}");
-        wait_filled(h, "risk:be:bybit:mainnet:ETHUSDT:short:%").await;
+        wait_filled(h, "risk:be:mexc:mainnet:ETHUSDT:short:%").await;
         alert_containing(h, "breakeven stop").await;
     })
 }
@@ -554,11 +620,15 @@ fn main() {
     let _ = TELEGRAM.set(telegram);
     let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let hoox = || Hoox::start_with(&vars);
-    // In this order: the guard and cooldown count the stop-loss scenario's stop-out.
+    // In this order: the guard and cooldown count the two stop-loss scenarios' stop-outs.
     let scenarios: Vec<(&str, Scenario)> = vec![
         (
-            "a_stop_loss_closes_once_with_an_alert_and_an_audit_entry",
-            a_stop_loss_closes_once_with_an_alert_and_an_audit_entry,
+            "an_exchange_side_stop_protects_between_evaluations",
+            an_exchange_side_stop_protects_between_evaluations,
+        ),
+        (
+            "the_agent_closes_a_stop_loss_once_with_an_alert_and_an_audit_entry",
+            the_agent_closes_a_stop_loss_once_with_an_alert_and_an_audit_entry,
         ),
         (
             "stoploss_guard_and_cooldown_pause_entries_after_the_stop_out",
