@@ -21,6 +21,7 @@ pub mod pnl;
 pub mod positions;
 pub mod query;
 pub mod reconcile;
+pub mod report;
 pub mod recording;
 pub mod utc;
 

@@ -33,6 +33,7 @@ const PURE: &[&str] = &[
     "alerts",
     "registry",
     "risk",
+    "report",
 ];
 
 /// Crates that run on the Workers runtime and serve requests.
