@@ -21,8 +21,8 @@ pub mod pnl;
 pub mod positions;
 pub mod query;
 pub mod reconcile;
-pub mod report;
 pub mod recording;
+pub mod report;
 pub mod utc;
 
 /// Header carrying who performs an operator action (`cli:alice`, `telegram:12345`); recorded in

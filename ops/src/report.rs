@@ -95,7 +95,11 @@ mod tests {
     #[test]
     fn the_window_queries_count_only_the_window() {
         let db = db();
-        for (key, outcome, at) in [("a", "filled", 10), ("b", "rejected", 20), ("c", "filled", 30)] {
+        for (key, outcome, at) in [
+            ("a", "filled", 10),
+            ("b", "rejected", 20),
+            ("c", "filled", 30),
+        ] {
             db.execute(
                 "INSERT INTO signals (idempotency_key, request_id, exchange, symbol, action, order_type, \
                  quantity, received_at_ms, outcome, attempts, updated_at_ms) \
@@ -104,7 +108,11 @@ mod tests {
             )
             .unwrap();
         }
-        for (id, key, status, at) in [("m1", "d", "pending", 15), ("m2", "d", "pending", 16), ("m3", "e", "resolved", 40)] {
+        for (id, key, status, at) in [
+            ("m1", "d", "pending", 15),
+            ("m2", "d", "pending", 16),
+            ("m3", "e", "resolved", 40),
+        ] {
             db.execute(
                 "INSERT INTO dead_letters (message_id, queue, idempotency_key, reason, attempts, status, created_at_ms) \
                  VALUES (?1, 'trade-execution', ?2, 'x', 1, ?3, ?4)",
@@ -115,8 +123,14 @@ mod tests {
         let mut outcomes = rows(&db, &signal_outcomes_query(10, 30), 2);
         outcomes.sort();
         assert_eq!(outcomes, [["filled", "1"], ["rejected", "1"]]);
-        assert_eq!(rows(&db, &dead_lettered_query(0, 30), 2), [["dead_lettered", "1"]]);
-        assert_eq!(rows(&db, &pending_dead_letters_query(), 2), [["pending", "2"]]);
+        assert_eq!(
+            rows(&db, &dead_lettered_query(0, 30), 2),
+            [["dead_lettered", "1"]]
+        );
+        assert_eq!(
+            rows(&db, &pending_dead_letters_query(), 2),
+            [["pending", "2"]]
+        );
         for day in ["2026-01-01", "2026-01-02", "2026-01-03"] {
             db.execute(
                 "INSERT INTO equity_snapshots (exchange, network, day, asset, wallet_balance, equity, source, at_ms) \

@@ -195,12 +195,27 @@ fn section(out: &mut String, s: &SectionReport) {
         );
     }
     out.push_str(r#"<div class="kpis">"#);
-    kpi(out, "Realised PnL (net)", &usdt(s.realised_pnl), class(s.realised_pnl));
+    kpi(
+        out,
+        "Realised PnL (net)",
+        &usdt(s.realised_pnl),
+        class(s.realised_pnl),
+    );
     kpi(out, "Fees", &usdt(s.fees), "");
     let unrealised = s.unrealised_pnl.map_or(Decimal::ZERO, |u| u);
-    kpi(out, "Unrealised PnL (end)", &opt_usdt(s.unrealised_pnl), class(unrealised));
+    kpi(
+        out,
+        "Unrealised PnL (end)",
+        &opt_usdt(s.unrealised_pnl),
+        class(unrealised),
+    );
     let ret = s.return_pct.unwrap_or_default();
-    kpi(out, "Return on start equity", &opt_pct(s.return_pct), class(ret));
+    kpi(
+        out,
+        "Return on start equity",
+        &opt_pct(s.return_pct),
+        class(ret),
+    );
     kpi(out, "Start equity", &opt_usdt(s.start_equity), "");
     kpi(out, "End equity", &opt_usdt(s.end_equity), "");
     kpi(out, "Trades (closed)", &s.trades.to_string(), "");
@@ -218,7 +233,12 @@ fn section(out: &mut String, s: &SectionReport) {
         Some(p) => format!("{} ({}%)", usdt(s.max_drawdown), p.round_dp(2)),
         None => usdt(s.max_drawdown),
     };
-    kpi(out, "Max drawdown", &dd, if s.max_drawdown.is_zero() { "" } else { "neg" });
+    kpi(
+        out,
+        "Max drawdown",
+        &dd,
+        if s.max_drawdown.is_zero() { "" } else { "neg" },
+    );
     let trade = |t: &Option<crate::metrics::TradeLine>| {
         t.as_ref().map_or_else(
             || "—".into(),
@@ -241,8 +261,20 @@ fn section(out: &mut String, s: &SectionReport) {
     let _ = write!(
         out,
         r#"<div class="charts"><div class="chart"><div class="t">Equity (USDT): start + realised PnL</div>{}</div><div class="chart"><div class="t">Drawdown from peak (USDT)</div>{}</div></div>"#,
-        chart(&curve_values(&s.curve, |p| p.equity), 360.0, 120.0, "#1f4e8c", false),
-        chart(&curve_values(&s.curve, |p| -p.drawdown), 360.0, 120.0, "#b42318", true),
+        chart(
+            &curve_values(&s.curve, |p| p.equity),
+            360.0,
+            120.0,
+            "#1f4e8c",
+            false
+        ),
+        chart(
+            &curve_values(&s.curve, |p| -p.drawdown),
+            360.0,
+            120.0,
+            "#b42318",
+            true
+        ),
     );
     out.push_str(r#"<div class="tables">"#);
     table(out, "By symbol", &s.by_symbol);
@@ -283,7 +315,11 @@ pub fn render(r: &Report) -> String {
         f.rejected,
         f.blocked,
         f.dead_lettered,
-        if r.pending_dead_letters > 0 { "flag" } else { "" },
+        if r.pending_dead_letters > 0 {
+            "flag"
+        } else {
+            ""
+        },
         r.pending_dead_letters
     );
     out.push_str(

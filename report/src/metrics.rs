@@ -289,8 +289,9 @@ fn equity_at(
 ) -> (Option<Decimal>, Option<Decimal>, Option<Decimal>) {
     let first = period.start.format(ops::utc::DAY).unwrap_or_default();
     let after = period.end().format(ops::utc::DAY).unwrap_or_default();
-    let mut pairs: BTreeMap<(&str, &str), (Option<&EquityRow>, Option<&EquityRow>)> =
-        BTreeMap::new();
+    // Per (exchange, network): (the opening snapshot, the closing one).
+    type Pair<'a> = (Option<&'a EquityRow>, Option<&'a EquityRow>);
+    let mut pairs: BTreeMap<(&str, &str), Pair> = BTreeMap::new();
     for e in snapshots {
         if e.day < first || e.day > after {
             continue;
@@ -602,6 +603,48 @@ impl Report {
     }
 }
 
+/// `/profit`: every closed position of each section, whenever it closed (no equity, so no
+/// return).
+pub fn profit(ledger: &Ledger) -> PeriodSummary {
+    let mut sections = Vec::new();
+    for section in Section::ALL {
+        let closed: Vec<&ClosedPosition> = ledger
+            .books
+            .closed
+            .iter()
+            .filter(|c| Section::of(&c.key.exchange, &c.key.network) == section)
+            .collect();
+        if closed.is_empty() {
+            continue;
+        }
+        let mut h = Headline {
+            section,
+            realised_pnl: Decimal::ZERO,
+            fees: Decimal::ZERO,
+            trades: 0,
+            win_rate_pct: None,
+            return_pct: None,
+            complete: true,
+        };
+        let mut wins = 0u32;
+        for c in closed {
+            h.fees = amount::add(h.fees, c.fees).unwrap_or(h.fees);
+            h.complete &= c.fees_complete && c.net_pnl.is_some();
+            if let Some(n) = c.net_pnl {
+                h.trades += 1;
+                wins += u32::from(n > Decimal::ZERO);
+                h.realised_pnl = amount::add(h.realised_pnl, n).unwrap_or(h.realised_pnl);
+            }
+        }
+        h.win_rate_pct = pct(Decimal::from(wins), Decimal::from(h.trades));
+        sections.push(h);
+    }
+    PeriodSummary {
+        label: "all".into(),
+        sections,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -707,17 +750,109 @@ mod tests {
     /// → 15057.815; max drawdown 53.025.
     fn ledger() -> Ledger {
         let rows = [
-            f("bybit", "mainnet", "BTCUSDT", "LONG", "0.1", "59000", "0", DAY0 - 20 * H),
-            f("bybit", "mainnet", "BTCUSDT", "CLOSE_LONG", "0.1", "59500", "0", DAY0 - 19 * H),
-            f("bybit", "mainnet", "BTCUSDT", "LONG", "0.1", "60000", "3", DAY0),
-            f("bybit", "mainnet", "BTCUSDT", "CLOSE_LONG", "0.1", "61000", "3.05", DAY0 + 2 * H),
-            f("binance", "mainnet", "ETHUSDT", "SHORT", "1", "3000", "1.5", DAY0 + H),
-            f("binance", "mainnet", "ETHUSDT", "CLOSE_SHORT", "1", "3050", "1.525", DAY0 + 5 * H),
-            f("bybit", "mainnet", "BTCUSDT", "LONG", "0.05", "62000", "1.55", DAY0 + 6 * H),
-            f("bybit", "mainnet", "BTCUSDT", "CLOSE_LONG", "0.05", "62400", "1.56", DAY0 + 9 * H),
-            f("bybit", "mainnet", "SOLUSDT", "LONG", "10", "100", "0.5", DAY0 + 10 * H),
-            f("bybit", "testnet", "BTCUSDT", "LONG", "1", "60000", "0", DAY0 + H),
-            f("bybit", "testnet", "BTCUSDT", "CLOSE_LONG", "1", "59000", "0", DAY0 + 3 * H),
+            f(
+                "bybit",
+                "mainnet",
+                "BTCUSDT",
+                "LONG",
+                "0.1",
+                "59000",
+                "0",
+                DAY0 - 20 * H,
+            ),
+            f(
+                "bybit",
+                "mainnet",
+                "BTCUSDT",
+                "CLOSE_LONG",
+                "0.1",
+                "59500",
+                "0",
+                DAY0 - 19 * H,
+            ),
+            f(
+                "bybit", "mainnet", "BTCUSDT", "LONG", "0.1", "60000", "3", DAY0,
+            ),
+            f(
+                "bybit",
+                "mainnet",
+                "BTCUSDT",
+                "CLOSE_LONG",
+                "0.1",
+                "61000",
+                "3.05",
+                DAY0 + 2 * H,
+            ),
+            f(
+                "binance",
+                "mainnet",
+                "ETHUSDT",
+                "SHORT",
+                "1",
+                "3000",
+                "1.5",
+                DAY0 + H,
+            ),
+            f(
+                "binance",
+                "mainnet",
+                "ETHUSDT",
+                "CLOSE_SHORT",
+                "1",
+                "3050",
+                "1.525",
+                DAY0 + 5 * H,
+            ),
+            f(
+                "bybit",
+                "mainnet",
+                "BTCUSDT",
+                "LONG",
+                "0.05",
+                "62000",
+                "1.55",
+                DAY0 + 6 * H,
+            ),
+            f(
+                "bybit",
+                "mainnet",
+                "BTCUSDT",
+                "CLOSE_LONG",
+                "0.05",
+                "62400",
+                "1.56",
+                DAY0 + 9 * H,
+            ),
+            f(
+                "bybit",
+                "mainnet",
+                "SOLUSDT",
+                "LONG",
+                "10",
+                "100",
+                "0.5",
+                DAY0 + 10 * H,
+            ),
+            f(
+                "bybit",
+                "testnet",
+                "BTCUSDT",
+                "LONG",
+                "1",
+                "60000",
+                "0",
+                DAY0 + H,
+            ),
+            f(
+                "bybit",
+                "testnet",
+                "BTCUSDT",
+                "CLOSE_LONG",
+                "1",
+                "59000",
+                "0",
+                DAY0 + 3 * H,
+            ),
         ];
         Ledger {
             books: fold(&fills(&rows)).unwrap(),
@@ -752,8 +887,14 @@ mod tests {
         assert_eq!(m.profit_factor, Some(d("2.0903")));
         assert_eq!(m.avg_win, Some(d("55.42")));
         assert_eq!(m.avg_loss, Some(d("-53.025")));
-        assert_eq!(m.best.as_ref().map(|b| (b.symbol.as_str(), b.net_pnl)), Some(("BTCUSDT", d("93.95"))));
-        assert_eq!(m.worst.as_ref().map(|b| (b.symbol.as_str(), b.net_pnl)), Some(("ETHUSDT", d("-53.025"))));
+        assert_eq!(
+            m.best.as_ref().map(|b| (b.symbol.as_str(), b.net_pnl)),
+            Some(("BTCUSDT", d("93.95")))
+        );
+        assert_eq!(
+            m.worst.as_ref().map(|b| (b.symbol.as_str(), b.net_pnl)),
+            Some(("ETHUSDT", d("-53.025")))
+        );
         assert_eq!(m.start_equity, Some(d("15000")));
         assert_eq!(m.end_equity, Some(d("15057.815")));
         assert_eq!(m.unrealised_pnl, Some(d("12.5")));
@@ -761,7 +902,16 @@ mod tests {
         assert_eq!(m.max_drawdown, d("53.025"));
         assert_eq!(m.max_drawdown_pct, Some(d("0.3513")));
         let eq: Vec<Decimal> = m.curve.iter().map(|p| p.equity).collect();
-        assert_eq!(eq, [d("15000"), d("15093.95"), d("15040.925"), d("15057.815"), d("15057.815")]);
+        assert_eq!(
+            eq,
+            [
+                d("15000"),
+                d("15093.95"),
+                d("15040.925"),
+                d("15057.815"),
+                d("15057.815")
+            ]
+        );
         // One day of returns: no ratios.
         assert_eq!((m.return_days, m.sharpe, m.sortino), (1, None, None));
         let sym: Vec<(&str, u32, u32, Decimal)> = m
@@ -769,23 +919,61 @@ mod tests {
             .iter()
             .map(|r| (r.name.as_str(), r.trades, r.wins, r.net_pnl))
             .collect();
-        assert_eq!(sym, [("BTCUSDT", 2, 2, d("110.84")), ("ETHUSDT", 1, 0, d("-53.025"))]);
+        assert_eq!(
+            sym,
+            [
+                ("BTCUSDT", 2, 2, d("110.84")),
+                ("ETHUSDT", 1, 0, d("-53.025"))
+            ]
+        );
         let ex: Vec<(&str, Decimal, Decimal)> = m
             .by_exchange
             .iter()
             .map(|r| (r.name.as_str(), r.net_pnl, r.fees))
             .collect();
-        assert_eq!(ex, [("bybit", d("110.84"), d("9.16")), ("binance", d("-53.025"), d("3.025"))]);
-        let side: Vec<(&str, u32)> = m.by_side.iter().map(|r| (r.name.as_str(), r.trades)).collect();
+        assert_eq!(
+            ex,
+            [
+                ("bybit", d("110.84"), d("9.16")),
+                ("binance", d("-53.025"), d("3.025"))
+            ]
+        );
+        let side: Vec<(&str, u32)> = m
+            .by_side
+            .iter()
+            .map(|r| (r.name.as_str(), r.trades))
+            .collect();
         assert_eq!(side, [("long", 2), ("short", 1)]);
         let t = &r.sections[1];
         assert_eq!((t.realised_pnl, t.trades, t.wins), (d("-1000"), 1, 0));
         // Only a loss: profit factor 0 (no wins over 1000 lost).
-        assert_eq!((t.start_equity, t.return_pct, t.profit_factor), (None, None, Some(d("0"))));
-        assert_eq!(t.max_drawdown_pct, None, "no starting equity: no percentage");
+        assert_eq!(
+            (t.start_equity, t.return_pct, t.profit_factor),
+            (None, None, Some(d("0")))
+        );
+        assert_eq!(
+            t.max_drawdown_pct, None,
+            "no starting equity: no percentage"
+        );
         assert_eq!(t.max_drawdown, d("1000"));
         assert_eq!(r.funnel.accepted, 13);
         assert_eq!(r.pending_dead_letters, 1);
+    }
+
+    #[test]
+    fn profit_counts_every_close_of_each_section() {
+        let p = profit(&ledger());
+        let m = &p.sections[0];
+        // The 13th's 50 and the 14th's 57.815; three wins of four.
+        assert_eq!(
+            (m.section, m.realised_pnl, m.trades),
+            (Section::Mainnet, d("107.815"), 4)
+        );
+        assert_eq!(m.win_rate_pct, Some(d("75")));
+        assert_eq!(
+            (p.sections[1].section, p.sections[1].realised_pnl),
+            (Section::Testnet, d("-1000"))
+        );
     }
 
     #[test]
@@ -794,7 +982,10 @@ mod tests {
         let r = compute(&prev, &ledger(), DAY0 + 30 * H).unwrap();
         let m = &r.sections[0];
         // (59500 − 59000) × 0.1 = 50, no fees.
-        assert_eq!((m.trades, m.realised_pnl, m.start_equity), (1, d("50"), None));
+        assert_eq!(
+            (m.trades, m.realised_pnl, m.start_equity),
+            (1, d("50"), None)
+        );
         // The 14th's snapshot is the day after: the closing figures.
         assert_eq!(m.end_equity, Some(d("15000")));
     }
@@ -834,12 +1025,66 @@ mod tests {
         let mon = parse_date("2026-01-12").unwrap();
         let m0 = mon.midnight().assume_utc().unix_timestamp() * 1000;
         let rows = [
-            f("bybit", "mainnet", "BTCUSDT", "LONG", "1", "100", "0", m0 + H),
-            f("bybit", "mainnet", "BTCUSDT", "CLOSE_LONG", "1", "110", "0", m0 + 2 * H),
-            f("bybit", "mainnet", "BTCUSDT", "LONG", "1", "100", "0", m0 + 25 * H),
-            f("bybit", "mainnet", "BTCUSDT", "CLOSE_LONG", "1", "95", "0", m0 + 26 * H),
-            f("bybit", "mainnet", "BTCUSDT", "LONG", "1", "100", "0", m0 + 49 * H),
-            f("bybit", "mainnet", "BTCUSDT", "CLOSE_LONG", "1", "120", "0", m0 + 50 * H),
+            f(
+                "bybit",
+                "mainnet",
+                "BTCUSDT",
+                "LONG",
+                "1",
+                "100",
+                "0",
+                m0 + H,
+            ),
+            f(
+                "bybit",
+                "mainnet",
+                "BTCUSDT",
+                "CLOSE_LONG",
+                "1",
+                "110",
+                "0",
+                m0 + 2 * H,
+            ),
+            f(
+                "bybit",
+                "mainnet",
+                "BTCUSDT",
+                "LONG",
+                "1",
+                "100",
+                "0",
+                m0 + 25 * H,
+            ),
+            f(
+                "bybit",
+                "mainnet",
+                "BTCUSDT",
+                "CLOSE_LONG",
+                "1",
+                "95",
+                "0",
+                m0 + 26 * H,
+            ),
+            f(
+                "bybit",
+                "mainnet",
+                "BTCUSDT",
+                "LONG",
+                "1",
+                "100",
+                "0",
+                m0 + 49 * H,
+            ),
+            f(
+                "bybit",
+                "mainnet",
+                "BTCUSDT",
+                "CLOSE_LONG",
+                "1",
+                "120",
+                "0",
+                m0 + 50 * H,
+            ),
         ];
         let l = Ledger {
             books: fold(&fills(&rows)).unwrap(),
@@ -849,18 +1094,42 @@ mod tests {
         let week = Period::containing(Kind::Weekly, mon);
         let r = compute(&week, &l, week.end_ms() + H).unwrap();
         let m = &r.sections[0];
-        assert_eq!((m.return_days, m.sharpe, m.sortino), (7, Some(8.03), Some(36.39)));
+        assert_eq!(
+            (m.return_days, m.sharpe, m.sortino),
+            (7, Some(8.03), Some(36.39))
+        );
         assert_eq!(m.profit_factor, Some(d("6")));
         // Six days in: too few.
         let early = compute(&week, &l, m0 + 6 * 24 * H - 1).unwrap();
-        assert_eq!((early.sections[0].return_days, early.sections[0].sharpe), (6, None));
+        assert_eq!(
+            (early.sections[0].return_days, early.sections[0].sharpe),
+            (6, None)
+        );
     }
 
     #[test]
     fn paper_is_its_own_section_and_an_empty_ledger_has_none() {
         let rows = [
-            f("paper", "mainnet", "BTCUSDT", "SHORT", "1", "100", "0", DAY0 + H),
-            f("paper", "mainnet", "BTCUSDT", "CLOSE_SHORT", "1", "90", "0", DAY0 + 2 * H),
+            f(
+                "paper",
+                "mainnet",
+                "BTCUSDT",
+                "SHORT",
+                "1",
+                "100",
+                "0",
+                DAY0 + H,
+            ),
+            f(
+                "paper",
+                "mainnet",
+                "BTCUSDT",
+                "CLOSE_SHORT",
+                "1",
+                "90",
+                "0",
+                DAY0 + 2 * H,
+            ),
         ];
         let l = Ledger {
             books: fold(&fills(&rows)).unwrap(),
@@ -870,7 +1139,10 @@ mod tests {
         assert_eq!(r.sections.len(), 1);
         assert_eq!(r.sections[0].section, Section::Paper);
         assert_eq!(r.sections[0].realised_pnl, d("10"));
-        assert_eq!(r.sections[0].profit_factor, None, "no loss: no profit factor");
+        assert_eq!(
+            r.sections[0].profit_factor, None,
+            "no loss: no profit factor"
+        );
         let empty = compute(&day(), &Ledger::default(), DAY0).unwrap();
         assert!(empty.sections.is_empty());
     }

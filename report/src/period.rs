@@ -11,7 +11,7 @@
 //! and a missed run is caught up by the next.
 
 use serde::{Deserialize, Serialize};
-use time::{Date, Duration, Month, Weekday};
+use time::{Date, Duration, Month};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -284,7 +284,7 @@ pub fn due(now_ms: i64, report_hour: u8) -> Vec<Period> {
 
 #[cfg(test)]
 fn is_monday(day: Date) -> bool {
-    day.weekday() == Weekday::Monday
+    day.weekday() == time::Weekday::Monday
 }
 
 #[cfg(test)]
@@ -310,7 +310,10 @@ mod tests {
         assert_eq!(week.span(), "2026-01-12 – 2026-01-18");
         let month = Period::containing(Kind::Monthly, d("2026-02-28"));
         assert_eq!((month.label(), month.days()), ("2026-02".into(), 28));
-        assert_eq!(Period::containing(Kind::Monthly, d("2025-12-31")).end(), d("2026-01-01"));
+        assert_eq!(
+            Period::containing(Kind::Monthly, d("2025-12-31")).end(),
+            d("2026-01-01")
+        );
         // ISO week 1 of 2026 starts on Monday 2025-12-29.
         let w1 = Period::containing(Kind::Weekly, d("2026-01-01"));
         assert_eq!((w1.start, w1.label()), (d("2025-12-29"), "2026-W01".into()));
@@ -322,9 +325,18 @@ mod tests {
     fn keys_name_the_kind_and_label_and_parse_back() {
         let week = Period::containing(Kind::Weekly, d("2026-01-14"));
         assert_eq!(week.key(Format::Pdf), "reports/weekly/2026-W03.pdf");
-        assert_eq!(parse_key("reports/weekly/2026-W03.pdf"), Ok((Kind::Weekly, Format::Pdf)));
-        assert_eq!(parse_key("reports/daily/2026-01-14.html"), Ok((Kind::Daily, Format::Html)));
-        assert_eq!(parse_key("reports/monthly/2026-01.json"), Ok((Kind::Monthly, Format::Json)));
+        assert_eq!(
+            parse_key("reports/weekly/2026-W03.pdf"),
+            Ok((Kind::Weekly, Format::Pdf))
+        );
+        assert_eq!(
+            parse_key("reports/daily/2026-01-14.html"),
+            Ok((Kind::Daily, Format::Html))
+        );
+        assert_eq!(
+            parse_key("reports/monthly/2026-01.json"),
+            Ok((Kind::Monthly, Format::Json))
+        );
         for bad in [
             "reports/daily/2026-13-01.pdf",
             "reports/daily/../x.pdf",

@@ -43,6 +43,7 @@ const WORKERS: &[&str] = &[
     "dlq",
     "telegram",
     "d1-worker",
+    "report-worker",
     "runtime",
 ];
 
