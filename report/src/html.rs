@@ -162,12 +162,12 @@ fn curve_values(curve: &[CurvePoint], f: impl Fn(&CurvePoint) -> Decimal) -> Vec
         .collect()
 }
 
-fn table(out: &mut String, title: &str, rows: &[Row]) {
+fn table(out: &mut String, title: &str, column: &str, rows: &[Row]) {
     let _ = write!(
         out,
         "<div><h3>{}</h3><table><tr><th>{}</th><th>Trades</th><th>Win</th><th>Net PnL</th><th>Fees</th></tr>",
         escape(title),
-        escape(title.split(' ').next_back().unwrap_or(title))
+        escape(column)
     );
     if rows.is_empty() {
         out.push_str(r#"<tr><td colspan="5">No closed trades</td></tr>"#);
@@ -245,8 +245,9 @@ fn section(out: &mut String, s: &SectionReport) {
             |t| format!("{} {}", t.symbol, usdt(t.net_pnl)),
         )
     };
-    kpi(out, "Best trade", &trade(&s.best), "pos");
-    kpi(out, "Worst trade", &trade(&s.worst), "neg");
+    let sign = |t: &Option<crate::metrics::TradeLine>| t.as_ref().map_or("", |t| class(t.net_pnl));
+    kpi(out, "Best trade", &trade(&s.best), sign(&s.best));
+    kpi(out, "Worst trade", &trade(&s.worst), sign(&s.worst));
     let ratio = |r: Option<f64>| r.map_or_else(|| "—".into(), |r| format!("{r:.2}"));
     kpi(out, "Sharpe (daily, ann.)", &ratio(s.sharpe), "");
     kpi(out, "Sortino (daily, ann.)", &ratio(s.sortino), "");
@@ -277,9 +278,9 @@ fn section(out: &mut String, s: &SectionReport) {
         ),
     );
     out.push_str(r#"<div class="tables">"#);
-    table(out, "By symbol", &s.by_symbol);
-    table(out, "By exchange", &s.by_exchange);
-    table(out, "Long vs short", &s.by_side);
+    table(out, "By symbol", "Symbol", &s.by_symbol);
+    table(out, "By exchange", "Exchange", &s.by_exchange);
+    table(out, "Long vs short", "Side", &s.by_side);
     out.push_str("</div></section>");
 }
 
