@@ -1,5 +1,6 @@
-//! The slice of the Telegram Bot API hoox uses: incoming updates (bot webhook) and `sendMessage`
-//! with its answers, classified into sent, "retry after N seconds", or failed.
+//! The slice of the Telegram Bot API hoox uses: incoming updates (bot webhook), `sendMessage`
+//! and `sendDocument` with their answers, classified into sent, "retry after N seconds", or
+//! failed.
 
 use serde::{Deserialize, Serialize};
 
@@ -120,9 +121,70 @@ pub fn classify(status: u16, body: &str) -> SendOutcome {
     }
 }
 
+/// The `sendDocument` call as `multipart/form-data` (the Bot API takes a new file only that
+/// way, https://core.telegram.org/bots/api#sending-files): `chat_id`, `caption` with
+/// `parse_mode` `HTML`, and the file as `document`. Returns the body and its content type.
+/// `boundary` must not occur in the parts (the caller makes a random one).
+pub fn send_document_body(
+    chat_id: i64,
+    caption: &str,
+    filename: &str,
+    content_type: &str,
+    file: &[u8],
+    boundary: &str,
+) -> (Vec<u8>, String) {
+    let mut body = Vec::with_capacity(file.len() + caption.len() + 512);
+    let clean = |s: &str| s.replace(['"', '\r', '\n', '\\'], "_");
+    let mut field = |name: &str, value: &str| {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .as_bytes(),
+        );
+    };
+    field("chat_id", &chat_id.to_string());
+    field("caption", caption);
+    field("parse_mode", "HTML");
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"document\"; filename=\"{}\"\r\nContent-Type: {}\r\n\r\n",
+            clean(filename),
+            clean(content_type)
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(file);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (body, format!("multipart/form-data; boundary={boundary}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_document_is_multipart_with_every_field() {
+        let (body, ct) = send_document_body(
+            42,
+            "<b>x</b>",
+            "r\"1.pdf",
+            "application/pdf",
+            b"%PDF-1.4",
+            "BOUND",
+        );
+        assert_eq!(ct, "multipart/form-data; boundary=BOUND");
+        let text = String::from_utf8(body).unwrap();
+        assert!(
+            text.starts_with(
+                "--BOUND\r\nContent-Disposition: form-data; name=\"chat_id\"\r\n\r\n42\r\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("name=\"caption\"\r\n\r\n<b>x</b>\r\n"));
+        assert!(text.contains("name=\"parse_mode\"\r\n\r\nHTML\r\n"));
+        assert!(text.contains("name=\"document\"; filename=\"r_1.pdf\"\r\nContent-Type: application/pdf\r\n\r\n%PDF-1.4\r\n--BOUND--\r\n"), "{text}");
+    }
 
     #[test]
     fn answers_are_classified() {

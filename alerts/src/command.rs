@@ -1,13 +1,16 @@
 //! Bot commands: what an allow-listed chat may ask for, parsed from a message's text.
 //!
-//! `/status`, `/kill_on`, `/kill_off`, `/trades [n]`, `/positions`, `/risk`, `/dlq`, `/help` (and
-//! `/start`). In group chats Telegram appends the bot's name (`/status@hoox_bot`); a command
+//! `/status`, `/kill_on`, `/kill_off`, `/trades [n]`, `/positions`, `/risk`, `/dlq`, `/daily [n]`,
+//! `/weekly [n]`, `/monthly [n]`, `/profit`, `/help` (and `/start`). In group chats Telegram appends the bot's name (`/status@hoox_bot`); a command
 //! addressed to another bot is not ours and parses to nothing.
 
 /// Most trades `/trades` lists.
 pub const MAX_TRADES: u32 = 20;
 /// What `/trades` lists without an argument.
 pub const DEFAULT_TRADES: u32 = 5;
+/// Periods `/daily`, `/weekly`, `/monthly` show without an argument, and at most.
+pub const DEFAULT_PERIODS: u32 = 7;
+pub const MAX_PERIODS: u32 = 31;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -21,6 +24,13 @@ pub enum Command {
     /// The risk manager's rules, pauses and positions (agent-worker status).
     Risk,
     Dlq,
+    /// `/daily [n]`, `/weekly [n]`, `/monthly [n]`: the last `n` periods' figures.
+    Report {
+        kind: report::Kind,
+        periods: u32,
+    },
+    /// `/profit`: every closed position.
+    Profit,
     Help,
     /// A command hoox does not know (answered with the help text).
     Unknown(String),
@@ -71,6 +81,15 @@ pub fn parse(text: &str, bot_username: Option<&str>) -> Option<Command> {
         "positions" => Command::Positions,
         "risk" => Command::Risk,
         "dlq" => Command::Dlq,
+        "daily" | "weekly" | "monthly" => Command::Report {
+            kind: report::Kind::parse(&name).unwrap_or(report::Kind::Daily),
+            periods: words
+                .next()
+                .and_then(|n| n.parse::<u32>().ok())
+                .unwrap_or(DEFAULT_PERIODS)
+                .clamp(1, MAX_PERIODS),
+        },
+        "profit" => Command::Profit,
         "help" | "start" => Command::Help,
         "" => return None,
         other => Command::Unknown(other.chars().take(32).collect()),
@@ -118,6 +137,28 @@ mod tests {
         assert_eq!(parse("/dlq", None), Some(Command::Dlq));
         assert_eq!(parse("/risk", None), Some(Command::Risk));
         assert!(!Command::Risk.is_mutating());
+        assert_eq!(
+            parse("/weekly 3", None),
+            Some(Command::Report {
+                kind: report::Kind::Weekly,
+                periods: 3
+            })
+        );
+        assert_eq!(
+            parse("/daily", None),
+            Some(Command::Report {
+                kind: report::Kind::Daily,
+                periods: 7
+            })
+        );
+        assert_eq!(
+            parse("/monthly 99", None),
+            Some(Command::Report {
+                kind: report::Kind::Monthly,
+                periods: 31
+            })
+        );
+        assert_eq!(parse("/profit", None), Some(Command::Profit));
         assert_eq!(parse("/start", None), Some(Command::Help));
         assert_eq!(parse("/nope", None), Some(Command::Unknown("nope".into())));
         assert_eq!(parse("status", None), None);

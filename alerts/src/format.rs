@@ -578,6 +578,8 @@ pub fn help() -> String {
         "/positions — the exchanges' positions (live, testnet, paper), flagged where hoox's fills differ",
         "/risk — the risk manager: rules, entries paused, protected positions, last run",
         "/dlq — pending dead letters",
+        "/daily [n], /weekly [n], /monthly [n] — realised PnL, fees, trades, win rate of the last n periods",
+        "/profit — realised PnL of every closed position",
         "/kill_on — stop submitting orders",
         "/kill_off — resume",
         "/help — this list",
@@ -663,6 +665,105 @@ pub fn unknown(name: &str) -> String {
     format!("Unknown command <code>/{}</code>.\n\n{}", e(name), help())
 }
 
+/// Telegram's limit on a document's caption (characters after entity parsing; the markup here
+/// is short, so the whole text is kept under it).
+pub const MAX_CAPTION_LEN: usize = 1024;
+
+fn money(d: rust_decimal::Decimal) -> String {
+    report::html::usdt(d)
+}
+
+fn headline_line(h: &report::metrics::Headline) -> String {
+    let rate = h
+        .win_rate_pct
+        .map(|p| format!(", win rate {}%", p.round_dp(1)))
+        .unwrap_or_default();
+    let ret = h
+        .return_pct
+        .map(|p| format!(", return {}%", p.round_dp(2)))
+        .unwrap_or_default();
+    let flag = if h.complete { "" } else { " ⚠️ incomplete" };
+    format!(
+        "<b>{}</b>: {} USDT net, fees {}, {} trade(s){rate}{ret}{flag}",
+        e(h.section.title()),
+        money(h.realised_pnl),
+        money(h.fees),
+        h.trades
+    )
+}
+
+/// The caption of a report document: title, period, each section's headline figures, and a
+/// note when the PDF could not be made (the document is then the HTML). At most
+/// [`MAX_CAPTION_LEN`] characters.
+pub fn report_caption(r: &report::Report, pdf_rendered: bool) -> String {
+    let mut out = format!(
+        "📊 <b>{} {}</b> ({} UTC)",
+        e(r.period.kind.title()),
+        e(&r.label),
+        e(&r.period.span())
+    );
+    if r.sections.is_empty() {
+        out.push_str("\nNo trading activity.");
+    }
+    for s in &r.sections {
+        let line = headline_line(&s.headline());
+        let dd = if s.max_drawdown.is_zero() {
+            String::new()
+        } else {
+            format!(", max drawdown {}", money(s.max_drawdown))
+        };
+        out.push_str(&format!("\n{line}{dd}"));
+    }
+    if r.pending_dead_letters > 0 {
+        out.push_str(&format!(
+            "\n{} dead letter(s) pending",
+            r.pending_dead_letters
+        ));
+    }
+    if !pdf_rendered {
+        out.push_str(
+            "\n<i>PDF not rendered (no Browser Rendering token); this is the HTML report.</i>",
+        );
+    }
+    if out.chars().count() > MAX_CAPTION_LEN {
+        // Sections beyond the limit are dropped whole, never cut inside a tag.
+        let mut kept = String::new();
+        for line in out.split('\n') {
+            if kept.chars().count() + line.chars().count() + 2 > MAX_CAPTION_LEN {
+                break;
+            }
+            if !kept.is_empty() {
+                kept.push('\n');
+            }
+            kept.push_str(line);
+        }
+        out = kept;
+    }
+    out
+}
+
+/// The bot's `/daily`, `/weekly`, `/monthly` (`title` names the kind) and `/profit` replies.
+pub fn period_summaries(title: &str, periods: &[report::metrics::PeriodSummary]) -> String {
+    let mut out = format!("📊 <b>{}</b> (USDT, closed positions)", e(title));
+    if periods.iter().all(|p| p.sections.is_empty()) {
+        out.push_str("\nNo closed positions.");
+        return out;
+    }
+    for p in periods {
+        if p.label != "all" {
+            out.push_str(&format!("\n\n<b>{}</b>", e(&p.label)));
+        }
+        if p.sections.is_empty() {
+            out.push_str("\nno closed positions");
+        }
+        for h in &p.sections {
+            out.push('\n');
+            out.push_str(&headline_line(h));
+        }
+    }
+    out
+}
+
 pub fn failure(what: &str) -> String {
     format!("⚠️ {}", e(what))
 }
@@ -670,6 +771,50 @@ pub fn failure(what: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_report_caption_is_escaped_short_and_telegram_html() {
+        use report::metrics::{compute, Ledger};
+        use report::period::{parse_date, Kind, Period};
+        let fill = |action: &str, price: &str, at: i64| ops::pnl::LedgerFill {
+            client_order_id: format!("c{at}"),
+            exchange: Some("bybit".into()),
+            network: Some("mainnet".into()),
+            symbol: "BTC<USDT".into(),
+            action: Some(action.into()),
+            filled_quantity: "1".into(),
+            average_price: Some(price.into()),
+            fee: Some("0.5".into()),
+            fee_asset: Some("USDT".into()),
+            created_at_ms: at,
+        };
+        let p = Period::containing(Kind::Daily, parse_date("2026-01-14").unwrap());
+        let l = Ledger {
+            books: ops::pnl::fold(&[
+                fill("LONG", "100", p.start_ms() + 1),
+                fill("CLOSE_LONG", "90", p.start_ms() + 2),
+            ])
+            .unwrap(),
+            pending_dead_letters: 2,
+            ..Ledger::default()
+        };
+        let r = compute(&p, &l, p.end_ms()).unwrap();
+        let c = report_caption(&r, false);
+        assert!(c.starts_with("📊 <b>Daily report 2026-01-14</b>"), "{c}");
+        // 100 → 90 on 1 unit, fees 1: −11 net.
+        assert!(
+            c.contains(
+                "<b>Live (mainnet)</b>: −11.00 USDT net, fees 1.00, 1 trade(s), win rate 0%"
+            ),
+            "{c}"
+        );
+        assert!(
+            c.contains("2 dead letter(s) pending") && c.contains("PDF not rendered"),
+            "{c}"
+        );
+        assert!(c.chars().count() <= MAX_CAPTION_LEN);
+        assert!(!report_caption(&r, true).contains("PDF not rendered"));
+    }
     use contracts::event::OrderAck;
     use contracts::job::TradeJob;
     use contracts::signal::parse_webhook;

@@ -57,6 +57,9 @@ pub enum Command {
     /// resume entries (exits keep running); flatten positions; run an evaluation now.
     #[command(subcommand)]
     Risk(RiskCommand),
+    /// Performance reports (daily, weekly, monthly) stored by the report-worker.
+    #[command(subcommand)]
+    Reports(ReportsCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -108,6 +111,45 @@ pub struct RiskScope {
     /// One pair (needs --exchange).
     #[arg(long)]
     pub symbol: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportsCommand {
+    /// Every stored report file with its period, size and when it was made.
+    List,
+    /// One stored file (`reports/daily/2026-01-14.pdf`), to a file or stdout.
+    Get {
+        key: String,
+        /// Where to write it (default: the key's file name in the current directory; `-` for
+        /// stdout).
+        #[arg(short, long)]
+        output: Option<String>,
+    },
+    /// Makes (or remakes) the report of a period now: stored, and sent to Telegram.
+    Generate {
+        #[arg(value_enum)]
+        period: ReportPeriod,
+        /// Any day of the period, YYYY-MM-DD (default: the period running now).
+        #[arg(long)]
+        date: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportPeriod {
+    Daily,
+    Weekly,
+    Monthly,
+}
+
+impl ReportPeriod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Daily => "daily",
+            Self::Weekly => "weekly",
+            Self::Monthly => "monthly",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

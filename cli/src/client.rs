@@ -157,6 +157,33 @@ impl Client {
         self.request("GET", path, Body::None, &[])
     }
 
+    /// `GET path`, the answer's bytes as they came (a report's PDF).
+    pub fn get_bytes(&self, path: &str) -> Result<Vec<u8>, CliError> {
+        let url = format!("{}{path}", self.base);
+        let transport = |e: ureq::Error| CliError::Transport {
+            url: url.clone(),
+            message: e.to_string(),
+        };
+        let mut r = self
+            .agent
+            .get(&url)
+            .header("X-Hoox-Actor", self.actor.as_str());
+        if let Some(k) = &self.internal_key {
+            r = r.header(INTERNAL_HEADER, k.as_str());
+        }
+        let mut resp = r.call().map_err(transport)?;
+        let status = resp.status().as_u16();
+        if !(200..300).contains(&status) {
+            let text = resp.body_mut().read_to_string().map_err(transport)?;
+            return Err(api_error(status, &text));
+        }
+        resp.body_mut()
+            .with_config()
+            .limit(64 * 1024 * 1024)
+            .read_to_vec()
+            .map_err(transport)
+    }
+
     pub fn post<T: DeserializeOwned>(&self, path: &str, body: &Value) -> Result<T, CliError> {
         self.request("POST", path, Body::Json(body), &[])
     }

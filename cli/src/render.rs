@@ -428,6 +428,65 @@ pub fn trade_line(t: &TradeRow) -> String {
     )
 }
 
+/// `hoox reports list`: one line per stored file.
+pub fn reports(v: &Value) -> String {
+    let items = v["reports"].as_array().cloned().unwrap_or_default();
+    if items.is_empty() {
+        return "No reports stored yet (hoox reports generate daily).".into();
+    }
+    let text = |r: &Value, k: &str| r[k].as_str().unwrap_or("—").to_owned();
+    let rows: Vec<Vec<String>> = items
+        .iter()
+        .map(|r| {
+            vec![
+                text(r, "key"),
+                text(r, "period"),
+                r["size"].as_u64().map_or("—".into(), |s| s.to_string()),
+                text(r, "generated_at"),
+                text(r, "pdf"),
+            ]
+        })
+        .collect();
+    table(&["key", "period", "bytes", "generated", "pdf"], &rows)
+}
+
+/// `hoox reports generate`: the period, the files, the PDF and Telegram outcome, headlines.
+pub fn generated(v: &Value) -> String {
+    let s = |k: &str| v[k].as_str().unwrap_or("?").to_owned();
+    let mut out = format!("{} report {} ({})\n", s("kind"), s("period"), s("span"));
+    for k in v["keys"].as_array().into_iter().flatten() {
+        out.push_str(&format!("  stored {}\n", k.as_str().unwrap_or("?")));
+    }
+    if v["pdf"]["rendered"] == true {
+        out.push_str("  PDF rendered\n");
+    } else {
+        out.push_str(&format!(
+            "  PDF not rendered: {}\n",
+            v["pdf"]["reason"].as_str().unwrap_or("unknown")
+        ));
+    }
+    let t = &v["telegram"];
+    match t["skipped"].as_str() {
+        Some(why) => out.push_str(&format!("  Telegram: not sent ({why})\n")),
+        None => out.push_str(&format!(
+            "  Telegram: sent to {} of {} chat(s)\n",
+            t["sent"].as_u64().unwrap_or(0),
+            t["chats"].as_u64().unwrap_or(0)
+        )),
+    }
+    for h in v["summary"]["sections"].as_array().into_iter().flatten() {
+        out.push_str(&format!(
+            "  {}: realised {} USDT, fees {}, {} trade(s), win rate {}%\n",
+            h["section"].as_str().unwrap_or("?"),
+            h["realised_pnl"].as_str().unwrap_or("?"),
+            h["fees"].as_str().unwrap_or("?"),
+            h["trades"].as_u64().unwrap_or(0),
+            h["win_rate_pct"].as_str().unwrap_or("—"),
+        ));
+    }
+    out.trim_end().to_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,8 +1,8 @@
 //! Carrying out one command against the gateway.
 
 use crate::args::{
-    Cli, Command, ConfigCommand, DlqCommand, DlqFilter, KillState, RiskCommand, RiskScope,
-    SignalCommand, TradesCommand,
+    Cli, Command, ConfigCommand, DlqCommand, DlqFilter, KillState, ReportsCommand, RiskCommand,
+    RiskScope, SignalCommand, TradesCommand,
 };
 use crate::client::{query, Body, Client};
 use crate::keys::{self, Key};
@@ -265,6 +265,57 @@ pub fn run(cli: Cli, dir: &Path) -> Result<(), CliError> {
                 print_json(&answer);
             } else {
                 println!("{shown}");
+            }
+            Ok(())
+        }
+        Command::Reports(cmd) => {
+            let client = Client::new(&cli.url, Some(internal()?), actor())?;
+            match cmd {
+                ReportsCommand::List => {
+                    let v: Value = client.get("/admin/reports/reports")?;
+                    if cli.json {
+                        print_json(&v);
+                    } else {
+                        println!("{}", render::reports(&v));
+                    }
+                }
+                ReportsCommand::Get { key, output } => {
+                    let key = key.trim_start_matches('/');
+                    let bytes = client.get_bytes(&format!("/admin/reports/{key}"))?;
+                    let target = output
+                        .unwrap_or_else(|| key.rsplit('/').next().unwrap_or("report").to_owned());
+                    if target == "-" {
+                        std::io::stdout()
+                            .write_all(&bytes)
+                            .map_err(|e| CliError::Usage(format!("stdout: {e}")))?;
+                    } else {
+                        std::fs::write(dir.join(&target), &bytes)
+                            .map_err(|e| CliError::Usage(format!("cannot write {target}: {e}")))?;
+                        eprintln!("wrote {} ({} bytes)", target, bytes.len());
+                    }
+                }
+                ReportsCommand::Generate { period, date } => {
+                    let mut body = json!({ "period": period.as_str() });
+                    if let Some(d) = date {
+                        body["date"] = json!(d);
+                    }
+                    // Rendering the PDF takes seconds: show that something is happening.
+                    let spinner = ProgressBar::new_spinner();
+                    if !std::io::stderr().is_terminal() {
+                        spinner.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+                    }
+                    spinner.set_message(format!("generating the {} report", period.as_str()));
+                    spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+                    let answer: Result<Value, CliError> =
+                        client.post("/admin/reports/reports", &body);
+                    spinner.finish_and_clear();
+                    let v = answer?;
+                    if cli.json {
+                        print_json(&v);
+                    } else {
+                        println!("{}", render::generated(&v));
+                    }
+                }
             }
             Ok(())
         }

@@ -24,6 +24,7 @@ pub mod positions;
 pub mod query;
 pub mod reconcile;
 pub mod recording;
+pub mod report;
 pub mod risk;
 pub mod utc;
 

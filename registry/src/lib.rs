@@ -67,7 +67,7 @@ pub const INTERNAL_KEY: &str = "INTERNAL_KEY_BINDING";
 
 /// Every deployable, in deploy order (SPEC §7: a worker after those its bindings name, where
 /// the bindings allow it). Exactly one is public.
-pub const DEPLOYABLES: [Deployable; 6] = [
+pub const DEPLOYABLES: [Deployable; 7] = [
     Deployable {
         krate: "telegram",
         worker: "telegram-worker",
@@ -116,6 +116,23 @@ pub const DEPLOYABLES: [Deployable; 6] = [
         binding: Some("DLQ_SERVICE"),
         routes: &[Route {
             path: "/admin/dlq",
+            matching: Match::Prefix,
+            to: "",
+            internal_key: true,
+        }],
+    },
+    Deployable {
+        krate: "report-worker",
+        worker: "report-worker",
+        config: "report-worker/wrangler.jsonc",
+        exposure: Exposure::Internal,
+        secrets: &[INTERNAL_KEY],
+        // Browser Rendering's token: without it the HTML is stored and no PDF is made.
+        optional_secrets: &["CF_API_TOKEN"],
+        trades: false,
+        binding: Some("REPORT_SERVICE"),
+        routes: &[Route {
+            path: "/admin/reports",
             matching: Match::Prefix,
             to: "",
             internal_key: true,

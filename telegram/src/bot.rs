@@ -3,7 +3,8 @@
 //! The `X-Telegram-Bot-Api-Secret-Token` header must match `TELEGRAM_SECRET_TOKEN` (constant
 //! time; no secret configured = every update refused). Only chats in `telegram:allowed_chat_ids`
 //! may command; anything else is acknowledged and has no effect, so Telegram does not retry it
-//! and a stranger learns nothing. Commands read the ledger through `D1_SERVICE`; `/kill_on` and
+//! and a stranger learns nothing. Commands read the ledger through `D1_SERVICE`, and `/daily` `/weekly` `/monthly` `/profit` the
+//! report-worker's figures through `REPORT_SERVICE`; `/kill_on` and
 //! `/kill_off` also need the sender's user id in `telegram:allowed_user_ids`, and go through
 //! `runtime::config::set` (every store shard, CONFIG_KV, the audit entry under the verified
 //! sender).
@@ -96,6 +97,32 @@ async fn ledger<R: for<'de> Deserialize<'de>>(
     call::<(), R>(env, D1_SERVICE, Method::Get, path, None, request_id, None).await
 }
 
+/// The report-worker's bound name.
+pub const REPORT_SERVICE: &str = "REPORT_SERVICE";
+
+#[derive(Deserialize)]
+struct Summaries {
+    periods: Vec<report::metrics::PeriodSummary>,
+}
+
+/// The headline figures of `/summary` (`report::metrics`, computed by the report-worker).
+async fn reports(
+    env: &Env,
+    path: &str,
+    request_id: &str,
+) -> std::result::Result<Summaries, ServiceError> {
+    call::<(), Summaries>(
+        env,
+        REPORT_SERVICE,
+        Method::Get,
+        path,
+        None,
+        request_id,
+        None,
+    )
+    .await
+}
+
 async fn run(cmd: &Command, message: &Message, env: &Env, request_id: &str) -> String {
     let unavailable = |what: &str, e: ServiceError| {
         tracing::error!(error = %e, what, "ledger read failed");
@@ -166,6 +193,17 @@ async fn run(cmd: &Command, message: &Message, env: &Env, request_id: &str) -> S
                 Err(e) => unavailable("dead letters", e),
             }
         }
+        Command::Report { kind, periods } => {
+            let path = format!("/summary?period={}&n={periods}", kind.as_str());
+            match reports(env, &path, request_id).await {
+                Ok(s) => format::period_summaries(kind.title(), &s.periods),
+                Err(e) => unavailable("reports", e),
+            }
+        }
+        Command::Profit => match reports(env, "/summary?period=all", request_id).await {
+            Ok(s) => format::period_summaries("Profit, all time", &s.periods),
+            Err(e) => unavailable("reports", e),
+        },
         Command::KillOn | Command::KillOff => {
             let on = *cmd == Command::KillOn;
             kill_switch(env, on, &message.actor(), request_id).await

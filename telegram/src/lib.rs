@@ -1,6 +1,7 @@
 //! `telegram-worker`: hoox's voice in Telegram. `POST /alert` (internal key) turns alerts from
 //! the fan-out and the dlq worker into one HTML message for every allow-listed chat, sent within
-//! Telegram's limits; `POST /webhook` takes the bot's updates (secret token checked in constant
+//! Telegram's limits; `POST /document` (internal key) sends a file with an HTML caption (the
+//! report-worker's PDFs) to the same chats; `POST /webhook` takes the bot's updates (secret token checked in constant
 //! time, fail-closed) and answers the slash commands of allow-listed chats only; commands that
 //! change state also need an allow-listed user.
 //!
@@ -25,6 +26,12 @@ async fn route(req: Request, env: Env, request_id: String) -> Result<Response> {
                 return e.respond(&request_id);
             }
             sender::alert(req, &env, &request_id).await
+        }
+        (Method::Post, "/document") => {
+            if let Err(e) = require_internal(&req, &env) {
+                return e.respond(&request_id);
+            }
+            sender::document(req, &env, &request_id).await
         }
         (Method::Post, "/webhook") => bot::webhook(req, &env, &request_id).await,
         _ => HttpError::not_found("no such route").respond(&request_id),

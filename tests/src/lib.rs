@@ -7,6 +7,7 @@
 //! queue sends, direct store calls and CONFIG_KV writes. Cron triggers do not fire locally;
 //! [`Hoox::trigger_cron`] runs one worker's `scheduled` handler.
 
+pub mod mock_browser;
 pub mod mock_exchange;
 pub mod mock_telegram;
 pub mod suite;

@@ -33,9 +33,115 @@ pub struct Call {
     pub at: Instant,
 }
 
+/// One document Telegram accepted (`sendDocument`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SentDocument {
+    pub chat_id: i64,
+    pub caption: Option<String>,
+    pub parse_mode: Option<String>,
+    pub filename: String,
+    pub content_type: Option<String>,
+    pub bytes: Vec<u8>,
+}
+
+/// Telegram's caption limit (https://core.telegram.org/bots/api#senddocument: "0-1024
+/// characters after entities parsing"; counted here before, which is stricter).
+pub const MAX_CAPTION: usize = 1024;
+
+/// A `sendDocument` call read as the Bot API reads one that uploads a file: multipart form
+/// data with `chat_id`, the file as `document` (a part with a filename), and an optional
+/// `caption` (≤ 1024 characters, well-formed HTML under `parse_mode=HTML`).
+fn document(content_type: &str, body: &[u8]) -> Result<SentDocument, &'static str> {
+    let boundary = content_type
+        .strip_prefix("multipart/form-data")
+        .and_then(|rest| rest.split("boundary=").nth(1))
+        .map(|b| b.trim_matches('"').to_owned())
+        .ok_or("there is no document in the request")?;
+    let delimiter = format!("--{boundary}");
+    let d = delimiter.as_bytes();
+    let find = |hay: &[u8], from: usize| {
+        hay[from.min(hay.len())..]
+            .windows(d.len())
+            .position(|w| w == d)
+            .map(|i| i + from)
+    };
+    // (name, filename, content type, value) of each part.
+    type Part = (String, Option<String>, Option<String>, Vec<u8>);
+    let mut fields: Vec<Part> = Vec::new();
+    let mut at = find(body, 0).ok_or("there is no document in the request")?;
+    loop {
+        let start = at + d.len();
+        if body[start..].starts_with(b"--") {
+            break;
+        }
+        let part_start = start + 2;
+        let next = find(body, part_start).ok_or("can't parse the multipart body")?;
+        let part = &body[part_start..next.saturating_sub(2)];
+        let split = part
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .ok_or("can't parse the multipart body")?;
+        let head = String::from_utf8_lossy(&part[..split]).into_owned();
+        let value = part[split + 4..].to_vec();
+        let attr = |name: &str| {
+            head.split(';')
+                .map(str::trim)
+                .find_map(|a| a.strip_prefix(&format!("{name}=\"")))
+                .and_then(|v| v.split('"').next())
+                .map(str::to_owned)
+        };
+        let part_type = head
+            .lines()
+            .find_map(|l| l.strip_prefix("Content-Type: "))
+            .map(str::to_owned);
+        let name = attr("name").ok_or("can't parse the multipart body")?;
+        fields.push((name, attr("filename"), part_type, value));
+        at = next;
+    }
+    let text = |n: &str| {
+        fields
+            .iter()
+            .find(|f| f.0 == n)
+            .map(|f| String::from_utf8_lossy(&f.3).into_owned())
+    };
+    let chat_id = text("chat_id")
+        .and_then(|c| c.trim().parse::<i64>().ok())
+        .ok_or("chat_id is empty")?;
+    let file = fields
+        .iter()
+        .find(|f| f.0 == "document")
+        .ok_or("there is no document in the request")?;
+    let filename = file
+        .1
+        .clone()
+        .ok_or("wrong remote file identifier specified")?;
+    if file.3.is_empty() {
+        return Err("file must be non-empty");
+    }
+    let caption = text("caption");
+    let parse_mode = text("parse_mode");
+    if let Some(c) = &caption {
+        if c.chars().count() > MAX_CAPTION {
+            return Err("message caption is too long");
+        }
+        if parse_mode.as_deref() == Some("HTML") && !telegram_html_ok(c) {
+            return Err("can't parse entities");
+        }
+    }
+    Ok(SentDocument {
+        chat_id,
+        caption,
+        parse_mode,
+        filename,
+        content_type: file.2.clone(),
+        bytes: file.3.clone(),
+    })
+}
+
 #[derive(Debug, Default)]
 struct State {
     sent: Vec<SentMessage>,
+    documents: Vec<SentDocument>,
     calls: Vec<Call>,
     /// The next this-many sendMessage calls get 429 with this retry_after.
     rate_limited: Option<(usize, u64)>,
@@ -126,7 +232,10 @@ fn respond(stream: &mut TcpStream, status: u16, body: &Value) {
     let _ = stream.flush();
 }
 
-fn read_request(stream: &TcpStream) -> Option<(String, String, Vec<u8>)> {
+/// One HTTP/1.1 request read off `stream`: method, path, headers (names lower-cased), body.
+pub(crate) type RawRequest = (String, String, Vec<(String, String)>, Vec<u8>);
+
+pub(crate) fn read_request(stream: &TcpStream) -> Option<RawRequest> {
     let mut reader = BufReader::new(stream);
     let mut line = String::new();
     reader.read_line(&mut line).ok()?;
@@ -134,37 +243,44 @@ fn read_request(stream: &TcpStream) -> Option<(String, String, Vec<u8>)> {
     let method = parts.next()?.to_owned();
     let path = parts.next()?.to_owned();
     let mut length = 0usize;
+    let mut headers = Vec::new();
     loop {
         let mut h = String::new();
         if reader.read_line(&mut h).ok()? == 0 || h == "\r\n" || h == "\n" {
             break;
         }
         if let Some((k, v)) = h.split_once(':') {
-            if k.trim().eq_ignore_ascii_case("content-length") {
-                length = v.trim().parse().unwrap_or(0);
+            let (k, v) = (k.trim().to_ascii_lowercase(), v.trim().to_owned());
+            if k == "content-length" {
+                length = v.parse().unwrap_or(0);
             }
+            headers.push((k, v));
         }
     }
-    let mut body = vec![0u8; length.min(1 << 20)];
+    // Bots may upload files up to 50 MB.
+    let mut body = vec![0u8; length.min(50 << 20)];
     reader.read_exact(&mut body).ok()?;
-    Some((method, path, body))
+    Some((method, path, headers, body))
 }
 
 fn handle(mut stream: TcpStream, token: &str, state: &Mutex<State>) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-    let Some((method, path, body)) = read_request(&stream) else {
+    let Some((method, path, headers, body)) = read_request(&stream) else {
         return;
     };
     let now = Instant::now();
     let (status, answer) = {
         let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
-        let expected = format!("/bot{token}/sendMessage");
+        let method_name = path.rsplit('/').next().unwrap_or_default().to_owned();
+        let expected = format!("/bot{token}/{method_name}");
         let (status, answer) = if s.down {
             (
                 502,
                 json!({"ok": false, "error_code": 502, "description": "Bad Gateway"}),
             )
-        } else if !path.starts_with("/bot") || !path.ends_with("/sendMessage") {
+        } else if !path.starts_with("/bot")
+            || !matches!(method_name.as_str(), "sendMessage" | "sendDocument")
+        {
             (
                 404,
                 json!({"ok": false, "error_code": 404, "description": "Not Found"}),
@@ -187,6 +303,28 @@ fn handle(mut stream: TcpStream, token: &str, state: &Mutex<State>) {
                        "description": format!("Too Many Requests: retry after {retry_after}"),
                        "parameters": {"retry_after": retry_after}}),
             )
+        } else if method_name == "sendDocument" {
+            let content_type = headers
+                .iter()
+                .find(|(k, _)| k == "content-type")
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default();
+            match document(&content_type, &body) {
+                Err(refusal) => (
+                    400,
+                    json!({"ok": false, "error_code": 400, "description": format!("Bad Request: {refusal}")}),
+                ),
+                Ok(doc) => {
+                    s.next_message_id += 1;
+                    let id = s.next_message_id;
+                    let chat_id = doc.chat_id;
+                    s.documents.push(doc);
+                    (
+                        200,
+                        json!({"ok": true, "result": {"message_id": id, "chat": {"id": chat_id}, "document": {"file_id": format!("doc{id}")}}}),
+                    )
+                }
+            }
         } else {
             let msg: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
             let text = msg["text"].as_str().unwrap_or_default().to_owned();
@@ -299,10 +437,16 @@ impl MockTelegram {
         self.with(|s| s.calls.clone())
     }
 
+    /// Every document accepted so far, in arrival order.
+    pub fn documents(&self) -> Vec<SentDocument> {
+        self.with(|s| s.documents.clone())
+    }
+
     /// Forgets what was sent and called.
     pub fn clear(&self) {
         self.with(|s| {
             s.sent.clear();
+            s.documents.clear();
             s.calls.clear();
         });
     }
@@ -395,6 +539,87 @@ mod tests {
             m.calls().iter().all(|c| !c.path.contains("123:abc")),
             "token masked"
         );
+    }
+
+    /// (name, filename, value) of a form part.
+    type FormPart<'a> = (&'a str, Option<&'a str>, &'a [u8]);
+
+    fn post_multipart(base: &str, path: &str, parts: &[FormPart]) -> (u16, Value) {
+        let mut body = Vec::new();
+        for (name, filename, value) in parts {
+            let disposition = match filename {
+                Some(f) => format!(
+                    "form-data; name=\"{name}\"; filename=\"{f}\"\r\nContent-Type: application/pdf"
+                ),
+                None => format!("form-data; name=\"{name}\""),
+            };
+            body.extend_from_slice(
+                format!("--XB\r\nContent-Disposition: {disposition}\r\n\r\n").as_bytes(),
+            );
+            body.extend_from_slice(value);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(b"--XB--\r\n");
+        let mut s = TcpStream::connect(base.trim_start_matches("http://")).unwrap();
+        write!(
+            s,
+            "POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: multipart/form-data; boundary=XB\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        )
+        .unwrap();
+        s.write_all(&body).unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        let status = out.split_whitespace().nth(1).unwrap().parse().unwrap();
+        let json = out
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| serde_json::from_str(b).unwrap())
+            .unwrap();
+        (status, json)
+    }
+
+    /// sendDocument as the Bot API takes an upload: multipart with chat_id and a file part;
+    /// each rule below is one Telegram enforces, and the mock refuses its breach.
+    #[test]
+    fn documents_are_multipart_uploads_with_a_short_html_caption() {
+        let m = MockTelegram::start("123:abc");
+        let path = "/bot123:abc/sendDocument";
+        let pdf: &[u8] = b"%PDF-1.4 \r\n binary \x00\xff";
+        let ok = [
+            ("chat_id", None, b"5".as_slice()),
+            ("caption", None, b"<b>Daily</b> &amp; more".as_slice()),
+            ("parse_mode", None, b"HTML".as_slice()),
+            ("document", Some("r.pdf"), pdf),
+        ];
+        assert_eq!(post_multipart(&m.base(), path, &ok).0, 200);
+        let docs = m.documents();
+        assert_eq!(docs.len(), 1);
+        assert_eq!((docs[0].chat_id, docs[0].filename.as_str()), (5, "r.pdf"));
+        assert_eq!(docs[0].bytes, pdf, "the file arrives byte for byte");
+        assert_eq!(docs[0].caption.as_deref(), Some("<b>Daily</b> &amp; more"));
+        let long = "x".repeat(MAX_CAPTION + 1);
+        let refused: [&[FormPart]; 4] = [
+            &[("document", Some("r.pdf"), pdf)],
+            &[("chat_id", None, b"5"), ("document", None, pdf)],
+            &[
+                ("chat_id", None, b"5"),
+                ("caption", None, long.as_bytes()),
+                ("document", Some("r.pdf"), pdf),
+            ],
+            &[
+                ("chat_id", None, b"5"),
+                ("caption", None, b"a < b"),
+                ("parse_mode", None, b"HTML"),
+                ("document", Some("r.pdf"), pdf),
+            ],
+        ];
+        for parts in refused {
+            assert_eq!(post_multipart(&m.base(), path, parts).0, 400, "{parts:?}");
+        }
+        // A JSON body carries no upload.
+        let (status, _) = post(&m.base(), path, &json!({"chat_id": 5, "document": "abc"}));
+        assert_eq!(status, 400);
+        assert_eq!(m.documents().len(), 1);
     }
 
     #[test]

@@ -12,7 +12,7 @@ const FUZZ_SECONDS_IN_TEST: u32 = 15;
 /// Crates every worker links beside its own (the registry lists the workers' own crates), and
 /// the workspace manifest and lockfile. Tests, the CLI, xtask and fuzz targets are not linked
 /// into a worker.
-const SHARED_BUILD_INPUTS: [&str; 9] = [
+const SHARED_BUILD_INPUTS: [&str; 10] = [
     "Cargo.toml",
     "Cargo.lock",
     "registry",
@@ -22,6 +22,7 @@ const SHARED_BUILD_INPUTS: [&str; 9] = [
     "runtime",
     "ops",
     "alerts",
+    "report",
 ];
 
 /// Crates clippy checks for wasm32: every deployable's, and the shared wasm-only edge crate.

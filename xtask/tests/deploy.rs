@@ -255,10 +255,11 @@ fn deploy(dir: &Path, fake: &mut Fake, dry_run: bool) -> Result<deploy::Report, 
 }
 
 /// SPEC §7's order, which a deploy keeps once every worker exists.
-const SPEC_ORDER: [&str; 5] = [
+const SPEC_ORDER: [&str; 6] = [
     "telegram-worker",
     "d1-worker",
     "dlq",
+    "report-worker",
     "trade-worker",
     "hoox",
 ];
@@ -288,7 +289,7 @@ fn a_fresh_account_gets_everything_and_every_deploy_is_accepted() {
         "the gateway's URL is shown under its deploy:\n{printed}"
     );
     assert!(
-        printed.contains("[19/19] check each worker's secrets"),
+        printed.contains("[21/21] check each worker's secrets"),
         "{printed}"
     );
     // Only the gateway is public: no other worker has a workers.dev or preview URL.
@@ -319,14 +320,18 @@ fn a_fresh_account_gets_everything_and_every_deploy_is_accepted() {
 
     // The gateway binds the dlq and telegram workers, and both bind the gateway's store object
     // (telegram-worker for the kill switch), so the gateway goes first without those two
-    // services and again whole; every other worker once, after its targets.
+    // services and again whole; the report-worker and telegram-worker bind each other, so the
+    // report-worker goes first without telegram-worker and again whole; every other worker
+    // once, after its targets.
     assert_eq!(
         names(&report.deploys),
         [
             "d1-worker",
+            "report-worker without telegram-worker",
             "hoox without dlq+telegram-worker",
             "telegram-worker",
             "dlq",
+            "report-worker",
             "trade-worker",
             "hoox"
         ]
@@ -337,6 +342,7 @@ fn a_fresh_account_gets_everything_and_every_deploy_is_accepted() {
             &[
                 "dlq".to_string(),
                 "d1-worker".into(),
+                "report-worker".into(),
                 "telegram-worker".into()
             ][..]
         ),
@@ -371,15 +377,15 @@ fn a_fresh_account_gets_everything_and_every_deploy_is_accepted() {
         );
     }
     let config_kv = &fake.kv["hoox-config-kv"];
-    assert!(after[4].contains(&format!("\"id\": \"{config_kv}\"")));
-    assert!(after[3].contains(&format!(
+    assert!(after[5].contains(&format!("\"id\": \"{config_kv}\"")));
+    assert!(after[4].contains(&format!(
         "\"database_id\": \"{}\"",
         fake.databases["trade-data-db"]
     )));
     assert!(!dir.join(".deploy-hoox.json").exists());
     assert_eq!(
         report.rewritten.len(),
-        5,
+        6,
         "every config binds a KV namespace or D1"
     );
 
@@ -397,7 +403,7 @@ fn a_fresh_account_gets_everything_and_every_deploy_is_accepted() {
             vec!["WEBHOOK_SIGNING_SECRET".to_string()]
         ))
     );
-    assert_eq!(report.secrets.len(), 5);
+    assert_eq!(report.secrets.len(), 6);
 }
 
 #[test]
@@ -450,7 +456,7 @@ fn a_dry_run_reads_the_account_and_changes_nothing() {
         10,
         "the plan names what it would create"
     );
-    assert_eq!(report.deploys.len(), 6);
+    assert_eq!(report.deploys.len(), 8);
     assert_eq!(texts(&dir), before);
     let writes: Vec<&String> = fake
         .calls
@@ -500,7 +506,7 @@ fn a_refused_deploy_stops_with_wranglers_reason_and_a_rerun_finishes() {
     assert!(report.created.is_empty());
     // The gateway exists (its first pass), so no cycle is left to break.
     assert_eq!(names(&report.deploys), SPEC_ORDER);
-    assert_eq!(fake.workers.len(), 5);
+    assert_eq!(fake.workers.len(), 6);
 }
 
 #[test]
@@ -721,7 +727,7 @@ fn a_new_worker_is_a_config_and_a_registry_row() {
   "services": [{ "binding": "D1_SERVICE", "service": "d1-worker" }],
 }"#;
     std::fs::create_dir_all(dir.join("email-worker")).unwrap_or_else(|e| panic!("{e}"));
-    std::fs::write(dir.join(reg.configs()[5]), config).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(dir.join(reg.configs()[6]), config).unwrap_or_else(|e| panic!("{e}"));
     let mut fake = Fake::new(&dir);
     let mut out = Vec::new();
     let report =

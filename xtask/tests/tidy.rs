@@ -33,6 +33,7 @@ const PURE: &[&str] = &[
     "alerts",
     "registry",
     "risk",
+    "report",
 ];
 
 /// Crates that run on the Workers runtime and serve requests.
@@ -42,6 +43,7 @@ const WORKERS: &[&str] = &[
     "dlq",
     "telegram",
     "d1-worker",
+    "report-worker",
     "runtime",
 ];
 
