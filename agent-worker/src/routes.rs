@@ -299,9 +299,11 @@ async fn risk_override(
                 &sent,
                 &gathered.positions,
                 &already,
-                actor,
-                request_id,
-                now,
+                &run::Who {
+                    actor,
+                    request_id,
+                    now_ms: now,
+                },
                 &mut writes,
                 &mut alerts,
             );

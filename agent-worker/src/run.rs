@@ -127,12 +127,11 @@ pub fn record_closes(
     sent: &[(Close, Option<Sent>)],
     positions: &[Position],
     already: &BTreeSet<String>,
-    actor: &str,
-    request_id: &str,
-    now_ms: i64,
+    who: &Who<'_>,
     writes: &mut Vec<Query>,
     alerts: &mut Vec<Alert>,
 ) -> BTreeSet<PositionId> {
+    let (actor, request_id, now_ms) = (who.actor, who.request_id, who.now_ms);
     let mut failed = BTreeSet::new();
     for (close, result) in sent {
         let Some(result) = result else { continue };
@@ -225,8 +224,8 @@ pub async fn send_alerts(env: &Env, alerts: Vec<Alert>, request_id: &str) {
     }
 }
 
-/// Who and when, for the exchange-side stops' records.
-pub struct StopsContext<'a> {
+/// Who acted and when, for the records of what a run or an override did.
+pub struct Who<'a> {
     pub actor: &'a str,
     pub request_id: &'a str,
     pub now_ms: i64,
@@ -244,7 +243,7 @@ pub async fn exchange_stops(
     gathered: &plan::Gathered,
     states: &BTreeMap<PositionId, risk::evaluate::PositionState>,
     closing: &BTreeSet<PositionId>,
-    cx: StopsContext<'_>,
+    cx: Who<'_>,
     writes: &mut Vec<Query>,
     alerts: &mut Vec<Alert>,
     problems: &mut Vec<String>,
@@ -402,9 +401,11 @@ pub async fn run(env: &Env, trigger: Trigger, request_id: &str) -> Result<Summar
         &sent,
         &gathered.positions,
         &already,
-        &actor,
-        request_id,
-        now,
+        &Who {
+            actor: &actor,
+            request_id,
+            now_ms: now,
+        },
         &mut writes,
         &mut alerts,
     );
@@ -527,7 +528,7 @@ pub async fn run(env: &Env, trigger: Trigger, request_id: &str) -> Result<Summar
         &gathered,
         &kept,
         &closing,
-        StopsContext {
+        Who {
             actor: &actor,
             request_id,
             now_ms: now,

@@ -487,171 +487,6 @@ pub fn generated(v: &Value) -> String {
     out.trim_end().to_owned()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use ops::dead_letters::{ReplayItem, SkipReason};
-    use ops::query::Page;
-
-    fn summary(id: i64) -> DeadLetterSummary {
-        DeadLetterSummary {
-            id,
-            queue: "trade-execution-dlq".into(),
-            idempotency_key: Some(format!("key-{id}")),
-            reason: "kill_switch".into(),
-            detail: None,
-            attempts: 1,
-            last_error: None,
-            exchange: Some("paper".into()),
-            symbol: Some("BTCUSDT".into()),
-            action: Some("LONG".into()),
-            status: "pending".into(),
-            in_doubt: false,
-            created_at_ms: 1_795_867_200_000,
-            replays: 0,
-            resolved_at_ms: None,
-            resolved_by: None,
-            resolution: None,
-        }
-    }
-
-    #[test]
-    fn positions_print_per_network_with_the_differences_spelt_out() {
-        let row = |exchange: &str, network: &str, flag: &str| PositionRow {
-            exchange: exchange.into(),
-            network: network.into(),
-            symbol: "BTCUSDT".into(),
-            side: "long".into(),
-            size: "0.01".into(),
-            entry_price: Some("65000".into()),
-            mark_price: None,
-            unrealised_pnl: None,
-            leverage: None,
-            margin_mode: None,
-            source: "exchange".into(),
-            implied_size: Some("0.02".into()),
-            reconcile: flag.into(),
-            reconcile_detail: (flag != "ok").then(|| "hoox's fills imply 0.02".into()),
-            updated_at_ms: 1_795_867_200_000,
-        };
-        let v = PositionsView {
-            positions: vec![
-                row("bybit", "mainnet", "ok"),
-                row("bybit", "testnet", "differs"),
-            ],
-            flagged: 1,
-            implied: vec![],
-            closed: vec![],
-            realised: vec![],
-            equity: vec![],
-        };
-        let out = positions(&v);
-        assert!(out.starts_with("LIVE (mainnet)\nEXCHANGE"), "{out}");
-        assert!(out.contains("TESTNET\nEXCHANGE"));
-        assert!(out.contains("! differs"));
-        assert!(out.contains("! bybit testnet BTCUSDT long (differs): hoox's fills imply 0.02"));
-        assert!(out.ends_with("1 difference(s) between the exchanges and hoox's fills"));
-    }
-
-    #[test]
-    fn tables_align() {
-        let t = table(
-            &["A", "BB"],
-            &[vec!["xxx".into(), "y".into()], vec!["z".into(), "".into()]],
-        );
-        assert_eq!(t, "A    BB\nxxx  y\nz");
-    }
-
-    #[test]
-    fn dead_letter_lists_say_how_many_match_and_how_to_go_on() {
-        let l = DeadLetterList {
-            page: Page {
-                items: vec![summary(3)],
-                next_cursor: Some("abc".into()),
-            },
-            total: 7,
-        };
-        let out = dlq_list(&l);
-        assert!(out.contains("3   2026-11-28 12:00:00  kill_switch  pending  paper"));
-        assert!(out.ends_with("1 shown, 7 matching — next page: --cursor abc"));
-        let mut doubt = summary(4);
-        doubt.in_doubt = true;
-        let l = DeadLetterList {
-            page: Page {
-                items: vec![doubt.clone()],
-                next_cursor: None,
-            },
-            total: 1,
-        };
-        assert!(dlq_list(&l).contains("kill_switch  pending (in doubt)  paper"));
-        let d = dlq_detail(&DeadLetterDetail {
-            summary: doubt,
-            job: None,
-            raw_base64: None,
-            replayable: true,
-            history: vec![],
-        });
-        assert!(d.contains("  in doubt    yes — an order may exist"), "{d}");
-    }
-
-    #[test]
-    fn replay_summaries_differ_for_dry_runs() {
-        let items = vec![
-            ReplayItem::of(&summary(1), ReplayResult::WouldReplay),
-            ReplayItem::of(
-                &summary(2),
-                ReplayResult::Skipped {
-                    reason: SkipReason::NotPending,
-                },
-            ),
-        ];
-        let dry = replay(&ReplayResponse::new(true, items));
-        assert!(dry.contains("would replay"));
-        assert!(dry.contains("skipped: not_pending"));
-        assert!(
-            dry.ends_with("dry run: 1 would be replayed, 1 skipped, 0 not found — nothing changed")
-        );
-        let real = replay(&ReplayResponse::new(
-            false,
-            vec![ReplayItem::of(
-                &summary(1),
-                ReplayResult::Replayed {
-                    key_state: "filled".into(),
-                    in_doubt: false,
-                },
-            )],
-        ));
-        assert!(real.contains("replayed (key filled)"));
-        assert_eq!(
-            replay_result(&ReplayResult::Replayed {
-                key_state: "accepted".into(),
-                in_doubt: true
-            }),
-            "replayed (key accepted, in doubt: looked up first)"
-        );
-        assert_eq!(
-            replay_result(&ReplayResult::Skipped {
-                reason: SkipReason::AlreadyFilled
-            }),
-            "skipped: already_filled"
-        );
-        assert!(real.ends_with("1 replayed, 0 skipped, 0 failed, 0 not found"));
-    }
-
-    #[test]
-    fn kill_status_reads_the_effective_value() {
-        let v = serde_json::json!({
-            "keys": [{"key": "trade:kill_switch", "value": "true", "default": "false"}],
-            "effective": {"kill_switch": true}
-        });
-        assert_eq!(
-            kill_status(&v),
-            "kill switch: ON — no orders are submitted (trade:kill_switch = true)"
-        );
-        assert!(config(&v).contains("trade:kill_switch  true   false"));
-    }
-}
-
 /// The non-null fields of a JSON object as `name value` pairs (values compact).
 fn set_fields(v: &Value) -> Vec<String> {
     v.as_object()
@@ -846,4 +681,169 @@ pub fn risk_flatten(v: &Value) -> String {
         table(&["position", "close", "detail"], &rows),
         text(&v["failed"])
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ops::dead_letters::{ReplayItem, SkipReason};
+    use ops::query::Page;
+
+    fn summary(id: i64) -> DeadLetterSummary {
+        DeadLetterSummary {
+            id,
+            queue: "trade-execution-dlq".into(),
+            idempotency_key: Some(format!("key-{id}")),
+            reason: "kill_switch".into(),
+            detail: None,
+            attempts: 1,
+            last_error: None,
+            exchange: Some("paper".into()),
+            symbol: Some("BTCUSDT".into()),
+            action: Some("LONG".into()),
+            status: "pending".into(),
+            in_doubt: false,
+            created_at_ms: 1_795_867_200_000,
+            replays: 0,
+            resolved_at_ms: None,
+            resolved_by: None,
+            resolution: None,
+        }
+    }
+
+    #[test]
+    fn positions_print_per_network_with_the_differences_spelt_out() {
+        let row = |exchange: &str, network: &str, flag: &str| PositionRow {
+            exchange: exchange.into(),
+            network: network.into(),
+            symbol: "BTCUSDT".into(),
+            side: "long".into(),
+            size: "0.01".into(),
+            entry_price: Some("65000".into()),
+            mark_price: None,
+            unrealised_pnl: None,
+            leverage: None,
+            margin_mode: None,
+            source: "exchange".into(),
+            implied_size: Some("0.02".into()),
+            reconcile: flag.into(),
+            reconcile_detail: (flag != "ok").then(|| "hoox's fills imply 0.02".into()),
+            updated_at_ms: 1_795_867_200_000,
+        };
+        let v = PositionsView {
+            positions: vec![
+                row("bybit", "mainnet", "ok"),
+                row("bybit", "testnet", "differs"),
+            ],
+            flagged: 1,
+            implied: vec![],
+            closed: vec![],
+            realised: vec![],
+            equity: vec![],
+        };
+        let out = positions(&v);
+        assert!(out.starts_with("LIVE (mainnet)\nEXCHANGE"), "{out}");
+        assert!(out.contains("TESTNET\nEXCHANGE"));
+        assert!(out.contains("! differs"));
+        assert!(out.contains("! bybit testnet BTCUSDT long (differs): hoox's fills imply 0.02"));
+        assert!(out.ends_with("1 difference(s) between the exchanges and hoox's fills"));
+    }
+
+    #[test]
+    fn tables_align() {
+        let t = table(
+            &["A", "BB"],
+            &[vec!["xxx".into(), "y".into()], vec!["z".into(), "".into()]],
+        );
+        assert_eq!(t, "A    BB\nxxx  y\nz");
+    }
+
+    #[test]
+    fn dead_letter_lists_say_how_many_match_and_how_to_go_on() {
+        let l = DeadLetterList {
+            page: Page {
+                items: vec![summary(3)],
+                next_cursor: Some("abc".into()),
+            },
+            total: 7,
+        };
+        let out = dlq_list(&l);
+        assert!(out.contains("3   2026-11-28 12:00:00  kill_switch  pending  paper"));
+        assert!(out.ends_with("1 shown, 7 matching — next page: --cursor abc"));
+        let mut doubt = summary(4);
+        doubt.in_doubt = true;
+        let l = DeadLetterList {
+            page: Page {
+                items: vec![doubt.clone()],
+                next_cursor: None,
+            },
+            total: 1,
+        };
+        assert!(dlq_list(&l).contains("kill_switch  pending (in doubt)  paper"));
+        let d = dlq_detail(&DeadLetterDetail {
+            summary: doubt,
+            job: None,
+            raw_base64: None,
+            replayable: true,
+            history: vec![],
+        });
+        assert!(d.contains("  in doubt    yes — an order may exist"), "{d}");
+    }
+
+    #[test]
+    fn replay_summaries_differ_for_dry_runs() {
+        let items = vec![
+            ReplayItem::of(&summary(1), ReplayResult::WouldReplay),
+            ReplayItem::of(
+                &summary(2),
+                ReplayResult::Skipped {
+                    reason: SkipReason::NotPending,
+                },
+            ),
+        ];
+        let dry = replay(&ReplayResponse::new(true, items));
+        assert!(dry.contains("would replay"));
+        assert!(dry.contains("skipped: not_pending"));
+        assert!(
+            dry.ends_with("dry run: 1 would be replayed, 1 skipped, 0 not found — nothing changed")
+        );
+        let real = replay(&ReplayResponse::new(
+            false,
+            vec![ReplayItem::of(
+                &summary(1),
+                ReplayResult::Replayed {
+                    key_state: "filled".into(),
+                    in_doubt: false,
+                },
+            )],
+        ));
+        assert!(real.contains("replayed (key filled)"));
+        assert_eq!(
+            replay_result(&ReplayResult::Replayed {
+                key_state: "accepted".into(),
+                in_doubt: true
+            }),
+            "replayed (key accepted, in doubt: looked up first)"
+        );
+        assert_eq!(
+            replay_result(&ReplayResult::Skipped {
+                reason: SkipReason::AlreadyFilled
+            }),
+            "skipped: already_filled"
+        );
+        assert!(real.ends_with("1 replayed, 0 skipped, 0 failed, 0 not found"));
+    }
+
+    #[test]
+    fn kill_status_reads_the_effective_value() {
+        let v = serde_json::json!({
+            "keys": [{"key": "trade:kill_switch", "value": "true", "default": "false"}],
+            "effective": {"kill_switch": true}
+        });
+        assert_eq!(
+            kill_status(&v),
+            "kill switch: ON — no orders are submitted (trade:kill_switch = true)"
+        );
+        assert!(config(&v).contains("trade:kill_switch  true   false"));
+    }
 }

@@ -220,8 +220,8 @@ pub async fn refresh(
                     if always_balance {
                         for (h, x) in holdings.iter_mut().zip(&p.positions) {
                             if h.mark_price.is_none() {
-                                match port.market(&x.symbol, testnet, deadline).await {
-                                    Ok((_, r)) => h.mark_price = Some(r.price),
+                                match port.reference_now(&x.symbol, testnet, deadline).await {
+                                    Ok(r) => h.mark_price = Some(r.price),
                                     Err(f) => tracing::warn!(exchange = %exchange, symbol = %x.symbol, error = %f.message, "no mark price for a position"),
                                 }
                             }

@@ -1448,6 +1448,21 @@ impl LivePort<'_> {
         Ok((instrument?, price?))
     }
 
+    /// The exchange's reference price of `symbol` read now, past the isolate's cache: what the
+    /// agent-worker judges a position at (a price seconds old could miss a stop).
+    pub async fn reference_now(
+        &self,
+        symbol: &Symbol,
+        testnet: bool,
+        deadline_ms: i64,
+    ) -> Result<ReferencePrice, Failure> {
+        let conn = self.connection_to(testnet)?;
+        let fetched = self
+            .fetch_reference(&conn, symbol, ACCOUNT_CALLS, deadline_ms)
+            .await?;
+        Ok(fetched.price)
+    }
+
     /// Whether the account nets long and short (see `exchanges::account::Account::nets_sides`).
     pub fn nets_sides(&self) -> bool {
         self.venue.nets_sides()
