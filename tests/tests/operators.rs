@@ -1195,6 +1195,79 @@ fn cli_drives_the_local_runtime(h: &Hoox) -> Fut<'_> {
 }
 
 /// Builds the CLI (a no-op when `cargo xtask test` already did) and returns its path.
+/// Issue 15: the risk manager from the CLI (`hoox risk`) and the bot (`/risk`).
+fn risk_commands_pause_resume_and_show_the_agent(h: &Hoox) -> Fut<'_> {
+    Box::pin(async move {
+        let (code, out, err) = cli(h, &["config", "set", "risk:stop_loss_pct", "3"]);
+        assert_eq!(code, 0, "{out}{err}");
+        let (code, out, err) = cli(h, &["config", "set", "risk:stop_loss_pct", "-3"]);
+        assert_ne!(code, 0, "a negative stop-loss is refused: {out}");
+        assert!(err.contains("risk:stop_loss_pct"), "{err}");
+        let (code, out, err) = cli(h, &["risk", "run"]);
+        assert_eq!(code, 0, "{out}{err}");
+        assert!(out.contains("(operator)"), "{out}");
+        let (code, out, err) = cli(
+            h,
+            &[
+                "risk",
+                "pause",
+                "--network",
+                "testnet",
+                "--minutes",
+                "30",
+                "--reason",
+                "news at 14:00",
+            ],
+        );
+        assert_eq!(code, 0, "{out}{err}");
+        assert!(
+            out.contains("testnet") && out.contains("news at 14:00"),
+            "{out}"
+        );
+        let (code, status, err) = cli(h, &["risk", "status"]);
+        assert_eq!(code, 0, "{status}{err}");
+        println!("hoox risk status:\n{status}");
+        assert!(
+            status.contains("rules (global): stop_loss_pct 3"),
+            "{status}"
+        );
+        assert!(status.contains("news at 14:00"), "{status}");
+        assert!(status.contains("last run:"), "{status}");
+        let reply = command(h, CHAT, "/risk").await;
+        println!("/risk:\n{reply}");
+        assert!(reply.contains("Risk manager"), "{reply}");
+        assert!(reply.contains("stop_loss_pct 3"), "{reply}");
+        assert!(reply.contains("Entries paused (testnet all)"), "{reply}");
+        let (code, out, err) = cli(h, &["risk", "flatten", "--reason", "no"]);
+        assert_eq!(code, 2, "flatten needs --yes: {out}{err}");
+        assert!(err.contains("--yes"), "{err}");
+        let (code, out, err) = cli(
+            h,
+            &[
+                "risk",
+                "resume",
+                "--network",
+                "testnet",
+                "--reason",
+                "news passed",
+            ],
+        );
+        assert_eq!(code, 0, "{out}{err}");
+        assert!(out.contains("lifted: 1"), "{out}");
+        let (_, status, _) = cli(h, &["risk", "status"]);
+        assert!(status.contains("entries paused: nothing"), "{status}");
+        let audit = h
+            .sql(
+                "SELECT actor, action FROM audit_log WHERE action IN ('risk_pause', 'risk_resume') ORDER BY id",
+                &[],
+            )
+            .await;
+        assert_eq!(audit.len(), 2, "{audit:?}");
+        assert_eq!(audit[0]["actor"], "cli:ops-test");
+        let (_, _, _) = cli(h, &["config", "set", "risk:stop_loss_pct", "null"]);
+    })
+}
+
 fn build_cli() -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
@@ -1264,6 +1337,10 @@ fn main() {
         (
             "bot_webhook_refuses_strangers",
             bot_webhook_refuses_strangers,
+        ),
+        (
+            "risk_commands_pause_resume_and_show_the_agent",
+            risk_commands_pause_resume_and_show_the_agent,
         ),
         (
             "bot_commands_answer_allowed_chats",

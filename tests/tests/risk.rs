@@ -46,6 +46,7 @@ async fn fresh(h: &Hoox) {
     h.put_kv("trade:entries_paused", "[]").await;
     h.set_config("trade:mode", "live").await;
     h.set_config("trade:max_signal_age_seconds", "0").await;
+    h.set_config("trade:max_order_notional", "20000").await;
     h.set_config("telegram:allowed_chat_ids", &format!("[{CHAT}]"))
         .await;
     h.config_visible().await;
@@ -95,8 +96,10 @@ async fn wait_filled(h: &Hoox, key_like: &str) -> Value {
         }
         assert!(
             Instant::now() < deadline,
-            "no filled order for {key_like}\n{}",
-            h.log_tail(80)
+            "no filled order for {key_like}; orders like it: {:?}; signals: {:?}; dead letters: {:?}",
+            orders_like(h, key_like).await,
+            h.sql("SELECT idempotency_key, outcome, detail FROM signals WHERE idempotency_key LIKE ?", &[json!(key_like)]).await,
+            h.sql("SELECT idempotency_key, reason, detail FROM dead_letters WHERE idempotency_key LIKE ?", &[json!(key_like)]).await,
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
@@ -277,12 +280,31 @@ fn stoploss_guard_and_cooldown_pause_entries_after_the_stop_out(h: &Hoox) -> Fut
         // Follows the two stop-loss scenarios: their stop-outs (the exchange's, the agent's)
         // are the two this guard counts.
         h.delete_kv_prefix("risk:").await;
+        h.put_kv("risk:cooldown_minutes", "15").await;
+        h.config_visible().await;
+        // Cooldown first: each exited pair, alone.
+        let s = run(h).await;
+        let cooldowns: Vec<String> = s["paused"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|p| p["reason"].as_str().is_some_and(|r| r.contains("cooldown")))
+            .map(|p| {
+                format!(
+                    "{} {}",
+                    p["exchange"].as_str().unwrap_or(""),
+                    p["symbol"].as_str().unwrap_or("")
+                )
+            })
+            .collect();
+        assert!(cooldowns.contains(&"bybit BTCUSDT".to_owned()), "{s}");
+        assert!(cooldowns.contains(&"mexc BTCUSDT".to_owned()), "{s}");
+        assert_eq!(cooldowns.len(), 2, "{s}");
         h.put_kv(
             "risk:stoploss_guard",
             r#"{"stop_outs": 2, "window_minutes": 60, "pause_minutes": 30}"#,
         )
         .await;
-        h.put_kv("risk:cooldown_minutes", "15").await;
         h.config_visible().await;
         let s = run(h).await;
         let paused = s["paused"].as_array().cloned().unwrap_or_default();
@@ -309,7 +331,10 @@ fn stoploss_guard_and_cooldown_pause_entries_after_the_stop_out(h: &Hoox) -> Fut
             .collect();
         assert!(cooldowns.contains(&"bybit BTCUSDT".to_owned()), "{s}");
         assert!(cooldowns.contains(&"mexc BTCUSDT".to_owned()), "{s}");
-        // The trade-worker refuses an entry the pause covers, as a dead letter of its own.
+        // The trade-worker refuses an entry the pause covers, as a dead letter of its own (once
+        // its config cache has the agent's write).
+        h.config_written();
+        h.config_visible().await;
         let key = unique("paused-entry");
         let r = h
             .webhook(
@@ -320,13 +345,32 @@ fn stoploss_guard_and_cooldown_pause_entries_after_the_stop_out(h: &Hoox) -> Fut
             )
             .await;
         assert_eq!(r.status(), 202);
-        h.wait_rows(
-            "SELECT * FROM dead_letters WHERE idempotency_key = ? AND reason = 'entries_paused'",
-            &[json!(key)],
-            1,
-            WAIT,
-        )
-        .await;
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let dead = h
+                .sql(
+                    "SELECT reason, detail FROM dead_letters WHERE idempotency_key = ?",
+                    &[json!(key)],
+                )
+                .await;
+            if let Some(d) = dead.first() {
+                assert_eq!(d["reason"], "entries_paused", "{d}");
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no dead letter for the paused entry; signal: {:?}; orders: {:?}; paused: {}\n{}",
+                h.sql(
+                    "SELECT * FROM signals WHERE idempotency_key = ?",
+                    &[json!(key)]
+                )
+                .await,
+                orders_like(h, &key).await,
+                status(h).await["paused"],
+                h.log_tail(30)
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
         assert!(
             orders_like(h, &key).await.is_empty(),
             "nothing reached the exchange"
@@ -429,7 +473,27 @@ fn each_ladder_target_closes_its_share_and_the_stop_moves_to_breakeven(h: &Hoox)
         .await;
         let s = run(h).await;
         assert_eq!(closes(&s).len(), 1, "{s}");
-        wait_filled(h, "risk:be:mexc:mainnet:ETHUSDT:short:%").await;
+        // A reduce-only close of everything: MEXC fills what is open (its remainder cancelled).
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let filled = orders_like(h, "risk:be:mexc:mainnet:ETHUSDT:short:%")
+                .await
+                .iter()
+                .any(|o| {
+                    o["filled_quantity"]
+                        .as_str()
+                        .is_some_and(|q| !d(q).is_zero())
+                });
+            if filled && mock().held_positions().is_empty() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the breakeven close never closed it: {:?}",
+                mock().held_positions()
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
         alert_containing(h, "breakeven stop").await;
     })
 }
@@ -583,6 +647,7 @@ fn an_operator_flattens_a_network_and_bad_overrides_are_refused(h: &Hoox) -> Fut
             .await;
         assert_eq!(s, 405, "{v}");
 
+        let testnet_before = orders_like(h, "risk:flatten:bybit:testnet:%").await;
         let (s, v) = h
             .admin(
                 Method::POST,
@@ -594,13 +659,63 @@ fn an_operator_flattens_a_network_and_bad_overrides_are_refused(h: &Hoox) -> Fut
         assert_eq!(v["closes"].as_array().map(Vec::len), Some(2), "{v}");
         wait_filled(h, "risk:flatten:bybit:mainnet:ETHUSDT:long:%").await;
         wait_filled(h, "risk:flatten:binance:mainnet:ETHUSDT:short:%").await;
-        assert!(
-            orders_like(h, "risk:flatten:bybit:testnet:%")
-                .await
-                .is_empty(),
-            "testnet is not mainnet"
+        let testnet_after = orders_like(h, "risk:flatten:bybit:testnet:%").await;
+        assert_eq!(
+            testnet_after.len(),
+            testnet_before.len(),
+            "testnet is not mainnet: before {testnet_before:?} after {testnet_after:?}"
+        );
+        assert_eq!(
+            mock().held_positions().iter().filter(|p| p.testnet).count(),
+            1,
+            "the testnet position is still open: {:?}",
+            mock().held_positions()
         );
         alert_containing(h, "Flatten by").await;
+    })
+}
+
+fn a_close_that_dead_letters_is_alerted_and_sent_again(h: &Hoox) -> Fut<'_> {
+    Box::pin(async move {
+        fresh(h).await;
+        h.put_kv("risk:stop_loss_pct", "2").await;
+        h.config_visible().await;
+        open(h, Exchange::Mexc, "SHORT", "ETHUSDT", "0.1", false).await;
+        // The kill switch stops every submission, the agent's closes too: its close dead-letters.
+        h.set_config("trade:kill_switch", "true").await;
+        h.config_visible().await;
+        set_mark(Exchange::Mexc, "ETHUSDT", "3070").await; // a short 2.33 % down
+        let s = run(h).await;
+        assert_eq!(closes(&s).len(), 1, "{s}");
+        let key = closes(&s).remove(0);
+        let deadline = Instant::now() + WAIT;
+        while h
+            .sql(
+                "SELECT 1 FROM dead_letters WHERE idempotency_key = ?",
+                &[json!(key)],
+            )
+            .await
+            .is_empty()
+        {
+            assert!(
+                Instant::now() < deadline,
+                "{key} never dead-lettered\n{}",
+                h.log_tail(30)
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        h.set_config("trade:kill_switch", "false").await;
+        h.config_visible().await;
+        // The next evaluation sends it again under its next key, and says so.
+        let s = run(h).await;
+        assert_eq!(closes(&s), vec![format!("{key}~1")], "{s}");
+        wait_filled(h, &format!("{key}~1")).await;
+        assert!(
+            mock().held_positions().is_empty(),
+            "{:?}",
+            mock().held_positions()
+        );
+        alert_containing(h, "sent again: the earlier order dead-lettered").await;
     })
 }
 
@@ -657,6 +772,10 @@ fn main() {
         (
             "an_operator_flattens_a_network_and_bad_overrides_are_refused",
             an_operator_flattens_a_network_and_bad_overrides_are_refused,
+        ),
+        (
+            "a_close_that_dead_letters_is_alerted_and_sent_again",
+            a_close_that_dead_letters_is_alerted_and_sent_again,
         ),
     ];
     let conclusion = run_suite(&args, hoox, &scenarios, 180);
