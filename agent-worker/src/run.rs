@@ -409,9 +409,13 @@ pub async fn run(env: &Env, trigger: Trigger, request_id: &str) -> Result<Summar
         &mut writes,
         &mut alerts,
     );
-    let mut results: BTreeMap<String, Sent> = sent
+    // By the evaluation's key: a close sent again after a dead letter went out as `<key>~n`.
+    let mut results: BTreeMap<String, (Close, Sent)> = sent
         .into_iter()
-        .filter_map(|(c, s)| s.map(|s| (c.key, s)))
+        .filter_map(|(c, s)| {
+            let asked = c.key.split('~').next().unwrap_or_default().to_owned();
+            s.map(|s| (asked, (c, s)))
+        })
         .collect();
 
     // Stop moves (trail armed or moved, breakeven): visible like every action.
@@ -566,12 +570,21 @@ pub async fn run(env: &Env, trigger: Trigger, request_id: &str) -> Result<Summar
             .actions
             .iter()
             .cloned()
-            .map(|a| {
-                let sent = match &a {
-                    Action::Close(c) => results.remove(&c.key),
-                    _ => None,
-                };
-                Done { action: a, sent }
+            .map(|a| match a {
+                Action::Close(c) => match results.remove(&c.key) {
+                    Some((sent_as, sent)) => Done {
+                        action: Action::Close(sent_as),
+                        sent: Some(sent),
+                    },
+                    None => Done {
+                        action: Action::Close(c),
+                        sent: None,
+                    },
+                },
+                other => Done {
+                    action: other,
+                    sent: None,
+                },
             })
             .collect(),
         notes: eval.notes.clone(),
