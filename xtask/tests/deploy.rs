@@ -255,12 +255,13 @@ fn deploy(dir: &Path, fake: &mut Fake, dry_run: bool) -> Result<deploy::Report, 
 }
 
 /// SPEC §7's order, which a deploy keeps once every worker exists.
-const SPEC_ORDER: [&str; 6] = [
+const SPEC_ORDER: [&str; 7] = [
     "telegram-worker",
     "d1-worker",
     "dlq",
     "report-worker",
     "trade-worker",
+    "agent-worker",
     "hoox",
 ];
 
@@ -289,7 +290,7 @@ fn a_fresh_account_gets_everything_and_every_deploy_is_accepted() {
         "the gateway's URL is shown under its deploy:\n{printed}"
     );
     assert!(
-        printed.contains("[21/21] check each worker's secrets"),
+        printed.contains("[23/23] check each worker's secrets"),
         "{printed}"
     );
     // Only the gateway is public: no other worker has a workers.dev or preview URL.
@@ -321,18 +322,22 @@ fn a_fresh_account_gets_everything_and_every_deploy_is_accepted() {
     // The gateway binds the dlq and telegram workers, and both bind the gateway's store object
     // (telegram-worker for the kill switch), so the gateway goes first without those two
     // services and again whole; the report-worker and telegram-worker bind each other, so the
-    // report-worker goes first without telegram-worker and again whole; every other worker
+    // report-worker goes first without telegram-worker and again whole (the agent-worker too:
+    // telegram-worker binds it, and it binds trade-worker, which binds the gateway's store);
+    // every other worker
     // once, after its targets.
     assert_eq!(
         names(&report.deploys),
         [
             "d1-worker",
             "report-worker without telegram-worker",
+            "agent-worker without trade-worker+telegram-worker",
             "hoox without dlq+telegram-worker",
             "telegram-worker",
             "dlq",
             "report-worker",
             "trade-worker",
+            "agent-worker",
             "hoox"
         ]
     );
@@ -341,6 +346,7 @@ fn a_fresh_account_gets_everything_and_every_deploy_is_accepted() {
         Some(
             &[
                 "dlq".to_string(),
+                "agent-worker".into(),
                 "d1-worker".into(),
                 "report-worker".into(),
                 "telegram-worker".into()
@@ -385,7 +391,7 @@ fn a_fresh_account_gets_everything_and_every_deploy_is_accepted() {
     assert!(!dir.join(".deploy-hoox.json").exists());
     assert_eq!(
         report.rewritten.len(),
-        6,
+        7,
         "every config binds a KV namespace or D1"
     );
 
@@ -403,7 +409,7 @@ fn a_fresh_account_gets_everything_and_every_deploy_is_accepted() {
             vec!["WEBHOOK_SIGNING_SECRET".to_string()]
         ))
     );
-    assert_eq!(report.secrets.len(), 6);
+    assert_eq!(report.secrets.len(), 7);
 }
 
 #[test]
@@ -456,7 +462,7 @@ fn a_dry_run_reads_the_account_and_changes_nothing() {
         10,
         "the plan names what it would create"
     );
-    assert_eq!(report.deploys.len(), 8);
+    assert_eq!(report.deploys.len(), 10);
     assert_eq!(texts(&dir), before);
     let writes: Vec<&String> = fake
         .calls
@@ -506,7 +512,7 @@ fn a_refused_deploy_stops_with_wranglers_reason_and_a_rerun_finishes() {
     assert!(report.created.is_empty());
     // The gateway exists (its first pass), so no cycle is left to break.
     assert_eq!(names(&report.deploys), SPEC_ORDER);
-    assert_eq!(fake.workers.len(), 6);
+    assert_eq!(fake.workers.len(), 7);
 }
 
 #[test]
@@ -521,6 +527,7 @@ fn an_id_the_operator_set_to_their_own_namespace_is_kept() {
         "telegram/wrangler.jsonc",
         "consumers/wrangler.jsonc",
         "dlq/wrangler.jsonc",
+        "agent-worker/wrangler.jsonc",
         "wrangler.jsonc",
     ] {
         let path = dir.join(c);
@@ -727,7 +734,7 @@ fn a_new_worker_is_a_config_and_a_registry_row() {
   "services": [{ "binding": "D1_SERVICE", "service": "d1-worker" }],
 }"#;
     std::fs::create_dir_all(dir.join("email-worker")).unwrap_or_else(|e| panic!("{e}"));
-    std::fs::write(dir.join(reg.configs()[6]), config).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(dir.join(reg.configs()[7]), config).unwrap_or_else(|e| panic!("{e}"));
     let mut fake = Fake::new(&dir);
     let mut out = Vec::new();
     let report =

@@ -44,6 +44,7 @@ const WORKERS: &[&str] = &[
     "telegram",
     "d1-worker",
     "report-worker",
+    "agent-worker",
     "runtime",
 ];
 
