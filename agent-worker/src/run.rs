@@ -387,6 +387,8 @@ pub async fn run(env: &Env, trigger: Trigger, request_id: &str) -> Result<Summar
 
     let mut writes: Vec<Query> = Vec::new();
     let mut alerts: Vec<Alert> = Vec::new();
+    // Breaches (flatten, pauses) lead the run's message, before the closes they cause.
+    let mut breaches: Vec<Alert> = Vec::new();
     let already: BTreeSet<String> = stored.exits.iter().map(|e| e.key.clone()).collect();
 
     let sent = send_closes(
@@ -477,7 +479,7 @@ pub async fn run(env: &Env, trigger: Trigger, request_id: &str) -> Result<Summar
                         )
                         .insert(now),
                     );
-                    alerts.push(notice(format!(
+                    breaches.push(notice(format!(
                         "⏸ Entries paused: {scope}, {until} — {}. Exits keep running.",
                         r.reason
                     )));
@@ -504,12 +506,17 @@ pub async fn run(env: &Env, trigger: Trigger, request_id: &str) -> Result<Summar
                 )
                 .insert(now),
             );
-            alerts.push(notice(format!(
-                "⚠ Flattening every position on {}: {why}",
-                network.as_str()
-            )));
+            breaches.insert(
+                0,
+                notice(format!(
+                    "⚠ Flattening every position on {}: {why}",
+                    network.as_str()
+                )),
+            );
         }
     }
+    breaches.append(&mut alerts);
+    let mut alerts = breaches;
 
     // States: the new one for each open position, the previous one where its close failed.
     let closing: BTreeSet<PositionId> = eval

@@ -555,6 +555,10 @@ fn a_daily_loss_pauses_the_network_and_flattens_it(h: &Hoox) -> Fut<'_> {
         alert_containing(h, "Flattening every position on testnet").await;
         alert_containing(h, "max daily loss").await;
         assert!(!audit(h, "risk_flatten").await.is_empty());
+        // What a breach says, for whoever reads the run's output.
+        for m in tg().messages_to(CHAT) {
+            println!("alert:\n{}", m.text);
+        }
     })
 }
 
