@@ -178,6 +178,15 @@ async fn set_mark(exchange: Exchange, symbol: &str, price: &str) {
         .unwrap_or_else(|e| panic!("{e}"));
 }
 
+/// An operator's override that must succeed; its answer.
+async fn override_ok(h: &Hoox, body: Value) -> Value {
+    let (s, v) = h
+        .admin(Method::POST, "/admin/agent/risk-override", Some(&body))
+        .await;
+    assert_eq!(s, 200, "{body} → {v}");
+    v
+}
+
 async fn status(h: &Hoox) -> Value {
     let (s, v) = h.admin(Method::GET, "/admin/agent/status", None).await;
     assert_eq!(s, 200, "{v}");
@@ -523,14 +532,11 @@ fn a_daily_loss_pauses_the_network_and_flattens_it(h: &Hoox) -> Fut<'_> {
         fresh(h).await;
         open(h, Exchange::Bybit, "LONG", "BTCUSDT", "0.1", true).await;
         // Re-base the protections at the equity of now (the day's snapshot is older).
-        let (s, v) = h
-            .admin(
-                Method::POST,
-                "/admin/agent/risk-override",
-                Some(&json!({"action": "resume", "network": "testnet", "reason": "test baseline"})),
-            )
-            .await;
-        assert_eq!(s, 200, "{v}");
+        let v = override_ok(
+            h,
+            json!({"action": "resume", "network": "testnet", "reason": "test baseline"}),
+        )
+        .await;
         assert!(v["rebased_equity"].is_string(), "{v}");
         h.put_kv("risk:max_daily_loss_pct", "0.1").await;
         h.put_kv("risk:flatten_on_breach", "true").await;
@@ -566,14 +572,11 @@ fn a_drawdown_from_the_peak_pauses_until_resumed(h: &Hoox) -> Fut<'_> {
     Box::pin(async move {
         fresh(h).await;
         open(h, Exchange::Binance, "SHORT", "BTCUSDT", "0.1", false).await;
-        let (s, v) = h
-            .admin(
-                Method::POST,
-                "/admin/agent/risk-override",
-                Some(&json!({"action": "resume", "network": "mainnet", "reason": "test baseline"})),
-            )
-            .await;
-        assert_eq!(s, 200, "{v}");
+        override_ok(
+            h,
+            json!({"action": "resume", "network": "mainnet", "reason": "test baseline"}),
+        )
+        .await;
         h.put_kv("risk:max_drawdown_pct", "0.05").await;
         h.config_visible().await;
         // Up first: the peak rises with the equity.
@@ -592,14 +595,11 @@ fn a_drawdown_from_the_peak_pauses_until_resumed(h: &Hoox) -> Fut<'_> {
         assert!(p.get("until_ms").is_none(), "until resumed: {p}");
         assert!(closes(&s).is_empty(), "no flatten unless asked");
         // The operator resumes: the protection is re-based, not tripped again at once.
-        let (st, v) = h
-            .admin(
-                Method::POST,
-                "/admin/agent/risk-override",
-                Some(&json!({"action": "resume", "network": "mainnet", "reason": "reviewed"})),
-            )
-            .await;
-        assert_eq!(st, 200, "{v}");
+        let v = override_ok(
+            h,
+            json!({"action": "resume", "network": "mainnet", "reason": "reviewed"}),
+        )
+        .await;
         assert!(!v["lifted"].as_array().is_none_or(Vec::is_empty), "{v}");
         let s = run(h).await;
         assert!(s["paused"].as_array().is_some_and(Vec::is_empty), "{s}");
@@ -652,14 +652,11 @@ fn an_operator_flattens_a_network_and_bad_overrides_are_refused(h: &Hoox) -> Fut
         assert_eq!(s, 405, "{v}");
 
         let testnet_before = orders_like(h, "risk:flatten:bybit:testnet:%").await;
-        let (s, v) = h
-            .admin(
-                Method::POST,
-                "/admin/agent/risk-override",
-                Some(&json!({"action": "flatten", "network": "mainnet", "reason": "end of day"})),
-            )
-            .await;
-        assert_eq!(s, 200, "{v}");
+        let v = override_ok(
+            h,
+            json!({"action": "flatten", "network": "mainnet", "reason": "end of day"}),
+        )
+        .await;
         assert_eq!(v["closes"].as_array().map(Vec::len), Some(2), "{v}");
         wait_filled(h, "risk:flatten:bybit:mainnet:ETHUSDT:long:%").await;
         wait_filled(h, "risk:flatten:binance:mainnet:ETHUSDT:short:%").await;
