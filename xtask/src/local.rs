@@ -411,6 +411,7 @@ pub fn test() -> Result<()> {
     crate::fuzz::fuzz(FUZZ_SECONDS_IN_TEST)?;
     build(&tools)?;
     ensure_dev_vars(root)?;
+    crate::toolchain::browser_tools()?;
     // The operators suite drives the `hoox` CLI binary.
     cargo(
         &["build", "-p", "cli", "--bin", "hoox"],

@@ -107,6 +107,38 @@ pub fn locked_wasm_bindgen(root: &Path) -> Result<String> {
     Err("wasm-bindgen is not in Cargo.lock".into())
 }
 
+/// The Debian packages the reports suite needs: headless Chromium (the Browser Rendering
+/// stand-in prints PDFs with it) and poppler-utils (`pdftotext`, `pdftoppm` read them back).
+/// Installed with apt-get when missing (as root, or through sudo); elsewhere the error says
+/// what to install.
+pub fn browser_tools() -> Result<()> {
+    let have =
+        |c: &str| output(Command::new("sh").args(["-c", &format!("command -v {c}")])).is_some();
+    if have("chromium") && have("pdftotext") && have("pdftoppm") {
+        return Ok(());
+    }
+    if !have("apt-get") {
+        return Err(
+            "the reports suite needs chromium and poppler-utils (pdftotext, pdftoppm): install them"
+                .into(),
+        );
+    }
+    step("installing chromium and poppler-utils (apt-get)");
+    let root_user = output(Command::new("id").arg("-u")).is_some_and(|u| u.trim() == "0");
+    let apt = |args: &[&str]| -> Result<()> {
+        let mut cmd = if root_user {
+            Command::new("apt-get")
+        } else {
+            let mut c = Command::new("sudo");
+            c.arg("apt-get");
+            c
+        };
+        run(cmd.args(args), "apt-get")
+    };
+    apt(&["update", "-qq"])?;
+    apt(&["install", "-y", "-qq", "chromium", "poppler-utils"])
+}
+
 fn step(msg: &str) {
     eprintln!("==> {msg}");
 }
