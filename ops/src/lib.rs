@@ -26,6 +26,8 @@ pub mod reconcile;
 pub mod recording;
 pub mod report;
 pub mod risk;
+#[cfg(test)]
+mod sqlite;
 pub mod utc;
 
 /// Header carrying who performs an operator action (`cli:alice`, `telegram:12345`); recorded in

@@ -772,31 +772,10 @@ mod tests {
     /// the ledger earlier but lands later leaves the newer snapshot standing.
     #[test]
     fn an_older_refresh_landing_late_does_not_overwrite_a_newer_one() {
-        let db = rusqlite::Connection::open_in_memory().unwrap();
-        let dir = format!("{}/../migrations", env!("CARGO_MANIFEST_DIR"));
-        let mut migrations: Vec<_> = std::fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
-        migrations.sort();
-        for m in migrations {
-            let sql = std::fs::read_to_string(&m).unwrap();
-            db.execute_batch(&sql)
-                .unwrap_or_else(|e| panic!("{}: {e}", m.display()));
-        }
+        let db = crate::sqlite::migrated();
         let run = |qs: Vec<Query>| {
             for q in qs {
-                let params: Vec<rusqlite::types::Value> = q
-                    .params
-                    .iter()
-                    .map(|p| match p {
-                        Param::Text(t) => rusqlite::types::Value::Text(t.clone()),
-                        Param::Int(i) => rusqlite::types::Value::Integer(*i),
-                        Param::Null => rusqlite::types::Value::Null,
-                    })
-                    .collect();
-                db.execute(&q.sql, rusqlite::params_from_iter(params))
-                    .unwrap_or_else(|e| panic!("{}: {e}", q.sql));
+                crate::sqlite::execute(&db, &q);
             }
         };
         let holding = |size: &str| Holding {

@@ -49,33 +49,11 @@ pub fn equity_range_query(from_day: &str, to_day: &str) -> Query {
 mod tests {
     use super::*;
 
-    fn db() -> rusqlite::Connection {
-        let db = rusqlite::Connection::open_in_memory().unwrap();
-        let dir = format!("{}/../migrations", env!("CARGO_MANIFEST_DIR"));
-        let mut migrations: Vec<_> = std::fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
-        migrations.sort();
-        for m in migrations {
-            db.execute_batch(&std::fs::read_to_string(&m).unwrap())
-                .unwrap();
-        }
-        db
-    }
+    use crate::sqlite::migrated as db;
 
     fn rows(db: &rusqlite::Connection, q: &Query, cols: usize) -> Vec<Vec<String>> {
-        let params: Vec<rusqlite::types::Value> = q
-            .params
-            .iter()
-            .map(|p| match p {
-                Param::Text(t) => rusqlite::types::Value::Text(t.clone()),
-                Param::Int(i) => rusqlite::types::Value::Integer(*i),
-                Param::Null => rusqlite::types::Value::Null,
-            })
-            .collect();
         let mut st = db.prepare(&q.sql).unwrap();
-        st.query_map(rusqlite::params_from_iter(params), |r| {
+        st.query_map(rusqlite::params_from_iter(crate::sqlite::params(q)), |r| {
             (0..cols)
                 .map(|i| {
                     r.get::<_, rusqlite::types::Value>(i).map(|v| match v {

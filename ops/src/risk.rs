@@ -240,34 +240,7 @@ pub fn runs_query(limit: i64) -> Query {
 mod tests {
     use super::*;
 
-    fn db() -> rusqlite::Connection {
-        let db = rusqlite::Connection::open_in_memory().unwrap();
-        let dir = format!("{}/../migrations", env!("CARGO_MANIFEST_DIR"));
-        let mut migrations: Vec<_> = std::fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
-        migrations.sort();
-        for m in migrations {
-            db.execute_batch(&std::fs::read_to_string(&m).unwrap())
-                .unwrap_or_else(|e| panic!("{}: {e}", m.display()));
-        }
-        db
-    }
-
-    fn run(db: &rusqlite::Connection, q: &Query) {
-        let params: Vec<rusqlite::types::Value> = q
-            .params
-            .iter()
-            .map(|p| match p {
-                Param::Text(t) => rusqlite::types::Value::Text(t.clone()),
-                Param::Int(i) => rusqlite::types::Value::Integer(*i),
-                Param::Null => rusqlite::types::Value::Null,
-            })
-            .collect();
-        db.execute(&q.sql, rusqlite::params_from_iter(params))
-            .unwrap_or_else(|e| panic!("{}: {e}", q.sql));
-    }
+    use crate::sqlite::{execute as run, migrated as db};
 
     fn count(db: &rusqlite::Connection, sql: &str) -> i64 {
         db.query_row(sql, [], |r| r.get(0)).unwrap()

@@ -87,29 +87,13 @@ impl Sender {
             file,
             &boundary,
         );
-        let build = || {
-            let headers = Headers::new();
-            headers.set("content-type", &content_type)?;
-            let mut init = RequestInit::new();
-            init.with_method(Method::Post)
-                .with_headers(headers)
-                .with_body(Some(runtime::bytes::to_js(&body)));
-            let url = format!("{}/bot{}/sendDocument", self.base, self.token);
-            Request::new_with_init(&url, &init)
-        };
-        let sent = match build() {
-            Ok(request) => runtime::fetch::text(request, DOCUMENT_TIMEOUT_MS)
-                .await
-                .map(|a| (a.status, a.body))
-                .map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
-        };
-        sent.map_err(|e| {
-            e.replace(&self.token, "<token>")
-                .chars()
-                .take(200)
-                .collect()
-        })
+        self.call(
+            "sendDocument",
+            &content_type,
+            runtime::bytes::to_js(&body),
+            DOCUMENT_TIMEOUT_MS,
+        )
+        .await
     }
 
     /// Sends one document to every chat, paced like messages; `Ok(n)`: accepted by n chats.
@@ -159,18 +143,36 @@ impl Sender {
     }
 
     async fn post(&self, msg: &SendMessage) -> std::result::Result<(u16, String), String> {
+        let body = serde_json::to_string(msg).map_err(|e| e.to_string())?;
+        self.call(
+            "sendMessage",
+            "application/json",
+            body.into(),
+            SEND_TIMEOUT_MS,
+        )
+        .await
+    }
+
+    /// `POST <base>/bot<token>/<method>` with `body`: the status and text of the answer.
+    async fn call(
+        &self,
+        method: &str,
+        content_type: &str,
+        body: wasm_bindgen::JsValue,
+        timeout_ms: u64,
+    ) -> std::result::Result<(u16, String), String> {
         let build = || {
             let headers = Headers::new();
-            headers.set("content-type", "application/json")?;
+            headers.set("content-type", content_type)?;
             let mut init = RequestInit::new();
             init.with_method(Method::Post)
                 .with_headers(headers)
-                .with_body(Some(serde_json::to_string(msg)?.into()));
-            let url = format!("{}/bot{}/sendMessage", self.base, self.token);
+                .with_body(Some(body));
+            let url = format!("{}/bot{}/{method}", self.base, self.token);
             Request::new_with_init(&url, &init)
         };
         let sent = match build() {
-            Ok(request) => runtime::fetch::text(request, SEND_TIMEOUT_MS)
+            Ok(request) => runtime::fetch::text(request, timeout_ms)
                 .await
                 .map(|a| (a.status, a.body))
                 .map_err(|e| e.to_string()),

@@ -132,6 +132,23 @@ fn closes(summary: &Value) -> Vec<String> {
         .collect()
 }
 
+/// `exchange symbol` of each pause in a run's summary whose reason mentions `why`.
+fn paused_pairs(summary: &Value, why: &str) -> Vec<String> {
+    summary["paused"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|p| p["reason"].as_str().is_some_and(|r| r.contains(why)))
+        .map(|p| {
+            format!(
+                "{} {}",
+                p["exchange"].as_str().unwrap_or(""),
+                p["symbol"].as_str().unwrap_or("")
+            )
+        })
+        .collect()
+}
+
 fn note_kinds(summary: &Value) -> Vec<String> {
     summary["notes"]
         .as_array()
@@ -293,19 +310,7 @@ fn stoploss_guard_and_cooldown_pause_entries_after_the_stop_out(h: &Hoox) -> Fut
         h.config_visible().await;
         // Cooldown first: each exited pair, alone.
         let s = run(h).await;
-        let cooldowns: Vec<String> = s["paused"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|p| p["reason"].as_str().is_some_and(|r| r.contains("cooldown")))
-            .map(|p| {
-                format!(
-                    "{} {}",
-                    p["exchange"].as_str().unwrap_or(""),
-                    p["symbol"].as_str().unwrap_or("")
-                )
-            })
-            .collect();
+        let cooldowns = paused_pairs(&s, "cooldown");
         assert!(cooldowns.contains(&"bybit BTCUSDT".to_owned()), "{s}");
         assert!(cooldowns.contains(&"mexc BTCUSDT".to_owned()), "{s}");
         assert_eq!(cooldowns.len(), 2, "{s}");
@@ -327,17 +332,7 @@ fn stoploss_guard_and_cooldown_pause_entries_after_the_stop_out(h: &Hoox) -> Fut
             .unwrap_or_else(|| panic!("StoplossGuard pause: {s}"));
         assert_eq!(guard["network"], "mainnet");
         assert!(guard.get("exchange").is_none(), "network-wide: {guard}");
-        let cooldowns: Vec<String> = paused
-            .iter()
-            .filter(|p| p["reason"].as_str().is_some_and(|r| r.contains("cooldown")))
-            .map(|p| {
-                format!(
-                    "{} {}",
-                    p["exchange"].as_str().unwrap_or(""),
-                    p["symbol"].as_str().unwrap_or("")
-                )
-            })
-            .collect();
+        let cooldowns = paused_pairs(&s, "cooldown");
         assert!(cooldowns.contains(&"bybit BTCUSDT".to_owned()), "{s}");
         assert!(cooldowns.contains(&"mexc BTCUSDT".to_owned()), "{s}");
         // The trade-worker refuses an entry the pause covers, as a dead letter of its own (once
