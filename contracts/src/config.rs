@@ -29,6 +29,8 @@
 //! | `trade:follow_orders_seconds` | int 60–2592000 | 86400 | how long an order that is not final (resting, partly filled, acknowledged without fills) is looked up again; after it, it is left open and shown as such |
 //! | `telegram:allowed_user_ids` | JSON array of user ids | `[]` | the Telegram users whose `/kill_on` and `/kill_off` take effect (in an allow-listed chat); read-only commands need only the chat |
 //! | `webhook:require_signature` | bool | false | refuse signals without a valid Standard Webhooks signature (`apiKey` and Bearer no longer suffice) |
+//! | `email:authorized_senders` | JSON array of addresses or domains | `[]` | who may send signals by mail ([`crate::email`]); empty refuses every mail |
+//! | `email:trusted_authserv_ids` | JSON array of host names | `["mx.cloudflare.net"]` | whose `Authentication-Results` the email-worker believes |
 //! | `trade:entries_paused` | JSON list of pauses (see [`crate::pause`]) | `[]` | opening signals a pause in force covers become `entries_paused` dead letters; closes pass. Unreadable = every entry paused |
 
 use crate::signal::Exchange;
@@ -105,7 +107,7 @@ pub const MANIFEST: [(&str, &str); 16] = [
 
 /// Typed keys beside the manifest (SPEC §6: "features add their own namespaced keys beside
 /// it"), with their defaults. Not written by applying the manifest: absent reads as the default.
-pub const EXTRA_KEYS: [(&str, &str); 9] = [
+pub const EXTRA_KEYS: [(&str, &str); 11] = [
     (MAX_LEVERAGE, "20"),
     (MAX_QUANTITY, "{}"),
     (PRICE_BAND_PCT, "5"),
@@ -115,6 +117,11 @@ pub const EXTRA_KEYS: [(&str, &str); 9] = [
     (TELEGRAM_ALLOWED_USER_IDS, "[]"),
     (REQUIRE_SIGNATURE, "false"),
     (ENTRIES_PAUSED, "[]"),
+    (crate::email::AUTHORIZED_SENDERS, "[]"),
+    (
+        crate::email::TRUSTED_AUTHSERV_IDS,
+        crate::email::DEFAULT_TRUSTED_AUTHSERV_IDS,
+    ),
 ];
 
 pub fn is_manifest_key(key: &str) -> bool {
@@ -161,6 +168,21 @@ pub fn validate_write(key: &str, value: &str) -> Result<&'static str, ConfigWrit
                 message: format!("whole seconds from 1 to {MAX_DLQ_STUCK_AFTER_SECONDS}"),
             }),
         };
+    }
+    // Read by the email-worker alone (`crate::email`).
+    let email = match key {
+        crate::email::AUTHORIZED_SENDERS => {
+            Some(crate::email::AuthorizedSenders::parse(value).map(|_| ()))
+        }
+        crate::email::TRUSTED_AUTHSERV_IDS => {
+            Some(crate::email::parse_trusted_authserv_ids(value).map(|_| ()))
+        }
+        _ => None,
+    };
+    if let Some(checked) = email {
+        return checked
+            .map(|()| key)
+            .map_err(|message| ConfigWriteError::Invalid { key, message });
     }
     let (_, warnings) = RuntimeConfig::read(|k| (k == key).then(|| value.trim().to_owned()));
     match warnings.into_iter().find(|w| w.key == key) {

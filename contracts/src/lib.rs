@@ -7,6 +7,7 @@
 pub mod amount;
 pub mod auth;
 pub mod config;
+pub mod email;
 pub mod event;
 pub mod idempotency;
 pub mod job;
