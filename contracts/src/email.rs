@@ -103,8 +103,9 @@ mod tests {
 
     #[test]
     fn senders_are_addresses_or_domains_and_empty_allows_none() {
-        let s = AuthorizedSenders::parse(r#"["Alerts@Example.com", "@tv.example", "corp.example"]"#)
-            .unwrap();
+        let s =
+            AuthorizedSenders::parse(r#"["Alerts@Example.com", "@tv.example", "corp.example"]"#)
+                .unwrap();
         assert!(s.allows("alerts@example.com") && s.allows("ALERTS@EXAMPLE.COM"));
         assert!(!s.allows("other@example.com"));
         assert!(s.allows("x@tv.example") && s.allows("y@corp.example"));

@@ -8,7 +8,12 @@ use std::process::Command;
 
 const HOST: &str = "x86_64-unknown-linux-gnu";
 
-pub const TARGETS: [&str; 3] = ["webhook_body", "webhook_signature", "queue_envelope"];
+pub const TARGETS: [&str; 4] = [
+    "webhook_body",
+    "webhook_signature",
+    "queue_envelope",
+    "email_message",
+];
 
 const INSTRUMENT: &str = "-Cpasses=sancov-module \
     -Cllvm-args=-sanitizer-coverage-level=4 \

@@ -34,6 +34,7 @@ const PURE: &[&str] = &[
     "registry",
     "risk",
     "report",
+    "email",
 ];
 
 /// Crates that run on the Workers runtime and serve requests.
