@@ -37,6 +37,21 @@ pub enum Command {
     /// Trades in the ledger.
     #[command(subcommand)]
     Trades(TradesCommand),
+    /// Signals in the ledger with their outcome, newest first (`--source email`: the mails).
+    Signals {
+        #[arg(long, short = 'n', default_value_t = 20)]
+        limit: u32,
+        /// Who sent them: the key's prefix (`email`, `risk`).
+        #[arg(long)]
+        source: Option<String>,
+        #[arg(long)]
+        symbol: Option<String>,
+        #[arg(long)]
+        exchange: Option<String>,
+        /// filled, rejected, blocked, ...
+        #[arg(long)]
+        outcome: Option<String>,
+    },
     /// Open positions as the exchanges report them (live, testnet and paper apart), each
     /// flagged where it differs from what hoox's own fills imply; realised PnL and equity.
     Positions {

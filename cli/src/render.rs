@@ -428,6 +428,20 @@ pub fn trade_line(t: &TradeRow) -> String {
     )
 }
 
+/// One ledger signal: when, what, where, how it ended and its key (`email:…` for a mail).
+pub fn signal_line(s: &ops::ledger::SignalRow) -> String {
+    format!(
+        "{}  {:<11} {:<10} {:>12} {:<8} {:<10} {}",
+        show(s.received_at_ms),
+        s.action,
+        s.symbol,
+        s.quantity,
+        s.exchange,
+        s.outcome,
+        s.idempotency_key
+    )
+}
+
 /// `hoox reports list`: one line per stored file.
 pub fn reports(v: &Value) -> String {
     let items = v["reports"].as_array().cloned().unwrap_or_default();

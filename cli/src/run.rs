@@ -9,7 +9,7 @@ use crate::keys::{self, Key};
 use crate::{render, when, CliError};
 use indicatif::{ProgressBar, ProgressStyle};
 use ops::dead_letters::{DeadLetterDetail, DeadLetterList, ReplayResponse, Status};
-use ops::ledger::TradeRow;
+use ops::ledger::{SignalRow, TradeRow};
 use ops::query::Page;
 use ops::reconcile::{PositionsFilter, PositionsView};
 use serde_json::{json, Value};
@@ -336,6 +336,38 @@ pub fn run(cli: Cli, dir: &Path) -> Result<(), CliError> {
                 print_json(&view);
             } else {
                 println!("{}", render::positions(&view));
+            }
+            Ok(())
+        }
+        Command::Signals {
+            limit,
+            source,
+            symbol,
+            exchange,
+            outcome,
+        } => {
+            let client = Client::new(&cli.url, Some(internal()?), actor())?;
+            let mut pairs = vec![("limit".to_owned(), limit.clamp(1, 200).to_string())];
+            for (k, v) in [
+                ("source", source),
+                ("symbol", symbol),
+                ("exchange", exchange),
+                ("outcome", outcome),
+            ] {
+                if let Some(v) = v {
+                    pairs.push((k.to_owned(), v));
+                }
+            }
+            let page: Page<SignalRow> =
+                client.get(&format!("/admin/ledger/signals{}", query(&pairs)))?;
+            if cli.json {
+                print_json(&page.items);
+            } else if page.items.is_empty() {
+                eprintln!("no signals");
+            } else {
+                for s in &page.items {
+                    println!("{}", render::signal_line(s));
+                }
             }
             Ok(())
         }

@@ -21,6 +21,9 @@ pub struct LedgerFilter {
     pub exchange: Option<String>,
     /// Signals only: `filled`, `rejected`, `blocked`.
     pub outcome: Option<String>,
+    /// Signals only: who sent them, the prefix of their idempotency key (`email` for mail,
+    /// `risk` for the agent's closes; webhook senders name their own keys).
+    pub source: Option<String>,
     pub since_ms: Option<i64>,
     pub until_ms: Option<i64>,
 }
@@ -39,6 +42,7 @@ impl LedgerFilter {
                 "symbol" => f.symbol = Some(parse_symbol(v)?),
                 "exchange" => f.exchange = Some(parse_exchange(v)?),
                 "outcome" => f.outcome = Some(parse_word("outcome", v)?),
+                "source" => f.source = Some(parse_source(v)?),
                 "since" => f.since_ms = Some(parse_num("since", v)?),
                 "until" => f.until_ms = Some(parse_num("until", v)?),
                 other => return Err(FilterError::Unknown(other.to_owned())),
@@ -53,6 +57,7 @@ impl LedgerFilter {
             ("symbol", self.symbol.clone()),
             ("exchange", self.exchange.clone()),
             ("outcome", self.outcome.clone()),
+            ("source", self.source.clone()),
             ("since", self.since_ms.map(|v| v.to_string())),
             ("until", self.until_ms.map(|v| v.to_string())),
         ] {
@@ -63,6 +68,18 @@ impl LedgerFilter {
         paging.pairs(&mut out);
         out
     }
+}
+
+/// A `source` filter: lower-case letters only, so it is a plain key prefix in `LIKE`.
+fn parse_source(v: &str) -> Result<String, FilterError> {
+    let v = v.trim();
+    if v.is_empty() || v.len() > 32 || !v.bytes().all(|b| b.is_ascii_lowercase()) {
+        return Err(FilterError::Invalid {
+            field: "source",
+            message: "lower-case letters only (email, risk)".into(),
+        });
+    }
+    Ok(v.to_owned())
 }
 
 /// One order with what its signal asked for.
@@ -146,6 +163,10 @@ pub fn signals_query(f: &LedgerFilter, paging: &Paging) -> Query {
     w.eq_opt("symbol", f.symbol.clone());
     w.eq_opt("exchange", f.exchange.clone());
     w.eq_opt("outcome", f.outcome.clone());
+    if let Some(source) = &f.source {
+        // `parse_source` keeps LIKE's wildcards out.
+        w.cmp("idempotency_key", "LIKE", format!("{source}:%"));
+    }
     if let Some(t) = f.since_ms {
         w.cmp("received_at_ms", ">=", t);
     }
@@ -422,6 +443,20 @@ mod tests {
             LedgerFilter::from_pairs(f.to_pairs(&p).iter().map(|(k, v)| (k.as_str(), v.as_str())))
                 .unwrap();
         assert_eq!(back, (f, p));
+    }
+
+    #[test]
+    fn signals_filter_by_source_as_their_key_prefix() {
+        let (f, p) = LedgerFilter::from_pairs([("source", "email")]).unwrap();
+        let q = signals_query(&f, &p);
+        assert!(q.sql.contains("WHERE idempotency_key LIKE ?1"), "{}", q.sql);
+        assert_eq!(q.params[0], Param::Text("email:%".into()));
+        for bad in ["e%", "E", "a_b", ""] {
+            assert!(
+                LedgerFilter::from_pairs([("source", bad)]).is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]
