@@ -243,6 +243,29 @@ pub fn cursor_of(e: &AuditEntry) -> Cursor {
 pub type AuditPage = Page<AuditEntry>;
 
 /// Every entry about one record, oldest first.
+/// Entries about any of `targets`, oldest first (a signal's trail: its dead letters).
+pub fn about_query(targets: &[String]) -> Query {
+    if targets.is_empty() {
+        return Query::new(format!("SELECT {COLUMNS} FROM audit_log WHERE 0"), vec![]);
+    }
+    let marks: Vec<String> = (1..=targets.len()).map(|i| format!("?{i}")).collect();
+    Query::new(
+        format!(
+            "SELECT {COLUMNS} FROM audit_log WHERE target IN ({}) ORDER BY id LIMIT 100",
+            marks.join(", ")
+        ),
+        targets.iter().map(|t| t.as_str().into()).collect(),
+    )
+}
+
+/// Entries appended after `since_id`, oldest first (the dashboard's live feed).
+pub fn since_query(since_id: i64, limit: u32) -> Query {
+    Query::new(
+        format!("SELECT {COLUMNS} FROM audit_log WHERE id > ?1 ORDER BY id LIMIT {limit}"),
+        vec![since_id.into()],
+    )
+}
+
 pub fn history_query(target: &str) -> Query {
     Query::new(
         format!("SELECT {COLUMNS} FROM audit_log WHERE target = ?1 ORDER BY id LIMIT 100"),

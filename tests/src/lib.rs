@@ -163,6 +163,9 @@ fn test_config(root: &Path, config: &str, dir: &Path, vars: &[(&str, &str)]) -> 
     if let Some(main) = cfg["main"].as_str() {
         cfg["main"] = base.join(main).to_string_lossy().into_owned().into();
     }
+    if let Some(dir) = cfg["assets"]["directory"].as_str() {
+        cfg["assets"]["directory"] = base.join(dir).to_string_lossy().into_owned().into();
+    }
     if let Some(dbs) = cfg.get_mut("d1_databases").and_then(Value::as_array_mut) {
         for db in dbs {
             if let Some(m) = db["migrations_dir"].as_str() {

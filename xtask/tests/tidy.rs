@@ -34,6 +34,7 @@ const PURE: &[&str] = &[
     "registry",
     "risk",
     "report",
+    "console",
 ];
 
 /// Crates that run on the Workers runtime and serve requests.
@@ -45,6 +46,7 @@ const WORKERS: &[&str] = &[
     "d1-worker",
     "report-worker",
     "agent-worker",
+    "dashboard",
     "runtime",
 ];
 
