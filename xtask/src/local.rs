@@ -434,8 +434,7 @@ pub fn dev() -> Result<()> {
     }
     let api_key = secret("WEBHOOK_API_KEY");
     println!(
-        "\nhoox is running (paper trading). Place a paper trade:\n\n  curl -sS -X POST http://127.0.0.1:{DEV_PORT}/webhook \\\n    -H 'content-type: application/json' \\\n    -d '{{\"apiKey\":\"{api_key}\",\"exchange\":\"paper\",\"action\":\"LONG\",\"symbol\":\"BTCUSDT\",\"quantity\":0.001,\"price\":65000}}'\n\nThen watch it reach the ledger (keys from .dev.vars):\n\n  cargo run -q -p cli --bin hoox -- trades tail\n\nThe dashboard: http://127.0.0.1:{DEV_PORT}/dashboard/ (user {user}, password {password}, from .dev.vars)\n\nCtrl-C stops every worker.\n",
-        user = "operator",
+        "\nhoox is running (paper trading). Place a paper trade:\n\n  curl -sS -X POST http://127.0.0.1:{DEV_PORT}/webhook \\\n    -H 'content-type: application/json' \\\n    -d '{{\"apiKey\":\"{api_key}\",\"exchange\":\"paper\",\"action\":\"LONG\",\"symbol\":\"BTCUSDT\",\"quantity\":0.001,\"price\":65000}}'\n\nThen watch it reach the ledger (keys from .dev.vars):\n\n  cargo run -q -p cli --bin hoox -- trades tail\n\nThe dashboard: http://127.0.0.1:{DEV_PORT}/dashboard/ (user operator, password {password}, from .dev.vars)\n\nCtrl-C stops every worker.\n",
         password = secret(registry::DASHBOARD_PASSWORD),
     );
     let status = child.wait().map_err(|e| e.to_string())?;
