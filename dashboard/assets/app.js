@@ -109,7 +109,10 @@
       var opts = {
         width: Math.min(chart.clientWidth || 800, 1100),
         height: 260,
-        scales: { x: { time: true } },
+        // One day alone would be stretched over years: show a week around it.
+        scales: { x: { time: true, range: function (u, min, max) {
+          return min === max ? [min - 3 * 86400, max + 3 * 86400] : [min, max];
+        } } },
         series: [{}],
         axes: [{}, { label: "USDT" }],
       };

@@ -54,7 +54,14 @@ pub async fn handle(req: Request, env: Env, request_id: String) -> Result<Respon
             r
         }
         Ok(Answer::Json(status, v)) => runtime::http::json(status, &v)?,
-        Ok(Answer::Raw(r)) => r,
+        Ok(Answer::Raw(r)) => {
+            // A fetched answer's headers are immutable: the security headers go on a copy.
+            let own = Headers::new();
+            for (k, v) in r.headers().entries() {
+                own.set(&k, &v)?;
+            }
+            r.with_headers(own)
+        }
         Err(e) => {
             tracing::error!(request_id = %request_id, error = %e, "dashboard request failed");
             Response::from_html(
@@ -96,8 +103,16 @@ async fn route(
     let base = base();
     let path = req.path();
     let method = req.method();
-    if path.starts_with("/assets/") && method == Method::Get {
-        return Ok(Answer::Raw(env.assets("ASSETS")?.fetch_request(req).await?));
+    if let Some(file) = path.strip_prefix("/assets") {
+        if method == Method::Get && file.starts_with('/') {
+            // The assets directory is the binding's root: `/assets/app.js` is its `/app.js`.
+            let assets = env.assets("ASSETS")?;
+            return Ok(Answer::Raw(
+                assets
+                    .fetch(format!("https://assets.local{file}"), None)
+                    .await?,
+            ));
+        }
     }
     let signed = auth::session(&req, env).await?;
     if method == Method::Post {
@@ -555,16 +570,7 @@ async fn signed_route(
             .post::<serde_json::Value>("AGENT_SERVICE", "/agent/run", &json!({}))
             .await
         {
-            Ok(r) => Answer::Html(
-                200,
-                views::notice(
-                    &ctx.chrome("/agent"),
-                    "Evaluation",
-                    true,
-                    &summary(&r),
-                    "/agent",
-                ),
-            ),
+            Ok(r) => ctx.notice("/agent", "Evaluation", true, &summary(&r), "/agent"),
             Err(e) => ctx.failed("/agent", "The evaluation", &e, "/agent"),
         },
         (Method::Post, ["agent", "override"]) => {
@@ -585,16 +591,7 @@ async fn signed_route(
                 .post::<serde_json::Value>("AGENT_SERVICE", "/agent/risk-override", &body)
                 .await
             {
-                Ok(r) => Answer::Html(
-                    200,
-                    views::notice(
-                        &ctx.chrome("/agent"),
-                        "Override",
-                        true,
-                        &summary(&r),
-                        "/agent",
-                    ),
-                ),
+                Ok(r) => ctx.notice("/agent", "Override", true, &summary(&r), "/agent"),
                 Err(e) => ctx.failed("/agent", "The override", &e, "/agent"),
             }
         }
@@ -628,16 +625,7 @@ async fn signed_route(
                 .post::<serde_json::Value>("REPORT_SERVICE", "/reports", &body)
                 .await
             {
-                Ok(r) => Answer::Html(
-                    200,
-                    views::notice(
-                        &ctx.chrome("/reports"),
-                        "Report",
-                        true,
-                        &summary(&r),
-                        "/reports",
-                    ),
-                ),
+                Ok(r) => ctx.notice("/reports", "Report", true, &summary(&r), "/reports"),
                 Err(e) => ctx.failed("/reports", "The report", &e, "/reports"),
             }
         }
@@ -712,6 +700,9 @@ async fn close(
         symbol: field(form, "symbol").into(),
         side: field(form, "side").into(),
         size: field(form, "size").into(),
+        price: Some(field(form, "price").trim())
+            .filter(|p| !p.is_empty())
+            .map(str::to_owned),
     };
     if field(form, "confirm") != "yes" {
         let mut once = [0u8; 16];

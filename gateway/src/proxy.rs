@@ -130,7 +130,11 @@ async fn forwarded(
         .map(|q| format!("?{q}"))
         .unwrap_or_default();
     let mut init = RequestInit::new();
-    init.with_method(method.clone()).with_headers(headers);
+    // A target's redirect (the dashboard's 303 to its login) goes back to the caller as it is:
+    // following it here would fetch the target's own relative path from the gateway's side.
+    init.with_method(method.clone())
+        .with_headers(headers)
+        .with_redirect(worker::RequestRedirect::Manual);
     if !matches!(method, Method::Get | Method::Head) {
         let body = read_capped(
             // The JS object itself, not `Request.clone()` (which would tee the body).

@@ -49,7 +49,8 @@ pub struct Step {
 }
 
 fn outcome_tone(outcome: &str) -> Tone {
-    match outcome {
+    // Venues spell statuses their own way (`Filled`, `FILLED`).
+    match outcome.to_ascii_lowercase().as_str() {
         "filled" | "placed" | "accepted" => Tone::Good,
         "rejected" | "failed" | "dead" => Tone::Bad,
         _ => Tone::Warn,

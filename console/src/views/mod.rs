@@ -145,7 +145,7 @@ pub fn time(ms: i64) -> Markup {
 
 /// A status word as a coloured badge.
 pub fn badge(word: &str) -> Markup {
-    let tone = match word {
+    let tone = match word.to_ascii_lowercase().as_str() {
         "filled" | "ok" | "placed" | "accepted" | "replayed" | "healthy" | "ended" => "good",
         "rejected" | "failed" | "dead" | "pending" | "down" | "missing" | "breach" => "bad",
         "" => "neutral",
@@ -192,9 +192,14 @@ pub fn pager(path: &str, query: &[(&str, &str)], next: Option<&str>) -> Markup {
     html! { p.pager { a href=(format!("{path}?{}", q.join("&"))) { "Older →" } } }
 }
 
-/// A value as one URL query component or path segment.
+/// A value as one URL query component or path segment (RFC 3986's unreserved characters kept).
 pub fn encode(v: &str) -> String {
-    percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC).to_string()
+    const KEPT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    percent_encoding::utf8_percent_encode(v, KEPT).to_string()
 }
 
 /// Any JSON as nested HTML: objects as definition lists, arrays of objects as tables.

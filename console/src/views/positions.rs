@@ -16,6 +16,35 @@ pub struct CloseRequest {
     pub symbol: String,
     pub side: String,
     pub size: String,
+    /// The price the paper exchange fills a close at (it has no market data): the position's
+    /// mark, else its entry. Unused for real exchanges, which fill a market close at theirs.
+    pub price: Option<String>,
+}
+
+impl CloseRequest {
+    /// The close of a position as the exchange reported it.
+    pub fn of(p: &PositionRow) -> Self {
+        Self {
+            exchange: p.exchange.clone(),
+            network: p.network.clone(),
+            symbol: p.symbol.clone(),
+            side: p.side.clone(),
+            size: p.size.clone(),
+            price: p.mark_price.clone().or_else(|| p.entry_price.clone()),
+        }
+    }
+}
+
+/// A close's hidden form fields, the same on the list's button and on the confirmation.
+fn fields(c: &CloseRequest) -> Markup {
+    html! {
+        input type="hidden" name="exchange" value=(c.exchange);
+        input type="hidden" name="network" value=(c.network);
+        input type="hidden" name="symbol" value=(c.symbol);
+        input type="hidden" name="side" value=(c.side);
+        input type="hidden" name="size" value=(c.size);
+        @if let Some(price) = &c.price { input type="hidden" name="price" value=(price); }
+    }
 }
 
 fn closable(p: &PositionRow) -> bool {
@@ -45,11 +74,7 @@ pub fn page(chrome: &Chrome<'_>, v: &PositionsView) -> Markup {
                                 @if closable(p) {
                                     form method="post" action=(chrome.href("/positions/close")) {
                                         (chrome.csrf_field())
-                                        input type="hidden" name="exchange" value=(p.exchange);
-                                        input type="hidden" name="network" value=(p.network);
-                                        input type="hidden" name="symbol" value=(p.symbol);
-                                        input type="hidden" name="side" value=(p.side);
-                                        input type="hidden" name="size" value=(p.size);
+                                        (fields(&CloseRequest::of(p)))
                                         button type="submit" { "Close…" }
                                     }
                                 }
@@ -85,11 +110,7 @@ pub fn confirm(chrome: &Chrome<'_>, c: &CloseRequest, once: &str) -> Markup {
             p.notice.warn { "Close " strong { (c.side) " " (c.size) " " (c.symbol) } " on " (c.exchange) " " (c.network) " with a reduce-only market order?" }
             form method="post" action=(chrome.href("/positions/close")) data-confirm="Send the closing order now?" {
                 (chrome.csrf_field())
-                input type="hidden" name="exchange" value=(c.exchange);
-                input type="hidden" name="network" value=(c.network);
-                input type="hidden" name="symbol" value=(c.symbol);
-                input type="hidden" name="side" value=(c.side);
-                input type="hidden" name="size" value=(c.size);
+                (fields(c))
                 input type="hidden" name="once" value=(once);
                 button.bad type="submit" name="confirm" value="yes" { "Close position" }
                 " " a href=(chrome.href("/positions")) { "Cancel" }
@@ -125,7 +146,7 @@ pub fn close_signal(c: &CloseRequest, once: &str) -> Result<serde_json::Value, S
     {
         return Err("the confirmation's one-time key is missing; open the close again".into());
     }
-    Ok(serde_json::json!({
+    let mut signal = serde_json::json!({
         "exchange": c.exchange,
         "action": action,
         "symbol": c.symbol,
@@ -133,7 +154,14 @@ pub fn close_signal(c: &CloseRequest, once: &str) -> Result<serde_json::Value, S
         "orderType": "market",
         "test": test,
         "idempotencyKey": format!("dashboard:close:{}:{}:{}:{}:{once}", c.exchange, c.network, c.symbol, c.side),
-    }))
+    });
+    if c.exchange == "paper" {
+        let price = c.price.as_deref().ok_or(
+            "a paper position's close needs its price (the paper exchange has no market data)",
+        )?;
+        signal["price"] = price.into();
+    }
+    Ok(signal)
 }
 
 #[cfg(test)]
@@ -147,6 +175,7 @@ mod tests {
             symbol: "BTCUSDT".into(),
             side: side.into(),
             size: size.into(),
+            price: None,
         }
     }
 
@@ -159,6 +188,24 @@ mod tests {
         assert_eq!(
             s["idempotencyKey"],
             "dashboard:close:bybit:testnet:BTCUSDT:short:abcdefghijklmnop"
+        );
+    }
+
+    #[test]
+    fn a_paper_close_carries_the_price_it_fills_at() {
+        let mut c = req("long", "mainnet", "0.5");
+        c.exchange = "paper".into();
+        assert!(close_signal(&c, "abcdefghijklmnop")
+            .unwrap_err()
+            .contains("price"));
+        c.price = Some("3000".into());
+        assert_eq!(
+            close_signal(&c, "abcdefghijklmnop").unwrap()["price"],
+            "3000"
+        );
+        assert!(
+            close_signal(&req("long", "mainnet", "1"), "abcdefghijklmnop").unwrap()["price"]
+                .is_null()
         );
     }
 

@@ -1,7 +1,3 @@
-//! NOT YET RUN IN CI: the dashboard's browser suite, moved out of `tests/tests/` until its
-//! login scenarios pass (session 9 left the overview's redirect to the login failing; see the
-//! closing note). Restore with a `[[test]] name = "dashboard" harness = false` entry.
-//!
 //! The dashboard (issue 16) in a real browser: Debian's Chromium driven through chromedriver
 //! (WebDriver, `fantoccini`) against every worker on the local runtime, on data made by sending
 //! real signals through the webhook (paper trading). Logging in and out, the lock-out, session
@@ -300,8 +296,14 @@ fn every_view_shows_the_pipelines_data(h: &Hoox) -> Fut<'_> {
         let (opened, _) = seed(h).await;
         let c = browser().await;
         login(h, &c).await;
-        let paper = wait_text(&c, "section.cards", "paper").await;
-        assert!(paper.contains("Open positions"), "{paper}");
+        let paper = c
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css("article.card[data-network=paper]"))
+            .await
+            .expect("a paper card");
+        let figures = paper.text().await.unwrap_or_default();
+        assert!(figures.contains("Open positions\n2"), "{figures}");
         wait_text(&c, "#today", "filled").await;
         let drawn = c
             .wait()
@@ -489,6 +491,10 @@ fn a_replayed_dead_letter_shows_its_outcome_in_the_live_feed(h: &Hoox) -> Fut<'_
             "live feed showed the replayed signal {:?} after the replay: {line:?}",
             replayed_at.elapsed()
         );
+        watcher
+            .execute("document.getElementById('feed').scrollIntoView()", vec![])
+            .await
+            .expect("scroll to the feed");
         shot(&watcher, "live-feed").await;
         let audit = h
             .sql(
@@ -523,22 +529,56 @@ fn a_position_is_closed_from_the_browser(h: &Hoox) -> Fut<'_> {
         click(&c, "#positions tr[data-symbol=ETHUSDT] button").await;
         wait_text(&c, "main", "reduce-only market order").await;
         shot(&c, "close-confirm").await;
+        let value = |name: &'static str| {
+            let c = &c;
+            async move {
+                c.find(Locator::Css(&format!(
+                    "form[data-confirm] input[name={name}]"
+                )))
+                .await
+                .unwrap_or_else(|e| panic!("{name}: {e}"))
+                .attr("value")
+                .await
+                .unwrap()
+                .unwrap_or_default()
+            }
+        };
+        let mut form = String::from("confirm=yes");
+        for name in [
+            "csrf", "exchange", "network", "symbol", "side", "size", "price", "once",
+        ] {
+            form.push_str(&format!("&{name}={}", value(name).await));
+        }
+        let session = cookie(&c).await;
         click(&c, "button[name=confirm]").await;
         accept(&c).await;
         wait_text(&c, "main", "The close was accepted").await;
         // Submitting the same confirmation again is the same signal, not a second order.
-        c.back().await.unwrap();
-        click(&c, "button[name=confirm]").await;
-        accept(&c).await;
-        wait_text(&c, "main", "accepted").await;
+        let (status, body) = raw(
+            h,
+            Method::POST,
+            "/positions/close",
+            &session,
+            &[("origin", &h.base)],
+            Some(&form),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains("The close was accepted"), "{body}");
         let orders = wait_sql(
             h,
-            "SELECT * FROM orders WHERE idempotency_key LIKE 'dashboard:close:%ETHUSDT%' AND status = 'filled'",
+            "SELECT o.* FROM orders o JOIN signals s ON s.idempotency_key = o.idempotency_key \
+             WHERE o.idempotency_key LIKE 'dashboard:close:%ETHUSDT%' AND s.outcome = 'filled'",
             &[],
         )
         .await;
         assert_eq!(orders.len(), 1, "{orders:?}");
-        assert_eq!(orders[0]["side"], "sell");
+        assert!(
+            orders[0]["side"]
+                .as_str()
+                .is_some_and(|s| s.eq_ignore_ascii_case("sell")),
+            "a sell closes the long: {orders:?}"
+        );
         c.goto(&dash(h, "/positions")).await.unwrap();
         let deadline = Instant::now() + WAIT;
         loop {
