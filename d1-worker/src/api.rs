@@ -203,48 +203,35 @@ async fn equity(db: &D1Database, q: &[(String, String)]) -> Answer {
     to_json(&rows)
 }
 
-/// What changed after `cursor` (`trail::FeedCursor`; absent: the last minute).
+/// What changed after `cursor` (`trail::FeedCursor`); without one, the last minute of each.
 async fn feed(db: &D1Database, q: &[(String, String)]) -> Answer {
-    let from = match q.iter().find(|(k, _)| k == "cursor") {
-        Some((_, v)) => FeedCursor::parse(v).ok_or(FilterError::Invalid {
+    let cursor = match q.iter().find(|(k, _)| k == "cursor") {
+        Some((_, v)) => Some(FeedCursor::parse(v).ok_or(FilterError::Invalid {
             field: "cursor",
             message: "not a feed cursor".into(),
-        })?,
-        None => {
-            let t = runtime::now_ms() - 60_000;
-            FeedCursor {
-                signals_ms: t,
-                dead_letters_ms: t,
-                audit_id: 0,
-            }
-        }
+        })?),
+        None => None,
     };
+    let minute_ago = runtime::now_ms() - 60_000;
+    let from = cursor.unwrap_or(FeedCursor {
+        signals_ms: minute_ago,
+        dead_letters_ms: minute_ago,
+        audit_id: 0,
+    });
     let (s, d, a) = (
         ledger::signals_since_query(from.signals_ms, FEED_LIMIT),
         dead_letters::since_query(from.dead_letters_ms, FEED_LIMIT),
-        audit::since_query(from.audit_id, FEED_LIMIT),
+        match cursor {
+            Some(c) => audit::since_query(c.audit_id, FEED_LIMIT),
+            None => audit::recent_query(minute_ago, FEED_LIMIT),
+        },
     );
     let (signals, dls, entries) = futures::join!(
         d1::all::<SignalRow>(db, &s),
         d1::all::<TrailDeadLetter>(db, &d),
         d1::all::<AuditEntry>(db, &a),
     );
-    let mut entries = entries?;
-    if q.iter().all(|(k, _)| k != "cursor") {
-        // A first poll starts the audit feed at now: only new entries are news.
-        let last = entries.iter().map(|e| e.id).max().unwrap_or(0);
-        entries.clear();
-        return to_json(&Feed::new(
-            FeedCursor {
-                audit_id: last,
-                ..from
-            },
-            signals?,
-            dls?,
-            entries,
-        ));
-    }
-    to_json(&Feed::new(from, signals?, dls?, entries))
+    to_json(&Feed::new(from, signals?, dls?, entries?))
 }
 
 /// Everything the ledger holds about one idempotency key (`/signals/<key>`, percent-encoded).

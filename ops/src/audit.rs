@@ -266,6 +266,18 @@ pub fn since_query(since_id: i64, limit: u32) -> Query {
     )
 }
 
+/// The newest entries recorded after `since_ms`, oldest first (a feed's first poll: its
+/// cursor is then the newest id, whatever came before).
+pub fn recent_query(since_ms: i64, limit: u32) -> Query {
+    Query::new(
+        format!(
+            "SELECT {COLUMNS} FROM (SELECT {COLUMNS} FROM audit_log WHERE at_ms > ?1 \
+             ORDER BY id DESC LIMIT {limit}) ORDER BY id"
+        ),
+        vec![since_ms.into()],
+    )
+}
+
 pub fn history_query(target: &str) -> Query {
     Query::new(
         format!("SELECT {COLUMNS} FROM audit_log WHERE target = ?1 ORDER BY id LIMIT 100"),

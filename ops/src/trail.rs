@@ -375,6 +375,20 @@ mod tests {
         );
         assert_eq!(count(crate::audit::about_query(&[])), 0);
         assert_eq!(count(crate::audit::since_query(0, 50)), 0);
+        for i in 1..=3 {
+            raw(&format!(
+                "INSERT INTO audit_log (at_ms, actor, action, target, detail) VALUES ({}, 'a', 'replay', 't', 'd')",
+                1000 * i
+            ));
+        }
+        // A first poll's audit rows are the newest, so its cursor is the newest id.
+        let mut st = db.prepare(&crate::audit::recent_query(0, 2).sql).unwrap();
+        let ids: Vec<i64> = st
+            .query_map([0i64], |r| r.get::<_, i64>(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(ids, [2, 3]);
         assert_eq!(
             count(crate::reconcile::equity_series_query("2026-01-01")),
             0
