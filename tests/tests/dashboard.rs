@@ -779,7 +779,7 @@ fn a_wrong_password_is_refused_and_repeated_failures_lock_the_client_out(h: &Hoo
 fn main() {
     let args = integration::suite_args();
     let telegram = MockTelegram::start(&dev_var("TG_BOT_TOKEN_BINDING"));
-    let vars = vec![
+    let vars = [
         ("TELEGRAM_API_BASE".to_string(), telegram.base()),
         (
             "DASHBOARD_IDLE_TIMEOUT_SECONDS".to_string(),
