@@ -724,6 +724,21 @@ async fn close(
         {
             Ok(r) => {
                 tracing::info!(request_id = %ctx.request_id, actor = %ctx.actor(), key = %signal["idempotencyKey"], "position close sent");
+                let target = ops::audit::position_target(&format!(
+                    "{}:{}:{}:{}",
+                    c.exchange, c.network, c.symbol, c.side
+                ));
+                let entry = ops::audit::NewAudit::new(
+                    &ctx.actor(),
+                    ops::audit::Action::PositionClose,
+                    target,
+                    &signal,
+                    ctx.request_id,
+                );
+                if let Err(e) = runtime::audit::append(ctx.env, &entry, ctx.request_id).await {
+                    // The close stands either way; the log says its audit entry is missing.
+                    tracing::error!(request_id = %ctx.request_id, error = %e, "position close not audit-logged");
+                }
                 ctx.notice(
                     "/positions",
                     "Close sent",

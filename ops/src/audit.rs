@@ -33,6 +33,8 @@ pub enum Action {
     RiskResume,
     /// Every position of a network (or pair) closed by a breach or an operator.
     RiskFlatten,
+    /// An operator closed a position from the dashboard (its close signal was accepted).
+    PositionClose,
 }
 
 impl Action {
@@ -47,6 +49,7 @@ impl Action {
             Self::RiskPause => "risk_pause",
             Self::RiskResume => "risk_resume",
             Self::RiskFlatten => "risk_flatten",
+            Self::PositionClose => "position_close",
         }
     }
 }

@@ -573,6 +573,18 @@ fn a_position_is_closed_from_the_browser(h: &Hoox) -> Fut<'_> {
         )
         .await;
         assert_eq!(orders.len(), 1, "{orders:?}");
+        let audit = wait_sql(
+            h,
+            "SELECT * FROM audit_log WHERE action = 'position_close' AND actor = 'dashboard:operator'",
+            &[],
+        )
+        .await;
+        assert!(
+            audit[0]["target"]
+                .as_str()
+                .is_some_and(|t| t.contains("ETHUSDT")),
+            "{audit:?}"
+        );
         assert!(
             orders[0]["side"]
                 .as_str()
