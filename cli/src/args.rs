@@ -75,6 +75,16 @@ pub enum Command {
     /// Performance reports (daily, weekly, monthly) stored by the report-worker.
     #[command(subcommand)]
     Reports(ReportsCommand),
+    /// The dashboard's login.
+    #[command(subcommand)]
+    Dashboard(DashboardCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DashboardCommand {
+    /// Read a password from standard input and print its PBKDF2 hash, the value of the
+    /// dashboard's DASHBOARD_PASSWORD_HASH secret (`wrangler secret put DASHBOARD_PASSWORD_HASH`).
+    HashPassword,
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,8 +1,8 @@
 //! Carrying out one command against the gateway.
 
 use crate::args::{
-    Cli, Command, ConfigCommand, DlqCommand, DlqFilter, KillState, ReportsCommand, RiskCommand,
-    RiskScope, SignalCommand, TradesCommand,
+    Cli, Command, ConfigCommand, DashboardCommand, DlqCommand, DlqFilter, KillState,
+    ReportsCommand, RiskCommand, RiskScope, SignalCommand, TradesCommand,
 };
 use crate::client::{query, Body, Client};
 use crate::keys::{self, Key};
@@ -93,6 +93,20 @@ pub fn run(cli: Cli, dir: &Path) -> Result<(), CliError> {
                     answer["request_id"].as_str().unwrap_or("?")
                 );
             }
+            Ok(())
+        }
+        Command::Dashboard(DashboardCommand::HashPassword) => {
+            let mut line = String::new();
+            std::io::stdin()
+                .read_line(&mut line)
+                .map_err(|e| CliError::Usage(format!("reading the password: {e}")))?;
+            let password = line.trim_end_matches(['\r', '\n']);
+            let mut salt = [0u8; console::password::SALT_BYTES];
+            getrandom::getrandom(&mut salt)
+                .map_err(|e| CliError::Usage(format!("no OS randomness: {e}")))?;
+            let hash = console::password::hash(password, salt)
+                .map_err(|e| CliError::Usage(e.to_string()))?;
+            println!("{}", hash.to_phc());
             Ok(())
         }
         Command::Kill { state } => {

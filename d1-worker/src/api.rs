@@ -1,12 +1,14 @@
 //! The routes of the read API. Each handler parses typed filters (`ops`), runs the statements
 //! `ops` builds, and answers JSON; failures map to the hoox error shape.
 
-use ops::audit::{self, AuditFilter, NewAudit};
+use ops::audit::{self, AuditEntry, AuditFilter, NewAudit};
+use ops::dead_letters;
 use ops::dead_letters::DeadLetterFilter;
 use ops::ledger::{self, Count, LedgerFilter, SignalRow, Stats, TradeRow};
 use ops::pnl::{self, LedgerFill, PnlError};
 use ops::query::{FilterError, Page};
 use ops::reconcile::{self, EquityRow, PositionRow, PositionsFilter, PositionsView};
+use ops::trail::{Feed, FeedCursor, SignalTrail, TrailDeadLetter, FEED_LIMIT};
 use runtime::d1;
 use runtime::http::{json, require_internal, HttpError};
 use worker::{D1Database, Env, Method, Request, Response, Result};
@@ -76,7 +78,12 @@ pub async fn handle(mut req: Request, env: Env, request_id: String) -> Result<Re
         (Method::Get, "/trades") => trades(&db, &q).await,
         (Method::Get, "/signals") => signals(&db, &q).await,
         (Method::Get, "/positions") => positions(&db, &q).await,
-        (Method::Get, "/stats") => stats(&db).await,
+        (Method::Get, "/stats") => stats(&db, &q).await,
+        (Method::Get, "/equity") => equity(&db, &q).await,
+        (Method::Get, "/feed") => feed(&db, &q).await,
+        (Method::Get, p) if p.starts_with("/signals/") => {
+            trail(&db, p.trim_start_matches("/signals/")).await
+        }
         (Method::Get, "/dead-letters") => dead_letters(&db, &q).await,
         (Method::Get, p) if p.starts_with("/dead-letters/") => {
             dead_letter(&db, &p["/dead-letters/".len()..]).await
@@ -142,17 +149,127 @@ async fn positions(db: &D1Database, q: &[(String, String)]) -> Answer {
     to_json(&PositionsView::new(rows, books, equity?, &f)?)
 }
 
-async fn stats(db: &D1Database) -> Answer {
+/// The ledger at a glance; `since=<ms>` adds the signals received since then by outcome.
+async fn stats(db: &D1Database, q: &[(String, String)]) -> Answer {
+    let since = epoch_ms(q, "since")?;
     let [by_outcome, by_status, orders, last_signal] = ledger::stats_queries();
     let last_trade = ledger::last_trade_query();
-    let (a, b, c, d, last) = futures::join!(
+    let since_q = ledger::outcomes_since_query(since.unwrap_or(i64::MAX));
+    let (a, b, c, d, last, recent) = futures::join!(
         d1::all::<Count>(db, &by_outcome),
         d1::all::<Count>(db, &by_status),
         d1::all::<Count>(db, &orders),
         d1::all::<Count>(db, &last_signal),
         d1::first::<TradeRow>(db, &last_trade),
+        d1::all::<Count>(db, &since_q),
     );
-    to_json(&Stats::from_counts(a?, b?, c?, d?, last?))
+    let mut stats = Stats::from_counts(a?, b?, c?, d?, last?);
+    stats.since = ledger::count_map(recent?);
+    to_json(&stats)
+}
+
+/// An epoch-ms query parameter, if present.
+fn epoch_ms(q: &[(String, String)], name: &'static str) -> Result<Option<i64>, ApiError> {
+    q.iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| {
+            v.parse::<i64>()
+                .ok()
+                .filter(|t| *t >= 0)
+                .ok_or_else(|| FilterError::Invalid {
+                    field: name,
+                    message: "epoch milliseconds expected".into(),
+                })
+        })
+        .transpose()
+        .map_err(ApiError::from)
+}
+
+/// Daily equity snapshots of the last `days` (default 90, at most 730), oldest first.
+async fn equity(db: &D1Database, q: &[(String, String)]) -> Answer {
+    let days = match q.iter().find(|(k, _)| k == "days") {
+        None => 90,
+        Some((_, v)) => v
+            .parse::<i64>()
+            .ok()
+            .filter(|d| (1..=730).contains(d))
+            .ok_or(FilterError::Invalid {
+                field: "days",
+                message: "1 to 730 days".into(),
+            })?,
+    };
+    let since = reconcile::day_of(runtime::now_ms() - days * 86_400_000);
+    let rows: Vec<EquityRow> = d1::all(db, &reconcile::equity_series_query(&since)).await?;
+    to_json(&rows)
+}
+
+/// What changed after `cursor` (`trail::FeedCursor`); without one, the last minute of each.
+async fn feed(db: &D1Database, q: &[(String, String)]) -> Answer {
+    let cursor = match q.iter().find(|(k, _)| k == "cursor") {
+        Some((_, v)) => Some(FeedCursor::parse(v).ok_or(FilterError::Invalid {
+            field: "cursor",
+            message: "not a feed cursor".into(),
+        })?),
+        None => None,
+    };
+    let minute_ago = runtime::now_ms() - 60_000;
+    let from = cursor.unwrap_or(FeedCursor {
+        signals_ms: minute_ago,
+        dead_letters_ms: minute_ago,
+        audit_id: 0,
+    });
+    let (s, d, a) = (
+        ledger::signals_since_query(from.signals_ms, FEED_LIMIT),
+        dead_letters::since_query(from.dead_letters_ms, FEED_LIMIT),
+        match cursor {
+            Some(c) => audit::since_query(c.audit_id, FEED_LIMIT),
+            None => audit::recent_query(minute_ago, FEED_LIMIT),
+        },
+    );
+    let (signals, dls, entries) = futures::join!(
+        d1::all::<SignalRow>(db, &s),
+        d1::all::<TrailDeadLetter>(db, &d),
+        d1::all::<AuditEntry>(db, &a),
+    );
+    to_json(&Feed::new(from, signals?, dls?, entries?))
+}
+
+/// Everything the ledger holds about one idempotency key (`/signals/<key>`, percent-encoded).
+async fn trail(db: &D1Database, raw_key: &str) -> Answer {
+    let key = percent_encoding::percent_decode_str(raw_key)
+        .decode_utf8()
+        .map_err(|_| ApiError::Body("the key is not UTF-8".into()))?
+        .into_owned();
+    if key.is_empty() || key.len() > 300 {
+        return Err(ApiError::NotFound("signal"));
+    }
+    let (s, o, d) = (
+        ledger::signal_query(&key),
+        ledger::orders_of_query(&key),
+        dead_letters::by_key_query(&key),
+    );
+    let (signal, orders, dls) = futures::join!(
+        d1::first::<SignalRow>(db, &s),
+        d1::all::<TradeRow>(db, &o),
+        d1::all::<TrailDeadLetter>(db, &d),
+    );
+    let dead_letters = dls?;
+    let targets: Vec<String> = dead_letters
+        .iter()
+        .map(|d| audit::dead_letter_target(d.summary.id))
+        .collect();
+    let audit = d1::all::<AuditEntry>(db, &audit::about_query(&targets)).await?;
+    let trail = SignalTrail {
+        key,
+        signal: signal?,
+        orders: orders?,
+        dead_letters,
+        audit,
+    };
+    if trail.signal.is_none() && trail.orders.is_empty() && trail.dead_letters.is_empty() {
+        return Err(ApiError::NotFound("signal"));
+    }
+    to_json(&trail)
 }
 
 async fn dead_letters(db: &D1Database, q: &[(String, String)]) -> Answer {

@@ -1,6 +1,8 @@
 //! `d1-worker`: the one reader of `trade-data-db` for everything that is not the pipeline. The
-//! Telegram bot, the `hoox` CLI (through the gateway's `/admin/ledger/*`) and later the dashboard
-//! ask typed questions — trades, signals, positions, dead letters, stats, the audit log — and
+//! Telegram bot, the `hoox` CLI (through the gateway's `/admin/ledger/*`) and the dashboard
+//! ask typed questions — trades, signals (and one signal's whole path, `/signals/<key>`),
+//! positions, dead letters, stats, the daily equity series (`/equity`), what changed since a
+//! cursor (`/feed`, the dashboard's live feed), the audit log — and
 //! never send SQL: every statement comes from `ops`. It also appends audit entries for workers
 //! that have no D1 binding of their own (the gateway, telegram-worker).
 //!

@@ -9,13 +9,22 @@
 //! read-only from outside (audit entries are appended by workers only). `/telegram/webhook` →
 //! `TELEGRAM_SERVICE` is checked here for Telegram's secret-token header (constant time,
 //! fail-closed) before its body is read, and the body is held to the webhook's 64 KiB; the
-//! telegram-worker checks the token again. The gateway's own webhook is untouched.
+//! telegram-worker checks the token again. `/dashboard/*` → `DASHBOARD_SERVICE` (guard `Own`)
+//! is forwarded unauthenticated, for the dashboard checks its own sessions: the internal key,
+//! actor and origin headers a browser sent are dropped, and `X-Hoox-Origin` tells the dashboard
+//! the origin the request arrived at (its forms' `Origin` must equal it). The gateway's own
+//! webhook is untouched.
 
 use alerts::api::SECRET_TOKEN_HEADER;
 use contracts::signal::MAX_BODY_BYTES;
+use registry::Guard;
 use runtime::http::{header_holds_secret, read_capped, require_internal, HttpError};
 use runtime::service::REQUEST_ID_HEADER;
 use worker::{Env, Headers, Method, Request, RequestInit, Response, Result};
+
+/// The header a `Guard::Own` target reads the public origin from (the gateway overwrites
+/// whatever a caller sent).
+pub const ORIGIN_HEADER: &str = "X-Hoox-Origin";
 
 /// Largest operator request body forwarded.
 const MAX_FORWARD_BYTES: usize = 1024 * 1024;
@@ -28,8 +37,8 @@ pub struct Target {
     pub binding: &'static str,
     /// Path on the target worker.
     pub path: String,
-    /// Whether the gateway itself requires the internal key.
-    pub internal: bool,
+    /// What the gateway checks before forwarding.
+    pub guard: Guard,
 }
 
 /// The target of a gateway path, if it is forwarded: the routes are the registry's
@@ -38,7 +47,7 @@ pub fn target(path: &str) -> Option<Target> {
     registry::forward(path).map(|f| Target {
         binding: f.binding,
         path: f.path,
-        internal: f.internal_key,
+        guard: f.guard,
     })
 }
 
@@ -49,10 +58,9 @@ fn allows(t: &Target, method: &Method) -> bool {
 
 /// The body cap of a forwarded route: a bot update is held to the webhook's cap.
 fn cap_of(t: &Target) -> usize {
-    if t.internal {
-        MAX_FORWARD_BYTES
-    } else {
-        MAX_BODY_BYTES
+    match t.guard {
+        Guard::InternalKey => MAX_FORWARD_BYTES,
+        Guard::TelegramToken | Guard::Own => MAX_BODY_BYTES,
     }
 }
 
@@ -76,23 +84,38 @@ async fn forwarded(
     request_id: &str,
 ) -> std::result::Result<Response, HttpError> {
     let internal = |e: worker::Error| HttpError::unavailable(e.to_string());
-    let actor = if t.internal {
-        Some(require_internal(&req, env)?.actor)
-    } else {
-        if !header_holds_secret(&req, env, SECRET_TOKEN_HEADER, TELEGRAM_SECRET_TOKEN) {
-            return Err(HttpError::unauthorized("bad secret token"));
+    let actor = match t.guard {
+        Guard::InternalKey => Some(require_internal(&req, env)?.actor),
+        Guard::TelegramToken => {
+            if !header_holds_secret(&req, env, SECRET_TOKEN_HEADER, TELEGRAM_SECRET_TOKEN) {
+                return Err(HttpError::unauthorized("bad secret token"));
+            }
+            None
         }
-        None
+        Guard::Own => None,
     };
     let method = req.method();
     if !allows(t, &method) {
         return Err(HttpError::method_not_allowed("GET"));
     }
     let headers = Headers::new();
+    // A target that authenticates its own callers never sees the internal key or an actor a
+    // caller made up, and learns the public origin from the gateway alone.
+    let own = t.guard == Guard::Own;
     for (k, v) in req.headers().entries() {
-        if !matches!(k.as_str(), "host" | "content-length") {
+        let internal_only = own
+            && (k.eq_ignore_ascii_case(runtime::http::INTERNAL_AUTH_HEADER)
+                || k.eq_ignore_ascii_case(ops::ACTOR_HEADER)
+                || k.eq_ignore_ascii_case(ORIGIN_HEADER));
+        if !matches!(k.as_str(), "host" | "content-length") && !internal_only {
             headers.set(&k, &v).map_err(internal)?;
         }
+    }
+    if own {
+        let url = req.url().map_err(internal)?;
+        headers
+            .set(ORIGIN_HEADER, &url.origin().ascii_serialization())
+            .map_err(internal)?;
     }
     headers
         .set(REQUEST_ID_HEADER, request_id)
@@ -107,7 +130,11 @@ async fn forwarded(
         .map(|q| format!("?{q}"))
         .unwrap_or_default();
     let mut init = RequestInit::new();
-    init.with_method(method.clone()).with_headers(headers);
+    // A target's redirect (the dashboard's 303 to its login) goes back to the caller as it is:
+    // following it here would fetch the target's own relative path from the gateway's side.
+    init.with_method(method.clone())
+        .with_headers(headers)
+        .with_redirect(worker::RequestRedirect::Manual);
     if !matches!(method, Method::Get | Method::Head) {
         let body = read_capped(
             // The JS object itself, not `Request.clone()` (which would tee the body).
@@ -138,17 +165,23 @@ mod tests {
     fn operator_and_bot_routes_are_forwarded() {
         let t = target("/admin/dlq").unwrap();
         assert_eq!(
-            (t.binding, t.path.as_str(), t.internal),
-            ("DLQ_SERVICE", "/", true)
+            (t.binding, t.path.as_str(), t.guard),
+            ("DLQ_SERVICE", "/", Guard::InternalKey)
         );
         assert_eq!(target("/admin/dlq/12/replay").unwrap().path, "/12/replay");
         let t = target("/admin/ledger/trades").unwrap();
         assert_eq!((t.binding, t.path.as_str()), ("D1_SERVICE", "/trades"));
         let t = target("/telegram/webhook").unwrap();
         assert_eq!(
-            (t.binding, t.path.as_str(), t.internal),
-            ("TELEGRAM_SERVICE", "/webhook", false)
+            (t.binding, t.path.as_str(), t.guard),
+            ("TELEGRAM_SERVICE", "/webhook", Guard::TelegramToken)
         );
+        let t = target("/dashboard/login").unwrap();
+        assert_eq!(
+            (t.binding, t.path.as_str(), t.guard),
+            ("DASHBOARD_SERVICE", "/login", Guard::Own)
+        );
+        assert_eq!(cap_of(&t), 64 * 1024);
     }
 
     #[test]

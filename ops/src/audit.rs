@@ -33,6 +33,8 @@ pub enum Action {
     RiskResume,
     /// Every position of a network (or pair) closed by a breach or an operator.
     RiskFlatten,
+    /// An operator closed a position from the dashboard (its close signal was accepted).
+    PositionClose,
 }
 
 impl Action {
@@ -47,6 +49,7 @@ impl Action {
             Self::RiskPause => "risk_pause",
             Self::RiskResume => "risk_resume",
             Self::RiskFlatten => "risk_flatten",
+            Self::PositionClose => "position_close",
         }
     }
 }
@@ -243,6 +246,41 @@ pub fn cursor_of(e: &AuditEntry) -> Cursor {
 pub type AuditPage = Page<AuditEntry>;
 
 /// Every entry about one record, oldest first.
+/// Entries about any of `targets`, oldest first (a signal's trail: its dead letters).
+pub fn about_query(targets: &[String]) -> Query {
+    if targets.is_empty() {
+        return Query::new(format!("SELECT {COLUMNS} FROM audit_log WHERE 0"), vec![]);
+    }
+    let marks: Vec<String> = (1..=targets.len()).map(|i| format!("?{i}")).collect();
+    Query::new(
+        format!(
+            "SELECT {COLUMNS} FROM audit_log WHERE target IN ({}) ORDER BY id LIMIT 100",
+            marks.join(", ")
+        ),
+        targets.iter().map(|t| t.as_str().into()).collect(),
+    )
+}
+
+/// Entries appended after `since_id`, oldest first (the dashboard's live feed).
+pub fn since_query(since_id: i64, limit: u32) -> Query {
+    Query::new(
+        format!("SELECT {COLUMNS} FROM audit_log WHERE id > ?1 ORDER BY id LIMIT {limit}"),
+        vec![since_id.into()],
+    )
+}
+
+/// The newest entries recorded after `since_ms`, oldest first (a feed's first poll: its
+/// cursor is then the newest id, whatever came before).
+pub fn recent_query(since_ms: i64, limit: u32) -> Query {
+    Query::new(
+        format!(
+            "SELECT {COLUMNS} FROM (SELECT {COLUMNS} FROM audit_log WHERE at_ms > ?1 \
+             ORDER BY id DESC LIMIT {limit}) ORDER BY id"
+        ),
+        vec![since_ms.into()],
+    )
+}
+
 pub fn history_query(target: &str) -> Query {
     Query::new(
         format!("SELECT {COLUMNS} FROM audit_log WHERE target = ?1 ORDER BY id LIMIT 100"),

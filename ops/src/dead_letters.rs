@@ -281,6 +281,28 @@ pub struct DeadLetterList {
     pub total: i64,
 }
 
+/// A key's dead letters, oldest first, with when each was alerted (a signal's trail).
+pub fn by_key_query(key: &str) -> Query {
+    Query::new(
+        format!(
+            "SELECT {SUMMARY_COLUMNS}, alerted_at_ms FROM dead_letters WHERE idempotency_key = ?1 \
+             ORDER BY id LIMIT 20"
+        ),
+        vec![key.into()],
+    )
+}
+
+/// Dead letters recorded after `since_ms`, oldest first (the dashboard's live feed).
+pub fn since_query(since_ms: i64, limit: u32) -> Query {
+    Query::new(
+        format!(
+            "SELECT {SUMMARY_COLUMNS}, alerted_at_ms FROM dead_letters WHERE created_at_ms > ?1 \
+             ORDER BY created_at_ms, id LIMIT {limit}"
+        ),
+        vec![since_ms.into()],
+    )
+}
+
 /// `SELECT` of one page, newest first.
 pub fn list_query(filter: &DeadLetterFilter, paging: &Paging) -> Query {
     let mut w = filter.where_clause();

@@ -158,6 +158,9 @@ pub struct SignalRow {
     pub updated_at_ms: i64,
 }
 
+const SIGNAL_COLUMNS: &str = "idempotency_key, request_id, exchange, symbol, action, order_type, \
+     quantity, price, leverage, test, received_at_ms, outcome, detail, attempts, updated_at_ms";
+
 pub fn signals_query(f: &LedgerFilter, paging: &Paging) -> Query {
     let mut w = Where::default();
     w.eq_opt("symbol", f.symbol.clone());
@@ -179,9 +182,7 @@ pub fn signals_query(f: &LedgerFilter, paging: &Paging) -> Query {
     let limit = w.page_limit(paging);
     Query::new(
         format!(
-            "SELECT idempotency_key, request_id, exchange, symbol, action, order_type, quantity, price, \
-             leverage, test, received_at_ms, outcome, detail, attempts, updated_at_ms FROM signals{} \
-             ORDER BY received_at_ms DESC, idempotency_key DESC LIMIT {limit}",
+            "SELECT {SIGNAL_COLUMNS} FROM signals{} ORDER BY received_at_ms DESC, idempotency_key DESC LIMIT {limit}",
             w.sql()
         ),
         w.params,
@@ -204,6 +205,41 @@ pub struct Count {
 
 /// The statements behind [`Stats`], in order: signals by outcome, dead letters by status,
 /// orders, last signal time.
+/// A signal by its key.
+pub fn signal_query(key: &str) -> Query {
+    Query::new(
+        format!("SELECT {SIGNAL_COLUMNS} FROM signals WHERE idempotency_key = ?1"),
+        vec![key.into()],
+    )
+}
+
+/// The orders of a signal's key, oldest first.
+pub fn orders_of_query(key: &str) -> Query {
+    Query::new(
+        format!("{TRADE_SELECT} WHERE o.idempotency_key = ?1 ORDER BY o.created_at_ms LIMIT 20"),
+        vec![key.into()],
+    )
+}
+
+/// Signals recorded or updated after `since_ms`, oldest change first (the live feed).
+pub fn signals_since_query(since_ms: i64, limit: u32) -> Query {
+    Query::new(
+        format!(
+            "SELECT {SIGNAL_COLUMNS} FROM signals WHERE updated_at_ms > ?1 \
+             ORDER BY updated_at_ms, idempotency_key LIMIT {limit}"
+        ),
+        vec![since_ms.into()],
+    )
+}
+
+/// Signals received since `since_ms` by outcome (the overview's "today").
+pub fn outcomes_since_query(since_ms: i64) -> Query {
+    Query::new(
+        "SELECT outcome AS name, COUNT(*) AS n FROM signals WHERE received_at_ms >= ?1 GROUP BY outcome",
+        vec![since_ms.into()],
+    )
+}
+
 pub fn stats_queries() -> [Query; 4] {
     [
         Query::new(
@@ -232,6 +268,16 @@ pub struct Stats {
     pub orders: i64,
     pub last_signal_at_ms: Option<i64>,
     pub last_trade: Option<TradeRow>,
+    /// Signals received since the `since` the caller asked for, by outcome (empty if none).
+    #[serde(default)]
+    pub since: BTreeMap<String, i64>,
+}
+
+/// Counts by name (rows without a name dropped).
+pub fn count_map(rows: Vec<Count>) -> BTreeMap<String, i64> {
+    rows.into_iter()
+        .filter_map(|c| Some((c.name?, c.n)))
+        .collect()
 }
 
 impl Stats {
@@ -243,17 +289,13 @@ impl Stats {
         last_signal: Vec<Count>,
         last_trade: Option<TradeRow>,
     ) -> Self {
-        let map = |rows: Vec<Count>| {
-            rows.into_iter()
-                .filter_map(|c| Some((c.name?, c.n)))
-                .collect()
-        };
         Self {
-            signals: map(by_outcome),
-            dead_letters: map(by_status),
+            signals: count_map(by_outcome),
+            dead_letters: count_map(by_status),
             orders: orders.first().map_or(0, |c| c.n),
             last_signal_at_ms: last_signal.first().map(|c| c.n).filter(|&n| n > 0),
             last_trade,
+            since: BTreeMap::new(),
         }
     }
 

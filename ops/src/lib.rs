@@ -28,6 +28,7 @@ pub mod report;
 pub mod risk;
 #[cfg(test)]
 mod sqlite;
+pub mod trail;
 pub mod utc;
 
 /// Header carrying who performs an operator action (`cli:alice`, `telegram:12345`); recorded in

@@ -512,6 +512,16 @@ pub struct Taken {
 }
 
 /// The latest snapshot of each exchange and network.
+/// Every daily snapshot from `since_day` (`YYYY-MM-DD`) on, oldest first (the dashboard's
+/// equity chart).
+pub fn equity_series_query(since_day: &str) -> Query {
+    Query::new(
+        "SELECT exchange, network, day, asset, wallet_balance, unrealised_pnl, equity, source, at_ms \
+         FROM equity_snapshots WHERE day >= ?1 ORDER BY day, exchange, network LIMIT 2000",
+        vec![since_day.into()],
+    )
+}
+
 pub fn latest_equity_query(f: &PositionsFilter) -> Query {
     let mut w = Where::default();
     w.eq_opt("e.exchange", f.exchange.clone());

@@ -35,9 +35,21 @@ pub struct Route {
     pub matching: Match,
     /// The path on the target for an [`Match::Exact`] route (unused for a prefix).
     pub to: &'static str,
-    /// Whether the gateway itself requires the internal key before forwarding (the target
-    /// checks again); `false` where the target authenticates its caller its own way.
-    pub internal_key: bool,
+    /// What the gateway checks before forwarding.
+    pub guard: Guard,
+}
+
+/// What the gateway checks on a forwarded route before the target sees the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Guard {
+    /// The internal key (the target checks again) and the actor it names.
+    InternalKey,
+    /// Telegram's secret-token header (the bot checks again), before the body is read.
+    TelegramToken,
+    /// Nothing: the target authenticates its caller its own way (the dashboard's sessions).
+    /// The gateway strips the internal key and actor headers a caller sent, and tells the
+    /// target the public origin the request came to (`X-Hoox-Origin`).
+    Own,
 }
 
 /// One deployable worker.
@@ -65,9 +77,16 @@ pub struct Deployable {
 /// The secret every worker shares: it authenticates their calls to one another.
 pub const INTERNAL_KEY: &str = "INTERNAL_KEY_BINDING";
 
+/// The dashboard's password as a PBKDF2 hash (`console::password`). A local run generates a
+/// password ([`DASHBOARD_PASSWORD`], kept beside it in `.dev.vars` for the operator and the
+/// tests; no worker reads it) and stores its hash here.
+pub const DASHBOARD_PASSWORD_HASH: &str = "DASHBOARD_PASSWORD_HASH";
+/// The generated local password whose hash is [`DASHBOARD_PASSWORD_HASH`].
+pub const DASHBOARD_PASSWORD: &str = "DASHBOARD_PASSWORD";
+
 /// Every deployable, in deploy order (SPEC §7: a worker after those its bindings name, where
 /// the bindings allow it). Exactly one is public.
-pub const DEPLOYABLES: [Deployable; 7] = [
+pub const DEPLOYABLES: [Deployable; 8] = [
     Deployable {
         krate: "telegram",
         worker: "telegram-worker",
@@ -86,7 +105,7 @@ pub const DEPLOYABLES: [Deployable; 7] = [
             path: "/telegram/webhook",
             matching: Match::Exact,
             to: "/webhook",
-            internal_key: false,
+            guard: Guard::TelegramToken,
         }],
     },
     Deployable {
@@ -102,7 +121,7 @@ pub const DEPLOYABLES: [Deployable; 7] = [
             path: "/admin/ledger",
             matching: Match::Prefix,
             to: "",
-            internal_key: true,
+            guard: Guard::InternalKey,
         }],
     },
     Deployable {
@@ -118,7 +137,7 @@ pub const DEPLOYABLES: [Deployable; 7] = [
             path: "/admin/dlq",
             matching: Match::Prefix,
             to: "",
-            internal_key: true,
+            guard: Guard::InternalKey,
         }],
     },
     Deployable {
@@ -135,7 +154,7 @@ pub const DEPLOYABLES: [Deployable; 7] = [
             path: "/admin/reports",
             matching: Match::Prefix,
             to: "",
-            internal_key: true,
+            guard: Guard::InternalKey,
         }],
     },
     Deployable {
@@ -164,21 +183,38 @@ pub const DEPLOYABLES: [Deployable; 7] = [
                 path: "/admin/agent/status",
                 matching: Match::Exact,
                 to: "/agent/status",
-                internal_key: true,
+                guard: Guard::InternalKey,
             },
             Route {
                 path: "/admin/agent/run",
                 matching: Match::Exact,
                 to: "/agent/run",
-                internal_key: true,
+                guard: Guard::InternalKey,
             },
             Route {
                 path: "/admin/agent/risk-override",
                 matching: Match::Exact,
                 to: "/agent/risk-override",
-                internal_key: true,
+                guard: Guard::InternalKey,
             },
         ],
+    },
+    Deployable {
+        krate: "dashboard",
+        worker: "dashboard",
+        config: "dashboard/wrangler.jsonc",
+        exposure: Exposure::Internal,
+        secrets: &[INTERNAL_KEY, DASHBOARD_PASSWORD_HASH],
+        optional_secrets: &[],
+        trades: false,
+        binding: Some("DASHBOARD_SERVICE"),
+        // Its sessions authenticate the browser; the gateway strips internal headers.
+        routes: &[Route {
+            path: "/dashboard",
+            matching: Match::Prefix,
+            to: "",
+            guard: Guard::Own,
+        }],
     },
     Deployable {
         krate: "gateway",
@@ -302,13 +338,13 @@ pub fn local_secrets() -> Vec<&'static str> {
 }
 
 /// A gateway path's forwarding target: (the deployable, its binding, the path on it, whether
-/// the gateway requires the internal key).
+/// what the gateway checks).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Forward {
     pub deployable: &'static Deployable,
     pub binding: &'static str,
     pub path: String,
-    pub internal_key: bool,
+    pub guard: Guard,
 }
 
 /// Where the gateway forwards `path`, if it does.
@@ -329,7 +365,7 @@ pub fn forward(path: &str) -> Option<Forward> {
                     deployable: d,
                     binding,
                     path,
-                    internal_key: r.internal_key,
+                    guard: r.guard,
                 });
             }
         }
@@ -516,16 +552,23 @@ mod tests {
         for s in DEPLOYABLES.iter().flat_map(|d| d.secrets) {
             assert_eq!(local.iter().filter(|l| *l == s).count(), 1, "{s}");
         }
-        assert_eq!(local.len(), 4);
+        assert_eq!(local.len(), 5);
     }
 
     #[test]
     fn gateway_routes() {
         let f = forward("/admin/dlq").unwrap();
         assert_eq!(
-            (f.binding, f.path.as_str(), f.internal_key),
-            ("DLQ_SERVICE", "/", true)
+            (f.binding, f.path.as_str(), f.guard),
+            ("DLQ_SERVICE", "/", Guard::InternalKey)
         );
+        let f = forward("/dashboard/signals/k1").unwrap();
+        assert_eq!(
+            (f.binding, f.path.as_str(), f.guard),
+            ("DASHBOARD_SERVICE", "/signals/k1", Guard::Own)
+        );
+        assert_eq!(forward("/dashboard").unwrap().path, "/");
+        assert_eq!(forward("/dashboardx"), None);
         assert_eq!(forward("/admin/dlq/12/replay").unwrap().path, "/12/replay");
         let f = forward("/admin/ledger/trades").unwrap();
         assert_eq!(
@@ -533,7 +576,10 @@ mod tests {
             ("D1_SERVICE", "d1-worker")
         );
         let f = forward("/telegram/webhook").unwrap();
-        assert_eq!((f.path.as_str(), f.internal_key), ("/webhook", false));
+        assert_eq!(
+            (f.path.as_str(), f.guard),
+            ("/webhook", Guard::TelegramToken)
+        );
         for p in [
             "/webhook",
             "/admin/dlqx",

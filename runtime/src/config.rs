@@ -195,6 +195,19 @@ pub async fn set(
     via: &str,
     request_id: &str,
 ) -> Result<Set, SetError> {
+    set_because(env, key, value, actor, via, None, request_id).await
+}
+
+/// [`set`] with the operator's reason kept in the audit entry (the dashboard's kill switch).
+pub async fn set_because(
+    env: &Env,
+    key: &str,
+    value: &str,
+    actor: &str,
+    via: &str,
+    reason: Option<&str>,
+    request_id: &str,
+) -> Result<Set, SetError> {
     let value = value.trim();
     let key = if key.starts_with(RISK_PREFIX) {
         risk::rules::validate(key, value)?;
@@ -221,7 +234,10 @@ pub async fn set(
         actor,
         Action::ConfigSet,
         audit::config_target(key),
-        &serde_json::json!({"key": key, "value": value, "via": via}),
+        &match reason {
+            Some(r) => serde_json::json!({"key": key, "value": value, "via": via, "reason": r}),
+            None => serde_json::json!({"key": key, "value": value, "via": via}),
+        },
         request_id,
     );
     let audited = match crate::audit::append(env, &entry, request_id).await {

@@ -163,6 +163,9 @@ fn test_config(root: &Path, config: &str, dir: &Path, vars: &[(&str, &str)]) -> 
     if let Some(main) = cfg["main"].as_str() {
         cfg["main"] = base.join(main).to_string_lossy().into_owned().into();
     }
+    if let Some(dir) = cfg["assets"]["directory"].as_str() {
+        cfg["assets"]["directory"] = base.join(dir).to_string_lossy().into_owned().into();
+    }
     if let Some(dbs) = cfg.get_mut("d1_databases").and_then(Value::as_array_mut) {
         for db in dbs {
             if let Some(m) = db["migrations_dir"].as_str() {
@@ -594,7 +597,7 @@ mod tests {
     #[test]
     fn a_developers_own_vars_do_not_reach_test_workers() {
         let developer = "# mine\nWEBHOOK_API_KEY=w\nINTERNAL_KEY_BINDING=i\nTG_BOT_TOKEN_BINDING=t\n\
-             TELEGRAM_SECRET_TOKEN=s\nBYBIT_API_KEY=real-key\nBYBIT_TESTNET_API_SECRET=real\nLOG_LEVEL=debug\n";
+             TELEGRAM_SECRET_TOKEN=s\nDASHBOARD_PASSWORD_HASH=h\nBYBIT_API_KEY=real-key\nBYBIT_TESTNET_API_SECRET=real\nLOG_LEVEL=debug\n";
         let written = super::test_dev_vars(developer);
         let vars = registry::dev_vars::parse(&written);
         let names: Vec<&str> = vars.iter().map(|(k, _)| k.as_str()).collect();

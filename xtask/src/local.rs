@@ -12,7 +12,7 @@ const FUZZ_SECONDS_IN_TEST: u32 = 15;
 /// Crates every worker links beside its own (the registry lists the workers' own crates), and
 /// the workspace manifest and lockfile. Tests, the CLI, xtask and fuzz targets are not linked
 /// into a worker.
-const SHARED_BUILD_INPUTS: [&str; 10] = [
+const SHARED_BUILD_INPUTS: [&str; 12] = [
     "Cargo.toml",
     "Cargo.lock",
     "registry",
@@ -23,7 +23,32 @@ const SHARED_BUILD_INPUTS: [&str; 10] = [
     "ops",
     "alerts",
     "report",
+    "risk",
+    "console",
 ];
+
+/// The dashboard's chart library, copied from the pinned npm package into its static assets
+/// (`dashboard/assets/`, where the two copies are git-ignored).
+const DASHBOARD_VENDORED: [&str; 2] = ["uPlot.iife.min.js", "uPlot.min.css"];
+
+/// Copies the vendored assets when missing or changed.
+pub fn dashboard_assets(root: &Path) -> Result<()> {
+    let from = root.join("tools/node_modules/uplot/dist");
+    let to = root.join("dashboard/assets");
+    for f in DASHBOARD_VENDORED {
+        let src = std::fs::read(from.join(f)).map_err(|e| {
+            format!(
+                "{}: {e} (run `cargo xtask bootstrap`)",
+                from.join(f).display()
+            )
+        })?;
+        if std::fs::read(to.join(f)).ok().as_deref() != Some(src.as_slice()) {
+            std::fs::write(to.join(f), &src)
+                .map_err(|e| format!("{}: {e}", to.join(f).display()))?;
+        }
+    }
+    Ok(())
+}
 
 /// Crates clippy checks for wasm32: every deployable's, and the shared wasm-only edge crate.
 fn wasm_packages() -> Vec<&'static str> {
@@ -115,6 +140,7 @@ fn source_fingerprint(root: &Path, extra: &[String]) -> u64 {
 }
 
 pub fn build(tools: &Tools) -> Result<()> {
+    dashboard_assets(&tools.root)?;
     // The compiler and flags count too: a new rustc or RUSTFLAGS rebuilds everything.
     let rustc = Command::new("rustc")
         .arg("-vV")
@@ -209,7 +235,9 @@ pub fn ensure_dev_vars(root: &Path) -> Result<(Vec<(String, String)>, bool)> {
         // A `.dev.vars` from before a secret was added gets the missing ones appended.
         Ok(mut t) => {
             for name in registry::local_secrets() {
-                if registry::dev_vars::get(&t, name).is_none() {
+                if name != registry::DASHBOARD_PASSWORD_HASH
+                    && registry::dev_vars::get(&t, name).is_none()
+                {
                     if !t.is_empty() && !t.ends_with('\n') {
                         t.push('\n');
                     }
@@ -223,6 +251,7 @@ pub fn ensure_dev_vars(root: &Path) -> Result<(Vec<(String, String)>, bool)> {
             generated = true;
             let values: Vec<(&str, String)> = registry::local_secrets()
                 .into_iter()
+                .filter(|n| *n != registry::DASHBOARD_PASSWORD_HASH)
                 .map(|n| Ok((n, random_hex(24)?)))
                 .collect::<Result<_>>()?;
             let pairs: Vec<(&str, &str)> = values.iter().map(|(n, v)| (*n, v.as_str())).collect();
@@ -232,6 +261,10 @@ pub fn ensure_dev_vars(root: &Path) -> Result<(Vec<(String, String)>, bool)> {
             )
         }
     };
+    let text = with_dashboard_password(text)?;
+    if std::fs::read_to_string(&main).ok().as_deref() != Some(text.as_str()) {
+        std::fs::write(&main, &text).map_err(|e| format!(".dev.vars: {e}"))?;
+    }
     for d in registry::DEPLOYABLES {
         let path = root.join(d.config_dir()).join(".dev.vars");
         // Rewritten only when it differs, so a warm run touches nothing.
@@ -240,6 +273,41 @@ pub fn ensure_dev_vars(root: &Path) -> Result<(Vec<(String, String)>, bool)> {
         }
     }
     Ok((registry::dev_vars::parse(&text), generated))
+}
+
+/// The dashboard's local password (generated once) and its PBKDF2 hash, the secret the
+/// dashboard reads; the hash is remade when it does not match the password.
+fn with_dashboard_password(mut text: String) -> Result<String> {
+    use registry::{dev_vars, DASHBOARD_PASSWORD, DASHBOARD_PASSWORD_HASH};
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    let password = match dev_vars::get(&text, DASHBOARD_PASSWORD) {
+        Some(p) => p,
+        None => {
+            let p = random_hex(16)?;
+            text.push_str(&format!("{DASHBOARD_PASSWORD}={p}\n"));
+            p
+        }
+    };
+    let current = dev_vars::get(&text, DASHBOARD_PASSWORD_HASH)
+        .and_then(|h| console::password::PasswordHash::parse(&h).ok());
+    if current.is_some_and(|h| h.verify(&password)) {
+        return Ok(text);
+    }
+    let mut salt = [0u8; console::password::SALT_BYTES];
+    getrandom::getrandom(&mut salt).map_err(|e| format!("no OS randomness: {e}"))?;
+    let hash = console::password::hash(&password, salt).map_err(|e| e.to_string())?;
+    let mut kept: String = text
+        .lines()
+        .filter(|l| {
+            !l.trim_start()
+                .starts_with(&format!("{DASHBOARD_PASSWORD_HASH}="))
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    kept.push_str(&format!("{DASHBOARD_PASSWORD_HASH}={}\n", hash.to_phc()));
+    Ok(kept)
 }
 
 fn random_hex(n: usize) -> Result<String> {
@@ -366,7 +434,8 @@ pub fn dev() -> Result<()> {
     }
     let api_key = secret("WEBHOOK_API_KEY");
     println!(
-        "\nhoox is running (paper trading). Place a paper trade:\n\n  curl -sS -X POST http://127.0.0.1:{DEV_PORT}/webhook \\\n    -H 'content-type: application/json' \\\n    -d '{{\"apiKey\":\"{api_key}\",\"exchange\":\"paper\",\"action\":\"LONG\",\"symbol\":\"BTCUSDT\",\"quantity\":0.001,\"price\":65000}}'\n\nThen watch it reach the ledger (keys from .dev.vars):\n\n  cargo run -q -p cli --bin hoox -- trades tail\n\nCtrl-C stops every worker.\n"
+        "\nhoox is running (paper trading). Place a paper trade:\n\n  curl -sS -X POST http://127.0.0.1:{DEV_PORT}/webhook \\\n    -H 'content-type: application/json' \\\n    -d '{{\"apiKey\":\"{api_key}\",\"exchange\":\"paper\",\"action\":\"LONG\",\"symbol\":\"BTCUSDT\",\"quantity\":0.001,\"price\":65000}}'\n\nThen watch it reach the ledger (keys from .dev.vars):\n\n  cargo run -q -p cli --bin hoox -- trades tail\n\nThe dashboard: http://127.0.0.1:{DEV_PORT}/dashboard/ (user operator, password {password}, from .dev.vars)\n\nCtrl-C stops every worker.\n",
+        password = secret(registry::DASHBOARD_PASSWORD),
     );
     let status = child.wait().map_err(|e| e.to_string())?;
     if status.success() {

@@ -114,16 +114,16 @@ pub fn locked_wasm_bindgen(root: &Path) -> Result<String> {
 pub fn browser_tools() -> Result<()> {
     let have =
         |c: &str| output(Command::new("sh").args(["-c", &format!("command -v {c}")])).is_some();
-    if have("chromium") && have("pdftotext") && have("pdftoppm") {
+    if have("chromium") && have("chromedriver") && have("pdftotext") && have("pdftoppm") {
         return Ok(());
     }
     if !have("apt-get") {
         return Err(
-            "the reports suite needs chromium and poppler-utils (pdftotext, pdftoppm): install them"
+            "the reports and dashboard suites need chromium, chromium-driver and poppler-utils (pdftotext, pdftoppm): install them"
                 .into(),
         );
     }
-    step("installing chromium and poppler-utils (apt-get)");
+    step("installing chromium, chromium-driver and poppler-utils (apt-get)");
     let root_user = output(Command::new("id").arg("-u")).is_some_and(|u| u.trim() == "0");
     let apt = |args: &[&str]| -> Result<()> {
         let mut cmd = if root_user {
@@ -136,7 +136,14 @@ pub fn browser_tools() -> Result<()> {
         run(cmd.args(args), "apt-get")
     };
     apt(&["update", "-qq"])?;
-    apt(&["install", "-y", "-qq", "chromium", "poppler-utils"])
+    apt(&[
+        "install",
+        "-y",
+        "-qq",
+        "chromium",
+        "chromium-driver",
+        "poppler-utils",
+    ])
 }
 
 fn step(msg: &str) {

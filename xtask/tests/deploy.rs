@@ -255,13 +255,14 @@ fn deploy(dir: &Path, fake: &mut Fake, dry_run: bool) -> Result<deploy::Report, 
 }
 
 /// SPEC §7's order, which a deploy keeps once every worker exists.
-const SPEC_ORDER: [&str; 7] = [
+const SPEC_ORDER: [&str; 8] = [
     "telegram-worker",
     "d1-worker",
     "dlq",
     "report-worker",
     "trade-worker",
     "agent-worker",
+    "dashboard",
     "hoox",
 ];
 
@@ -290,7 +291,7 @@ fn a_fresh_account_gets_everything_and_every_deploy_is_accepted() {
         "the gateway's URL is shown under its deploy:\n{printed}"
     );
     assert!(
-        printed.contains("[23/23] check each worker's secrets"),
+        printed.contains("[24/24] check each worker's secrets"),
         "{printed}"
     );
     // Only the gateway is public: no other worker has a workers.dev or preview URL.
@@ -332,12 +333,13 @@ fn a_fresh_account_gets_everything_and_every_deploy_is_accepted() {
             "d1-worker",
             "report-worker without telegram-worker",
             "agent-worker without trade-worker+telegram-worker",
-            "hoox without dlq+telegram-worker",
+            "hoox without dlq+telegram-worker+dashboard",
             "telegram-worker",
             "dlq",
             "report-worker",
             "trade-worker",
             "agent-worker",
+            "dashboard",
             "hoox"
         ]
     );
@@ -349,7 +351,8 @@ fn a_fresh_account_gets_everything_and_every_deploy_is_accepted() {
                 "agent-worker".into(),
                 "d1-worker".into(),
                 "report-worker".into(),
-                "telegram-worker".into()
+                "telegram-worker".into(),
+                "dashboard".into()
             ][..]
         ),
         "the gateway's live version binds every service"
@@ -391,7 +394,7 @@ fn a_fresh_account_gets_everything_and_every_deploy_is_accepted() {
     assert!(!dir.join(".deploy-hoox.json").exists());
     assert_eq!(
         report.rewritten.len(),
-        7,
+        8,
         "every config binds a KV namespace or D1"
     );
 
@@ -409,7 +412,7 @@ fn a_fresh_account_gets_everything_and_every_deploy_is_accepted() {
             vec!["WEBHOOK_SIGNING_SECRET".to_string()]
         ))
     );
-    assert_eq!(report.secrets.len(), 7);
+    assert_eq!(report.secrets.len(), 8);
 }
 
 #[test]
@@ -462,7 +465,7 @@ fn a_dry_run_reads_the_account_and_changes_nothing() {
         10,
         "the plan names what it would create"
     );
-    assert_eq!(report.deploys.len(), 10);
+    assert_eq!(report.deploys.len(), 11);
     assert_eq!(texts(&dir), before);
     let writes: Vec<&String> = fake
         .calls
@@ -512,7 +515,7 @@ fn a_refused_deploy_stops_with_wranglers_reason_and_a_rerun_finishes() {
     assert!(report.created.is_empty());
     // The gateway exists (its first pass), so no cycle is left to break.
     assert_eq!(names(&report.deploys), SPEC_ORDER);
-    assert_eq!(fake.workers.len(), 7);
+    assert_eq!(fake.workers.len(), 8);
 }
 
 #[test]
@@ -528,6 +531,7 @@ fn an_id_the_operator_set_to_their_own_namespace_is_kept() {
         "consumers/wrangler.jsonc",
         "dlq/wrangler.jsonc",
         "agent-worker/wrangler.jsonc",
+        "dashboard/wrangler.jsonc",
         "wrangler.jsonc",
     ] {
         let path = dir.join(c);
@@ -734,7 +738,7 @@ fn a_new_worker_is_a_config_and_a_registry_row() {
   "services": [{ "binding": "D1_SERVICE", "service": "d1-worker" }],
 }"#;
     std::fs::create_dir_all(dir.join("email-worker")).unwrap_or_else(|e| panic!("{e}"));
-    std::fs::write(dir.join(reg.configs()[7]), config).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(dir.join(reg.configs()[8]), config).unwrap_or_else(|e| panic!("{e}"));
     let mut fake = Fake::new(&dir);
     let mut out = Vec::new();
     let report =

@@ -35,6 +35,7 @@ const PURE: &[&str] = &[
     "risk",
     "report",
     "email",
+    "console",
 ];
 
 /// Crates that run on the Workers runtime and serve requests.
@@ -46,6 +47,7 @@ const WORKERS: &[&str] = &[
     "d1-worker",
     "report-worker",
     "agent-worker",
+    "dashboard",
     "runtime",
 ];
 
