@@ -31,7 +31,7 @@ use risk::rules as r;
 
 /// The keys in the order the config page shows them: the manifest, the typed keys beside it,
 /// then the risk manager's rules.
-pub const KEYS: [KeyDoc; 34] = [
+pub const KEYS: [KeyDoc; 36] = [
     doc(c::KILL_SWITCH, Kind::Bool, "Halts every order submission at once (fail-closed: an unreadable config counts as on). Use the kill switch panel to set it with a reason."),
     doc(c::MODE, Kind::Choice(&["paper", "live"]), "paper simulates fills inside hoox; live sends signed orders to the exchanges. A fresh install trades no real money until this is live."),
     doc(c::DEFAULT_LEVERAGE, Kind::Integer, "The leverage of a signal that names none."),
@@ -57,6 +57,8 @@ pub const KEYS: [KeyDoc; 34] = [
     doc(c::TELEGRAM_ALLOWED_USER_IDS, Kind::Json, "JSON array of Telegram user ids allowed to use /kill_on and /kill_off."),
     doc(c::REQUIRE_SIGNATURE, Kind::Bool, "Whether the webhook accepts only Standard Webhooks signatures (no apiKey or Bearer)."),
     doc(c::ENTRIES_PAUSED, Kind::Json, "Entry pauses in force (opening signals they cover are dead-lettered; closes still run). Set by the risk manager; resume on the agent page."),
+    doc(contracts::email::AUTHORIZED_SENDERS, Kind::Json, "JSON array of the addresses (alerts@example.com) or domains (@example.com) whose mail may place orders; empty refuses every mail (fail-closed)."),
+    doc(contracts::email::TRUSTED_AUTHSERV_IDS, Kind::Json, "JSON array of the mail hosts whose Authentication-Results (DKIM/DMARC) the email-worker believes; mx.cloudflare.net for Email Routing."),
     doc(r::STOP_LOSS_PCT, Kind::Json, "Number, 0 < x < 100: close a position when its loss reaches x % of the entry price. Per symbol as risk:stop_loss_pct:<SYMBOL> (null turns it off there)."),
     doc(r::TRAILING, Kind::Json, "{\"distance_pct\": d, \"activation_pct\": a}: trail the stop d % behind the best price, once the profit has reached a % (absent: from the entry)."),
     doc(r::TAKE_PROFIT_LADDER, Kind::Json, "{\"targets\": [{\"profit_pct\": p, \"share_pct\": s}, …], \"breakeven_after_first\": bool}: close s % of the position at each profit p %, optionally moving the stop to the entry after the first."),
