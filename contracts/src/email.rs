@@ -17,6 +17,19 @@ pub const AUTHORIZED_SENDERS: &str = "email:authorized_senders";
 pub const TRUSTED_AUTHSERV_IDS: &str = "email:trusted_authserv_ids";
 pub const DEFAULT_TRUSTED_AUTHSERV_IDS: &str = r#"["mx.cloudflare.net"]"#;
 
+/// The prefix of every e-mail signal's idempotency key, and so the ledger's `source` of a mail
+/// (`hoox signals --source email`). Reserved to the email-worker: the gateway refuses a webhook
+/// naming a key under it ([`is_mail_key`]), so the source names real mail only.
+pub const KEY_PREFIX: &str = "email:";
+
+/// Whether `key` is under [`KEY_PREFIX`] (any case: the ledger's filter is SQLite `LIKE`,
+/// which ignores ASCII case).
+pub fn is_mail_key(key: &str) -> bool {
+    key.len() >= KEY_PREFIX.len()
+        && key.is_char_boundary(KEY_PREFIX.len())
+        && key[..KEY_PREFIX.len()].eq_ignore_ascii_case(KEY_PREFIX)
+}
+
 /// One entry of `email:authorized_senders`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SenderRule {
@@ -114,6 +127,13 @@ mod tests {
         for bad in ["{}", r#"["com"]"#, r#"[1]"#, r#"["a@"]"#, r#"["a b@c.d"]"#] {
             assert!(AuthorizedSenders::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn mail_keys_are_recognised_in_any_case() {
+        assert!(is_mail_key("email:abc") && is_mail_key("EMAIL:abc") && is_mail_key("Email:"));
+        assert!(!is_mail_key("email") && !is_mail_key("mail:x") && !is_mail_key("\u{e9}mail:x"));
+        assert!(!is_mail_key("risk:sl:x") && !is_mail_key(""));
     }
 
     #[test]

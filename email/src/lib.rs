@@ -10,6 +10,7 @@
 pub mod auth;
 mod error;
 pub mod grammar;
+pub mod ingress;
 pub mod mailgun;
 pub mod mime;
 
@@ -21,8 +22,7 @@ use contracts::signal::Signal;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-/// The prefix of every e-mail signal's idempotency key: the ledger's `source` of the signal.
-pub const KEY_PREFIX: &str = "email:";
+pub use contracts::email::KEY_PREFIX;
 
 /// What the ingress checks a mail against (from CONFIG_KV).
 #[derive(Debug, Clone, PartialEq, Eq)]
