@@ -1,5 +1,5 @@
 //! The trade-worker's internal routes, reached through the `TRADE_SERVICE` binding (the agent,
-//! later the email worker), never from the internet, every one behind the internal key:
+//! the email-worker, the dashboard), never from the internet, every one behind the internal key:
 //!
 //! - `POST /signals`: the same signal object as the gateway's `POST /webhook`, validated by the
 //!   same contract (`contracts::signal::validate`) and recorded through the same intake

@@ -152,6 +152,16 @@ pub fn refused_alert(ingress: &str, r: &Refused) -> String {
     )
 }
 
+/// The alert of a mail the trade-worker's door refused (`reason`: its answer).
+pub fn door_refused_alert(ingress: &str, a: &Accepted, reason: &str) -> String {
+    format!(
+        "📧 Mail refused ({ingress}) from {}, subject {}: the trade-worker refused its signal: {reason}; key {}",
+        a.sender,
+        quoted(&a.subject),
+        a.idempotency_key,
+    )
+}
+
 /// The alert of an accepted mail the trade-worker did not record (nothing placed).
 pub fn failed_alert(ingress: &str, a: &Accepted, why: &str) -> String {
     format!(
@@ -279,6 +289,7 @@ mod tests {
             "📧 Mail refused (Mailgun) from x@evil.example, subject \"hi\": x@evil.example is not in email:authorized_senders (field From)"
         );
         assert!(failed_alert("Mailgun", &a, "503").contains("NOT placed"));
+        assert!(door_refused_alert("Mailgun", &a, "paused").contains("refused its signal: paused"));
         let long = "s".repeat(500);
         assert!(quoted(&long).ends_with("…\"") && quoted(&long).len() < 200);
     }

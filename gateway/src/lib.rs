@@ -2,7 +2,8 @@
 //! enqueues signals, answering in milliseconds; it never talks to an exchange, D1 or Telegram.
 //! It also hosts the `IdempotencyStore` Durable Object and the operator config API.
 //! Operator and bot routes owned by other workers (`/admin/dlq/*`, `/admin/ledger/*`,
-//! `/telegram/webhook`) are forwarded through service bindings (`proxy`).
+//! `/telegram/webhook`, `/dashboard/*`, `/email/mailgun`, `/email-signal`) are forwarded
+//! through service bindings (`proxy`).
 
 mod admin;
 mod proxy;

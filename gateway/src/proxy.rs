@@ -12,8 +12,11 @@
 //! telegram-worker checks the token again. `/dashboard/*` → `DASHBOARD_SERVICE` (guard `Own`)
 //! is forwarded unauthenticated, for the dashboard checks its own sessions: the internal key,
 //! actor and origin headers a browser sent are dropped, and `X-Hoox-Origin` tells the dashboard
-//! the origin the request arrived at (its forms' `Origin` must equal it). The gateway's own
-//! webhook is untouched.
+//! the origin the request arrived at (its forms' `Origin` must equal it). `/email/mailgun` and
+//! `/email/mailgun/mime` → `EMAIL_SERVICE` (guard `Signed`) are Mailgun's route posts: the
+//! email-worker verifies their signature from the form fields, so nothing is checked here but
+//! the same headers are dropped, and the body may be a whole mail (512 KiB); `/email-signal` →
+//! `EMAIL_SERVICE` takes the internal key. The gateway's own webhook is untouched.
 
 use alerts::api::SECRET_TOKEN_HEADER;
 use contracts::signal::MAX_BODY_BYTES;
@@ -28,6 +31,9 @@ pub const ORIGIN_HEADER: &str = "X-Hoox-Origin";
 
 /// Largest operator request body forwarded.
 const MAX_FORWARD_BYTES: usize = 1024 * 1024;
+/// Largest body of a signed sender's post: a mail of the email-worker's 128 KiB cap, form
+/// encoded (percent-encoding can triple it), with Mailgun's parsed fields beside it.
+const MAX_SIGNED_BYTES: usize = 512 * 1024;
 /// The bot's secret token, shared with the telegram-worker.
 pub const TELEGRAM_SECRET_TOKEN: &str = "TELEGRAM_SECRET_TOKEN";
 
@@ -61,6 +67,7 @@ fn cap_of(t: &Target) -> usize {
     match t.guard {
         Guard::InternalKey => MAX_FORWARD_BYTES,
         Guard::TelegramToken | Guard::Own => MAX_BODY_BYTES,
+        Guard::Signed => MAX_SIGNED_BYTES,
     }
 }
 
@@ -92,7 +99,8 @@ async fn forwarded(
             }
             None
         }
-        Guard::Own => None,
+        // The target verifies the signature; nothing here would be stronger.
+        Guard::Own | Guard::Signed => None,
     };
     let method = req.method();
     if !allows(t, &method) {
@@ -101,7 +109,7 @@ async fn forwarded(
     let headers = Headers::new();
     // A target that authenticates its own callers never sees the internal key or an actor a
     // caller made up, and learns the public origin from the gateway alone.
-    let own = t.guard == Guard::Own;
+    let own = matches!(t.guard, Guard::Own | Guard::Signed);
     for (k, v) in req.headers().entries() {
         let internal_only = own
             && (k.eq_ignore_ascii_case(runtime::http::INTERNAL_AUTH_HEADER)
@@ -111,7 +119,7 @@ async fn forwarded(
             headers.set(&k, &v).map_err(internal)?;
         }
     }
-    if own {
+    if t.guard == Guard::Own {
         let url = req.url().map_err(internal)?;
         headers
             .set(ORIGIN_HEADER, &url.origin().ascii_serialization())
@@ -182,6 +190,14 @@ mod tests {
             ("DASHBOARD_SERVICE", "/login", Guard::Own)
         );
         assert_eq!(cap_of(&t), 64 * 1024);
+        let t = target("/email/mailgun").unwrap();
+        assert_eq!(
+            (t.binding, t.path.as_str(), t.guard),
+            ("EMAIL_SERVICE", "/mailgun", Guard::Signed)
+        );
+        assert_eq!(cap_of(&t), 512 * 1024);
+        let t = target("/email-signal").unwrap();
+        assert_eq!((t.path.as_str(), t.guard), ("/email-signal", Guard::InternalKey));
     }
 
     #[test]

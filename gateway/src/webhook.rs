@@ -221,7 +221,32 @@ async fn accept(req: web_sys::Request, env: &Env, request_id: &str) -> Result<Re
         header: header_key.as_deref(),
         webhook_id: webhook_id.as_deref(),
     };
+    if let Some(field) = mail_key(&keys) {
+        return error(
+            400,
+            "invalid_field",
+            &format!(
+                "{field}: keys starting with `{}` are reserved to mail (the email-worker's); choose another",
+                contracts::email::KEY_PREFIX
+            ),
+            Some(field),
+            request_id,
+        );
+    }
     intake::accept(env, &cfg, parsed.signal, keys, request_id, received_at_ms).await
+}
+
+/// Where a webhook named a key under the mail prefix, if it did: such a key would put the
+/// webhook among the mails in the ledger (`--source email`) and could collide with a real
+/// mail's key, so only the email-worker (through the trade-worker's door) uses them.
+fn mail_key(keys: &intake::Keys<'_>) -> Option<&'static str> {
+    [
+        ("idempotencyKey", keys.body),
+        (intake::IDEMPOTENCY_KEY_HEADER, keys.header),
+        ("webhook-id", keys.webhook_id),
+    ]
+    .into_iter()
+    .find_map(|(field, key)| key.filter(|k| contracts::email::is_mail_key(k)).map(|_| field))
 }
 
 fn too_large(request_id: &str) -> Result<Response> {
@@ -232,4 +257,30 @@ fn rate_limited(retry_after: u32, request_id: &str) -> Result<Response> {
     HttpError::new(429, "rate_limited", "too many requests from this sender")
         .retry_after(retry_after)
         .respond(request_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 18: a webhook naming `email:<anything>` was recorded as a mail
+    /// (`hoox signals --source email` found it).
+    #[test]
+    fn a_webhook_key_under_the_mail_prefix_is_refused_wherever_it_is_named() {
+        let keys = |body, header, webhook_id| intake::Keys {
+            body,
+            header,
+            webhook_id,
+        };
+        assert_eq!(mail_key(&keys(Some("email:abc"), None, None)), Some("idempotencyKey"));
+        assert_eq!(mail_key(&keys(Some("EMAIL:abc"), None, None)), Some("idempotencyKey"));
+        assert_eq!(
+            mail_key(&keys(None, Some("email:x"), None)),
+            Some("Idempotency-Key")
+        );
+        assert_eq!(mail_key(&keys(None, None, Some("email:m"))), Some("webhook-id"));
+        assert_eq!(mail_key(&keys(Some("tv-1"), None, Some("msg_1"))), None);
+        assert_eq!(mail_key(&keys(Some("my-email:1"), None, None)), None);
+        assert_eq!(mail_key(&keys(None, None, None)), None);
+    }
 }

@@ -50,6 +50,10 @@ pub enum Guard {
     /// The gateway strips the internal key and actor headers a caller sent, and tells the
     /// target the public origin the request came to (`X-Hoox-Origin`).
     Own,
+    /// Nothing, as for [`Guard::Own`], for a sender that signs each request with a secret the
+    /// target verifies (Mailgun's webhook signature): the internal key and actor headers are
+    /// stripped, and the body may be as large as a mail.
+    Signed,
 }
 
 /// One deployable worker.
@@ -84,9 +88,14 @@ pub const DASHBOARD_PASSWORD_HASH: &str = "DASHBOARD_PASSWORD_HASH";
 /// The generated local password whose hash is [`DASHBOARD_PASSWORD_HASH`].
 pub const DASHBOARD_PASSWORD: &str = "DASHBOARD_PASSWORD";
 
+/// Mailgun's HTTP webhook signing key (its dashboard: Sending → Webhooks), which signs each
+/// route post the email-worker takes. Required, so a Mailgun post is never taken unverified;
+/// a deployment without Mailgun sets any random value (a local run generates one).
+pub const MAILGUN_SIGNING_KEY: &str = "MAILGUN_WEBHOOK_SIGNING_KEY";
+
 /// Every deployable, in deploy order (SPEC §7: a worker after those its bindings name, where
 /// the bindings allow it). Exactly one is public.
-pub const DEPLOYABLES: [Deployable; 8] = [
+pub const DEPLOYABLES: [Deployable; 9] = [
     Deployable {
         krate: "telegram",
         worker: "telegram-worker",
@@ -215,6 +224,38 @@ pub const DEPLOYABLES: [Deployable; 8] = [
             to: "",
             guard: Guard::Own,
         }],
+    },
+    Deployable {
+        krate: "email-worker",
+        worker: "email-worker",
+        config: "email-worker/wrangler.jsonc",
+        exposure: Exposure::Internal,
+        secrets: &[INTERNAL_KEY, MAILGUN_SIGNING_KEY],
+        optional_secrets: &[],
+        trades: false,
+        binding: Some("EMAIL_SERVICE"),
+        // Email Routing calls its `email()` handler directly; these are its two HTTP ingresses.
+        // Mailgun posts to a route's URL, raw MIME when the URL ends in `mime`.
+        routes: &[
+            Route {
+                path: "/email/mailgun",
+                matching: Match::Exact,
+                to: "/mailgun",
+                guard: Guard::Signed,
+            },
+            Route {
+                path: "/email/mailgun/mime",
+                matching: Match::Exact,
+                to: "/mailgun",
+                guard: Guard::Signed,
+            },
+            Route {
+                path: "/email-signal",
+                matching: Match::Exact,
+                to: "/email-signal",
+                guard: Guard::InternalKey,
+            },
+        ],
     },
     Deployable {
         krate: "gateway",
@@ -552,7 +593,8 @@ mod tests {
         for s in DEPLOYABLES.iter().flat_map(|d| d.secrets) {
             assert_eq!(local.iter().filter(|l| *l == s).count(), 1, "{s}");
         }
-        assert_eq!(local.len(), 5);
+        assert_eq!(local.len(), 6);
+        assert!(local.contains(&MAILGUN_SIGNING_KEY));
     }
 
     #[test]
@@ -568,6 +610,16 @@ mod tests {
             ("DASHBOARD_SERVICE", "/signals/k1", Guard::Own)
         );
         assert_eq!(forward("/dashboard").unwrap().path, "/");
+        for (p, to, guard) in [
+            ("/email/mailgun", "/mailgun", Guard::Signed),
+            ("/email/mailgun/mime", "/mailgun", Guard::Signed),
+            ("/email-signal", "/email-signal", Guard::InternalKey),
+        ] {
+            let f = forward(p).unwrap();
+            assert_eq!((f.binding, f.path.as_str(), f.guard), ("EMAIL_SERVICE", to, guard));
+        }
+        assert_eq!(forward("/email"), None);
+        assert_eq!(forward("/email/mailgun/x"), None);
         assert_eq!(forward("/dashboardx"), None);
         assert_eq!(forward("/admin/dlq/12/replay").unwrap().path, "/12/replay");
         let f = forward("/admin/ledger/trades").unwrap();

@@ -69,7 +69,9 @@ pub async fn call<B: Serialize, R: DeserializeOwned>(
     resp.json().await.map_err(|e| unreachable(e.to_string()))
 }
 
-async fn send<B: Serialize>(
+/// `method path` on the bound worker, the answer as it came (for a caller that reads its
+/// status and headers itself, as the email-worker reads the door's `Idempotent-Replayed`).
+pub async fn send<B: Serialize>(
     env: &Env,
     binding: &'static str,
     method: Method,

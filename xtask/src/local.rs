@@ -12,11 +12,12 @@ const FUZZ_SECONDS_IN_TEST: u32 = 15;
 /// Crates every worker links beside its own (the registry lists the workers' own crates), and
 /// the workspace manifest and lockfile. Tests, the CLI, xtask and fuzz targets are not linked
 /// into a worker.
-const SHARED_BUILD_INPUTS: [&str; 12] = [
+const SHARED_BUILD_INPUTS: [&str; 13] = [
     "Cargo.toml",
     "Cargo.lock",
     "registry",
     "contracts",
+    "email",
     "engine",
     "exchanges",
     "runtime",
@@ -433,6 +434,7 @@ pub fn dev() -> Result<()> {
         Err(e) => eprintln!("!! manifest not applied: {e}"),
     }
     let api_key = secret("WEBHOOK_API_KEY");
+    println!("{}", mail_curl(DEV_PORT, &key));
     println!(
         "\nhoox is running (paper trading). Place a paper trade:\n\n  curl -sS -X POST http://127.0.0.1:{DEV_PORT}/webhook \\\n    -H 'content-type: application/json' \\\n    -d '{{\"apiKey\":\"{api_key}\",\"exchange\":\"paper\",\"action\":\"LONG\",\"symbol\":\"BTCUSDT\",\"quantity\":0.001,\"price\":65000}}'\n\nThen watch it reach the ledger (keys from .dev.vars):\n\n  cargo run -q -p cli --bin hoox -- trades tail\n\nThe dashboard: http://127.0.0.1:{DEV_PORT}/dashboard/ (user operator, password {password}, from .dev.vars)\n\nCtrl-C stops every worker.\n",
         password = secret(registry::DASHBOARD_PASSWORD),
@@ -443,6 +445,28 @@ pub fn dev() -> Result<()> {
     } else {
         Err(format!("wrangler dev: {status}"))
     }
+}
+
+/// The sender the local mail example authorizes, and the mail it sends: what Email Routing
+/// hands the worker (its MX's `Authentication-Results` on top), a TradingView-style command in
+/// the subject.
+const DEV_MAIL_SENDER: &str = "alerts@desk.example";
+const DEV_MAIL: &str = "Authentication-Results: mx.cloudflare.net; dkim=pass header.d=desk.example; dmarc=pass header.from=desk.example
+From: TradingView alerts <alerts@desk.example>
+To: signals@hoox.local
+Subject: Alert: LONG PAPER:BTCUSDT.P 0.001 65000
+Message-ID: <dev-mail-1@desk.example>
+
+Your alert \"BTC breakout\" was triggered.";
+
+/// The two `curl`s `cargo xtask dev` prints to place a paper trade by mail: authorize the
+/// sender (`email:authorized_senders`), then hand the mail to the email-worker's `email()`
+/// handler through wrangler's local endpoint (`/cdn-cgi/local/email` in wrangler 4.164, named
+/// by `MF-Route-Override` since the gateway is the primary worker).
+fn mail_curl(port: u16, internal_key: &str) -> String {
+    format!(
+        "\nPlace a paper trade by mail (Email Routing's handler, locally):\n\n  curl -sS -X PUT http://127.0.0.1:{port}/admin/config/email:authorized_senders \\\n    -H 'X-Internal-Auth-Key: {internal_key}' -d '[\"{DEV_MAIL_SENDER}\"]'\n  curl -sS -X POST 'http://127.0.0.1:{port}/cdn-cgi/local/email?from={DEV_MAIL_SENDER}&to=signals@hoox.local' \\\n    -H 'MF-Route-Override: email-worker' --data-binary @- <<'EOF'\n{DEV_MAIL}\nEOF\n\nThe same Message-ID again is the same signal (no second trade); change it for another.\n"
+    )
 }
 
 pub fn test() -> Result<()> {
@@ -624,6 +648,29 @@ pub fn simulate(args: &[String]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::{count_of, source_fingerprint};
+
+    /// The printed mail is one the email-worker accepts from the sender the first curl
+    /// authorizes: a paper LONG with a price (paper fills at the signal's own price).
+    #[test]
+    fn the_printed_mail_places_a_paper_trade() {
+        let text = super::mail_curl(8787, "k");
+        assert!(text.contains("/cdn-cgi/local/email?from=alerts@desk.example&to="));
+        assert!(text.contains("MF-Route-Override: email-worker"));
+        let policy = email::Policy {
+            senders: email::AuthorizedSenders::parse(&format!("[\"{}\"]", super::DEV_MAIL_SENDER))
+                .unwrap_or_default(),
+            trusted_authserv_ids: contracts::email::parse_trusted_authserv_ids(
+                contracts::email::DEFAULT_TRUSTED_AUTHSERV_IDS,
+            )
+            .unwrap_or_default(),
+        };
+        let a = email::accept(super::DEV_MAIL.as_bytes(), &policy)
+            .unwrap_or_else(|r| panic!("{}", r.error));
+        assert_eq!(a.signal.exchange, contracts::signal::Exchange::Paper);
+        assert_eq!(a.signal.price.map(|p| p.to_string()).as_deref(), Some("65000"));
+        // The heredoc carries the mail as it is: no line of it ends the heredoc early.
+        assert!(!super::DEV_MAIL.lines().any(|l| l == "EOF"));
+    }
 
     #[test]
     fn the_fingerprint_follows_every_build_input() {

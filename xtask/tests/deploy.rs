@@ -255,7 +255,7 @@ fn deploy(dir: &Path, fake: &mut Fake, dry_run: bool) -> Result<deploy::Report, 
 }
 
 /// SPEC §7's order, which a deploy keeps once every worker exists.
-const SPEC_ORDER: [&str; 8] = [
+const SPEC_ORDER: [&str; 9] = [
     "telegram-worker",
     "d1-worker",
     "dlq",
@@ -263,6 +263,7 @@ const SPEC_ORDER: [&str; 8] = [
     "trade-worker",
     "agent-worker",
     "dashboard",
+    "email-worker",
     "hoox",
 ];
 
@@ -710,14 +711,14 @@ fn a_new_worker_is_a_config_and_a_registry_row() {
     let rows = ROWS.get_or_init(|| {
         let mut rows = registry::DEPLOYABLES.to_vec();
         rows.push(registry::Deployable {
-            krate: "email-worker",
-            worker: "email-worker",
-            config: "email-worker/wrangler.jsonc",
+            krate: "digest-worker",
+            worker: "digest-worker",
+            config: "digest-worker/wrangler.jsonc",
             exposure: registry::Exposure::Internal,
-            secrets: &[registry::INTERNAL_KEY, "EMAIL_API_TOKEN"],
+            secrets: &[registry::INTERNAL_KEY, "DIGEST_API_TOKEN"],
             optional_secrets: &[],
             trades: false,
-            binding: Some("EMAIL_SERVICE"),
+            binding: Some("DIGEST_SERVICE"),
             routes: &[],
         });
         rows
@@ -727,9 +728,9 @@ fn a_new_worker_is_a_config_and_a_registry_row() {
         exchanges: &registry::EXCHANGES,
     };
     let dir = configs_copy("new-worker");
-    let config = r#"// email-worker: sends the daily report (a test-only row).
+    let config = r#"// digest-worker: sends the daily report (a test-only row).
 {
-  "name": "email-worker",
+  "name": "digest-worker",
   "main": "build/index.js",
   "compatibility_date": "2025-11-01",
   "workers_dev": false,
@@ -737,42 +738,42 @@ fn a_new_worker_is_a_config_and_a_registry_row() {
   "kv_namespaces": [{ "binding": "CONFIG_KV", "id": "local-config-kv" }],
   "services": [{ "binding": "D1_SERVICE", "service": "d1-worker" }],
 }"#;
-    std::fs::create_dir_all(dir.join("email-worker")).unwrap_or_else(|e| panic!("{e}"));
-    std::fs::write(dir.join(reg.configs()[8]), config).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::create_dir_all(dir.join("digest-worker")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(dir.join(reg.configs()[9]), config).unwrap_or_else(|e| panic!("{e}"));
     let mut fake = Fake::new(&dir);
     let mut out = Vec::new();
     let report =
         deploy::run_with(&reg, &dir, &mut fake, false, &mut out).unwrap_or_else(|e| panic!("{e}"));
     let order = names(&report.deploys);
     let at = |w: &str| order.iter().position(|n| n == w);
-    assert!(at("email-worker") > at("d1-worker"), "{order:?}");
-    assert!(fake.workers.contains_key("email-worker"));
-    assert!(!fake.reachable.contains("email-worker"), "internal");
-    let email = report.secrets.iter().find(|(w, _, _)| w == "email-worker");
+    assert!(at("digest-worker") > at("d1-worker"), "{order:?}");
+    assert!(fake.workers.contains_key("digest-worker"));
+    assert!(!fake.reachable.contains("digest-worker"), "internal");
+    let digest = report.secrets.iter().find(|(w, _, _)| w == "digest-worker");
     assert_eq!(
-        email.map(|(_, r, _)| r.clone()),
+        digest.map(|(_, r, _)| r.clone()),
         Some(vec![
             "INTERNAL_KEY_BINDING".to_string(),
-            "EMAIL_API_TOKEN".into()
+            "DIGEST_API_TOKEN".into()
         ])
     );
     let rewritten =
-        std::fs::read_to_string(dir.join("email-worker/wrangler.jsonc")).unwrap_or_default();
-    assert!(rewritten.starts_with("// email-worker"), "comments kept");
+        std::fs::read_to_string(dir.join("digest-worker/wrangler.jsonc")).unwrap_or_default();
+    assert!(rewritten.starts_with("// digest-worker"), "comments kept");
     assert!(
         !rewritten.contains("local-config-kv"),
         "its KV id rewritten"
     );
     // The local run generates its new secret, and `wrangler dev` starts it.
-    assert!(reg.local_secrets().contains(&"EMAIL_API_TOKEN"));
-    assert!(reg.dev_configs().contains(&"email-worker/wrangler.jsonc"));
+    assert!(reg.local_secrets().contains(&"DIGEST_API_TOKEN"));
+    assert!(reg.dev_configs().contains(&"digest-worker/wrangler.jsonc"));
 
     // The same row, public by mistake in its config, is refused.
     std::fs::write(
-        dir.join("email-worker/wrangler.jsonc"),
+        dir.join("digest-worker/wrangler.jsonc"),
         config.replace("\"workers_dev\": false,", ""),
     )
     .unwrap_or_else(|e| panic!("{e}"));
     let e = deploy::run_with(&reg, &dir, &mut Fake::new(&dir), true, &mut Vec::new()).err();
-    assert!(matches!(e, Some(DeployError::Public { worker, .. }) if worker == "email-worker"));
+    assert!(matches!(e, Some(DeployError::Public { worker, .. }) if worker == "digest-worker"));
 }

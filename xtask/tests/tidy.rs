@@ -48,6 +48,7 @@ const WORKERS: &[&str] = &[
     "report-worker",
     "agent-worker",
     "dashboard",
+    "email-worker",
     "runtime",
 ];
 
