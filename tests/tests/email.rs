@@ -1,8 +1,8 @@
 //! Trading signals by e-mail (issue 18), end to end on the local Workers runtime: raw RFC 822
 //! fixtures delivered to the email-worker's `email()` handler through wrangler's local email
 //! endpoint (wrangler 4.164 serves it at `POST /cdn-cgi/local/email?from=&to=`, the older
-//! releases' `/cdn-cgi/handler/email`; `MF-Route-Override` names the worker, as for the local
-//! cron trigger, since the fixture worker is the primary), Mailgun route posts through the
+//! releases' `/cdn-cgi/handler/email`; it delivers to the primary worker, the fixture, whose
+//! `email()` hands the message as it came to the email-worker's), Mailgun route posts through the
 //! gateway's `/email/mailgun`, and `POST /email-signal` with the internal key. Each case
 //! asserts the paper orders in the ledger (paper mode, as the pipeline suite counts orders),
 //! the signal under its `email:` key (`/admin/ledger/signals?source=email`, what
@@ -71,7 +71,6 @@ async fn deliver(h: &Hoox, from: &str, raw: &str) -> Result<(), String> {
         .http
         .post(h.url("/cdn-cgi/local/email"))
         .query(&[("from", from), ("to", TO)])
-        .header("MF-Route-Override", "email-worker")
         .body(raw.to_owned())
         .send()
         .await
