@@ -447,25 +447,32 @@ pub fn dev() -> Result<()> {
     }
 }
 
-/// The sender the local mail example authorizes, and the mail it sends: what Email Routing
-/// hands the worker (its MX's `Authentication-Results` on top), a TradingView-style command in
-/// the subject.
+/// The sender the local mail example authorizes, and the mail it sends: a TradingView-style
+/// command in the subject, and the `Authentication-Results` Email Routing's MX puts on top of
+/// every routed mail (`mx.cloudflare.net`, DMARC pass for the sender's domain).
 const DEV_MAIL_SENDER: &str = "alerts@desk.example";
-const DEV_MAIL: &str = "Authentication-Results: mx.cloudflare.net; dkim=pass header.d=desk.example; dmarc=pass header.from=desk.example
-From: TradingView alerts <alerts@desk.example>
-To: signals@hoox.local
-Subject: Alert: LONG PAPER:BTCUSDT.P 0.001 65000
-Message-ID: <dev-mail-1@desk.example>
-
-Your alert \"BTC breakout\" was triggered.";
+const DEV_MAIL_SUBJECT: &str = "Alert: LONG PAPER:BTCUSDT.P 0.001 65000";
+const DEV_MAIL_TEXT: &str = "Your alert BTC breakout was triggered.";
+const DEV_MAIL_AUTH: &str =
+    "mx.cloudflare.net; dkim=pass header.d=desk.example; dmarc=pass header.from=desk.example";
 
 /// The two `curl`s `cargo xtask dev` prints to place a paper trade by mail: authorize the
-/// sender (`email:authorized_senders`), then hand the mail to the email-worker's `email()`
-/// handler through wrangler's local endpoint (`/cdn-cgi/local/email` in wrangler 4.164, named
-/// by `MF-Route-Override` since the gateway is the primary worker).
+/// sender (`email:authorized_senders`), then hand a mail to the email-worker's `email()`
+/// handler. wrangler 4.164's raw endpoint (`/cdn-cgi/local/email`, formerly
+/// `/cdn-cgi/handler/email`) delivers to the primary worker only, the gateway here, so the
+/// mail goes through the Local Explorer's `email/routing/send?worker=`, which composes it
+/// (a fresh Message-ID each time: each run is one more trade) and delivers it to the named
+/// worker's handler the same way.
 fn mail_curl(port: u16, internal_key: &str) -> String {
+    let mail = serde_json::json!({
+        "from": format!("TradingView alerts <{DEV_MAIL_SENDER}>"),
+        "to": ["signals@hoox.local"],
+        "subject": DEV_MAIL_SUBJECT,
+        "text": DEV_MAIL_TEXT,
+        "headers": { "Authentication-Results": DEV_MAIL_AUTH },
+    });
     format!(
-        "\nPlace a paper trade by mail (Email Routing's handler, locally):\n\n  curl -sS -X PUT http://127.0.0.1:{port}/admin/config/email:authorized_senders \\\n    -H 'X-Internal-Auth-Key: {internal_key}' -d '[\"{DEV_MAIL_SENDER}\"]'\n  curl -sS -X POST 'http://127.0.0.1:{port}/cdn-cgi/local/email?from={DEV_MAIL_SENDER}&to=signals@hoox.local' \\\n    -H 'MF-Route-Override: email-worker' --data-binary @- <<'EOF'\n{DEV_MAIL}\nEOF\n\nThe same Message-ID again is the same signal (no second trade); change it for another.\n"
+        "\nPlace a paper trade by mail (the email-worker's Email Routing handler, locally):\n\n  curl -sS -X PUT http://127.0.0.1:{port}/admin/config/email:authorized_senders \\\n    -H 'X-Internal-Auth-Key: {internal_key}' -d '[\"{DEV_MAIL_SENDER}\"]'\n  curl -sS -X POST 'http://127.0.0.1:{port}/cdn-cgi/local/explorer/api/local/email/routing/send?worker=email-worker' \\\n    -H 'content-type: application/json' \\\n    -d '{mail}'\n\n(`\"outcome\":\"ok\"` with no `rejectReason`: accepted; `hoox signals --source email` shows it.)\n"
     )
 }
 
@@ -649,13 +656,26 @@ pub fn simulate(args: &[String]) -> Result<()> {
 mod tests {
     use super::{count_of, source_fingerprint};
 
-    /// The printed mail is one the email-worker accepts from the sender the first curl
+    /// The printed mail, as the Local Explorer composes it (its managed headers first, the
+    /// custom ones after), is one the email-worker accepts from the sender the first curl
     /// authorizes: a paper LONG with a price (paper fills at the signal's own price).
     #[test]
     fn the_printed_mail_places_a_paper_trade() {
         let text = super::mail_curl(8787, "k");
-        assert!(text.contains("/cdn-cgi/local/email?from=alerts@desk.example&to="));
-        assert!(text.contains("MF-Route-Override: email-worker"));
+        assert!(text.contains("/cdn-cgi/local/explorer/api/local/email/routing/send?worker=email-worker"));
+        let body = text
+            .split("-d '")
+            .nth(2)
+            .and_then(|t| t.split("'\n").next())
+            .unwrap_or_default();
+        let mail: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+        let raw = format!(
+            "From: {}\r\nTo: signals@hoox.local\r\nSubject: {}\r\nMessage-ID: <x@desk.example>\r\nMIME-Version: 1.0\r\nAuthentication-Results: {}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{}",
+            mail["from"].as_str().unwrap_or_default(),
+            mail["subject"].as_str().unwrap_or_default(),
+            mail["headers"]["Authentication-Results"].as_str().unwrap_or_default(),
+            mail["text"].as_str().unwrap_or_default(),
+        );
         let policy = email::Policy {
             senders: email::AuthorizedSenders::parse(&format!("[\"{}\"]", super::DEV_MAIL_SENDER))
                 .unwrap_or_default(),
@@ -664,12 +684,11 @@ mod tests {
             )
             .unwrap_or_default(),
         };
-        let a = email::accept(super::DEV_MAIL.as_bytes(), &policy)
-            .unwrap_or_else(|r| panic!("{}", r.error));
+        let a = email::accept(raw.as_bytes(), &policy).unwrap_or_else(|r| panic!("{}", r.error));
         assert_eq!(a.signal.exchange, contracts::signal::Exchange::Paper);
         assert_eq!(a.signal.price.map(|p| p.to_string()).as_deref(), Some("65000"));
-        // The heredoc carries the mail as it is: no line of it ends the heredoc early.
-        assert!(!super::DEV_MAIL.lines().any(|l| l == "EOF"));
+        // The JSON sits in single quotes: none inside it.
+        assert!(!body.contains('\''));
     }
 
     #[test]

@@ -292,7 +292,7 @@ fn a_fresh_account_gets_everything_and_every_deploy_is_accepted() {
         "the gateway's URL is shown under its deploy:\n{printed}"
     );
     assert!(
-        printed.contains("[24/24] check each worker's secrets"),
+        printed.contains("[26/26] check each worker's secrets"),
         "{printed}"
     );
     // Only the gateway is public: no other worker has a workers.dev or preview URL.
@@ -325,15 +325,16 @@ fn a_fresh_account_gets_everything_and_every_deploy_is_accepted() {
     // (telegram-worker for the kill switch), so the gateway goes first without those two
     // services and again whole; the report-worker and telegram-worker bind each other, so the
     // report-worker goes first without telegram-worker and again whole (the agent-worker too:
-    // telegram-worker binds it, and it binds trade-worker, which binds the gateway's store);
-    // every other worker
-    // once, after its targets.
+    // telegram-worker binds it, and it binds trade-worker, which binds the gateway's store;
+    // and the email-worker: the gateway binds it, and it binds trade-worker); every other
+    // worker once, after its targets.
     assert_eq!(
         names(&report.deploys),
         [
             "d1-worker",
             "report-worker without telegram-worker",
             "agent-worker without trade-worker+telegram-worker",
+            "email-worker without trade-worker+telegram-worker",
             "hoox without dlq+telegram-worker+dashboard",
             "telegram-worker",
             "dlq",
@@ -341,6 +342,7 @@ fn a_fresh_account_gets_everything_and_every_deploy_is_accepted() {
             "trade-worker",
             "agent-worker",
             "dashboard",
+            "email-worker",
             "hoox"
         ]
     );
@@ -353,7 +355,8 @@ fn a_fresh_account_gets_everything_and_every_deploy_is_accepted() {
                 "d1-worker".into(),
                 "report-worker".into(),
                 "telegram-worker".into(),
-                "dashboard".into()
+                "dashboard".into(),
+                "email-worker".into()
             ][..]
         ),
         "the gateway's live version binds every service"
@@ -395,7 +398,7 @@ fn a_fresh_account_gets_everything_and_every_deploy_is_accepted() {
     assert!(!dir.join(".deploy-hoox.json").exists());
     assert_eq!(
         report.rewritten.len(),
-        8,
+        9,
         "every config binds a KV namespace or D1"
     );
 
@@ -413,7 +416,15 @@ fn a_fresh_account_gets_everything_and_every_deploy_is_accepted() {
             vec!["WEBHOOK_SIGNING_SECRET".to_string()]
         ))
     );
-    assert_eq!(report.secrets.len(), 8);
+    assert_eq!(report.secrets.len(), 9);
+    let email = report.secrets.iter().find(|(w, _, _)| w == "email-worker");
+    assert_eq!(
+        email.map(|(_, r, _)| r.clone()),
+        Some(vec![
+            "INTERNAL_KEY_BINDING".to_string(),
+            "MAILGUN_WEBHOOK_SIGNING_KEY".into()
+        ])
+    );
 }
 
 #[test]
@@ -466,7 +477,7 @@ fn a_dry_run_reads_the_account_and_changes_nothing() {
         10,
         "the plan names what it would create"
     );
-    assert_eq!(report.deploys.len(), 11);
+    assert_eq!(report.deploys.len(), 13);
     assert_eq!(texts(&dir), before);
     let writes: Vec<&String> = fake
         .calls
@@ -516,7 +527,7 @@ fn a_refused_deploy_stops_with_wranglers_reason_and_a_rerun_finishes() {
     assert!(report.created.is_empty());
     // The gateway exists (its first pass), so no cycle is left to break.
     assert_eq!(names(&report.deploys), SPEC_ORDER);
-    assert_eq!(fake.workers.len(), 8);
+    assert_eq!(fake.workers.len(), 9);
 }
 
 #[test]
@@ -533,6 +544,7 @@ fn an_id_the_operator_set_to_their_own_namespace_is_kept() {
         "dlq/wrangler.jsonc",
         "agent-worker/wrangler.jsonc",
         "dashboard/wrangler.jsonc",
+        "email-worker/wrangler.jsonc",
         "wrangler.jsonc",
     ] {
         let path = dir.join(c);
