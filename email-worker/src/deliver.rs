@@ -127,7 +127,12 @@ pub async fn settle(
     match record(env, &a, request_id).await {
         Door::Recorded { replayed } => {
             tracing::info!(request_id, ingress, idempotency_key = %a.idempotency_key, replayed, sender = %a.sender, "mail signal recorded");
-            alert(env, ingress::accepted_alert(ingress, &a, replayed), request_id).await;
+            alert(
+                env,
+                ingress::accepted_alert(ingress, &a, replayed),
+                request_id,
+            )
+            .await;
             Verdict::Accepted {
                 key: a.idempotency_key,
                 replayed,

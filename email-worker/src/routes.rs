@@ -49,7 +49,11 @@ pub async fn handle(req: Request, env: Env, request_id: String) -> Result<Respon
 
 async fn body_of(req: &Request) -> std::result::Result<Vec<u8>, HttpError> {
     // The JS object itself, not `Request.clone()` (which would tee the body).
-    read_capped(<worker::web_sys::Request as Clone>::clone(req.inner()), BODY_CAP).await
+    read_capped(
+        <worker::web_sys::Request as Clone>::clone(req.inner()),
+        BODY_CAP,
+    )
+    .await
 }
 
 /// A Mailgun answer: `status` with `{"status", ...}`.
@@ -62,10 +66,7 @@ fn refusal(code: &str, reason: &str, field: Option<&str>) -> Value {
 }
 
 /// The post's form fields, parsed by the runtime's own `FormData` (both encodings).
-async fn form_of(
-    content_type: &str,
-    body: &[u8],
-) -> std::result::Result<worker::FormData, String> {
+async fn form_of(content_type: &str, body: &[u8]) -> std::result::Result<worker::FormData, String> {
     let headers = Headers::new();
     headers
         .set("content-type", content_type)
@@ -125,7 +126,10 @@ async fn mailgun_post(req: Request, env: &Env, request_id: &str) -> Result<Respo
         field("signature").unwrap_or_default(),
     );
     let Some(key) = secret(env, registry::MAILGUN_SIGNING_KEY) else {
-        tracing::error!(request_id, "MAILGUN_WEBHOOK_SIGNING_KEY is not set; Mailgun will retry");
+        tracing::error!(
+            request_id,
+            "MAILGUN_WEBHOOK_SIGNING_KEY is not set; Mailgun will retry"
+        );
         return HttpError::unavailable("the Mailgun signing key is not configured")
             .respond(request_id);
     };
@@ -198,7 +202,11 @@ async fn mailgun_post(req: Request, env: &Env, request_id: &str) -> Result<Respo
     };
     let ttl = (2 * mailgun::WINDOW_SECONDS) as u64;
     let put = match cache.put(&cache_key, "1") {
-        Ok(p) => p.expiration_ttl(ttl).execute().await.map_err(|e| e.to_string()),
+        Ok(p) => p
+            .expiration_ttl(ttl)
+            .execute()
+            .await
+            .map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),
     };
     if let Err(e) = put {

@@ -197,8 +197,14 @@ mod tests {
     #[test]
     fn a_parsed_mailgun_post_is_rebuilt_with_its_headers_in_order() {
         let headers = json!([
-            ["Authentication-Results", "mx.mailgun.example; dmarc=pass header.from=desk.example"],
-            ["Authentication-Results", "mx.mailgun.example; dmarc=fail header.from=desk.example"],
+            [
+                "Authentication-Results",
+                "mx.mailgun.example; dmarc=pass header.from=desk.example"
+            ],
+            [
+                "Authentication-Results",
+                "mx.mailgun.example; dmarc=fail header.from=desk.example"
+            ],
             ["From", "Desk <t@desk.example>"],
             ["Subject", "LONG PAPER:BTCUSDT 0.01"],
             ["Message-Id", "<mg-1@desk.example>"],
@@ -215,7 +221,10 @@ mod tests {
         assert_eq!(a.idempotency_key, idempotency_key("mg-1@desk.example"));
         assert_eq!(a.signal.quantity.to_string(), "0.01");
         let text = String::from_utf8_lossy(&raw);
-        assert!(!text.contains("base64") && !text.contains("boundary"), "{text}");
+        assert!(
+            !text.contains("base64") && !text.contains("boundary"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -240,7 +249,10 @@ mod tests {
         )];
         let text = String::from_utf8(mailgun_message(post(&fields)).unwrap_or_default())
             .unwrap_or_default();
-        assert!(text.starts_with("Subject: a  Authentication-Results: forged\r\n"), "{text}");
+        assert!(
+            text.starts_with("Subject: a  Authentication-Results: forged\r\n"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -260,7 +272,9 @@ mod tests {
             Some(EmailError::NoMessageId)
         );
         assert_eq!(
-            err(json!({"messageId": "m", "idempotencyKey": "k", "exchange": "paper", "action": "LONG", "symbol": "BTCUSDT", "quantity": 1})),
+            err(
+                json!({"messageId": "m", "idempotencyKey": "k", "exchange": "paper", "action": "LONG", "symbol": "BTCUSDT", "quantity": 1})
+            ),
             Some(EmailError::Forbidden("idempotencyKey"))
         );
         assert_eq!(

@@ -197,7 +197,10 @@ mod tests {
         );
         assert_eq!(cap_of(&t), 512 * 1024);
         let t = target("/email-signal").unwrap();
-        assert_eq!((t.path.as_str(), t.guard), ("/email-signal", Guard::InternalKey));
+        assert_eq!(
+            (t.path.as_str(), t.guard),
+            ("/email-signal", Guard::InternalKey)
+        );
     }
 
     #[test]

@@ -246,7 +246,10 @@ fn mail_key(keys: &intake::Keys<'_>) -> Option<&'static str> {
         ("webhook-id", keys.webhook_id),
     ]
     .into_iter()
-    .find_map(|(field, key)| key.filter(|k| contracts::email::is_mail_key(k)).map(|_| field))
+    .find_map(|(field, key)| {
+        key.filter(|k| contracts::email::is_mail_key(k))
+            .map(|_| field)
+    })
 }
 
 fn too_large(request_id: &str) -> Result<Response> {
@@ -272,13 +275,22 @@ mod tests {
             header,
             webhook_id,
         };
-        assert_eq!(mail_key(&keys(Some("email:abc"), None, None)), Some("idempotencyKey"));
-        assert_eq!(mail_key(&keys(Some("EMAIL:abc"), None, None)), Some("idempotencyKey"));
+        assert_eq!(
+            mail_key(&keys(Some("email:abc"), None, None)),
+            Some("idempotencyKey")
+        );
+        assert_eq!(
+            mail_key(&keys(Some("EMAIL:abc"), None, None)),
+            Some("idempotencyKey")
+        );
         assert_eq!(
             mail_key(&keys(None, Some("email:x"), None)),
             Some("Idempotency-Key")
         );
-        assert_eq!(mail_key(&keys(None, None, Some("email:m"))), Some("webhook-id"));
+        assert_eq!(
+            mail_key(&keys(None, None, Some("email:m"))),
+            Some("webhook-id")
+        );
         assert_eq!(mail_key(&keys(Some("tv-1"), None, Some("msg_1"))), None);
         assert_eq!(mail_key(&keys(Some("my-email:1"), None, None)), None);
         assert_eq!(mail_key(&keys(None, None, None)), None);

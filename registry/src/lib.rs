@@ -616,7 +616,10 @@ mod tests {
             ("/email-signal", "/email-signal", Guard::InternalKey),
         ] {
             let f = forward(p).unwrap();
-            assert_eq!((f.binding, f.path.as_str(), f.guard), ("EMAIL_SERVICE", to, guard));
+            assert_eq!(
+                (f.binding, f.path.as_str(), f.guard),
+                ("EMAIL_SERVICE", to, guard)
+            );
         }
         assert_eq!(forward("/email"), None);
         assert_eq!(forward("/email/mailgun/x"), None);

@@ -83,7 +83,10 @@ async fn deliver(h: &Hoox, from: &str, raw: &str) -> Result<(), String> {
             .strip_prefix("Worker rejected email with the following reason: ")
             .unwrap_or_else(|| panic!("not a rejection: {text}"))
             .to_owned()),
-        _ => panic!("email endpoint answered {status}: {text}\n{}", h.log_tail(40)),
+        _ => panic!(
+            "email endpoint answered {status}: {text}\n{}",
+            h.log_tail(40)
+        ),
     }
 }
 
@@ -165,7 +168,10 @@ fn alerted(parts: &[&str]) -> String {
 
 fn no_alert_with(part: &str) {
     assert!(
-        !tg().messages().iter().any(|m| shown(&m.text).contains(part)),
+        !tg()
+            .messages()
+            .iter()
+            .any(|m| shown(&m.text).contains(part)),
         "an alert mentions {part}"
     );
 }
@@ -205,7 +211,10 @@ fn a_tradingview_alert_mail_places_one_paper_trade(h: &Hoox) -> Fut<'_> {
             (&json!("BTCUSDT"), &json!("Buy"), &json!("0.01"))
         );
         let s = ledger_has(h, &key).await;
-        assert_eq!((&s["action"], &s["exchange"]), (&json!("LONG"), &json!("paper")));
+        assert_eq!(
+            (&s["action"], &s["exchange"]),
+            (&json!("LONG"), &json!("paper"))
+        );
         alerted(&[
             "accepted (Email Routing)",
             "LONG paper BTCUSDT 0.01",
@@ -271,7 +280,10 @@ fn refused_mails_are_rejected_with_their_reason(h: &Hoox) -> Fut<'_> {
     Box::pin(async move {
         setup(h).await;
         tg().clear();
-        let big = format!("LONG PAPER:BTCUSDT 0.01 65000\r\n{}", "x".repeat(140 * 1024));
+        let big = format!(
+            "LONG PAPER:BTCUSDT 0.01 65000\r\n{}",
+            "x".repeat(140 * 1024)
+        );
         let cases: Vec<(&str, String, String, &str)> = vec![
             (
                 "spoofed",
@@ -335,7 +347,9 @@ fn refused_mails_are_rejected_with_their_reason(h: &Hoox) -> Fut<'_> {
         }
         let mails = mail_signals(h).await;
         for (_, id, _, _) in &cases {
-            assert!(!mails.iter().any(|s| s["idempotency_key"] == key_of(id).as_str()));
+            assert!(!mails
+                .iter()
+                .any(|s| s["idempotency_key"] == key_of(id).as_str()));
         }
     })
 }
@@ -362,7 +376,10 @@ fn a_venue_prefix_names_the_exchange_and_prose_is_never_a_symbol(h: &Hoox) -> Fu
         // Paper mode: the Binance signal is paper-traded, and recorded as Binance's.
         one_order(h, &key_of(&id)).await;
         let s = ledger_has(h, &key_of(&id)).await;
-        assert_eq!((&s["exchange"], &s["symbol"]), (&json!("binance"), &json!("BTCUSDT")));
+        assert_eq!(
+            (&s["exchange"], &s["symbol"]),
+            (&json!("binance"), &json!("BTCUSDT"))
+        );
         alerted(&["LONG binance BTCUSDT 0.001", &key_of(&id)]);
 
         let id = format!("{}@desk.example", unique("method"));
@@ -379,7 +396,10 @@ fn a_venue_prefix_names_the_exchange_and_prose_is_never_a_symbol(h: &Hoox) -> Fu
         .await
         .expect("accepted");
         let o = one_order(h, &key_of(&id)).await;
-        assert_eq!((&o["symbol"], &o["quantity"]), (&json!("BTCUSDT"), &json!("0.003")));
+        assert_eq!(
+            (&o["symbol"], &o["quantity"]),
+            (&json!("BTCUSDT"), &json!("0.003"))
+        );
     })
 }
 
@@ -463,7 +483,10 @@ fn mailgun_posts_are_verified_from_their_form_fields(h: &Hoox) -> Fut<'_> {
         assert_eq!(status, 200, "{v}\n{}", h.log_tail(30));
         assert_eq!(v["idempotency_key"], key_of(&id).as_str());
         let o = one_order(h, &key_of(&id)).await;
-        assert_eq!((&o["symbol"], &o["quantity"]), (&json!("ETHUSDT"), &json!("0.1")));
+        assert_eq!(
+            (&o["symbol"], &o["quantity"]),
+            (&json!("ETHUSDT"), &json!("0.1"))
+        );
         ledger_has(h, &key_of(&id)).await;
         alerted(&["accepted (Mailgun)", "trader@desk.example", &key_of(&id)]);
 
@@ -491,7 +514,11 @@ fn mailgun_posts_are_verified_from_their_form_fields(h: &Hoox) -> Fut<'_> {
             // Unsigned posts are logged, not alerted (anyone can post to the URL).
             no_alert_with(&key_of(&id));
         }
-        assert_eq!(orders(h, &key_of(&id)).await.len(), 1, "the replay placed nothing");
+        assert_eq!(
+            orders(h, &key_of(&id)).await.len(),
+            1,
+            "the replay placed nothing"
+        );
 
         // Raw MIME (a route URL ending in `mime`), as multipart/form-data.
         let id = format!("{}@desk.example", unique("mime"));
@@ -532,7 +559,10 @@ fn mailgun_posts_are_verified_from_their_form_fields(h: &Hoox) -> Fut<'_> {
         let text = r.text().await.unwrap_or_default();
         assert_eq!(status, 200, "{text}");
         let o = one_order(h, &key_of(&id)).await;
-        assert_eq!((&o["symbol"], &o["side"]), (&json!("SOLUSDT"), &json!("Sell")));
+        assert_eq!(
+            (&o["symbol"], &o["side"]),
+            (&json!("SOLUSDT"), &json!("Sell"))
+        );
 
         // A refused mail in a valid post is a 406 with its reason, alerted.
         let id = format!("{}@desk.example", unique("mg-noqty"));
@@ -569,7 +599,12 @@ fn the_internal_endpoint_takes_an_object_or_a_raw_message(h: &Hoox) -> Fut<'_> {
         assert_eq!((status, &v["replayed"]), (202, &json!(true)), "{v}");
 
         let id = format!("{}@desk.example", unique("raw"));
-        let raw = mail("trader@desk.example", "CLOSE_SHORT PAPER:ETHUSDT 0.2 3000", &id, "");
+        let raw = mail(
+            "trader@desk.example",
+            "CLOSE_SHORT PAPER:ETHUSDT 0.2 3000",
+            &id,
+            "",
+        );
         let (status, v) = h
             .admin(Method::POST, "/email-signal", Some(&json!({ "raw": raw })))
             .await;
@@ -593,7 +628,11 @@ fn the_internal_endpoint_takes_an_object_or_a_raw_message(h: &Hoox) -> Fut<'_> {
                 Some(&json!({ "raw": mail("x@other.example", "LONG PAPER:BTCUSDT 1 65000", &id, "") })),
             )
             .await;
-        assert_eq!((status, &v["error"]["code"]), (400, &json!("unauthorized_sender")), "{v}");
+        assert_eq!(
+            (status, &v["error"]["code"]),
+            (400, &json!("unauthorized_sender")),
+            "{v}"
+        );
         nothing(h, &key_of(&id)).await;
     })
 }
@@ -653,7 +692,10 @@ fn main() {
             "the_internal_endpoint_takes_an_object_or_a_raw_message",
             the_internal_endpoint_takes_an_object_or_a_raw_message,
         ),
-        ("a_webhook_cannot_name_a_mail_key", a_webhook_cannot_name_a_mail_key),
+        (
+            "a_webhook_cannot_name_a_mail_key",
+            a_webhook_cannot_name_a_mail_key,
+        ),
     ];
     let conclusion = run_suite(&args, hoox, &scenarios, 120);
     integration::suite::exit(&[conclusion]);

@@ -662,7 +662,8 @@ mod tests {
     #[test]
     fn the_printed_mail_places_a_paper_trade() {
         let text = super::mail_curl(8787, "k");
-        assert!(text.contains("/cdn-cgi/local/explorer/api/local/email/routing/send?worker=email-worker"));
+        assert!(text
+            .contains("/cdn-cgi/local/explorer/api/local/email/routing/send?worker=email-worker"));
         let body = text
             .split("-d '")
             .nth(2)
@@ -686,7 +687,10 @@ mod tests {
         };
         let a = email::accept(raw.as_bytes(), &policy).unwrap_or_else(|r| panic!("{}", r.error));
         assert_eq!(a.signal.exchange, contracts::signal::Exchange::Paper);
-        assert_eq!(a.signal.price.map(|p| p.to_string()).as_deref(), Some("65000"));
+        assert_eq!(
+            a.signal.price.map(|p| p.to_string()).as_deref(),
+            Some("65000")
+        );
         // The JSON sits in single quotes: none inside it.
         assert!(!body.contains('\''));
     }
