@@ -597,7 +597,7 @@ mod tests {
     #[test]
     fn a_developers_own_vars_do_not_reach_test_workers() {
         let developer = "# mine\nWEBHOOK_API_KEY=w\nINTERNAL_KEY_BINDING=i\nTG_BOT_TOKEN_BINDING=t\n\
-             TELEGRAM_SECRET_TOKEN=s\nDASHBOARD_PASSWORD_HASH=h\nBYBIT_API_KEY=real-key\nBYBIT_TESTNET_API_SECRET=real\nLOG_LEVEL=debug\n";
+             TELEGRAM_SECRET_TOKEN=s\nDASHBOARD_PASSWORD_HASH=h\nMAILGUN_WEBHOOK_SIGNING_KEY=m\nBYBIT_API_KEY=real-key\nBYBIT_TESTNET_API_SECRET=real\nLOG_LEVEL=debug\n";
         let written = super::test_dev_vars(developer);
         let vars = registry::dev_vars::parse(&written);
         let names: Vec<&str> = vars.iter().map(|(k, _)| k.as_str()).collect();
