@@ -255,6 +255,23 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// Whatever the values hold, each listed header is one line of the rebuilt message,
+        /// so a value can never add a header (a forged `Authentication-Results`) of its own.
+        #[test]
+        fn each_listed_header_is_one_line(values in proptest::collection::vec(".{0,60}", 0..8)) {
+            let pairs: Vec<(String, String)> =
+                values.iter().map(|v| ("X-Note".to_owned(), v.clone())).collect();
+            let headers = serde_json::to_string(&pairs).unwrap_or_default();
+            let fields = [("message-headers", headers), ("body-plain", String::new())];
+            let raw = mailgun_message(post(&fields)).unwrap_or_default();
+            let text = String::from_utf8_lossy(&raw).into_owned();
+            let block = text.split("\r\n\r\n").next().unwrap_or_default();
+            proptest::prop_assert_eq!(block.split("\r\n").count(), values.len() + 2);
+            proptest::prop_assert_eq!(block.matches('\n').count(), values.len() + 1);
+        }
+    }
+
     #[test]
     fn an_internal_object_is_keyed_by_its_message_id() {
         let obj = |v: Value| v.as_object().cloned().unwrap_or_default();
