@@ -287,6 +287,21 @@ mod tests {
         assert_eq!(block.matches("</script>").count(), 1);
     }
 
+    /// Issue 18: the mails are found by their source.
+    #[test]
+    fn the_signal_list_filters_by_source() {
+        let page = ops::query::Page {
+            items: vec![],
+            next_cursor: None,
+        };
+        let html = signals::list(&chrome(), &[("source", "email")], &page).into_string();
+        assert!(html.contains(r#"<select name="source">"#), "{html}");
+        assert!(
+            html.contains(r#"<option value="email" selected>email</option>"#),
+            "{html}"
+        );
+    }
+
     #[test]
     fn the_pager_keeps_the_filters_and_encodes_them() {
         let p = pager(

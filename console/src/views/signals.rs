@@ -1,4 +1,5 @@
-//! Signals and orders: lists with filters (exchange, symbol, outcome or status, since), and a
+//! Signals and orders: lists with filters (exchange, symbol, outcome or status, since; a
+//! signal's source, the prefix of its key: `email` for mail, `risk` for the agent), and a
 //! signal's detail view — its whole path from the ledger (`ops::trail`).
 
 use super::{badge, encode, filters, pager, time, Chrome};
@@ -9,6 +10,8 @@ use ops::trail::{SignalTrail, Tone};
 
 const EXCHANGES: &[&str] = &["bybit", "binance", "mexc", "paper"];
 const OUTCOMES: &[&str] = &["filled", "placed", "rejected", "blocked", "failed"];
+/// Who sent a signal, as the ledger's `source` filter reads it (`ops::ledger`).
+const SOURCES: &[&str] = &["email", "risk"];
 
 /// A list page's filter values, as the query string gave them.
 pub type Query<'a> = [(&'a str, &'a str)];
@@ -26,6 +29,7 @@ pub fn list(chrome: &Chrome<'_>, q: &Query<'_>, page: &Page<SignalRow>) -> Marku
                 ("exchange", "exchange", get(q, "exchange"), EXCHANGES),
                 ("symbol", "symbol", get(q, "symbol"), &[]),
                 ("outcome", "outcome", get(q, "outcome"), OUTCOMES),
+                ("source", "source", get(q, "source"), SOURCES),
             ]))
             table #signals {
                 thead { tr { th { "received" } th { "exchange" } th { "symbol" } th { "action" } th { "quantity" } th { "type" } th { "net" } th { "outcome" } th { "attempts" } th { "key" } } }
