@@ -285,9 +285,27 @@ async fn seed(h: &Hoox) -> (String, String) {
         &[json!(eth)],
     )
     .await;
-    // The account read writes the day's equity snapshot (paper's from its fills).
-    h.trigger_cron("trade-worker").await;
-    wait_sql(h, "SELECT * FROM equity_snapshots", &[]).await;
+    // The account read writes the day's equity snapshot (paper's from its fills). A signal's
+    // outcome and its fills are separate ledger writes, so a run may come before the fills: the
+    // cron runs again until the snapshot is there.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        h.trigger_cron("trade-worker").await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        if !h
+            .sql("SELECT * FROM equity_snapshots", &[])
+            .await
+            .is_empty()
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no equity snapshot after the account reads; orders {:?}\n{}",
+            h.sql("SELECT * FROM orders", &[]).await,
+            h.log_tail(60)
+        );
+    }
     (opened, eth)
 }
 
@@ -326,11 +344,23 @@ fn every_view_shows_the_pipelines_data(h: &Hoox) -> Fut<'_> {
         let list = wait_text(&c, "#signals", &opened).await;
         assert!(!list.contains("ETHUSDT"), "the symbol filter holds: {list}");
         shot(&c, "signals").await;
+        // The path ends with the alert, recorded after the fan-out sent it (this suite allows
+        // no chat, so it says why none went out).
+        wait_sql(
+            h,
+            "SELECT 1 FROM signals WHERE idempotency_key = ? AND alerted_at_ms IS NOT NULL",
+            &[json!(opened)],
+        )
+        .await;
         click(&c, &format!("#signals a[href$='{opened}']")).await;
         let trail = wait_text(&c, "#trail", "Outcome: filled").await;
-        for stage in ["received", "recorded", "executed", "exchange"] {
+        for stage in ["received", "recorded", "executed", "exchange", "alert"] {
             assert!(trail.contains(stage), "the path shows {stage}: {trail}");
         }
+        assert!(
+            trail.contains("Telegram alert not sent: no chat in telegram:allowed_chat_ids"),
+            "{trail}"
+        );
         shot(&c, "signal-path").await;
 
         c.goto(&dash(h, "/orders?exchange=paper")).await.unwrap();
@@ -486,10 +516,27 @@ fn a_replayed_dead_letter_shows_its_outcome_in_the_live_feed(h: &Hoox) -> Fut<'_
         accept(&c).await;
         wait_text(&c, "#replay-results", "replayed").await;
         let replayed_at = Instant::now();
-        let line = wait_text(&watcher, "#feed", "SOLUSDT on paper: filled").await;
+        // The feed's delay is counted from the outcome's arrival in the ledger (the page can show
+        // nothing sooner); the replay's own execution comes before that.
+        let ((line, shown_at), in_ledger_at) = tokio::join!(
+            async {
+                let line = wait_text(&watcher, "#feed", "SOLUSDT on paper: filled").await;
+                (line, Instant::now())
+            },
+            async {
+                wait_sql(
+                    h,
+                    "SELECT 1 FROM signals WHERE idempotency_key = ? AND outcome = 'filled'",
+                    &[json!(key)],
+                )
+                .await;
+                Instant::now()
+            }
+        );
         eprintln!(
-            "live feed showed the replayed signal {:?} after the replay: {line:?}",
-            replayed_at.elapsed()
+            "live feed showed the replayed signal {:?} after the replay, {:?} after its outcome reached the ledger: {line:?}",
+            shown_at - replayed_at,
+            shown_at.saturating_duration_since(in_ledger_at),
         );
         watcher
             .execute("document.getElementById('feed').scrollIntoView()", vec![])
