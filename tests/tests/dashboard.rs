@@ -496,6 +496,13 @@ fn a_replayed_dead_letter_shows_its_outcome_in_the_live_feed(h: &Hoox) -> Fut<'_
             .unwrap();
         wait_text(&c, "#dead-letters", "kill_switch").await;
         shot(&c, "dead-letters").await;
+        // The list's filters select a bulk replay; its dry run names what it would send.
+        c.goto(&dash(h, "/dead-letters?status=pending&reason=kill_switch"))
+            .await
+            .unwrap();
+        click(&c, "#replay-matching button[value=true]").await;
+        let would = wait_text(&c, "#replay-results", "would replay").await;
+        assert!(would.contains(&format!("#{id}")), "{would}");
         c.goto(&dash(h, &format!("/dead-letters/{id}")))
             .await
             .unwrap();
@@ -564,6 +571,115 @@ fn a_replayed_dead_letter_shows_its_outcome_in_the_live_feed(h: &Hoox) -> Fut<'_
         );
         c.close().await.ok();
         watcher.close().await.ok();
+    })
+}
+
+fn a_manual_order_is_placed_from_the_browser(h: &Hoox) -> Fut<'_> {
+    Box::pin(async move {
+        let c = browser().await;
+        login(h, &c).await;
+        c.goto(&dash(h, "/orders")).await.unwrap();
+        click(&c, "#new-order").await;
+        wait_text(&c, "h1", "New order").await;
+        // What a webhook would refuse is refused with the field named, and nothing is sent.
+        fill(&c, "input[name=symbol]", "SOLUSDT").await;
+        fill(&c, "input[name=quantity]", "-1").await;
+        fill(&c, "input[name=price]", "150").await;
+        click(&c, "form.order button[type=submit]").await;
+        wait_text(&c, "p.notice.bad", "quantity").await;
+        shot(&c, "order-refused").await;
+        fill(&c, "input[name=quantity]", "1").await;
+        click(&c, "form.order button[type=submit]").await;
+        wait_text(
+            &c,
+            "main",
+            "LONG 1 SOLUSDT on paper mainnet (market at 150)",
+        )
+        .await;
+        shot(&c, "order-confirm").await;
+        let mut form = String::from("confirm=yes");
+        let mut once = String::new();
+        for name in [
+            "csrf",
+            "exchange",
+            "network",
+            "action",
+            "symbol",
+            "quantity",
+            "order_type",
+            "price",
+            "leverage",
+            "once",
+        ] {
+            let v = c
+                .find(Locator::Css(&format!(
+                    "form[data-confirm] input[name={name}]"
+                )))
+                .await
+                .unwrap_or_else(|e| panic!("{name}: {e}"))
+                .attr("value")
+                .await
+                .unwrap()
+                .unwrap_or_default();
+            if name == "once" {
+                once = v.clone();
+            }
+            form.push_str(&format!("&{name}={v}"));
+        }
+        let session = cookie(&c).await;
+        click(&c, "button[name=confirm]").await;
+        accept(&c).await;
+        wait_text(&c, "main", "was accepted").await;
+        // The confirmation sent again is the same signal, not a second order.
+        let (status, body) = raw(
+            h,
+            Method::POST,
+            "/orders/new",
+            &session,
+            &[("origin", &h.base)],
+            Some(&form),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains("was accepted"), "{body}");
+        let key = format!("dashboard:order:{once}");
+        let filled = wait_sql(
+            h,
+            "SELECT 1 FROM signals WHERE idempotency_key = ? AND outcome = 'filled'",
+            &[json!(key)],
+        )
+        .await;
+        assert_eq!(filled.len(), 1);
+        assert_eq!(
+            h.sql(
+                "SELECT COUNT(*) AS n FROM orders WHERE idempotency_key = ?",
+                &[json!(key)]
+            )
+            .await[0]["n"],
+            1,
+            "one order for one confirmation"
+        );
+        let audit = h
+            .sql(
+                "SELECT actor FROM audit_log WHERE action = 'manual_order' AND target = ?",
+                &[json!(format!("signal:{key}"))],
+            )
+            .await;
+        assert_eq!(
+            audit.len(),
+            2,
+            "each accepted submission is audited: {audit:?}"
+        );
+        assert!(audit.iter().all(|a| a["actor"] == "dashboard:operator"));
+        c.goto(&dash(h, &format!("/signals/{}", key.replace(':', "%3A"))))
+            .await
+            .unwrap();
+        let trail = wait_text(&c, "#trail", "Outcome: filled").await;
+        assert!(
+            trail.contains("manual_order"),
+            "the path shows who sent it: {trail}"
+        );
+        shot(&c, "order-path").await;
     })
 }
 
@@ -862,6 +978,10 @@ fn main() {
         (
             "a_position_is_closed_from_the_browser",
             a_position_is_closed_from_the_browser,
+        ),
+        (
+            "a_manual_order_is_placed_from_the_browser",
+            a_manual_order_is_placed_from_the_browser,
         ),
         (
             "forged_posts_are_refused_and_no_page_carries_a_secret",
