@@ -577,6 +577,7 @@ async fn signed_route(
             let (key, value) = (field(form, "key").trim(), field(form, "value"));
             set(ctx, key, value, None, "/config").await?
         }
+        (Method::Post, ["config", "apply-manifest"]) => apply_manifest(ctx).await,
         (Method::Post, ["kill"]) => {
             let reason = field(form, "reason").trim();
             if !(3..=200).contains(&reason.chars().count()) {
@@ -925,6 +926,76 @@ async fn set(
                 )
             }
         },
+    )
+}
+
+/// The manifest's missing keys written with their defaults (`hoox config apply-manifest`),
+/// each through the validated, audited writer; keys already stored are never touched.
+async fn apply_manifest(ctx: &Ctx<'_>) -> Answer {
+    let kv = match ctx.env.kv(runtime::config::CONFIG_KV) {
+        Ok(kv) => kv,
+        Err(e) => {
+            return ctx.notice(
+                "/config",
+                "Config",
+                false,
+                &format!("CONFIG_KV: {e}"),
+                "/config",
+            )
+        }
+    };
+    let values = match runtime::config::read_all(&kv).await {
+        Ok(v) => v,
+        Err(e) => {
+            return ctx.notice(
+                "/config",
+                "Config",
+                false,
+                &format!("CONFIG_KV: {e}"),
+                "/config",
+            )
+        }
+    };
+    let present = |k: &str| values.iter().any(|(key, v)| *key == k && v.is_some());
+    let mut written = Vec::new();
+    for (key, default) in contracts::config::missing_keys(present) {
+        if let Err(e) = runtime::config::set_because(
+            ctx.env,
+            key,
+            default,
+            &ctx.actor(),
+            "dashboard",
+            Some("the manifest's default"),
+            ctx.request_id,
+        )
+        .await
+        {
+            let h = runtime::http::HttpError::from(&e);
+            let done = if written.is_empty() {
+                "none".to_owned()
+            } else {
+                written.join(", ")
+            };
+            return ctx.notice(
+                "/config",
+                "Config",
+                false,
+                &format!("{key} refused: {} (written before it: {done})", h.message),
+                "/config",
+            );
+        }
+        written.push(key);
+    }
+    ctx.notice(
+        "/config",
+        "Defaults written",
+        true,
+        &if written.is_empty() {
+            "Every manifest key was already stored; nothing written.".to_owned()
+        } else {
+            format!("Written with their defaults: {}", written.join(", "))
+        },
+        "/config",
     )
 }
 

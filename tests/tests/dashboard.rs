@@ -464,6 +464,26 @@ fn the_kill_switch_toggles_through_config_kv_and_the_audit_log(h: &Hoox) -> Fut<
             Some("false")
         );
         h.config_written();
+        // A manifest key gone from CONFIG_KV is written back with its default from the config
+        // page (`hoox config apply-manifest`), audited; the stored ones are left alone.
+        let age = "trade:max_signal_age_seconds";
+        h.delete_kv_prefix(age).await;
+        c.goto(&dash(h, "/config")).await.unwrap();
+        wait_text(&c, "#apply-manifest", "not stored").await;
+        click(&c, "#apply-manifest button").await;
+        let done = wait_text(&c, "main", "Written with their defaults").await;
+        assert!(
+            done.contains(age) && !done.contains("trade:kill_switch"),
+            "{done}"
+        );
+        assert_eq!(config_value(h, age).await.as_deref(), Some("300"));
+        wait_sql(
+            h,
+            "SELECT 1 FROM audit_log WHERE action = 'config_set' AND actor = 'dashboard:operator' AND target = ?",
+            &[json!(format!("config:{age}"))],
+        )
+        .await;
+        h.config_written();
         c.close().await.ok();
     })
 }
