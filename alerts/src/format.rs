@@ -172,6 +172,24 @@ pub struct AlertResponse {
     pub skipped: Option<String>,
 }
 
+impl AlertResponse {
+    /// What became of `event`'s alert in this answer, as its signal's path shows it.
+    pub fn note_for(&self, event: &TradeEvent) -> String {
+        let chats = |n: u32| format!("{n} chat{}", if n == 1 { "" } else { "s" });
+        if !TradeAlert::worth_telling(event) {
+            return "not sent: events of this kind are not alerted".into();
+        }
+        match (&self.skipped, self.sent) {
+            (_, n) if n > 0 => format!("sent to {n} of {}", chats(self.chats)),
+            (Some(why), _) => format!("not sent: {why}"),
+            (None, _) => format!(
+                "not sent: Telegram accepted it for none of {}",
+                chats(self.chats)
+            ),
+        }
+    }
+}
+
 fn e(s: &str) -> String {
     escape(s)
 }
@@ -833,6 +851,37 @@ mod tests {
             signal,
         };
         TradeEvent::for_job(&job, outcome, 1, 0)
+    }
+
+    #[test]
+    fn an_alerts_note_says_whether_it_went_out_and_why_not() {
+        let filled = event(Outcome::Filled);
+        let r = |chats, sent, skipped: Option<&str>| AlertResponse {
+            chats,
+            sent,
+            skipped: skipped.map(str::to_owned),
+        };
+        assert_eq!(r(2, 2, None).note_for(&filled), "sent to 2 of 2 chats");
+        assert_eq!(
+            r(0, 0, Some("no chat in telegram:allowed_chat_ids")).note_for(&filled),
+            "not sent: no chat in telegram:allowed_chat_ids"
+        );
+        assert_eq!(
+            r(1, 0, None).note_for(&filled),
+            "not sent: Telegram accepted it for none of 1 chat"
+        );
+        let mut quiet = event(Outcome::Filled);
+        quiet.update = Some(contracts::event::OrderUpdate {
+            state: FollowState::Following,
+            lookups: 2,
+            first_seen_ms: 0,
+            status_changed: false,
+            fill_changed: false,
+        });
+        assert_eq!(
+            r(1, 1, None).note_for(&quiet),
+            "not sent: events of this kind are not alerted"
+        );
     }
 
     #[test]

@@ -117,6 +117,18 @@ async fn alert(env: &Env, events: &[TradeEvent]) -> Result<AlertResponse, (Strin
         .map_err(|e| (e.to_string(), e.retry_after()))
 }
 
+/// Written after the alert and not retried with it: a lost note must not send the message twice.
+async fn record_alerts(db: &worker::D1Database, events: &[TradeEvent], r: &AlertResponse) {
+    let at = runtime::now_ms();
+    let notes: Vec<ops::query::Query> = events
+        .iter()
+        .map(|e| ops::ledger::alerted_query(&e.idempotency_key, at, &r.note_for(e)))
+        .collect();
+    if let Err(e) = runtime::d1::batch(db, &notes).await {
+        tracing::warn!(error = %e, events = events.len(), "alert outcome not recorded in the ledger");
+    }
+}
+
 pub async fn run(deliveries: Vec<Delivery>, env: &Env) {
     let db = match env.d1(DB_BINDING) {
         Ok(db) => db,
@@ -166,6 +178,7 @@ pub async fn run(deliveries: Vec<Delivery>, env: &Env) {
         Ok(r) => {
             tracing::info!(events = events.len(), sent = r.sent, skipped = ?r.skipped, "events alerted");
             written.iter().for_each(Delivery::ack);
+            record_alerts(&db, &events, &r).await;
             let pairs = filled_pairs(&events);
             if !pairs.is_empty() {
                 let cfg = runtime::config::load(env).await.unwrap_or_else(|_| {

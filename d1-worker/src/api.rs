@@ -257,6 +257,7 @@ async fn trail(db: &D1Database, raw_key: &str) -> Answer {
     let targets: Vec<String> = dead_letters
         .iter()
         .map(|d| audit::dead_letter_target(d.summary.id))
+        .chain([audit::signal_target(&key)])
         .collect();
     let audit = d1::all::<AuditEntry>(db, &audit::about_query(&targets)).await?;
     let trail = SignalTrail {

@@ -109,9 +109,11 @@
       var opts = {
         width: Math.min(chart.clientWidth || 800, 1100),
         height: 260,
-        // One day alone would be stretched over years: show a week around it.
+        // One day alone: uPlot 1.6.32 widens a single time point by 86400 / ms seconds (1000
+        // days); show a week around it instead.
         scales: { x: { time: true, range: function (u, min, max) {
-          return min === max ? [min - 3 * 86400, max + 3 * 86400] : [min, max];
+          var t = cols[0];
+          return t.length === 1 ? [t[0] - 3 * 86400, t[0] + 3 * 86400] : [min, max];
         } } },
         series: [{}],
         axes: [{}, { label: "USDT" }],

@@ -319,6 +319,16 @@ impl Ctx<'_> {
         .await
     }
 
+    /// Appends an audit entry for an action that stands either way (the log says when the
+    /// entry is missing).
+    async fn audit(&self, action: ops::audit::Action, target: String, detail: &serde_json::Value) {
+        let entry =
+            ops::audit::NewAudit::new(&self.actor(), action, target, detail, self.request_id);
+        if let Err(e) = runtime::audit::append(self.env, &entry, self.request_id).await {
+            tracing::error!(request_id = %self.request_id, error = %e, action = action.as_str(), "action not audit-logged");
+        }
+    }
+
     fn notice(
         &self,
         current: &'static str,
@@ -428,6 +438,21 @@ async fn signed_route(
             Ok(t) => Answer::Html(200, views::signals::trail(&ctx.chrome("/signals"), &t)),
             Err(e) => ctx.failed("/signals", "Reading the signal", &e, "/signals"),
         },
+        (Method::Get, ["orders", "new"]) => Answer::Html(
+            200,
+            views::order::page(
+                &ctx.chrome("/orders"),
+                &views::order::OrderForm {
+                    exchange: "paper".into(),
+                    network: "mainnet".into(),
+                    action: "LONG".into(),
+                    order_type: "market".into(),
+                    ..Default::default()
+                },
+                None,
+            ),
+        ),
+        (Method::Post, ["orders", "new"]) => manual_order(ctx, form).await?,
         (Method::Get, ["orders"]) => match ctx
             .get::<Page<TradeRow>>("D1_SERVICE", &format!("/trades{}", qs(query)))
             .await
@@ -476,7 +501,11 @@ async fn signed_route(
             {
                 Ok(r) => Answer::Html(
                     200,
-                    views::dead_letters::replayed(&ctx.chrome("/dead-letters"), id, &r),
+                    views::dead_letters::replayed(
+                        &ctx.chrome("/dead-letters"),
+                        (&format!("/dead-letters/{id}"), "Back to the dead letter"),
+                        &r,
+                    ),
                 ),
                 Err(e) => ctx.failed(
                     "/dead-letters",
@@ -484,6 +513,37 @@ async fn signed_route(
                     &e,
                     &format!("/dead-letters/{id}"),
                 ),
+            }
+        }
+        (Method::Post, ["dead-letters", "replay"]) => {
+            let dry_run = field(form, "dry_run") != "false";
+            let given = |k: &str| Some(field(form, k).trim().to_owned()).filter(|v| !v.is_empty());
+            let filter = ops::dead_letters::DeadLetterFilter {
+                reason: given("reason"),
+                exchange: given("exchange"),
+                symbol: given("symbol"),
+                status: Some(ops::dead_letters::Status::Pending),
+                ..Default::default()
+            };
+            let back: Vec<(String, String)> = ["reason", "exchange", "symbol"]
+                .into_iter()
+                .filter_map(|k| given(k).map(|v| (k.to_owned(), v)))
+                .collect();
+            let back = format!("/dead-letters{}", qs(&back));
+            let body = json!({"filter": filter, "limit": ops::dead_letters::MAX_REPLAY_BATCH, "dry_run": dry_run});
+            match ctx
+                .post::<ReplayResponse>("DLQ_SERVICE", "/replay", &body)
+                .await
+            {
+                Ok(r) => Answer::Html(
+                    200,
+                    views::dead_letters::replayed(
+                        &ctx.chrome("/dead-letters"),
+                        (&back, "Back to the dead letters"),
+                        &r,
+                    ),
+                ),
+                Err(e) => ctx.failed("/dead-letters", "Replay", &e, &back),
             }
         }
         (Method::Post, ["dead-letters", id, "discard"]) => {
@@ -517,6 +577,7 @@ async fn signed_route(
             let (key, value) = (field(form, "key").trim(), field(form, "value"));
             set(ctx, key, value, None, "/config").await?
         }
+        (Method::Post, ["config", "apply-manifest"]) => apply_manifest(ctx).await,
         (Method::Post, ["kill"]) => {
             let reason = field(form, "reason").trim();
             if !(3..=200).contains(&reason.chars().count()) {
@@ -705,12 +766,9 @@ async fn close(
             .map(str::to_owned),
     };
     if field(form, "confirm") != "yes" {
-        let mut once = [0u8; 16];
-        getrandom::getrandom(&mut once).map_err(|e| AuthError::Random(e.to_string()))?;
-        let once: String = once.iter().map(|b| format!("{b:02x}")).collect();
         return Ok(Answer::Html(
             200,
-            views::positions::confirm(&ctx.chrome("/positions"), &c, &once),
+            views::positions::confirm(&ctx.chrome("/positions"), &c, &one_time_key()?),
         ));
     }
     let signal = match views::positions::close_signal(&c, field(form, "once")) {
@@ -728,17 +786,8 @@ async fn close(
                     "{}:{}:{}:{}",
                     c.exchange, c.network, c.symbol, c.side
                 ));
-                let entry = ops::audit::NewAudit::new(
-                    &ctx.actor(),
-                    ops::audit::Action::PositionClose,
-                    target,
-                    &signal,
-                    ctx.request_id,
-                );
-                if let Err(e) = runtime::audit::append(ctx.env, &entry, ctx.request_id).await {
-                    // The close stands either way; the log says its audit entry is missing.
-                    tracing::error!(request_id = %ctx.request_id, error = %e, "position close not audit-logged");
-                }
+                ctx.audit(ops::audit::Action::PositionClose, target, &signal)
+                    .await;
                 ctx.notice(
                     "/positions",
                     "Close sent",
@@ -751,6 +800,73 @@ async fn close(
                 )
             }
             Err(e) => ctx.failed("/positions", "The close", &e, "/positions"),
+        },
+    )
+}
+
+/// A confirmation's one-time key: the idempotency key's tail, so a form sent twice is one order.
+fn one_time_key() -> std::result::Result<String, RouteError> {
+    let mut once = [0u8; 16];
+    getrandom::getrandom(&mut once).map_err(|e| AuthError::Random(e.to_string()))?;
+    Ok(once.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// `POST /orders/new`: the form checked and confirmed, then the confirmed order sent.
+async fn manual_order(
+    ctx: &Ctx<'_>,
+    form: &[(String, String)],
+) -> std::result::Result<Answer, RouteError> {
+    let f = views::order::OrderForm::from_fields(|k| field(form, k));
+    let refused = |why: &str| {
+        Answer::Html(
+            400,
+            views::order::page(&ctx.chrome("/orders"), &f, Some(why)),
+        )
+    };
+    if field(form, "confirm") != "yes" {
+        let once = one_time_key()?;
+        return Ok(match f.signal(&once) {
+            Ok(_) => Answer::Html(
+                200,
+                views::order::confirm(&ctx.chrome("/orders"), &f, &once),
+            ),
+            Err(why) => refused(&why),
+        });
+    }
+    let signal = match f.signal(field(form, "once")) {
+        Ok(s) => s,
+        Err(why) => return Ok(refused(&why)),
+    };
+    let key = signal["idempotencyKey"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    Ok(
+        match ctx
+            .post::<serde_json::Value>("TRADE_SERVICE", "/signals", &signal)
+            .await
+        {
+            Ok(r) => {
+                tracing::info!(request_id = %ctx.request_id, actor = %ctx.actor(), key = %key, "manual order sent");
+                ctx.audit(
+                    ops::audit::Action::ManualOrder,
+                    ops::audit::signal_target(&key),
+                    &signal,
+                )
+                .await;
+                ctx.notice(
+                    "/orders",
+                    "Order sent",
+                    true,
+                    &format!(
+                        "{} was accepted ({}); it executes like every signal. Its path follows.",
+                        f.summary(),
+                        summary(&r)
+                    ),
+                    &format!("/signals/{}", views::encode(&key)),
+                )
+            }
+            Err(e) => ctx.failed("/orders", "The order", &e, "/orders/new"),
         },
     )
 }
@@ -810,6 +926,76 @@ async fn set(
                 )
             }
         },
+    )
+}
+
+/// The manifest's missing keys written with their defaults (`hoox config apply-manifest`),
+/// each through the validated, audited writer; keys already stored are never touched.
+async fn apply_manifest(ctx: &Ctx<'_>) -> Answer {
+    let kv = match ctx.env.kv(runtime::config::CONFIG_KV) {
+        Ok(kv) => kv,
+        Err(e) => {
+            return ctx.notice(
+                "/config",
+                "Config",
+                false,
+                &format!("CONFIG_KV: {e}"),
+                "/config",
+            )
+        }
+    };
+    let values = match runtime::config::read_all(&kv).await {
+        Ok(v) => v,
+        Err(e) => {
+            return ctx.notice(
+                "/config",
+                "Config",
+                false,
+                &format!("CONFIG_KV: {e}"),
+                "/config",
+            )
+        }
+    };
+    let present = |k: &str| values.iter().any(|(key, v)| *key == k && v.is_some());
+    let mut written = Vec::new();
+    for (key, default) in contracts::config::missing_keys(present) {
+        if let Err(e) = runtime::config::set_because(
+            ctx.env,
+            key,
+            default,
+            &ctx.actor(),
+            "dashboard",
+            Some("the manifest's default"),
+            ctx.request_id,
+        )
+        .await
+        {
+            let h = runtime::http::HttpError::from(&e);
+            let done = if written.is_empty() {
+                "none".to_owned()
+            } else {
+                written.join(", ")
+            };
+            return ctx.notice(
+                "/config",
+                "Config",
+                false,
+                &format!("{key} refused: {} (written before it: {done})", h.message),
+                "/config",
+            );
+        }
+        written.push(key);
+    }
+    ctx.notice(
+        "/config",
+        "Defaults written",
+        true,
+        &if written.is_empty() {
+            "Every manifest key was already stored; nothing written.".to_owned()
+        } else {
+            format!("Written with their defaults: {}", written.join(", "))
+        },
+        "/config",
     )
 }
 

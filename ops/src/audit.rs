@@ -35,6 +35,8 @@ pub enum Action {
     RiskFlatten,
     /// An operator closed a position from the dashboard (its close signal was accepted).
     PositionClose,
+    /// An operator placed an order from the dashboard (its signal was accepted).
+    ManualOrder,
 }
 
 impl Action {
@@ -50,6 +52,7 @@ impl Action {
             Self::RiskResume => "risk_resume",
             Self::RiskFlatten => "risk_flatten",
             Self::PositionClose => "position_close",
+            Self::ManualOrder => "manual_order",
         }
     }
 }
@@ -62,6 +65,11 @@ pub fn dead_letter_target(id: i64) -> String {
 /// A position the agent-worker acted on: `position:bybit:mainnet:BTCUSDT:long:1700000000000`.
 pub fn position_target(position: &str) -> String {
     format!("position:{position}")
+}
+
+/// A signal an operator sent: `signal:<idempotency key>` (its path lists the entry).
+pub fn signal_target(key: &str) -> String {
+    format!("signal:{key}")
 }
 
 pub fn config_target(key: &str) -> String {

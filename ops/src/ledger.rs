@@ -156,10 +156,26 @@ pub struct SignalRow {
     pub detail: Option<String>,
     pub attempts: i64,
     pub updated_at_ms: i64,
+    /// When the fan-out's Telegram alert about the latest event went out (or was skipped).
+    #[serde(default)]
+    pub alerted_at_ms: Option<i64>,
+    /// What became of that alert: sent, or why not.
+    #[serde(default)]
+    pub alert: Option<String>,
 }
 
 const SIGNAL_COLUMNS: &str = "idempotency_key, request_id, exchange, symbol, action, order_type, \
-     quantity, price, leverage, test, received_at_ms, outcome, detail, attempts, updated_at_ms";
+     quantity, price, leverage, test, received_at_ms, outcome, detail, attempts, updated_at_ms, \
+     alerted_at_ms, alert";
+
+/// Records what became of the alert about `key`'s latest event. Written after the alert, and
+/// not retried with it: a missing record must not send the message twice.
+pub fn alerted_query(key: &str, at_ms: i64, note: &str) -> Query {
+    Query::new(
+        "UPDATE signals SET alerted_at_ms = ?1, alert = ?2 WHERE idempotency_key = ?3",
+        vec![at_ms.into(), note.into(), key.into()],
+    )
+}
 
 pub fn signals_query(f: &LedgerFilter, paging: &Paging) -> Query {
     let mut w = Where::default();

@@ -135,6 +135,18 @@ impl SignalTrail {
                 },
                 outcome_tone(&s.outcome),
             ));
+            if let (Some(at), Some(note)) = (s.alerted_at_ms, &s.alert) {
+                out.push(step(
+                    at,
+                    "alert",
+                    format!("Telegram alert {note}"),
+                    if note.starts_with("sent") {
+                        Tone::Good
+                    } else {
+                        Tone::Neutral
+                    },
+                ));
+            }
         }
         for d in &self.dead_letters {
             let dl = &d.summary;
@@ -276,14 +288,19 @@ mod tests {
             detail: None,
             attempts: 2,
             updated_at_ms: updated,
+            alerted_at_ms: None,
+            alert: None,
         }
     }
 
     #[test]
     fn the_steps_follow_the_pipeline_in_time_order() {
+        let mut alerted = signal("k1", 1_000, 3_000, "filled");
+        alerted.alerted_at_ms = Some(3_100);
+        alerted.alert = Some("sent to 1 chat".into());
         let trail = SignalTrail {
             key: "k1".into(),
-            signal: Some(signal("k1", 1_000, 3_000, "filled")),
+            signal: Some(alerted),
             orders: vec![TradeRow {
                 client_order_id: "hx-1".into(),
                 idempotency_key: "k1".into(),
@@ -307,7 +324,11 @@ mod tests {
         let stages: Vec<&str> = steps.iter().map(|s| s.stage).collect();
         assert_eq!(
             stages,
-            ["received", "recorded", "exchange", "executed", "outcome"]
+            ["received", "recorded", "exchange", "executed", "outcome", "alert"]
+        );
+        assert_eq!(
+            (steps[5].text.as_str(), steps[5].tone),
+            ("Telegram alert sent to 1 chat", Tone::Good)
         );
         assert!(steps[2].text.contains("ex-9") && steps[2].text.contains("at 50000"));
         assert_eq!(steps[4].tone, Tone::Good);
@@ -362,6 +383,15 @@ mod tests {
                 .count();
             rows
         };
+        sqlite::execute(
+            &db,
+            &crate::ledger::alerted_query("k1", 2100, "sent to 1 chat"),
+        );
+        let mut st = db.prepare(&crate::ledger::signal_query("k1").sql).unwrap();
+        let alert: (Option<i64>, Option<String>) = st
+            .query_row(["k1"], |r| Ok((r.get(15)?, r.get(16)?)))
+            .unwrap();
+        assert_eq!(alert, (Some(2100), Some("sent to 1 chat".into())));
         assert_eq!(count(crate::ledger::signal_query("k1")), 1);
         assert_eq!(count(crate::ledger::orders_of_query("k1")), 0);
         assert_eq!(count(crate::ledger::signals_since_query(1999, 50)), 1);

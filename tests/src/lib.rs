@@ -277,6 +277,10 @@ impl Hoox {
             "--show-interactive-dev-session=false",
         ]);
         let mut cmd = wrangler(&args);
+        // Its own dev registry: wrangler's is per user by default, and a cron dispatched by
+        // worker name goes to whichever running `wrangler dev` registered that name last (a
+        // second suite, another worktree's, `cargo xtask dev`), not necessarily this one.
+        cmd.env("WRANGLER_REGISTRY_PATH", state.join("dev-registry"));
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         let child = cmd.stdout(out).stderr(err).spawn().expect("wrangler dev");
         let mut hoox = Self {

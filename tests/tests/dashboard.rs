@@ -285,9 +285,27 @@ async fn seed(h: &Hoox) -> (String, String) {
         &[json!(eth)],
     )
     .await;
-    // The account read writes the day's equity snapshot (paper's from its fills).
-    h.trigger_cron("trade-worker").await;
-    wait_sql(h, "SELECT * FROM equity_snapshots", &[]).await;
+    // The account read writes the day's equity snapshot (paper's from its fills). A signal's
+    // outcome and its fills are separate ledger writes, so a run may come before the fills: the
+    // cron runs again until the snapshot is there.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        h.trigger_cron("trade-worker").await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        if !h
+            .sql("SELECT * FROM equity_snapshots", &[])
+            .await
+            .is_empty()
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no equity snapshot after the account reads; orders {:?}\n{}",
+            h.sql("SELECT * FROM orders", &[]).await,
+            h.log_tail(60)
+        );
+    }
     (opened, eth)
 }
 
@@ -326,11 +344,23 @@ fn every_view_shows_the_pipelines_data(h: &Hoox) -> Fut<'_> {
         let list = wait_text(&c, "#signals", &opened).await;
         assert!(!list.contains("ETHUSDT"), "the symbol filter holds: {list}");
         shot(&c, "signals").await;
+        // The path ends with the alert, recorded after the fan-out sent it (this suite allows
+        // no chat, so it says why none went out).
+        wait_sql(
+            h,
+            "SELECT 1 FROM signals WHERE idempotency_key = ? AND alerted_at_ms IS NOT NULL",
+            &[json!(opened)],
+        )
+        .await;
         click(&c, &format!("#signals a[href$='{opened}']")).await;
         let trail = wait_text(&c, "#trail", "Outcome: filled").await;
-        for stage in ["received", "recorded", "executed", "exchange"] {
+        for stage in ["received", "recorded", "executed", "exchange", "alert"] {
             assert!(trail.contains(stage), "the path shows {stage}: {trail}");
         }
+        assert!(
+            trail.contains("Telegram alert not sent: no chat in telegram:allowed_chat_ids"),
+            "{trail}"
+        );
         shot(&c, "signal-path").await;
 
         c.goto(&dash(h, "/orders?exchange=paper")).await.unwrap();
@@ -434,6 +464,26 @@ fn the_kill_switch_toggles_through_config_kv_and_the_audit_log(h: &Hoox) -> Fut<
             Some("false")
         );
         h.config_written();
+        // A manifest key gone from CONFIG_KV is written back with its default from the config
+        // page (`hoox config apply-manifest`), audited; the stored ones are left alone.
+        let age = "trade:max_signal_age_seconds";
+        h.delete_kv_prefix(age).await;
+        c.goto(&dash(h, "/config")).await.unwrap();
+        wait_text(&c, "#apply-manifest", "not stored").await;
+        click(&c, "#apply-manifest button").await;
+        let done = wait_text(&c, "main", "Written with their defaults").await;
+        assert!(
+            done.contains(age) && !done.contains("trade:kill_switch"),
+            "{done}"
+        );
+        assert_eq!(config_value(h, age).await.as_deref(), Some("300"));
+        wait_sql(
+            h,
+            "SELECT 1 FROM audit_log WHERE action = 'config_set' AND actor = 'dashboard:operator' AND target = ?",
+            &[json!(format!("config:{age}"))],
+        )
+        .await;
+        h.config_written();
         c.close().await.ok();
     })
 }
@@ -466,6 +516,13 @@ fn a_replayed_dead_letter_shows_its_outcome_in_the_live_feed(h: &Hoox) -> Fut<'_
             .unwrap();
         wait_text(&c, "#dead-letters", "kill_switch").await;
         shot(&c, "dead-letters").await;
+        // The list's filters select a bulk replay; its dry run names what it would send.
+        c.goto(&dash(h, "/dead-letters?status=pending&reason=kill_switch"))
+            .await
+            .unwrap();
+        click(&c, "#replay-matching button[value=true]").await;
+        let would = wait_text(&c, "#replay-results", "would replay").await;
+        assert!(would.contains(&format!("#{id}")), "{would}");
         c.goto(&dash(h, &format!("/dead-letters/{id}")))
             .await
             .unwrap();
@@ -486,10 +543,27 @@ fn a_replayed_dead_letter_shows_its_outcome_in_the_live_feed(h: &Hoox) -> Fut<'_
         accept(&c).await;
         wait_text(&c, "#replay-results", "replayed").await;
         let replayed_at = Instant::now();
-        let line = wait_text(&watcher, "#feed", "SOLUSDT on paper: filled").await;
+        // The feed's delay is counted from the outcome's arrival in the ledger (the page can show
+        // nothing sooner); the replay's own execution comes before that.
+        let ((line, shown_at), in_ledger_at) = tokio::join!(
+            async {
+                let line = wait_text(&watcher, "#feed", "SOLUSDT on paper: filled").await;
+                (line, Instant::now())
+            },
+            async {
+                wait_sql(
+                    h,
+                    "SELECT 1 FROM signals WHERE idempotency_key = ? AND outcome = 'filled'",
+                    &[json!(key)],
+                )
+                .await;
+                Instant::now()
+            }
+        );
         eprintln!(
-            "live feed showed the replayed signal {:?} after the replay: {line:?}",
-            replayed_at.elapsed()
+            "live feed showed the replayed signal {:?} after the replay, {:?} after its outcome reached the ledger: {line:?}",
+            shown_at - replayed_at,
+            shown_at.saturating_duration_since(in_ledger_at),
         );
         watcher
             .execute("document.getElementById('feed').scrollIntoView()", vec![])
@@ -517,6 +591,115 @@ fn a_replayed_dead_letter_shows_its_outcome_in_the_live_feed(h: &Hoox) -> Fut<'_
         );
         c.close().await.ok();
         watcher.close().await.ok();
+    })
+}
+
+fn a_manual_order_is_placed_from_the_browser(h: &Hoox) -> Fut<'_> {
+    Box::pin(async move {
+        let c = browser().await;
+        login(h, &c).await;
+        c.goto(&dash(h, "/orders")).await.unwrap();
+        click(&c, "#new-order").await;
+        wait_text(&c, "h1", "New order").await;
+        // What a webhook would refuse is refused with the field named, and nothing is sent.
+        fill(&c, "input[name=symbol]", "SOLUSDT").await;
+        fill(&c, "input[name=quantity]", "-1").await;
+        fill(&c, "input[name=price]", "150").await;
+        click(&c, "form.order button[type=submit]").await;
+        wait_text(&c, "p.notice.bad", "quantity").await;
+        shot(&c, "order-refused").await;
+        fill(&c, "input[name=quantity]", "1").await;
+        click(&c, "form.order button[type=submit]").await;
+        wait_text(
+            &c,
+            "main",
+            "LONG 1 SOLUSDT on paper mainnet (market at 150)",
+        )
+        .await;
+        shot(&c, "order-confirm").await;
+        let mut form = String::from("confirm=yes");
+        let mut once = String::new();
+        for name in [
+            "csrf",
+            "exchange",
+            "network",
+            "action",
+            "symbol",
+            "quantity",
+            "order_type",
+            "price",
+            "leverage",
+            "once",
+        ] {
+            let v = c
+                .find(Locator::Css(&format!(
+                    "form[data-confirm] input[name={name}]"
+                )))
+                .await
+                .unwrap_or_else(|e| panic!("{name}: {e}"))
+                .attr("value")
+                .await
+                .unwrap()
+                .unwrap_or_default();
+            if name == "once" {
+                once = v.clone();
+            }
+            form.push_str(&format!("&{name}={v}"));
+        }
+        let session = cookie(&c).await;
+        click(&c, "button[name=confirm]").await;
+        accept(&c).await;
+        wait_text(&c, "main", "was accepted").await;
+        // The confirmation sent again is the same signal, not a second order.
+        let (status, body) = raw(
+            h,
+            Method::POST,
+            "/orders/new",
+            &session,
+            &[("origin", &h.base)],
+            Some(&form),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains("was accepted"), "{body}");
+        let key = format!("dashboard:order:{once}");
+        let filled = wait_sql(
+            h,
+            "SELECT 1 FROM signals WHERE idempotency_key = ? AND outcome = 'filled'",
+            &[json!(key)],
+        )
+        .await;
+        assert_eq!(filled.len(), 1);
+        assert_eq!(
+            h.sql(
+                "SELECT COUNT(*) AS n FROM orders WHERE idempotency_key = ?",
+                &[json!(key)]
+            )
+            .await[0]["n"],
+            1,
+            "one order for one confirmation"
+        );
+        let audit = h
+            .sql(
+                "SELECT actor FROM audit_log WHERE action = 'manual_order' AND target = ?",
+                &[json!(format!("signal:{key}"))],
+            )
+            .await;
+        assert_eq!(
+            audit.len(),
+            2,
+            "each accepted submission is audited: {audit:?}"
+        );
+        assert!(audit.iter().all(|a| a["actor"] == "dashboard:operator"));
+        c.goto(&dash(h, &format!("/signals/{}", key.replace(':', "%3A"))))
+            .await
+            .unwrap();
+        let trail = wait_text(&c, "#trail", "Outcome: filled").await;
+        assert!(
+            trail.contains("manual_order"),
+            "the path shows who sent it: {trail}"
+        );
+        shot(&c, "order-path").await;
     })
 }
 
@@ -815,6 +998,10 @@ fn main() {
         (
             "a_position_is_closed_from_the_browser",
             a_position_is_closed_from_the_browser,
+        ),
+        (
+            "a_manual_order_is_placed_from_the_browser",
+            a_manual_order_is_placed_from_the_browser,
         ),
         (
             "forged_posts_are_refused_and_no_page_carries_a_secret",

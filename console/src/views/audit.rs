@@ -16,7 +16,7 @@ pub fn page(chrome: &Chrome<'_>, q: &[(&str, &str)], p: &Page<AuditEntry>) -> Ma
         html! {
             (filters(&chrome.href("/audit"), &[
                 ("actor", "actor", get(q, "actor"), &[]),
-                ("action", "action", get(q, "action"), &["config_set", "replay", "discard", "risk_close", "risk_close_failed", "risk_stop_moved", "risk_pause", "risk_resume", "risk_flatten", "position_close"]),
+                ("action", "action", get(q, "action"), &["config_set", "replay", "discard", "risk_close", "risk_close_failed", "risk_stop_moved", "risk_pause", "risk_resume", "risk_flatten", "position_close", "manual_order"]),
                 ("target", "target", get(q, "target"), &[]),
             ]))
             table #audit {

@@ -37,6 +37,14 @@ pub fn page(chrome: &Chrome<'_>, values: &[Value<'_>], overrides: &[Value<'_>]) 
                     }
                 }
             }
+            @let missing = contracts::config::missing_keys(|k| values.iter().any(|v| v.key == k && v.value.is_some())).count();
+            @if missing > 0 {
+                form #apply-manifest method="post" action=(chrome.href("/config/apply-manifest")) {
+                    (chrome.csrf_field())
+                    p { (missing) " manifest key" @if missing != 1 { "s" } " not stored (their defaults apply). "
+                        button type="submit" { "Write their defaults" } }
+                }
+            }
             h2 { "Per-symbol rule" }
             form method="post" action=(chrome.href("/config")) {
                 (chrome.csrf_field())

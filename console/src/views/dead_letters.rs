@@ -37,6 +37,18 @@ pub fn list(chrome: &Chrome<'_>, q: &[(&str, &str)], l: &DeadLetterList) -> Mark
                 ("symbol", "symbol", get(q, "symbol"), &[]),
             ]))
             p.muted { (l.total) " match." }
+            @if l.total > 0 && matches!(get(q, "status"), "" | "pending") {
+                // Every pending one the filters select, as `hoox dlq replay --reason …` does.
+                form.bulk #replay-matching method="post" action=(chrome.href("/dead-letters/replay")) {
+                    (chrome.csrf_field())
+                    @for k in ["reason", "exchange", "symbol"] {
+                        input type="hidden" name=(k) value=(get(q, k));
+                    }
+                    button type="submit" name="dry_run" value="true" { "Dry run: replay the pending ones that match" }
+                    " "
+                    button.bad type="submit" name="dry_run" value="false" data-confirm="Replay every pending dead letter these filters select?" { "Replay them (at most " (ops::dead_letters::MAX_REPLAY_BATCH) ")" }
+                }
+            }
             table #dead-letters {
                 thead { tr { th { "#" } th { "recorded" } th { "queue" } th { "reason" } th { "exchange" } th { "symbol" } th { "action" } th { "attempts" } th { "status" } th { "in doubt" } } }
                 tbody { @for d in &l.page.items {
@@ -103,7 +115,8 @@ pub fn detail(chrome: &Chrome<'_>, d: &DeadLetterDetail) -> Markup {
 }
 
 /// A replay's answer: per item what happened (dry runs say what would).
-pub fn replayed(chrome: &Chrome<'_>, id: i64, r: &ReplayResponse) -> Markup {
+/// What a replay (or its dry run) did; `back` is the page it came from.
+pub fn replayed(chrome: &Chrome<'_>, back: (&str, &str), r: &ReplayResponse) -> Markup {
     super::page(
         chrome,
         if r.dry_run { "Dry run" } else { "Replay" },
@@ -117,7 +130,8 @@ pub fn replayed(chrome: &Chrome<'_>, id: i64, r: &ReplayResponse) -> Markup {
                     }) }
                 }
             }
-            p { a href=(chrome.href(&format!("/dead-letters/{id}"))) { "Back to the dead letter" } }
+            @if r.items.is_empty() { p.muted { "Nothing pending matched." } }
+            p { a href=(chrome.href(back.0)) { (back.1) } }
         },
     )
 }

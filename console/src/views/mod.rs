@@ -8,6 +8,7 @@ pub mod audit;
 pub mod config;
 pub mod dead_letters;
 pub mod login;
+pub mod order;
 pub mod overview;
 pub mod positions;
 pub mod reports;

@@ -56,6 +56,7 @@ pub fn orders(chrome: &Chrome<'_>, q: &Query<'_>, page: &Page<TradeRow>) -> Mark
         chrome,
         "Orders",
         html! {
+            p { a.button #new-order href=(chrome.href("/orders/new")) { "New order…" } }
             (filters(&chrome.href("/orders"), &[
                 ("exchange", "exchange", get(q, "exchange"), EXCHANGES),
                 ("symbol", "symbol", get(q, "symbol"), &[]),

@@ -11,6 +11,10 @@
 //! `e2e`: live trading against the mock exchanges (signatures verified): N signals posted with
 //! 16 connections; prints signals/s from the first webhook to the last order acknowledged at the
 //! exchange, and p50/p99 of each signal's webhook → exchange-acknowledgement latency.
+//!
+//! `dashboard`: the operator console's pages on data made by real (paper) signals, through the
+//! runtime's entry socket with a logged-in session: each view's first answer (the dashboard's
+//! fresh isolate for the first) and p50/p99/max over repeats, and the runtime's CPU per page.
 
 use integration::Hoox;
 use serde_json::json;
@@ -304,8 +308,9 @@ fn main() {
     match what.as_str() {
         "ingest" | "ingest-full" => ingest(&what, seconds, rounds),
         "e2e" => e2e(seconds as usize * 30),
+        "dashboard" => dashboard(seconds as usize * 5),
         other => {
-            eprintln!("unknown benchmark {other}; try `ingest` or `e2e`");
+            eprintln!("unknown benchmark {other}; try `ingest`, `e2e` or `dashboard`");
             std::process::exit(2);
         }
     }
@@ -727,4 +732,135 @@ fn e2e(signals: usize) {
     );
     drop(hoox);
     drop(mock);
+}
+
+/// The dashboard's pages, `repeats` times each after their first answer.
+fn dashboard(repeats: usize) {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let hoox = Hoox::start();
+    rt.block_on(async {
+        let entry = runtime_entry(&hoox).await;
+        let base = entry.clone().unwrap_or_else(|| hoox.base.clone());
+        // The login answers with a redirect that carries the cookie: not followed.
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("http client");
+        let get = |path: &str, cookie: Option<&str>| {
+            let mut r = http.get(format!("{base}/dashboard{path}"));
+            if entry.is_some() {
+                r = r.header(ROUTE, "hoox");
+            }
+            if let Some(c) = cookie {
+                r = r.header("cookie", c);
+            }
+            r
+        };
+        // The first page of all: the login, before the dashboard has answered anything.
+        let at = Instant::now();
+        let login_page = get("/login", None).send().await.expect("login page");
+        let first = at.elapsed();
+        assert_eq!(login_page.status(), 200, "the login page");
+        // Pages with rows: paper signals through the webhook, the last one waited for.
+        let mut last = String::new();
+        for i in 0..20 {
+            last = integration::unique("bench-dash");
+            let action = if i % 4 == 3 { "CLOSE_LONG" } else { "LONG" };
+            let symbol = ["BTCUSDT", "ETHUSDT"][i % 2];
+            let body = json!({"apiKey": hoox.api_key, "exchange": "paper", "action": action,
+                              "symbol": symbol, "quantity": "0.01",
+                              "price": "50000", "idempotencyKey": last});
+            let r = hoox.webhook(&body, &[]).await;
+            assert_eq!(r.status(), 202, "a seeding signal");
+        }
+        hoox.wait_orders(&last, Duration::from_secs(60)).await;
+        let mut login = http
+            .post(format!("{base}/dashboard/login"))
+            .header("origin", &base)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!(
+                "user=operator&password={}",
+                integration::dev_var("DASHBOARD_PASSWORD")
+            ));
+        if entry.is_some() {
+            login = login.header(ROUTE, "hoox");
+        }
+        let at = Instant::now();
+        let r = login.send().await.expect("login");
+        let login_took = at.elapsed();
+        let status = r.status();
+        let cookie = r
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with("__Host-hoox_session="))
+            .and_then(|v| v.split(';').next())
+            .map(str::to_owned);
+        let Some(cookie) = cookie else {
+            let body = r.text().await.unwrap_or_default();
+            panic!("the login gave no session ({status}): {}", body.chars().take(600).collect::<String>());
+        };
+        println!(
+            "dashboard benchmark: {} ({} repeats per view, one request at a time, 20 paper signals seeded)",
+            if entry.is_some() { "the runtime's entry socket, the gateway first" } else { "wrangler's dev port" },
+            repeats
+        );
+        println!("{:<28} {:>8.1} ms   (the dashboard's first answer: a fresh isolate)", "GET /login, first", first.as_secs_f64() * 1000.0);
+        println!("{:<28} {:>8.1} ms   (PBKDF2-SHA256, 100 000 iterations, then a KV write)", "POST /login", login_took.as_secs_f64() * 1000.0);
+        let views = [
+            "/".to_owned(),
+            "/positions".into(),
+            "/signals".into(),
+            format!("/signals/{last}"),
+            "/orders".into(),
+            "/dead-letters".into(),
+            "/config".into(),
+            "/audit".into(),
+            "/workers".into(),
+            "/agent".into(),
+            "/reports".into(),
+            "/feed.json".into(),
+        ];
+        for view in &views {
+            let mut latencies = vec![];
+            let mut first = None;
+            let mut errors = 0;
+            let cpu_before = CpuSample::take(hoox.process_group());
+            let at = Instant::now();
+            for _ in 0..=repeats {
+                let t = Instant::now();
+                let ok = match get(view, Some(&cookie)).send().await {
+                    Ok(r) => r.status() == 200 && r.bytes().await.is_ok(),
+                    Err(_) => false,
+                };
+                let took = t.elapsed();
+                errors += usize::from(!ok);
+                if first.is_none() {
+                    first = Some(took);
+                } else {
+                    latencies.push(took);
+                }
+            }
+            latencies.sort_unstable();
+            let f = Figures {
+                name: format!("GET {}", view.chars().take(24).collect::<String>()),
+                cpu: cpu_before.per_request(&CpuSample::take(hoox.process_group()), repeats + 1),
+                latencies,
+                errors,
+                seconds: at.elapsed().as_secs_f64(),
+            };
+            println!(
+                "{:<28} first {:>6.1} ms   p50 {:>6.1} ms   p99 {:>6.1} ms   max {:>6.1} ms   ({} errors)\n{:<28} {}",
+                f.name,
+                first.unwrap_or_default().as_secs_f64() * 1000.0,
+                f.pct(0.5),
+                f.pct(0.99),
+                f.pct(1.0),
+                f.errors,
+                "",
+                f.cpu
+            );
+        }
+    });
 }
