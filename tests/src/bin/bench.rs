@@ -12,6 +12,9 @@
 //! 16 connections; prints signals/s from the first webhook to the last order acknowledged at the
 //! exchange, and p50/p99 of each signal's webhook → exchange-acknowledgement latency.
 //!
+//! `latency`: one live signal every 200 ms for N seconds (open loop) over two symbols on all
+//! three mock exchanges; prints p50/p90/p99/max of webhook arrival → exchange accepted.
+//!
 //! `dashboard`: the operator console's pages on data made by real (paper) signals, through the
 //! runtime's entry socket with a logged-in session: each view's first answer (the dashboard's
 //! fresh isolate for the first) and p50/p99/max over repeats, and the runtime's CPU per page.
@@ -308,9 +311,10 @@ fn main() {
     match what.as_str() {
         "ingest" | "ingest-full" => ingest(&what, seconds, rounds),
         "e2e" => e2e(seconds as usize * 30),
+        "latency" => latency(seconds),
         "dashboard" => dashboard(seconds as usize * 5),
         other => {
-            eprintln!("unknown benchmark {other}; try `ingest`, `e2e` or `dashboard`");
+            eprintln!("unknown benchmark {other}; try `ingest`, `e2e`, `latency` or `dashboard`");
             std::process::exit(2);
         }
     }
@@ -630,11 +634,10 @@ fn wall_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// Webhook → order acknowledged at the (mock) exchange, end to end.
-fn e2e(signals: usize) {
-    use contracts::signal::Exchange;
+/// Every worker in live mode against the mock exchanges (signatures verified), with the
+/// webhook's and the exchanges' quotas out of the way.
+fn live_stack(rt: &tokio::runtime::Runtime) -> (integration::mock_exchange::MockExchanges, Hoox) {
     use integration::mock_exchange::{MockCredentials, MockExchanges};
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
     let mock = rt
         .block_on(MockExchanges::start(MockCredentials::default()))
         .expect("mock exchanges");
@@ -651,43 +654,43 @@ fn e2e(signals: usize) {
         .await;
         tokio::time::sleep(Duration::from_millis(2_500)).await;
     });
+    (mock, hoox)
+}
+
+/// A live signal: `i` picks the exchange and symbol (quantities above each venue's minimum
+/// notional at the mock's marks).
+fn live_signal(api_key: &str, key: &str, i: usize, symbols: usize) -> serde_json::Value {
+    use contracts::signal::Exchange;
     let exchanges = [Exchange::Bybit, Exchange::Binance, Exchange::Mexc];
-    let run = std::process::id();
-    let sent = Arc::new(std::sync::Mutex::new(std::collections::HashMap::new()));
-    let next = Arc::new(AtomicU64::new(0));
-    let started = wall_ms();
-    rt.block_on(async {
-        let tasks = (0..16).map(|_| {
-            let (sent, next, client) = (sent.clone(), next.clone(), hoox.http.clone());
-            let (base, api_key) = (hoox.base.clone(), hoox.api_key.clone());
-            async move {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed) as usize;
-                    if i >= signals {
-                        break;
-                    }
-                    let key = format!("e2e-{run}-{i}");
-                    let body = json!({"apiKey": api_key, "exchange": exchanges[i % 3].as_str(), "action": "LONG", "symbol": "ETHUSDT", "quantity": "0.01", "price": "3000", "orderType": "market", "idempotencyKey": key});
-                    let at = wall_ms();
-                    let ok = client.post(format!("{base}/webhook")).header("content-type", "application/json").body(body.to_string()).send().await.map(|r| r.status().as_u16() == 202).unwrap_or(false);
-                    if ok {
-                        if let Ok(mut m) = sent.lock() {
-                            m.insert(key, at);
-                        }
-                    }
-                }
-            }
-        });
-        futures::future::join_all(tasks).await;
-    });
+    let (symbol, quantity) = [("ETHUSDT", "0.01"), ("BTCUSDT", "0.002")][(i / 3) % symbols];
+    json!({"apiKey": api_key, "exchange": exchanges[i % 3].as_str(), "action": "LONG",
+           "symbol": symbol, "quantity": quantity, "orderType": "market", "idempotencyKey": key})
+}
+
+/// Posts one signal; whether the gateway answered 202.
+async fn post_signal(client: &reqwest::Client, base: &str, body: &serde_json::Value) -> bool {
+    client
+        .post(format!("{base}/webhook"))
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .map(|r| r.status().as_u16() == 202)
+        .unwrap_or(false)
+}
+
+/// For each accepted signal (key, webhook time in epoch ms), when the mock exchange accepted
+/// its order: (webhook ms, accepted ms) pairs, waiting up to five minutes for the last.
+fn acknowledged(
+    rt: &tokio::runtime::Runtime,
+    hoox: &Hoox,
+    mock: &integration::mock_exchange::MockExchanges,
+    sent: Vec<(String, i64)>,
+) -> (usize, Vec<(i64, i64)>) {
     // Client order ids come from each key and its intake time, which the store holds.
-    let by_key: Vec<(String, i64)> = sent
-        .lock()
-        .map(|m| m.iter().map(|(k, t)| (k.clone(), *t)).collect())
-        .unwrap_or_default();
     let accepted: std::collections::HashMap<String, i64> = rt.block_on(async {
         let mut out = std::collections::HashMap::new();
-        for (key, at) in by_key {
+        for (key, at) in sent {
             if let Some(id) = hoox.client_order_id(&key).await {
                 out.insert(id, at);
             }
@@ -711,24 +714,110 @@ fn e2e(signals: usize) {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
+    (accepted.len(), acked)
+}
+
+/// The `p` quantile of sorted `v` (0 when empty).
+fn quantile(v: &[i64], p: f64) -> i64 {
+    v.get(((v.len() as f64 * p) as usize).min(v.len().saturating_sub(1)))
+        .copied()
+        .unwrap_or(0)
+}
+
+/// Webhook → order acknowledged at the (mock) exchange, end to end.
+fn e2e(signals: usize) {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let (mock, hoox) = live_stack(&rt);
+    let run = std::process::id();
+    let sent = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let next = Arc::new(AtomicU64::new(0));
+    let started = wall_ms();
+    rt.block_on(async {
+        let tasks = (0..16).map(|_| {
+            let (sent, next, client) = (sent.clone(), next.clone(), hoox.http.clone());
+            let (base, api_key) = (hoox.base.clone(), hoox.api_key.clone());
+            async move {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+                    if i >= signals {
+                        break;
+                    }
+                    let key = format!("e2e-{run}-{i}");
+                    // One symbol: ETHUSDT on each exchange, as the figures so far were taken.
+                    let body = live_signal(&api_key, &key, i, 1);
+                    let at = wall_ms();
+                    if post_signal(&client, &base, &body).await {
+                        if let Ok(mut m) = sent.lock() {
+                            m.push((key, at));
+                        }
+                    }
+                }
+            }
+        });
+        futures::future::join_all(tasks).await;
+    });
+    let sent = sent.lock().map(|m| m.clone()).unwrap_or_default();
+    let (accepted, acked) = acknowledged(&rt, &hoox, &mock, sent);
     let mut latencies: Vec<i64> = acked.iter().map(|(s, a)| a - s).collect();
     latencies.sort_unstable();
-    let pct = |p: f64| {
-        latencies
-            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or(0)
-    };
     let last = acked.iter().map(|(_, a)| *a).max().unwrap_or(started);
     let secs = ((last - started) as f64 / 1000.0).max(0.001);
     println!("e2e benchmark: {signals} signals, 16 connections, live mode against the mock exchanges (bybit, binance, mexc)");
     println!(
         "accepted {} / acknowledged at the exchange {}: {:.1} signals/s webhook -> exchange ack; latency p50 {} ms, p99 {} ms",
-        accepted.len(),
+        accepted,
         acked.len(),
         acked.len() as f64 / secs,
-        pct(0.50),
-        pct(0.99)
+        quantile(&latencies, 0.50),
+        quantile(&latencies, 0.99)
+    );
+    drop(hoox);
+    drop(mock);
+}
+
+/// Latency at low load: one signal every 200 ms for `seconds`, open loop (a slow answer does
+/// not delay the next), over both mocked symbols on all three exchanges.
+fn latency(seconds: u64) {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let (mock, hoox) = live_stack(&rt);
+    let run = std::process::id();
+    let count = (seconds * 5) as usize;
+    let sent: Vec<(String, i64)> = rt.block_on(async {
+        let mut tick = tokio::time::interval(Duration::from_millis(200));
+        let mut tasks = Vec::with_capacity(count);
+        for i in 0..count {
+            tick.tick().await;
+            let (client, base) = (hoox.http.clone(), hoox.base.clone());
+            let key = format!("latency-{run}-{i}");
+            let body = live_signal(&hoox.api_key, &key, i, 2);
+            tasks.push(tokio::spawn(async move {
+                let at = wall_ms();
+                post_signal(&client, &base, &body)
+                    .await
+                    .then_some((key, at))
+            }));
+        }
+        let mut out = vec![];
+        for t in tasks {
+            if let Ok(Some(s)) = t.await {
+                out.push(s);
+            }
+        }
+        out
+    });
+    let (accepted, acked) = acknowledged(&rt, &hoox, &mock, sent);
+    let mut latencies: Vec<i64> = acked.iter().map(|(s, a)| a - s).collect();
+    latencies.sort_unstable();
+    println!(
+        "latency benchmark: one signal every 200 ms for {seconds} s ({count} signals), live mode, bybit/binance/mexc x ETHUSDT/BTCUSDT against the mock exchanges"
+    );
+    println!(
+        "accepted {accepted} / acknowledged at the exchange {}: webhook arrival -> exchange accepted p50 {} ms, p90 {} ms, p99 {} ms, max {} ms",
+        acked.len(),
+        quantile(&latencies, 0.50),
+        quantile(&latencies, 0.90),
+        quantile(&latencies, 0.99),
+        quantile(&latencies, 1.0)
     );
     drop(hoox);
     drop(mock);
