@@ -932,19 +932,14 @@ async fn set(
 /// The manifest's missing keys written with their defaults (`hoox config apply-manifest`),
 /// each through the validated, audited writer; keys already stored are never touched.
 async fn apply_manifest(ctx: &Ctx<'_>) -> Answer {
-    let kv = match ctx.env.kv(runtime::config::CONFIG_KV) {
-        Ok(kv) => kv,
-        Err(e) => {
-            return ctx.notice(
-                "/config",
-                "Config",
-                false,
-                &format!("CONFIG_KV: {e}"),
-                "/config",
-            )
-        }
+    let stored = async {
+        let kv = ctx
+            .env
+            .kv(runtime::config::CONFIG_KV)
+            .map_err(|e| e.to_string())?;
+        runtime::config::read_all(&kv).await
     };
-    let values = match runtime::config::read_all(&kv).await {
+    let values = match stored.await {
         Ok(v) => v,
         Err(e) => {
             return ctx.notice(

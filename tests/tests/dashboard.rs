@@ -220,6 +220,30 @@ async fn config_value(h: &Hoox, key: &str) -> Option<String> {
         .and_then(|k| k["value"].as_str().map(str::to_owned))
 }
 
+/// A confirmation page's form as a body that submits it again (`confirm=yes` and the named
+/// hidden fields), and its one-time key.
+async fn confirmation(c: &Client, names: &[&str]) -> (String, String) {
+    let mut form = String::from("confirm=yes");
+    let mut once = String::new();
+    for name in names {
+        let v = c
+            .find(Locator::Css(&format!(
+                "form[data-confirm] input[name={name}]"
+            )))
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+            .attr("value")
+            .await
+            .unwrap()
+            .unwrap_or_default();
+        if *name == "once" {
+            once = v.clone();
+        }
+        form.push_str(&format!("&{name}={v}"));
+    }
+    (form, once)
+}
+
 /// The session cookie `c` holds.
 async fn cookie(c: &Client) -> String {
     let k = c
@@ -617,35 +641,22 @@ fn a_manual_order_is_placed_from_the_browser(h: &Hoox) -> Fut<'_> {
         )
         .await;
         shot(&c, "order-confirm").await;
-        let mut form = String::from("confirm=yes");
-        let mut once = String::new();
-        for name in [
-            "csrf",
-            "exchange",
-            "network",
-            "action",
-            "symbol",
-            "quantity",
-            "order_type",
-            "price",
-            "leverage",
-            "once",
-        ] {
-            let v = c
-                .find(Locator::Css(&format!(
-                    "form[data-confirm] input[name={name}]"
-                )))
-                .await
-                .unwrap_or_else(|e| panic!("{name}: {e}"))
-                .attr("value")
-                .await
-                .unwrap()
-                .unwrap_or_default();
-            if name == "once" {
-                once = v.clone();
-            }
-            form.push_str(&format!("&{name}={v}"));
-        }
+        let (form, once) = confirmation(
+            &c,
+            &[
+                "csrf",
+                "exchange",
+                "network",
+                "action",
+                "symbol",
+                "quantity",
+                "order_type",
+                "price",
+                "leverage",
+                "once",
+            ],
+        )
+        .await;
         let session = cookie(&c).await;
         click(&c, "button[name=confirm]").await;
         accept(&c).await;
@@ -712,26 +723,13 @@ fn a_position_is_closed_from_the_browser(h: &Hoox) -> Fut<'_> {
         click(&c, "#positions tr[data-symbol=ETHUSDT] button").await;
         wait_text(&c, "main", "reduce-only market order").await;
         shot(&c, "close-confirm").await;
-        let value = |name: &'static str| {
-            let c = &c;
-            async move {
-                c.find(Locator::Css(&format!(
-                    "form[data-confirm] input[name={name}]"
-                )))
-                .await
-                .unwrap_or_else(|e| panic!("{name}: {e}"))
-                .attr("value")
-                .await
-                .unwrap()
-                .unwrap_or_default()
-            }
-        };
-        let mut form = String::from("confirm=yes");
-        for name in [
-            "csrf", "exchange", "network", "symbol", "side", "size", "price", "once",
-        ] {
-            form.push_str(&format!("&{name}={}", value(name).await));
-        }
+        let (form, _) = confirmation(
+            &c,
+            &[
+                "csrf", "exchange", "network", "symbol", "side", "size", "price", "once",
+            ],
+        )
+        .await;
         let session = cookie(&c).await;
         click(&c, "button[name=confirm]").await;
         accept(&c).await;
