@@ -319,6 +319,21 @@ impl Ctx<'_> {
         .await
     }
 
+    /// A page read from another worker: `render` on its answer, else the failure in the
+    /// service's words with a link back.
+    async fn view<R: DeserializeOwned>(
+        &self,
+        (binding, path): (&'static str, &str),
+        current: &'static str,
+        (what, back): (&str, &str),
+        render: impl FnOnce(&Chrome<'_>, &R) -> Markup,
+    ) -> Answer {
+        match self.get::<R>(binding, path).await {
+            Ok(r) => Answer::Html(200, render(&self.chrome(current), &r)),
+            Err(e) => self.failed(current, what, &e, back),
+        }
+    }
+
     /// Appends an audit entry for an action that stands either way (the log says when the
     /// entry is missing).
     async fn audit(&self, action: ops::audit::Action, target: String, detail: &serde_json::Value) {
@@ -415,29 +430,33 @@ async fn signed_route(
             )
         }
         (Method::Get, ["positions"]) => {
-            match ctx.get::<PositionsView>("D1_SERVICE", "/positions").await {
-                Ok(v) => Answer::Html(200, views::positions::page(&ctx.chrome("/positions"), &v)),
-                Err(e) => ctx.failed("/positions", "Reading positions", &e, "/"),
-            }
+            ctx.view::<PositionsView>(
+                ("D1_SERVICE", "/positions"),
+                "/positions",
+                ("Reading positions", "/"),
+                views::positions::page,
+            )
+            .await
         }
         (Method::Post, ["positions", "close"]) => close(ctx, form).await?,
-        (Method::Get, ["signals"]) => match ctx
-            .get::<Page<SignalRow>>("D1_SERVICE", &format!("/signals{}", qs(query)))
+        (Method::Get, ["signals"]) => {
+            ctx.view::<Page<SignalRow>>(
+                ("D1_SERVICE", &format!("/signals{}", qs(query))),
+                "/signals",
+                ("Reading signals", "/signals"),
+                |c, p| views::signals::list(c, &pairs(query), p),
+            )
             .await
-        {
-            Ok(p) => Answer::Html(
-                200,
-                views::signals::list(&ctx.chrome("/signals"), &pairs(query), &p),
-            ),
-            Err(e) => ctx.failed("/signals", "Reading signals", &e, "/signals"),
-        },
-        (Method::Get, ["signals", key]) => match ctx
-            .get::<SignalTrail>("D1_SERVICE", &format!("/signals/{key}"))
+        }
+        (Method::Get, ["signals", key]) => {
+            ctx.view::<SignalTrail>(
+                ("D1_SERVICE", &format!("/signals/{key}")),
+                "/signals",
+                ("Reading the signal", "/signals"),
+                views::signals::trail,
+            )
             .await
-        {
-            Ok(t) => Answer::Html(200, views::signals::trail(&ctx.chrome("/signals"), &t)),
-            Err(e) => ctx.failed("/signals", "Reading the signal", &e, "/signals"),
-        },
+        }
         (Method::Get, ["orders", "new"]) => Answer::Html(
             200,
             views::order::page(
@@ -453,41 +472,33 @@ async fn signed_route(
             ),
         ),
         (Method::Post, ["orders", "new"]) => manual_order(ctx, form).await?,
-        (Method::Get, ["orders"]) => match ctx
-            .get::<Page<TradeRow>>("D1_SERVICE", &format!("/trades{}", qs(query)))
+        (Method::Get, ["orders"]) => {
+            ctx.view::<Page<TradeRow>>(
+                ("D1_SERVICE", &format!("/trades{}", qs(query))),
+                "/orders",
+                ("Reading orders", "/orders"),
+                |c, p| views::signals::orders(c, &pairs(query), p),
+            )
             .await
-        {
-            Ok(p) => Answer::Html(
-                200,
-                views::signals::orders(&ctx.chrome("/orders"), &pairs(query), &p),
-            ),
-            Err(e) => ctx.failed("/orders", "Reading orders", &e, "/orders"),
-        },
-        (Method::Get, ["dead-letters"]) => match ctx
-            .get::<DeadLetterList>("DLQ_SERVICE", &format!("/{}", qs(query)))
-            .await
-        {
-            Ok(l) => Answer::Html(
-                200,
-                views::dead_letters::list(&ctx.chrome("/dead-letters"), &pairs(query), &l),
-            ),
-            Err(e) => ctx.failed("/dead-letters", "Reading dead letters", &e, "/dead-letters"),
-        },
-        (Method::Get, ["dead-letters", id]) => match ctx
-            .get::<DeadLetterDetail>("DLQ_SERVICE", &format!("/{}", id_of(id)))
-            .await
-        {
-            Ok(d) => Answer::Html(
-                200,
-                views::dead_letters::detail(&ctx.chrome("/dead-letters"), &d),
-            ),
-            Err(e) => ctx.failed(
+        }
+        (Method::Get, ["dead-letters"]) => {
+            ctx.view::<DeadLetterList>(
+                ("DLQ_SERVICE", &format!("/{}", qs(query))),
                 "/dead-letters",
-                "Reading the dead letter",
-                &e,
+                ("Reading dead letters", "/dead-letters"),
+                |c, l| views::dead_letters::list(c, &pairs(query), l),
+            )
+            .await
+        }
+        (Method::Get, ["dead-letters", id]) => {
+            ctx.view::<DeadLetterDetail>(
+                ("DLQ_SERVICE", &format!("/{}", id_of(id))),
                 "/dead-letters",
-            ),
-        },
+                ("Reading the dead letter", "/dead-letters"),
+                views::dead_letters::detail,
+            )
+            .await
+        }
         (Method::Post, ["dead-letters", id, "replay"]) => {
             let id = id_of(id);
             let dry_run = field(form, "dry_run") != "false";
@@ -599,16 +610,15 @@ async fn signed_route(
             )
             .await?
         }
-        (Method::Get, ["audit"]) => match ctx
-            .get::<Page<ops::audit::AuditEntry>>("D1_SERVICE", &format!("/audit{}", qs(query)))
+        (Method::Get, ["audit"]) => {
+            ctx.view::<Page<ops::audit::AuditEntry>>(
+                ("D1_SERVICE", &format!("/audit{}", qs(query))),
+                "/audit",
+                ("Reading the audit log", "/audit"),
+                |c, p| views::audit::page(c, &pairs(query), p),
+            )
             .await
-        {
-            Ok(p) => Answer::Html(
-                200,
-                views::audit::page(&ctx.chrome("/audit"), &pairs(query), &p),
-            ),
-            Err(e) => ctx.failed("/audit", "Reading the audit log", &e, "/audit"),
-        },
+        }
         (Method::Get, ["workers"]) => workers(ctx).await,
         (Method::Get, ["agent"]) => match ctx
             .get::<serde_json::Value>("AGENT_SERVICE", "/agent/status")

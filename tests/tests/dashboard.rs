@@ -220,9 +220,10 @@ async fn config_value(h: &Hoox, key: &str) -> Option<String> {
         .and_then(|k| k["value"].as_str().map(str::to_owned))
 }
 
-/// A confirmation page's form as a body that submits it again (`confirm=yes` and the named
-/// hidden fields), and its one-time key.
-async fn confirmation(c: &Client, names: &[&str]) -> (String, String) {
+/// Confirms the confirmation page `c` shows (its button, then the browser's prompt) and waits
+/// for `accepted`; then submits the same form again, as a double click or a resent request
+/// would, which must be accepted as the same signal. The form's one-time key.
+async fn confirm_twice(h: &Hoox, c: &Client, path: &str, names: &[&str], accepted: &str) -> String {
     let mut form = String::from("confirm=yes");
     let mut once = String::new();
     for name in names {
@@ -241,7 +242,22 @@ async fn confirmation(c: &Client, names: &[&str]) -> (String, String) {
         }
         form.push_str(&format!("&{name}={v}"));
     }
-    (form, once)
+    let session = cookie(c).await;
+    click(c, "button[name=confirm]").await;
+    accept(c).await;
+    wait_text(c, "main", accepted).await;
+    let (status, body) = raw(
+        h,
+        Method::POST,
+        path,
+        &session,
+        &[("origin", &h.base)],
+        Some(&form),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(accepted), "{body}");
+    once
 }
 
 /// The session cookie `c` holds.
@@ -641,8 +657,10 @@ fn a_manual_order_is_placed_from_the_browser(h: &Hoox) -> Fut<'_> {
         )
         .await;
         shot(&c, "order-confirm").await;
-        let (form, once) = confirmation(
+        let once = confirm_twice(
+            h,
             &c,
+            "/orders/new",
             &[
                 "csrf",
                 "exchange",
@@ -655,24 +673,9 @@ fn a_manual_order_is_placed_from_the_browser(h: &Hoox) -> Fut<'_> {
                 "leverage",
                 "once",
             ],
+            "was accepted",
         )
         .await;
-        let session = cookie(&c).await;
-        click(&c, "button[name=confirm]").await;
-        accept(&c).await;
-        wait_text(&c, "main", "was accepted").await;
-        // The confirmation sent again is the same signal, not a second order.
-        let (status, body) = raw(
-            h,
-            Method::POST,
-            "/orders/new",
-            &session,
-            &[("origin", &h.base)],
-            Some(&form),
-        )
-        .await;
-        assert_eq!(status, 200, "{body}");
-        assert!(body.contains("was accepted"), "{body}");
         let key = format!("dashboard:order:{once}");
         let filled = wait_sql(
             h,
@@ -723,29 +726,16 @@ fn a_position_is_closed_from_the_browser(h: &Hoox) -> Fut<'_> {
         click(&c, "#positions tr[data-symbol=ETHUSDT] button").await;
         wait_text(&c, "main", "reduce-only market order").await;
         shot(&c, "close-confirm").await;
-        let (form, _) = confirmation(
+        confirm_twice(
+            h,
             &c,
+            "/positions/close",
             &[
                 "csrf", "exchange", "network", "symbol", "side", "size", "price", "once",
             ],
+            "The close was accepted",
         )
         .await;
-        let session = cookie(&c).await;
-        click(&c, "button[name=confirm]").await;
-        accept(&c).await;
-        wait_text(&c, "main", "The close was accepted").await;
-        // Submitting the same confirmation again is the same signal, not a second order.
-        let (status, body) = raw(
-            h,
-            Method::POST,
-            "/positions/close",
-            &session,
-            &[("origin", &h.base)],
-            Some(&form),
-        )
-        .await;
-        assert_eq!(status, 200, "{body}");
-        assert!(body.contains("The close was accepted"), "{body}");
         let orders = wait_sql(
             h,
             "SELECT o.* FROM orders o JOIN signals s ON s.idempotency_key = o.idempotency_key \
