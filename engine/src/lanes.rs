@@ -3,6 +3,11 @@
 //! so a `LONG` then `CLOSE_LONG` sent a second apart are never swapped. Once a job of a lane is
 //! retried, the rest of its lane is held back with the same delay, so they keep their order on
 //! the next delivery too.
+//!
+//! Order within a batch is this module's; across batches it rests on the consumer running one
+//! batch at a time (`max_concurrency: 1` in the trade-worker's config), so two jobs of a lane
+//! never run side by side, and on Queues delivering in about the order jobs were sent, which
+//! Queues does not promise: a job delivered after a later one of its lane ran still runs.
 
 use crate::attempt::{execute_admitted, Disposition, Ports};
 use crate::ports::{Clock, Events, Exchanges, KeyStore};

@@ -4,6 +4,11 @@
 //! sender, the lifecycle state, the attempt count and the job itself until the queue has it. Record
 //! and enqueue form an outbox: the row is written before the queue send, and the alarm re-sends any
 //! job whose send failed, so a `202` is never lost. The same alarm deletes keys past their TTL.
+//!
+//! Jobs go to the queue in batches (`sendBatch`) without waiting for one to fill: a job recorded
+//! while no send is in flight is sent at once, alone; the jobs recorded while a send is in flight
+//! go together in the next one, as soon as it returns. So a batch costs no job any delay, and a
+//! busy shard makes one queue call per handful of signals rather than one per signal.
 
 use base64::Engine as _;
 use contracts::idempotency::{
@@ -28,6 +33,10 @@ pub const TRADE_QUEUE: &str = "TRADE_QUEUE";
 /// its send unmarked: it marks sent jobs and re-sends a job whose send failed or never ran (the
 /// object died first), so such a job is late by seconds, not minutes.
 const OUTBOX_RETRY_MS: i64 = 2_000;
+/// Queues' `sendBatch` limits: at most 100 messages and 256 KB in all (kept under, for the
+/// envelope of each message).
+const SEND_BATCH_MESSAGES: usize = 100;
+const SEND_BATCH_BYTES: usize = 192 * 1024;
 
 /// One row per key: the whole [`KeyRecord`] as JSON in `rec`, and beside it the columns the
 /// object's queries select on (kept equal to the record's fields on every write; `enqueued` is
@@ -70,9 +79,35 @@ pub struct IdempotencyStore {
     /// its own key too), which keeps that write off the request path; if the object is evicted
     /// first, the alarm re-sends those jobs and the consumer's claim drops the duplicates.
     sent: Rc<RefCell<Vec<String>>>,
+    /// Recorded jobs waiting for the send in flight to return (see the module doc).
+    outbox: Rc<RefCell<Outbox>>,
     /// This shard's kill switch, read from `control` once per object start and kept in step
     /// with every write (this object is the only writer).
     kill_switch: Cell<Option<(bool, i64)>>,
+}
+
+/// The jobs recorded while a send is in flight, as (key, base64 job), oldest first.
+#[derive(Default)]
+struct Outbox {
+    queued: Vec<(String, String)>,
+    sending: bool,
+}
+
+/// The oldest jobs of `queued` that fit in one `sendBatch` (at least one, whatever its size: a
+/// job too large for a batch is refused by the queue on its own, and the alarm retries it).
+fn next_batch(queued: &mut Vec<(String, String)>) -> Vec<(String, String)> {
+    let mut bytes = 0;
+    let n = queued
+        .iter()
+        .take(SEND_BATCH_MESSAGES)
+        .take_while(|(_, job)| {
+            bytes += job.len() * 3 / 4;
+            bytes <= SEND_BATCH_BYTES
+        })
+        .count()
+        .max(1)
+        .min(queued.len());
+    queued.drain(..n).collect()
 }
 
 #[derive(Deserialize)]
@@ -112,6 +147,7 @@ impl DurableObject for IdempotencyStore {
             sql,
             alarm_at: Cell::new(None),
             sent: Rc::new(RefCell::new(Vec::new())),
+            outbox: Rc::new(RefCell::new(Outbox::default())),
             kill_switch: Cell::new(None),
         }
     }
@@ -142,16 +178,25 @@ impl DurableObject for IdempotencyStore {
             .filter_map(|r| decode(r).ok())
             .collect();
         let mut waiting = false;
+        let mut due = Vec::new();
         for rec in unmarked {
-            let Some(job) = rec.job.as_deref() else {
+            let Some(job) = rec.job else {
                 // Nothing to send (a record recreated by a replay carries no job).
-                self.sent.borrow_mut().push(rec.key.clone());
+                self.sent.borrow_mut().push(rec.key);
                 continue;
             };
             if rec.created_at_ms > now - OUTBOX_RETRY_MS / 2 {
                 waiting = true;
-            } else if self.send(&rec.key, job).await {
-                tracing::info!(idempotency_key = %rec.key, "outbox re-sent job");
+            } else {
+                due.push((rec.key, job));
+            }
+        }
+        while !due.is_empty() {
+            let batch = next_batch(&mut due);
+            if Self::send_batch(&self.env, &self.sent, &batch).await {
+                for (key, _) in &batch {
+                    tracing::info!(idempotency_key = %key, "outbox re-sent job");
+                }
             } else {
                 waiting = true;
             }
@@ -248,49 +293,80 @@ impl IdempotencyStore {
                 .is_ok_and(|v| v.to_string().contains("outbox_send"));
         // The row is the outbox: once it is written (the object's output gate holds the answer
         // until it is durable), delivery is guaranteed. So the answer does not wait for the
-        // queue: the send runs right after it, and the outbox alarm, due within
-        // OUTBOX_RETRY_MS, marks it sent or re-sends it if it failed or never ran.
+        // queue: the job is sent right after it (at once, or with the jobs recorded during the
+        // send in flight), and the outbox alarm, due within OUTBOX_RETRY_MS, marks it sent or
+        // re-sends it if the send failed or never ran.
         self.ensure_alarm(now + OUTBOX_RETRY_MS)?;
         if !injected {
-            let (key, job) = (req.key.clone(), req.job.clone());
-            let (env, sent) = (self.env.clone(), self.sent.clone());
-            self.state.wait_until(async move {
-                Self::send_with(&env, &sent, &key, &job).await;
-            });
+            let start = {
+                let mut outbox = self.outbox.borrow_mut();
+                outbox.queued.push((req.key.clone(), req.job.clone()));
+                !std::mem::replace(&mut outbox.sending, true)
+            };
+            if start {
+                let (env, sent, outbox) =
+                    (self.env.clone(), self.sent.clone(), self.outbox.clone());
+                self.state.wait_until(async move {
+                    Self::drain(&env, &sent, &outbox).await;
+                });
+            }
         }
         Ok(IntakeResponse::Recorded)
     }
 
-    /// Sends a recorded job to the queue; true once the queue has it.
-    async fn send(&self, key: &str, job_b64: &str) -> bool {
-        Self::send_with(&self.env, &self.sent, key, job_b64).await
+    /// Sends the queued jobs, a batch at a time, until none is left; the jobs recorded during a
+    /// send go in the next one. Outlives the request that started it.
+    async fn drain(env: &Env, sent: &Rc<RefCell<Vec<String>>>, outbox: &Rc<RefCell<Outbox>>) {
+        loop {
+            let batch = {
+                let mut o = outbox.borrow_mut();
+                if o.queued.is_empty() {
+                    o.sending = false;
+                    return;
+                }
+                next_batch(&mut o.queued)
+            };
+            Self::send_batch(env, sent, &batch).await;
+        }
     }
 
-    /// [`Self::send`] without `&self`, for the send that outlives the request.
-    async fn send_with(
+    /// Sends recorded jobs to the queue in one `sendBatch`; true once the queue has them all
+    /// (a batch is accepted or refused whole).
+    async fn send_batch(
         env: &Env,
         sent: &Rc<RefCell<Vec<String>>>,
-        key: &str,
-        job_b64: &str,
+        batch: &[(String, String)],
     ) -> bool {
-        let job = match base64::engine::general_purpose::STANDARD.decode(job_b64) {
-            Ok(j) => j,
-            Err(e) => {
-                tracing::error!(idempotency_key = %key, error = %e, "outbox job is not base64");
-                return false;
+        let mut messages = Vec::with_capacity(batch.len());
+        let mut keys = Vec::with_capacity(batch.len());
+        for (key, job_b64) in batch {
+            match base64::engine::general_purpose::STANDARD.decode(job_b64) {
+                Ok(job) => {
+                    messages.push(bytes::message(&job));
+                    keys.push(key);
+                }
+                Err(e) => {
+                    tracing::error!(idempotency_key = %key, error = %e, "outbox job is not base64");
+                }
             }
-        };
+        }
+        if messages.is_empty() {
+            return false;
+        }
         let delivered = match env.queue(TRADE_QUEUE) {
-            Ok(q) => q.send_raw(bytes::message(&job)).await,
+            Ok(q) => q.send_raw_batch(messages).await,
             Err(e) => Err(e),
         };
         match delivered {
             Ok(()) => {
-                sent.borrow_mut().push(key.to_owned());
-                true
+                let all = keys.len() == batch.len();
+                sent.borrow_mut().extend(keys.into_iter().cloned());
+                all
             }
             Err(e) => {
-                tracing::warn!(idempotency_key = %key, error = %e, "queue send failed; the outbox alarm will retry");
+                for key in keys {
+                    tracing::warn!(idempotency_key = %key, jobs = batch.len(), error = %e, "queue send failed; the outbox alarm will retry");
+                }
                 false
             }
         }
@@ -557,5 +633,40 @@ impl IdempotencyStore {
             self.ensure_alarm(at)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jobs(sizes: &[usize]) -> Vec<(String, String)> {
+        sizes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (format!("k{i}"), "A".repeat(*n)))
+            .collect()
+    }
+
+    #[test]
+    fn a_batch_takes_the_oldest_jobs_within_both_limits() {
+        let mut q = jobs(&[100; 250]);
+        let first = next_batch(&mut q);
+        assert_eq!(first.len(), SEND_BATCH_MESSAGES);
+        assert_eq!(first[0].0, "k0");
+        assert_eq!(q[0].0, "k100");
+        // Bytes bind before the count: 40 jobs of 8 KiB (6 KiB decoded) fill 192 KiB at 32.
+        let mut big = jobs(&[8 * 1024; 40]);
+        assert_eq!(next_batch(&mut big).len(), 32);
+        assert_eq!(big.len(), 8);
+    }
+
+    #[test]
+    fn a_job_larger_than_a_batch_still_goes_alone_and_nothing_is_lost() {
+        let mut q = jobs(&[400 * 1024, 10, 10]);
+        assert_eq!(next_batch(&mut q).len(), 1);
+        assert_eq!(next_batch(&mut q).len(), 2);
+        assert!(q.is_empty());
+        assert!(next_batch(&mut q).is_empty());
     }
 }

@@ -626,90 +626,100 @@ fn the_ledger_equals_the_exchanges_after_chaos(h: &Hoox) -> Fut<'_> {
         };
         // Position by position, after the exchanges are read again. A refresh that read the
         // ledger just before a fill was recorded flags a difference until the next one: the
-        // cron runs until every row is reconciled.
-        let held = mock().held_positions();
-        // The exchanges' own books add up: each one-way account's net position is the sum of
-        // what its orders filled (a mock whose orders and positions disagree would pass its
-        // disagreement on to the reconcile).
-        for ex in [Exchange::Bybit, Exchange::Binance] {
-            for symbol in ["BTCUSDT", "ETHUSDT"] {
-                let orders: Vec<_> = mock()
-                    .orders()
-                    .into_iter()
-                    .filter(|o| o.exchange == ex && !o.testnet && o.symbol == symbol)
-                    .collect();
-                let from_orders: Decimal = orders
-                    .iter()
-                    .map(|o| {
-                        let base = if o.quantity.is_zero() {
-                            Decimal::ZERO
-                        } else {
-                            o.filled_quantity * o.base_quantity / o.quantity
-                        };
-                        if o.side == "Buy" {
-                            base
-                        } else {
-                            -base
-                        }
-                    })
-                    .sum();
-                let net: Decimal = held
-                    .iter()
-                    .filter(|p| p.exchange == ex && !p.testnet && p.symbol == symbol)
-                    .map(|p| if p.side == "long" { p.size } else { -p.size })
-                    .sum();
-                let table: Vec<String> = orders
-                    .iter()
-                    .map(|o| {
-                        format!(
-                            "{} {} ro={} {:?} qty {} filled {} at {}",
-                            o.client_order_id,
-                            o.side,
-                            o.reduce_only,
-                            o.state,
-                            o.quantity,
-                            o.filled_quantity,
-                            o.accepted_at_ms
+        // cron runs until every row is reconciled. The exchanges' books may still move (a
+        // resting order whose fill is due later), so each check reads one snapshot of them, and
+        // a ledger behind that snapshot is given time to catch up.
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let (orders, held) = mock().books();
+            let mut behind: Vec<String> = Vec::new();
+            for ex in [Exchange::Bybit, Exchange::Binance] {
+                for symbol in ["BTCUSDT", "ETHUSDT"] {
+                    let orders: Vec<_> = orders
+                        .iter()
+                        .filter(|o| o.exchange == ex && !o.testnet && o.symbol == symbol)
+                        .collect();
+                    let from_orders: Decimal = orders
+                        .iter()
+                        .map(|o| {
+                            let base = if o.quantity.is_zero() {
+                                Decimal::ZERO
+                            } else {
+                                o.filled_quantity * o.base_quantity / o.quantity
+                            };
+                            if o.side == "Buy" {
+                                base
+                            } else {
+                                -base
+                            }
+                        })
+                        .sum();
+                    let net: Decimal = held
+                        .iter()
+                        .filter(|p| p.exchange == ex && !p.testnet && p.symbol == symbol)
+                        .map(|p| if p.side == "long" { p.size } else { -p.size })
+                        .sum();
+                    let table: Vec<String> = orders
+                        .iter()
+                        .map(|o| {
+                            format!(
+                                "{} {} ro={} {:?} qty {} filled {} at {}",
+                                o.client_order_id,
+                                o.side,
+                                o.reduce_only,
+                                o.state,
+                                o.quantity,
+                                o.filled_quantity,
+                                o.accepted_at_ms
+                            )
+                        })
+                        .collect();
+                    // The exchanges' own books add up: each one-way account's net position is
+                    // the sum of what its orders filled (a mock whose orders and positions
+                    // disagree would pass its disagreement on to the reconcile).
+                    assert_eq!(
+                        from_orders.normalize(),
+                        net.normalize(),
+                        "{ex} {symbol}: the exchange's orders do not add up to its position:\n{}",
+                        table.join("\n")
+                    );
+                    // And the ledger's orders add up to the same.
+                    let rows = h
+                        .sql(
+                            "SELECT o.client_order_id AS cid, o.side, o.filled_quantity AS f, o.status, \
+                             s.action, o.idempotency_key AS k FROM orders o LEFT JOIN signals s \
+                             ON s.idempotency_key = o.idempotency_key \
+                             WHERE o.venue_exchange = ?1 AND o.network = 'mainnet' AND o.symbol = ?2",
+                            &[json!(ex.as_str()), json!(symbol)],
                         )
-                    })
-                    .collect();
-                assert_eq!(
-                    from_orders.normalize(),
-                    net.normalize(),
-                    "{ex} {symbol}: the exchange's orders do not add up to its position:\n{}",
-                    table.join("\n")
-                );
-                // And the ledger's orders add up to the same.
-                let rows = h
-                    .sql(
-                        "SELECT o.client_order_id AS cid, o.side, o.filled_quantity AS f, o.status, \
-                         s.action, o.idempotency_key AS k FROM orders o LEFT JOIN signals s \
-                         ON s.idempotency_key = o.idempotency_key \
-                         WHERE o.venue_exchange = ?1 AND o.network = 'mainnet' AND o.symbol = ?2",
-                        &[json!(ex.as_str()), json!(symbol)],
-                    )
-                    .await;
-                let ledger: Decimal = rows
-                    .iter()
-                    .map(|r| {
-                        let f = r["f"].as_str().map(d).unwrap_or_default();
-                        let buy = r["side"]
-                            .as_str()
-                            .is_some_and(|s| s.eq_ignore_ascii_case("buy"));
-                        if buy {
-                            f
-                        } else {
-                            -f
-                        }
-                    })
-                    .sum();
-                assert_eq!(
-                    ledger.normalize(),
-                    net.normalize(),
-                    "{ex} {symbol}: the ledger's orders do not add up to the exchange's position:\nledger: {rows:#?}\nexchange:\n{}",
-                    table.join("\n")
-                );
+                        .await;
+                    let ledger: Decimal = rows
+                        .iter()
+                        .map(|r| {
+                            let f = r["f"].as_str().map(d).unwrap_or_default();
+                            let buy = r["side"]
+                                .as_str()
+                                .is_some_and(|s| s.eq_ignore_ascii_case("buy"));
+                            if buy {
+                                f
+                            } else {
+                                -f
+                            }
+                        })
+                        .sum();
+                    if ledger.normalize() != net.normalize() {
+                        behind.push(format!(
+                            "{ex} {symbol}: the ledger's orders ({ledger}) do not add up to the exchange's position ({net}):\nledger: {rows:#?}\nexchange:\n{}",
+                            table.join("\n")
+                        ));
+                    }
+                }
             }
+            if behind.is_empty() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{}", behind.join("\n"));
+            tokio::time::sleep(Duration::from_secs(1)).await;
         }
         let view = refresh_until(
             h,
@@ -722,17 +732,21 @@ fn the_ledger_equals_the_exchanges_after_chaos(h: &Hoox) -> Fut<'_> {
                         .all(|r| r["reconcile"] == "ok")
                 });
                 reconciled
-                    && held.iter().filter(|p| !p.testnet).all(|p| {
-                        v["positions"].as_array().is_some_and(|rows| {
-                            rows.iter().any(|r| {
-                                r["exchange"] == p.exchange.as_str()
-                                    && r["network"] == "mainnet"
-                                    && r["symbol"] == p.symbol
-                                    && r["side"] == p.side
-                                    && r["size"].as_str().map(d) == Some(p.size)
+                    && mock()
+                        .held_positions()
+                        .iter()
+                        .filter(|p| !p.testnet)
+                        .all(|p| {
+                            v["positions"].as_array().is_some_and(|rows| {
+                                rows.iter().any(|r| {
+                                    r["exchange"] == p.exchange.as_str()
+                                        && r["network"] == "mainnet"
+                                        && r["symbol"] == p.symbol
+                                        && r["side"] == p.side
+                                        && r["size"].as_str().map(d) == Some(p.size)
+                                })
                             })
                         })
-                    })
             },
         )
         .await;
@@ -773,7 +787,11 @@ fn the_ledger_equals_the_exchanges_after_chaos(h: &Hoox) -> Fut<'_> {
             }
         }
         let exchange_rows = rows.iter().filter(|r| r["source"] == "exchange").count();
-        let held_mainnet = held.iter().filter(|p| !p.testnet).count();
+        let held_mainnet = mock()
+            .held_positions()
+            .iter()
+            .filter(|p| !p.testnet)
+            .count();
         assert_eq!(exchange_rows, held_mainnet, "{view:#}");
         let filled = h
             .sql(

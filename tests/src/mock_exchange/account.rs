@@ -239,26 +239,14 @@ impl MockExchanges {
     /// Every open leg the mock's accounts hold, as the exchanges' position routes report them:
     /// for a test to hold the ledger against the exchanges' own state.
     pub fn held_positions(&self) -> Vec<HeldPosition> {
+        held(&self.shared.book())
+    }
+
+    /// Every accepted order and every open leg, read together: a fill due later can land
+    /// between two separate reads, and a test comparing them would see books that never were.
+    pub fn books(&self) -> (Vec<AcceptedOrder>, Vec<HeldPosition>) {
         let book = self.shared.book();
-        book.positions
-            .iter()
-            .filter(|(_, size)| !size.is_zero())
-            .filter_map(|((exchange, testnet, symbol, leg), size)| {
-                let sp = spec(symbol)?;
-                let long = match leg {
-                    Leg::Net => size.is_sign_positive(),
-                    Leg::Long => true,
-                    Leg::Short => false,
-                };
-                Some(HeldPosition {
-                    exchange: *exchange,
-                    testnet: *testnet,
-                    symbol: sp.joined(),
-                    side: if long { "long" } else { "short" },
-                    size: (size.abs() * contract(*exchange, symbol)).normalize(),
-                })
-            })
-            .collect()
+        (book.orders.clone(), held(&book))
     }
 
     /// The USDT wallet balance of `exchange` on mainnet: start, plus realised PnL, minus fees.
@@ -270,6 +258,29 @@ impl MockExchanges {
     pub fn wallet_balance_on(&self, exchange: Exchange, testnet: bool) -> Decimal {
         wallet(&self.shared.account(), exchange, testnet)
     }
+}
+
+/// The open legs of `book`, as the exchanges' position routes report them.
+fn held(book: &Book) -> Vec<HeldPosition> {
+    book.positions
+        .iter()
+        .filter(|(_, size)| !size.is_zero())
+        .filter_map(|((exchange, testnet, symbol, leg), size)| {
+            let sp = spec(symbol)?;
+            let long = match leg {
+                Leg::Net => size.is_sign_positive(),
+                Leg::Long => true,
+                Leg::Short => false,
+            };
+            Some(HeldPosition {
+                exchange: *exchange,
+                testnet: *testnet,
+                symbol: sp.joined(),
+                side: if long { "long" } else { "short" },
+                size: (size.abs() * contract(*exchange, symbol)).normalize(),
+            })
+        })
+        .collect()
 }
 
 fn wallet(st: &State, exchange: Exchange, testnet: bool) -> Decimal {
