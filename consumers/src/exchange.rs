@@ -393,6 +393,7 @@ impl<'e> LiveExchanges<'e> {
                 let reads = routes.iter().map(|&(e, n)| {
                     let kv = &kv;
                     async move {
+                        runtime::meter::count(runtime::meter::Op::KvRead, 1, CONFIG_KV);
                         let until = kv
                             .get(&circuit_key(e, n))
                             .text()
@@ -445,6 +446,7 @@ impl<'e> LiveExchanges<'e> {
                 let ttl = u64::try_from((until - now) / 1000 + 1)
                     .unwrap_or(60)
                     .max(60);
+                runtime::meter::count(runtime::meter::Op::KvWrite, 1, CONFIG_KV);
                 if let Ok(put) = kv.put(&circuit_key(e, n), until.to_string()) {
                     if let Err(e) = put.expiration_ttl(ttl).execute().await {
                         tracing::warn!(error = %e, "circuit ban not mirrored to KV");
@@ -465,6 +467,7 @@ impl<'e> LiveExchanges<'e> {
                 who(&call.client_order_id).unwrap_or_else(|| (call.client_order_id.clone(), 0));
             let (path, body) = call.object(&key, delivery);
             Some(async move {
+                runtime::meter::count(runtime::meter::Op::R2ClassA, 1, LOGS_BUCKET);
                 if let Err(e) = bucket.put(&path, body).execute().await {
                     tracing::warn!(error = %e, "exchange log not written to R2");
                 }
@@ -690,6 +693,7 @@ impl LivePort<'_> {
         }
         let kv_key = format!("instrument:{}:{}:{}", key.0, key.1.as_str(), key.2);
         let kv = self.env.kv(CONFIG_KV).ok();
+        runtime::meter::count(runtime::meter::Op::KvRead, kv.iter().count(), CONFIG_KV);
         let cached = match &kv {
             Some(kv) => kv.get(&kv_key).json::<Instrument>().await.ok().flatten(),
             None => None,
@@ -709,6 +713,7 @@ impl LivePort<'_> {
                     .parse_instrument(symbol, &resp)
                     .map_err(|e| self.failure(e))?;
                 if let (Some(kv), Ok(text)) = (&kv, serde_json::to_string(&i)) {
+                    runtime::meter::count(runtime::meter::Op::KvWrite, 1, CONFIG_KV);
                     if let Ok(put) = kv.put(&kv_key, text) {
                         let _ = put.expiration_ttl(INSTRUMENT_TTL_SECONDS).execute().await;
                     }
@@ -809,6 +814,7 @@ impl LivePort<'_> {
         let kv_key = Self::position_mode_kv_key(&key);
         let kv = self.env.kv(CONFIG_KV).ok();
         if let Some(kv) = &kv {
+            runtime::meter::count(runtime::meter::Op::KvRead, 1, CONFIG_KV);
             if let Ok(Some(m)) = kv.get(&kv_key).json::<PositionMode>().await {
                 POSITION_MODES.with(|c| c.borrow_mut().put(key, runtime::now_ms(), m));
                 return Ok(m);
@@ -827,6 +833,7 @@ impl LivePort<'_> {
             .map_err(|e| self.failure(e))?;
         POSITION_MODES.with(|c| c.borrow_mut().put(key, runtime::now_ms(), mode));
         if let (Some(kv), Ok(text)) = (&kv, serde_json::to_string(&mode)) {
+            runtime::meter::count(runtime::meter::Op::KvWrite, 1, CONFIG_KV);
             if let Ok(put) = kv.put(&kv_key, text) {
                 let _ = put
                     .expiration_ttl(POSITION_MODE_TTL_SECONDS)
@@ -843,6 +850,7 @@ impl LivePort<'_> {
         let key = self.key(order);
         POSITION_MODES.with(|c| c.borrow_mut().remove(&key));
         if let Ok(kv) = self.env.kv(CONFIG_KV) {
+            runtime::meter::count(runtime::meter::Op::KvDelete, 1, CONFIG_KV);
             let _ = kv.delete(&Self::position_mode_kv_key(&key)).await;
         }
     }
@@ -915,6 +923,7 @@ impl LivePort<'_> {
         let kv_key = format!("leverage:{}:{}:{}", key.0, key.1.as_str(), key.2);
         let kv = self.env.kv(CONFIG_KV).ok();
         if let Some(kv) = &kv {
+            runtime::meter::count(runtime::meter::Op::KvRead, 1, CONFIG_KV);
             if let Ok(Some(v)) = kv.get(&kv_key).text().await {
                 if v.parse::<u8>().ok() == Some(order.leverage) {
                     LEVERAGE.with(|l| l.borrow_mut().insert(key, order.leverage));
@@ -937,6 +946,7 @@ impl LivePort<'_> {
             .map_err(|e| self.failure(e))?;
         LEVERAGE.with(|l| l.borrow_mut().insert(key, order.leverage));
         if let Some(kv) = &kv {
+            runtime::meter::count(runtime::meter::Op::KvWrite, 1, CONFIG_KV);
             if let Ok(put) = kv.put(&kv_key, order.leverage.to_string()) {
                 let _ = put.expiration_ttl(LEVERAGE_TTL_SECONDS).execute().await;
             }

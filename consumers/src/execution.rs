@@ -159,6 +159,7 @@ async fn dead_letter(env: &Env, d: &Delivery, letter: DeadLetter) {
     };
     match sent {
         Ok(()) => {
+            runtime::meter::count(runtime::meter::Op::QueueWrite, 1, "trade-execution-dlq");
             tracing::warn!(reason = letter.reason.as_str(), detail = %letter.detail, "dead-lettered");
             d.ack();
         }

@@ -73,6 +73,7 @@ async fn log_events(env: &Env, events: &[TradeEvent]) -> Result<(), String> {
     let puts = events.iter().map(|e| {
         let bucket = &bucket;
         async move {
+            runtime::meter::count(runtime::meter::Op::R2ClassA, 1, LOGS_BUCKET);
             bucket
                 .put(ops::logs::event_key(e), ops::logs::event_body(e))
                 .http_metadata(HttpMetadata {
@@ -163,7 +164,7 @@ pub async fn run(deliveries: Vec<Delivery>, env: &Env) {
     if batch.is_empty() {
         return;
     }
-    if let Err(e) = db.batch(batch).await {
+    if let Err(e) = db.batch(batch).await.map(|r| runtime::meter::d1_batch(&r)) {
         tracing::error!(error = %e, events = written.len(), "ledger write failed; retrying events");
         retry_all(&written);
         return;

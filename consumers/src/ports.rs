@@ -136,6 +136,7 @@ impl<'e> QueueEvents<'e> {
 impl Events for QueueEvents<'_> {
     async fn publish(&self, event: &[u8], deadline_ms: i64) -> Result<(), PortError> {
         let send = async {
+            runtime::meter::count(runtime::meter::Op::QueueWrite, 1, crate::EVENTS_QUEUE);
             self.env
                 .queue(EVENTS_BINDING)?
                 .send_raw(bytes::message(event))
@@ -151,6 +152,7 @@ impl Events for QueueEvents<'_> {
         deadline_ms: i64,
     ) -> Result<(), PortError> {
         let send = async {
+            runtime::meter::count(runtime::meter::Op::QueueWrite, 1, crate::EXECUTION_QUEUE);
             self.env
                 .queue(EXECUTION_BINDING)?
                 .send_raw(bytes::message_after(body, delay_seconds))

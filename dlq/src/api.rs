@@ -328,6 +328,7 @@ async fn replay_one(
         .map_or("unknown", |s| s.state.as_str())
         .to_owned();
     let in_doubt = status.as_ref().is_some_and(|s| s.in_doubt);
+    runtime::meter::count(runtime::meter::Op::QueueWrite, 1, "trade-execution");
     let sent = match env.queue(TRADE_QUEUE) {
         Ok(q) => q.send_raw(bytes::message(job)).await,
         Err(e) => Err(e),

@@ -37,6 +37,7 @@ const INSERT_TRIES: u32 = 3;
 /// `dlq:stuck_after_seconds`, default when absent or unreadable (and when KV is unreachable: the
 /// sweep still runs).
 async fn stuck_after_seconds(env: &Env) -> u32 {
+    runtime::meter::count(runtime::meter::Op::KvRead, 1, CONFIG_KV);
     let raw = match env.kv(CONFIG_KV) {
         Ok(kv) => match kv.get(DLQ_STUCK_AFTER_SECONDS).text().await {
             Ok(v) => v,

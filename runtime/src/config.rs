@@ -121,6 +121,7 @@ pub fn invalidate() {
 
 /// Every known key's raw value (the manifest's and those beside it), read concurrently.
 pub async fn read_all(kv: &KvStore) -> Result<Vec<(&'static str, Option<String>)>, String> {
+    crate::meter::count(crate::meter::Op::KvRead, known_keys().count(), CONFIG_KV);
     let reads = known_keys().map(|(key, _)| async move {
         kv.get(key)
             .text()
@@ -228,6 +229,7 @@ pub async fn set_because(
         .execute()
         .await
         .map_err(|e| SetError::Kv(e.to_string()))?;
+    crate::meter::count(crate::meter::Op::KvWrite, 1, CONFIG_KV);
     invalidate();
     tracing::info!(key, value, actor, via, "config set");
     let entry = NewAudit::new(

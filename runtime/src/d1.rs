@@ -23,7 +23,9 @@ pub fn prepare(db: &D1Database, q: &Query) -> Result<D1PreparedStatement> {
 
 /// Every row of a `SELECT`.
 pub async fn all<T: DeserializeOwned>(db: &D1Database, q: &Query) -> Result<Vec<T>> {
-    prepare(db, q)?.all().await?.results()
+    let result = prepare(db, q)?.all().await?;
+    crate::meter::d1(&result);
+    result.results()
 }
 
 /// The first row of a `SELECT`, if any.
@@ -34,6 +36,7 @@ pub async fn first<T: DeserializeOwned>(db: &D1Database, q: &Query) -> Result<Op
 /// Runs a write; returns how many rows it changed.
 pub async fn run(db: &D1Database, q: &Query) -> Result<usize> {
     let r = prepare(db, q)?.run().await?;
+    crate::meter::d1(&r);
     Ok(r.meta()?.and_then(|m| m.changes).unwrap_or(0))
 }
 
@@ -44,6 +47,7 @@ pub async fn batch(db: &D1Database, qs: &[Query]) -> Result<Vec<usize>> {
         .map(|q| prepare(db, q))
         .collect::<Result<Vec<_>>>()?;
     let results = db.batch(stmts).await?;
+    crate::meter::d1_batch(&results);
     Ok(results
         .iter()
         .map(|r| r.meta().ok().flatten().and_then(|m| m.changes).unwrap_or(0))

@@ -33,6 +33,7 @@ pub fn weak_secret(env: &Env) -> Option<WeakSecret> {
 /// configuration mistake would be worse than running with it).
 pub fn start(env: &Env) -> std::result::Result<(), HttpError> {
     crate::logging::init(env);
+    crate::meter::init(env);
     match weak_secret(env) {
         None => Ok(()),
         Some(e) => {
@@ -55,6 +56,7 @@ where
     Fut: Future<Output = Result<Response>>,
 {
     let request_id = request_id_of(&req);
+    crate::meter::count(crate::meter::Op::Invocation, 1, name);
     if let Err(e) = start(&env) {
         return e.respond(&request_id);
     }

@@ -75,6 +75,7 @@ impl<'a> Store<'a> {
             .map_err(|e| err(e.to_string()))?
             .into_rpc();
         let payload = serde_json::to_string(body).map_err(|e| err(e.to_string()))?;
+        crate::meter::count(crate::meter::Op::DoRequest, 1, op);
         // RPC, not fetch: no Request, Response, headers or body streams on either side.
         let answer = JsFuture::from(stub.operate(op, &payload).map_err(js_err)?)
             .await

@@ -4,7 +4,8 @@
 //! through a per-isolate cache and its one writer ([`config`]); outbound calls under a deadline
 //! ([`fetch`]), to other workers ([`service`]), the Telegram alert client ([`alert`]) and the
 //! audit append ([`audit`]); the one intake of a validated signal into the pipeline, shared by
-//! the gateway's webhook and the trade-worker's internal door ([`intake`]); and byte/JSON plumbing over the Workers bindings. Domain logic
+//! the gateway's webhook and the trade-worker's internal door ([`intake`]); the count of billed
+//! platform operations ([`meter`]); and byte/JSON plumbing over the Workers bindings. Domain logic
 //! stays in the pure crates; this crate only adapts.
 
 pub mod alert;
@@ -18,6 +19,7 @@ pub mod http;
 pub mod idempotency;
 pub mod intake;
 pub mod logging;
+pub mod meter;
 pub mod queue;
 pub mod service;
 

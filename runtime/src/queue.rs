@@ -11,6 +11,8 @@ use worker::worker_sys::{Message, MessageBatch};
 
 pub struct Delivery {
     inner: Message,
+    /// The queue it came from, for the meter.
+    queue: std::rc::Rc<str>,
     pub id: String,
     /// Delivery attempt of this message, starting at 1.
     pub attempts: u32,
@@ -19,8 +21,9 @@ pub struct Delivery {
 
 impl Delivery {
     pub fn ack(&self) {
-        if let Err(e) = self.inner.ack() {
-            tracing::error!(message_id = %self.id, error = ?e, "ack failed");
+        match self.inner.ack() {
+            Ok(()) => crate::meter::count(crate::meter::Op::QueueDelete, 1, &self.queue),
+            Err(e) => tracing::error!(message_id = %self.id, error = ?e, "ack failed"),
         }
     }
 
@@ -42,7 +45,8 @@ impl Delivery {
 pub fn deliveries(batch: &MessageBatch) -> (String, Vec<Delivery>) {
     let queue = batch.queue().map(String::from).unwrap_or_default();
     let messages = batch.messages().unwrap_or_else(|_| Array::new());
-    let out = messages
+    let name: std::rc::Rc<str> = queue.as_str().into();
+    let out: Vec<Delivery> = messages
         .iter()
         .map(|m| {
             let attempts = Reflect::get(&m, &"attempts".into())
@@ -58,11 +62,17 @@ pub fn deliveries(batch: &MessageBatch) -> (String, Vec<Delivery>) {
                 .unwrap_or_default();
             Delivery {
                 inner,
+                queue: name.clone(),
                 id,
                 attempts,
                 body,
             }
         })
         .collect();
+    use crate::meter::{count, Op};
+    count(Op::Invocation, 1, &queue);
+    count(Op::QueueRead, out.len(), &queue);
+    let redelivered = out.iter().filter(|d| d.attempts > 1).count();
+    count(Op::QueueRedelivery, redelivered, &queue);
     (queue, out)
 }

@@ -81,6 +81,7 @@ pub async fn send<B: Serialize>(
     actor: Option<&str>,
 ) -> worker::Result<Response> {
     let fetcher = env.service(binding)?;
+    crate::meter::count(crate::meter::Op::ServiceCall, 1, binding);
     let headers = Headers::new();
     headers.set(
         INTERNAL_AUTH_HEADER,

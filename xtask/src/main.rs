@@ -4,7 +4,9 @@
 //! - `build`: builds every worker to wasm with worker-build and prints gzipped sizes.
 //! - `dev`: runs every worker locally in one `wrangler dev` (local KV, D1, R2, Queues, DOs).
 //! - `test`: fmt, clippy, native tests, fuzzing (bounded), wasm builds, integration suites.
-//! - `bench [ingest|ingest-full|e2e|latency|dashboard] [seconds] [rounds]`: load figures on the local runtime.
+//! - `bench [ingest|ingest-full|e2e|latency|dashboard|cost|cold] [seconds|signals] [rounds]`: load figures on the
+//!   local runtime; `cost` the billed operations per signal and a million signals' price, `cold`
+//!   the first signal's latency and the workers' wasm sizes.
 //! - `chaos [signals]`: the long chaos run (default 10 000 signals) with its figures.
 //! - `simulate [schedules] [seed]`: the deterministic simulation of exactly-once, at length.
 //! - `fuzz [seconds]`: runs every libFuzzer target for a bounded time.
@@ -31,7 +33,7 @@ fn main() -> ExitCode {
         Some("deploy") => toolchain::bootstrap()
             .and_then(|t| release::deploy(&t, args.iter().any(|a| a == "--dry-run"))),
         _ => {
-            eprintln!("usage: cargo xtask <bootstrap|build|dev|test|bench [ingest|ingest-full|e2e|latency|dashboard] [seconds] [rounds]|chaos [signals]|simulate [schedules] [seed]|fuzz [seconds]|deploy [--dry-run]>");
+            eprintln!("usage: cargo xtask <bootstrap|build|dev|test|bench [ingest|ingest-full|e2e|latency|dashboard|cost|cold] [seconds|signals] [rounds]|chaos [signals]|simulate [schedules] [seed]|fuzz [seconds]|deploy [--dry-run]>");
             return ExitCode::from(2);
         }
     };
