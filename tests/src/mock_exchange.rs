@@ -6,7 +6,7 @@
 //! (rebuilt from the bytes on the wire, by each exchange's own rule) and the timestamp window
 //! against its own clock, and refuses with the exchange's own codes; it applies lot steps, ticks
 //! and minimums, and the size limits each one publishes (Binance `MARKET_LOT_SIZE` and
-//! `LOT_SIZE` maxima with -4005 and `MIN_NOTIONAL`, 100 USDT on BTCUSDT and 20 on ETHUSDT, with
+//! `LOT_SIZE` maxima with -4005 and `MIN_NOTIONAL`, 100 USDT on BTCUSDT, 20 on ETHUSDT, 5 elsewhere, with
 //! -4164 unless reduce-only; Bybit `maxMktOrderQty`/`maxOrderQty` with 10001, a reduce-only order
 //! above them split rather than refused, and `minNotionalValue` 5 with 110094; MEXC `maxVol`
 //! with 2028), a market order valued at the mark; it keeps each account's position mode
@@ -20,8 +20,11 @@
 //! (`GET /v5/market/tickers`, `category` required, `retCode` 10001 "Not supported symbols" for a
 //! symbol it does not list), Binance's premium index (`GET /fapi/v1/premiumIndex`, HTTP 400
 //! -1121 "Invalid symbol.") and MEXC's fair price (`GET /api/v1/contract/fair_price/{symbol}`,
-//! code 1001 "Contract does not exist!"). The mark is 65000 for BTC and 3000 for ETH until a
-//! test sets another per (exchange, symbol) with [`MockExchanges::set_price`]; fills follow it.
+//! code 1001 "Contract does not exist!"). Each exchange lists the same twelve USDT perpetuals
+//! (BTC, ETH, SOL, XRP, BIO, BLZ, DOGE, BNB, ADA, LINK, AVAX, LTC; [`listed_symbols`]), each
+//! with its lot step, minimum, tick, MEXC contract size and starting mark (65000 for BTC, 3000
+//! for ETH) until a test sets another per (exchange, symbol) with
+//! [`MockExchanges::set_price`]; fills follow it.
 //!
 //! A control API that no exchange has, under `/__mock`, queues faults for the next order submits,
 //! sets marks and lists every accepted order, so tests can count orders and assert there is no
@@ -1230,7 +1233,8 @@ struct Spec {
     binance_min_notional: &'static str,
 }
 
-/// Binance's `LOT_SIZE.maxQty` and `MARKET_LOT_SIZE.maxQty` (BTCUSDT's).
+/// Binance's `LOT_SIZE.maxQty` and `MARKET_LOT_SIZE.maxQty` (BTCUSDT's), and below Bybit's
+/// maxima: one set for every symbol, so a low-priced coin's maximum is far below its real one.
 const BINANCE_MAX_QTY: &str = "1000";
 const BINANCE_MAX_MARKET_QTY: &str = "120";
 /// Bybit's `lotSizeFilter`: `maxOrderQty` (limit orders), `maxMktOrderQty` (market orders),
@@ -1241,7 +1245,41 @@ const BYBIT_MIN_NOTIONAL: &str = "5";
 /// MEXC's `maxVol`, in contracts.
 const MEXC_MAX_VOL: &str = "1000000";
 
-const SPECS: [Spec; 2] = [
+/// The listed instruments. One set of rules serves all three exchanges (each publishes its own,
+/// and they differ in places: this mock keeps one per symbol). Where the sources below give no
+/// value, the value is this mock's choice, said so, and picked to keep the venues' documented
+/// minimums meaningful: a qty step and MEXC contract size of which one divides the other, one
+/// step worth a few USDT or less at the mark so the 5 USDT minimum notional (Bybit
+/// `minNotionalValue`, Binance `MIN_NOTIONAL`, both documented below) is what binds small
+/// orders, and a tick of about four significant digits at the mark. Every mark is this mock's
+/// own starting price, not a market fact.
+///
+/// - BTCUSDT, ETHUSDT: as before (Bybit's instruments-info example, `docs/v5/market/instrument.mdx`
+///   in bybit-exchange/docs: BTCUSDT tick 0.10, qty step and minimum 0.001; ETHUSDT qty step
+///   0.01 in that file's earlier versions).
+/// - SOLUSDT: qty step and minimum 0.1 from Bybit's spread instrument example
+///   (`docs/v5/spread/market/instrument.mdx`: `SOLUSDT_SOL/USDT`, whose perpetual leg is
+///   SOLUSDT, `lotSize` and `minSize` 0.1); tick 0.01, MEXC contract 0.1 SOL chosen.
+/// - XRPUSDT: Bybit's order examples trade it in whole coins at four-decimal prices
+///   (`docs/v5/order/batch-place.mdx`: qty "10", price "0.6080"; `amend-order.mdx`: qty "15",
+///   price "0.5"), hence step and minimum 1, tick 0.0001, mark 0.6; MEXC contract 1 XRP chosen.
+/// - BIOUSDT: every field from Bybit's instruments-info example (`docs/v5/market/instrument.mdx`,
+///   the pre-market BIOUSDT: tick 0.0001, `qtyStep` 1, `minOrderQty` 1, `minNotionalValue` 5);
+///   MEXC contract 1 BIO chosen.
+/// - BLZUSDT: every field from Binance's exchangeInfo example
+///   (<https://developers.binance.com/docs/derivatives/usds-margined-futures/market-data/rest-api/Exchange-Information>:
+///   `PRICE_FILTER.tickSize` 0.0001, `LOT_SIZE` and `MARKET_LOT_SIZE` `stepSize` and `minQty` 1,
+///   `MIN_NOTIONAL.notional` 5.0); MEXC contract 1 BLZ chosen.
+/// - DOGEUSDT, BNBUSDT, ADAUSDT, LINKUSDT, AVAXUSDT, LTCUSDT: no official source of their
+///   per-symbol rules was found in the exchanges' documentation or connectors on hand; qty
+///   step, minimum, tick and MEXC contract size are chosen as above (DOGE 1 / 0.00001 /
+///   10 DOGE, BNB 0.01 / 0.01 / 0.01 BNB, ADA 1 / 0.0001 / 1 ADA, LINK 0.1 / 0.001 / 0.1 LINK,
+///   AVAX 0.1 / 0.001 / 0.1 AVAX, LTC 0.1 / 0.01 / 0.01 LTC).
+///
+/// Binance's minimum notional is 5 USDT for every symbol but BTC and ETH: "The minimum notional
+/// value of each order must be no less than the threshold of 5 USDT"
+/// (<https://www.binance.com/en/support/faq/usd%E2%93%A2-margined-futures-contract-specifications-360033161972>).
+const SPECS: [Spec; 12] = [
     Spec {
         base: "BTC",
         quote: "USDT",
@@ -1262,7 +1300,125 @@ const SPECS: [Spec; 2] = [
         contract_size: "0.01",
         binance_min_notional: "20",
     },
+    Spec {
+        base: "SOL",
+        quote: "USDT",
+        qty_step: "0.1",
+        min_qty: "0.1",
+        tick: "0.01",
+        mark: "150",
+        contract_size: "0.1",
+        binance_min_notional: "5",
+    },
+    Spec {
+        base: "XRP",
+        quote: "USDT",
+        qty_step: "1",
+        min_qty: "1",
+        tick: "0.0001",
+        mark: "0.6",
+        contract_size: "1",
+        binance_min_notional: "5",
+    },
+    Spec {
+        base: "BIO",
+        quote: "USDT",
+        qty_step: "1",
+        min_qty: "1",
+        tick: "0.0001",
+        mark: "0.2",
+        contract_size: "1",
+        binance_min_notional: "5",
+    },
+    Spec {
+        base: "BLZ",
+        quote: "USDT",
+        qty_step: "1",
+        min_qty: "1",
+        tick: "0.0001",
+        mark: "0.1",
+        contract_size: "1",
+        binance_min_notional: "5",
+    },
+    Spec {
+        base: "DOGE",
+        quote: "USDT",
+        qty_step: "1",
+        min_qty: "1",
+        tick: "0.00001",
+        mark: "0.15",
+        contract_size: "10",
+        binance_min_notional: "5",
+    },
+    Spec {
+        base: "BNB",
+        quote: "USDT",
+        qty_step: "0.01",
+        min_qty: "0.01",
+        tick: "0.01",
+        mark: "600",
+        contract_size: "0.01",
+        binance_min_notional: "5",
+    },
+    Spec {
+        base: "ADA",
+        quote: "USDT",
+        qty_step: "1",
+        min_qty: "1",
+        tick: "0.0001",
+        mark: "0.45",
+        contract_size: "1",
+        binance_min_notional: "5",
+    },
+    Spec {
+        base: "LINK",
+        quote: "USDT",
+        qty_step: "0.1",
+        min_qty: "0.1",
+        tick: "0.001",
+        mark: "15",
+        contract_size: "0.1",
+        binance_min_notional: "5",
+    },
+    Spec {
+        base: "AVAX",
+        quote: "USDT",
+        qty_step: "0.1",
+        min_qty: "0.1",
+        tick: "0.001",
+        mark: "25",
+        contract_size: "0.1",
+        binance_min_notional: "5",
+    },
+    Spec {
+        base: "LTC",
+        quote: "USDT",
+        qty_step: "0.1",
+        min_qty: "0.1",
+        tick: "0.01",
+        mark: "80",
+        contract_size: "0.01",
+        binance_min_notional: "5",
+    },
 ];
+
+/// Every symbol the mocks list (`BTCUSDT`, `ETHUSDT`, …), hoox's spelling.
+pub fn listed_symbols() -> Vec<String> {
+    SPECS.iter().map(Spec::joined).collect()
+}
+
+/// The smallest quantity of `symbol`, in base units, that every mocked venue takes for an
+/// opening market order at its starting mark, with half again the largest minimum notional
+/// to spare: on the lot step, a whole number of MEXC contracts, at least every minimum.
+/// `None` for a symbol the mocks do not list.
+pub fn tradable_quantity(symbol: &str) -> Option<Decimal> {
+    let sp = spec(symbol)?;
+    let (step, contract) = (lit(sp.qty_step), lit(sp.contract_size));
+    let unit = step.max(contract);
+    let need = lit(BYBIT_MIN_NOTIONAL).max(lit(sp.binance_min_notional)) * Decimal::new(15, 1);
+    let floor = lit(sp.min_qty).max(contract).max(need / lit(sp.mark));
+    Some(((floor / unit).ceil() * unit).normalize())
+}
 
 impl Spec {
     fn joined(&self) -> String {
@@ -3627,6 +3783,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_listed_instrument_is_coherent_and_its_tradable_quantity_passes_every_rule() {
+        assert_eq!(listed_symbols().len(), SPECS.len());
+        for sp in &SPECS {
+            let name = sp.joined();
+            let (step, contract, mark) = (lit(sp.qty_step), lit(sp.contract_size), lit(sp.mark));
+            assert!(on_step(step.max(contract), step.min(contract)), "{name}");
+            assert!(on_step(lit(sp.min_qty), step), "{name}");
+            assert!(on_step(mark, lit(sp.tick)), "{name}");
+            let q = tradable_quantity(&name).unwrap_or_else(|| panic!("{name} is listed"));
+            assert!(on_step(q, step) && on_step(q, contract), "{name}: {q}");
+            assert!(q >= lit(sp.min_qty), "{name}: {q}");
+            let notional = q * mark;
+            assert!(notional >= lit(BYBIT_MIN_NOTIONAL), "{name}: {notional}");
+            assert!(
+                notional >= lit(sp.binance_min_notional),
+                "{name}: {notional}"
+            );
+            assert!(q <= lit(BYBIT_MAX_MKT_ORDER_QTY), "{name}: {q}");
+            assert!(q <= lit(BINANCE_MAX_MARKET_QTY), "{name}: {q}");
+        }
+        assert_eq!(tradable_quantity("ETHUSDT"), Some(lit("0.01")));
+        assert_eq!(tradable_quantity("DOGE_USDT"), Some(lit("50")));
+        assert_eq!(tradable_quantity("PEPEUSDT"), None);
+    }
+
+    #[test]
     fn faults_parse_from_the_control_json() {
         let f = Fault::from_json(
             &json!({"exchange":"binance","fault":"http_429","retry_after":2,"count":3}),
@@ -3689,7 +3871,7 @@ mod tests {
         }
         let mut book = Book::default();
         assert!(book
-            .set_mark(&MarkPrice::new(Exchange::Bybit, "DOGEUSDT", lit("1")))
+            .set_mark(&MarkPrice::new(Exchange::Bybit, "PEPEUSDT", lit("1")))
             .is_err());
         let btc = spec("BTCUSDT").unwrap_or_else(|| panic!("BTC is listed"));
         assert_eq!(book.mark(Exchange::Bybit, btc), lit("65000"));

@@ -948,6 +948,46 @@ async fn leverage_is_set_and_not_modified_is_success() {
     assert_eq!(rig.set_leverage(Exchange::Mexc, 7).await, Ok(()));
 }
 
+/// A symbol beyond BTC and ETH is listed with its own rules, which the mock enforces: SOLUSDT's
+/// 0.1 lot step (MEXC: whole contracts of 0.1 SOL). An order the adapter writes off that step
+/// (its instrument told of a finer one) is refused in each exchange's words; one on it fills
+/// at SOL's mark.
+#[tokio::test]
+async fn a_listed_altcoin_keeps_its_own_lot_step_at_every_exchange() {
+    let rig = Rig::start().await;
+    let sol = |ex, tag: &str, qty: &str| OrderRequest {
+        symbol: sym("SOLUSDT"),
+        ..market(ex, &id(tag), qty)
+    };
+    for (ex, step, contract, finer, code) in [
+        (Exchange::Bybit, "0.1", "1", "0.01", "10001"),
+        (Exchange::Binance, "0.1", "1", "0.01", "-1111"),
+        (Exchange::Mexc, "1", "0.1", "0.1", "2015"),
+    ] {
+        let listed = rig.instrument(ex, &sym("SOLUSDT")).await;
+        assert_eq!(
+            (listed.qty_step, listed.contract_size),
+            (d(step), d(contract)),
+            "{ex}"
+        );
+        let mut lax = listed.clone();
+        lax.qty_step = d(finer);
+        lax.limits = Limits::default();
+        let e = rig
+            .submit_placed(&sol(ex, "sol-off-step", "0.15"), &lax)
+            .await
+            .refused();
+        assert_eq!(e.code.as_deref(), Some(code), "{ex}: {e}");
+        let on_step = sol(ex, "sol-on-step", "0.2");
+        rig.submit(&on_step).await.done();
+        let found = rig.found(&on_step).await;
+        assert_eq!(found.average_price, Some(d("150")), "{ex}");
+        let orders = rig.orders_of(ex);
+        assert_eq!(orders.len(), 1, "{ex}: only the on-step order");
+        assert_eq!(orders[0].base_quantity, d("0.2"), "{ex}");
+    }
+}
+
 #[tokio::test]
 async fn below_the_minimum_never_leaves_the_adapter() {
     let rig = Rig::start().await;
@@ -1263,14 +1303,14 @@ async fn each_exchange_publishes_its_mark_and_a_test_moves_it() {
 #[tokio::test]
 async fn an_unlisted_symbol_has_no_price_in_each_exchange_s_words() {
     let rig = Rig::start().await;
-    let doge = sym("DOGEUSDT");
+    let pepe = sym("PEPEUSDT");
     for (ex, status, code) in [
         (Exchange::Bybit, 200, "10001"),
         (Exchange::Binance, 400, "-1121"),
         (Exchange::Mexc, 200, "1001"),
     ] {
         let e = rig
-            .price(ex, &doge)
+            .price(ex, &pepe)
             .await
             .err()
             .unwrap_or_else(|| panic!("{ex}: a price for an unlisted symbol"));
@@ -1280,10 +1320,10 @@ async fn an_unlisted_symbol_has_no_price_in_each_exchange_s_words() {
             "{ex}: {e}"
         );
         assert!(
-            rig.mock.set_price(ex, "DOGEUSDT", d("0.1")).is_err(),
+            rig.mock.set_price(ex, "PEPEUSDT", d("0.1")).is_err(),
             "{ex}"
         );
-        assert_eq!(rig.mock.price(ex, "DOGEUSDT"), None, "{ex}");
+        assert_eq!(rig.mock.price(ex, "PEPEUSDT"), None, "{ex}");
     }
 }
 
@@ -1345,7 +1385,12 @@ async fn without_a_symbol_every_ticker_is_listed_and_the_adapter_finds_its_own()
             .or(Some(&listed))
             .and_then(Value::as_array)
             .map(Vec::len);
-        assert_eq!(count, Some(2), "{ex}: {}", resp.body);
+        assert_eq!(
+            count,
+            Some(integration::mock_exchange::listed_symbols().len()),
+            "{ex}: {}",
+            resp.body
+        );
         let p = venue(ex)
             .parse_price(&sym("ETHUSDT"), &resp)
             .unwrap_or_else(|e| panic!("{ex}: {e}"));
@@ -1401,7 +1446,7 @@ async fn control_api_sets_marks_all_or_nothing() {
     for bad in [
         json!([
             {"exchange": "bybit", "symbol": "BTCUSDT", "price": "1"},
-            {"exchange": "bybit", "symbol": "DOGEUSDT", "price": "1"},
+            {"exchange": "bybit", "symbol": "PEPEUSDT", "price": "1"},
         ]),
         json!({"exchange": "paper", "symbol": "BTCUSDT", "price": "1"}),
         json!({"exchange": "binance", "symbol": "BTCUSDT", "price": "cheap"}),

@@ -8,12 +8,15 @@
 //! entry socket, whose trivial worker is the runtime's ceiling. Prints requests/s, the
 //! gateway/trivial ratio, p50/p99/max latency, and the CPU each process spent per request.
 //!
-//! `e2e`: live trading against the mock exchanges (signatures verified): N signals posted with
-//! 16 connections; prints signals/s from the first webhook to the last order acknowledged at the
-//! exchange, and p50/p99 of each signal's webhook → exchange-acknowledgement latency.
+//! `e2e`: live trading against the mock exchanges (signatures verified), twice with N signals
+//! posted with 16 connections: spread over every lane (each of the mock's twelve symbols on
+//! Bybit, Binance and MEXC: 36 lanes), then all on one lane (Bybit ETHUSDT), whose jobs must
+//! run in order. For each, signals/s from the first webhook to the last order acknowledged at
+//! the exchange, and p50/p99 of each signal's webhook → exchange-acknowledgement latency.
 //!
-//! `latency`: one live signal every 200 ms for N seconds (open loop) over two symbols on all
-//! three mock exchanges; prints p50/p90/p99/max of webhook arrival → exchange accepted.
+//! `latency`: one live signal every 200 ms for N seconds (open loop), each on the next lane
+//! (every mocked symbol on all three mock exchanges); prints p50/p90/p99/max of webhook arrival
+//! → exchange accepted.
 //!
 //! `dashboard`: the operator console's pages on data made by real (paper) signals, through the
 //! runtime's entry socket with a logged-in session: each view's first answer (the dashboard's
@@ -668,14 +671,41 @@ fn live_stack(rt: &tokio::runtime::Runtime) -> (integration::mock_exchange::Mock
     (mock, hoox)
 }
 
-/// A live signal: `i` picks the exchange and symbol (quantities above each venue's minimum
-/// notional at the mock's marks).
-fn live_signal(api_key: &str, key: &str, i: usize, symbols: usize) -> serde_json::Value {
+/// An (exchange, symbol) pair and the quantity its signals carry. Each lane's jobs run in
+/// order; different lanes' jobs run side by side.
+#[derive(Clone)]
+struct Lane {
+    exchange: contracts::signal::Exchange,
+    symbol: String,
+    quantity: String,
+}
+
+/// Every lane the mock exchanges offer: each listed symbol on Bybit, Binance and MEXC (the
+/// exchange changing fastest, so consecutive signals reach different exchanges), with the
+/// smallest quantity every venue takes at the mock's marks plus a margin.
+fn lanes() -> Vec<Lane> {
     use contracts::signal::Exchange;
-    let exchanges = [Exchange::Bybit, Exchange::Binance, Exchange::Mexc];
-    let (symbol, quantity) = [("ETHUSDT", "0.01"), ("BTCUSDT", "0.002")][(i / 3) % symbols];
-    json!({"apiKey": api_key, "exchange": exchanges[i % 3].as_str(), "action": "LONG",
-           "symbol": symbol, "quantity": quantity, "orderType": "market", "idempotencyKey": key})
+    use integration::mock_exchange::{listed_symbols, tradable_quantity};
+    listed_symbols()
+        .into_iter()
+        .flat_map(|symbol| {
+            let quantity = tradable_quantity(&symbol)
+                .map(|q| q.to_string())
+                .expect("a listed symbol has a quantity");
+            [Exchange::Bybit, Exchange::Binance, Exchange::Mexc].map(|exchange| Lane {
+                exchange,
+                symbol: symbol.clone(),
+                quantity: quantity.clone(),
+            })
+        })
+        .collect()
+}
+
+/// A live market LONG on `lane`.
+fn live_signal(api_key: &str, key: &str, lane: &Lane) -> serde_json::Value {
+    json!({"apiKey": api_key, "exchange": lane.exchange.as_str(), "action": "LONG",
+           "symbol": lane.symbol, "quantity": lane.quantity, "orderType": "market",
+           "idempotencyKey": key})
 }
 
 /// Posts one signal; whether the gateway answered 202.
@@ -735,16 +765,23 @@ fn quantile(v: &[i64], p: f64) -> i64 {
         .unwrap_or(0)
 }
 
-/// Webhook → order acknowledged at the (mock) exchange, end to end.
-fn e2e(signals: usize) {
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let (mock, hoox) = live_stack(&rt);
+/// `signals` live signals over `lanes` in turn, posted with [`CONNECTIONS`] connections (closed
+/// loop), then waited for at the exchange: the summary line of accepted, acknowledged,
+/// signals/s from the first webhook to the last acknowledgement, and p50/p99 latency.
+fn closed_loop(
+    rt: &tokio::runtime::Runtime,
+    hoox: &Hoox,
+    mock: &integration::mock_exchange::MockExchanges,
+    tag: &str,
+    signals: usize,
+    lanes: &[Lane],
+) -> String {
     let run = std::process::id();
     let sent = Arc::new(std::sync::Mutex::new(Vec::new()));
     let next = Arc::new(AtomicU64::new(0));
     let started = wall_ms();
     rt.block_on(async {
-        let tasks = (0..16).map(|_| {
+        let tasks = (0..CONNECTIONS).map(|_| {
             let (sent, next, client) = (sent.clone(), next.clone(), hoox.http.clone());
             let (base, api_key) = (hoox.base.clone(), hoox.api_key.clone());
             async move {
@@ -753,9 +790,8 @@ fn e2e(signals: usize) {
                     if i >= signals {
                         break;
                     }
-                    let key = format!("e2e-{run}-{i}");
-                    // One symbol: ETHUSDT on each exchange, as the figures so far were taken.
-                    let body = live_signal(&api_key, &key, i, 1);
+                    let key = format!("{tag}-{run}-{i}");
+                    let body = live_signal(&api_key, &key, &lanes[i % lanes.len()]);
                     let at = wall_ms();
                     if post_signal(&client, &base, &body).await {
                         if let Ok(mut m) = sent.lock() {
@@ -768,31 +804,53 @@ fn e2e(signals: usize) {
         futures::future::join_all(tasks).await;
     });
     let sent = sent.lock().map(|m| m.clone()).unwrap_or_default();
-    let (accepted, acked) = acknowledged(&rt, &hoox, &mock, sent);
+    let (accepted, acked) = acknowledged(rt, hoox, mock, sent);
     let mut latencies: Vec<i64> = acked.iter().map(|(s, a)| a - s).collect();
     latencies.sort_unstable();
     let last = acked.iter().map(|(_, a)| *a).max().unwrap_or(started);
     let secs = ((last - started) as f64 / 1000.0).max(0.001);
-    println!("e2e benchmark: {signals} signals, 16 connections, live mode against the mock exchanges (bybit, binance, mexc)");
-    println!(
+    format!(
         "accepted {} / acknowledged at the exchange {}: {:.1} signals/s webhook -> exchange ack; latency p50 {} ms, p99 {} ms",
         accepted,
         acked.len(),
         acked.len() as f64 / secs,
         quantile(&latencies, 0.50),
         quantile(&latencies, 0.99)
+    )
+}
+
+/// Webhook → order acknowledged at the (mock) exchange, end to end: `signals` spread over
+/// every lane, then as many on one lane (Bybit ETHUSDT), whose jobs run one after another.
+fn e2e(signals: usize) {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let (mock, hoox) = live_stack(&rt);
+    let lanes = lanes();
+    let symbols = lanes.len() / 3;
+    let one: Vec<Lane> = lanes
+        .iter()
+        .filter(|l| l.exchange == contracts::signal::Exchange::Bybit && l.symbol == "ETHUSDT")
+        .cloned()
+        .collect();
+    println!("e2e benchmark: {signals} signals per run, {CONNECTIONS} connections, live mode against the mock exchanges (bybit, binance, mexc)");
+    let spread = closed_loop(&rt, &hoox, &mock, "e2e-spread", signals, &lanes);
+    println!(
+        "{} lanes (3 exchanges x {symbols} symbols): {spread}",
+        lanes.len()
     );
+    let single = closed_loop(&rt, &hoox, &mock, "e2e-lane", signals, &one);
+    println!("one lane (bybit ETHUSDT, its jobs in order): {single}");
     drop(hoox);
     drop(mock);
 }
 
 /// Latency at low load: one signal every 200 ms for `seconds`, open loop (a slow answer does
-/// not delay the next), over both mocked symbols on all three exchanges.
+/// not delay the next), over every lane (each mocked symbol on all three exchanges) in turn.
 fn latency(seconds: u64) {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let (mock, hoox) = live_stack(&rt);
     let run = std::process::id();
     let count = (seconds * 5) as usize;
+    let lanes = lanes();
     let sent: Vec<(String, i64)> = rt.block_on(async {
         let mut tick = tokio::time::interval(Duration::from_millis(200));
         let mut tasks = Vec::with_capacity(count);
@@ -800,7 +858,7 @@ fn latency(seconds: u64) {
             tick.tick().await;
             let (client, base) = (hoox.http.clone(), hoox.base.clone());
             let key = format!("latency-{run}-{i}");
-            let body = live_signal(&hoox.api_key, &key, i, 2);
+            let body = live_signal(&hoox.api_key, &key, &lanes[i % lanes.len()]);
             tasks.push(tokio::spawn(async move {
                 let at = wall_ms();
                 post_signal(&client, &base, &body)
@@ -820,7 +878,9 @@ fn latency(seconds: u64) {
     let mut latencies: Vec<i64> = acked.iter().map(|(s, a)| a - s).collect();
     latencies.sort_unstable();
     println!(
-        "latency benchmark: one signal every 200 ms for {seconds} s ({count} signals), live mode, bybit/binance/mexc x ETHUSDT/BTCUSDT against the mock exchanges"
+        "latency benchmark: one signal every 200 ms for {seconds} s ({count} signals), live mode, bybit/binance/mexc x {} symbols ({} lanes) against the mock exchanges",
+        lanes.len() / 3,
+        lanes.len()
     );
     println!(
         "accepted {accepted} / acknowledged at the exchange {}: webhook arrival -> exchange accepted p50 {} ms, p90 {} ms, p99 {} ms, max {} ms",
