@@ -136,6 +136,8 @@ fn decode(row: Row) -> Result<KeyRecord> {
 
 impl DurableObject for IdempotencyStore {
     fn new(state: State, env: Env) -> Self {
+        // The object's isolate may serve no worker event before it.
+        runtime::meter::init(&env);
         let sql = state.storage().sql();
         if let Err(e) = sql.exec(SCHEMA, None) {
             // Every later call fails with a clear error; the gateway answers 503.
@@ -159,6 +161,7 @@ impl DurableObject for IdempotencyStore {
 
     async fn alarm(&self) -> Result<Response> {
         // A run alarm is gone unless set again (a failed run is retried by the runtime).
+        runtime::meter::count(runtime::meter::Op::DoAlarm, 1, "alarm");
         self.alarm_at.set(None);
         let now = now_ms();
         self.flush_sent()?;
@@ -359,6 +362,11 @@ impl IdempotencyStore {
         };
         match delivered {
             Ok(()) => {
+                runtime::meter::count(
+                    runtime::meter::Op::QueueWrite,
+                    keys.len(),
+                    "trade-execution",
+                );
                 let all = keys.len() == batch.len();
                 sent.borrow_mut().extend(keys.into_iter().cloned());
                 all
