@@ -651,11 +651,24 @@ fn wall_ms() -> i64 {
 /// Every worker in live mode against the mock exchanges (signatures verified), with the
 /// webhook's and the exchanges' quotas out of the way.
 fn live_stack(rt: &tokio::runtime::Runtime) -> (integration::mock_exchange::MockExchanges, Hoox) {
+    live_stack_with(rt, &[])
+}
+
+/// [`live_stack`] with `extra` vars for every worker.
+fn live_stack_with(
+    rt: &tokio::runtime::Runtime,
+    extra: &[(&str, &str)],
+) -> (integration::mock_exchange::MockExchanges, Hoox) {
     use integration::mock_exchange::{MockCredentials, MockExchanges};
     let mock = rt
         .block_on(MockExchanges::start(MockCredentials::default()))
         .expect("mock exchanges");
     let mut vars: Vec<(String, String)> = vec![("WEBHOOK_RATE_LIMIT".into(), "1000000/s".into())];
+    vars.extend(
+        extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
     vars.extend(integration::mock_exchange_vars(&mock));
     let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let hoox = Hoox::start_with(&vars);
@@ -666,7 +679,7 @@ fn live_stack(rt: &tokio::runtime::Runtime) -> (integration::mock_exchange::Mock
             r#"{"bybit":"1000/s","binance":"1000/s","mexc":"1000/s","paper":"1000/s"}"#,
         )
         .await;
-        tokio::time::sleep(Duration::from_millis(2_500)).await;
+        hoox.config_visible().await;
     });
     (mock, hoox)
 }
@@ -1154,32 +1167,11 @@ impl Tally {
     }
 }
 
-/// The stack the cost benchmark runs: every worker live against the mock exchanges, as
-/// `live_stack` starts it, with the workers' meter switched on (`runtime::meter`).
+/// [`live_stack`] with the meter on (`runtime::meter`).
 fn metered_stack(
     rt: &tokio::runtime::Runtime,
 ) -> (integration::mock_exchange::MockExchanges, Hoox) {
-    use integration::mock_exchange::{MockCredentials, MockExchanges};
-    let mock = rt
-        .block_on(MockExchanges::start(MockCredentials::default()))
-        .expect("mock exchanges");
-    let mut vars: Vec<(String, String)> = vec![
-        ("WEBHOOK_RATE_LIMIT".into(), "1000000/s".into()),
-        ("HOOX_METER".into(), "on".into()),
-    ];
-    vars.extend(integration::mock_exchange_vars(&mock));
-    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let hoox = Hoox::start_with(&vars);
-    rt.block_on(async {
-        hoox.set_config("trade:mode", "live").await;
-        hoox.set_config(
-            "ratelimit:orders",
-            r#"{"bybit":"1000/s","binance":"1000/s","mexc":"1000/s","paper":"1000/s"}"#,
-        )
-        .await;
-        hoox.config_visible().await;
-    });
-    (mock, hoox)
+    live_stack_with(rt, &[("HOOX_METER", "on")])
 }
 
 /// A live market entry of 0.01 ETHUSDT on the `i`th of the three exchanges (above each venue's
